@@ -1,0 +1,35 @@
+/* common.h - helpers shared by every part: names, time, checksums. */
+
+#ifndef CQ_COMMON_H
+#define CQ_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conqueue/conqueue.h"
+
+#define CQ_PROTOCOL_VERSION 1
+
+#ifndef nitems
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
+/* Nanoseconds on CLOCK_MONOTONIC. */
+uint64_t time_mono_ns(void);
+/* Nanoseconds on CLOCK_REALTIME. */
+uint64_t time_real_ns(void);
+/*
+ * Deadline in monotonic ns for a relative timeout in ms: UINT64_MAX for
+ * forever (timeout < 0), now for 0. Saturates instead of overflowing.
+ */
+uint64_t time_deadline_ns(int64_t timeout_ms);
+/* Milliseconds left until a monotonic deadline (0 if passed, -1 forever). */
+int64_t time_left_ms(uint64_t deadline_ns);
+
+/* CRC-32C (Castagnoli) of len bytes, continuing from crc (start with 0). */
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+
+/* Default socket path rule of DESIGN 2.4 (no $CONQUEUE_SOCKET lookup). */
+int socket_default_path(char *buf, size_t len);
+
+#endif /* CQ_COMMON_H */

@@ -1,0 +1,198 @@
+/* queue.h - a bounded queue living in one shared-memory segment. */
+
+#ifndef CQ_CORE_QUEUE_H
+#define CQ_CORE_QUEUE_H
+
+/*
+ * The core never sleeps (beyond taking its lock with a deadline), logs,
+ * allocates per operation or touches a socket. Every function returns a
+ * cq_status; CQ_SYSTEM leaves errno set. EOWNERDEAD never leaves core/.
+ *
+ * Identities: a message is identified by (slot, id). The slot index is
+ * process-local knowledge handed out by core_pop and passed back to
+ * core_confirm/core_return; the id is unique and monotonic in the queue.
+ *
+ * API
+ *   core_create / core_attach / core_detach / core_unlink   segment life
+ *   core_push / core_push_many                               enqueue
+ *   core_pop / core_pop_many                                 queue -> in flight
+ *   core_confirm / core_return / core_return_all / core_touch in flight
+ *   core_inflight_next                                       iterate in flight
+ *   core_close / core_set_paused / core_stat / core_meta_*    state
+ *   core_check                                               validate + repair
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "conqueue/conqueue.h"
+
+struct core_queue; /* process-local handle on a mapped segment */
+
+/* Attributes fixed at create. */
+struct core_attr {
+	char name[CQ_NAME_MAX + 1]; /* queue name, stored in the header */
+	uint32_t capacity;	    /* >= 1 */
+	uint32_t max_size;	    /* >= 1 */
+	uint32_t bands;		    /* 1..CQ_BANDS_MAX */
+	uint32_t mode;		    /* queue permission bits (not the file's) */
+	uint32_t uid;		    /* queue owner (from SO_PEERCRED) */
+	uint32_t gid;
+	uint32_t max_deliveries;    /* 0: unlimited */
+	uint32_t lease_ms;	    /* default reserve lease */
+	uint32_t serial;	    /* 1: one message in flight at a time */
+};
+
+/* A message handed out by core_pop: valid while it stays in flight. */
+struct core_msg {
+	uint32_t slot;
+	uint32_t band;
+	uint64_t id;
+	uint64_t enqueued_ns; /* CLOCK_REALTIME */
+	uint32_t deliveries;  /* 1 on the first delivery */
+	uint32_t len;
+	const void *data;     /* points into the segment */
+};
+
+/* State and counters. */
+struct core_stat {
+	struct core_attr attr;
+	uint64_t length;    /* queued, not in flight */
+	uint64_t in_flight;
+	uint64_t total_pushed;
+	uint64_t total_popped;
+	uint64_t dead_lettered;
+	uint64_t oldest_enqueued_ns; /* 0 if empty */
+	int closed;
+	int paused;
+};
+
+/* Size in bytes of the segment for these attributes; 0 on overflow. */
+size_t core_segment_size(const struct core_attr *attr);
+
+/*
+ * Create segment segname (a shm_open name, "/..."): O_CREAT|O_EXCL, mode
+ * 0600, posix_fallocate of the full size (ENOSPC -> CQ_LIMIT, never a later
+ * SIGBUS), initialise header, lock and slots. CQ_EXISTS if the name exists,
+ * CQ_INVALID for bad attributes. On failure nothing is left behind.
+ */
+cq_status core_create(const char *segname, const struct core_attr *attr,
+    struct core_queue **qp);
+
+/*
+ * Attach segment segname: fstat (must be a regular file owned by our euid,
+ * mode 0600, size as the header says), check magic, layout version and
+ * header checksum, then validate and repair the contents (core_check).
+ * CQ_CORRUPT if it cannot be trusted (the caller quarantines it),
+ * CQ_NOTFOUND if it does not exist.
+ */
+cq_status core_attach(const char *segname, struct core_queue **qp);
+
+/* Unmap and free the handle (the segment stays). */
+void core_detach(struct core_queue *q);
+
+/* Remove segment segname. */
+cq_status core_unlink(const char *segname);
+
+/*
+ * Lock timeout used by every operation below, in ms: 0 means trylock
+ * (CQ_BUSY at once when held), > 0 waits up to that long on the
+ * monotonic clock (then CQ_BUSY). Default 0.
+ */
+void core_set_lock_timeout(struct core_queue *q, int64_t ms);
+
+/*
+ * Push len bytes to band; front: at the head of the band. CQ_OK (*id set),
+ * CQ_FULL, CQ_CLOSED, CQ_TOOBIG, CQ_INVALID (band), CQ_BUSY, CQ_CORRUPT.
+ */
+cq_status core_push(struct core_queue *q, const void *buf, size_t len,
+    unsigned band, int front, uint64_t *id);
+
+/*
+ * Push n messages at once (all or nothing, one commit). CQ_FULL if fewer
+ * than n slots are free. *first_id gets the id of iov[0]; ids are
+ * consecutive.
+ */
+cq_status core_push_many(struct core_queue *q, const struct iovec *iov,
+    size_t n, unsigned band, int front, uint64_t *first_id);
+
+/*
+ * Pop the head of the highest non-empty band into flight, owned by owner
+ * (a caller-chosen nonzero token, e.g. a connection id). CQ_OK, CQ_EMPTY
+ * (also when paused, or serial with a message in flight), CQ_CLOSED (closed
+ * and drained), CQ_BUSY, CQ_CORRUPT. deadline_ns is stored with the entry
+ * (monotonic; 0 = no lease). The delivery count is incremented.
+ */
+cq_status core_pop(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
+    struct core_msg *m);
+
+/* Pop up to max messages (1..max on CQ_OK, *n set). */
+cq_status core_pop_many(struct core_queue *q, uint64_t owner,
+    uint64_t deadline_ns, struct core_msg *m, size_t max, size_t *n);
+
+/* Delete in-flight message (slot, id): the hand-off or ack completed. */
+cq_status core_confirm(struct core_queue *q, uint32_t slot, uint64_t id);
+
+/*
+ * Put in-flight message (slot, id) back at the head of its band. If
+ * max_deliveries is set and reached, CQ_LIMIT is returned instead and the
+ * message stays in flight for the caller to dead-letter and confirm.
+ */
+cq_status core_return(struct core_queue *q, uint32_t slot, uint64_t id);
+
+/* Set a new lease deadline on in-flight message (slot, id). */
+cq_status core_touch(struct core_queue *q, uint32_t slot, uint64_t id,
+    uint64_t deadline_ns);
+
+/*
+ * Return every in-flight message to the head of its band, in original
+ * order (oldest id first in the band). Used when the daemon starts.
+ */
+cq_status core_return_all(struct core_queue *q);
+
+/*
+ * Iterate in-flight entries: *cursor starts at 0; fills m (and *owner,
+ * *deadline_ns) and returns 1 while there are more, 0 at the end.
+ */
+int core_inflight_next(struct core_queue *q, uint32_t *cursor,
+    struct core_msg *m, uint64_t *owner, uint64_t *deadline_ns);
+
+/* Close (idempotent). */
+cq_status core_close(struct core_queue *q);
+/* Return 1 if closed. Reads one word; takes no lock. */
+int core_is_closed(struct core_queue *q);
+/* Pause (1) or resume (0). */
+cq_status core_set_paused(struct core_queue *q, int paused);
+/* Change the queue permission bits. */
+cq_status core_set_mode(struct core_queue *q, uint32_t mode);
+/* Count one dead-lettered message in the stats. */
+cq_status core_count_dead_letter(struct core_queue *q);
+/* Fill st. */
+cq_status core_stat(struct core_queue *q, struct core_stat *st);
+/* Attributes (name, owner, mode, ...) without taking the lock. */
+const struct core_attr *core_attr(struct core_queue *q);
+
+/* Free slots right now (capacity - queued - in flight), no lock. */
+uint32_t core_free_slots(struct core_queue *q);
+/* Queued messages (not in flight), no lock. */
+uint64_t core_length(struct core_queue *q);
+
+/*
+ * Take the lock (recovering after a dead owner), validate every committed
+ * field and live slot, repair derived state, truncate a band at its first
+ * invalid slot, release the lock. CQ_CORRUPT if the header cannot be
+ * trusted; from then on every operation returns CQ_CORRUPT.
+ */
+cq_status core_check(struct core_queue *q);
+
+/*
+ * Test seam: when non-NULL, called with a site name at each crash-relevant
+ * point ("push.before_commit", "push.after_commit", "pop.before_commit",
+ * "pop.after_commit", "return.before_commit", "recover.middle", ...). Tests
+ * SIGKILL themselves there.
+ */
+extern void (*core_crash_hook)(const char *site);
+
+#endif /* CQ_CORE_QUEUE_H */

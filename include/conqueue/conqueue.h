@@ -1,0 +1,312 @@
+/* conqueue.h - public API of libconqueue-client. */
+
+#ifndef CONQUEUE_CONQUEUE_H
+#define CONQUEUE_CONQUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define CQ_EXPORT __attribute__((visibility("default")))
+#else
+#define CQ_EXPORT
+#endif
+
+/*
+ * Status codes. These numbers are part of the ABI and the wire protocol:
+ * codes must remain the same! Add new ones at the end only.
+ * The first five mirror P0260's conqueue_errc (success, empty, full,
+ * closed, busy).
+ */
+typedef enum cq_status {
+	CQ_OK = 0,	     /* done */
+	CQ_EMPTY = 1,	     /* non-blocking pop found nothing */
+	CQ_FULL = 2,	     /* non-blocking push found no room */
+	CQ_CLOSED = 3,	     /* push on closed; pop on closed and drained */
+	CQ_BUSY = 4,	     /* queue lock not available without waiting */
+	CQ_TIMEDOUT = 5,     /* a timed operation's deadline passed */
+	CQ_CANCELED = 6,     /* an async operation was cancelled */
+	CQ_NOTFOUND = 7,     /* no such queue (or message id) */
+	CQ_EXISTS = 8,	     /* queue already exists */
+	CQ_DENIED = 9,	     /* permission denied */
+	CQ_INVALID = 10,     /* bad argument or queue name */
+	CQ_TOOBIG = 11,	     /* message larger than the queue's maximum */
+	CQ_LIMIT = 12,	     /* a daemon limit or quota was reached */
+	CQ_DISCONNECTED = 13, /* lost the daemon */
+	CQ_PROTOCOL = 14,    /* malformed or incompatible frame */
+	CQ_SYSTEM = 15,	     /* an operating-system error (see errno) */
+	CQ_CORRUPT = 16,     /* queue storage failed validation: quarantined */
+} cq_status;
+
+#define CQ_STATUS_MAX 16
+
+/* cq_strstatus: a static one-line text for status s; never NULL. */
+CQ_EXPORT const char *cq_strstatus(cq_status s);
+
+/* cq_status_name: the symbolic name ("CQ_EMPTY") of s; never NULL. */
+CQ_EXPORT const char *cq_status_name(cq_status s);
+
+/* cq_version: the library version string ("0.1.0"). */
+CQ_EXPORT const char *cq_version(void);
+
+/* Timeouts are relative milliseconds on the monotonic clock. */
+#define CQ_FOREVER (-1)	 /* wait without deadline */
+#define CQ_NOWAIT 0	 /* try: never wait */
+
+#define CQ_NAME_MAX 64	 /* longest queue name in bytes */
+#define CQ_BANDS_MAX 8	 /* most priority bands per queue */
+
+/*
+ * cq_name_valid: 1 if name (len bytes) is a valid queue name:
+ * 1-64 bytes of [A-Za-z0-9._-], not starting with '.'.
+ */
+CQ_EXPORT int cq_name_valid(const char *name, size_t len);
+
+/* Opaque handles. */
+typedef struct cq_client cq_client; /* one connection to conqueued */
+typedef struct cq_queue cq_queue;   /* a named queue on a connection */
+typedef struct cq_msg cq_msg;	    /* a popped message (owned by caller) */
+typedef struct cq_op cq_op;	    /* a pending asynchronous operation */
+
+/* Attributes of a new queue; zero-initialise, then set what you need. */
+typedef struct cq_queue_attr {
+	uint32_t capacity;	 /* most messages (0: 1024) */
+	uint32_t max_size;	 /* largest message in bytes (0: 65536) */
+	uint32_t bands;		 /* priority bands 1..8 (0: 1) */
+	uint32_t mode;		 /* permission bits (0: 0600) */
+	uint32_t max_deliveries; /* 0: unlimited; else dead-letter after */
+	uint32_t lease_ms;	 /* default reserve lease (0: 30000) */
+	int serial;		 /* non-zero: one reserved message at a time */
+} cq_queue_attr;
+
+/* Counters and state of a queue, as returned by cq_stat(). */
+typedef struct cq_queue_stat {
+	char name[CQ_NAME_MAX + 1];
+	uint32_t capacity;
+	uint32_t max_size;
+	uint32_t bands;
+	uint32_t mode;
+	uid_t uid;
+	gid_t gid;
+	uint32_t max_deliveries;
+	uint32_t lease_ms;
+	int serial;
+	uint64_t length;	  /* messages queued (not in flight) */
+	uint64_t in_flight;	  /* popped/reserved but not yet confirmed */
+	uint32_t waiting_poppers; /* parked pops */
+	uint32_t waiting_pushers; /* parked pushes */
+	int closed;
+	int paused;
+	uint64_t total_pushed;
+	uint64_t total_popped;
+	uint64_t dead_lettered;
+	uint64_t oldest_age_ms;	  /* age of the oldest queued message */
+} cq_queue_stat;
+
+/*
+ * cq_default_socket: write the default socket path (DESIGN 2.4:
+ * $CONQUEUE_SOCKET, else /run/conqueue/conqueued.sock for root, else
+ * $XDG_RUNTIME_DIR/conqueue/conqueued.sock, else
+ * /tmp/conqueue-$UID/conqueued.sock) into buf. Returns CQ_OK, or CQ_INVALID
+ * when it does not fit.
+ */
+CQ_EXPORT cq_status cq_default_socket(char *buf, size_t len);
+
+/*
+ * cq_connect: connect to the daemon at socket_path (NULL: the default of
+ * cq_default_socket) and perform the version handshake. On CQ_OK *c is a
+ * new client that the caller frees with cq_disconnect(). A handle is used by
+ * one thread at a time.
+ */
+CQ_EXPORT cq_status cq_connect(cq_client **c, const char *socket_path);
+
+/*
+ * cq_connect_named: like cq_connect, and tells the daemon a client name for
+ * its logs (it is never used for authorisation).
+ */
+CQ_EXPORT cq_status cq_connect_named(cq_client **c, const char *socket_path,
+    const char *client_name);
+
+/*
+ * cq_disconnect: send any pending receipt confirmations, complete every
+ * pending async operation with CQ_CANCELED (callbacks run now), close the
+ * connection and free c and every cq_queue opened on it.
+ */
+CQ_EXPORT void cq_disconnect(cq_client *c);
+
+/* cq_client_error: the daemon's text for the last failed op on c, or "". */
+CQ_EXPORT const char *cq_client_error(cq_client *c);
+
+/* cq_client_errno: errno of the last CQ_SYSTEM status on c, or 0. */
+CQ_EXPORT int cq_client_errno(cq_client *c);
+
+/* cq_ping: a round trip to the daemon. */
+CQ_EXPORT cq_status cq_ping(cq_client *c);
+
+/*
+ * cq_create: create queue name with attr (NULL: defaults). CQ_EXISTS if it
+ * exists already, CQ_INVALID for a bad name or attribute, CQ_LIMIT for a
+ * daemon limit.
+ */
+CQ_EXPORT cq_status cq_create(cq_client *c, const char *name,
+    const cq_queue_attr *attr);
+
+/* cq_delete: close queue name (waking every waiter), then remove it. */
+CQ_EXPORT cq_status cq_delete(cq_client *c, const char *name);
+
+/*
+ * cq_list: the names of the queues the caller may read, as a NULL-terminated
+ * array in *names; the caller frees it with cq_list_free().
+ */
+CQ_EXPORT cq_status cq_list(cq_client *c, char ***names, size_t *count);
+CQ_EXPORT void cq_list_free(char **names);
+
+/*
+ * cq_open: a handle on queue name in *q (CQ_NOTFOUND if none). The handle
+ * belongs to c: free it with cq_queue_free() or let cq_disconnect() do it.
+ */
+CQ_EXPORT cq_status cq_open(cq_client *c, const char *name, cq_queue **q);
+CQ_EXPORT void cq_queue_free(cq_queue *q);
+CQ_EXPORT const char *cq_queue_name(const cq_queue *q);
+
+/*
+ * cq_push: append len bytes of buf to band 0, waiting up to timeout_ms for
+ * room (CQ_FOREVER: no deadline). CQ_OK, CQ_CLOSED, CQ_TIMEDOUT, CQ_TOOBIG.
+ * The library copies buf; the caller keeps it.
+ */
+CQ_EXPORT cq_status cq_push(cq_queue *q, const void *buf, size_t len,
+    int64_t timeout_ms);
+/* cq_try_push: never waits: CQ_OK, CQ_FULL, CQ_CLOSED, CQ_BUSY. */
+CQ_EXPORT cq_status cq_try_push(cq_queue *q, const void *buf, size_t len);
+/* cq_push_band: cq_push with priority band (0 lowest .. bands-1). */
+CQ_EXPORT cq_status cq_push_band(cq_queue *q, const void *buf, size_t len,
+    unsigned band, int64_t timeout_ms);
+/* cq_push_front: push to the head of band (GAsyncQueue push_front). */
+CQ_EXPORT cq_status cq_push_front(cq_queue *q, const void *buf, size_t len,
+    unsigned band, int64_t timeout_ms);
+/*
+ * cq_push_many: push n messages to band as one all-or-nothing operation:
+ * it waits until there is room for all n (CQ_FULL/CQ_TIMEDOUT otherwise).
+ */
+CQ_EXPORT cq_status cq_push_many(cq_queue *q, const void *const *bufs,
+    const size_t *lens, size_t n, unsigned band, int64_t timeout_ms);
+
+/*
+ * cq_pop: take the oldest message of the highest non-empty band, waiting up
+ * to timeout_ms. On CQ_OK *m is a message the caller frees with
+ * cq_msg_free(). CQ_CLOSED once the queue is closed and drained.
+ */
+CQ_EXPORT cq_status cq_pop(cq_queue *q, cq_msg **m, int64_t timeout_ms);
+/* cq_try_pop: never waits: CQ_OK, CQ_EMPTY, CQ_CLOSED, CQ_BUSY. */
+CQ_EXPORT cq_status cq_try_pop(cq_queue *q, cq_msg **m);
+/*
+ * cq_pop_many: pop 1..max messages into msgs[0..*n-1] (each freed by the
+ * caller), waiting up to timeout_ms for the first.
+ */
+CQ_EXPORT cq_status cq_pop_many(cq_queue *q, cq_msg **msgs, size_t max,
+    size_t *n, int64_t timeout_ms);
+
+/* Accessors of a message. */
+CQ_EXPORT const void *cq_msg_data(const cq_msg *m);
+CQ_EXPORT size_t cq_msg_len(const cq_msg *m);
+CQ_EXPORT uint64_t cq_msg_id(const cq_msg *m);	       /* unique in queue */
+CQ_EXPORT unsigned cq_msg_band(const cq_msg *m);
+CQ_EXPORT uint32_t cq_msg_deliveries(const cq_msg *m); /* 1 on first */
+CQ_EXPORT uint64_t cq_msg_enqueued_ns(const cq_msg *m); /* CLOCK_REALTIME */
+CQ_EXPORT void cq_msg_free(cq_msg *m);
+
+/* cq_close: close q (idempotent): pushes fail, pops drain then fail. */
+CQ_EXPORT cq_status cq_close(cq_queue *q);
+/* cq_is_closed: *closed is set to 1 if q is closed, else 0. */
+CQ_EXPORT cq_status cq_is_closed(cq_queue *q, int *closed);
+/* cq_pause / cq_resume: while paused pops wait, pushes go in. */
+CQ_EXPORT cq_status cq_pause(cq_queue *q);
+CQ_EXPORT cq_status cq_resume(cq_queue *q);
+/* cq_stat: fill *st with q's state and counters. */
+CQ_EXPORT cq_status cq_stat(cq_queue *q, cq_queue_stat *st);
+/* cq_length: queued messages minus waiting poppers (may be negative). */
+CQ_EXPORT cq_status cq_length(cq_queue *q, int64_t *length);
+
+/*
+ * Reserve / ack (at-least-once processing). cq_reserve is cq_pop whose
+ * message stays in flight under a lease of lease_ms (0: the queue's
+ * default) until cq_ack; cq_release puts it back, cq_touch extends it.
+ */
+CQ_EXPORT cq_status cq_reserve(cq_queue *q, cq_msg **m, int64_t timeout_ms,
+    uint32_t lease_ms);
+CQ_EXPORT cq_status cq_ack(cq_queue *q, uint64_t id);
+CQ_EXPORT cq_status cq_release(cq_queue *q, uint64_t id);
+CQ_EXPORT cq_status cq_touch(cq_queue *q, uint64_t id, uint32_t lease_ms);
+
+/* cq_chmod: change q's permission bits (owner or admin only). */
+CQ_EXPORT cq_status cq_chmod(cq_queue *q, uint32_t mode);
+
+/* Daemon figures, as returned by cq_info(). */
+typedef struct cq_daemon_info {
+	char version[32];
+	uint64_t uptime_ms;
+	uint32_t connections;
+	uint32_t queues;
+	uint64_t total_ops;
+	uint64_t storage_bytes;
+	uint64_t rss_bytes;
+	uint32_t pid;
+} cq_daemon_info;
+
+/* cq_info: the daemon's own figures. */
+CQ_EXPORT cq_status cq_info(cq_client *c, cq_daemon_info *info);
+
+/*
+ * Asynchronous operations. Each submit returns CQ_OK and, if op is not NULL,
+ * a handle valid until the callback returns. The callback runs exactly once,
+ * in the thread that calls cq_client_process() (or a blocking call) on the
+ * same client, with the final status. For pops, m is the message on CQ_OK
+ * (the callback takes ownership: free it with cq_msg_free), else NULL.
+ */
+typedef void cq_push_cb(cq_status st, void *arg);
+typedef void cq_pop_cb(cq_status st, cq_msg *m, void *arg);
+
+CQ_EXPORT cq_status cq_push_async(cq_queue *q, const void *buf, size_t len,
+    unsigned band, int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **op);
+CQ_EXPORT cq_status cq_push_front_async(cq_queue *q, const void *buf,
+    size_t len, unsigned band, int64_t timeout_ms, cq_push_cb *cb, void *arg,
+    cq_op **op);
+CQ_EXPORT cq_status cq_pop_async(cq_queue *q, int64_t timeout_ms,
+    cq_pop_cb *cb, void *arg, cq_op **op);
+CQ_EXPORT cq_status cq_reserve_async(cq_queue *q, int64_t timeout_ms,
+    uint32_t lease_ms, cq_pop_cb *cb, void *arg, cq_op **op);
+
+/*
+ * cq_op_cancel: ask to cancel op. The callback still runs exactly once:
+ * with CQ_CANCELED, or with the op's real result if it completed first.
+ * A cancelled pop never loses a message.
+ */
+CQ_EXPORT cq_status cq_op_cancel(cq_op *op);
+
+/* Event-loop integration. */
+#define CQ_WANT_READ 0x1
+#define CQ_WANT_WRITE 0x2
+/* cq_client_fd: the socket to watch. */
+CQ_EXPORT int cq_client_fd(cq_client *c);
+/* cq_client_events: CQ_WANT_READ and/or CQ_WANT_WRITE to watch for. */
+CQ_EXPORT int cq_client_events(cq_client *c);
+/*
+ * cq_client_process: read and write what the socket allows without
+ * waiting and run the callbacks of completed operations. CQ_OK, or
+ * CQ_DISCONNECTED once the connection is lost (every pending op has then
+ * completed with CQ_DISCONNECTED).
+ */
+CQ_EXPORT cq_status cq_client_process(cq_client *c);
+/* cq_client_pending: number of async operations not yet completed. */
+CQ_EXPORT size_t cq_client_pending(cq_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CONQUEUE_CONQUEUE_H */

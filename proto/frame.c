@@ -1,0 +1,175 @@
+/* frame.c - length-prefixed protobuf-c frames and strict decoding. */
+
+#include <string.h>
+
+#include "frame.h"
+
+#define FRAME_MAX_DEPTH 8
+
+/* Write a big-endian length header. */
+void
+frame_put_len(uint8_t *hdr, uint32_t len)
+{
+	hdr[0] = (uint8_t)(len >> 24);
+	hdr[1] = (uint8_t)(len >> 16);
+	hdr[2] = (uint8_t)(len >> 8);
+	hdr[3] = (uint8_t)len;
+}
+
+/* Read a big-endian length header. */
+uint32_t
+frame_get_len(const uint8_t *hdr)
+{
+	return ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
+	    ((uint32_t)hdr[2] << 8) | (uint32_t)hdr[3];
+}
+
+/* Read a varint; returns bytes used, 0 if malformed or truncated. */
+static size_t
+frame_varint(const uint8_t *p, size_t len, uint64_t *v)
+{
+	size_t i;
+	unsigned shift = 0;
+
+	*v = 0;
+	for (i = 0; i < len && i < 10; i++) {
+		*v |= (uint64_t)(p[i] & 0x7f) << shift;
+		if ((p[i] & 0x80) == 0)
+			return i + 1;
+		shift += 7;
+	}
+	return 0;
+}
+
+/* Walk one message's fields, recursing into sub-messages. */
+static int
+frame_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
+    size_t len, unsigned depth, const char **why)
+{
+	uint64_t seen = 0;
+	size_t n_oneof = 0;
+	unsigned oneof_off[4];
+
+	if (depth > FRAME_MAX_DEPTH) {
+		*why = "message nested too deeply";
+		return -1;
+	}
+	if (desc->n_fields > 64) {
+		*why = "internal: descriptor too large";
+		return -1;
+	}
+	while (len > 0) {
+		uint64_t tag, v;
+		const ProtobufCFieldDescriptor *f;
+		size_t used = frame_varint(p, len, &tag), idx;
+		unsigned wt = (unsigned)(tag & 7);
+
+		if (used == 0 || (tag >> 3) == 0 || (tag >> 3) > 0xffffffffu) {
+			*why = "malformed field tag";
+			return -1;
+		}
+		p += used;
+		len -= used;
+		f = protobuf_c_message_descriptor_get_field(desc,
+		    (unsigned)(tag >> 3));
+		if (f == NULL) {
+			*why = "unknown field";
+			return -1;
+		}
+		idx = (size_t)(f - desc->fields);
+		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+			if (seen & ((uint64_t)1 << idx)) {
+				*why = "duplicate field";
+				return -1;
+			}
+			seen |= (uint64_t)1 << idx;
+		}
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			size_t i;
+			for (i = 0; i < n_oneof; i++)
+				if (oneof_off[i] == f->quantifier_offset)
+					break;
+			if (i < n_oneof) {
+				*why = "two members of one oneof";
+				return -1;
+			}
+			if (n_oneof < (sizeof(oneof_off) / sizeof(oneof_off[0]))) {
+				oneof_off[n_oneof] = f->quantifier_offset;
+				n_oneof++;
+			}
+		}
+		switch (wt) {
+		case 0: /* varint */
+			used = frame_varint(p, len, &v);
+			if (used == 0) {
+				*why = "malformed varint";
+				return -1;
+			}
+			break;
+		case 1: /* 64-bit */
+			used = 8;
+			break;
+		case 5: /* 32-bit */
+			used = 4;
+			break;
+		case 2: /* length-delimited */
+			used = frame_varint(p, len, &v);
+			if (used == 0 || v > len - used) {
+				*why = "truncated field";
+				return -1;
+			}
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
+			    frame_check(f->descriptor, p + used, (size_t)v,
+				depth + 1, why) != 0)
+				return -1;
+			used += (size_t)v;
+			break;
+		default:
+			*why = "unsupported wire type";
+			return -1;
+		}
+		if (used > len) {
+			*why = "truncated field";
+			return -1;
+		}
+		p += used;
+		len -= used;
+	}
+	return 0;
+}
+
+/* Check a whole encoded message. */
+int
+frame_check_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+    size_t len, const char **why)
+{
+	return frame_check(desc, buf, len, 0, why);
+}
+
+/* Decode a Request strictly. */
+Conqueue__Request *
+frame_decode_request(const uint8_t *buf, size_t len, const char **why)
+{
+	Conqueue__Request *r;
+
+	if (frame_check_wire(&conqueue__request__descriptor, buf, len, why))
+		return NULL;
+	r = conqueue__request__unpack(NULL, len, buf);
+	if (r == NULL)
+		*why = "undecodable message (missing required field?)";
+	return r;
+}
+
+/* Decode a Reply strictly. */
+Conqueue__Reply *
+frame_decode_reply(const uint8_t *buf, size_t len, const char **why)
+{
+	Conqueue__Reply *r;
+
+	if (frame_check_wire(&conqueue__reply__descriptor, buf, len, why))
+		return NULL;
+	r = conqueue__reply__unpack(NULL, len, buf);
+	if (r == NULL)
+		*why = "undecodable message (missing required field?)";
+	return r;
+}
