@@ -1,0 +1,225 @@
+/* testutil.c - helpers for tests: private daemons, temp dirs, waiting. */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <stdint.h>
+
+#include "testutil.h"
+
+/* Drop const for an argv entry (execv does not modify its strings). */
+static char *
+tu_str(const char *s)
+{
+	return (char *)(uintptr_t)s;
+}
+
+/* Find a built program. */
+const char *
+tu_program(const char *name, char *buf, size_t len)
+{
+	const char *top = getenv("top_builddir");
+
+	if (strcmp(name, "conqueued") == 0 && getenv("CONQUEUED") != NULL)
+		snprintf(buf, len, "%s", getenv("CONQUEUED"));
+	else if (strcmp(name, "conqueue-cli") == 0 &&
+	    getenv("CONQUEUE_CLI") != NULL)
+		snprintf(buf, len, "%s", getenv("CONQUEUE_CLI"));
+	else if (top != NULL)
+		snprintf(buf, len, "%s/%s", top, name);
+	else
+		snprintf(buf, len, "./%s", name);
+	return buf;
+}
+
+/* Fork the daemon with --ready-fd and wait for its "ready" line. */
+static int
+tu_daemon_spawn(struct tu_daemon *d, const char *const *extra)
+{
+	char prog[512], fdarg[16];
+	char *argv[64];
+	int p[2], n = 0, i;
+	char buf[16];
+	ssize_t r;
+	size_t got = 0;
+
+	tu_program("conqueued", prog, sizeof prog);
+	if (pipe(p) != 0)
+		return -1;
+	snprintf(fdarg, sizeof fdarg, "%d", p[1]);
+	argv[n++] = prog;
+	argv[n++] = tu_str("-s");
+	argv[n++] = d->sock;
+	argv[n++] = tu_str("--instance");
+	argv[n++] = d->instance;
+	argv[n++] = tu_str("--ready-fd");
+	argv[n++] = fdarg;
+	for (i = 0; extra != NULL && extra[i] != NULL && n < 62; i++)
+		argv[n++] = (char *)(uintptr_t)extra[i];
+	argv[n] = NULL;
+
+	d->pid = fork();
+	if (d->pid < 0)
+		return -1;
+	if (d->pid == 0) {
+		close(p[0]);
+		if (getenv("CQ_TEST_DAEMON_QUIET") == NULL) {
+			int null = open("/dev/null", O_WRONLY);
+			if (null >= 0 && getenv("CQ_TEST_VERBOSE") == NULL)
+				dup2(null, 2);
+		}
+		execv(prog, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	/* Blocks until the daemon writes "ready\n" or exits (EOF). */
+	while (got < sizeof buf - 1) {
+		r = read(p[0], buf + got, sizeof buf - 1 - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		if (memchr(buf, '\n', got) != NULL)
+			break;
+	}
+	close(p[0]);
+	buf[got] = '\0';
+	if (strncmp(buf, "ready", 5) != 0) {
+		int st;
+		kill(d->pid, SIGKILL);
+		waitpid(d->pid, &st, 0);
+		d->pid = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Start a daemon on a private socket. */
+int
+tu_daemon_start(struct tu_daemon *d, const char *const *extra)
+{
+	static int seq;
+	char tmpl[] = "/tmp/cqtest.XXXXXX";
+
+	memset(d, 0, sizeof *d);
+	d->pid = -1;
+	if (mkdtemp(tmpl) == NULL)
+		return -1;
+	snprintf(d->dir, sizeof d->dir, "%s", tmpl);
+	snprintf(d->sock, sizeof d->sock, "%s/cq.sock", d->dir);
+	snprintf(d->instance, sizeof d->instance, "t%ld-%d-%s",
+	    (long)getpid(), seq++, strrchr(tmpl, '.') + 1);
+	return tu_daemon_spawn(d, extra);
+}
+
+/* Start again on the same socket and instance. */
+int
+tu_daemon_restart(struct tu_daemon *d, const char *const *extra)
+{
+	return tu_daemon_spawn(d, extra);
+}
+
+/* SIGKILL and reap. */
+void
+tu_daemon_kill(struct tu_daemon *d)
+{
+	int st;
+
+	if (d->pid > 0) {
+		kill(d->pid, SIGKILL);
+		while (waitpid(d->pid, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	d->pid = -1;
+}
+
+/* SIGTERM and reap; return the exit status. */
+int
+tu_daemon_stop(struct tu_daemon *d)
+{
+	int st = 0;
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, SIGTERM);
+	while (waitpid(d->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	d->pid = -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Stop and remove everything the daemon left. */
+void
+tu_daemon_cleanup(struct tu_daemon *d)
+{
+	char path[600];
+	DIR *dir;
+	struct dirent *de;
+
+	tu_daemon_kill(d);
+	if (d->instance[0] != '\0')
+		tu_shm_remove_prefix(d->instance);
+	if (d->dir[0] == '\0')
+		return;
+	if ((dir = opendir(d->dir)) != NULL) {
+		while ((de = readdir(dir)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof path, "%s/%s", d->dir,
+			    de->d_name);
+			unlink(path);
+		}
+		closedir(dir);
+	}
+	rmdir(d->dir);
+}
+
+/* Walk /dev/shm entries named conqueue-PREFIX*; unlink if asked. */
+static int
+tu_shm_walk(const char *prefix, int remove)
+{
+	char want[128], name[300];
+	DIR *dir;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(want, sizeof want, "conqueue-%s", prefix);
+	if ((dir = opendir("/dev/shm")) == NULL)
+		return 0;
+	while ((de = readdir(dir)) != NULL) {
+		if (strncmp(de->d_name, want, strlen(want)) != 0)
+			continue;
+		n++;
+		if (remove) {
+			snprintf(name, sizeof name, "/%s", de->d_name);
+			shm_unlink(name);
+		}
+	}
+	closedir(dir);
+	return n;
+}
+
+/* Remove shm segments of an instance. */
+void
+tu_shm_remove_prefix(const char *prefix)
+{
+	tu_shm_walk(prefix, 1);
+}
+
+/* Count shm segments of an instance. */
+int
+tu_shm_count_prefix(const char *prefix)
+{
+	return tu_shm_walk(prefix, 0);
+}
