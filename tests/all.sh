@@ -1,0 +1,60 @@
+#!/bin/sh
+# all.sh - build and run the whole test suite: plain, ASan+UBSan, valgrind.
+#
+# Builds out of tree in build-test/ and build-asan/ (next to this checkout's
+# sources) so it never disturbs an in-progress build/. Exits non-zero if any
+# test fails. Extra configure flags: CQ_CONFIGURE_FLAGS.
+set -eu
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+jobs=${CQ_JOBS:-2}
+cd "$src"
+
+step() { printf '\n===== %s =====\n' "$*"; }
+
+# Print every Check summary line and the automake counts of one build.
+summary() {
+	grep -h -E '^[0-9]+%: Checks: ' "$1"/tests/*.log 2>/dev/null || true
+	sed -n 's/^# \(TOTAL\|PASS\|SKIP\|XFAIL\|FAIL\|XPASS\|ERROR\):/\1:/p' \
+	    "$1/test-suite.log" 2>/dev/null | head -7 || true
+}
+
+# Show the logs of failed tests.
+failures() {
+	for f in "$1"/tests/*.trs; do
+		[ -f "$f" ] || continue
+		if grep -q -E ':test-result: (FAIL|ERROR)' "$f"; then
+			log=${f%.trs}.log
+			echo "----- $log"
+			tail -n 60 "$log"
+		fi
+	done
+}
+
+step "autoreconf"
+autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+
+step "plain build + make check (warnings are errors)"
+mkdir -p build-test
+(cd build-test && "$src/configure" -q --enable-werror ${CQ_CONFIGURE_FLAGS:-} &&
+    make -j"$jobs" >/dev/null && make -j"$jobs" check) || {
+	failures build-test; summary build-test; exit 1; }
+summary build-test
+
+step "ASan + UBSan build + make check"
+san="-fsanitize=address,undefined -fno-sanitize-recover=all"
+mkdir -p build-asan
+(cd build-asan && "$src/configure" -q --enable-werror ${CQ_CONFIGURE_FLAGS:-} \
+    CFLAGS="-O1 -g -fno-omit-frame-pointer $san" LDFLAGS="$san" &&
+    make -j"$jobs" >/dev/null &&
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    CQ_SANITIZER=1 make -j"$jobs" check) || {
+	failures build-asan; summary build-asan; exit 1; }
+summary build-asan
+
+step "valgrind over the Check suites (daemons included)"
+(cd build-test && make check-valgrind) || {
+	failures build-test; exit 1; }
+
+step "all passed"
