@@ -53,6 +53,9 @@ mkdir -p build-asan
 	failures build-asan; summary build-asan; exit 1; }
 summary build-asan
 
+step "libFuzzer: frame decoder, ${CQ_FUZZ_TIME:-120} s under ASan+UBSan"
+(cd build-test && make fuzz FUZZ_TIME="${CQ_FUZZ_TIME:-120}" 2>&1 | tail -n 8) || exit 1
+
 step "valgrind over the Check suites (daemons included)"
 (cd build-test && make check-valgrind) || {
 	failures build-test; exit 1; }
