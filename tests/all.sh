@@ -54,7 +54,9 @@ mkdir -p build-asan
 summary build-asan
 
 step "libFuzzer: frame decoder, ${CQ_FUZZ_TIME:-120} s under ASan+UBSan"
-(cd build-test && make fuzz FUZZ_TIME="${CQ_FUZZ_TIME:-120}" 2>&1 | tail -n 8) || exit 1
+(cd build-test && make fuzz FUZZ_TIME="${CQ_FUZZ_TIME:-120}" >fuzz.log 2>&1) || {
+	tail -n 60 build-test/fuzz.log; exit 1; }
+grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' build-test/fuzz.log
 
 step "valgrind over the Check suites (daemons included)"
 (cd build-test && make check-valgrind) || {
