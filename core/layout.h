@@ -1,0 +1,181 @@
+/* layout.h - the shared-memory layout of a queue segment (core/ only). */
+
+#ifndef CQ_CORE_LAYOUT_H
+#define CQ_CORE_LAYOUT_H
+
+/*
+ * A segment is, at 64-byte aligned offsets (offsets, never pointers, so
+ * every process may map it anywhere):
+ *
+ *   struct queue_hdr                    immutable part, checksum, mutable
+ *                                       words, the robust mutex
+ *   uint32_t ring[bands][capacity]      slot indices; band b live range is
+ *                                       [head[b], tail[b]) modulo capacity
+ *   slots[capacity]                     struct queue_slot + payload
+ *                                       (max_size rounded up to 8)
+ *   struct queue_inflight[capacity]     indexed BY SLOT; id 0 = free
+ *   uint32_t free[capacity]             free slot stack (derived)
+ *
+ * Commit points: each mutation publishes itself with one aligned 8-byte
+ * release store made after the data it covers (tail for push, head for
+ * pop, push_front and return, inflight[slot].id for confirm). A process
+ * killed before that store did nothing, after it did exactly one
+ * operation. Everything else in the mutable part (free stack and its top,
+ * in_flight, next_id, the counters) is derived: it is updated after the
+ * commit and rebuilt by recovery from the rings and the in-flight table,
+ * so the counters total_pushed/total_popped/dead_lettered may lag by one
+ * operation after a crash.
+ *
+ * The free stack lives in the segment (not in the process) because several
+ * processes may mutate one segment; it is only touched under the lock and
+ * a process that dies holding the lock makes the next locker rebuild it.
+ *
+ * head/tail are uint64 counters that start at "base", a multiple of the
+ * capacity near 2^62, so push_front can decrement them and counter %
+ * capacity stays the ring position for practically ever.
+ */
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/queue.h"
+
+#define QUEUE_MAGIC          UINT64_C(0x31657565716e7163) /* "cqnqueue1" */
+#define QUEUE_LAYOUT         1
+#define QUEUE_MAX_SIZE       (UINT32_C(1) << 30) /* largest max_size */
+#define QUEUE_NAME_LEN       72                  /* name buffer, padded */
+#define QUEUE_ATTACH_LOCK_MS 250                 /* lock wait inside attach */
+
+/* The immutable part, fixed at create and covered by hcrc. */
+struct queue_imm {
+	uint64_t magic;
+	uint32_t layout;
+	uint32_t hdr_size;
+	uint64_t total_size;
+	uint64_t ring_off;
+	uint64_t slot_off;
+	uint64_t inflight_off;
+	uint64_t free_off;
+	uint64_t base; /* initial head/tail */
+	uint32_t capacity;
+	uint32_t max_size;
+	uint32_t bands;
+	uint32_t slot_size;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t max_deliveries;
+	uint32_t lease_ms;
+	uint32_t serial;
+	uint32_t pad0;
+	char name[QUEUE_NAME_LEN];
+};
+
+/* Segment header. */
+struct queue_hdr {
+	struct queue_imm imm;
+	uint32_t hcrc; /* crc32c of imm */
+	uint32_t pad1;
+
+	/* Mutable words (see the commit rules above). */
+	uint64_t closed __attribute__((aligned(64)));
+	uint64_t paused;
+	uint64_t quarantined; /* set by a failed recovery: stop everyone */
+	uint64_t mode;        /* queue permission bits (core_set_mode) */
+	uint64_t next_id;
+	uint64_t in_flight; /* derived */
+	uint64_t free_top;  /* derived */
+	uint64_t total_pushed;
+	uint64_t total_popped; /* confirmed: left the queue for good */
+	uint64_t dead_lettered;
+	uint64_t head[CQ_BANDS_MAX];
+	uint64_t tail[CQ_BANDS_MAX];
+
+	pthread_mutex_t lock __attribute__((aligned(64)));
+};
+
+/* A slot: message header then payload. */
+struct queue_slot {
+	uint64_t id;
+	uint64_t enqueued_ns; /* CLOCK_REALTIME */
+	uint32_t len;
+	uint32_t crc; /* crc32c over id, band, len, payload */
+	uint32_t band;
+	uint32_t deliveries;
+	unsigned char data[];
+};
+
+/* An in-flight entry, indexed by slot. id is its commit word. */
+struct queue_inflight {
+	uint64_t id; /* 0: free */
+	uint64_t owner;
+	uint64_t deadline_ns;
+};
+
+/* Offsets and sizes computed from (capacity, max_size, bands). */
+struct queue_geom {
+	uint64_t ring_off;
+	uint64_t slot_off;
+	uint64_t inflight_off;
+	uint64_t free_off;
+	uint64_t total;
+	uint32_t slot_size;
+};
+
+/* Process-local handle. */
+struct core_queue {
+	unsigned char *base; /* mapping */
+	size_t size;
+	struct queue_hdr *hdr;
+	uint32_t *ring;
+	unsigned char *slots;
+	struct queue_inflight *inflight;
+	uint32_t *free;
+	uint32_t capacity; /* cached from the validated header: never */
+	uint32_t max_size; /* re-read from shared memory for indexing */
+	uint32_t bands;
+	uint32_t slot_size;
+	struct queue_imm imm; /* validated copy of the immutable part */
+	struct core_attr attr;
+	int64_t lock_ms;
+	int corrupt;                   /* quarantined */
+	unsigned char *mark;           /* recovery scratch: capacity bytes */
+	struct queue_sortent *sortbuf; /* return_all scratch */
+};
+
+/* return_all sort entry. */
+struct queue_sortent {
+	uint64_t id;
+	uint32_t slot;
+	uint32_t pad;
+};
+
+/* Call the crash hook (tests only) at a named site. */
+#define CORE_HOOK(site)                                                        \
+	do {                                                                   \
+		if (core_crash_hook != NULL)                                   \
+			core_crash_hook(site);                                 \
+	} while (0)
+
+/* Slot s of q. */
+static inline struct queue_slot *
+queue_slot_at(struct core_queue *q, uint32_t s)
+{
+	return (
+	    struct queue_slot *)(void *)(q->slots + (size_t)s * q->slot_size);
+}
+
+/* segment.c */
+int segment_geom(
+    uint32_t capacity, uint32_t max_size, uint32_t bands, struct queue_geom *g);
+uint32_t segment_slot_crc(
+    uint64_t id, uint32_t band, uint32_t len, const void *data);
+
+/* lock.c */
+cq_status lock_take(struct core_queue *q, int64_t ms);
+void lock_release(struct core_queue *q);
+
+/* recover.c */
+int recover_run(struct core_queue *q);
+
+#endif /* CQ_CORE_LAYOUT_H */

@@ -1,0 +1,375 @@
+/* segment.c - create, attach, detach and unlink queue segments. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "core/layout.h"
+
+/* Round v up to a multiple of a (a power of two); 0 on overflow. */
+static uint64_t
+segment_roundup(uint64_t v, uint64_t a)
+{
+	if (v > UINT64_MAX - (a - 1))
+		return 0;
+	return (v + a - 1) & ~(a - 1);
+}
+
+/* Compute the layout for these sizes; -1 if invalid or too large. */
+int
+segment_geom(
+    uint32_t capacity, uint32_t max_size, uint32_t bands, struct queue_geom *g)
+{
+	uint64_t off, n;
+
+	if (capacity < 1 || capacity > UINT32_MAX - 1 || max_size < 1 ||
+	    max_size > QUEUE_MAX_SIZE || bands < 1 || bands > CQ_BANDS_MAX)
+		return -1;
+	g->slot_size = (uint32_t)(sizeof(struct queue_slot) +
+	                          segment_roundup(max_size, 8));
+	off = segment_roundup(sizeof(struct queue_hdr), 64);
+	g->ring_off = off;
+	off += (uint64_t)bands * capacity * sizeof(uint32_t);
+	g->slot_off = off = segment_roundup(off, 64);
+	if (__builtin_mul_overflow((uint64_t)capacity, g->slot_size, &n) ||
+	    __builtin_add_overflow(off, n, &off))
+		return -1;
+	g->inflight_off = off = segment_roundup(off, 64);
+	if (off == 0)
+		return -1;
+	off += (uint64_t)capacity * sizeof(struct queue_inflight);
+	g->free_off = off = segment_roundup(off, 64);
+	if (off == 0)
+		return -1;
+	off += (uint64_t)capacity * sizeof(uint32_t);
+	g->total = segment_roundup(off, 64);
+	if (g->total == 0 || g->total > (uint64_t)SIZE_MAX ||
+	    g->total > (uint64_t)INT64_MAX)
+		return -1;
+	return 0;
+}
+
+/* Checksum a slot's identity and payload. */
+uint32_t
+segment_slot_crc(uint64_t id, uint32_t band, uint32_t len, const void *data)
+{
+	uint32_t crc;
+
+	crc = crc32c(0, &id, sizeof id);
+	crc = crc32c(crc, &band, sizeof band);
+	crc = crc32c(crc, &len, sizeof len);
+	return crc32c(crc, data, len);
+}
+
+/* Return the segment size for attr; 0 if the attributes are invalid. */
+size_t
+core_segment_size(const struct core_attr *attr)
+{
+	struct queue_geom g;
+
+	if (segment_geom(attr->capacity, attr->max_size, attr->bands, &g) != 0)
+		return 0;
+	return (size_t)g.total;
+}
+
+/* Map an errno of shm_open to a status. */
+static cq_status
+segment_open_status(int err)
+{
+	switch (err) {
+	case EEXIST:
+		return CQ_EXISTS;
+	case ENOENT:
+		return CQ_NOTFOUND;
+	case EACCES:
+	case EPERM:
+		return CQ_DENIED;
+	case EINVAL:
+	case ENAMETOOLONG:
+		return CQ_INVALID;
+	case EMFILE:
+	case ENFILE:
+		return CQ_LIMIT;
+	default:
+		return CQ_SYSTEM;
+	}
+}
+
+/* Fill the handle's pointers and caches from a validated mapping. */
+static cq_status
+segment_handle(unsigned char *base, size_t size, struct core_queue **qp)
+{
+	struct core_queue *q;
+	struct queue_hdr *hdr = (struct queue_hdr *)(void *)base;
+	const struct queue_imm *im = &hdr->imm;
+
+	q = calloc(1, sizeof *q);
+	if (q == NULL)
+		return CQ_SYSTEM;
+	q->base = base;
+	q->size = size;
+	q->hdr = hdr;
+	q->imm = *im;
+	q->capacity = im->capacity;
+	q->max_size = im->max_size;
+	q->bands = im->bands;
+	q->slot_size = im->slot_size;
+	q->ring = (uint32_t *)(void *)(base + im->ring_off);
+	q->slots = base + im->slot_off;
+	q->inflight =
+	    (struct queue_inflight *)(void *)(base + im->inflight_off);
+	q->free = (uint32_t *)(void *)(base + im->free_off);
+	q->mark = malloc(q->capacity);
+	q->sortbuf = calloc(q->capacity, sizeof *q->sortbuf);
+	if (q->mark == NULL || q->sortbuf == NULL) {
+		free(q->mark);
+		free(q->sortbuf);
+		free(q);
+		errno = ENOMEM;
+		return CQ_SYSTEM;
+	}
+	memcpy(q->attr.name, im->name, CQ_NAME_MAX);
+	q->attr.name[CQ_NAME_MAX] = '\0';
+	q->attr.capacity = im->capacity;
+	q->attr.max_size = im->max_size;
+	q->attr.bands = im->bands;
+	q->attr.mode = (uint32_t)__atomic_load_n(&hdr->mode, __ATOMIC_RELAXED);
+	q->attr.uid = im->uid;
+	q->attr.gid = im->gid;
+	q->attr.max_deliveries = im->max_deliveries;
+	q->attr.lease_ms = im->lease_ms;
+	q->attr.serial = im->serial;
+	*qp = q;
+	return CQ_OK;
+}
+
+/* Initialise the robust process-shared mutex in place. */
+static int
+segment_init_lock(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t ma;
+	int r;
+
+	if ((r = pthread_mutexattr_init(&ma)) != 0)
+		return r;
+	if ((r = pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED)) ==
+	        0 &&
+	    (r = pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST)) == 0)
+		r = pthread_mutex_init(m, &ma);
+	pthread_mutexattr_destroy(&ma);
+	return r;
+}
+
+/* Create and initialise a segment. */
+cq_status
+core_create(
+    const char *segname, const struct core_attr *attr, struct core_queue **qp)
+{
+	struct queue_geom g;
+	struct queue_imm im;
+	struct queue_hdr *hdr;
+	unsigned char *base;
+	cq_status st;
+	uint32_t i;
+	int fd, r, saved;
+
+	*qp = NULL;
+	if (segname == NULL ||
+	    segment_geom(attr->capacity, attr->max_size, attr->bands, &g) !=
+	        0 ||
+	    memchr(attr->name, '\0', sizeof attr->name) == NULL ||
+	    (attr->mode & ~07777u) != 0 || attr->serial > 1)
+		return CQ_INVALID;
+
+	fd = shm_open(segname, O_CREAT | O_EXCL | O_RDWR, 0600);
+	if (fd < 0)
+		return segment_open_status(errno);
+	CORE_HOOK("create.after_open");
+	/* shm_open's mode went through the umask; set what we mean. */
+	if (fchmod(fd, 0600) != 0) {
+		st = CQ_SYSTEM;
+		goto fail;
+	}
+	/* Reserve every page now: tmpfs ENOSPC would otherwise be SIGBUS. */
+	if ((r = posix_fallocate(fd, 0, (off_t)g.total)) != 0) {
+		errno = r;
+		st = (r == ENOSPC || r == EFBIG || r == ENOMEM) ? CQ_LIMIT
+		                                                : CQ_SYSTEM;
+		goto fail;
+	}
+	CORE_HOOK("create.after_fallocate");
+	base = mmap(
+	    NULL, (size_t)g.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		st = errno == ENOMEM ? CQ_LIMIT : CQ_SYSTEM;
+		goto fail;
+	}
+	hdr = (struct queue_hdr *)(void *)base;
+
+	memset(&im, 0, sizeof im);
+	im.magic = QUEUE_MAGIC;
+	im.layout = QUEUE_LAYOUT;
+	im.hdr_size = sizeof(struct queue_hdr);
+	im.total_size = g.total;
+	im.ring_off = g.ring_off;
+	im.slot_off = g.slot_off;
+	im.inflight_off = g.inflight_off;
+	im.free_off = g.free_off;
+	im.base = (UINT64_C(1) << 62) / attr->capacity * attr->capacity;
+	im.capacity = attr->capacity;
+	im.max_size = attr->max_size;
+	im.bands = attr->bands;
+	im.slot_size = g.slot_size;
+	im.uid = attr->uid;
+	im.gid = attr->gid;
+	im.max_deliveries = attr->max_deliveries;
+	im.lease_ms = attr->lease_ms;
+	im.serial = attr->serial;
+	memcpy(im.name, attr->name, strlen(attr->name));
+
+	/* The magic is written last: a crash mid-create leaves no magic. */
+	hdr->imm = im;
+	hdr->imm.magic = 0;
+	hdr->hcrc = crc32c(0, &im, sizeof im);
+	hdr->mode = attr->mode;
+	hdr->next_id = 1;
+	for (i = 0; i < CQ_BANDS_MAX; i++)
+		hdr->head[i] = hdr->tail[i] = im.base;
+	if ((r = segment_init_lock(&hdr->lock)) != 0) {
+		munmap(base, (size_t)g.total);
+		errno = r;
+		st = CQ_SYSTEM;
+		goto fail;
+	}
+	st = segment_handle(base, (size_t)g.total, qp);
+	if (st != CQ_OK) {
+		munmap(base, (size_t)g.total);
+		goto fail;
+	}
+	for (i = 0; i < attr->capacity; i++)
+		(*qp)->free[i] = attr->capacity - 1 - i;
+	hdr->free_top = attr->capacity;
+	__atomic_store_n(&hdr->imm.magic, QUEUE_MAGIC, __ATOMIC_RELEASE);
+	(*qp)->imm.magic = QUEUE_MAGIC;
+	close(fd);
+	return CQ_OK;
+
+fail:
+	saved = errno;
+	shm_unlink(segname);
+	close(fd);
+	errno = saved;
+	return st;
+}
+
+/* Check the header of a mapping of size bytes; 0 if it can be trusted. */
+static int
+segment_check_hdr(const unsigned char *base, size_t size)
+{
+	const struct queue_hdr *hdr = (const void *)base;
+	struct queue_imm im;
+	struct queue_geom g;
+
+	if (size < sizeof *hdr)
+		return -1;
+	im = hdr->imm;
+	if (im.magic != QUEUE_MAGIC || im.layout != QUEUE_LAYOUT ||
+	    im.hdr_size != sizeof *hdr ||
+	    crc32c(0, &im, sizeof im) != hdr->hcrc)
+		return -1;
+	if (segment_geom(im.capacity, im.max_size, im.bands, &g) != 0 ||
+	    g.total != im.total_size || g.total != size ||
+	    g.ring_off != im.ring_off || g.slot_off != im.slot_off ||
+	    g.inflight_off != im.inflight_off || g.free_off != im.free_off ||
+	    g.slot_size != im.slot_size || im.serial > 1 ||
+	    im.base % im.capacity != 0 || im.base < (UINT64_C(1) << 61) ||
+	    memchr(im.name, '\0', CQ_NAME_MAX + 1) == NULL)
+		return -1;
+	return 0;
+}
+
+/* Attach an existing segment, validating it before any use. */
+cq_status
+core_attach(const char *segname, struct core_queue **qp)
+{
+	struct stat sb;
+	unsigned char *base;
+	cq_status st;
+	int fd;
+
+	*qp = NULL;
+	if (segname == NULL)
+		return CQ_INVALID;
+	fd = shm_open(segname, O_RDWR, 0);
+	if (fd < 0)
+		return segment_open_status(errno);
+	if (fstat(fd, &sb) != 0) {
+		close(fd);
+		return CQ_SYSTEM;
+	}
+	/* Someone else's file, or one we would not have made: don't trust. */
+	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+	    (sb.st_mode & 07777) != 0600 ||
+	    sb.st_size < (off_t)sizeof(struct queue_hdr) ||
+	    (uint64_t)sb.st_size > SIZE_MAX) {
+		close(fd);
+		return CQ_CORRUPT;
+	}
+	base = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0);
+	close(fd);
+	if (base == MAP_FAILED)
+		return CQ_SYSTEM;
+	if (segment_check_hdr(base, (size_t)sb.st_size) != 0) {
+		munmap(base, (size_t)sb.st_size);
+		return CQ_CORRUPT;
+	}
+	st = segment_handle(base, (size_t)sb.st_size, qp);
+	if (st != CQ_OK) {
+		munmap(base, (size_t)sb.st_size);
+		return st;
+	}
+	/* The daemon attaches after its own restart: validate and repair. */
+	st = lock_take(*qp, QUEUE_ATTACH_LOCK_MS);
+	if (st == CQ_OK) {
+		if (recover_run(*qp) != 0) {
+			__atomic_store_n(
+			    &(*qp)->hdr->quarantined, 1, __ATOMIC_RELEASE);
+			st = CQ_CORRUPT;
+		}
+		lock_release(*qp);
+	}
+	if (st != CQ_OK) {
+		core_detach(*qp);
+		*qp = NULL;
+	}
+	return st;
+}
+
+/* Unmap the segment and free the handle. */
+void
+core_detach(struct core_queue *q)
+{
+	if (q == NULL)
+		return;
+	munmap(q->base, q->size);
+	free(q->mark);
+	free(q->sortbuf);
+	free(q);
+}
+
+/* Remove a segment by name. */
+cq_status
+core_unlink(const char *segname)
+{
+	if (segname == NULL)
+		return CQ_INVALID;
+	if (shm_unlink(segname) != 0)
+		return segment_open_status(errno);
+	return CQ_OK;
+}
