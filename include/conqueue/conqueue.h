@@ -239,6 +239,14 @@ CQ_EXPORT cq_status cq_length(cq_queue *q, int64_t *length);
  */
 CQ_EXPORT cq_status cq_reserve(cq_queue *q, cq_msg **m, int64_t timeout_ms,
     uint32_t lease_ms);
+/*
+ * cq_reserve_detached: cq_reserve whose reservation survives this
+ * connection: it ends only by cq_ack/cq_release or lease expiry, and any
+ * connection of the same uid (or an admin) may ack, release or touch it
+ * (what conqueue-cli reserve uses so that a later "ack" works).
+ */
+CQ_EXPORT cq_status cq_reserve_detached(cq_queue *q, cq_msg **m,
+    int64_t timeout_ms, uint32_t lease_ms);
 CQ_EXPORT cq_status cq_ack(cq_queue *q, uint64_t id);
 CQ_EXPORT cq_status cq_release(cq_queue *q, uint64_t id);
 CQ_EXPORT cq_status cq_touch(cq_queue *q, uint64_t id, uint32_t lease_ms);
@@ -304,6 +312,14 @@ CQ_EXPORT int cq_client_events(cq_client *c);
 CQ_EXPORT cq_status cq_client_process(cq_client *c);
 /* cq_client_pending: number of async operations not yet completed. */
 CQ_EXPORT size_t cq_client_pending(cq_client *c);
+/*
+ * cq_client_set_watch: fn(c, arg) is called whenever cq_client_events(c)
+ * changes (also from inside submit calls, e.g. when a new op needs a
+ * write), so an event loop can update what it watches; NULL removes it.
+ * fn may only call cq_client_fd and cq_client_events.
+ */
+CQ_EXPORT void cq_client_set_watch(cq_client *c,
+    void (*fn)(cq_client *c, void *arg), void *arg);
 
 #ifdef __cplusplus
 }
