@@ -1,0 +1,226 @@
+/* cmd_queue.c - create, delete, list, stat, close, pause and resume. */
+
+#include <string.h>
+
+#include "cli.h"
+
+/* create NAME [--capacity N] [--max-size B] [--priorities N] [--mode O]. */
+static int
+cmd_create(struct cli_ctx *x, int argc, char **argv)
+{
+	struct cli_opt opts[] = {
+	    {"--capacity", NULL, 1, 0, NULL},
+	    {"--max-size", NULL, 1, 0, NULL},
+	    {"--priorities", NULL, 1, 0, NULL},
+	    {"--mode", NULL, 1, 0, NULL},
+	    {"--exist-ok", NULL, 0, 0, NULL},
+	    {NULL, NULL, 0, 0, NULL},
+	};
+	cq_queue_attr attr;
+	char *name;
+	int64_t v;
+	int n, rv;
+	cq_status st;
+
+	if ((rv = cli_parse(x, &cli_cmd_create, argc, argv, opts, &name, 1, 1,
+	         &n)) != CLI_PARSE_OK)
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+	memset(&attr, 0, sizeof attr);
+	attr.capacity = 1024;
+	attr.max_size = 65536;
+	attr.bands = 1;
+	attr.mode = 0600;
+	if (opts[0].set) {
+		if ((rv = cli_int(x, "capacity", opts[0].arg, 1, UINT32_MAX, 10,
+		         &v)) != 0)
+			return rv;
+		attr.capacity = (uint32_t)v;
+	}
+	if (opts[1].set) {
+		if ((rv = cli_int(x, "max-size", opts[1].arg, 1, UINT32_MAX, 10,
+		         &v)) != 0)
+			return rv;
+		attr.max_size = (uint32_t)v;
+	}
+	if (opts[2].set) {
+		if ((rv = cli_int(x, "priorities", opts[2].arg, 1, CQ_BANDS_MAX,
+		         10, &v)) != 0)
+			return rv;
+		attr.bands = (uint32_t)v;
+	}
+	if (opts[3].set) {
+		if ((rv = cli_int(x, "mode", opts[3].arg, 1, 07777, 8, &v)) !=
+		    0)
+			return rv;
+		attr.mode = (uint32_t)v;
+	}
+	if (!cq_name_valid(name, strlen(name)))
+		return cli_usage_error(x, "invalid queue name '%s'", name);
+	if ((rv = cli_connect(x)) != 0)
+		return rv;
+	st = cq_create(x->c, name, &attr);
+	if (st == CQ_EXISTS && opts[4].set)
+		st = CQ_OK;
+	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, name);
+}
+
+/* Run a no-result operation on one named queue. */
+static int
+cmd_simple(struct cli_ctx *x, const struct cli_cmd *cmd, int argc, char **argv,
+    cq_status (*fn)(cq_queue *))
+{
+	cq_queue *q;
+	char *name;
+	int n, rv;
+	cq_status st;
+
+	if ((rv = cli_parse(x, cmd, argc, argv, NULL, &name, 1, 1, &n)) !=
+	    CLI_PARSE_OK)
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+	if ((rv = cli_open(x, name, &q)) != 0)
+		return rv;
+	st = fn(q);
+	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, name);
+}
+
+/* delete NAME. */
+static int
+cmd_delete(struct cli_ctx *x, int argc, char **argv)
+{
+	char *name;
+	int n, rv;
+	cq_status st;
+
+	if ((rv = cli_parse(x, &cli_cmd_delete, argc, argv, NULL, &name, 1, 1,
+	         &n)) != CLI_PARSE_OK)
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+	if ((rv = cli_connect(x)) != 0)
+		return rv;
+	st = cq_delete(x->c, name);
+	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, name);
+}
+
+/* close NAME. */
+static int
+cmd_close(struct cli_ctx *x, int argc, char **argv)
+{
+	return cmd_simple(x, &cli_cmd_close, argc, argv, cq_close);
+}
+
+/* pause NAME. */
+static int
+cmd_pause(struct cli_ctx *x, int argc, char **argv)
+{
+	return cmd_simple(x, &cli_cmd_pause, argc, argv, cq_pause);
+}
+
+/* resume NAME. */
+static int
+cmd_resume(struct cli_ctx *x, int argc, char **argv)
+{
+	return cmd_simple(x, &cli_cmd_resume, argc, argv, cq_resume);
+}
+
+/* stat NAME: "key: value" lines or a JSON object. */
+static int
+cmd_stat(struct cli_ctx *x, int argc, char **argv)
+{
+	cq_queue_stat st;
+	cq_queue *q;
+	char *name;
+	int n, rv;
+	cq_status s;
+
+	if ((rv = cli_parse(x, &cli_cmd_stat, argc, argv, NULL, &name, 1, 1,
+	         &n)) != CLI_PARSE_OK)
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+	if ((rv = cli_open(x, name, &q)) != 0)
+		return rv;
+	if ((s = cq_stat(q, &st)) != CQ_OK)
+		return cli_fail(x, s, name);
+	cli_stat_print(x, &st, 0);
+	if (x->json)
+		putchar('\n');
+	return CLI_EXIT_OK;
+}
+
+/* list: one name a line, or a JSON array of stat objects. */
+static int
+cmd_list(struct cli_ctx *x, int argc, char **argv)
+{
+	cq_queue_stat st;
+	cq_queue *q;
+	char **names;
+	size_t count, i;
+	int n, rv, first = 1;
+	cq_status s;
+
+	if ((rv = cli_parse(x, &cli_cmd_list, argc, argv, NULL, NULL, 0, 0,
+	         &n)) != CLI_PARSE_OK)
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+	if ((rv = cli_connect(x)) != 0)
+		return rv;
+	if ((s = cq_list(x->c, &names, &count)) != CQ_OK)
+		return cli_fail(x, s, NULL);
+	if (x->json)
+		fputs("[", stdout);
+	for (i = 0; i < count; i++) {
+		if (!x->json) {
+			printf("%s\n", names[i]);
+			continue;
+		}
+		/* A queue deleted meanwhile is simply left out. */
+		if (cq_open(x->c, names[i], &q) != CQ_OK)
+			continue;
+		s = cq_stat(q, &st);
+		cq_queue_free(q);
+		if (s != CQ_OK)
+			continue;
+		fputs(first ? "\n" : ",\n", stdout);
+		first = 0;
+		cli_stat_print(x, &st, 1);
+	}
+	if (x->json)
+		fputs(first ? "]\n" : "\n]\n", stdout);
+	cq_list_free(names);
+	return CLI_EXIT_OK;
+}
+
+const struct cli_cmd cli_cmd_create = {"create", cmd_create,
+    "usage: conqueue-cli create NAME [--capacity N] [--max-size BYTES]\n"
+    "                           [--priorities N] [--mode OCTAL] "
+    "[--exist-ok]\n"
+    "Create queue NAME (1-64 bytes of [A-Za-z0-9._-], not starting "
+    "with '.').\n"
+    "  --capacity N       most messages (default 1024)\n"
+    "  --max-size BYTES   largest message (default 65536)\n"
+    "  --priorities N     priority bands 1..8 (default 1)\n"
+    "  --mode OCTAL       permission bits (default 0600)\n"
+    "  --exist-ok         an existing queue is not an error\n"};
+
+const struct cli_cmd cli_cmd_delete = {"delete", cmd_delete,
+    "usage: conqueue-cli delete NAME\n"
+    "Close queue NAME (waking every waiter) and remove it.\n"};
+
+const struct cli_cmd cli_cmd_list = {"list", cmd_list,
+    "usage: conqueue-cli [--json] list\n"
+    "Print the names of the queues you may read, one a line\n"
+    "(--json: an array of objects with the fields of stat).\n"};
+
+const struct cli_cmd cli_cmd_stat = {"stat", cmd_stat,
+    "usage: conqueue-cli [--json] stat NAME\n"
+    "Print the attributes, state and counters of queue NAME as\n"
+    "\"key: value\" lines (--json: one object).\n"};
+
+const struct cli_cmd cli_cmd_close = {"close", cmd_close,
+    "usage: conqueue-cli close NAME\n"
+    "Close queue NAME: pushes fail, pops drain what is queued, then "
+    "fail.\n"};
+
+const struct cli_cmd cli_cmd_pause = {"pause", cmd_pause,
+    "usage: conqueue-cli pause NAME\n"
+    "Suspend deliveries of queue NAME: pops wait, pushes still go in.\n"};
+
+const struct cli_cmd cli_cmd_resume = {"resume", cmd_resume,
+    "usage: conqueue-cli resume NAME\n"
+    "Deliver again from queue NAME after pause.\n"};

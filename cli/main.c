@@ -1,0 +1,102 @@
+/* main.c - conqueue-cli: global options and the table of commands. */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_cmd *const main_cmds[] = {
+    &cli_cmd_ping,
+    &cli_cmd_create,
+    &cli_cmd_delete,
+    &cli_cmd_list,
+    &cli_cmd_stat,
+    &cli_cmd_push,
+    &cli_cmd_pop,
+    &cli_cmd_close,
+    &cli_cmd_pause,
+    &cli_cmd_resume,
+    &cli_cmd_reserve,
+    &cli_cmd_ack,
+    &cli_cmd_release,
+    &cli_cmd_touch,
+    &cli_cmd_info,
+};
+
+static const char main_usage[] =
+    "usage: conqueue-cli [-s SOCKET] [--json] COMMAND [ARGS]\n"
+    "       conqueue-cli COMMAND --help\n"
+    "\n"
+    "commands:\n"
+    "  ping                       exit 0 when the daemon answers\n"
+    "  create NAME [--capacity N] [--max-size BYTES] [--priorities N]\n"
+    "              [--mode OCTAL] [--exist-ok]\n"
+    "  delete NAME\n"
+    "  list\n"
+    "  stat NAME\n"
+    "  push NAME [MESSAGE...] [--try] [--timeout MS] [--front]\n"
+    "            [--priority P] [-0]   (no MESSAGE: one per stdin line)\n"
+    "  pop NAME [--count N | --all] [--try] [--timeout MS] [-0]\n"
+    "  close NAME\n"
+    "  pause NAME | resume NAME\n"
+    "  reserve NAME [--timeout MS] | ack NAME ID | release NAME ID |\n"
+    "  touch NAME ID\n"
+    "  info                       the daemon's own figures\n"
+    "\n"
+    "global options:\n"
+    "  -s, --socket SOCKET        the daemon's socket ($CONQUEUE_SOCKET)\n"
+    "  --json                     JSON output for stat, list and info\n"
+    "  -h, --help                 this text\n"
+    "  -V, --version              the version\n"
+    "\n"
+    "exit status: 0 done, 1 error, 2 empty/full (--try), 3 closed,\n"
+    "4 timed out, 5 busy\n";
+
+/* Parse the global options, run the command, disconnect. */
+int
+main(int argc, char **argv)
+{
+	struct cli_ctx x;
+	const struct cli_cmd *cmd = NULL;
+	size_t i;
+	int a, rv;
+
+	memset(&x, 0, sizeof x);
+	for (a = 1; a < argc && argv[a][0] == '-'; a++) {
+		const char *o = argv[a];
+
+		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
+			fputs(main_usage, stdout);
+			return CLI_EXIT_OK;
+		} else if (strcmp(o, "-V") == 0 ||
+		           strcmp(o, "--version") == 0) {
+			printf("conqueue-cli %s\n", cq_version());
+			return CLI_EXIT_OK;
+		} else if (strcmp(o, "--json") == 0) {
+			x.json = 1;
+		} else if (strcmp(o, "-s") == 0 || strcmp(o, "--socket") == 0) {
+			if (++a >= argc)
+				return cli_usage_error(
+				    &x, "%s needs a value", o);
+			x.socket = argv[a];
+		} else if (strncmp(o, "--socket=", 9) == 0) {
+			x.socket = o + 9;
+		} else {
+			return cli_usage_error(&x, "unknown option '%s'", o);
+		}
+	}
+	if (a >= argc)
+		return cli_usage_error(&x, "no command given");
+	for (i = 0; i < sizeof main_cmds / sizeof main_cmds[0]; i++)
+		if (strcmp(main_cmds[i]->name, argv[a]) == 0)
+			cmd = main_cmds[i];
+	if (cmd == NULL)
+		return cli_usage_error(&x, "unknown command '%s'", argv[a]);
+	x.cmd = cmd->name;
+	rv = cmd->run(&x, argc - a, argv + a);
+	/* Also sends the receipts of what was popped and written. */
+	cq_disconnect(x.c);
+	if (fflush(stdout) != 0 && rv == CLI_EXIT_OK)
+		rv = CLI_EXIT_ERROR;
+	return rv;
+}

@@ -1,0 +1,289 @@
+/* util.c - option parsing, errors, exit statuses and JSON for the commands. */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Print a usage error for the current command; returns the exit status. */
+int
+cli_usage_error(struct cli_ctx *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "conqueue-cli: %s%s", x->cmd ? x->cmd : "",
+	    x->cmd ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(
+	    stderr, "\nTry 'conqueue-cli %s--help'.\n", x->cmd ? x->cmd : "");
+	return CLI_EXIT_ERROR;
+}
+
+/* Find the option named by arg ("--name", "--name=v" or its alias). */
+static struct cli_opt *
+cli_find(struct cli_opt *opts, const char *arg, const char **inline_val)
+{
+	size_t n;
+
+	*inline_val = NULL;
+	for (; opts != NULL && opts->name != NULL; opts++) {
+		if (opts->alias != NULL && strcmp(arg, opts->alias) == 0)
+			return opts;
+		n = strlen(opts->name);
+		if (strncmp(arg, opts->name, n) != 0)
+			continue;
+		if (arg[n] == '\0')
+			return opts;
+		if (arg[n] == '=' && opts->has_arg) {
+			*inline_val = arg + n + 1;
+			return opts;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Parse a command's arguments: options may come before or after the
+ * operands ("--" ends the options); the global -s/--socket, --json and
+ * -h/--help are accepted here too. Operands go to operands[] (min..max).
+ */
+int
+cli_parse(struct cli_ctx *x, const struct cli_cmd *cmd, int argc, char **argv,
+    struct cli_opt *opts, char **operands, int min, int max, int *noperands)
+{
+	struct cli_opt *o;
+	const char *val;
+	int i, n = 0, dashdash = 0;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (dashdash || a[0] != '-' || a[1] == '\0') {
+			if (n >= max)
+				return cli_usage_error(x, "too many operands"),
+				       CLI_PARSE_ERROR;
+			operands[n++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			dashdash = 1;
+			continue;
+		}
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			fputs(cmd->usage, stdout);
+			return CLI_PARSE_HELP;
+		}
+		if (strcmp(a, "--json") == 0) {
+			x->json = 1;
+			continue;
+		}
+		if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
+			if (++i >= argc)
+				return cli_usage_error(
+				           x, "%s needs a value", a),
+				       CLI_PARSE_ERROR;
+			x->socket = argv[i];
+			continue;
+		}
+		if (strncmp(a, "--socket=", 9) == 0) {
+			x->socket = a + 9;
+			continue;
+		}
+		if ((o = cli_find(opts, a, &val)) == NULL)
+			return cli_usage_error(x, "unknown option '%s'", a),
+			       CLI_PARSE_ERROR;
+		o->set = 1;
+		if (o->has_arg && val == NULL) {
+			if (++i >= argc)
+				return cli_usage_error(
+				           x, "%s needs a value", o->name),
+				       CLI_PARSE_ERROR;
+			val = argv[i];
+		}
+		o->arg = val;
+	}
+	if (n < min)
+		return cli_usage_error(x, "missing operand"), CLI_PARSE_ERROR;
+	*noperands = n;
+	return CLI_PARSE_OK;
+}
+
+/* Parse an integer option value in [min, max]; 0 or an exit status. */
+int
+cli_int(struct cli_ctx *x, const char *what, const char *s, int64_t min,
+    int64_t max, int base, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, base);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+		cli_usage_error(x, "bad %s '%s'", what, s);
+		return CLI_EXIT_ERROR;
+	}
+	*out = v;
+	return 0;
+}
+
+/* The exit status for a library status. */
+int
+cli_exit_status(cq_status st)
+{
+	switch (st) {
+	case CQ_OK:
+		return CLI_EXIT_OK;
+	case CQ_EMPTY:
+	case CQ_FULL:
+		return CLI_EXIT_EMPTY;
+	case CQ_CLOSED:
+		return CLI_EXIT_CLOSED;
+	case CQ_TIMEDOUT:
+		return CLI_EXIT_TIMEDOUT;
+	case CQ_BUSY:
+		return CLI_EXIT_BUSY;
+	default:
+		return CLI_EXIT_ERROR;
+	}
+}
+
+/* Report a failed operation on stderr; returns its exit status. */
+int
+cli_fail(struct cli_ctx *x, cq_status st, const char *what)
+{
+	const char *detail = x->c != NULL ? cq_client_error(x->c) : "";
+
+	if (detail[0] == '\0' || strcmp(detail, cq_strstatus(st)) == 0)
+		fprintf(stderr, "conqueue-cli: %s: %s%s%s\n", x->cmd,
+		    what ? what : "", what ? ": " : "", cq_strstatus(st));
+	else
+		fprintf(stderr, "conqueue-cli: %s: %s%s%s (%s)\n", x->cmd,
+		    what ? what : "", what ? ": " : "", detail,
+		    cq_status_name(st));
+	return cli_exit_status(st);
+}
+
+/* Connect to the daemon; 0 or an exit status. */
+int
+cli_connect(struct cli_ctx *x)
+{
+	char path[512];
+	cq_status st;
+
+	st = cq_connect_named(&x->c, x->socket, "conqueue-cli");
+	if (st == CQ_OK)
+		return 0;
+	if (x->socket == NULL && cq_default_socket(path, sizeof path) == CQ_OK)
+		x->socket = path;
+	fprintf(stderr, "conqueue-cli: cannot connect to %s: %s%s%s\n",
+	    x->socket ? x->socket : "the daemon", cq_strstatus(st),
+	    st == CQ_SYSTEM || st == CQ_DISCONNECTED ? ": " : "",
+	    st == CQ_SYSTEM || st == CQ_DISCONNECTED ? strerror(errno) : "");
+	x->socket = NULL;
+	return CLI_EXIT_ERROR;
+}
+
+/* Connect and open queue name; 0 or an exit status. */
+int
+cli_open(struct cli_ctx *x, const char *name, cq_queue **q)
+{
+	cq_status st;
+	int rv;
+
+	if ((rv = cli_connect(x)) != 0)
+		return rv;
+	if ((st = cq_open(x->c, name, q)) != CQ_OK)
+		return cli_fail(x, st, name);
+	return 0;
+}
+
+/* Write s as a JSON string with every needed escape. */
+void
+cli_json_string(FILE *f, const char *s)
+{
+	const unsigned char *p;
+
+	fputc('"', f);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		switch (*p) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+/* Print a queue's stat as "key: value" lines or one JSON object. */
+void
+cli_stat_print(struct cli_ctx *x, const cq_queue_stat *st, int indent)
+{
+	const char *pad = indent ? "    " : "  ";
+	const char *sep = x->json ? ",\n" : "\n";
+
+	if (x->json) {
+		printf("%s{\n%s\"name\": ", indent ? "  " : "", pad);
+		cli_json_string(stdout, st->name);
+		fputs(sep, stdout);
+	} else {
+		printf("name: %s\n", st->name);
+	}
+#define CLI_FIELD(key, fmt, val, last)                                         \
+	do {                                                                   \
+		if (x->json)                                                   \
+			printf("%s\"%s\": " fmt "%s", pad, key, val,           \
+			    last ? "\n" : sep);                                \
+		else                                                           \
+			printf("%s: " fmt "\n", key, val);                     \
+	} while (0)
+	CLI_FIELD("capacity", "%u", st->capacity, 0);
+	CLI_FIELD("max_size", "%u", st->max_size, 0);
+	CLI_FIELD("bands", "%u", st->bands, 0);
+	if (x->json)
+		CLI_FIELD("mode", "%u", st->mode, 0);
+	else
+		CLI_FIELD("mode", "%04o", st->mode, 0);
+	CLI_FIELD("uid", "%lu", (unsigned long)st->uid, 0);
+	CLI_FIELD("gid", "%lu", (unsigned long)st->gid, 0);
+	CLI_FIELD("max_deliveries", "%u", st->max_deliveries, 0);
+	CLI_FIELD("lease_ms", "%u", st->lease_ms, 0);
+	CLI_FIELD("serial", "%s", st->serial ? "true" : "false", 0);
+	CLI_FIELD("length", "%llu", (unsigned long long)st->length, 0);
+	CLI_FIELD("in_flight", "%llu", (unsigned long long)st->in_flight, 0);
+	CLI_FIELD("waiting_poppers", "%u", st->waiting_poppers, 0);
+	CLI_FIELD("waiting_pushers", "%u", st->waiting_pushers, 0);
+	CLI_FIELD("closed", "%s", st->closed ? "true" : "false", 0);
+	CLI_FIELD("paused", "%s", st->paused ? "true" : "false", 0);
+	CLI_FIELD(
+	    "total_pushed", "%llu", (unsigned long long)st->total_pushed, 0);
+	CLI_FIELD(
+	    "total_popped", "%llu", (unsigned long long)st->total_popped, 0);
+	CLI_FIELD(
+	    "dead_lettered", "%llu", (unsigned long long)st->dead_lettered, 0);
+	CLI_FIELD(
+	    "oldest_age_ms", "%llu", (unsigned long long)st->oldest_age_ms, 1);
+#undef CLI_FIELD
+	if (x->json)
+		printf("%s}", indent ? "  " : "");
+}
