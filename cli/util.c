@@ -18,8 +18,8 @@ cli_usage_error(struct cli_ctx *x, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(
-	    stderr, "\nTry 'conqueue-cli %s--help'.\n", x->cmd ? x->cmd : "");
+	fprintf(stderr, "\nTry 'conqueue-cli %s%s--help'.\n",
+	    x->cmd ? x->cmd : "", x->cmd ? " " : "");
 	return CLI_EXIT_ERROR;
 }
 
