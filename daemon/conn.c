@@ -1,0 +1,417 @@
+/* conn.c - one client connection: framing, credentials, flow control. */
+
+/*
+ * conn turns bytes into decoded requests for dispatch and replies into
+ * frames, and knows no queue semantics. Every complete frame available on
+ * a wake-up is handled before returning to the loop, and the replies they
+ * produce leave in one write. Limits enforced here: max_frame (checked on
+ * the 4-byte header, before anything is allocated), frame_timeout_ms (to
+ * send the hello and to finish a started frame), max_outbuf (a peer that
+ * does not read its replies stops being read, and is dropped after
+ * slow_reader_grace_ms).
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "daemon.h"
+#include "proto/frame.h"
+
+/* How long a closing connection may take to accept its last replies. */
+#define CONN_LINGER_MS 1000
+
+struct conn {
+	struct peer peer; /* first: dispatch's handle casts back */
+	TAILQ_ENTRY(conn) link;
+	struct bufferevent *bev;
+	struct event *frame_timer; /* hello, or a started frame, or linger */
+	struct event *slow_timer;  /* started when reading was paused */
+	int in_read;               /* conn_process on the stack: defer free */
+	int closing;
+	int paused; /* stopped reading: output above max_outbuf */
+};
+TAILQ_HEAD(conn_list, conn);
+
+static struct conn_list conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
+static uint64_t conn_next_id = 1;
+static void (*conn_all_closed)(void);
+uint32_t conn_count;
+
+static void conn_send(struct peer *p, const Conqueue__Reply *r);
+static void conn_close_peer(struct peer *p, const char *why);
+static void conn_process(struct conn *c);
+
+static const struct peer_ops conn_peer_ops = {conn_send, conn_close_peer};
+
+/* Arm timer ev to fire after ms milliseconds. */
+static void
+conn_arm(struct event *ev, uint32_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(ev, &tv);
+}
+
+/* Free c now; its peer state was handed back to dispatch first. */
+static void
+conn_free(struct conn *c)
+{
+	struct uid_usage *u;
+
+	dispatch_peer_gone(&c->peer);
+	TAILQ_REMOVE(&conn_all, c, link);
+	bufferevent_free(c->bev);
+	event_free(c->frame_timer);
+	event_free(c->slow_timer);
+	if ((u = registry_uid(c->peer.uid)) != NULL && u->connections > 0)
+		u->connections--;
+	conn_count--;
+	log_debug("connection %llu closed", (unsigned long long)c->peer.cid);
+	free(c);
+	if (conn_all_closed != NULL && conn_count == 0)
+		conn_all_closed();
+}
+
+/* Stop serving c: dispatch forgets it at once (its pops go back). */
+static void
+conn_shutdown(struct conn *c, const char *why)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	if (why != NULL)
+		log_debug("connection %llu: closing: %s",
+		    (unsigned long long)c->peer.cid, why);
+	dispatch_peer_gone(&c->peer);
+	bufferevent_disable(c->bev, EV_READ);
+	evtimer_del(c->slow_timer);
+	evtimer_del(c->frame_timer);
+}
+
+/* Flush what is queued for up to CONN_LINGER_MS, then free c. */
+static void
+conn_linger(struct conn *c)
+{
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		conn_free(c);
+		return;
+	}
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	bufferevent_enable(c->bev, EV_WRITE);
+	conn_arm(c->frame_timer, CONN_LINGER_MS);
+}
+
+/* Close c after its last replies; deferred while conn_process runs. */
+static void
+conn_close(struct conn *c, const char *why)
+{
+	if (c->closing)
+		return;
+	conn_shutdown(c, why);
+	if (!c->in_read)
+		conn_linger(c);
+}
+
+/* Close c without flushing (the peer is gone or will not read). */
+static void
+conn_drop(struct conn *c, const char *why)
+{
+	conn_shutdown(c, why);
+	conn_free(c);
+}
+
+/* dispatch asks to close after the last reply. */
+static void
+conn_close_peer(struct peer *p, const char *why)
+{
+	conn_close((struct conn *)(void *)p, why);
+}
+
+/* Send a CQ_PROTOCOL reply and close. */
+static void
+conn_protocol_error(struct conn *c, uint64_t id, const char *why)
+{
+	dispatch_reply_status(&c->peer, id, CQ_PROTOCOL, why);
+	conn_close(c, why);
+}
+
+/* Pack reply r straight into the output buffer as one frame. */
+static void
+conn_send(struct peer *p, const Conqueue__Reply *r)
+{
+	struct conn *c = (struct conn *)(void *)p;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v;
+	size_t len = conqueue__reply__get_packed_size(r);
+
+	if (len > UINT32_MAX - FRAME_HDR_LEN ||
+	    evbuffer_reserve_space(
+	        out, (ev_ssize_t)(len + FRAME_HDR_LEN), &v, 1) < 1) {
+		log_error("connection %llu: cannot buffer a reply of %zu bytes",
+		    (unsigned long long)c->peer.cid, len);
+		conn_close(c, "out of memory");
+		return;
+	}
+	frame_put_len(v.iov_base, (uint32_t)len);
+	conqueue__reply__pack(r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
+	v.iov_len = len + FRAME_HDR_LEN;
+	evbuffer_commit_space(out, &v, 1);
+	/* A peer that does not read: stop reading it (bounded memory). */
+	if (!c->paused && !c->closing &&
+	    evbuffer_get_length(out) > cfg.max_outbuf) {
+		c->paused = 1;
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_setwatermark(
+		    c->bev, EV_WRITE, (size_t)(cfg.max_outbuf / 2), 0);
+		conn_arm(c->slow_timer, cfg.slow_reader_grace_ms);
+	}
+}
+
+/* The request id of an undecodable body, if its first field is the id. */
+static uint64_t
+conn_guess_id(const uint8_t *p, size_t len)
+{
+	uint64_t v = 0;
+	unsigned shift = 0;
+	size_t i;
+
+	if (len < 2 || p[0] != 0x08)
+		return 0;
+	for (i = 1; i < len && i < 11; i++) {
+		v |= (uint64_t)(p[i] & 0x7f) << shift;
+		if ((p[i] & 0x80) == 0)
+			return v;
+		shift += 7;
+	}
+	return 0;
+}
+
+/* Handle every complete frame in the input buffer. */
+static void
+conn_process(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	Conqueue__Request *req;
+	uint8_t hdr[FRAME_HDR_LEN];
+	const uint8_t *body;
+	const char *why = NULL;
+	char reason[128];
+	size_t avail;
+	uint32_t len;
+	int progress = 0;
+
+	c->in_read = 1;
+	while (!c->closing && !c->paused) {
+		avail = evbuffer_get_length(in);
+		if (avail < FRAME_HDR_LEN)
+			break;
+		evbuffer_copyout(in, hdr, FRAME_HDR_LEN);
+		len = frame_get_len(hdr);
+		if (len > cfg.max_frame) {
+			snprintf(reason, sizeof reason,
+			    "frame of %u bytes exceeds max_frame %u", len,
+			    cfg.max_frame);
+			conn_protocol_error(c, 0, reason);
+			break;
+		}
+		if (avail - FRAME_HDR_LEN < len)
+			break;
+		body = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR_LEN + len));
+		if (body == NULL) {
+			conn_close(c, "out of memory");
+			break;
+		}
+		body += FRAME_HDR_LEN;
+		/* protobuf-c copies bytes fields: the frame can go now. */
+		req = frame_decode_request(body, len, &why);
+		if (req == NULL) {
+			snprintf(
+			    reason, sizeof reason, "malformed frame: %s", why);
+			conn_protocol_error(
+			    c, conn_guess_id(body, len), reason);
+			break;
+		}
+		evbuffer_drain(in, FRAME_HDR_LEN + len);
+		progress = 1;
+		dispatch_request(&c->peer, req);
+	}
+	c->in_read = 0;
+	if (c->closing) {
+		conn_linger(c);
+		return;
+	}
+	/* The hello, and every started frame, must arrive in time. */
+	if (!c->peer.greeted || evbuffer_get_length(in) > 0) {
+		if (progress || !evtimer_pending(c->frame_timer, NULL))
+			conn_arm(c->frame_timer, cfg.frame_timeout_ms);
+	} else
+		evtimer_del(c->frame_timer);
+}
+
+/* Bytes arrived. */
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	conn_process(arg);
+}
+
+/* Output drained to the low watermark: resume reading, or finish closing. */
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_free(c);
+		return;
+	}
+	if (c->paused) {
+		c->paused = 0;
+		evtimer_del(c->slow_timer);
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(bev, EV_READ);
+		conn_process(c); /* frames may wait in the input buffer */
+	}
+}
+
+/* EOF or error on the socket. */
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	/* Nobody is left to read what is still buffered. */
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		conn_drop(
+		    c, what & BEV_EVENT_EOF ? "peer closed" : "socket error");
+}
+
+/* The hello or a started frame did not arrive in time, or lingering ended. */
+static void
+conn_frame_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->closing) {
+		conn_free(c);
+		return;
+	}
+	conn_protocol_error(c, 0,
+	    c->peer.greeted ? "timed out waiting for the rest of a frame"
+	                    : "timed out waiting for hello");
+}
+
+/* The peer kept its replies unread for the whole grace period. */
+static void
+conn_slow_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	log_warn("connection %llu (uid %u pid %ld): dropped: %zu bytes of "
+	         "replies unread for %u ms",
+	    (unsigned long long)c->peer.cid, c->peer.uid, (long)c->peer.pid,
+	    evbuffer_get_length(bufferevent_get_output(c->bev)),
+	    cfg.slow_reader_grace_ms);
+	conn_drop(c, "slow reader");
+}
+
+/* Take over an accepted socket. */
+int
+conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
+{
+	struct uid_usage *u;
+	struct conn *c;
+
+	if ((c = calloc(1, sizeof *c)) == NULL)
+		return -1;
+	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->frame_timer = evtimer_new(base, conn_frame_timer_cb, c);
+	c->slow_timer = evtimer_new(base, conn_slow_timer_cb, c);
+	if (c->bev == NULL || c->frame_timer == NULL || c->slow_timer == NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		if (c->frame_timer != NULL)
+			event_free(c->frame_timer);
+		if (c->slow_timer != NULL)
+			event_free(c->slow_timer);
+		free(c);
+		return -1;
+	}
+	c->peer.ops = &conn_peer_ops;
+	c->peer.cid = conn_next_id++;
+	c->peer.uid = uid;
+	c->peer.gid = gid;
+	c->peer.pid = pid;
+	dispatch_peer_init(&c->peer);
+	TAILQ_INSERT_TAIL(&conn_all, c, link);
+	conn_count++;
+	if ((u = registry_uid(uid)) != NULL)
+		u->connections++;
+	bufferevent_setcb(
+	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_arm(c->frame_timer, cfg.frame_timeout_ms);
+	log_debug("connection %llu: uid %u gid %u pid %ld",
+	    (unsigned long long)c->peer.cid, uid, gid, (long)pid);
+	return 0;
+}
+
+/* Close every connection (flushing); done() runs when none are left. */
+void
+conn_close_all(void (*done)(void))
+{
+	struct conn *c, *next;
+
+	conn_all_closed = NULL;
+	for (c = TAILQ_FIRST(&conn_all); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		conn_close(c, "daemon shutting down");
+	}
+	if (conn_count == 0)
+		done();
+	else
+		conn_all_closed = done;
+}
+
+/* Free the connections that are left. */
+void
+conn_free_all(void)
+{
+	struct conn *c;
+
+	conn_all_closed = NULL;
+	while ((c = TAILQ_FIRST(&conn_all)) != NULL)
+		conn_free(c);
+}
+
+/* Write one frame to a fresh socket, best effort (refusals at accept). */
+void
+conn_send_direct(int fd, const Conqueue__Reply *r)
+{
+	uint8_t buf[1024];
+	size_t len = conqueue__reply__get_packed_size(r);
+	ssize_t n;
+
+	if (len + FRAME_HDR_LEN > sizeof buf)
+		return;
+	frame_put_len(buf, (uint32_t)len);
+	conqueue__reply__pack(r, buf + FRAME_HDR_LEN);
+	do
+		n = write(fd, buf, len + FRAME_HDR_LEN);
+	while (n < 0 && errno == EINTR);
+}

@@ -1,0 +1,200 @@
+/* listener.c - the listening socket: bind, accept, connection limits. */
+
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "daemon.h"
+
+static struct evconnlistener *listener;
+
+/* Refuse a connection over a limit: one CQ_LIMIT reply with id 0. */
+static void
+listener_refuse(int fd, const char *why)
+{
+	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+
+	r.id = 0;
+	r.status = CQ_LIMIT;
+	r.detail = (char *)(uintptr_t)why;
+	conn_send_direct(fd, &r);
+	close(fd);
+}
+
+/* A connection arrived: identify the peer, check the limits, hand it on. */
+static void
+listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	struct uid_usage *u;
+	char why[128];
+
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	/* The kernel's word for who connected; nothing the client says. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+		log_warn("SO_PEERCRED: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	if (conn_count >= cfg.max_connections) {
+		snprintf(why, sizeof why,
+		    "too many connections (max_connections %u)",
+		    cfg.max_connections);
+		listener_refuse(fd, why);
+		return;
+	}
+	u = registry_uid(cred.uid);
+	if (u == NULL || u->connections >= cfg.max_connections_per_uid) {
+		snprintf(why, sizeof why,
+		    "too many connections for uid %u "
+		    "(max_connections_per_uid %u)",
+		    (unsigned)cred.uid, cfg.max_connections_per_uid);
+		listener_refuse(fd, why);
+		return;
+	}
+	if (conn_new(evconnlistener_get_base(l), fd, cred.uid, cred.gid,
+	        cred.pid) != 0) {
+		log_warn("cannot set up a connection: out of memory");
+		close(fd);
+	}
+}
+
+/* accept() failed: out of descriptors is survivable, keep listening. */
+static void
+listener_error_cb(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	log_warn("accept: %s", strerror(errno));
+}
+
+/* Give the socket file to socket_group (a name or a number), if set. */
+static int
+listener_group(const char *path, char **cause)
+{
+	const char *name = cfg.socket_group;
+	struct group *gr;
+	char *end;
+	unsigned long n;
+	gid_t gid;
+
+	*cause = NULL;
+	if (name == NULL)
+		return 0;
+	if ((gr = getgrnam(name)) != NULL)
+		gid = gr->gr_gid;
+	else {
+		errno = 0;
+		n = strtoul(name, &end, 10);
+		if (errno != 0 || *end != '\0' || end == name) {
+			if (asprintf(
+			        cause, "socket_group: no group '%s'", name) < 0)
+				*cause = NULL;
+			return -1;
+		}
+		gid = (gid_t)n;
+	}
+	if (chown(path, (uid_t)-1, gid) != 0) {
+		if (asprintf(cause, "chown %s to group %s: %s", path, name,
+		        strerror(errno)) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Bind a fresh socket at path, replacing a stale socket file. */
+static int
+listener_bind(const char *path, char **cause)
+{
+	struct sockaddr_un sun;
+	struct stat sb;
+	mode_t old;
+	int fd, rc;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path) {
+		if (asprintf(cause, "socket path too long: %s", path) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	/*
+	 * The lock file is held, so no live daemon owns this socket: an
+	 * existing socket file is stale. Anything else is not ours to remove.
+	 */
+	if (lstat(path, &sb) == 0) {
+		if (!S_ISSOCK(sb.st_mode)) {
+			if (asprintf(cause, "%s exists and is not a socket",
+			        path) < 0)
+				*cause = NULL;
+			return -1;
+		}
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* Born owner-only; opened up to socket_mode once the group is set. */
+	old = umask(0177);
+	rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	umask(old);
+	if (rc != 0) {
+		if (asprintf(cause, "bind %s: %s", path, strerror(errno)) < 0)
+			*cause = NULL;
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (listener_group(path, cause) != 0 ||
+	    chmod(path, cfg.socket_mode) != 0) {
+		if (*cause == NULL &&
+		    asprintf(cause, "chmod %s: %s", path, strerror(errno)) < 0)
+			*cause = NULL;
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return fd;
+}
+
+/* Bind (unless fd is an activated socket) and start accepting. */
+int
+listener_open(struct event_base *base, const char *path, int fd, char **cause)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (fd < 0 && (fd = listener_bind(path, cause)) < 0)
+		return -1;
+	evutil_make_socket_nonblocking(fd);
+	listener = evconnlistener_new(base, listener_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128, fd);
+	if (listener == NULL) {
+		if (asprintf(cause, "listen %s: %s", path, strerror(errno)) < 0)
+			*cause = NULL;
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(listener, listener_error_cb);
+	return 0;
+}
+
+/* Stop accepting and close the listening socket. */
+void
+listener_close(void)
+{
+	if (listener != NULL)
+		evconnlistener_free(listener);
+	listener = NULL;
+}

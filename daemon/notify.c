@@ -1,0 +1,86 @@
+/* notify.c - service manager glue: readiness notification and activation. */
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "daemon.h"
+
+#ifdef HAVE_SYSTEMD
+
+/* Tell systemd about a state change. */
+void
+notify_send(const char *state)
+{
+	sd_notify(0, state);
+}
+
+/* The one socket systemd passed us, or -1 (bind ourselves). */
+int
+notify_listen_fd(void)
+{
+	int n = sd_listen_fds(1);
+
+	if (n > 1)
+		log_warn("%d sockets passed by systemd: using the first", n);
+	if (n < 1)
+		return -1;
+	if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <=
+	    0) {
+		log_warn("the socket passed by systemd is not a listening "
+		         "AF_UNIX stream socket: ignored");
+		return -1;
+	}
+	return SD_LISTEN_FDS_START;
+}
+
+#else
+
+/*
+ * The sd_notify protocol without libsystemd: one datagram to the socket in
+ * $NOTIFY_SOCKET (a path, or '@' for the abstract namespace).
+ */
+void
+notify_send(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	socklen_t len;
+	size_t plen;
+	int fd;
+
+	if (path == NULL || (path[0] != '/' && path[0] != '@'))
+		return;
+	plen = strlen(path);
+	if (plen >= sizeof sun.sun_path)
+		return;
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, plen);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	        (struct sockaddr *)&sun, len) < 0)
+		log_debug("sd_notify %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* Without libsystemd there is no socket activation. */
+int
+notify_listen_fd(void)
+{
+	return -1;
+}
+
+#endif

@@ -1,0 +1,348 @@
+/* registry.c - queue names to shared-memory segments, reattached on start. */
+
+/*
+ * The daemon builds every segment name itself: /conqueue-INSTANCE-N with a
+ * decimal N, never from a client string. At start the instance's segments
+ * found in /dev/shm are attached again; the in-flight messages of the
+ * previous run go back to their queues.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+struct rqueue_list registry_queues = TAILQ_HEAD_INITIALIZER(registry_queues);
+uint32_t registry_count;
+uint64_t registry_storage;
+
+static struct htab registry_names;
+static struct htab registry_uids;
+static char registry_instance[72]; /* at most 64 bytes */
+static uint32_t registry_next_segno = 1;
+
+/* Key for name lookups. */
+struct registry_key {
+	const void *name;
+	size_t len;
+};
+
+/* Match a queue by name. */
+static int
+registry_match_name(const struct hentry *e, const void *key)
+{
+	const struct rqueue *q = (const struct rqueue *)e;
+	const struct registry_key *k = key;
+
+	return q->namelen == k->len && memcmp(q->name, k->name, k->len) == 0;
+}
+
+/* Match a uid usage entry. */
+static int
+registry_match_uid(const struct hentry *e, const void *key)
+{
+	return ((const struct uid_usage *)e)->uid == *(const uint32_t *)key;
+}
+
+/* Usage of uid, created on demand. */
+struct uid_usage *
+registry_uid(uint32_t uid)
+{
+	uint64_t h = htab_hash_u64(uid);
+	struct uid_usage *u;
+
+	u = (struct uid_usage *)htab_find(
+	    &registry_uids, h, registry_match_uid, &uid);
+	if (u != NULL)
+		return u;
+	if ((u = calloc(1, sizeof *u)) == NULL)
+		return NULL;
+	u->uid = uid;
+	if (htab_insert(&registry_uids, &u->h, h) != 0) {
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+/* Find a queue by name. */
+struct rqueue *
+registry_find(const void *name, size_t len)
+{
+	struct registry_key k = {name, len};
+
+	return (struct rqueue *)htab_find(&registry_names,
+	    htab_hash_bytes(name, len), registry_match_name, &k);
+}
+
+/* Derive an instance name from the socket path (a hash: short and safe). */
+void
+registry_default_instance(const char *sockpath, char *buf, size_t len)
+{
+	snprintf(buf, len, "s%016llx",
+	    (unsigned long long)htab_hash_bytes(sockpath, strlen(sockpath)));
+}
+
+/* Allocate and link a queue record. */
+static struct rqueue *
+registry_add(
+    const char *name, size_t namelen, uint32_t segno, struct core_queue *core)
+{
+	struct rqueue *q;
+
+	if ((q = calloc(1, sizeof *q)) == NULL)
+		return NULL;
+	memcpy(q->name, name, namelen);
+	q->namelen = namelen;
+	q->segno = segno;
+	snprintf(q->segname, sizeof q->segname, "/conqueue-%s-%u",
+	    registry_instance, segno);
+	q->core = core;
+	q->quarantined = core == NULL;
+	waitq_init(&q->wq);
+	TAILQ_INIT(&q->handoffs);
+	htab_init(&q->resv);
+	if (htab_insert(
+	        &registry_names, &q->h, htab_hash_bytes(name, namelen)) != 0) {
+		free(q);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&registry_queues, q, link);
+	registry_count++;
+	if (segno >= registry_next_segno)
+		registry_next_segno = segno + 1;
+	return q;
+}
+
+/* Charge (or with sign -1 refund) q's storage to its owner. */
+static void
+registry_charge(struct rqueue *q, int sign)
+{
+	struct uid_usage *u;
+
+	if (q->quarantined || (u = registry_uid(q->uid)) == NULL)
+		return;
+	if (sign > 0) {
+		u->queues++;
+		u->storage += q->storage;
+		registry_storage += q->storage;
+	} else {
+		u->queues--;
+		u->storage -= q->storage;
+		registry_storage -= q->storage;
+	}
+}
+
+/* Attach one segment found at start; quarantine it if it fails. */
+static void
+registry_reattach(const char *file, uint32_t segno)
+{
+	char seg[300], qname[64];
+	struct core_queue *core = NULL;
+	const struct core_attr *a;
+	struct rqueue *q;
+	cq_status st;
+
+	snprintf(seg, sizeof seg, "/%s", file);
+	st = core_attach(seg, &core);
+	if (st == CQ_OK) {
+		a = core_attr(core);
+		if (registry_find(a->name, strlen(a->name)) != NULL ||
+		    !cq_name_valid(a->name, strlen(a->name))) {
+			log_error("segment %s: duplicate or bad queue name; "
+			          "quarantined",
+			    seg);
+			core_detach(core);
+			core = NULL;
+			st = CQ_CORRUPT;
+		}
+	}
+	if (st != CQ_OK) {
+		/* A name no client can spell: it cannot shadow a queue. */
+		snprintf(qname, sizeof qname, ".quarantined-%u", segno);
+		log_error("segment %s failed validation (%s): quarantined as "
+		          "'%s'",
+		    seg, cq_strstatus(st), qname);
+		registry_add(qname, strlen(qname), segno, NULL);
+		return;
+	}
+	a = core_attr(core);
+	core_set_lock_timeout(core, cfg.lock_timeout_ms);
+	if ((st = core_return_all(core)) != CQ_OK)
+		log_warn("queue '%s': returning in-flight messages: %s",
+		    a->name, cq_strstatus(st));
+	if ((q = registry_add(a->name, strlen(a->name), segno, core)) == NULL) {
+		log_error("queue '%s': out of memory", a->name);
+		core_detach(core);
+		return;
+	}
+	q->uid = a->uid;
+	q->storage = core_segment_size(a);
+	registry_charge(q, 1);
+	log_debug("reattached queue '%s' (%s)", a->name, seg);
+}
+
+/* Scan /dev/shm for this instance's segments and attach them. */
+int
+registry_open(const char *instance, char **cause)
+{
+	char prefix[160];
+	size_t plen;
+	DIR *dir;
+	struct dirent *de;
+	const char *p;
+	unsigned long n;
+	char *end;
+
+	htab_init(&registry_names);
+	htab_init(&registry_uids);
+	snprintf(registry_instance, sizeof registry_instance, "%s", instance);
+	plen =
+	    (size_t)snprintf(prefix, sizeof prefix, "conqueue-%s-", instance);
+	if ((dir = opendir("/dev/shm")) == NULL) {
+		if (asprintf(cause, "/dev/shm: %s", strerror(errno)) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	while ((de = readdir(dir)) != NULL) {
+		if (strncmp(de->d_name, prefix, plen) != 0)
+			continue;
+		/* Only digits may follow: "a-1" must not claim "a-1-2". */
+		p = de->d_name + plen;
+		if (*p < '1' || *p > '9' ||
+		    strspn(p, "0123456789") != strlen(p))
+			continue;
+		errno = 0;
+		n = strtoul(p, &end, 10);
+		if (errno != 0 || n > UINT32_MAX - 1)
+			continue;
+		registry_reattach(de->d_name, (uint32_t)n);
+	}
+	closedir(dir);
+	log_info("instance %s: %u queue(s) attached", instance, registry_count);
+	return 0;
+}
+
+/* Detach every queue and free the tables (the segments stay). */
+void
+registry_close(void)
+{
+	struct rqueue *q;
+	struct hentry *e;
+
+	while ((q = TAILQ_FIRST(&registry_queues)) != NULL) {
+		TAILQ_REMOVE(&registry_queues, q, link);
+		if (q->core != NULL)
+			core_detach(q->core);
+		htab_free(&q->resv);
+		free(q);
+	}
+	registry_count = 0;
+	registry_storage = 0;
+	htab_free(&registry_names);
+	while ((e = htab_any(&registry_uids)) != NULL) {
+		htab_remove(&registry_uids, e);
+		free(e);
+	}
+	htab_free(&registry_uids);
+}
+
+/* Create a queue's segment and record it. */
+cq_status
+registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
+    char *why, size_t whylen)
+{
+	struct uid_usage *u;
+	struct core_queue *core = NULL;
+	struct rqueue *q;
+	size_t size;
+	uint32_t segno;
+	char seg[300];
+	cq_status st;
+	int tries;
+
+	*qp = NULL;
+	if ((u = registry_uid(attr->uid)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return CQ_SYSTEM;
+	}
+	size = core_segment_size(attr);
+	if (size == 0) {
+		snprintf(why, whylen, "queue size overflows");
+		return CQ_INVALID;
+	}
+	if (!force) {
+		if (registry_count >= cfg.max_queues) {
+			snprintf(why, whylen,
+			    "too many queues (max_queues "
+			    "%u)",
+			    cfg.max_queues);
+			return CQ_LIMIT;
+		}
+		if (u->queues >= cfg.max_queues_per_uid) {
+			snprintf(why, whylen,
+			    "too many queues for uid %u "
+			    "(max_queues_per_uid %u)",
+			    attr->uid, cfg.max_queues_per_uid);
+			return CQ_LIMIT;
+		}
+		if (u->storage + size > cfg.max_storage_per_uid) {
+			snprintf(why, whylen,
+			    "storage quota of uid %u "
+			    "exceeded: %llu + %zu > %llu "
+			    "bytes (max_storage_per_uid)",
+			    attr->uid, (unsigned long long)u->storage, size,
+			    (unsigned long long)cfg.max_storage_per_uid);
+			return CQ_LIMIT;
+		}
+	}
+	/* A leftover segment with the next number is skipped, not reused. */
+	for (tries = 0; tries < 100; tries++) {
+		segno = registry_next_segno++;
+		snprintf(seg, sizeof seg, "/conqueue-%s-%u", registry_instance,
+		    segno);
+		st = core_create(seg, attr, &core);
+		if (st != CQ_EXISTS)
+			break;
+	}
+	if (st != CQ_OK) {
+		snprintf(why, whylen, "cannot create queue storage: %s",
+		    st == CQ_SYSTEM ? strerror(errno) : cq_strstatus(st));
+		return st;
+	}
+	core_set_lock_timeout(core, cfg.lock_timeout_ms);
+	q = registry_add(attr->name, strlen(attr->name), segno, core);
+	if (q == NULL) {
+		core_detach(core);
+		core_unlink(seg);
+		snprintf(why, whylen, "out of memory");
+		return CQ_SYSTEM;
+	}
+	q->uid = attr->uid;
+	q->storage = size;
+	registry_charge(q, 1);
+	*qp = q;
+	return CQ_OK;
+}
+
+/* Unlink q's segment and forget q. */
+void
+registry_delete(struct rqueue *q)
+{
+	cq_status st;
+
+	registry_charge(q, -1);
+	htab_remove(&registry_names, &q->h);
+	TAILQ_REMOVE(&registry_queues, q, link);
+	registry_count--;
+	if (q->core != NULL)
+		core_detach(q->core);
+	if ((st = core_unlink(q->segname)) != CQ_OK)
+		log_warn("queue '%.*s': removing %s: %s", (int)q->namelen,
+		    q->name, q->segname, cq_strstatus(st));
+	htab_free(&q->resv);
+	free(q);
+}
