@@ -110,7 +110,7 @@ END_TEST
 START_TEST(test_push_many_is_all_or_nothing)
 {
 	struct iovec iov[9];
-	char txt[9][4];
+	char txt[9][16];
 	uint64_t first = 0, id;
 	struct core_stat st;
 	int i;
