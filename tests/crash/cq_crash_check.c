@@ -1,0 +1,675 @@
+/* cq_crash_check.c - check the crash harness logs with Jepsen's total-queue
+ * rules. */
+
+/*
+ * Reads every p*.log (producers) and c*.log (consumers) written by
+ * cq_crash_client in a directory and classifies each value (producer,
+ * sequence) as Jepsen's total-queue checker does:
+ *   attempted     some push of it was invoked
+ *   acknowledged  some push of it returned CQ_OK
+ *   lost          acknowledged but never delivered            (must be 0)
+ *   unexpected    delivered but never attempted, or corrupt    (must be 0)
+ *   recovered     delivered though no push of it was acknowledged
+ *   duplicated    delivered more than once
+ * and adds the checks this queue promises beyond a multiset:
+ *   - a redelivery of the same message id is allowed only if the earlier
+ *     delivery could have been in flight at a crash: its receipt never
+ *     reached the daemon (pop mode: no later op of that consumer process
+ *     got a reply; reserve mode: its ack never succeeded);
+ *   - a value may carry several message ids only if it was pushed that
+ *     many times (retries after an unknown outcome);
+ *   - a message id belongs to one value, and ids grow with the sequence
+ *     of each producer (pushes are applied in order);
+ *   - per producer, first deliveries (delivery count 1) respect FIFO in
+ *     real time: no pop that started after another one finished may return
+ *     an older message of the same producer.
+ * Exit status 0 when every rule holds, 1 on a violation, 2 on bad input.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CK_MAX_EXAMPLES    10
+#define CK_MAX_UNCONFIRMED 64 /* reservations a consumer holds at once */
+
+/* What happened to one value (producer, seq). */
+struct ck_value {
+	uint32_t invoked;  /* push attempts */
+	uint32_t possible; /* attempts that may have taken effect */
+	uint32_t acked;    /* attempts that returned CQ_OK */
+	uint32_t ndeliv;   /* deliveries */
+};
+
+/* One producer's values, indexed by sequence. */
+struct ck_producer {
+	struct ck_value *v;
+	size_t n, cap;
+};
+
+/* One delivery (a pop or reserve that returned a message). */
+struct ck_deliv {
+	uint64_t msgid;
+	uint64_t seq;
+	uint64_t t_invoke, t_ok;
+	uint32_t producer;
+	uint32_t deliveries;
+	uint32_t consumer;
+	uint8_t valid;
+	uint8_t at_risk; /* its receipt may not have reached the daemon */
+};
+
+/* Everything read from the logs. */
+struct ck {
+	struct ck_producer *prod;
+	size_t nprod;
+	struct ck_deliv *d;
+	size_t nd, dcap;
+	unsigned long violations;
+	unsigned long lines;
+	unsigned long incarnations;
+	unsigned long killed; /* incarnations without a clean exit */
+	unsigned long unknown_pushes;
+	unsigned long failed_pushes;
+	unsigned long lost_ops; /* consumer ops that lost the connection */
+};
+
+/* Report a violation (the first few of each kind are printed). */
+static void __attribute__((format(printf, 3, 4)))
+ck_violation(struct ck *ck, unsigned long *kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	ck->violations++;
+	if ((*kind)++ >= CK_MAX_EXAMPLES)
+		return;
+	printf("VIOLATION: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+/* Exit on bad input. */
+static void __attribute__((noreturn, format(printf, 1, 2)))
+ck_fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "cq_crash_check: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+/* Grow an array to hold at least n elements of size sz. */
+static void *
+ck_grow(void *p, size_t *cap, size_t n, size_t sz)
+{
+	size_t nc = *cap ? *cap : 64;
+
+	if (n <= *cap)
+		return p;
+	while (nc < n)
+		nc *= 2;
+	if ((p = realloc(p, nc * sz)) == NULL)
+		ck_fatal("out of memory");
+	memset((char *)p + *cap * sz, 0, (nc - *cap) * sz);
+	*cap = nc;
+	return p;
+}
+
+/* The value (producer, seq), created on first use. */
+static struct ck_value *
+ck_value(struct ck *ck, uint32_t producer, uint64_t seq)
+{
+	struct ck_producer *p;
+	size_t cap;
+
+	if (producer >= ck->nprod) {
+		cap = ck->nprod;
+		ck->prod = ck_grow(
+		    ck->prod, &cap, (size_t)producer + 1, sizeof *ck->prod);
+		ck->nprod = cap;
+	}
+	p = &ck->prod[producer];
+	if (seq >= p->n) {
+		p->v = ck_grow(p->v, &p->cap, (size_t)seq + 1, sizeof *p->v);
+		p->n = (size_t)seq + 1;
+	}
+	return &p->v[seq];
+}
+
+/* The value (producer, seq) if some push of it was seen, else NULL. */
+static struct ck_value *
+ck_lookup(struct ck *ck, uint32_t producer, uint64_t seq)
+{
+	if (producer >= ck->nprod || seq >= ck->prod[producer].n)
+		return NULL;
+	return &ck->prod[producer].v[seq];
+}
+
+/* Read one producer's log. */
+static void
+ck_read_producer(struct ck *ck, const char *path, uint32_t id)
+{
+	char line[512], type, op[16], status[32];
+	uint64_t t, seq;
+	struct ck_value *v;
+	int inflight = 0; /* the last I has no completion yet */
+	uint64_t inflight_seq = 0;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		ck_fatal("%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof line, f) != NULL) {
+		/* A line cut short by SIGKILL has no newline: ignore it. */
+		if (strchr(line, '\n') == NULL)
+			break;
+		ck->lines++;
+		status[0] = '\0';
+		if (sscanf(line, "%c %" SCNu64 " %15s", &type, &t, op) != 3)
+			ck_fatal("%s: bad line: %s", path, line);
+		if (type == 'S' || type == 'E') {
+			if (type == 'S') {
+				ck->incarnations++;
+				if (inflight) {
+					/* Killed mid-push: unknown outcome. */
+					ck->unknown_pushes++;
+					inflight = 0;
+				}
+			}
+			continue;
+		}
+		if (strcmp(op, "push") != 0 ||
+		    sscanf(line, "%c %" SCNu64 " %15s %" SCNu64 " %31s", &type,
+		        &t, op, &seq, status) < 4)
+			ck_fatal("%s: bad line: %s", path, line);
+		v = ck_value(ck, id, seq);
+		switch (type) {
+		case 'I':
+			v->invoked++;
+			v->possible++;
+			inflight = 1;
+			inflight_seq = seq;
+			break;
+		case 'O':
+			v->acked++;
+			inflight = 0;
+			break;
+		case 'F':
+			v->possible--;
+			ck->failed_pushes++;
+			inflight = 0;
+			break;
+		case 'U':
+			ck->unknown_pushes++;
+			inflight = 0;
+			break;
+		default:
+			ck_fatal("%s: bad line: %s", path, line);
+		}
+		if (type != 'I' && seq != inflight_seq)
+			ck_fatal(
+			    "%s: completion of another push: %s", path, line);
+	}
+	if (inflight)
+		ck->unknown_pushes++;
+	fclose(f);
+}
+
+/* Per-incarnation state of a consumer while its log is read. */
+struct ck_inc {
+	int reserve;
+	uint64_t t_invoke;                      /* of the op in progress */
+	size_t unconfirmed[CK_MAX_UNCONFIRMED]; /* deliveries whose receipt is
+	                                           not yet sent */
+	size_t nunconfirmed;
+};
+
+/* A consumer op got a reply: the receipts sent with it reached the daemon. */
+static void
+ck_inc_replied(struct ck *ck, struct ck_inc *inc)
+{
+	size_t i;
+
+	if (inc->reserve)
+		return;
+	for (i = 0; i < inc->nunconfirmed; i++)
+		ck->d[inc->unconfirmed[i]].at_risk = 0;
+	inc->nunconfirmed = 0;
+}
+
+/* Read one consumer's log. */
+static void
+ck_read_consumer(struct ck *ck, const char *path, uint32_t id)
+{
+	char line[512], type, op[16], status[32];
+	uint64_t t, opno, msgid, seq;
+	unsigned deliveries, producer;
+	int valid, n, clean = 1, started = 0;
+	struct ck_inc inc;
+	struct ck_deliv *d;
+	size_t i;
+	FILE *f;
+
+	memset(&inc, 0, sizeof inc);
+	if ((f = fopen(path, "r")) == NULL)
+		ck_fatal("%s: %s", path, strerror(errno));
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (strchr(line, '\n') == NULL)
+			break;
+		ck->lines++;
+		if (sscanf(line, "%c %" SCNu64 " %15s", &type, &t, op) != 3)
+			ck_fatal("%s: bad line: %s", path, line);
+		if (type == 'S') {
+			ck->incarnations++;
+			if (started && !clean)
+				ck->killed++;
+			started = 1;
+			clean = 0;
+			memset(&inc, 0, sizeof inc);
+			continue;
+		}
+		if (type == 'E') {
+			clean = 1;
+			continue;
+		}
+		if (strcmp(op, "ack") == 0) {
+			n = sscanf(line,
+			    "%c %" SCNu64 " %15s %" SCNu64 " %" SCNu64, &type,
+			    &t, op, &opno, &msgid);
+			if (n != 5)
+				ck_fatal("%s: bad line: %s", path, line);
+			if (type == 'U')
+				ck->lost_ops++;
+			if (type != 'O')
+				continue;
+			/* The reservation is deleted: no redelivery. */
+			for (i = 0; i < inc.nunconfirmed; i++) {
+				if (ck->d[inc.unconfirmed[i]].msgid != msgid)
+					continue;
+				ck->d[inc.unconfirmed[i]].at_risk = 0;
+				inc.unconfirmed[i] =
+				    inc.unconfirmed[--inc.nunconfirmed];
+				break;
+			}
+			continue;
+		}
+		if (strcmp(op, "pop") != 0 && strcmp(op, "reserve") != 0)
+			ck_fatal("%s: bad line: %s", path, line);
+		inc.reserve = strcmp(op, "reserve") == 0;
+		switch (type) {
+		case 'I':
+			inc.t_invoke = t;
+			break;
+		case 'O':
+			n = sscanf(line,
+			    "%c %" SCNu64 " %15s %" SCNu64 " %" SCNu64
+			    " %u %u %" SCNu64 " %d",
+			    &type, &t, op, &opno, &msgid, &deliveries,
+			    &producer, &seq, &valid);
+			if (n != 9)
+				ck_fatal("%s: bad line: %s", path, line);
+			/* The reply itself carries the receipts of before. */
+			ck_inc_replied(ck, &inc);
+			ck->d = ck_grow(
+			    ck->d, &ck->dcap, ck->nd + 1, sizeof *ck->d);
+			d = &ck->d[ck->nd];
+			d->msgid = msgid;
+			d->seq = seq;
+			d->producer = producer;
+			d->deliveries = deliveries;
+			d->consumer = id;
+			d->valid = (uint8_t)(valid != 0);
+			d->t_invoke = inc.t_invoke;
+			d->t_ok = t;
+			d->at_risk = 1;
+			if (inc.nunconfirmed == CK_MAX_UNCONFIRMED)
+				ck_fatal(
+				    "%s: too many unacked reservations", path);
+			inc.unconfirmed[inc.nunconfirmed++] = ck->nd;
+			ck->nd++;
+			break;
+		case 'F':
+			n = sscanf(line, "%c %" SCNu64 " %15s %" SCNu64 " %31s",
+			    &type, &t, op, &opno, status);
+			if (n != 5)
+				ck_fatal("%s: bad line: %s", path, line);
+			/*
+			 * A local timeout of the library is no proof that the
+			 * daemon read the receipts; any other failure came
+			 * from the daemon after it read them.
+			 */
+			if (strcmp(status, "CQ_TIMEDOUT") != 0)
+				ck_inc_replied(ck, &inc);
+			break;
+		case 'U':
+			ck->lost_ops++;
+			break;
+		default:
+			ck_fatal("%s: bad line: %s", path, line);
+		}
+	}
+	if (started && !clean)
+		ck->killed++;
+	fclose(f);
+}
+
+/* Read every log of directory dir. */
+static void
+ck_read_dir(struct ck *ck, const char *dir)
+{
+	char path[4096], kind, rest[8];
+	struct dirent *de;
+	unsigned id;
+	DIR *d;
+	int nfiles = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		ck_fatal("%s: %s", dir, strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		if (sscanf(de->d_name, "%c%u.%7s", &kind, &id, rest) != 3 ||
+		    strcmp(rest, "log") != 0 || (kind != 'p' && kind != 'c'))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		if (kind == 'p')
+			ck_read_producer(ck, path, id);
+		else
+			ck_read_consumer(ck, path, id);
+		nfiles++;
+	}
+	closedir(d);
+	if (nfiles == 0)
+		ck_fatal("%s: no p*.log or c*.log files", dir);
+}
+
+/* Order deliveries by message id, then by time. */
+static int
+ck_cmp_msgid(const void *a, const void *b)
+{
+	const struct ck_deliv *x = a, *y = b;
+
+	if (x->msgid != y->msgid)
+		return x->msgid < y->msgid ? -1 : 1;
+	if (x->t_ok != y->t_ok)
+		return x->t_ok < y->t_ok ? -1 : 1;
+	return 0;
+}
+
+/* Order deliveries by producer, sequence, then message id. */
+static int
+ck_cmp_value(const void *a, const void *b)
+{
+	const struct ck_deliv *x = a, *y = b;
+
+	if (x->producer != y->producer)
+		return x->producer < y->producer ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	if (x->msgid != y->msgid)
+		return x->msgid < y->msgid ? -1 : 1;
+	return 0;
+}
+
+/* Order delivery pointers by invocation time. */
+static int
+ck_cmp_invoke(const void *a, const void *b)
+{
+	const struct ck_deliv *x = *(struct ck_deliv *const *)a;
+	const struct ck_deliv *y = *(struct ck_deliv *const *)b;
+
+	if (x->t_invoke != y->t_invoke)
+		return x->t_invoke < y->t_invoke ? -1 : 1;
+	return 0;
+}
+
+/* Order delivery pointers by completion time. */
+static int
+ck_cmp_ok(const void *a, const void *b)
+{
+	const struct ck_deliv *x = *(struct ck_deliv *const *)a;
+	const struct ck_deliv *y = *(struct ck_deliv *const *)b;
+
+	if (x->t_ok != y->t_ok)
+		return x->t_ok < y->t_ok ? -1 : 1;
+	return 0;
+}
+
+/* Counters of the report. */
+struct ck_sum {
+	unsigned long attempted, acknowledged, delivered, values, ok;
+	unsigned long recovered, lost, unexpected, duplicated;
+	unsigned long redelivered, double_pushed, order;
+	unsigned long v_lost, v_unexp, v_redeliv, v_count, v_idreuse;
+	unsigned long v_dpush, v_pushorder, v_order;
+};
+
+/*
+ * Same message id delivered more than once: each earlier copy must have
+ * been at risk at a crash, and the daemon's delivery count must grow.
+ */
+static void
+ck_check_redeliveries(struct ck *ck, struct ck_sum *s)
+{
+	struct ck_deliv *a, *b;
+	size_t i;
+
+	qsort(ck->d, ck->nd, sizeof *ck->d, ck_cmp_msgid);
+	for (i = 1; i < ck->nd; i++) {
+		a = &ck->d[i - 1];
+		b = &ck->d[i];
+		if (a->msgid != b->msgid || !a->valid || !b->valid)
+			continue;
+		s->redelivered++;
+		if (a->producer != b->producer || a->seq != b->seq)
+			ck_violation(ck, &s->v_idreuse,
+			    "message id %" PRIu64 " carries %u:%" PRIu64
+			    " and %u:%" PRIu64,
+			    a->msgid, a->producer, a->seq, b->producer, b->seq);
+		if (!a->at_risk)
+			ck_violation(ck, &s->v_redeliv,
+			    "message %" PRIu64 " (%u:%" PRIu64
+			    ") redelivered to consumer %u after consumer %u "
+			    "had confirmed it",
+			    a->msgid, a->producer, a->seq, b->consumer,
+			    a->consumer);
+		if (b->deliveries <= a->deliveries)
+			ck_violation(ck, &s->v_count,
+			    "message %" PRIu64 " delivered with count %u "
+			    "after count %u",
+			    a->msgid, b->deliveries, a->deliveries);
+	}
+}
+
+/*
+ * Per value: the multiset rules (lost, unexpected, recovered, duplicated)
+ * and how many distinct message ids it may carry; per producer: message
+ * ids grow with the sequence.
+ */
+static void
+ck_check_values(struct ck *ck, struct ck_sum *s)
+{
+	struct ck_value *v;
+	struct ck_producer *p;
+	uint64_t maxid_before = 0, maxid_this = 0, cur_seq = 0;
+	uint32_t cur_prod = UINT32_MAX, ids = 0;
+	size_t i, j;
+	int have_before = 0;
+
+	for (i = 0; i < ck->nd; i++) {
+		struct ck_deliv *d = &ck->d[i];
+
+		s->delivered++;
+		v = d->valid ? ck_lookup(ck, d->producer, d->seq) : NULL;
+		if (v == NULL || v->invoked == 0) {
+			s->unexpected++;
+			ck_violation(ck, &s->v_unexp,
+			    "message %" PRIu64 " delivered to consumer %u "
+			    "was never pushed (%s %u:%" PRIu64 ")",
+			    d->msgid, d->consumer,
+			    d->valid ? "body" : "corrupt body", d->producer,
+			    d->seq);
+			continue;
+		}
+		v->ndeliv++;
+	}
+	for (i = 0; i < ck->nprod; i++) {
+		p = &ck->prod[i];
+		for (j = 0; j < p->n; j++) {
+			v = &p->v[j];
+			if (v->invoked == 0)
+				continue;
+			s->attempted++;
+			if (v->acked)
+				s->acknowledged++;
+			if (v->ndeliv > 0)
+				s->values++;
+			if (v->ndeliv > 1)
+				s->duplicated++;
+			if (v->acked && v->ndeliv > 0)
+				s->ok++;
+			if (!v->acked && v->ndeliv > 0)
+				s->recovered++;
+			if (v->acked && v->ndeliv == 0) {
+				s->lost++;
+				ck_violation(ck, &s->v_lost,
+				    "acknowledged push %zu:%zu never delivered",
+				    i, j);
+			}
+		}
+	}
+
+	/* Distinct ids per value, and id order along each producer. */
+	qsort(ck->d, ck->nd, sizeof *ck->d, ck_cmp_value);
+	for (i = 0; i < ck->nd; i++) {
+		struct ck_deliv *d = &ck->d[i];
+
+		if (!d->valid ||
+		    (v = ck_lookup(ck, d->producer, d->seq)) == NULL)
+			continue;
+		if (d->producer != cur_prod) {
+			have_before = 0;
+			ids = 0;
+		} else if (d->seq != cur_seq) {
+			/* Everything of earlier sequences precedes d. */
+			if (!have_before || maxid_this > maxid_before)
+				maxid_before = maxid_this;
+			have_before = 1;
+			ids = 0;
+		} else if (d->msgid == maxid_this)
+			continue; /* a redelivery, checked above */
+		if (ids == 0 && have_before && d->msgid <= maxid_before)
+			ck_violation(ck, &s->v_pushorder,
+			    "producer %u: message %" PRIu64
+			    " of sequence %" PRIu64
+			    " is not newer than an earlier push (id %" PRIu64
+			    ")",
+			    d->producer, d->msgid, d->seq, maxid_before);
+		cur_prod = d->producer;
+		cur_seq = d->seq;
+		maxid_this = d->msgid;
+		if (++ids == 2)
+			s->double_pushed++;
+		if (ids > v->possible)
+			ck_violation(ck, &s->v_dpush,
+			    "%u:%" PRIu64 " delivered as %u different messages "
+			    "but pushed at most %u times",
+			    d->producer, d->seq, ids, v->possible);
+	}
+}
+
+/*
+ * FIFO in real time, per producer: among first deliveries, a pop invoked
+ * after another pop returned must not return an older message.
+ */
+static void
+ck_check_order(struct ck *ck, struct ck_sum *s)
+{
+	struct ck_deliv **inv, **okd, *best;
+	size_t i, j, k, start, n;
+
+	inv = calloc(ck->nd + 1, sizeof *inv);
+	okd = calloc(ck->nd + 1, sizeof *okd);
+	if (inv == NULL || okd == NULL)
+		ck_fatal("out of memory");
+	/* ck->d is sorted by producer already (ck_check_values). */
+	for (start = 0; start < ck->nd; start = i) {
+		for (i = start;
+		     i < ck->nd && ck->d[i].producer == ck->d[start].producer;
+		     i++)
+			;
+		n = 0;
+		for (j = start; j < i; j++)
+			if (ck->d[j].valid && ck->d[j].deliveries == 1)
+				inv[n] = okd[n] = &ck->d[j], n++;
+		qsort(inv, n, sizeof *inv, ck_cmp_invoke);
+		qsort(okd, n, sizeof *okd, ck_cmp_ok);
+		best = NULL;
+		for (j = 0, k = 0; j < n; j++) {
+			while (k < n && okd[k]->t_ok < inv[j]->t_invoke) {
+				if (best == NULL || okd[k]->seq > best->seq)
+					best = okd[k];
+				k++;
+			}
+			if (best != NULL && best->seq > inv[j]->seq) {
+				s->order++;
+				ck_violation(ck, &s->v_order,
+				    "producer %u: %" PRIu64
+				    " popped by consumer %u after %" PRIu64
+				    " had been popped by consumer %u",
+				    inv[j]->producer, inv[j]->seq,
+				    inv[j]->consumer, best->seq,
+				    best->consumer);
+			}
+		}
+	}
+	free(inv);
+	free(okd);
+}
+
+/* Check the logs in argv[1]; print the figures. */
+int
+main(int argc, char **argv)
+{
+	struct ck ck;
+	struct ck_sum s;
+	size_t i;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: cq_crash_check LOGDIR\n");
+		return 2;
+	}
+	memset(&ck, 0, sizeof ck);
+	memset(&s, 0, sizeof s);
+	ck_read_dir(&ck, argv[1]);
+	ck_check_redeliveries(&ck, &s);
+	ck_check_values(&ck, &s);
+	ck_check_order(&ck, &s);
+
+	printf("logs: %lu lines, %lu process incarnations (%lu killed), "
+	       "%lu consumer ops lost their connection\n",
+	    ck.lines, ck.incarnations, ck.killed, ck.lost_ops);
+	printf("pushes: %lu values attempted, %lu acknowledged, "
+	       "%lu unknown outcomes, %lu definite failures\n",
+	    s.attempted, s.acknowledged, ck.unknown_pushes, ck.failed_pushes);
+	printf("deliveries: %lu (%lu distinct values): ok %lu, recovered %lu\n",
+	    s.delivered, s.values, s.ok, s.recovered);
+	printf("lost %lu, unexpected %lu, duplicated %lu (redeliveries %lu, "
+	       "double pushes %lu), order violations %lu\n",
+	    s.lost, s.unexpected, s.duplicated, s.redelivered, s.double_pushed,
+	    s.order);
+	printf("RESULT: %s (%lu violations)\n", ck.violations ? "FAIL" : "OK",
+	    ck.violations);
+	for (i = 0; i < ck.nprod; i++)
+		free(ck.prod[i].v);
+	free(ck.prod);
+	free(ck.d);
+	return ck.violations ? 1 : 0;
+}
