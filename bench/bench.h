@@ -1,0 +1,144 @@
+/* bench.h - shared types of conqueue-bench: workloads, runs, transports. */
+
+#ifndef CQ_BENCH_H
+#define CQ_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define BENCH_MAXPROC 8 /* most producers (or consumers) of one run */
+#define BENCH_HDR     8 /* message header: producer id, sequence (LE) */
+
+/* What a workload measures. */
+enum wl_kind {
+	WL_STREAM,   /* producers -> one queue -> consumers: msg/s */
+	WL_PINGPONG, /* request queue, reply queue: round-trip latency */
+};
+
+/* Calling style of a run; baselines have only FL_PLAIN. */
+enum flavour {
+	FL_PLAIN = 0, /* a baseline's one way of doing it */
+	FL_SYNC,      /* one blocking call per message */
+	FL_ASYNC,     /* async API, a window of ops in flight */
+	FL_BATCH,     /* push_many / pop_many */
+	FL_COUNT
+};
+
+/* One workload of DESIGN 6 (or a size of the sweep). */
+struct wl {
+	char name[16]; /* "A-64" */
+	enum wl_kind kind;
+	int nprod, ncons;
+	size_t size;   /* message bytes */
+	uint64_t n;    /* messages (stream) or measured round trips */
+	uint64_t warm; /* warm-up round trips (ping-pong) */
+};
+
+/* Options of the whole program. */
+struct bench_cfg {
+	int reps;
+	int quick;
+	int window;    /* async ops in flight per process */
+	int batch;     /* messages per push_many/pop_many */
+	int timeout_s; /* bound of one run */
+	int verbose;
+	const char *daemon;  /* conqueued binary */
+	const char *plotdat; /* size sweep data file, or NULL */
+};
+
+/* What one child process reports to the parent (fits in PIPE_BUF). */
+struct child_res {
+	int role; /* 0 producer/client, 1 consumer/server */
+	int idx;
+	int ok;
+	char err[200];
+	uint64_t t_first, t_last; /* CLOCK_MONOTONIC ns */
+	uint64_t count;
+	uint64_t cnt[BENCH_MAXPROC], sum[BENCH_MAXPROC], sq[BENCH_MAXPROC];
+	uint64_t lat[3]; /* ping-pong p50, p99, p99.9 in ns */
+};
+
+/* One run in progress (the parent fills it; children inherit it). */
+struct run {
+	const struct wl *wl;
+	enum flavour fl;
+	const struct bench_cfg *cfg;
+	int ready_fd; /* child writes one byte when set up */
+	int go_fd;    /* child reads EOF here: the barrier */
+	int batch;    /* messages per batch call for this size */
+	void *ctx;    /* the transport's state */
+};
+
+/* A transport under test: conqueue or a baseline. */
+struct transport {
+	const char *name;
+	unsigned flavours; /* bit per enum flavour */
+	int is_conqueue;
+	/* Parent: make the queues of run r; 0 or -1 with err. */
+	int (*prepare)(struct run *r, char *err, size_t errlen);
+	/* Child: set up, wait at the barrier, produce (or ping-pong client). */
+	void (*produce)(struct run *r, int idx, struct child_res *res);
+	/* Child: set up, wait at the barrier, consume (or ping-pong server). */
+	void (*consume)(struct run *r, int idx, struct child_res *res);
+	/* Parent: every producer is done: let the consumers finish. */
+	int (*finish)(struct run *r, char *err, size_t errlen);
+	/* Parent: remove the queues. */
+	void (*cleanup)(struct run *r);
+};
+
+/* Per-consumer verification of the messages it receives. */
+struct checker {
+	const struct wl *wl;
+	uint64_t next[BENCH_MAXPROC];
+	struct child_res *res;
+};
+
+/* bench.c: barrier, messages, checks, errors. */
+void bench_barrier(struct run *r);
+uint64_t bench_now(void);
+void bench_fill(uint8_t *buf, size_t size, uint32_t prod, uint32_t seq);
+void bench_checker_init(
+    struct checker *ck, const struct wl *wl, struct child_res *res);
+int bench_check(struct checker *ck, const void *data, size_t len);
+void bench_fail(struct child_res *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+uint64_t bench_per_prod(const struct wl *wl, int prod);
+int bench_lat_pct(uint64_t *lat, size_t n, uint64_t out[3]);
+void *bench_xmalloc(size_t n);
+
+/* base.c: the baselines. */
+extern const struct transport bench_sockpair;
+extern const struct transport bench_mq;
+int base_mq_setup(char *note, size_t len);
+void base_mq_restore(void);
+void base_mq_report(FILE *f);
+
+/* daemon.c: a private conqueued. */
+struct bdaemon {
+	char dir[128];
+	char sock[200];
+	char instance[64];
+	char log[200];
+	pid_t pid;
+};
+int bdaemon_start(struct bdaemon *d, const char *prog, const char *config,
+    const char *const *wrap);
+int bdaemon_stop(struct bdaemon *d);
+void bdaemon_cleanup(struct bdaemon *d);
+int bdaemon_alive(const struct bdaemon *d);
+double bdaemon_cpu_s(pid_t pid);
+long bdaemon_status_kb(pid_t pid, const char *field);
+
+/* cq.c: conqueue as a transport. */
+extern const struct transport bench_conqueue;
+int cqt_init(const char *sock, char *err, size_t errlen);
+void cqt_fini(void);
+struct cq_daemon_info;
+int cqt_info(struct cq_daemon_info *info);
+
+/* scale.c: cost per message against depth, queues, connections. */
+int scale_run(const struct bench_cfg *cfg, const struct bdaemon *d);
+
+#endif /* CQ_BENCH_H */

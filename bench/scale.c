@@ -1,0 +1,246 @@
+/* scale.c - cost per message against queue depth, queues and connections. */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conqueue/conqueue.h"
+#include "bench/bench.h"
+
+#define SCALE_DEEP   100000
+#define SCALE_QUEUES 1000
+#define SCALE_CONNS  10000
+
+/* One measuring connection and the parent of every scale queue. */
+struct scale {
+	const struct bench_cfg *cfg;
+	const struct bdaemon *d;
+	cq_client *cl;
+	uint64_t cycles;
+	int failed;
+};
+
+/*
+ * Cost of one push + pop of a 64 B message, spread round-robin over
+ * qs[0..nq-1]: median over the reps of the ns per cycle, NaN on failure.
+ * Each pop must return a 64-byte message of this benchmark.
+ */
+static double
+scale_cycle(struct scale *s, cq_queue **qs, int nq)
+{
+	double v[64], t;
+	uint8_t buf[64];
+	uint64_t i, t0;
+	cq_msg *m;
+	cq_status st;
+	int rep, reps = s->cfg->reps < 64 ? s->cfg->reps : 64, j;
+
+	bench_fill(buf, sizeof buf, 0, 0);
+	for (rep = 0; rep < reps; rep++) {
+		t0 = bench_now();
+		for (i = 0; i < s->cycles; i++) {
+			cq_queue *q = qs[i % (uint64_t)nq];
+
+			if ((st = cq_push(q, buf, sizeof buf, 10000)) !=
+			        CQ_OK ||
+			    (st = cq_pop(q, &m, 10000)) != CQ_OK) {
+				fprintf(stderr, "scale: %s: %s\n",
+				    cq_queue_name(q), cq_strstatus(st));
+				s->failed = 1;
+				return NAN;
+			}
+			if (cq_msg_len(m) != sizeof buf ||
+			    memcmp(cq_msg_data(m), buf, BENCH_HDR) != 0) {
+				fprintf(stderr, "scale: %s: wrong message\n",
+				    cq_queue_name(q));
+				cq_msg_free(m);
+				s->failed = 1;
+				return NAN;
+			}
+			cq_msg_free(m);
+		}
+		v[rep] = (double)(bench_now() - t0) / (double)s->cycles;
+	}
+	/* Insertion sort: a handful of values. */
+	for (rep = 1; rep < reps; rep++) {
+		t = v[rep];
+		for (j = rep - 1; j >= 0 && v[j] > t; j--)
+			v[j + 1] = v[j];
+		v[j + 1] = t;
+	}
+	return reps % 2 ? v[reps / 2] : (v[reps / 2 - 1] + v[reps / 2]) / 2;
+}
+
+/* Print one ratio against the 1.2x target. */
+static void
+scale_report(
+    const char *what, const char *a, double va, const char *b, double vb)
+{
+	double ratio = vb / va;
+
+	printf("scale   %-30s %s %.2f us/msg, %s %.2f us/msg: %.2fx (want "
+	       "<= 1.20x)  %s\n",
+	    what, a, va / 1000, b, vb / 1000, ratio,
+	    isnan(ratio)   ? "NOT MEASURED"
+	    : ratio <= 1.2 ? "MET"
+	                   : "MISSED");
+}
+
+/* Create a queue and open it on the measuring connection. */
+static cq_queue *
+scale_queue(struct scale *s, const char *name, uint32_t capacity)
+{
+	cq_queue_attr attr;
+	cq_queue *q = NULL;
+	cq_status st;
+
+	memset(&attr, 0, sizeof attr);
+	attr.capacity = capacity;
+	attr.max_size = 64;
+	attr.mode = 0600;
+	if ((st = cq_create(s->cl, name, &attr)) != CQ_OK ||
+	    (st = cq_open(s->cl, name, &q)) != CQ_OK) {
+		fprintf(stderr, "scale: create %s: %s (%s)\n", name,
+		    cq_strstatus(st), cq_client_error(s->cl));
+		s->failed = 1;
+		return NULL;
+	}
+	return q;
+}
+
+/* Depth: push+pop on a queue holding 100,000 messages vs an empty one. */
+static void
+scale_depth(struct scale *s)
+{
+	const void *bufs[1000];
+	size_t lens[1000];
+	uint8_t buf[64];
+	cq_queue *e, *d;
+	cq_status st;
+	double ve, vd;
+	int i;
+
+	e = scale_queue(s, "scale.empty", 1024);
+	d = scale_queue(s, "scale.deep", 2 * SCALE_DEEP);
+	if (e == NULL || d == NULL)
+		goto out;
+	bench_fill(buf, sizeof buf, 0, 0);
+	for (i = 0; i < 1000; i++) {
+		bufs[i] = buf;
+		lens[i] = sizeof buf;
+	}
+	for (i = 0; i < SCALE_DEEP / 1000; i++) {
+		if ((st = cq_push_many(d, bufs, lens, 1000, 0, 10000)) !=
+		    CQ_OK) {
+			fprintf(
+			    stderr, "scale: prefill: %s\n", cq_strstatus(st));
+			s->failed = 1;
+			goto out;
+		}
+	}
+	ve = scale_cycle(s, &e, 1);
+	vd = scale_cycle(s, &d, 1);
+	scale_report("depth 100000 vs empty", "empty", ve, "deep", vd);
+out:
+	cq_delete(s->cl, "scale.empty");
+	cq_delete(s->cl, "scale.deep");
+}
+
+/* Queues: push+pop round-robin over 1,000 queues vs all on one. */
+static void
+scale_queues(struct scale *s)
+{
+	cq_queue **qs = bench_xmalloc(sizeof *qs * SCALE_QUEUES);
+	char name[64];
+	double v1, vn;
+	int i, n = 0;
+
+	for (i = 0; i < SCALE_QUEUES; i++) {
+		snprintf(name, sizeof name, "scale.q.%d", i);
+		if ((qs[i] = scale_queue(s, name, 64)) == NULL)
+			goto out;
+		n++;
+	}
+	v1 = scale_cycle(s, qs, 1);
+	vn = scale_cycle(s, qs, SCALE_QUEUES);
+	scale_report("1000 queues vs 1 queue", "1", v1, "1000", vn);
+out:
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof name, "scale.q.%d", i);
+		cq_delete(s->cl, name);
+	}
+	free(qs);
+}
+
+/* Connections: push+pop with 10 vs 10,000 idle connections open. */
+static void
+scale_conns(struct scale *s)
+{
+	cq_client **idle = bench_xmalloc(sizeof *idle * SCALE_CONNS);
+	cq_queue *q;
+	cq_status st;
+	long rss0, rss10, rss1;
+	double v10, vn;
+	int i, n = 0;
+
+	rss0 = bdaemon_status_kb(s->d->pid, "VmRSS");
+	if ((q = scale_queue(s, "scale.conn", 1024)) == NULL)
+		goto out;
+	for (; n < 10; n++)
+		if ((st = cq_connect(&idle[n], s->d->sock)) != CQ_OK)
+			goto fail;
+	rss10 = bdaemon_status_kb(s->d->pid, "VmRSS");
+	v10 = scale_cycle(s, &q, 1);
+	for (; n < SCALE_CONNS; n++)
+		if ((st = cq_connect(&idle[n], s->d->sock)) != CQ_OK)
+			goto fail;
+	/* Every connection did a handshake: the daemon holds them all. */
+	rss1 = bdaemon_status_kb(s->d->pid, "VmRSS");
+	vn = scale_cycle(s, &q, 1);
+	scale_report("10000 vs 10 idle connections", "10", v10, "10000", vn);
+	printf("scale   daemon RSS idle %ld kB; %.2f kB per idle connection "
+	       "(VmRSS with 10 and %d connections: %ld, %ld kB)\n",
+	    rss0, (double)(rss1 - rss10) / (SCALE_CONNS - 10), SCALE_CONNS,
+	    rss10, rss1);
+	goto out;
+fail:
+	fprintf(stderr, "scale: connection %d: %s (%s)\n", n, cq_strstatus(st),
+	    "raise RLIMIT_NOFILE or the daemon's max_connections");
+	printf("scale   10000 vs 10 idle connections: FAILED at %d\n", n);
+	s->failed = 1;
+out:
+	for (i = 0; i < n; i++)
+		cq_disconnect(idle[i]);
+	cq_delete(s->cl, "scale.conn");
+	free(idle);
+}
+
+/* Run the three scale checks on the running daemon d. */
+int
+scale_run(const struct bench_cfg *cfg, const struct bdaemon *d)
+{
+	struct scale s;
+	cq_status st;
+
+	memset(&s, 0, sizeof s);
+	s.cfg = cfg;
+	s.d = d;
+	s.cycles = cfg->quick ? 2000 : 20000;
+	if ((st = cq_connect(&s.cl, d->sock)) != CQ_OK) {
+		fprintf(stderr, "scale: connect: %s\n", cq_strstatus(st));
+		return 1;
+	}
+	printf("\nscale checks: sync push+pop cycles of 64 B on one "
+	       "connection, %llu per rep, median of %d\n",
+	    (unsigned long long)s.cycles, cfg->reps);
+	fflush(stdout);
+	scale_depth(&s);
+	fflush(stdout);
+	scale_queues(&s);
+	fflush(stdout);
+	scale_conns(&s);
+	cq_disconnect(s.cl);
+	return s.failed;
+}
