@@ -334,6 +334,10 @@ engine_pump(cq_client *c)
 {
 	struct cq_op *op;
 
+	/* Unconfirmed pop replies count against the daemon's pending limit
+	 * too: free them before the backlog takes their room. */
+	if (c->backlog_head != NULL && c->window_used < c->window)
+		engine_out_receipts(c);
 	while ((op = c->backlog_head) != NULL && c->window_used < c->window) {
 		if (engine_out_reserve(c, op->frame_len) != 0)
 			return;

@@ -1,0 +1,1153 @@
+/* check_client.c - libconqueue-client against a real conqueued. */
+
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "conqueue/conqueue-event.h"
+#include "conqueue/conqueue.h"
+#include "proto/frame.h"
+#include "tests/testutil.h"
+
+static struct tu_daemon D;
+static int d_started;
+
+/* Stop the daemon and remove what it left (also on a failed assert). */
+static void
+cleanup(void)
+{
+	if (d_started) {
+		d_started = 0;
+		tu_daemon_cleanup(&D);
+	}
+}
+
+/* Each test (a forked child) gets a private daemon. */
+static void
+setup(void)
+{
+	ck_assert_int_eq(tu_daemon_start(&D, NULL), 0);
+	d_started = 1;
+	atexit(cleanup);
+}
+
+/* Monotonic milliseconds. */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A new connection to the test daemon. */
+static cq_client *
+conn(void)
+{
+	cq_client *c = NULL;
+
+	ck_assert_int_eq(cq_connect(&c, D.sock), CQ_OK);
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+/* Create queue name and open it. */
+static cq_queue *
+mkq(cq_client *c, const char *name, uint32_t cap, uint32_t bands)
+{
+	cq_queue_attr a;
+	cq_queue *q = NULL;
+
+	memset(&a, 0, sizeof a);
+	a.capacity = cap;
+	a.bands = bands;
+	ck_assert_int_eq(cq_create(c, name, &a), CQ_OK);
+	ck_assert_int_eq(cq_open(c, name, &q), CQ_OK);
+	return q;
+}
+
+/* Open an existing queue. */
+static cq_queue *
+openq(cq_client *c, const char *name)
+{
+	cq_queue *q = NULL;
+
+	ck_assert_int_eq(cq_open(c, name, &q), CQ_OK);
+	return q;
+}
+
+/* Pop one message and check its bytes. */
+static void
+pop_expect(cq_queue *q, const char *want)
+{
+	cq_msg *m = NULL;
+
+	ck_assert_int_eq(cq_pop(q, &m, 5000), CQ_OK);
+	ck_assert_uint_eq(cq_msg_len(m), strlen(want));
+	ck_assert_mem_eq(cq_msg_data(m), want, strlen(want));
+	cq_msg_free(m);
+}
+
+/* Drive c's event loop until *counter reaches target (bounded). */
+static void
+run_until(cq_client *c, const int *counter, int target)
+{
+	int64_t end = now_ms() + 30000;
+	struct pollfd pfd;
+
+	while (*counter < target) {
+		ck_assert_msg(now_ms() < end, "callbacks missing: %d of %d",
+		    *counter, target);
+		pfd.fd = cq_client_fd(c);
+		pfd.events = POLLIN;
+		if (cq_client_events(c) & CQ_WANT_WRITE)
+			pfd.events |= POLLOUT;
+		if (pfd.fd >= 0)
+			poll(&pfd, 1, 100);
+		cq_client_process(c);
+	}
+}
+
+/* Wait (bounded poll loop) until q's stat satisfies the check. */
+static void
+wait_waiting(cq_queue *q, uint32_t poppers, uint32_t pushers)
+{
+	int64_t end = now_ms() + 10000;
+	cq_queue_stat st;
+
+	for (;;) {
+		ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
+		if (st.waiting_poppers == poppers &&
+		    st.waiting_pushers == pushers)
+			return;
+		ck_assert_msg(now_ms() < end, "waiters: %u/%u, want %u/%u",
+		    st.waiting_poppers, st.waiting_pushers, poppers, pushers);
+		poll(NULL, 0, 5);
+	}
+}
+
+START_TEST(test_connect_ping_info_and_statics)
+{
+	cq_client *c, *bad = (cq_client *)1;
+	cq_daemon_info in;
+	char path[256], buf[4];
+
+	c = conn();
+	ck_assert_int_eq(cq_ping(c), CQ_OK);
+	ck_assert_int_eq(cq_info(c, &in), CQ_OK);
+	ck_assert_str_eq(in.version, cq_version());
+	ck_assert_uint_eq(in.pid, (uint32_t)D.pid);
+	ck_assert_uint_ge(in.connections, 1);
+	ck_assert_str_eq(cq_client_error(c), "");
+	ck_assert_int_eq(cq_client_errno(c), 0);
+	ck_assert_int_ge(cq_client_fd(c), 0);
+	ck_assert_int_eq(cq_client_events(c) & CQ_WANT_READ, CQ_WANT_READ);
+	ck_assert_uint_eq(cq_client_pending(c), 0);
+	cq_disconnect(c);
+
+	ck_assert_int_lt(snprintf(path, sizeof path, "%s/none.sock", D.dir),
+	    (int)sizeof path);
+	ck_assert_int_eq(cq_connect(&bad, path), CQ_DISCONNECTED);
+	ck_assert_ptr_null(bad);
+	/* NULL path: $CONQUEUE_SOCKET wins. */
+	setenv("CONQUEUE_SOCKET", D.sock, 1);
+	ck_assert_int_eq(cq_connect_named(&c, NULL, "check"), CQ_OK);
+	ck_assert_int_eq(cq_default_socket(path, sizeof path), CQ_OK);
+	ck_assert_str_eq(path, D.sock);
+	ck_assert_int_eq(cq_default_socket(buf, sizeof buf), CQ_INVALID);
+	unsetenv("CONQUEUE_SOCKET");
+	cq_disconnect(c);
+
+	ck_assert_str_eq(cq_status_name(CQ_EMPTY), "CQ_EMPTY");
+	ck_assert_str_ne(cq_strstatus(CQ_TIMEDOUT), "");
+	ck_assert_int_eq(cq_name_valid("com.example.jobs", 16), 1);
+	ck_assert_int_eq(cq_name_valid(".x", 2), 0);
+}
+END_TEST
+
+START_TEST(test_create_open_stat_list_delete)
+{
+	cq_client *c = conn();
+	cq_queue_attr a;
+	cq_queue_stat st;
+	cq_queue *q;
+	char **names;
+	size_t n, i;
+	int found = 0;
+	int64_t len;
+
+	memset(&a, 0, sizeof a);
+	a.capacity = 7;
+	a.max_size = 100;
+	a.bands = 3;
+	a.mode = 0640;
+	ck_assert_int_eq(cq_create(c, "jobs.a", &a), CQ_OK);
+	ck_assert_int_eq(cq_create(c, "jobs.a", &a), CQ_EXISTS);
+	ck_assert_int_eq(cq_create(c, "bad name", &a), CQ_INVALID);
+	ck_assert_int_eq(cq_create(c, "jobs.b", NULL), CQ_OK);
+	ck_assert_int_eq(cq_open(c, "nope", &q), CQ_NOTFOUND);
+	ck_assert_ptr_null(q);
+	ck_assert_str_ne(cq_client_error(c), "");
+
+	q = openq(c, "jobs.a");
+	ck_assert_str_eq(cq_queue_name(q), "jobs.a");
+	ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
+	ck_assert_str_eq(st.name, "jobs.a");
+	ck_assert_uint_eq(st.capacity, 7);
+	ck_assert_uint_eq(st.max_size, 100);
+	ck_assert_uint_eq(st.bands, 3);
+	ck_assert_uint_eq(st.mode, 0640);
+	ck_assert_uint_eq(st.uid, getuid());
+	ck_assert_uint_eq(st.length, 0);
+	ck_assert_int_eq(st.closed, 0);
+	ck_assert_int_eq(cq_chmod(q, 0600), CQ_OK);
+	ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
+	ck_assert_uint_eq(st.mode, 0600);
+	ck_assert_int_eq(cq_length(q, &len), CQ_OK);
+	ck_assert_int_eq(len, 0);
+
+	ck_assert_int_eq(cq_list(c, &names, &n), CQ_OK);
+	ck_assert_uint_eq(n, 2);
+	for (i = 0; i < n; i++)
+		found += strcmp(names[i], "jobs.a") == 0 ||
+		         strcmp(names[i], "jobs.b") == 0;
+	ck_assert_ptr_null(names[n]);
+	ck_assert_int_eq(found, 2);
+	cq_list_free(names);
+
+	ck_assert_int_eq(cq_delete(c, "jobs.b"), CQ_OK);
+	ck_assert_int_eq(cq_delete(c, "jobs.b"), CQ_NOTFOUND);
+	ck_assert_int_eq(cq_open(c, "jobs.b", &q), CQ_NOTFOUND);
+	cq_queue_free(openq(c, "jobs.a"));
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_push_pop_order_bands_front_batch)
+{
+	cq_client *c = conn();
+	cq_queue *q = mkq(c, "q", 4, 3);
+	cq_msg *m, *ms[4];
+	const void *bufs[3] = {"x", "y", "z"};
+	size_t lens[3] = {1, 1, 1}, n;
+	uint64_t id1;
+	int64_t len;
+	char big[70000];
+
+	ck_assert_int_eq(cq_push(q, "one", 3, CQ_FOREVER), CQ_OK);
+	ck_assert_int_eq(cq_try_push(q, "two", 3), CQ_OK);
+	ck_assert_int_eq(cq_push_band(q, "hi", 2, 2, 1000), CQ_OK);
+	ck_assert_int_eq(cq_push_front(q, "zero", 4, 0, 1000), CQ_OK);
+	ck_assert_int_eq(cq_try_push(q, "full", 4), CQ_FULL);
+	ck_assert_int_eq(cq_push_band(q, "x", 1, 3, 0), CQ_INVALID);
+	ck_assert_int_eq(cq_length(q, &len), CQ_OK);
+	ck_assert_int_eq(len, 4);
+
+	/* Highest band first, then FIFO with the front push at the head. */
+	ck_assert_int_eq(cq_try_pop(q, &m), CQ_OK);
+	ck_assert_str_eq((const char *)cq_msg_data(m), "hi");
+	ck_assert_uint_eq(cq_msg_band(m), 2);
+	ck_assert_uint_eq(cq_msg_deliveries(m), 1);
+	ck_assert_uint_gt(cq_msg_enqueued_ns(m), 0);
+	cq_msg_free(m);
+	pop_expect(q, "zero");
+	ck_assert_int_eq(cq_pop(q, &m, 0), CQ_OK);
+	id1 = cq_msg_id(m);
+	ck_assert_str_eq((const char *)cq_msg_data(m), "one");
+	cq_msg_free(m);
+	ck_assert_int_eq(cq_pop(q, &m, 0), CQ_OK);
+	ck_assert_uint_eq(cq_msg_id(m), id1 + 1);
+	cq_msg_free(m);
+	ck_assert_int_eq(cq_try_pop(q, &m), CQ_EMPTY);
+	ck_assert_ptr_null(m);
+
+	/* push_many is all or nothing. */
+	ck_assert_int_eq(cq_push(q, "w", 1, 0), CQ_OK);
+	ck_assert_int_eq(cq_push(q, "v", 1, 0), CQ_OK);
+	ck_assert_int_eq(cq_push_many(q, bufs, lens, 3, 0, 0), CQ_FULL);
+	ck_assert_int_eq(cq_length(q, &len), CQ_OK);
+	ck_assert_int_eq(len, 2);
+	ck_assert_int_eq(cq_pop_many(q, ms, 4, &n, 0), CQ_OK);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq((const char *)cq_msg_data(ms[0]), "w");
+	ck_assert_str_eq((const char *)cq_msg_data(ms[1]), "v");
+	cq_msg_free(ms[0]);
+	cq_msg_free(ms[1]);
+	ck_assert_int_eq(cq_push_many(q, bufs, lens, 3, 1, 0), CQ_OK);
+	ck_assert_int_eq(cq_pop_many(q, ms, 2, &n, 0), CQ_OK);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq((const char *)cq_msg_data(ms[0]), "x");
+	ck_assert_uint_eq(cq_msg_band(ms[1]), 1);
+	cq_msg_free(ms[0]);
+	cq_msg_free(ms[1]);
+	pop_expect(q, "z");
+
+	/* Binary and empty messages, and one larger than max_size. */
+	ck_assert_int_eq(cq_push(q, "a\0b\n", 4, 0), CQ_OK);
+	ck_assert_int_eq(cq_push(q, "", 0, 0), CQ_OK);
+	ck_assert_int_eq(cq_pop(q, &m, 0), CQ_OK);
+	ck_assert_uint_eq(cq_msg_len(m), 4);
+	ck_assert_mem_eq(cq_msg_data(m), "a\0b\n", 4);
+	cq_msg_free(m);
+	ck_assert_int_eq(cq_pop(q, &m, 0), CQ_OK);
+	ck_assert_uint_eq(cq_msg_len(m), 0);
+	cq_msg_free(m);
+	memset(big, 'b', sizeof big);
+	ck_assert_int_eq(cq_push(q, big, sizeof big, 0), CQ_TOOBIG);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_close_pause_resume_timeouts)
+{
+	cq_client *c = conn();
+	cq_queue *q = mkq(c, "q", 1, 1);
+	cq_msg *m;
+	int closed = -1;
+
+	/* Timed ops time out (the status, not the elapsed time). */
+	ck_assert_int_eq(cq_pop(q, &m, 50), CQ_TIMEDOUT);
+	ck_assert_int_eq(cq_push(q, "a", 1, 50), CQ_OK);
+	ck_assert_int_eq(cq_push(q, "b", 1, 50), CQ_TIMEDOUT);
+
+	ck_assert_int_eq(cq_pause(q), CQ_OK);
+	ck_assert_int_eq(cq_try_pop(q, &m), CQ_EMPTY);
+	ck_assert_int_eq(cq_pop(q, &m, 50), CQ_TIMEDOUT);
+	ck_assert_int_eq(cq_resume(q), CQ_OK);
+
+	ck_assert_int_eq(cq_is_closed(q, &closed), CQ_OK);
+	ck_assert_int_eq(closed, 0);
+	ck_assert_int_eq(cq_close(q), CQ_OK);
+	ck_assert_int_eq(cq_close(q), CQ_OK);
+	ck_assert_int_eq(cq_is_closed(q, &closed), CQ_OK);
+	ck_assert_int_eq(closed, 1);
+	ck_assert_int_eq(cq_push(q, "c", 1, CQ_FOREVER), CQ_CLOSED);
+	ck_assert_int_eq(cq_try_push(q, "c", 1), CQ_CLOSED);
+	pop_expect(q, "a");
+	ck_assert_int_eq(cq_pop(q, &m, CQ_FOREVER), CQ_CLOSED);
+	ck_assert_int_eq(cq_try_pop(q, &m), CQ_CLOSED);
+	cq_disconnect(c);
+}
+END_TEST
+
+/* Child: connect, run one blocking op, report its status byte. */
+static void
+child_block(int fd, const char *name, int push)
+{
+	cq_client *c;
+	cq_queue *q;
+	cq_msg *m = NULL;
+	unsigned char st;
+
+	if (cq_connect(&c, D.sock) != CQ_OK || cq_open(c, name, &q) != CQ_OK)
+		_exit(99);
+	if (push)
+		st = (unsigned char)cq_push(q, "p", 1, CQ_FOREVER);
+	else
+		st = (unsigned char)cq_pop(q, &m, CQ_FOREVER);
+	cq_msg_free(m);
+	cq_disconnect(c);
+	if (write(fd, &st, 1) != 1)
+		_exit(98);
+	_exit(0);
+}
+
+START_TEST(test_close_wakes_other_processes)
+{
+	cq_client *c = conn();
+	cq_queue *e = mkq(c, "empty", 4, 1), *f = mkq(c, "full", 1, 1);
+	unsigned char st[4];
+	pid_t pids[4];
+	int p[2], i, ws;
+
+	ck_assert_int_eq(cq_push(f, "x", 1, 0), CQ_OK);
+	ck_assert_int_eq(pipe(p), 0);
+	for (i = 0; i < 4; i++) {
+		if ((pids[i] = fork()) == 0) {
+			close(p[0]);
+			child_block(p[1], i < 2 ? "empty" : "full", i >= 2);
+		}
+		ck_assert_int_gt(pids[i], 0);
+	}
+	close(p[1]);
+	wait_waiting(e, 2, 0);
+	wait_waiting(f, 0, 2);
+	ck_assert_int_eq(cq_close(e), CQ_OK);
+	ck_assert_int_eq(cq_close(f), CQ_OK);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(read(p[0], &st[i], 1), 1);
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(st[i], CQ_CLOSED);
+		ck_assert_int_eq(waitpid(pids[i], &ws, 0), pids[i]);
+		ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	}
+	close(p[0]);
+	/* The queued message is still there for the drain. */
+	pop_expect(f, "x");
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_killed_popper_message_returns)
+{
+	cq_client *c = conn();
+	cq_queue *q = mkq(c, "q", 4, 1);
+	cq_msg *m;
+	char got[8] = "";
+	pid_t pid;
+	int p[2], ws;
+
+	ck_assert_int_eq(cq_push(q, "m1", 2, 0), CQ_OK);
+	ck_assert_int_eq(cq_push(q, "m2", 2, 0), CQ_OK);
+	ck_assert_int_eq(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		cq_client *cc;
+		cq_queue *cq;
+		cq_msg *cm;
+
+		close(p[0]);
+		if (cq_connect(&cc, D.sock) != CQ_OK ||
+		    cq_open(cc, "q", &cq) != CQ_OK ||
+		    cq_pop(cq, &cm, 5000) != CQ_OK)
+			_exit(99);
+		/* Got the reply; no frame can have confirmed it. */
+		if (write(p[1], cq_msg_data(cm), cq_msg_len(cm)) != 2)
+			_exit(98);
+		raise(SIGKILL);
+		_exit(97);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], got, sizeof got - 1), 2);
+	ck_assert_str_eq(got, "m1");
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+	close(p[0]);
+	/* Back at the head of its band, delivered a second time. */
+	ck_assert_int_eq(cq_pop(q, &m, 5000), CQ_OK);
+	ck_assert_str_eq((const char *)cq_msg_data(m), "m1");
+	ck_assert_uint_eq(cq_msg_deliveries(m), 2);
+	cq_msg_free(m);
+	pop_expect(q, "m2");
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_daemon_killed_and_restarted)
+{
+	cq_client *c = conn(), *c2;
+	cq_queue *q = mkq(c, "keep", 8, 1), *q2;
+	cq_queue_stat st;
+	cq_msg *m;
+
+	ck_assert_int_eq(cq_push(q, "a", 1, 0), CQ_OK);
+	ck_assert_int_eq(cq_push(q, "b", 1, 0), CQ_OK);
+	ck_assert_int_eq(cq_push(q, "c", 1, 0), CQ_OK);
+	/* Popped but not confirmed yet: in flight when the daemon dies. */
+	ck_assert_int_eq(cq_pop(q, &m, 0), CQ_OK);
+	ck_assert_str_eq((const char *)cq_msg_data(m), "a");
+	cq_msg_free(m);
+
+	tu_daemon_kill(&D);
+	ck_assert_int_eq(cq_ping(c), CQ_DISCONNECTED);
+	ck_assert_int_eq(cq_push(q, "d", 1, 0), CQ_DISCONNECTED);
+	ck_assert_int_eq(cq_client_process(c), CQ_DISCONNECTED);
+	ck_assert_int_eq(cq_client_events(c), 0);
+	cq_disconnect(c);
+
+	ck_assert_int_eq(tu_daemon_restart(&D, NULL), 0);
+	c2 = conn();
+	q2 = openq(c2, "keep");
+	ck_assert_int_eq(cq_stat(q2, &st), CQ_OK);
+	ck_assert_uint_eq(st.length, 3);
+	pop_expect(q2, "a");
+	pop_expect(q2, "b");
+	pop_expect(q2, "c");
+	cq_disconnect(c2);
+}
+END_TEST
+
+START_TEST(test_reserve_ack_release_touch)
+{
+	cq_client *c = conn(), *o = conn();
+	cq_queue *q = mkq(c, "r", 4, 1), *oq = openq(o, "r");
+	cq_queue_stat st;
+	cq_msg *m, *m2;
+	uint64_t id;
+
+	ck_assert_int_eq(cq_push(q, "job1", 4, 0), CQ_OK);
+	ck_assert_int_eq(cq_push(q, "job2", 4, 0), CQ_OK);
+	ck_assert_int_eq(cq_reserve(q, &m, 0, 10000), CQ_OK);
+	id = cq_msg_id(m);
+	ck_assert_str_eq((const char *)cq_msg_data(m), "job1");
+	cq_msg_free(m);
+	ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
+	ck_assert_uint_eq(st.in_flight, 1);
+	/* Only the reserving connection may act on it. */
+	ck_assert_int_eq(cq_ack(oq, id), CQ_NOTFOUND);
+	ck_assert_int_eq(cq_touch(q, id, 20000), CQ_OK);
+	ck_assert_int_eq(cq_release(q, id), CQ_OK);
+	ck_assert_int_eq(cq_reserve(q, &m, 0, 0), CQ_OK);
+	ck_assert_uint_eq(cq_msg_id(m), id);
+	ck_assert_uint_eq(cq_msg_deliveries(m), 2);
+	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
+	ck_assert_int_eq(cq_ack(q, id), CQ_NOTFOUND);
+	cq_msg_free(m);
+
+	/* A detached reservation outlives its connection. */
+	ck_assert_int_eq(cq_reserve_detached(oq, &m2, 0, 10000), CQ_OK);
+	id = cq_msg_id(m2);
+	cq_msg_free(m2);
+	cq_disconnect(o);
+	ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
+	ck_assert_uint_eq(st.in_flight, 1);
+	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
+	ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
+	ck_assert_uint_eq(st.in_flight, 0);
+	ck_assert_uint_eq(st.length, 0);
+	ck_assert_int_eq(cq_try_pop(q, &m), CQ_EMPTY);
+	cq_disconnect(c);
+}
+END_TEST
+
+/* Async bookkeeping shared by the callbacks below. */
+struct tally {
+	int done;
+	int ok, canceled, closed, other;
+	int *seen; /* per message number: how often popped */
+	int nseen;
+	int last; /* last message number, to check order */
+	int ordered;
+	void *ctx;     /* for the callback's own use */
+	cq_op *victim; /* cancelled from inside a callback */
+	int victim_rc;
+};
+
+/* Count a push result. */
+static void
+push_cb(cq_status st, void *arg)
+{
+	struct tally *t = arg;
+
+	t->done++;
+	if (st == CQ_OK)
+		t->ok++;
+	else if (st == CQ_CLOSED)
+		t->closed++;
+	else if (st == CQ_CANCELED)
+		t->canceled++;
+	else
+		t->other++;
+}
+
+/* Count a pop result and which message it carried. */
+static void
+pop_cb(cq_status st, cq_msg *m, void *arg)
+{
+	struct tally *t = arg;
+	int k;
+
+	t->done++;
+	if (st == CQ_OK) {
+		t->ok++;
+		ck_assert_ptr_nonnull(m);
+		k = atoi(cq_msg_data(m));
+		if (k != t->last + 1)
+			t->ordered = 0;
+		t->last = k;
+		if (t->seen != NULL && k >= 0 && k < t->nseen)
+			t->seen[k]++;
+		cq_msg_free(m);
+	} else {
+		ck_assert_ptr_null(m);
+		if (st == CQ_CANCELED)
+			t->canceled++;
+		else if (st == CQ_CLOSED)
+			t->closed++;
+		else
+			t->other++;
+	}
+}
+
+START_TEST(test_async_ten_thousand_in_flight)
+{
+	enum { N = 10000 };
+	cq_client *c = conn();
+	cq_queue *q = mkq(c, "many", N, 1);
+	struct tally pt, ot;
+	cq_queue_stat st;
+	char buf[16];
+	int i;
+
+	memset(&pt, 0, sizeof pt);
+	memset(&ot, 0, sizeof ot);
+	ot.ordered = 1;
+	ot.last = -1;
+	ot.seen = calloc(N, sizeof(int));
+	ot.nseen = N;
+	for (i = 0; i < N; i++) {
+		snprintf(buf, sizeof buf, "%d", i);
+		ck_assert_int_eq(cq_push_async(q, buf, strlen(buf), 0,
+		                     CQ_FOREVER, push_cb, &pt, NULL),
+		    CQ_OK);
+	}
+	ck_assert_uint_eq(cq_client_pending(c), N);
+	ck_assert_int_eq(cq_client_events(c) & CQ_WANT_WRITE, CQ_WANT_WRITE);
+	ck_assert_int_eq(pt.done, 0); /* never from inside a submit */
+	for (i = 0; i < N; i++)
+		ck_assert_int_eq(
+		    cq_pop_async(q, CQ_FOREVER, pop_cb, &ot, NULL), CQ_OK);
+	run_until(c, &ot.done, N);
+	ck_assert_int_eq(pt.ok, N);
+	ck_assert_int_eq(ot.ok, N);
+	ck_assert_int_eq(ot.ordered, 1);
+	for (i = 0; i < N; i++)
+		ck_assert_int_eq(ot.seen[i], 1);
+	ck_assert_uint_eq(cq_client_pending(c), 0);
+	ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
+	ck_assert_uint_eq(st.length, 0);
+	ck_assert_uint_eq(st.in_flight, 0);
+	free(ot.seen);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_async_pop_several_queues)
+{
+	cq_client *c = conn(), *p = conn();
+	struct tally t[3];
+	const char *names[3] = {"qa", "qb", "qc"};
+	cq_queue *q[3];
+	int64_t end;
+	int i, total = 0;
+
+	memset(t, 0, sizeof t);
+	for (i = 0; i < 3; i++) {
+		cq_queue_free(mkq(p, names[i], 4, 1));
+		q[i] = openq(c, names[i]);
+		t[i].last = i - 1;
+		t[i].ordered = 1;
+		ck_assert_int_eq(
+		    cq_pop_async(q[i], CQ_FOREVER, pop_cb, &t[i], NULL), CQ_OK);
+	}
+	cq_client_process(c); /* send them */
+	for (i = 2; i >= 0; i--) {
+		char buf[4];
+		cq_queue *pq = openq(p, names[i]);
+		snprintf(buf, sizeof buf, "%d", i);
+		ck_assert_int_eq(cq_push(pq, buf, strlen(buf), 0), CQ_OK);
+	}
+	end = now_ms() + 10000;
+	while ((total = t[0].done + t[1].done + t[2].done) < 3) {
+		struct pollfd pfd = {cq_client_fd(c), POLLIN, 0};
+
+		ck_assert_msg(now_ms() < end, "only %d pops done", total);
+		poll(&pfd, 1, 100);
+		cq_client_process(c);
+	}
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(t[i].ok, 1);
+		ck_assert_int_eq(t[i].last, i); /* its own queue's message */
+	}
+	cq_disconnect(p);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_cancel_parked_pop_loses_nothing)
+{
+	cq_client *c = conn(), *o = conn();
+	cq_queue *q = mkq(c, "q", 4, 1), *oq = openq(o, "q");
+	struct tally t;
+	cq_op *op;
+
+	memset(&t, 0, sizeof t);
+	ck_assert_int_eq(cq_pop_async(q, CQ_FOREVER, pop_cb, &t, &op), CQ_OK);
+	ck_assert_ptr_nonnull(op);
+	cq_client_process(c);
+	wait_waiting(oq, 1, 0);
+	ck_assert_int_eq(cq_op_cancel(op), CQ_OK);
+	ck_assert_int_eq(t.done, 0); /* not re-entrant */
+	run_until(c, &t.done, 1);
+	ck_assert_int_eq(t.canceled, 1);
+	ck_assert_uint_eq(cq_client_pending(c), 0);
+	ck_assert_int_eq(cq_push(oq, "7", 1, 0), CQ_OK);
+	pop_expect(oq, "7");
+	cq_disconnect(o);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_cancel_racing_completion)
+{
+	enum { N = 300 };
+	cq_client *c = conn();
+	cq_queue *q = mkq(c, "race", N, 1);
+	struct tally t;
+	cq_op *op;
+	cq_msg *m;
+	pid_t pid;
+	int i, ws, k, target;
+
+	memset(&t, 0, sizeof t);
+	t.seen = calloc(N, sizeof(int));
+	t.nseen = N;
+	/* A producer in another process pushes while we pop and cancel. */
+	if ((pid = fork()) == 0) {
+		cq_client *pc;
+		cq_queue *pq;
+		char buf[16];
+
+		if (cq_connect(&pc, D.sock) != CQ_OK ||
+		    cq_open(pc, "race", &pq) != CQ_OK)
+			_exit(99);
+		for (i = 0; i < N; i++) {
+			snprintf(buf, sizeof buf, "%d", i);
+			if (cq_push(pq, buf, strlen(buf), CQ_FOREVER) != CQ_OK)
+				_exit(98);
+		}
+		cq_disconnect(pc);
+		_exit(0);
+	}
+	ck_assert_int_gt(pid, 0);
+	for (i = 0; i < 2 * N; i++) {
+		ck_assert_int_eq(
+		    cq_pop_async(q, CQ_FOREVER, pop_cb, &t, &op), CQ_OK);
+		target = t.done + 1;
+		if (i % 3 != 0)
+			cq_client_process(c); /* let the pop out first */
+		ck_assert_int_eq(cq_op_cancel(op), CQ_OK);
+		run_until(c, &t.done, target);
+	}
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	ck_assert_int_eq(t.other, 0);
+	ck_assert_int_eq(t.ok + t.canceled, 2 * N);
+	while (cq_try_pop(q, &m) == CQ_OK) {
+		k = atoi(cq_msg_data(m));
+		ck_assert(k >= 0 && k < N);
+		t.seen[k]++;
+		cq_msg_free(m);
+	}
+	for (k = 0; k < N; k++)
+		ck_assert_msg(
+		    t.seen[k] == 1, "message %d seen %d times", k, t.seen[k]);
+	free(t.seen);
+	cq_disconnect(c);
+}
+END_TEST
+
+/* A callback that cancels another op, twice. */
+static void
+cancel_other_cb(cq_status st, void *arg)
+{
+	struct tally *t = arg;
+
+	t->victim_rc = cq_op_cancel(t->victim);
+	if (t->victim_rc == CQ_OK)
+		t->victim_rc = cq_op_cancel(t->victim);
+	push_cb(st, arg);
+}
+
+/* A pop callback that cancels its own (finished) op: harmless. */
+static void
+cancel_self_cb(cq_status st, cq_msg *m, void *arg)
+{
+	struct tally *t = arg;
+
+	ck_assert_int_eq(cq_op_cancel(t->victim), CQ_OK);
+	pop_cb(st, m, arg);
+}
+
+START_TEST(test_cancel_in_callback_and_twice)
+{
+	cq_client *c = conn();
+	cq_queue *q = mkq(c, "q", 4, 1), *e = mkq(c, "e", 4, 1);
+	struct tally pt, vt;
+	cq_op *op;
+
+	memset(&pt, 0, sizeof pt);
+	memset(&vt, 0, sizeof vt);
+	ck_assert_int_eq(cq_pop_async(e, CQ_FOREVER, pop_cb, &vt, &op), CQ_OK);
+	pt.victim = op;
+	ck_assert_int_eq(
+	    cq_push_async(q, "1", 1, 0, CQ_FOREVER, cancel_other_cb, &pt, NULL),
+	    CQ_OK);
+	run_until(c, &vt.done, 1);
+	ck_assert_int_eq(pt.victim_rc, CQ_OK);
+	ck_assert_int_eq(pt.ok, 1);
+	ck_assert_int_eq(vt.canceled, 1);
+	ck_assert_int_eq(vt.done, 1); /* exactly once */
+
+	memset(&vt, 0, sizeof vt);
+	vt.last = 0;
+	ck_assert_int_eq(
+	    cq_pop_async(q, CQ_FOREVER, cancel_self_cb, &vt, &vt.victim),
+	    CQ_OK);
+	run_until(c, &vt.done, 1);
+	ck_assert_int_eq(vt.ok, 1);
+	ck_assert_int_eq(cq_ping(c), CQ_OK);
+	ck_assert_int_eq(vt.done, 1);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_disconnect_with_pending_ops)
+{
+	cq_client *c = conn(), *o = conn();
+	cq_queue *q = mkq(c, "q", 1, 1), *e = mkq(c, "e", 4, 1);
+	cq_queue *oq = openq(o, "q"), *oe = openq(o, "e");
+	struct tally got, pend, pushes;
+	cq_queue_stat st;
+	int i;
+
+	memset(&got, 0, sizeof got);
+	memset(&pend, 0, sizeof pend);
+	memset(&pushes, 0, sizeof pushes);
+	ck_assert_int_eq(cq_push(q, "0", 1, 0), CQ_OK);
+	/* One pop that gets its message (callback run, receipt pending). */
+	ck_assert_int_eq(
+	    cq_pop_async(q, CQ_FOREVER, pop_cb, &got, NULL), CQ_OK);
+	run_until(c, &got.done, 1);
+	ck_assert_int_eq(got.ok, 1);
+	ck_assert_int_eq(cq_push(q, "x", 1, 0), CQ_OK);
+	/* Parked ops of both kinds. */
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(
+		    cq_pop_async(e, CQ_FOREVER, pop_cb, &pend, NULL), CQ_OK);
+	ck_assert_int_eq(
+	    cq_push_async(q, "y", 1, 0, CQ_FOREVER, push_cb, &pushes, NULL),
+	    CQ_OK);
+	cq_client_process(c);
+	wait_waiting(oe, 3, 0);
+	wait_waiting(oq, 0, 1);
+	cq_disconnect(c);
+	ck_assert_int_eq(pend.canceled, 3);
+	ck_assert_int_eq(pend.done, 3);
+	ck_assert_int_eq(pushes.canceled, 1);
+	/* The receipt went out first: "0" is gone for good, "x" stays. */
+	wait_waiting(oe, 0, 0);
+	wait_waiting(oq, 0, 0);
+	ck_assert_int_eq(cq_stat(oq, &st), CQ_OK);
+	ck_assert_uint_eq(st.in_flight, 0);
+	ck_assert_uint_eq(st.length, 1);
+	pop_expect(oq, "x");
+	cq_disconnect(o);
+}
+END_TEST
+
+START_TEST(test_close_completes_parked_async_ops)
+{
+	cq_client *c = conn(), *o = conn();
+	cq_queue *f = mkq(c, "f", 2, 1), *e = mkq(c, "e", 2, 1);
+	cq_queue *of = openq(o, "f"), *oe = openq(o, "e");
+	struct tally pushes, pops, drain;
+	int i;
+
+	memset(&pushes, 0, sizeof pushes);
+	memset(&pops, 0, sizeof pops);
+	memset(&drain, 0, sizeof drain);
+	ck_assert_int_eq(cq_push(f, "0", 1, 0), CQ_OK);
+	ck_assert_int_eq(cq_push(f, "1", 1, 0), CQ_OK);
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(cq_push_async(f, "p", 1, 0, CQ_FOREVER,
+		                     push_cb, &pushes, NULL),
+		    CQ_OK);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(
+		    cq_pop_async(e, CQ_FOREVER, pop_cb, &pops, NULL), CQ_OK);
+	cq_client_process(c);
+	wait_waiting(of, 0, 2);
+	wait_waiting(oe, 3, 0);
+	ck_assert_int_eq(cq_close(of), CQ_OK);
+	ck_assert_int_eq(cq_close(oe), CQ_OK);
+	run_until(c, &pushes.done, 2);
+	run_until(c, &pops.done, 3);
+	ck_assert_int_eq(pushes.closed, 2);
+	ck_assert_int_eq(pops.closed, 3);
+	/* The closed queue still drains, then says closed. */
+	drain.last = -1;
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(
+		    cq_pop_async(f, CQ_FOREVER, pop_cb, &drain, NULL), CQ_OK);
+	run_until(c, &drain.done, 3);
+	ck_assert_int_eq(drain.ok, 2);
+	ck_assert_int_eq(drain.last, 1);
+	ck_assert_int_eq(drain.closed, 1);
+	cq_disconnect(o);
+	cq_disconnect(c);
+}
+END_TEST
+
+/* Stop the libevent loop once the tally is complete. */
+static void
+event_pop_cb(cq_status st, cq_msg *m, void *arg)
+{
+	struct tally *t = arg;
+
+	pop_cb(st, m, arg);
+	if (t->done == 100)
+		event_base_loopbreak(t->ctx);
+}
+
+START_TEST(test_libevent_adapter)
+{
+	cq_client *c = conn();
+	cq_queue *q = mkq(c, "ev", 100, 1);
+	struct event_base *base = event_base_new();
+	struct tally pt, ot;
+	char buf[8];
+	int i;
+
+	memset(&pt, 0, sizeof pt);
+	memset(&ot, 0, sizeof ot);
+	ot.ordered = 1;
+	ot.last = -1;
+	ot.ctx = base;
+	ck_assert_ptr_nonnull(base);
+	ck_assert_int_eq(cq_event_attach(c, base), CQ_OK);
+	ck_assert_int_eq(cq_event_attach(c, base), CQ_INVALID);
+	for (i = 0; i < 100; i++)
+		ck_assert_int_eq(
+		    cq_pop_async(q, CQ_FOREVER, event_pop_cb, &ot, NULL),
+		    CQ_OK);
+	for (i = 0; i < 100; i++) {
+		snprintf(buf, sizeof buf, "%d", i);
+		ck_assert_int_eq(cq_push_async(q, buf, strlen(buf), 0,
+		                     CQ_FOREVER, push_cb, &pt, NULL),
+		    CQ_OK);
+	}
+	ck_assert_int_eq(event_base_dispatch(base), 0);
+	ck_assert_int_eq(ot.ok, 100);
+	ck_assert_int_eq(ot.ordered, 1);
+	ck_assert_int_eq(pt.ok, 100);
+	cq_event_detach(c);
+	cq_event_detach(c);
+	event_base_free(base);
+	cq_disconnect(c);
+}
+END_TEST
+
+/*
+ * A fake daemon that never answers pops: the client's safety net must end
+ * the pop with CQ_TIMEDOUT after timeout + 2 s, send Cancel, and reject
+ * the pop reply that then arrives late.
+ */
+static int
+fake_read(int fd, Conqueue__Request **req)
+{
+	uint8_t hdr[4], *buf;
+	uint32_t len;
+	const char *why;
+	size_t got;
+	ssize_t n;
+
+	for (got = 0; got < 4; got += (size_t)n)
+		if ((n = read(fd, hdr + got, 4 - got)) <= 0)
+			return -1;
+	len = frame_get_len(hdr);
+	if ((buf = malloc(len ? len : 1)) == NULL)
+		return -1;
+	for (got = 0; got < len; got += (size_t)n)
+		if ((n = read(fd, buf + got, len - got)) <= 0)
+			return -1;
+	*req = frame_decode_request(buf, len, &why);
+	free(buf);
+	return *req != NULL ? 0 : -1;
+}
+
+/* Send one reply frame. */
+static void
+fake_send(int fd, Conqueue__Reply *r)
+{
+	size_t n = conqueue__reply__get_packed_size(r);
+	uint8_t *buf = malloc(n + 4);
+
+	frame_put_len(buf, (uint32_t)n);
+	conqueue__reply__pack(r, buf + 4);
+	if (write(fd, buf, n + 4) != (ssize_t)(n + 4))
+		_exit(90);
+	free(buf);
+}
+
+/* The fake's life: report 'R' once the late pop reply is rejected. */
+static void
+fake_serve(int lfd, int report)
+{
+	Conqueue__Request *req;
+	Conqueue__Reply r;
+	Conqueue__Welcome w = CONQUEUE__WELCOME__INIT;
+	Conqueue__Limits l = CONQUEUE__LIMITS__INIT;
+	Conqueue__Msg msg = CONQUEUE__MSG__INIT, *msgs[1] = {&msg};
+	uint64_t pop_id = 0;
+	size_t i;
+	int fd = accept(lfd, NULL, NULL);
+
+	l.max_frame = 1 << 20;
+	l.max_message = 1 << 16;
+	l.max_pending = 100;
+	l.max_batch = 10;
+	w.protocol_version = 1;
+	w.server_version = (char *)(uintptr_t) "fake";
+	w.limits = &l;
+	msg.id = 42;
+	msg.data.data = (uint8_t *)(uintptr_t) "late";
+	msg.data.len = 4;
+	while (fake_read(fd, &req) == 0) {
+		for (i = 0; i < req->n_reject; i++) {
+			if (pop_id != 0 && req->reject[i] == pop_id) {
+				if (write(report, "R", 1) != 1)
+					_exit(91);
+				_exit(0);
+			}
+		}
+		conqueue__reply__init(&r);
+		r.id = req->id;
+		r.status = CQ_OK;
+		if (req->op_case == CONQUEUE__REQUEST__OP_HELLO)
+			r.welcome = &w;
+		if (req->op_case == CONQUEUE__REQUEST__OP_POP) {
+			pop_id = req->id;
+			conqueue__request__free_unpacked(req, NULL);
+			continue; /* never answered in time */
+		}
+		if (req->op_case == CONQUEUE__REQUEST__OP_CANCEL) {
+			Conqueue__Reply late;
+
+			conqueue__reply__init(&late);
+			late.id = req->cancel->target;
+			late.status = CQ_OK;
+			late.n_msgs = 1;
+			late.msgs = msgs;
+			fake_send(fd, &late); /* crossed with the Cancel */
+			r.status = CQ_NOTFOUND;
+		}
+		if (req->id != 0)
+			fake_send(fd, &r);
+		conqueue__request__free_unpacked(req, NULL);
+	}
+	_exit(92);
+}
+
+START_TEST(test_local_safety_net_rejects_late_reply)
+{
+	struct sockaddr_un sa;
+	cq_client *c;
+	cq_queue *q;
+	cq_msg *m = NULL;
+	char res = 0;
+	pid_t pid;
+	int lfd, p[2], ws;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	ck_assert_int_lt(
+	    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/fake.sock", D.dir),
+	    (int)sizeof sa.sun_path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		fake_serve(lfd, p[1]);
+	}
+	close(lfd);
+	close(p[1]);
+	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_OK);
+	ck_assert_int_eq(cq_open(c, "q", &q), CQ_OK);
+	ck_assert_int_eq(cq_pop(q, &m, 100), CQ_TIMEDOUT);
+	ck_assert_ptr_null(m);
+	/* The next exchange reads the late reply and rejects it. */
+	ck_assert_int_eq(cq_ping(c), CQ_OK);
+	ck_assert_int_eq(read(p[0], &res, 1), 1);
+	ck_assert_int_eq(res, 'R');
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	close(p[0]);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_only_cq_symbols_exported)
+{
+	char cmd[1024], line[512];
+	const char *top = getenv("top_builddir");
+	FILE *f;
+	int n = 0;
+
+	snprintf(cmd, sizeof cmd,
+	    "nm -D --defined-only %s/.libs/libconqueue-client.so",
+	    top != NULL ? top : ".");
+	ck_assert_ptr_nonnull(f = popen(cmd, "r"));
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *sym = strrchr(line, ' ');
+		ck_assert_ptr_nonnull(sym);
+		sym++;
+		sym[strcspn(sym, "\n")] = '\0';
+		ck_assert_msg(
+		    strncmp(sym, "cq_", 3) == 0, "exported symbol %s", sym);
+		n++;
+	}
+	ck_assert_int_eq(pclose(f), 0);
+	ck_assert_int_gt(n, 50);
+}
+END_TEST
+
+/* The suite. */
+static Suite *
+client_suite(void)
+{
+	Suite *s = suite_create("client");
+	TCase *tc = tcase_create("daemon");
+	TCase *ts = tcase_create("static");
+
+	tcase_add_checked_fixture(tc, setup, cleanup);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_connect_ping_info_and_statics);
+	tcase_add_test(tc, test_create_open_stat_list_delete);
+	tcase_add_test(tc, test_push_pop_order_bands_front_batch);
+	tcase_add_test(tc, test_close_pause_resume_timeouts);
+	tcase_add_test(tc, test_close_wakes_other_processes);
+	tcase_add_test(tc, test_killed_popper_message_returns);
+	tcase_add_test(tc, test_daemon_killed_and_restarted);
+	tcase_add_test(tc, test_reserve_ack_release_touch);
+	tcase_add_test(tc, test_async_ten_thousand_in_flight);
+	tcase_add_test(tc, test_async_pop_several_queues);
+	tcase_add_test(tc, test_cancel_parked_pop_loses_nothing);
+	tcase_add_test(tc, test_cancel_racing_completion);
+	tcase_add_test(tc, test_cancel_in_callback_and_twice);
+	tcase_add_test(tc, test_disconnect_with_pending_ops);
+	tcase_add_test(tc, test_close_completes_parked_async_ops);
+	tcase_add_test(tc, test_libevent_adapter);
+	tcase_add_test(tc, test_local_safety_net_rejects_late_reply);
+	suite_add_tcase(s, tc);
+	tcase_add_test(ts, test_only_cq_symbols_exported);
+	suite_add_tcase(s, ts);
+	return s;
+}
+
+/* Run the suite; the exit status is the number of failures. */
+int
+main(void)
+{
+	SRunner *sr = srunner_create(client_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
