@@ -8,6 +8,8 @@
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${CC:=cc}"
+# Flags for the libraries some examples include (libevent), from configure.
+: "${EXAMPLE_CFLAGS:=}"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/man_examples.XXXXXX") || exit 99
 trap 'rm -rf "$tmp"' EXIT INT TERM
@@ -47,8 +49,10 @@ for page in "$top_srcdir"/man/*.[1-8]; do
 	for src in "$tmp"/ex-*.c; do
 		[ -f "$src" ] || continue
 		count=$((count + 1))
-		if ! $CC -Wall -Werror -I"$top_srcdir/include" -c \
-		    -o "$tmp/ex.o" "$src" 2>"$tmp/err"; then
+		# shellcheck disable=SC2086 # EXAMPLE_CFLAGS is a list
+		if ! $CC -Wall -Werror -I"$top_srcdir/include" \
+		    ${EXAMPLE_CFLAGS:-} -c -o "$tmp/ex.o" "$src" \
+		    2>"$tmp/err"; then
 			echo "FAIL: $base: EXAMPLES program $(basename "$src") does not compile:"
 			cat "$tmp/err"
 			fail=1
