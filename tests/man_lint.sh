@@ -42,5 +42,15 @@ if [ "$count" -eq 0 ]; then
 	echo "FAIL: no man pages found in $top_srcdir/man"
 	exit 1
 fi
+
+# Every exported function of the public headers has a page (its own or a
+# .so link to its family's), so "man cq_something" always works.
+for fn in $(sed -n 's/.*CQ_EXPORT[^(]*[ *]\(cq_[a-z0-9_]*\)(.*/\1/p' \
+    "$top_srcdir"/include/conqueue/*.h); do
+	if [ ! -f "$top_srcdir/man/$fn.3" ]; then
+		echo "FAIL: $fn is exported but man/$fn.3 does not exist"
+		fail=1
+	fi
+done
 echo "checked $count pages"
 exit $fail
