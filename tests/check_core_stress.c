@@ -301,7 +301,7 @@ stress_run(uint64_t total, const char *victim_site, long victim_nth)
 
 START_TEST(test_many_processes_lose_duplicate_reorder_nothing)
 {
-	stress_run(stress_messages(200000), NULL, 0);
+	stress_run(stress_messages((uint64_t)cu_scaled(200000)), NULL, 0);
 }
 END_TEST
 
@@ -310,7 +310,8 @@ START_TEST(test_producer_killed_mid_push_others_carry_on)
 	static const char *const sites[] = {
 	    "push.before_commit", "push.after_commit"};
 
-	stress_run(30000, sites[_i % 2], 1000 + 2777 * _i);
+	stress_run((uint64_t)cu_scaled(30000), sites[_i % 2],
+	    cu_scaled(1000 + 2777 * _i));
 }
 END_TEST
 

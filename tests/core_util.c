@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -80,6 +81,15 @@ cu_attr(uint32_t capacity, uint32_t max_size, uint32_t bands)
 	a.gid = (uint32_t)getgid();
 	a.lease_ms = 30000;
 	return a;
+}
+
+/* Scale a loop count down under valgrind, where each process crawls. */
+long
+cu_scaled(long n)
+{
+	if (getenv("CQ_UNDER_VALGRIND") == NULL)
+		return n;
+	return n / 10 > 0 ? n / 10 : 1;
 }
 
 /* xorshift64*: deterministic per seed. */

@@ -18,6 +18,8 @@ void cu_cleanup(void);
 int cu_count(void);
 /* Attributes for a test queue (owner: us, mode 0600). */
 struct core_attr cu_attr(uint32_t capacity, uint32_t max_size, uint32_t bands);
+/* n, or n / 10 (at least 1) when running under valgrind. */
+long cu_scaled(long n);
 /* A small deterministic PRNG (xorshift64*). */
 uint64_t cu_rand(uint64_t *state);
 
