@@ -126,6 +126,7 @@ struct queue_geom {
 struct core_queue {
 	unsigned char *base; /* mapping */
 	size_t size;
+	int fd; /* kept to re-check owner, mode and size in recovery */
 	struct queue_hdr *hdr;
 	uint32_t *ring;
 	unsigned char *slots;

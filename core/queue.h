@@ -12,6 +12,18 @@
  * process-local knowledge handed out by core_pop and passed back to
  * core_confirm/core_return; the id is unique and monotonic in the queue.
  *
+ * Crash safety: every mutation commits with one aligned 8-byte store made
+ * last, so a process killed inside an operation either did all of it or
+ * none of it; the next locker (EOWNERDEAD) validates and repairs (see
+ * core/layout.h). The counters total_pushed, total_popped and
+ * dead_lettered may lag by one operation after such a crash.
+ *
+ * Several processes may map one segment at once (each with its own
+ * handle, from core_create or core_attach; a handle is used by one thread
+ * at a time). Statuses: CQ_BUSY when the lock was not had in time,
+ * CQ_CORRUPT once the segment is quarantined (then for every operation, on
+ * every handle).
+ *
  * API
  *   core_create / core_attach / core_detach / core_unlink   segment life
  *   core_push / core_push_many                               enqueue
@@ -85,8 +97,9 @@ cq_status core_create(const char *segname, const struct core_attr *attr,
  * Attach segment segname: fstat (must be a regular file owned by our euid,
  * mode 0600, size as the header says), check magic, layout version and
  * header checksum, then validate and repair the contents (core_check).
- * CQ_CORRUPT if it cannot be trusted (the caller quarantines it),
- * CQ_NOTFOUND if it does not exist.
+ * CQ_CORRUPT if it cannot be trusted (wrong owner, mode or size included:
+ * the caller quarantines it), CQ_NOTFOUND if it does not exist, CQ_BUSY if
+ * another process held the lock for 250 ms.
  */
 cq_status core_attach(const char *segname, struct core_queue **qp);
 
@@ -112,8 +125,8 @@ cq_status core_push(struct core_queue *q, const void *buf, size_t len,
 
 /*
  * Push n messages at once (all or nothing, one commit). CQ_FULL if fewer
- * than n slots are free. *first_id gets the id of iov[0]; ids are
- * consecutive.
+ * than n slots are free, CQ_INVALID if n is 0. *first_id gets the id of
+ * iov[0]; ids are consecutive. With front, iov[0] ends up at the head.
  */
 cq_status core_push_many(struct core_queue *q, const struct iovec *iov,
     size_t n, unsigned band, int front, uint64_t *first_id);
@@ -124,21 +137,30 @@ cq_status core_push_many(struct core_queue *q, const struct iovec *iov,
  * (also when paused, or serial with a message in flight), CQ_CLOSED (closed
  * and drained), CQ_BUSY, CQ_CORRUPT. deadline_ns is stored with the entry
  * (monotonic; 0 = no lease). The delivery count is incremented.
+ * CQ_CLOSED is returned once closed and nothing is queued, even while
+ * messages are still in flight (a return makes them poppable again).
  */
 cq_status core_pop(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
     struct core_msg *m);
 
-/* Pop up to max messages (1..max on CQ_OK, *n set). */
+/*
+ * Pop up to max messages (1..max on CQ_OK, *n set), all from the highest
+ * non-empty band (one commit); a serial queue gives at most one.
+ */
 cq_status core_pop_many(struct core_queue *q, uint64_t owner,
     uint64_t deadline_ns, struct core_msg *m, size_t max, size_t *n);
 
-/* Delete in-flight message (slot, id): the hand-off or ack completed. */
+/*
+ * Delete in-flight message (slot, id): the hand-off or ack completed.
+ * CQ_NOTFOUND if (slot, id) is not in flight. Counts in total_popped.
+ */
 cq_status core_confirm(struct core_queue *q, uint32_t slot, uint64_t id);
 
 /*
  * Put in-flight message (slot, id) back at the head of its band. If
  * max_deliveries is set and reached, CQ_LIMIT is returned instead and the
  * message stays in flight for the caller to dead-letter and confirm.
+ * CQ_NOTFOUND if (slot, id) is not in flight.
  */
 cq_status core_return(struct core_queue *q, uint32_t slot, uint64_t id);
 
@@ -148,13 +170,16 @@ cq_status core_touch(struct core_queue *q, uint32_t slot, uint64_t id,
 
 /*
  * Return every in-flight message to the head of its band, in original
- * order (oldest id first in the band). Used when the daemon starts.
+ * order (oldest id first in the band). Used when the daemon starts;
+ * max_deliveries is not applied here.
  */
 cq_status core_return_all(struct core_queue *q);
 
 /*
  * Iterate in-flight entries: *cursor starts at 0; fills m (and *owner,
- * *deadline_ns) and returns 1 while there are more, 0 at the end.
+ * *deadline_ns, each may be NULL) and returns 1 while there are more, 0 at
+ * the end. Takes no lock: a snapshot entry by entry, exact when no other
+ * process mutates the queue meanwhile. O(capacity) for a full pass.
  */
 int core_inflight_next(struct core_queue *q, uint32_t *cursor,
     struct core_msg *m, uint64_t *owner, uint64_t *deadline_ns);
@@ -165,7 +190,7 @@ cq_status core_close(struct core_queue *q);
 int core_is_closed(struct core_queue *q);
 /* Pause (1) or resume (0). */
 cq_status core_set_paused(struct core_queue *q, int paused);
-/* Change the queue permission bits. */
+/* Change the queue permission bits (CQ_INVALID beyond 07777). */
 cq_status core_set_mode(struct core_queue *q, uint32_t mode);
 /* Count one dead-lettered message in the stats. */
 cq_status core_count_dead_letter(struct core_queue *q);
@@ -189,9 +214,13 @@ cq_status core_check(struct core_queue *q);
 
 /*
  * Test seam: when non-NULL, called with a site name at each crash-relevant
- * point ("push.before_commit", "push.after_commit", "pop.before_commit",
- * "pop.after_commit", "return.before_commit", "recover.middle", ...). Tests
- * SIGKILL themselves there.
+ * point: "push.slot_written" (push_many, between slots),
+ * "push.before_commit", "push.after_commit", "pop.before_commit",
+ * "pop.after_commit", "confirm.before_commit", "confirm.after_commit",
+ * "return.before_commit", "return.after_commit" (also once per message in
+ * core_return_all), "recover.begin", "recover.middle",
+ * "recover.before_consistent", "create.after_open",
+ * "create.after_fallocate". Tests SIGKILL themselves there.
  */
 extern void (*core_crash_hook)(const char *site);
 

@@ -1,6 +1,8 @@
 /* recover.c - validate a segment and rebuild its derived state. */
 
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/common.h"
 #include "core/layout.h"
@@ -36,8 +38,17 @@ recover_run(struct core_queue *q)
 	struct queue_hdr *hdr = q->hdr;
 	uint64_t h, t, p, maxid = 0, n = 0, top = 0;
 	uint32_t cap = q->capacity, b, s;
+	struct stat sb;
 
 	CORE_HOOK("recover.begin");
+	/*
+	 * Re-check the file as attach did: a shrunk file would SIGBUS us
+	 * below, a changed owner or mode means someone else touched it.
+	 */
+	if (fstat(q->fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_uid != geteuid() || (sb.st_mode & 07777) != 0600 ||
+	    (uint64_t)sb.st_size != q->size)
+		return -1;
 	/* The cached copy was validated at attach (checksum and sizes). */
 	if (memcmp(&hdr->imm, &q->imm, sizeof q->imm) != 0 ||
 	    crc32c(0, &hdr->imm, sizeof hdr->imm) != hdr->hcrc)

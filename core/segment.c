@@ -102,7 +102,7 @@ segment_open_status(int err)
 
 /* Fill the handle's pointers and caches from a validated mapping. */
 static cq_status
-segment_handle(unsigned char *base, size_t size, struct core_queue **qp)
+segment_handle(unsigned char *base, size_t size, int fd, struct core_queue **qp)
 {
 	struct core_queue *q;
 	struct queue_hdr *hdr = (struct queue_hdr *)(void *)base;
@@ -113,6 +113,7 @@ segment_handle(unsigned char *base, size_t size, struct core_queue **qp)
 		return CQ_SYSTEM;
 	q->base = base;
 	q->size = size;
+	q->fd = fd;
 	q->hdr = hdr;
 	q->imm = *im;
 	q->capacity = im->capacity;
@@ -246,7 +247,7 @@ core_create(
 		st = CQ_SYSTEM;
 		goto fail;
 	}
-	st = segment_handle(base, (size_t)g.total, qp);
+	st = segment_handle(base, (size_t)g.total, fd, qp);
 	if (st != CQ_OK) {
 		munmap(base, (size_t)g.total);
 		goto fail;
@@ -256,7 +257,6 @@ core_create(
 	hdr->free_top = attr->capacity;
 	__atomic_store_n(&hdr->imm.magic, QUEUE_MAGIC, __ATOMIC_RELEASE);
 	(*qp)->imm.magic = QUEUE_MAGIC;
-	close(fd);
 	return CQ_OK;
 
 fail:
@@ -322,16 +322,19 @@ core_attach(const char *segname, struct core_queue **qp)
 	}
 	base = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE,
 	    MAP_SHARED, fd, 0);
-	close(fd);
-	if (base == MAP_FAILED)
+	if (base == MAP_FAILED) {
+		close(fd);
 		return CQ_SYSTEM;
+	}
 	if (segment_check_hdr(base, (size_t)sb.st_size) != 0) {
 		munmap(base, (size_t)sb.st_size);
+		close(fd);
 		return CQ_CORRUPT;
 	}
-	st = segment_handle(base, (size_t)sb.st_size, qp);
+	st = segment_handle(base, (size_t)sb.st_size, fd, qp);
 	if (st != CQ_OK) {
 		munmap(base, (size_t)sb.st_size);
+		close(fd);
 		return st;
 	}
 	/* The daemon attaches after its own restart: validate and repair. */
@@ -358,6 +361,7 @@ core_detach(struct core_queue *q)
 	if (q == NULL)
 		return;
 	munmap(q->base, q->size);
+	close(q->fd);
 	free(q->mark);
 	free(q->sortbuf);
 	free(q);

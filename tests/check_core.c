@@ -708,6 +708,44 @@ START_TEST(test_check_passes_on_busy_queue)
 }
 END_TEST
 
+START_TEST(test_check_quarantines_a_file_changed_under_it)
+{
+	struct core_queue *q2;
+	struct core_msg m;
+	int fd;
+
+	ck_assert_int_eq(push_str("a", 0, 0), CQ_OK);
+	ck_assert_int_eq(core_attach(seg, &q2), CQ_OK);
+	fd = shm_open(seg, O_RDWR, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fchmod(fd, 0666), 0);
+	close(fd);
+	ck_assert_int_eq(core_check(q), CQ_CORRUPT);
+	ck_assert_int_eq(core_pop(q, 1, 0, &m), CQ_CORRUPT);
+	ck_assert_int_eq(
+	    core_stat(q, &(struct core_stat){.length = 0}), CQ_CORRUPT);
+	/* The other handle learns it at its next lock. */
+	ck_assert_int_eq(core_pop(q2, 1, 0, &m), CQ_CORRUPT);
+	core_detach(q2);
+}
+END_TEST
+
+START_TEST(test_check_quarantines_a_resized_file)
+{
+	size_t len = core_segment_size(core_attr(q));
+	struct core_msg m;
+	int fd;
+
+	ck_assert_int_eq(push_str("a", 0, 0), CQ_OK);
+	fd = shm_open(seg, O_RDWR, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)len + 4096), 0);
+	close(fd);
+	ck_assert_int_eq(core_check(q), CQ_CORRUPT);
+	ck_assert_int_eq(core_pop(q, 1, 0, &m), CQ_CORRUPT);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 core_suite(void)
@@ -741,6 +779,8 @@ core_suite(void)
 	tcase_add_test(tc, test_create_too_big_for_shm_fails_cleanly);
 	tcase_add_test(tc, test_created_file_is_0600_whatever_the_umask);
 	tcase_add_test(tc, test_check_passes_on_busy_queue);
+	tcase_add_test(tc, test_check_quarantines_a_file_changed_under_it);
+	tcase_add_test(tc, test_check_quarantines_a_resized_file);
 	suite_add_tcase(s, tc);
 	return s;
 }
