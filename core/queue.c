@@ -196,7 +196,7 @@ queue_pop_locked(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
 		m[i].len = sl->len <= q->max_size ? sl->len : q->max_size;
 		m[i].data = sl->data;
 	}
-	hdr->in_flight += k;
+	__atomic_store_n(&hdr->in_flight, hdr->in_flight + k, __ATOMIC_RELAXED);
 	*np = (size_t)k;
 	return CQ_OK;
 }
@@ -258,7 +258,8 @@ core_confirm(struct core_queue *q, uint32_t slot, uint64_t id)
 		__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
 		CORE_HOOK("confirm.after_commit");
 		q->free[hdr->free_top++] = slot;
-		hdr->in_flight--;
+		__atomic_store_n(
+		    &hdr->in_flight, hdr->in_flight - 1, __ATOMIC_RELAXED);
 		hdr->total_popped++;
 	}
 	lock_release(q);
@@ -282,7 +283,7 @@ queue_return_locked(struct core_queue *q, uint32_t s, struct queue_inflight *e)
 	CORE_HOOK("return.after_commit");
 	/* Were we killed here, recovery clears it: the ring wins. */
 	__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
-	hdr->in_flight--;
+	__atomic_store_n(&hdr->in_flight, hdr->in_flight - 1, __ATOMIC_RELAXED);
 	return CQ_OK;
 }
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "common/common.h"
-#include "core/queue.h"
+#include "core/layout.h"
 #include "tests/core_util.h"
 
 #define CAP          8
@@ -297,6 +297,17 @@ model_sync_inflight(struct model *m)
 	ck_assert_uint_eq(core_free_slots(q), (uint32_t)(CAP - len - m->nfl));
 }
 
+/*
+ * The lock itself is healthy: free, consistent, never ENOTRECOVERABLE
+ * (core would map that to CQ_CORRUPT; here we look at the mutex itself).
+ */
+static void
+assert_lock_healthy(void)
+{
+	ck_assert_int_eq(pthread_mutex_trylock(&q->hdr->lock), 0);
+	ck_assert_int_eq(pthread_mutex_unlock(&q->hdr->lock), 0);
+}
+
 /* Drain the queue and compare the full sequence with the model. */
 static void
 model_drain_compare(struct model *m)
@@ -497,6 +508,7 @@ crash_round(uint64_t *rs, int round)
 
 	/* Our next operation recovers; ENOTRECOVERABLE would be CORRUPT. */
 	ck_assert_int_eq(core_check(q), CQ_OK);
+	assert_lock_healthy();
 	model_sync_inflight(&m);
 	model_drain_compare(&m);
 	close(p[0]);
@@ -579,6 +591,7 @@ START_TEST(test_crash_sites_each_recover_to_committed_state)
 		ck_assert_str_eq(site, cases[c].site);
 		model_apply(&m, &o, cases[c].committed, OWNER_CHILD);
 		ck_assert_int_eq(core_check(q), CQ_OK);
+		assert_lock_healthy();
 		model_sync_inflight(&m);
 		model_drain_compare(&m);
 		close(p[0]);
@@ -636,6 +649,7 @@ START_TEST(test_crash_inside_recovery_reruns_it)
 			ck_assert_str_eq(site, recover_sites[i]);
 		}
 		ck_assert_int_eq(core_check(q), CQ_OK);
+		assert_lock_healthy();
 		model_sync_inflight(&m);
 		model_drain_compare(&m);
 		close(p[0]);
