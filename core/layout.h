@@ -139,16 +139,9 @@ struct core_queue {
 	struct queue_imm imm; /* validated copy of the immutable part */
 	struct core_attr attr;
 	int64_t lock_ms;
-	int corrupt;                   /* quarantined */
-	unsigned char *mark;           /* recovery scratch: capacity bytes */
-	struct queue_sortent *sortbuf; /* return_all scratch */
-};
-
-/* return_all sort entry. */
-struct queue_sortent {
-	uint64_t id;
-	uint32_t slot;
-	uint32_t pad;
+	int corrupt;         /* quarantined */
+	unsigned char *mark; /* recovery scratch: capacity bytes */
+	uint32_t *order;     /* return_all scratch: capacity slots */
 };
 
 /* Call the crash hook (tests only) at a named site. */

@@ -326,17 +326,24 @@ core_touch(
 	return st;
 }
 
-/* Sift entry i down a max-heap ordered by id, for queue_sort. */
-static void
-queue_sift(struct queue_sortent *a, size_t i, size_t n)
+/* In-flight id of slot s: the sort key of return_all. */
+static uint64_t
+queue_key(struct core_queue *q, uint32_t s)
 {
-	struct queue_sortent tmp;
+	return q->inflight[s].id;
+}
+
+/* Sift entry i down a min-heap of slots ordered by in-flight id. */
+static void
+queue_sift(struct core_queue *q, uint32_t *a, size_t i, size_t n)
+{
+	uint32_t tmp;
 	size_t c;
 
 	for (; (c = 2 * i + 1) < n; i = c) {
-		if (c + 1 < n && a[c + 1].id > a[c].id)
+		if (c + 1 < n && queue_key(q, a[c + 1]) < queue_key(q, a[c]))
 			c++;
-		if (a[i].id >= a[c].id)
+		if (queue_key(q, a[i]) <= queue_key(q, a[c]))
 			break;
 		tmp = a[i];
 		a[i] = a[c];
@@ -344,26 +351,20 @@ queue_sift(struct queue_sortent *a, size_t i, size_t n)
 	}
 }
 
-/* Sort by descending id in place (heapsort: no allocation, n log n). */
+/* Sort slots by descending in-flight id (heapsort: no allocation). */
 static void
-queue_sort(struct queue_sortent *a, size_t n)
+queue_sort(struct core_queue *q, uint32_t *a, size_t n)
 {
-	struct queue_sortent tmp;
+	uint32_t tmp;
 	size_t i;
 
 	for (i = n / 2; i-- > 0;)
-		queue_sift(a, i, n);
+		queue_sift(q, a, i, n);
 	for (i = n; i-- > 1;) {
 		tmp = a[0];
 		a[0] = a[i];
 		a[i] = tmp;
-		queue_sift(a, 0, i);
-	}
-	/* Ascending now; reverse. */
-	for (i = 0; i < n / 2; i++) {
-		tmp = a[i];
-		a[i] = a[n - 1 - i];
-		a[n - 1 - i] = tmp;
+		queue_sift(q, a, 0, i);
 	}
 }
 
@@ -384,13 +385,11 @@ core_return_all(struct core_queue *q)
 	for (s = 0; s < q->capacity; s++) {
 		if (q->inflight[s].id == 0)
 			continue;
-		q->sortbuf[n].id = q->inflight[s].id;
-		q->sortbuf[n].slot = s;
-		n++;
+		q->order[n++] = s;
 	}
-	queue_sort(q->sortbuf, n);
+	queue_sort(q, q->order, n);
 	for (i = 0; i < n && st == CQ_OK; i++) {
-		s = q->sortbuf[i].slot;
+		s = q->order[i];
 		st = queue_return_locked(q, s, &q->inflight[s]);
 	}
 	lock_release(q);

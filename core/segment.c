@@ -126,10 +126,10 @@ segment_handle(unsigned char *base, size_t size, int fd, struct core_queue **qp)
 	    (struct queue_inflight *)(void *)(base + im->inflight_off);
 	q->free = (uint32_t *)(void *)(base + im->free_off);
 	q->mark = malloc(q->capacity);
-	q->sortbuf = calloc(q->capacity, sizeof *q->sortbuf);
-	if (q->mark == NULL || q->sortbuf == NULL) {
+	q->order = calloc(q->capacity, sizeof *q->order);
+	if (q->mark == NULL || q->order == NULL) {
 		free(q->mark);
-		free(q->sortbuf);
+		free(q->order);
 		free(q);
 		errno = ENOMEM;
 		return CQ_SYSTEM;
@@ -363,7 +363,7 @@ core_detach(struct core_queue *q)
 	munmap(q->base, q->size);
 	close(q->fd);
 	free(q->mark);
-	free(q->sortbuf);
+	free(q->order);
 	free(q);
 }
 

@@ -423,6 +423,50 @@ START_TEST(test_return_all_restores_id_order)
 }
 END_TEST
 
+START_TEST(test_return_all_many_keeps_every_band_in_order)
+{
+	struct core_attr a = cu_attr(200, 8, 3);
+	struct core_queue *s;
+	struct core_msg m[200];
+	uint64_t id, last[3] = {0, 0, 0}, rs = 3;
+	char name[128];
+	size_t n, got = 0;
+	uint32_t band = 2;
+	int i;
+
+	cu_segname(name, sizeof name);
+	ck_assert_int_eq(core_create(name, &a, &s), CQ_OK);
+	for (i = 0; i < 200; i++)
+		ck_assert_int_eq(
+		    core_push(s, "x", 1, (unsigned)(cu_rand(&rs) % 3), 0, &id),
+		    CQ_OK);
+	while (got < 200) {
+		ck_assert_int_eq(
+		    core_pop_many(s, 1, 0, m + got, 1 + cu_rand(&rs) % 7, &n),
+		    CQ_OK);
+		got += n;
+	}
+	/* Give a few back by hand so the table is out of order. */
+	for (i = 0; i < 200; i += 17)
+		ck_assert_int_eq(core_return(s, m[i].slot, m[i].id), CQ_OK);
+	for (i = 0; i < 200; i += 17)
+		ck_assert_int_eq(core_pop(s, 1, 0, &m[i]), CQ_OK);
+	ck_assert_int_eq(core_return_all(s), CQ_OK);
+	ck_assert_uint_eq(core_length(s), 200);
+	for (i = 0; i < 200; i++) {
+		ck_assert_int_eq(core_pop(s, 1, 0, &m[0]), CQ_OK);
+		/* Highest band first, then ids ascending within a band. */
+		ck_assert_uint_le(m[0].band, band);
+		band = m[0].band;
+		ck_assert_uint_gt(m[0].id, last[band]);
+		last[band] = m[0].id;
+		ck_assert_int_eq(core_confirm(s, m[0].slot, m[0].id), CQ_OK);
+	}
+	core_detach(s);
+	ck_assert_int_eq(core_unlink(name), CQ_OK);
+}
+END_TEST
+
 START_TEST(test_ids_are_monotonic)
 {
 	uint64_t id, last = 0;
@@ -770,6 +814,7 @@ core_suite(void)
 	tcase_add_test(tc, test_return_at_max_deliveries_is_limit);
 	tcase_add_test(tc, test_touch_sets_deadline_and_iteration_sees_it);
 	tcase_add_test(tc, test_return_all_restores_id_order);
+	tcase_add_test(tc, test_return_all_many_keeps_every_band_in_order);
 	tcase_add_test(tc, test_ids_are_monotonic);
 	tcase_add_test(tc, test_stat_counts_everything);
 	tcase_add_test(tc, test_attach_sees_existing_contents);
