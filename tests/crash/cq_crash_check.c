@@ -287,8 +287,11 @@ ck_read_consumer(struct ck *ck, const char *path, uint32_t id)
 			    &t, op, &opno, &msgid);
 			if (n != 5)
 				ck_fatal("%s: bad line: %s", path, line);
-			if (type == 'U')
+			if (type == 'U') {
+				/* Its reservations died with the connection. */
 				ck->lost_ops++;
+				inc.nunconfirmed = 0;
+			}
 			if (type != 'O')
 				continue;
 			/* The reservation is deleted: no redelivery. */
@@ -351,7 +354,13 @@ ck_read_consumer(struct ck *ck, const char *path, uint32_t id)
 				ck_inc_replied(ck, &inc);
 			break;
 		case 'U':
+			/*
+			 * The connection is gone, and with it the receipts
+			 * that had not reached the daemon: those deliveries
+			 * stay at risk for good.
+			 */
 			ck->lost_ops++;
+			inc.nunconfirmed = 0;
 			break;
 		default:
 			ck_fatal("%s: bad line: %s", path, line);

@@ -1,0 +1,456 @@
+#!/bin/sh
+# run.sh - no lost messages: SIGKILL the daemon and clients under load, then check.
+#
+# Starts a private conqueued (-s SOCK --instance NAME --ready-fd N), creates
+# a queue, runs producer and consumer processes (cq_crash_client, each
+# logging every op) and meanwhile SIGKILLs the daemon and restarts it on the
+# same socket (each restart is timed until ready: the maximum must stay
+# under CQ_CRASH_MAX_RESTART_MS), and SIGKILLs random clients and restarts
+# them. At the end it closes the queue, lets the consumers drain it until
+# CQ_CLOSED, checks that nothing is left queued or in flight, stops the
+# daemon with SIGTERM (exit 0) and runs cq_crash_check on the logs.
+#
+# Scenarios (CQ_CRASH_SCENARIO, or the first argument):
+#   random  kills at random moments (seeded), spread over the traffic
+#   sites   for every crash site named in core/queue.h (and every
+#           CORE_HOOK in core/*.c), for a few n: restart the daemon with
+#           CONQUEUE_CRASH_AT=site:n, drive traffic until it dies there,
+#           restart it normally, and check once at the end
+#
+# Environment (defaults):
+#   CQ_CRASH_MESSAGES (100000)  CQ_CRASH_KILLS (20)  CQ_CRASH_CLIENT_KILLS
+#   (= KILLS)  CQ_CRASH_PRODUCERS (4)  CQ_CRASH_CONSUMERS (4)
+#   CQ_CRASH_MODE (pop | reserve)  CQ_CRASH_SEED (from the clock, printed)
+#   CQ_CRASH_CAPACITY (256)  CQ_CRASH_SIZE (64)  CQ_CRASH_MAX_RESTART_MS
+#   (1000)  CQ_CRASH_TIMEOUT (900 s for the whole run)  CQ_CRASH_SITE_COUNTS
+#   ("1 3 20")  CQ_CRASH_KEEP (1: keep the logs in /tmp on failure)
+#   CONQUEUED, top_builddir, top_srcdir (set by make check)
+
+# Bash for $RANDOM, arrays, read -t and $EPOCHREALTIME.
+if [ -z "${BASH_VERSION:-}" ]; then
+	exec bash "$0" "$@"
+fi
+set -u
+
+top_builddir=${top_builddir:-.}
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+CONQUEUED=${CONQUEUED:-$top_builddir/conqueued}
+CLIENT=$top_builddir/tests/crash/cq_crash_client
+CHECK=$top_builddir/tests/crash/cq_crash_check
+
+SCENARIO=${CQ_CRASH_SCENARIO:-${1:-random}}
+MESSAGES=${CQ_CRASH_MESSAGES:-100000}
+KILLS=${CQ_CRASH_KILLS:-20}
+CLIENT_KILLS=${CQ_CRASH_CLIENT_KILLS:-$KILLS}
+PRODUCERS=${CQ_CRASH_PRODUCERS:-4}
+CONSUMERS=${CQ_CRASH_CONSUMERS:-4}
+MODE=${CQ_CRASH_MODE:-pop}
+SEED=${CQ_CRASH_SEED:-$(($(date +%s%N) / 1000 % 1000000))}
+CAPACITY=${CQ_CRASH_CAPACITY:-256}
+SIZE=${CQ_CRASH_SIZE:-64}
+MAX_RESTART_MS=${CQ_CRASH_MAX_RESTART_MS:-1000}
+TIMEOUT=${CQ_CRASH_TIMEOUT:-900}
+SITE_COUNTS=${CQ_CRASH_SITE_COUNTS:-1 3 20}
+KEEP=${CQ_CRASH_KEEP:-0}
+
+# Bytes of one producer push in its log: an "I" and an "O" line of
+# cq_crash_client, both fixed-width, so log sizes measure progress.
+PUSH_BYTES=78
+# Longest wait for an armed daemon to reach its crash site.
+SITE_WAIT_MS=2000
+# Traffic (messages) that must flow after each crash of the sites scenario.
+SITE_TRAFFIC=300
+Q=crashq
+
+case $SCENARIO in random | sites) ;; *)
+	echo "run.sh: unknown scenario '$SCENARIO' (random or sites)" >&2
+	exit 2
+	;;
+esac
+case $MODE in pop) RFLAG= ;; reserve) RFLAG=-r ;; *)
+	echo "run.sh: CQ_CRASH_MODE must be pop or reserve" >&2
+	exit 2
+	;;
+esac
+for prog in "$CONQUEUED" "$CLIENT" "$CHECK"; do
+	if [ ! -x "$prog" ]; then
+		echo "run.sh: $prog not built" >&2
+		exit 99
+	fi
+done
+
+tmp=$(mktemp -d /tmp/cqcrash.XXXXXX) || exit 99
+sock=$tmp/cq.sock
+logs=$tmp/logs
+stopfile=$tmp/stop
+inst=crash-$$-${tmp##*.}
+mkdir "$logs" || exit 99
+mkfifo "$tmp/ready" || exit 99
+# Held open read-write so that neither side of the FIFO ever blocks in open.
+exec 7<>"$tmp/ready"
+
+dpid=
+declare -a ppid cpid pdone
+restarts=0
+restart_max=0
+restart_sum=0
+daemon_kills=0
+client_kills=0
+result=1
+
+# Kill what is left, remove the shm segments and the temp dir.
+cleanup() {
+	local pid
+	for pid in ${ppid[@]+"${ppid[@]}"} ${cpid[@]+"${cpid[@]}"} $dpid; do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	wait 2>/dev/null
+	exec 7<&-
+	rm -f /dev/shm/conqueue-"$inst"-* 2>/dev/null
+	if [ "$result" -ne 0 ] && [ "$KEEP" = 1 ]; then
+		echo "run.sh: logs kept in $tmp"
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Print a message and fail, with the daemon's and clients' last words.
+fail() {
+	echo "FAIL: $*"
+	echo "seed $SEED, scenario $SCENARIO, mode $MODE (CQ_CRASH_SEED=$SEED reproduces the schedule)"
+	[ -s "$tmp/daemon.log" ] && { echo "--- daemon log (tail)"; tail -n 20 "$tmp/daemon.log"; }
+	[ -s "$tmp/clients.err" ] && { echo "--- client errors (tail)"; tail -n 20 "$tmp/clients.err"; }
+	exit 1
+}
+
+# Microseconds on the wall clock, without a fork.
+now_us() {
+	echo "${EPOCHREALTIME/./}"
+}
+
+# True while pid runs (a zombie does not count).
+alive() {
+	local _a _b st
+	[ -r "/proc/$1/stat" ] || return 1
+	read -r _a _b st _ <"/proc/$1/stat" 2>/dev/null || return 1
+	[ "$st" != Z ]
+}
+
+# Set R to a random number in 0..$1-1 from bash's seeded generator (no
+# subshell: it would not advance the generator of this shell).
+rnd() {
+	R=$((((RANDOM << 15) | RANDOM) % $1))
+}
+
+# Start the daemon (optional VAR=value environment as arguments) and wait
+# for its ready line. Returns 1 if it died before getting ready.
+daemon_start() {
+	local t0 line ms deadline
+	t0=$(now_us)
+	env "$@" "$CONQUEUED" -s "$sock" --instance "$inst" --ready-fd 8 \
+	    -l warn 8>"$tmp/ready" 7<&- 2>>"$tmp/daemon.log" &
+	dpid=$!
+	deadline=$((t0 + 10000000))
+	while :; do
+		if read -r -t 0.05 line <&7; then
+			[ "$line" = ready ] && break
+			continue
+		fi
+		if ! alive "$dpid"; then
+			wait "$dpid" 2>/dev/null
+			dstatus=$?
+			dpid=
+			return 1
+		fi
+		[ "$(now_us)" -lt "$deadline" ] || fail "daemon not ready after 10 s"
+	done
+	ms=$((($(now_us) - t0) / 1000))
+	restarts=$((restarts + 1))
+	restart_sum=$((restart_sum + ms))
+	[ "$ms" -gt "$restart_max" ] && restart_max=$ms
+	return 0
+}
+
+# SIGKILL the daemon and reap it.
+daemon_kill() {
+	[ -n "$dpid" ] || return 0
+	kill -KILL "$dpid" 2>/dev/null
+	wait "$dpid" 2>/dev/null
+	dpid=
+	daemon_kills=$((daemon_kills + 1))
+}
+
+# Start producer $1 (its share of the messages, or until the stop file).
+start_producer() {
+	local n=$((MESSAGES / PRODUCERS))
+	[ "$1" -eq $((PRODUCERS - 1)) ] && n=$((MESSAGES - n * (PRODUCERS - 1)))
+	[ "$SCENARIO" = sites ] && n=1000000000000
+	"$CLIENT" producer -s "$sock" -q "$Q" -i "$1" -n "$n" -z "$SIZE" \
+	    -l "$logs/p$1.log" -x "$stopfile" 7<&- 2>>"$tmp/clients.err" &
+	ppid[$1]=$!
+	pdone[$1]=0
+}
+
+# Start consumer $1.
+start_consumer() {
+	"$CLIENT" consumer -s "$sock" -q "$Q" -i "$1" $RFLAG \
+	    -l "$logs/c$1.log" 7<&- 2>>"$tmp/clients.err" &
+	cpid[$1]=$!
+}
+
+# Pushes acknowledged so far (about: retries count too), from log sizes.
+progress() {
+	local s total=0
+	for s in $(stat -c %s "$logs"/p*.log 2>/dev/null); do
+		total=$((total + s))
+	done
+	echo $((total / PUSH_BYTES))
+}
+
+# Reap producers that finished; fail on any error exit. True when all are.
+producers_done() {
+	local i all=0 rc
+	for ((i = 0; i < PRODUCERS; i++)); do
+		[ "${pdone[$i]}" = 1 ] && continue
+		if alive "${ppid[$i]}"; then
+			all=1
+			continue
+		fi
+		wait "${ppid[$i]}"
+		rc=$?
+		[ "$rc" -eq 0 ] || fail "producer $i exited with status $rc"
+		pdone[$i]=1
+	done
+	return $all
+}
+
+# Consumers exit only when the queue is closed: fail if one did before.
+consumers_running() {
+	local i rc
+	for ((i = 0; i < CONSUMERS; i++)); do
+		alive "${cpid[$i]}" && continue
+		wait "${cpid[$i]}"
+		rc=$?
+		fail "consumer $i exited with status $rc before the queue was closed"
+	done
+}
+
+# SIGKILL a random client (mostly consumers, caught mid-pop/reserve or
+# mid-ack) and start it again with the same id and log.
+kill_client() {
+	local i
+	rnd $((CONSUMERS + PRODUCERS))
+	i=$R
+	rnd 3
+	if [ "$i" -lt "$PRODUCERS" ] && [ "$R" -eq 0 ] &&
+	    [ "${pdone[$i]}" = 0 ] && alive "${ppid[$i]}"; then
+		kill -KILL "${ppid[$i]}" 2>/dev/null
+		wait "${ppid[$i]}" 2>/dev/null
+		start_producer "$i"
+	else
+		i=$((i % CONSUMERS))
+		kill -KILL "${cpid[$i]}" 2>/dev/null
+		wait "${cpid[$i]}" 2>/dev/null
+		start_consumer "$i"
+	fi
+	client_kills=$((client_kills + 1))
+}
+
+# SIGKILL the daemon and start it again; fail if it cannot start.
+crash_daemon() {
+	daemon_kill
+	daemon_start || fail "daemon died during a normal restart (status $dstatus)"
+}
+
+# Fail once the run took longer than CQ_CRASH_TIMEOUT.
+check_time() {
+	[ "$(now_us)" -lt "$run_deadline" ] ||
+	    fail "run exceeded CQ_CRASH_TIMEOUT=${TIMEOUT}s ($1)"
+}
+
+# Wait until $1 more pushes were logged (traffic flows), bounded.
+await_progress() {
+	local target=$(($(progress) + $1))
+	while [ "$(progress)" -lt "$target" ]; do
+		check_time "waiting for traffic after a restart"
+		producers_done && return 0
+		sleep 0.02
+	done
+}
+
+# Random scenario: kills spread over the traffic at seeded positions.
+scenario_random() {
+	local events ev target kind lo hi i p
+	lo=$((MESSAGES * 3 / 100))
+	hi=$((MESSAGES * 92 / 100))
+	events=
+	for ((i = 0; i < KILLS + CLIENT_KILLS; i++)); do
+		rnd $((hi - lo + 1))
+		kind=client
+		[ "$i" -lt "$KILLS" ] && kind=daemon
+		events+="$((lo + R)) $kind"$'\n'
+	done
+	events=$(sort -n <<<"$events")
+	set -- $events
+	while ! producers_done; do
+		check_time "producers not done"
+		consumers_running
+		p=$(progress)
+		while [ $# -ge 2 ] && [ "$1" -le "$p" ]; do
+			case $2 in
+			daemon) crash_daemon ;;
+			client) kill_client ;;
+			esac
+			shift 2
+		done
+		sleep 0.02
+	done
+	# Whatever the progress estimate did not reach happens now, while
+	# the consumers still drain.
+	while [ $# -ge 2 ]; do
+		case $2 in
+		daemon) crash_daemon ;;
+		client) kill_client ;;
+		esac
+		shift 2
+	done
+}
+
+# Crash sites: named in core/queue.h's comment and used in core/*.c.
+crash_sites() {
+	{
+		sed -n '/Test seam/,/core_crash_hook/p' "$top_srcdir/core/queue.h" |
+		    grep -o '"[A-Za-z0-9_.]*"'
+		cat "$top_srcdir"/core/*.c 2>/dev/null |
+		    grep -o 'CORE_HOOK("[A-Za-z0-9_.]*")' | grep -o '"[^"]*"'
+	} | tr -d '"' | sort -u
+}
+
+# Sites scenario: arm the daemon at each site and pass count, drive traffic
+# (plus a scratch create/delete and consumer kills, so that create.* and
+# return.* are reached) until it dies there, restart normally.
+scenario_sites() {
+	local site n t0 hits=0 misses=0 startup=0 i r=0 hit
+	local -A site_hits
+	local sites
+	sites=$(crash_sites)
+	[ -n "$sites" ] || fail "no crash sites found in $top_srcdir/core"
+	for site in $sites; do
+		site_hits[$site]=0
+		for n in $SITE_COUNTS; do
+			check_time "site $site:$n"
+			r=$((r + 1))
+			daemon_kill
+			hit=0
+			if ! daemon_start "CONQUEUE_CRASH_AT=$site:$n"; then
+				# Died while reattaching (recover.*).
+				[ "$dstatus" -eq 137 ] ||
+				    fail "armed daemon ($site:$n) exited with status $dstatus"
+				hit=1
+				startup=$((startup + 1))
+			else
+				for ((i = 0; i < 3 && hit == 0; i++)); do
+					"$CLIENT" create -s "$sock" -q "$Q.s$r" -R 0 \
+					    -c 4 7<&- 2>/dev/null &&
+					    "$CLIENT" delete -s "$sock" -q "$Q.s$r" \
+						-R 0 7<&- 2>/dev/null
+					alive "$dpid" || hit=1
+				done
+				t0=$(now_us)
+				while [ "$hit" = 0 ] && alive "$dpid"; do
+					[ $((($(now_us) - t0) / 1000)) -lt "$SITE_WAIT_MS" ] ||
+					    break
+					rnd 5
+					[ "$R" -eq 0 ] && kill_client
+					sleep 0.02
+				done
+				if alive "$dpid"; then
+					misses=$((misses + 1))
+					daemon_kill
+				else
+					wait "$dpid" 2>/dev/null
+					dstatus=$?
+					dpid=
+					[ "$dstatus" -eq 137 ] ||
+					    fail "armed daemon ($site:$n) exited with status $dstatus"
+					daemon_kills=$((daemon_kills + 1))
+					hit=1
+				fi
+			fi
+			if [ "$hit" = 1 ]; then
+				hits=$((hits + 1))
+				site_hits[$site]=$((site_hits[$site] + 1))
+			fi
+			daemon_start || fail "daemon died during a normal restart after $site:$n (status $dstatus)"
+			consumers_running
+			await_progress "$SITE_TRAFFIC"
+		done
+	done
+	echo "crash sites (hits of $(echo $SITE_COUNTS | wc -w) pass counts):"
+	for site in $sites; do
+		printf '  %-28s %d\n' "$site" "${site_hits[$site]}"
+	done
+	echo "armed restarts: $hits crashed at their site ($startup during start-up), $misses never reached it"
+	[ "$hits" -gt 0 ] || fail "no crash site was ever reached: is CONQUEUE_CRASH_AT wired into conqueued?"
+	touch "$stopfile"
+	while ! producers_done; do
+		check_time "producers not stopping"
+		sleep 0.02
+	done
+}
+
+RANDOM=$SEED
+run_deadline=$(($(now_us) + TIMEOUT * 1000000))
+echo "crash run: scenario $SCENARIO, mode $MODE, seed $SEED, $PRODUCERS producers, $CONSUMERS consumers, capacity $CAPACITY"
+[ "$SCENARIO" = random ] &&
+    echo "  $MESSAGES messages, $KILLS daemon kills, $CLIENT_KILLS client kills"
+
+daemon_start || fail "daemon did not start (status $dstatus)"
+"$CLIENT" create -s "$sock" -q "$Q" -c "$CAPACITY" 7<&- 2>>"$tmp/clients.err" ||
+    fail "cannot create the queue"
+for ((i = 0; i < PRODUCERS; i++)); do start_producer "$i"; done
+for ((i = 0; i < CONSUMERS; i++)); do start_consumer "$i"; done
+t_start=$(now_us)
+
+scenario_$SCENARIO
+
+# Close, then every consumer drains until CQ_CLOSED and exits 0.
+"$CLIENT" close -s "$sock" -q "$Q" 7<&- 2>>"$tmp/clients.err" ||
+    fail "cannot close the queue"
+for ((i = 0; i < CONSUMERS; i++)); do
+	while alive "${cpid[$i]}"; do
+		check_time "consumer $i not draining"
+		sleep 0.02
+	done
+	wait "${cpid[$i]}"
+	rc=$?
+	[ "$rc" -eq 0 ] || fail "consumer $i exited with status $rc while draining"
+done
+# A last consumer catches anything put back after the others saw CLOSED.
+"$CLIENT" consumer -s "$sock" -q "$Q" -i "$CONSUMERS" $RFLAG -R 5000 \
+    -l "$logs/c$CONSUMERS.log" 7<&- 2>>"$tmp/clients.err" ||
+    fail "final drain failed"
+st=$("$CLIENT" stat -s "$sock" -q "$Q" 7<&- 2>>"$tmp/clients.err") ||
+    fail "cannot stat the queue"
+set -- $st
+[ "$1" = 0 ] && [ "$2" = 0 ] && [ "$3" = 1 ] ||
+    fail "queue not drained after close: length $1, in flight $2, closed $3"
+t_end=$(now_us)
+
+kill -TERM "$dpid"
+wait "$dpid"
+rc=$?
+dpid=
+[ "$rc" -eq 0 ] || fail "daemon exited with status $rc on SIGTERM"
+
+echo "daemon: $daemon_kills SIGKILLs, $restarts starts, restart until ready: max ${restart_max} ms, mean $((restart_sum / restarts)) ms"
+echo "clients: $client_kills SIGKILLs; traffic took $(((t_end - t_start) / 1000)) ms; daemon totals pushed $4, popped $5"
+"$CHECK" "$logs" || fail "the checker found violations"
+[ "$restart_max" -lt "$MAX_RESTART_MS" ] ||
+    fail "a restart took ${restart_max} ms (limit ${MAX_RESTART_MS} ms)"
+result=0
+echo "PASS"
+exit 0
