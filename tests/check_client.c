@@ -727,7 +727,9 @@ START_TEST(test_cancel_racing_completion)
 		target = t.done + 1;
 		if (i % 3 != 0)
 			cq_client_process(c); /* let the pop out first */
-		ck_assert_int_eq(cq_op_cancel(op), CQ_OK);
+		/* The handle is valid until its callback has run. */
+		if (t.done < target)
+			ck_assert_int_eq(cq_op_cancel(op), CQ_OK);
 		run_until(c, &t.done, target);
 	}
 	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
