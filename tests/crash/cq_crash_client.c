@@ -9,6 +9,8 @@
  *   close     close the queue
  *   delete    delete the queue
  *   stat      print "length in_flight closed total_pushed total_popped"
+ * -X N makes a consumer drop every N-th message without logging it: a
+ * deliberately broken consumer, to show that the checker catches a loss.
  *
  * The log is the history the checker reads (Jepsen's total-queue model).
  * Each line is written with one write(2) before the op is invoked and one
@@ -70,6 +72,8 @@ struct cc {
 	uint32_t lease_ms;
 	uint32_t capacity;
 	int64_t reconnect_ms;
+	uint64_t lose_every; /* self-test: forget every n-th delivery */
+	uint64_t ndeliv;
 	int logfd;
 	cq_client *c;
 	cq_queue *q;
@@ -371,6 +375,17 @@ cc_consumer(struct cc *cc)
 			valid = cc_parse(
 			    cq_msg_data(m), cq_msg_len(m), &producer, &seq);
 			msgid = cq_msg_id(m);
+			/*
+			 * A consumer that takes a message and does not record
+			 * it: the checker must report it lost.
+			 */
+			if (cc->lose_every != 0 &&
+			    ++cc->ndeliv % cc->lose_every == 0) {
+				cq_msg_free(m);
+				if (cc->reserve)
+					cc_ack(cc, msgid);
+				continue;
+			}
 			cc_log(cc, 'O',
 			    "%s %" PRIu64 " %" PRIu64 " %" PRIu32 " %u %" PRIu64
 			    " %d",
@@ -475,7 +490,7 @@ static void __attribute__((noreturn)) cc_usage(void)
 	    "producer|consumer|create|close|delete|stat\n"
 	    "    -s SOCKET -q QUEUE [-i ID] [-n COUNT] [-l LOGFILE] [-r]\n"
 	    "    [-z SIZE] [-t TIMEOUT_MS] [-L LEASE_MS] [-c CAPACITY]\n"
-	    "    [-R RECONNECT_MS] [-x STOPFILE]\n");
+	    "    [-R RECONNECT_MS] [-x STOPFILE] [-X LOSE_EVERY]\n");
 	exit(2);
 }
 
@@ -528,7 +543,7 @@ main(int argc, char **argv)
 		cc_usage();
 	cc.role = roles[i].role;
 	optind = 2;
-	while ((ch = getopt(argc, argv, "c:i:l:L:n:q:rR:s:t:x:z:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:i:l:L:n:q:rR:s:t:x:X:z:")) != -1) {
 		switch (ch) {
 		case 'c':
 			cc.capacity = (uint32_t)cc_number(optarg, "capacity");
@@ -563,6 +578,9 @@ main(int argc, char **argv)
 			break;
 		case 'x':
 			cc.stopfile = optarg;
+			break;
+		case 'X':
+			cc.lose_every = cc_number(optarg, "lose-every");
 			break;
 		case 'z':
 			cc.size = (size_t)cc_number(optarg, "size");

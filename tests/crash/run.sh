@@ -52,6 +52,7 @@ MAX_RESTART_MS=${CQ_CRASH_MAX_RESTART_MS:-1000}
 TIMEOUT=${CQ_CRASH_TIMEOUT:-900}
 SITE_COUNTS=${CQ_CRASH_SITE_COUNTS:-1 3 20}
 KEEP=${CQ_CRASH_KEEP:-0}
+LOSE=${CQ_CRASH_INJECT_LOSS:+-X $CQ_CRASH_INJECT_LOSS}
 
 # Bytes of one producer push in its log: an "I" and an "O" line of
 # cq_crash_client, both fixed-width, so log sizes measure progress.
@@ -104,7 +105,7 @@ cleanup() {
 	for pid in ${ppid[@]+"${ppid[@]}"} ${cpid[@]+"${cpid[@]}"} $dpid; do
 		kill -KILL "$pid" 2>/dev/null
 	done
-	wait 2>/dev/null
+	{ wait; } 2>/dev/null
 	exec 7<&-
 	rm -f /dev/shm/conqueue-"$inst"-* 2>/dev/null
 	if [ "$result" -ne 0 ] && [ "$KEEP" = 1 ]; then
@@ -160,7 +161,7 @@ daemon_start() {
 			continue
 		fi
 		if ! alive "$dpid"; then
-			wait "$dpid" 2>/dev/null
+			{ wait "$dpid"; } 2>/dev/null
 			dstatus=$?
 			dpid=
 			return 1
@@ -178,7 +179,7 @@ daemon_start() {
 daemon_kill() {
 	[ -n "$dpid" ] || return 0
 	kill -KILL "$dpid" 2>/dev/null
-	wait "$dpid" 2>/dev/null
+	{ wait "$dpid"; } 2>/dev/null
 	dpid=
 	daemon_kills=$((daemon_kills + 1))
 }
@@ -196,7 +197,7 @@ start_producer() {
 
 # Start consumer $1.
 start_consumer() {
-	"$CLIENT" consumer -s "$sock" -q "$Q" -i "$1" $RFLAG \
+	"$CLIENT" consumer -s "$sock" -q "$Q" -i "$1" $RFLAG $LOSE \
 	    -l "$logs/c$1.log" 7<&- 2>>"$tmp/clients.err" &
 	cpid[$1]=$!
 }
@@ -248,12 +249,12 @@ kill_client() {
 	if [ "$i" -lt "$PRODUCERS" ] && [ "$R" -eq 0 ] &&
 	    [ "${pdone[$i]}" = 0 ] && alive "${ppid[$i]}"; then
 		kill -KILL "${ppid[$i]}" 2>/dev/null
-		wait "${ppid[$i]}" 2>/dev/null
+		{ wait "${ppid[$i]}"; } 2>/dev/null
 		start_producer "$i"
 	else
 		i=$((i % CONSUMERS))
 		kill -KILL "${cpid[$i]}" 2>/dev/null
-		wait "${cpid[$i]}" 2>/dev/null
+		{ wait "${cpid[$i]}"; } 2>/dev/null
 		start_consumer "$i"
 	fi
 	client_kills=$((client_kills + 1))
@@ -371,7 +372,7 @@ scenario_sites() {
 					misses=$((misses + 1))
 					daemon_kill
 				else
-					wait "$dpid" 2>/dev/null
+					{ wait "$dpid"; } 2>/dev/null
 					dstatus=$?
 					dpid=
 					[ "$dstatus" -eq 137 ] ||
