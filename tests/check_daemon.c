@@ -92,11 +92,16 @@ setup(void)
 	start_daemon(NULL);
 }
 
-/* Checked fixture teardown. */
+/* Checked fixture teardown: every test also checks a clean SIGTERM exit. */
 static void
 teardown(void)
 {
+	int st = 0;
+
+	if (d_started && D.pid > 0)
+		st = tu_daemon_stop(&D);
 	cleanup();
+	ck_assert_int_eq(st, 0);
 }
 
 /* Connect to the daemon's socket without the handshake. */
@@ -1529,6 +1534,310 @@ START_TEST(test_sigterm_answers_parked_pop)
 }
 END_TEST
 
+/* Restart the test's daemon with extra arguments (the fixture's goes). */
+static void
+restart_with(const char *const *args, const char *unlink_after)
+{
+	int rc;
+
+	cleanup();
+	rc = try_start_daemon(args);
+	if (unlink_after != NULL)
+		unlink(unlink_after);
+	ck_assert_int_eq(rc, 0);
+}
+
+/* Queue attributes with a mode. */
+static cq_status
+st_create_mode(int fd, const char *name, uint32_t mode)
+{
+	Conqueue__QueueAttr a = CONQUEUE__QUEUE_ATTR__INIT;
+
+	a.has_mode = 1;
+	a.mode = mode;
+	return st_create_attr(fd, name, &a);
+}
+
+/* In a child running as nobody: the checks of test_access_by_mode. */
+static int
+access_as_nobody(void)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__ListQueues l = CONQUEUE__LIST_QUEUES__INIT;
+	Conqueue__Chmod c = CONQUEUE__CHMOD__INIT;
+	Conqueue__Reply *rep;
+	int fd, n;
+
+	if (setgid(65534) != 0 || setuid(65534) != 0)
+		return 100;
+	fd = cl_connect();
+	if (st_push(fd, "priv", "x", 0) != CQ_DENIED)
+		return 1;
+	if (st_of(do_pop(fd, "priv", 1, 0)) != CQ_DENIED)
+		return 2;
+	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__STAT, "priv")) !=
+	    CQ_DENIED)
+		return 3;
+	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__OPEN, "priv")) !=
+	    CQ_DENIED)
+		return 4;
+	if (st_push(fd, "pub", "x", 0) != CQ_OK)
+		return 5;
+	rep = do_pop(fd, "pub", 1, 0);
+	if (rep->status != CQ_OK)
+		return 6;
+	send_receipt(fd, rep->id, 0);
+	conqueue__reply__free_unpacked(rep, NULL);
+	if (st_push(fd, "ro", "x", 0) != CQ_DENIED)
+		return 7;
+	if (st_of(do_pop(fd, "ro", 1, 0)) != CQ_EMPTY)
+		return 8;
+	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__OPEN, "wo")) != CQ_OK)
+		return 9; /* a producer may open a push-only queue */
+	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__CLOSE, "pub")) !=
+	    CQ_DENIED)
+		return 10;
+	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__DELETE, "pub")) !=
+	    CQ_DENIED)
+		return 11;
+	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__PAUSE, "pub")) !=
+	    CQ_DENIED)
+		return 12;
+	r.op_case = CONQUEUE__REQUEST__OP_LIST;
+	r.list = &l;
+	rep = cl_call(fd, &r);
+	n = (int)rep->n_queues; /* pub and ro: readable */
+	conqueue__reply__free_unpacked(rep, NULL);
+	if (n != 2)
+		return 13;
+	if (st_create_mode(fd, "mine", 0600) != CQ_OK)
+		return 14;
+	c.name.data = (uint8_t *)(uintptr_t) "mine";
+	c.name.len = 4;
+	c.mode = 0640;
+	r = (Conqueue__Request)CONQUEUE__REQUEST__INIT;
+	r.op_case = CONQUEUE__REQUEST__OP_CHMOD;
+	r.chmod = &c;
+	if (st_of(cl_call(fd, &r)) != CQ_OK)
+		return 15;
+	c.name.data = (uint8_t *)(uintptr_t) "pub";
+	c.name.len = 3;
+	r.id = 0;
+	if (st_of(cl_call(fd, &r)) != CQ_DENIED)
+		return 16;
+	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__CLOSE, "mine")) != CQ_OK)
+		return 17;
+	close(fd);
+	return 0;
+}
+
+START_TEST(test_access_by_mode)
+{
+	const char *args[] = {"--socket-mode", "0666", NULL};
+	struct stat sb;
+	Conqueue__Reply *r;
+	int fd, st;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return; /* needs a second uid */
+	restart_with(args, NULL);
+	ck_assert_int_eq(stat(D.sock, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0666);
+	ck_assert_int_eq(chmod(D.dir, 0711), 0);
+	fd = cl_connect();
+	ck_assert_int_eq(st_create_mode(fd, "priv", 0600), CQ_OK);
+	ck_assert_int_eq(st_create_mode(fd, "pub", 0666), CQ_OK);
+	ck_assert_int_eq(st_create_mode(fd, "ro", 0644), CQ_OK);
+	ck_assert_int_eq(st_create_mode(fd, "wo", 0602), CQ_OK);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(access_as_nobody());
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "access check step %d failed", WEXITSTATUS(st));
+	/* Owner and group come from SO_PEERCRED; the owner closed it. */
+	r = stat_of(fd, "mine");
+	ck_assert_uint_eq(r->stat->uid, 65534);
+	ck_assert_uint_eq(r->stat->gid, 65534);
+	ck_assert_uint_eq(r->stat->mode, 0640);
+	ck_assert(r->stat->closed);
+	conqueue__reply__free_unpacked(r, NULL);
+	/* An admin passes every check. */
+	ck_assert_int_eq(
+	    st_of(op_named(fd, CONQUEUE__NAMED__KIND__DELETE, "mine")), CQ_OK);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_default_socket_mode)
+{
+	struct stat sb;
+
+	ck_assert_int_eq(stat(D.sock, &sb), 0);
+	ck_assert(S_ISSOCK(sb.st_mode));
+	ck_assert_uint_eq(sb.st_mode & 0777, 0660);
+}
+END_TEST
+
+START_TEST(test_slow_reader_dropped)
+{
+	const char *cfgpath = write_config("max_outbuf = 65536\n"
+	                                   "slow_reader_grace_ms = 300\n");
+	const char *args[] = {"-c", cfgpath, NULL};
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Info in = CONQUEUE__INFO__INIT;
+	static uint8_t batch[1000 * 16];
+	size_t len, blen = 0;
+	ssize_t n;
+	long rounds = 0;
+	int slow, watch, i;
+	struct pollfd pfd;
+	Conqueue__Reply *rep;
+
+	restart_with(args, cfgpath);
+	watch = cl_connect();
+	slow = cl_connect();
+	r.op_case = CONQUEUE__REQUEST__OP_INFO;
+	r.info = &in;
+	for (i = 0; i < 1000; i++) {
+		r.id = 1000000 + (uint64_t)i;
+		len = conqueue__request__get_packed_size(&r);
+		frame_put_len(batch + blen, (uint32_t)len);
+		conqueue__request__pack(&r, batch + blen + FRAME_HDR_LEN);
+		blen += len + FRAME_HDR_LEN;
+	}
+	/*
+	 * Pipeline requests and never read a reply, until the daemon stops
+	 * reading: no room to write for 1 s.
+	 */
+	fcntl(slow, F_SETFL, O_NONBLOCK);
+	pfd.fd = slow;
+	pfd.events = POLLOUT;
+	for (;;) {
+		n = write(slow, batch, blen);
+		if (n < 0 && errno == EAGAIN) {
+			if (poll(&pfd, 1, 1000) == 0)
+				break;
+			continue;
+		}
+		if (n < 0) {
+			ck_assert_int_eq(errno, EPIPE); /* dropped already */
+			break;
+		}
+		ck_assert_int_lt(++rounds, 100000);
+	}
+	/* The daemon drops it after the grace period; watch sees it go. */
+	for (i = 0; i < 500; i++) {
+		struct timespec ts = {0, 10000000};
+		r.id = next_id++;
+		cl_send(watch, &r);
+		rep = cl_recv(watch);
+		ck_assert_ptr_nonnull(rep);
+		n = rep->info->connections;
+		conqueue__reply__free_unpacked(rep, NULL);
+		if (n == 1)
+			break;
+		nanosleep(&ts, NULL); /* bounded poll on a condition */
+	}
+	ck_assert_int_eq(n, 1);
+	fcntl(slow, F_SETFL, 0);
+	ck_assert(cl_wait_eof(slow));
+	close(slow);
+	close(watch);
+}
+END_TEST
+
+START_TEST(test_sighup_reloads_limits)
+{
+	char cfgpath[64];
+	const char *args[] = {"-c", cfgpath, NULL};
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Hello h = CONQUEUE__HELLO__INIT;
+	Conqueue__Reply *rep;
+	uint32_t batch = 0;
+	int fd, i;
+
+	snprintf(
+	    cfgpath, sizeof cfgpath, "%s", write_config("max_batch = 10\n"));
+	cleanup();
+	ck_assert_int_eq(try_start_daemon(args), 0);
+	h.protocol_version = CQ_PROTOCOL_VERSION;
+	r.op_case = CONQUEUE__REQUEST__OP_HELLO;
+	r.hello = &h;
+	fd = cl_connect_raw();
+	rep = cl_call(fd, &r);
+	ck_assert_uint_eq(rep->welcome->limits->max_batch, 10);
+	conqueue__reply__free_unpacked(rep, NULL);
+	close(fd);
+	/*
+	 * A bad file is refused and the old settings stay (files are replaced
+	 * atomically so the daemon never reads half of one).
+	 */
+	ck_assert_int_eq(
+	    rename(write_config("max_batch = many\n"), cfgpath), 0);
+	kill(D.pid, SIGHUP);
+	ck_assert_int_eq(rename(write_config("max_batch = 20\n"
+	                                     "log_level = debug\n"),
+	                     cfgpath),
+	    0);
+	kill(D.pid, SIGHUP);
+	for (i = 0; i < 500 && batch != 20; i++) {
+		struct timespec ts = {0, 10000000};
+		fd = cl_connect_raw();
+		r.id = 0;
+		rep = cl_call(fd, &r);
+		batch = rep->welcome->limits->max_batch;
+		ck_assert(batch == 10 || batch == 20);
+		conqueue__reply__free_unpacked(rep, NULL);
+		close(fd);
+		if (batch != 20)
+			nanosleep(&ts, NULL); /* bounded poll on a condition */
+	}
+	unlink(cfgpath);
+	ck_assert_uint_eq(batch, 20);
+}
+END_TEST
+
+START_TEST(test_notify_socket)
+{
+	char path[300], buf[256];
+	struct sockaddr_un sun;
+	struct pollfd pfd;
+	ssize_t n;
+	int s;
+
+	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(s, 0);
+	snprintf(path, sizeof path, "%s/notify", D.dir);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	ck_assert_uint_lt(strlen(path), sizeof sun.sun_path);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	ck_assert_int_eq(bind(s, (struct sockaddr *)&sun, sizeof sun), 0);
+	/* Restart in the same dir with NOTIFY_SOCKET in its environment. */
+	ck_assert_int_eq(tu_daemon_stop(&D), 0);
+	setenv("NOTIFY_SOCKET", path, 1);
+	ck_assert_int_eq(tu_daemon_restart(&D, NULL), 0);
+	unsetenv("NOTIFY_SOCKET");
+	pfd.fd = s;
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
+	n = recv(s, buf, sizeof buf - 1, 0);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(buf, "READY=1"));
+	ck_assert_int_eq(tu_daemon_stop(&D), 0);
+	ck_assert_int_eq(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
+	n = recv(s, buf, sizeof buf - 1, 0);
+	ck_assert_int_gt(n, 0);
+	buf[n] = '\0';
+	ck_assert_ptr_nonnull(strstr(buf, "STOPPING=1"));
+	close(s);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 daemon_suite(void)
@@ -1567,6 +1876,11 @@ daemon_suite(void)
 	tcase_add_test(tc, test_bad_config_refused);
 	tcase_add_test(tc, test_sigterm_answers_parked_and_exits_0);
 	tcase_add_test(tc, test_sigterm_answers_parked_pop);
+	tcase_add_test(tc, test_access_by_mode);
+	tcase_add_test(tc, test_default_socket_mode);
+	tcase_add_test(tc, test_slow_reader_dropped);
+	tcase_add_test(tc, test_sighup_reloads_limits);
+	tcase_add_test(tc, test_notify_socket);
 	suite_add_tcase(s, tc);
 	return s;
 }
