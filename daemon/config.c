@@ -330,8 +330,9 @@ config_format(
 
 /*
  * SIGHUP: take the limits and the log level of n into dst, logging each
- * change. The socket, its mode and group and the instance stay as they were
- * at start (they would need a new socket or other segments).
+ * change. The socket, its mode and group, the instance and syslog stay as
+ * they were at start (they would need a new socket, other segments or
+ * reopening the log).
  */
 void
 config_update(struct config *dst, const struct config *n)
@@ -346,7 +347,8 @@ config_update(struct config *dst, const struct config *n)
 		config_format(n, k, now, sizeof now);
 		if (strcmp(was, now) == 0)
 			continue;
-		if (k->type == CT_STRING || k->type == CT_MODE) {
+		if (k->type == CT_STRING || k->type == CT_MODE ||
+		    k->type == CT_BOOL) {
 			log_warn("reload: %s changed (%s -> %s) but needs a "
 			         "restart",
 			    k->name, was, now);
