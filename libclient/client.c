@@ -129,6 +129,9 @@ cq_connect_named(cq_client **cp, const char *path, const char *client_name)
 	                                            : "libconqueue-client");
 	st = ops_call(
 	    c, &req, ENGINE_HELLO_MS - ENGINE_GRACE_MS, OP_PLAIN, NULL, &r);
+	/* Refused at a connection limit: say so rather than "lost". */
+	if (st == CQ_DISCONNECTED && c->conn_status != CQ_OK)
+		st = c->conn_status;
 	if (st == CQ_OK)
 		st = client_welcome(c, r);
 	if (r != NULL)

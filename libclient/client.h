@@ -70,8 +70,9 @@ struct idlist {
 
 struct cq_client {
 	int fd;
-	int dead;    /* connection lost: every call fails now */
-	int closing; /* inside cq_disconnect: no new ops */
+	int dead;              /* connection lost: every call fails now */
+	int closing;           /* inside cq_disconnect: no new ops */
+	cq_status conn_status; /* of a connection-level (id 0) error reply */
 	uint64_t next_id;
 
 	/* Ops by request id: chained hash, resized to keep chains short. */

@@ -507,6 +507,7 @@ engine_reply(cq_client *c, Conqueue__Reply *r)
 	if (r->id == 0) {
 		/* A connection-level error: the daemon closes next. */
 		engine_set_error(c, (cq_status)r->status, r->detail, 0);
+		c->conn_status = (cq_status)r->status;
 		conqueue__reply__free_unpacked(r, NULL);
 		engine_lost(c, NULL);
 		return;
@@ -648,7 +649,12 @@ engine_write(cq_client *c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n < 0) {
-			engine_lost(c, strerror(errno));
+			int err = errno;
+
+			/* The daemon may have said why before it closed
+			 * (a connection limit): read that first. */
+			engine_read(c);
+			engine_lost(c, strerror(err));
 			return;
 		}
 		c->out_off += (size_t)n;
@@ -825,7 +831,9 @@ engine_wait(cq_client *c, struct cq_op *op)
 	struct pollfd pfd;
 	int rv;
 
-	engine_turn(c);
+	/* No read yet: the reply cannot be there before the request left,
+	 * and poll tells when anything else arrived. */
+	engine_write(c);
 	while (op->state != OPS_DONE) {
 		if (c->dead) {
 			/* engine_lost completed it; never poll fd -1. */
@@ -905,9 +913,9 @@ engine_process(cq_client *c)
 	if (!c->dead)
 		engine_turn(c);
 	engine_callbacks(c);
-	/* Confirm now what the callbacks got: an idle event-loop program
-	 * must not keep messages in flight. */
-	if (!c->dead && (c->confirm.n > 0 || c->reject.n > 0)) {
+	/* Confirm now what the callbacks got (an idle event-loop program
+	 * must not keep messages in flight), and send what they submitted. */
+	if (!c->dead) {
 		engine_out_receipts(c);
 		engine_write(c);
 	}

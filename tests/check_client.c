@@ -1083,6 +1083,74 @@ START_TEST(test_local_safety_net_rejects_late_reply)
 }
 END_TEST
 
+/* Start the test daemon with a config file of our own. */
+static void
+setup_limits(void)
+{
+	static char conf[] = "/tmp/cqclient-conf.XXXXXX";
+	const char *extra[] = {"-c", conf, NULL};
+	FILE *f;
+	int fd = mkstemp(conf);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_nonnull(f = fdopen(fd, "w"));
+	fprintf(f, "max_connections = 2\nmax_pending_per_conn = 40\n");
+	fclose(f);
+	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
+	unlink(conf);
+	d_started = 1;
+	atexit(cleanup);
+}
+
+START_TEST(test_daemon_limits)
+{
+	enum { N = 500 };
+	cq_client *c = conn(), *c2 = conn(), *c3 = NULL;
+	cq_queue *q = mkq(c, "lim", N, 1);
+	struct tally pt, ot;
+	char buf[16];
+	int i;
+
+	/* A refused connection says why: CQ_LIMIT. */
+	ck_assert_int_eq(cq_connect(&c3, D.sock), CQ_LIMIT);
+	ck_assert_ptr_null(c3);
+
+	/* Far more ops than the daemon's pending limit: the library holds
+	 * the rest back instead of getting CQ_LIMIT. */
+	memset(&pt, 0, sizeof pt);
+	memset(&ot, 0, sizeof ot);
+	ot.ordered = 1;
+	ot.last = -1;
+	for (i = 0; i < N; i++)
+		ck_assert_int_eq(
+		    cq_pop_async(q, CQ_FOREVER, pop_cb, &ot, NULL), CQ_OK);
+	for (i = 0; i < N; i++) {
+		snprintf(buf, sizeof buf, "%d", i);
+		ck_assert_int_eq(cq_push_async(q, buf, strlen(buf), 0,
+		                     CQ_FOREVER, push_cb, &pt, NULL),
+		    CQ_OK);
+	}
+	/* The pops park first and fill the window: a second connection
+	 * feeds them until the pushes get their turn. */
+	{
+		cq_queue *q2 = openq(c2, "lim");
+		for (i = 0; i < N && ot.done < N; i++) {
+			ck_assert_int_eq(cq_client_process(c), CQ_OK);
+			if (cq_push(q2, "x", 1, 0) != CQ_OK)
+				break;
+		}
+	}
+	run_until(c, &ot.done, N);
+	run_until(c, &pt.done, N);
+	ck_assert_int_eq(ot.other, 0);
+	ck_assert_int_eq(pt.other, 0);
+	ck_assert_int_eq(ot.ok, N);
+	ck_assert_int_eq(pt.ok, N);
+	cq_disconnect(c2);
+	cq_disconnect(c);
+}
+END_TEST
+
 START_TEST(test_only_cq_symbols_exported)
 {
 	char cmd[1024], line[512];
@@ -1115,6 +1183,7 @@ client_suite(void)
 	Suite *s = suite_create("client");
 	TCase *tc = tcase_create("daemon");
 	TCase *ts = tcase_create("static");
+	TCase *tl = tcase_create("limits");
 
 	tcase_add_checked_fixture(tc, setup, cleanup);
 	tcase_set_timeout(tc, 60);
@@ -1136,6 +1205,10 @@ client_suite(void)
 	tcase_add_test(tc, test_libevent_adapter);
 	tcase_add_test(tc, test_local_safety_net_rejects_late_reply);
 	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(tl, setup_limits, cleanup);
+	tcase_set_timeout(tl, 60);
+	tcase_add_test(tl, test_daemon_limits);
+	suite_add_tcase(s, tl);
 	tcase_add_test(ts, test_only_cq_symbols_exported);
 	suite_add_tcase(s, ts);
 	return s;
