@@ -72,6 +72,7 @@ struct cc {
 	uint32_t lease_ms;
 	uint32_t capacity;
 	int64_t reconnect_ms;
+	uint64_t pace_us;    /* producer: pause between pushes */
 	uint64_t lose_every; /* self-test: forget every n-th delivery */
 	uint64_t ndeliv;
 	int logfd;
@@ -291,6 +292,9 @@ cc_producer(struct cc *cc)
 	for (seq = cc_resume(cc); seq < cc->count; seq++) {
 		if (cc->stopfile != NULL && access(cc->stopfile, F_OK) == 0)
 			break;
+		/* Pacing keeps long runs of the sites scenario small. */
+		if (cc->pace_us != 0 && seq > 0)
+			cc_nap(cc->pace_us * 1000u);
 		len = cc_body(body, cc->size, cc->id, seq);
 		for (;;) {
 			cc_log(cc, 'I', "push %010" PRIu64, seq);
@@ -490,7 +494,8 @@ static void __attribute__((noreturn)) cc_usage(void)
 	    "producer|consumer|create|close|delete|stat\n"
 	    "    -s SOCKET -q QUEUE [-i ID] [-n COUNT] [-l LOGFILE] [-r]\n"
 	    "    [-z SIZE] [-t TIMEOUT_MS] [-L LEASE_MS] [-c CAPACITY]\n"
-	    "    [-R RECONNECT_MS] [-x STOPFILE] [-X LOSE_EVERY]\n");
+	    "    [-R RECONNECT_MS] [-w PACE_US] [-x STOPFILE] [-X "
+	    "LOSE_EVERY]\n");
 	exit(2);
 }
 
@@ -543,7 +548,7 @@ main(int argc, char **argv)
 		cc_usage();
 	cc.role = roles[i].role;
 	optind = 2;
-	while ((ch = getopt(argc, argv, "c:i:l:L:n:q:rR:s:t:x:X:z:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:i:l:L:n:q:rR:s:t:w:x:X:z:")) != -1) {
 		switch (ch) {
 		case 'c':
 			cc.capacity = (uint32_t)cc_number(optarg, "capacity");
@@ -578,6 +583,9 @@ main(int argc, char **argv)
 			break;
 		case 'x':
 			cc.stopfile = optarg;
+			break;
+		case 'w':
+			cc.pace_us = cc_number(optarg, "pace");
 			break;
 		case 'X':
 			cc.lose_every = cc_number(optarg, "lose-every");

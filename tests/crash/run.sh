@@ -61,6 +61,9 @@ PUSH_BYTES=78
 SITE_WAIT_MS=2000
 # Traffic (messages) that must flow after each crash of the sites scenario.
 SITE_TRAFFIC=300
+# Pause of each producer between pushes in the sites scenario, which runs
+# until every site was tried: about 2,000 messages/s with 4 producers.
+SITE_PACE_US=2000
 Q=crashq
 
 case $SCENARIO in random | sites) ;; *)
@@ -124,6 +127,7 @@ fail() {
 	echo "seed $SEED, scenario $SCENARIO, mode $MODE (CQ_CRASH_SEED=$SEED reproduces the schedule)"
 	[ -s "$tmp/daemon.log" ] && { echo "--- daemon log (tail)"; tail -n 20 "$tmp/daemon.log"; }
 	[ -s "$tmp/clients.err" ] && { echo "--- client errors (tail)"; tail -n 20 "$tmp/clients.err"; }
+	[ -s "$tmp/shell.err" ] && { echo "--- driver errors (tail)"; grep -v Killed "$tmp/shell.err" | tail -n 20; }
 	exit 1
 }
 
@@ -135,8 +139,7 @@ now_us() {
 # True while pid runs (a zombie does not count).
 alive() {
 	local _a _b st
-	[ -r "/proc/$1/stat" ] || return 1
-	read -r _a _b st _ <"/proc/$1/stat" 2>/dev/null || return 1
+	{ read -r _a _b st _ <"/proc/$1/stat"; } 2>/dev/null || return 1
 	[ "$st" != Z ]
 }
 
@@ -188,8 +191,12 @@ daemon_kill() {
 start_producer() {
 	local n=$((MESSAGES / PRODUCERS))
 	[ "$1" -eq $((PRODUCERS - 1)) ] && n=$((MESSAGES - n * (PRODUCERS - 1)))
-	[ "$SCENARIO" = sites ] && n=1000000000000
-	"$CLIENT" producer -s "$sock" -q "$Q" -i "$1" -n "$n" -z "$SIZE" \
+	local pace=0
+	if [ "$SCENARIO" = sites ]; then
+		n=1000000000000
+		pace=$SITE_PACE_US
+	fi
+	"$CLIENT" producer -s "$sock" -q "$Q" -i "$1" -n "$n" -z "$SIZE" -w "$pace" \
 	    -l "$logs/p$1.log" -x "$stopfile" 7<&- 2>>"$tmp/clients.err" &
 	ppid[$1]=$!
 	pdone[$1]=0
@@ -416,7 +423,8 @@ for ((i = 0; i < PRODUCERS; i++)); do start_producer "$i"; done
 for ((i = 0; i < CONSUMERS; i++)); do start_consumer "$i"; done
 t_start=$(now_us)
 
-scenario_$SCENARIO
+# Bash reports daemons that SIGKILLed themselves ("Killed") on stderr.
+scenario_$SCENARIO 2>>"$tmp/shell.err"
 
 # Close, then every consumer drains until CQ_CLOSED and exits 0.
 "$CLIENT" close -s "$sock" -q "$Q" 7<&- 2>>"$tmp/clients.err" ||
