@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -248,6 +250,26 @@ main_instance_valid(const char *s)
 	                 "0123456789._-") == n;
 }
 
+/* The file system path a listening socket is bound to; -1 if none. */
+static int
+main_fd_path(int fd, char *buf, size_t len)
+{
+	struct sockaddr_un sun;
+	socklen_t slen = sizeof sun;
+	size_t n;
+
+	memset(&sun, 0, sizeof sun);
+	if (getsockname(fd, (struct sockaddr *)&sun, &slen) != 0 ||
+	    sun.sun_family != AF_UNIX || sun.sun_path[0] != '/')
+		return -1;
+	n = strnlen(sun.sun_path, sizeof sun.sun_path);
+	if (n >= len || n == sizeof sun.sun_path)
+		return -1;
+	memcpy(buf, sun.sun_path, n);
+	buf[n] = '\0';
+	return 0;
+}
+
 /* Tell whoever started us (--ready-fd) that we serve now. */
 static void
 main_ready(int fd)
@@ -363,7 +385,13 @@ main(int argc, char **argv)
 	log_open(cfg.log_level, cfg.syslog);
 
 	/* The socket path, absolute: the default instance hashes it. */
-	if (cfg.socket != NULL)
+	/* An activated socket's own path names the lock and the instance. */
+	act_fd = notify_listen_fd();
+	if (act_fd >= 0 && main_fd_path(act_fd, sockpath, sizeof sockpath) == 0)
+		log_info("using the socket passed by the service manager");
+	else if (act_fd >= 0)
+		main_fatal("the activated socket has no path", NULL);
+	else if (cfg.socket != NULL)
 		snprintf(sockpath, sizeof sockpath, "%s", cfg.socket);
 	else if (cq_default_socket(sockpath, sizeof sockpath) != CQ_OK)
 		main_fatal("default socket path too long", NULL);
@@ -385,7 +413,6 @@ main(int argc, char **argv)
 		main_fatal(
 		    "instance names are 1-64 bytes of [A-Za-z0-9._-]", NULL);
 
-	act_fd = notify_listen_fd();
 	if (act_fd < 0 && main_socket_dir(sockpath, &cause) != 0)
 		main_fatal("socket directory", cause);
 	if ((lock_fd = main_lock(sockpath, &cause)) < 0)
