@@ -1838,6 +1838,66 @@ START_TEST(test_notify_socket)
 }
 END_TEST
 
+START_TEST(test_quarantined_segment)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__ListQueues l = CONQUEUE__LIST_QUEUES__INIT;
+	Conqueue__Reply *rep;
+	char seg[400];
+	uint8_t junk[256];
+	int fd, sfd;
+	size_t i, quarantined = 0;
+
+	fd = cl_connect();
+	st_of(op_create(fd, "bad", 4, 1));
+	st_of(op_create(fd, "good", 4, 1));
+	ck_assert_int_eq(st_push(fd, "good", "fine", 0), CQ_OK);
+	tu_daemon_kill(&D);
+	close(fd);
+	/* Overwrite the header of the first queue's segment. */
+	snprintf(seg, sizeof seg, "/dev/shm/conqueue-%s-1", D.instance);
+	sfd = open(seg, O_WRONLY);
+	ck_assert_int_ge(sfd, 0);
+	memset(junk, 0xa5, sizeof junk);
+	ck_assert_int_eq(write(sfd, junk, sizeof junk), (ssize_t)sizeof junk);
+	close(sfd);
+	ck_assert_int_eq(tu_daemon_restart(&D, NULL), 0);
+	fd = cl_connect();
+	r.op_case = CONQUEUE__REQUEST__OP_LIST;
+	r.list = &l;
+	rep = cl_call(fd, &r);
+	ck_assert_int_eq(rep->status, CQ_OK);
+	ck_assert_uint_eq(rep->n_queues, 2);
+	for (i = 0; i < rep->n_queues; i++) {
+		if (rep->queues[i]->quarantined) {
+			quarantined++;
+			ck_assert_uint_eq(
+			    rep->queues[i]->name.len, strlen(".quarantined-1"));
+			ck_assert_mem_eq(rep->queues[i]->name.data,
+			    ".quarantined-1", strlen(".quarantined-1"));
+		}
+	}
+	conqueue__reply__free_unpacked(rep, NULL);
+	ck_assert_uint_eq(quarantined, 1);
+	/* Every other queue keeps working; the bad one answers CQ_CORRUPT. */
+	pop_expect(fd, "good", "fine");
+	ck_assert_int_eq(
+	    st_of(op_named(fd, CONQUEUE__NAMED__KIND__OPEN, "bad")),
+	    CQ_NOTFOUND);
+	ck_assert_int_eq(st_push(fd, ".quarantined-1", "x", 0), CQ_CORRUPT);
+	ck_assert_int_eq(
+	    st_of(op_named(fd, CONQUEUE__NAMED__KIND__STAT, ".quarantined-1")),
+	    CQ_CORRUPT);
+	/* Deleting it is the way to get rid of it. */
+	ck_assert_int_eq(st_of(op_named(fd, CONQUEUE__NAMED__KIND__DELETE,
+	                     ".quarantined-1")),
+	    CQ_OK);
+	ck_assert_int_eq(access(seg, F_OK), -1);
+	ck_assert_int_eq(tu_shm_count_prefix(D.instance), 1);
+	close(fd);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 daemon_suite(void)
@@ -1881,6 +1941,7 @@ daemon_suite(void)
 	tcase_add_test(tc, test_slow_reader_dropped);
 	tcase_add_test(tc, test_sighup_reloads_limits);
 	tcase_add_test(tc, test_notify_socket);
+	tcase_add_test(tc, test_quarantined_segment);
 	suite_add_tcase(s, tc);
 	return s;
 }
