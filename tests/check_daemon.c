@@ -1898,6 +1898,64 @@ START_TEST(test_quarantined_segment)
 }
 END_TEST
 
+START_TEST(test_unsafe_socket_dir_refused)
+{
+	char dir[] = "/tmp/cqunsafe.XXXXXX", sock[64], err[2048];
+	const char *args[] = {"-s", sock, "-i", "unsafe-test", NULL};
+	int rc;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(sock, sizeof sock, "%s/q.sock", dir);
+	chmod(dir, 0777); /* world-writable, no sticky bit */
+	rc = run_daemon_sync(args, err, sizeof err);
+	rmdir(dir);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_msg(
+	    strstr(err, "unsafe socket directory") != NULL, "stderr: %s", err);
+}
+END_TEST
+
+START_TEST(test_queue_limits)
+{
+	const char *cfgpath = write_config("max_queues = 3\n"
+	                                   "max_queues_per_uid = 2\n"
+	                                   "max_capacity = 100\n"
+	                                   "max_message = 1000\n"
+	                                   "max_storage_per_uid = 200000\n");
+	const char *args[] = {"-c", cfgpath, NULL};
+	Conqueue__QueueAttr a = CONQUEUE__QUEUE_ATTR__INIT;
+	Conqueue__Reply *r;
+	int fd;
+
+	restart_with(args, cfgpath);
+	fd = cl_connect();
+	a.has_capacity = 1;
+	a.capacity = 101;
+	ck_assert_int_eq(st_create_attr(fd, "big", &a), CQ_INVALID);
+	a.capacity = 100;
+	a.has_max_size = 1;
+	a.max_size = 1001;
+	ck_assert_int_eq(st_create_attr(fd, "big", &a), CQ_INVALID);
+	/* 100 x 1000 bytes and more fits once in 200000, not twice. */
+	a.max_size = 1000;
+	ck_assert_int_eq(st_create_attr(fd, "q1", &a), CQ_OK);
+	r = op_create(fd, "q2", 0, 0);
+	ck_assert_int_eq(r->status, CQ_INVALID); /* default max_size 65536 */
+	conqueue__reply__free_unpacked(r, NULL);
+	ck_assert_int_eq(st_create_attr(fd, "q2", &a), CQ_LIMIT);
+	a.capacity = 1;
+	a.max_size = 1;
+	ck_assert_int_eq(st_create_attr(fd, "q2", &a), CQ_OK);
+	/* 2 per uid. */
+	ck_assert_int_eq(st_create_attr(fd, "q3", &a), CQ_LIMIT);
+	/* Deleting gives the quota back. */
+	ck_assert_int_eq(
+	    st_of(op_named(fd, CONQUEUE__NAMED__KIND__DELETE, "q1")), CQ_OK);
+	ck_assert_int_eq(st_create_attr(fd, "q3", &a), CQ_OK);
+	close(fd);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 daemon_suite(void)
@@ -1942,6 +2000,8 @@ daemon_suite(void)
 	tcase_add_test(tc, test_sighup_reloads_limits);
 	tcase_add_test(tc, test_notify_socket);
 	tcase_add_test(tc, test_quarantined_segment);
+	tcase_add_test(tc, test_unsafe_socket_dir_refused);
+	tcase_add_test(tc, test_queue_limits);
 	suite_add_tcase(s, tc);
 	return s;
 }
