@@ -313,18 +313,30 @@ engine_out_receipts(cq_client *c)
 	engine_out_request(c, &req);
 }
 
-/* Start op's local deadline once it really leaves for the daemon. */
+/* Count op as pending in the daemon once it really leaves. */
 static void
 engine_op_sent(cq_client *c, struct cq_op *op)
 {
 	op->state = OPS_SENT;
 	op->in_window = 1;
 	c->window_used++;
-	if (op->timeout_ms >= 0 && op->kind != OP_CANCEL &&
-	    op->kind != OP_RELEASE) {
-		op->deadline_ns =
-		    time_deadline_ns(op->timeout_ms + ENGINE_GRACE_MS);
-		engine_timer_add(c, op);
+}
+
+/* Take a never-sent op out of the backlog. */
+static void
+engine_backlog_del(cq_client *c, struct cq_op *op)
+{
+	struct cq_op **pp, *prev = NULL;
+
+	for (pp = &c->backlog_head; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == op) {
+			*pp = op->next;
+			if (c->backlog_tail == op)
+				c->backlog_tail = prev;
+			op->next = NULL;
+			return;
+		}
+		prev = *pp;
 	}
 }
 
@@ -378,7 +390,8 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 {
 	struct cq_op *op;
 	size_t n;
-	size_t limit = kind == OP_CANCEL ? c->max_pending : c->window;
+	size_t limit = c->window;
+	int jump = 0;
 
 	*opp = NULL;
 	if (c->dead || c->closing)
@@ -402,7 +415,21 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 		free(op);
 		return CQ_TOOBIG;
 	}
-	if (c->backlog_head == NULL && c->window_used < limit) {
+	/*
+	 * Ops wait in the backlog in order while the daemon's pending limit
+	 * is reached. A Cancel, and a blocking call, may jump it using the
+	 * slots kept free above the window: the backlog may be stuck behind
+	 * parked ops that only such a call can release.
+	 */
+	if (kind == OP_CANCEL) {
+		limit = c->max_pending;
+		jump = 1;
+	} else if (sync) {
+		limit = c->max_pending > c->window + 1 ? c->max_pending - 1
+		                                       : c->window;
+		jump = 1;
+	}
+	if ((c->backlog_head == NULL || jump) && c->window_used < limit) {
 		if (engine_out_request(c, req) != 0) {
 			free(op);
 			return CQ_SYSTEM;
@@ -424,6 +451,12 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 		c->backlog_tail = op;
 	}
 	engine_table_add(c, op);
+	/* The safety net counts from submission, backlog time included. */
+	if (timeout_ms >= 0 && kind != OP_CANCEL && kind != OP_RELEASE) {
+		op->deadline_ns =
+		    time_deadline_ns(timeout_ms + ENGINE_GRACE_MS);
+		engine_timer_add(c, op);
+	}
 	if (!sync && kind != OP_CANCEL && kind != OP_RELEASE)
 		c->napp++;
 	*opp = op;
@@ -711,13 +744,25 @@ engine_abandon(cq_client *c, struct cq_op *op, cq_status st)
 static void
 engine_expire(cq_client *c)
 {
+	struct cq_op *op;
 	uint64_t now;
 
 	if (c->ntimers == 0)
 		return;
 	now = time_mono_ns();
-	while (!c->dead && c->ntimers > 0 && c->timers[0]->deadline_ns <= now)
-		engine_abandon(c, c->timers[0], CQ_TIMEDOUT);
+	while (!c->dead && c->ntimers > 0 && c->timers[0]->deadline_ns <= now) {
+		op = c->timers[0];
+		if (op->state == OPS_BACKLOG) {
+			/* Never sent: nothing to cancel. */
+			engine_backlog_del(c, op);
+			engine_unlink(c, op);
+			engine_set_error(c, CQ_TIMEDOUT,
+			    "still waiting for the daemon's pending limit", 0);
+			engine_finish(c, op, CQ_TIMEDOUT, NULL);
+		} else {
+			engine_abandon(c, op, CQ_TIMEDOUT);
+		}
+	}
 }
 
 /* Milliseconds until the nearest local deadline, -1 if none. */
@@ -866,22 +911,14 @@ engine_cancel(struct cq_op *op)
 	cq_client *c = op->c;
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Cancel cancel = CONQUEUE__CANCEL__INIT;
-	struct cq_op *cop, **pp, *prev = NULL;
+	struct cq_op *cop;
 	cq_status st;
 
 	if (op->state == OPS_DONE || c->dead)
 		return CQ_OK;
 	if (op->state == OPS_BACKLOG) {
 		/* Never sent: it ends here. */
-		for (pp = &c->backlog_head; *pp != NULL; pp = &(*pp)->next) {
-			if (*pp == op) {
-				*pp = op->next;
-				if (c->backlog_tail == op)
-					c->backlog_tail = prev;
-				break;
-			}
-			prev = *pp;
-		}
+		engine_backlog_del(c, op);
 		engine_unlink(c, op);
 		engine_finish(c, op, CQ_CANCELED, NULL);
 		return CQ_OK;

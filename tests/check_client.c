@@ -1102,6 +1102,25 @@ setup_limits(void)
 	atexit(cleanup);
 }
 
+/* One async op's own result, for tests that cancel many ops. */
+struct slot {
+	int done;
+	cq_status st;
+};
+static int slot_total;
+
+/* Record a pop's result in its slot. */
+static void
+slot_cb(cq_status st, cq_msg *m, void *arg)
+{
+	struct slot *sl = arg;
+
+	sl->done++;
+	sl->st = st;
+	slot_total++;
+	cq_msg_free(m);
+}
+
 START_TEST(test_daemon_limits)
 {
 	enum { N = 500 };
@@ -1146,6 +1165,36 @@ START_TEST(test_daemon_limits)
 	ck_assert_int_eq(pt.other, 0);
 	ck_assert_int_eq(ot.ok, N);
 	ck_assert_int_eq(pt.ok, N);
+
+	/* Parked pops fill the pending limit and more wait in the backlog:
+	 * a blocking call and the cancels still get through. */
+	{
+		enum { M = 100 };
+		cq_queue *e = mkq(c, "lim.e", 4, 1);
+		struct slot sl[M];
+		cq_op *ops[M];
+		int ok = 0, canceled = 0;
+
+		memset(sl, 0, sizeof sl);
+		slot_total = 0;
+		for (i = 0; i < M; i++)
+			ck_assert_int_eq(cq_pop_async(e, CQ_FOREVER, slot_cb,
+			                     &sl[i], &ops[i]),
+			    CQ_OK);
+		ck_assert_int_eq(cq_push(e, "m", 1, 1000), CQ_OK);
+		for (i = 0; i < M; i++)
+			if (!sl[i].done)
+				ck_assert_int_eq(cq_op_cancel(ops[i]), CQ_OK);
+		run_until(c, &slot_total, M);
+		for (i = 0; i < M; i++) {
+			ck_assert_int_eq(sl[i].done, 1);
+			ok += sl[i].st == CQ_OK;
+			canceled += sl[i].st == CQ_CANCELED;
+		}
+		ck_assert_int_eq(ok, 1);
+		ck_assert_int_eq(canceled, M - 1);
+		ck_assert_int_eq(cq_ping(c), CQ_OK);
+	}
 	cq_disconnect(c2);
 	cq_disconnect(c);
 }
