@@ -76,8 +76,11 @@ bdaemon_start(struct bdaemon *d, const char *prog, const char *config,
 	if (d->pid == 0) {
 		close(p[0]);
 		fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0)
+		/* Keep the daemon off our stdout: a pipe must see EOF. */
+		if (fd >= 0) {
+			dup2(fd, 1);
 			dup2(fd, 2);
+		}
 		execvp(argv[0], argv);
 		_exit(127);
 	}

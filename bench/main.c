@@ -17,6 +17,10 @@
 #include "conqueue/conqueue.h"
 #include "bench/bench.h"
 
+#ifndef nitems
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
 #define MAX_REPS 31
 #define MAX_CFGS 8
 #define MAX_WLS  8
@@ -46,8 +50,11 @@ static void
 main_on_signal(int sig)
 {
 	base_mq_restore();
-	if (bench_d.pid > 0)
+	if (bench_d.pid > 0) {
 		kill(bench_d.pid, SIGKILL);
+		/* Not async-signal-safe, but we are on the way out anyway. */
+		bdaemon_cleanup(&bench_d);
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -730,7 +737,10 @@ main_system(char *const argv[])
 	if ((pid = fork()) < 0)
 		return -1;
 	if (pid == 0) {
-		freopen("/dev/null", "w", stdout);
+		/* callgrind_control chatters on both streams. */
+		if (freopen("/dev/null", "w", stdout) == NULL ||
+		    freopen("/dev/null", "w", stderr) == NULL)
+			_exit(127);
 		execvp(argv[0], argv);
 		_exit(127);
 	}
@@ -761,6 +771,172 @@ main_cg_total(const char *path)
 }
 
 /*
+ * Attach strace -c to the daemon for one run of each flavour: system calls
+ * per message, the other half of what a message costs the daemon.
+ */
+static int
+main_strace(struct bench_cfg *cfg, const struct wl *wl, const char *flavours)
+{
+	static const enum flavour fls[] = {FL_SYNC, FL_ASYNC, FL_BATCH};
+	char out[300], pidarg[32], line[512], err[256], buf[4096];
+	struct result rs;
+	pid_t sp;
+	int i, p[2], st, failed = 0;
+	size_t got;
+	ssize_t n;
+	long calls;
+	FILE *f;
+	struct pollfd pfd;
+
+	if (bdaemon_start(&bench_d, cfg->daemon, NULL, NULL) != 0 ||
+	    cqt_init(bench_d.sock, err, sizeof err) != 0) {
+		fprintf(
+		    stderr, "conqueue-bench: cannot start %s\n", cfg->daemon);
+		bdaemon_cleanup(&bench_d);
+		return 1;
+	}
+	snprintf(pidarg, sizeof pidarg, "%ld", (long)bench_d.pid);
+	snprintf(out, sizeof out, "/tmp/cqbench-strace.%ld", (long)getpid());
+	printf("\ndaemon system calls per message (strace -c attached for "
+	       "the run, A-64 1+1, %llu messages)\n",
+	    (unsigned long long)wl->n);
+	for (i = 0; i < 3; i++) {
+		if (!main_in_list(flavours, fl_names[fls[i]]))
+			continue;
+		if (pipe(p) != 0)
+			break;
+		fflush(NULL);
+		if ((sp = fork()) == 0) {
+			dup2(p[1], 2);
+			close(p[0]);
+			execlp("strace", "strace", "-c", "-f", "-o", out, "-p",
+			    pidarg, (char *)NULL);
+			_exit(127);
+		}
+		close(p[1]);
+		/* strace says "attached" on stderr once it traces the pid. */
+		got = 0;
+		buf[0] = '\0';
+		pfd.fd = p[0];
+		pfd.events = POLLIN;
+		while (got < sizeof buf - 1 &&
+		       strstr(buf, "attached") == NULL &&
+		       poll(&pfd, 1, 10000) > 0 &&
+		       (n = read(p[0], buf + got, sizeof buf - 1 - got)) > 0) {
+			got += (size_t)n;
+			buf[got] = '\0';
+		}
+		close(p[0]);
+		if (strstr(buf, "attached") == NULL) {
+			printf("strace A-64 %-6s: strace did not attach (%s)\n",
+			    fl_names[fls[i]], buf);
+			kill(sp, SIGKILL);
+			waitpid(sp, &st, 0);
+			failed = 1;
+			break;
+		}
+		main_run_one(cfg, &bench_conqueue, wl, fls[i], &rs);
+		kill(sp, SIGINT);
+		waitpid(sp, &st, 0);
+		if (!rs.ok || (f = fopen(out, "r")) == NULL) {
+			printf("strace A-64 %-6s FAILED %s\n", fl_names[fls[i]],
+			    rs.ok ? "no strace output" : rs.err);
+			failed = 1;
+			continue;
+		}
+		calls = -1;
+		printf("strace A-64 %-6s top system calls of the daemon:\n",
+		    fl_names[fls[i]]);
+		while (fgets(line, sizeof line, f) != NULL) {
+			if (strstr(line, " total") != NULL)
+				sscanf(line, "%*f %*f %*d %ld", &calls);
+			printf("    %s", line);
+		}
+		fclose(f);
+		unlink(out);
+		if (calls >= 0)
+			printf("strace A-64 %-6s %8.2f system calls/msg\n",
+			    fl_names[fls[i]], (double)calls / (double)wl->n);
+	}
+	cqt_fini();
+	bdaemon_cleanup(&bench_d);
+	return failed;
+}
+
+/* A function's own instructions in a callgrind dump. */
+struct cg_fn {
+	char name[160];
+	double self;
+};
+
+/* Order by self cost, largest first. */
+static int
+main_cmp_fn(const void *a, const void *b)
+{
+	const struct cg_fn *x = a, *y = b;
+
+	return x->self < y->self ? 1 : x->self > y->self ? -1 : 0;
+}
+
+/*
+ * Print the top functions of a dump by self cost, summed from the file
+ * itself (callgrind_annotate 3.19 credits a dump taken after -z to main
+ * alone). A cost line right after "calls=" is a callee's inclusive cost
+ * and is skipped; f'2 (a recursion level) counts as f.
+ */
+static void
+main_cg_top(const char *path, int top)
+{
+	static struct cg_fn fns[4096]; /* zeroed: names stay terminated */
+	char line[1024], *q;
+	int nfn = 0, cur = -1, skip = 0, i;
+	size_t len;
+	double tot = 0, v;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof line, f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "fn=", 3) == 0) {
+			if ((q = strchr(line + 3, '\'')) != NULL)
+				*q = '\0';
+			for (cur = 0; cur < nfn; cur++)
+				if (strcmp(fns[cur].name, line + 3) == 0)
+					break;
+			if (cur == nfn && nfn < (int)nitems(fns)) {
+				len = strlen(line + 3);
+				if (len >= sizeof fns[nfn].name)
+					len = sizeof fns[nfn].name - 1;
+				memcpy(fns[nfn].name, line + 3, len);
+				fns[nfn].name[len] = '\0';
+				fns[nfn++].self = 0;
+			}
+			if (cur >= nfn)
+				cur = -1;
+		} else if (strncmp(line, "calls=", 6) == 0)
+			skip = 1;
+		else if ((line[0] >= '0' && line[0] <= '9') || line[0] == '+' ||
+		         line[0] == '-') {
+			if (skip) {
+				skip = 0;
+				continue;
+			}
+			if ((q = strchr(line, ' ')) == NULL || cur < 0)
+				continue;
+			v = strtod(q + 1, NULL);
+			fns[cur].self += v;
+			tot += v;
+		}
+	}
+	fclose(f);
+	qsort(fns, (size_t)nfn, sizeof fns[0], main_cmp_fn);
+	for (i = 0; i < nfn && i < top; i++)
+		printf("    %12.0f %5.1f%%  %s\n", fns[i].self,
+		    tot > 0 ? 100 * fns[i].self / tot : 0.0, fns[i].name);
+}
+
+/*
  * Run A-64 sync and batch with the daemon under callgrind: zero its
  * counters at the barrier, dump them after the run, and divide by the
  * messages. Prints the top functions of each dump.
@@ -769,9 +945,10 @@ static int
 main_instructions(struct bench_cfg *cfg, const char *flavours)
 {
 	static const enum flavour fls[] = {FL_SYNC, FL_ASYNC, FL_BATCH};
-	char out[300], pidarg[32], dump[320], cmd[700];
+	char out[300], pidarg[32], dump[320];
 	const char *wrap[] = {"valgrind", "--tool=callgrind", out,
-	    "--dump-instr=no", "--collect-systime=no", NULL};
+	    "--dump-instr=no", "--compress-strings=no", "--compress-pos=no",
+	    NULL};
 	struct wl wl = {"A-64", WL_STREAM, 1, 1, 64, 0, 0};
 	struct result rs;
 	static char ctl[] = "callgrind_control", zopt[] = "-z", dopt[] = "-d";
@@ -831,22 +1008,16 @@ main_instructions(struct bench_cfg *cfg, const char *flavours)
 		printf("instr A-64 %-6s %10.0f instructions/msg  (%.0f msg/s "
 		       "under callgrind)\n",
 		    fl_names[fls[i]], ir / (double)wl.n, rs.value);
-		printf("  top daemon functions (inclusive of callees: no; "
-		       "self cost):\n");
+		printf("  top daemon functions by own instructions:\n");
 		fflush(stdout);
-		snprintf(cmd, sizeof cmd,
-		    "callgrind_annotate --threshold=95 %s 2>/dev/null | "
-		    "grep -E '^ *[0-9,]+ \\(' | head -16 | sed 's/^/    /'",
-		    dump);
-		if (system(cmd) != 0)
-			printf("    (callgrind_annotate failed)\n");
+		main_cg_top(dump, 15);
 		unlink(dump);
 	}
 	cqt_fini();
 	bdaemon_cleanup(&bench_d);
 	snprintf(dump, sizeof dump, "/tmp/cqbench-cg.%ld", (long)getpid());
 	unlink(dump);
-	return failed;
+	return failed | main_strace(cfg, &wl, flavours);
 }
 
 int

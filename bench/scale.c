@@ -19,58 +19,83 @@ struct scale {
 	const struct bdaemon *d;
 	cq_client *cl;
 	uint64_t cycles;
+	long rss_idle; /* VmRSS before any scale queue or connection */
 	int failed;
 };
 
 /*
  * Cost of one push + pop of a 64 B message, spread round-robin over
- * qs[0..nq-1]: median over the reps of the ns per cycle, NaN on failure.
- * Each pop must return a 64-byte message of this benchmark.
+ * qs[0..nq-1], in ns per cycle (NaN on failure). Each pop must return a
+ * 64-byte message of this benchmark.
  */
 static double
-scale_cycle(struct scale *s, cq_queue **qs, int nq)
+scale_cycle(struct scale *s, cq_queue **qs, int nq, uint64_t cycles)
 {
-	double v[64], t;
 	uint8_t buf[64];
 	uint64_t i, t0;
 	cq_msg *m;
 	cq_status st;
-	int rep, reps = s->cfg->reps < 64 ? s->cfg->reps : 64, j;
 
 	bench_fill(buf, sizeof buf, 0, 0);
-	for (rep = 0; rep < reps; rep++) {
-		t0 = bench_now();
-		for (i = 0; i < s->cycles; i++) {
-			cq_queue *q = qs[i % (uint64_t)nq];
+	t0 = bench_now();
+	for (i = 0; i < cycles; i++) {
+		cq_queue *q = qs[i % (uint64_t)nq];
 
-			if ((st = cq_push(q, buf, sizeof buf, 10000)) !=
-			        CQ_OK ||
-			    (st = cq_pop(q, &m, 10000)) != CQ_OK) {
-				fprintf(stderr, "scale: %s: %s\n",
-				    cq_queue_name(q), cq_strstatus(st));
-				s->failed = 1;
-				return NAN;
-			}
-			if (cq_msg_len(m) != sizeof buf ||
-			    memcmp(cq_msg_data(m), buf, BENCH_HDR) != 0) {
-				fprintf(stderr, "scale: %s: wrong message\n",
-				    cq_queue_name(q));
-				cq_msg_free(m);
-				s->failed = 1;
-				return NAN;
-			}
-			cq_msg_free(m);
+		if ((st = cq_push(q, buf, sizeof buf, 10000)) != CQ_OK ||
+		    (st = cq_pop(q, &m, 10000)) != CQ_OK) {
+			fprintf(stderr, "scale: %s: %s\n", cq_queue_name(q),
+			    cq_strstatus(st));
+			s->failed = 1;
+			return NAN;
 		}
-		v[rep] = (double)(bench_now() - t0) / (double)s->cycles;
+		if (cq_msg_len(m) != sizeof buf ||
+		    memcmp(cq_msg_data(m), buf, BENCH_HDR) != 0) {
+			fprintf(stderr, "scale: %s: wrong message\n",
+			    cq_queue_name(q));
+			cq_msg_free(m);
+			s->failed = 1;
+			return NAN;
+		}
+		cq_msg_free(m);
 	}
-	/* Insertion sort: a handful of values. */
-	for (rep = 1; rep < reps; rep++) {
-		t = v[rep];
-		for (j = rep - 1; j >= 0 && v[j] > t; j--)
+	return (double)(bench_now() - t0) / (double)cycles;
+}
+
+/* Median of n values (sorts them). */
+static double
+scale_median(double *v, int n)
+{
+	double t;
+	int i, j;
+
+	for (i = 1; i < n; i++) {
+		t = v[i];
+		for (j = i - 1; j >= 0 && v[j] > t; j--)
 			v[j + 1] = v[j];
 		v[j + 1] = t;
 	}
-	return reps % 2 ? v[reps / 2] : (v[reps / 2 - 1] + v[reps / 2]) / 2;
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/*
+ * Measure case a against case b: a warm-up of each, then the reps
+ * alternating a, b, a, b so a noisy neighbour hits both alike.
+ */
+static void
+scale_pair(struct scale *s, cq_queue **qa, int na, cq_queue **qb, int nb,
+    double *va, double *vb)
+{
+	double a[64], b[64];
+	int rep, reps = s->cfg->reps < 64 ? s->cfg->reps : 64;
+
+	scale_cycle(s, qa, na, s->cycles / 4);
+	scale_cycle(s, qb, nb, s->cycles / 4);
+	for (rep = 0; rep < reps; rep++) {
+		a[rep] = scale_cycle(s, qa, na, s->cycles);
+		b[rep] = scale_cycle(s, qb, nb, s->cycles);
+	}
+	*va = scale_median(a, reps);
+	*vb = scale_median(b, reps);
 }
 
 /* Print one ratio against the 1.2x target. */
@@ -140,8 +165,7 @@ scale_depth(struct scale *s)
 			goto out;
 		}
 	}
-	ve = scale_cycle(s, &e, 1);
-	vd = scale_cycle(s, &d, 1);
+	scale_pair(s, &e, 1, &d, 1, &ve, &vd);
 	scale_report("depth 100000 vs empty", "empty", ve, "deep", vd);
 out:
 	cq_delete(s->cl, "scale.empty");
@@ -163,8 +187,7 @@ scale_queues(struct scale *s)
 			goto out;
 		n++;
 	}
-	v1 = scale_cycle(s, qs, 1);
-	vn = scale_cycle(s, qs, SCALE_QUEUES);
+	scale_pair(s, qs, 1, qs, SCALE_QUEUES, &v1, &vn);
 	scale_report("1000 queues vs 1 queue", "1", v1, "1000", vn);
 out:
 	for (i = 0; i < n; i++) {
@@ -181,29 +204,31 @@ scale_conns(struct scale *s)
 	cq_client **idle = bench_xmalloc(sizeof *idle * SCALE_CONNS);
 	cq_queue *q;
 	cq_status st;
-	long rss0, rss10, rss1;
-	double v10, vn;
+	long rss10, rss1;
+	double v10, v10b, vn;
 	int i, n = 0;
 
-	rss0 = bdaemon_status_kb(s->d->pid, "VmRSS");
 	if ((q = scale_queue(s, "scale.conn", 1024)) == NULL)
 		goto out;
 	for (; n < 10; n++)
 		if ((st = cq_connect(&idle[n], s->d->sock)) != CQ_OK)
 			goto fail;
 	rss10 = bdaemon_status_kb(s->d->pid, "VmRSS");
-	v10 = scale_cycle(s, &q, 1);
+	/* Same queue twice: both halves measure the 10-connection case. */
+	scale_pair(s, &q, 1, &q, 1, &v10, &v10b);
+	v10 = (v10 + v10b) / 2;
 	for (; n < SCALE_CONNS; n++)
 		if ((st = cq_connect(&idle[n], s->d->sock)) != CQ_OK)
 			goto fail;
 	/* Every connection did a handshake: the daemon holds them all. */
 	rss1 = bdaemon_status_kb(s->d->pid, "VmRSS");
-	vn = scale_cycle(s, &q, 1);
+	scale_pair(s, &q, 1, &q, 1, &v10b, &vn);
+	vn = (v10b + vn) / 2;
 	scale_report("10000 vs 10 idle connections", "10", v10, "10000", vn);
 	printf("scale   daemon RSS idle %ld kB; %.2f kB per idle connection "
 	       "(VmRSS with 10 and %d connections: %ld, %ld kB)\n",
-	    rss0, (double)(rss1 - rss10) / (SCALE_CONNS - 10), SCALE_CONNS,
-	    rss10, rss1);
+	    s->rss_idle, (double)(rss1 - rss10) / (SCALE_CONNS - 10),
+	    SCALE_CONNS, rss10, rss1);
 	goto out;
 fail:
 	fprintf(stderr, "scale: connection %d: %s (%s)\n", n, cq_strstatus(st),
@@ -228,6 +253,7 @@ scale_run(const struct bench_cfg *cfg, const struct bdaemon *d)
 	s.cfg = cfg;
 	s.d = d;
 	s.cycles = cfg->quick ? 2000 : 20000;
+	s.rss_idle = bdaemon_status_kb(d->pid, "VmRSS");
 	if ((st = cq_connect(&s.cl, d->sock)) != CQ_OK) {
 		fprintf(stderr, "scale: connect: %s\n", cq_strstatus(st));
 		return 1;
