@@ -34,6 +34,7 @@ struct body {
 /* Shared by every process of a run (anonymous shared mapping). */
 struct shared {
 	uint64_t errors;
+	uint64_t gate; /* other consumers wait until the victim consumer died */
 	char why[256];
 	uint64_t per;         /* messages per producer */
 	unsigned char seen[]; /* per message: times consumed */
@@ -63,7 +64,7 @@ stress_fail(const char *fmt, ...)
 	_exit(1);
 }
 
-/* Kill hook of the victim producer: report how far it got, then die. */
+/* Kill hook of the victim: report where it died, then die. */
 static void
 stress_hook(const char *site)
 {
@@ -139,6 +140,8 @@ consumer(int c)
 	alarm(100);
 	for (i = 0; i < PRODUCERS; i++)
 		last[i] = -1;
+	while (c != 0 && __atomic_load_n(&sh->gate, __ATOMIC_ACQUIRE) != 0)
+		sched_yield();
 	for (;;) {
 		st = core_pop_many(
 		    q, (uint64_t)c + 1, 0, m, c == 0 ? 1 : 16, &n);
@@ -194,17 +197,39 @@ stress_messages(uint64_t dflt)
 	return dflt;
 }
 
+/* Pop what is left (after return_all) and count it as seen. */
+static void
+stress_drain_rest(struct core_queue *q)
+{
+	struct core_msg m;
+	struct body b;
+	cq_status st;
+
+	core_set_lock_timeout(q, 1000);
+	ck_assert_int_eq(core_return_all(q), CQ_OK);
+	while ((st = core_pop(q, 99, 0, &m)) == CQ_OK) {
+		ck_assert_uint_eq(m.len, sizeof b);
+		memcpy(&b, m.data, sizeof b);
+		ck_assert_uint_lt(b.producer, PRODUCERS);
+		ck_assert_uint_lt(b.seq, sh->per);
+		sh->seen[b.producer * sh->per + b.seq]++;
+		ck_assert_int_eq(core_confirm(q, m.slot, m.id), CQ_OK);
+	}
+	ck_assert_int_eq(st, CQ_CLOSED);
+}
+
 /*
- * Run producers and consumers; with victim_site set, producer 0 is killed
- * at that site on its nth push, and the others recover its lock.
+ * Run producers and consumers. With victim_site set, process victim
+ * (producer 0 or consumer 0, an index into pids) is killed at that site on
+ * its nth visit and the others recover its lock as they go.
  */
 static void
-stress_run(uint64_t total, const char *victim_site, long victim_nth)
+stress_run(uint64_t total, int victim, const char *victim_site, long victim_nth)
 {
 	struct core_attr a = cu_attr(CAP, sizeof(struct body), BANDS);
 	struct core_queue *q;
 	pid_t pids[PRODUCERS + CONSUMERS];
-	uint64_t per = total / PRODUCERS, i, committed = per;
+	uint64_t per = total / PRODUCERS, i, committed = per, dups = 0;
 	char site[64] = "", bad[300];
 	int p[2], n, ws, alive, producers = PRODUCERS;
 	pid_t pid;
@@ -216,28 +241,26 @@ stress_run(uint64_t total, const char *victim_site, long victim_nth)
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert(sh != MAP_FAILED);
 	sh->per = per;
+	/* A victim consumer eats alone until it dies: it gets its nth. */
+	sh->gate = victim >= PRODUCERS && victim_site != NULL;
 	cu_segname(seg, sizeof seg);
 	ck_assert_int_eq(core_create(seg, &a, &q), CQ_OK);
 	ck_assert_int_eq(pipe(p), 0);
 
-	for (n = 0; n < CONSUMERS; n++) {
-		pids[PRODUCERS + n] = fork();
-		ck_assert_int_ge(pids[PRODUCERS + n], 0);
-		if (pids[PRODUCERS + n] == 0)
-			consumer(n);
-	}
-	for (n = 0; n < PRODUCERS; n++) {
+	for (n = PRODUCERS + CONSUMERS; n-- > 0;) {
 		pids[n] = fork();
 		ck_assert_int_ge(pids[n], 0);
-		if (pids[n] == 0) {
-			if (n == 0 && victim_site != NULL) {
-				kill_site = victim_site;
-				kill_nth = victim_nth;
-				kill_fd = p[1];
-				core_crash_hook = stress_hook;
-			}
-			producer((uint32_t)n, n == 1);
+		if (pids[n] != 0)
+			continue;
+		if (n == victim && victim_site != NULL) {
+			kill_site = victim_site;
+			kill_nth = victim_nth;
+			kill_fd = p[1];
+			core_crash_hook = stress_hook;
 		}
+		if (n < PRODUCERS)
+			producer((uint32_t)n, n == 1);
+		consumer(n - PRODUCERS);
 	}
 	/* Reap in any order; on the first failure stop everyone at once. */
 	for (alive = PRODUCERS + CONSUMERS; alive > 0; alive--) {
@@ -247,17 +270,28 @@ stress_run(uint64_t total, const char *victim_site, long victim_nth)
 			;
 		pids[n] = 0;
 		bad[0] = '\0';
-		if (n == 0 && victim_site != NULL) {
-			r = read(p[0], site, sizeof site - 1);
+		if (n == victim && victim_site != NULL) {
+			/* Its hook wrote the site, then raised SIGKILL. */
+			r = WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL
+			        ? read(p[0], site, sizeof site - 1)
+			        : 0;
+			__atomic_store_n(&sh->gate, 0, __ATOMIC_RELEASE);
 			if (!WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL ||
 			    r <= 0)
 				snprintf(bad, sizeof bad,
-				    "victim not killed: %d", ws);
+				    "victim not killed by its hook: status %d "
+				    "(%s)",
+				    ws, sh->why);
 			else {
 				site[r] = '\0';
-				committed =
-				    (uint64_t)victim_nth -
-				    (strcmp(site, "push.before_commit") == 0);
+				if (victim < PRODUCERS)
+					committed =
+					    (uint64_t)victim_nth -
+					    (strcmp(site,
+					         "push.before_commit") == 0);
+				/* Consumed, then died before confirming. */
+				dups =
+				    strcmp(site, "confirm.before_commit") == 0;
 			}
 		} else if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
 			snprintf(bad, sizeof bad, "%s %d: status %d (%s)",
@@ -280,15 +314,25 @@ stress_run(uint64_t total, const char *victim_site, long victim_nth)
 		}
 	}
 	ck_assert_uint_eq(sh->errors, 0);
-	/* Exactly once each; the victim's committed prefix and no more. */
+	/* A dead consumer's message is still in flight: give it back. */
+	stress_drain_rest(q);
+	/*
+	 * Exactly once each; of a killed producer its committed prefix and no
+	 * more; a consumer killed before confirming sees its message again.
+	 */
 	for (i = 0; i < PRODUCERS * per; i++) {
 		uint64_t want = (i / per == 0 && i % per >= committed) ? 0 : 1;
 
+		if (sh->seen[i] == 2 && dups > 0) {
+			dups--;
+			continue;
+		}
 		ck_assert_msg(sh->seen[i] == want,
 		    "message %" PRIu64 "/%" PRIu64
 		    " seen %u times, want %" PRIu64,
 		    i / per, i % per, sh->seen[i], want);
 	}
+	ck_assert_uint_eq(dups, 0);
 	ck_assert_int_eq(core_check(q), CQ_OK);
 	ck_assert_uint_eq(core_length(q), 0);
 	ck_assert_uint_eq(core_free_slots(q), CAP);
@@ -301,7 +345,7 @@ stress_run(uint64_t total, const char *victim_site, long victim_nth)
 
 START_TEST(test_many_processes_lose_duplicate_reorder_nothing)
 {
-	stress_run(stress_messages((uint64_t)cu_scaled(200000)), NULL, 0);
+	stress_run(stress_messages((uint64_t)cu_scaled(200000)), -1, NULL, 0);
 }
 END_TEST
 
@@ -310,8 +354,19 @@ START_TEST(test_producer_killed_mid_push_others_carry_on)
 	static const char *const sites[] = {
 	    "push.before_commit", "push.after_commit"};
 
-	stress_run((uint64_t)cu_scaled(30000), sites[_i % 2],
+	stress_run((uint64_t)cu_scaled(30000), 0, sites[_i % 2],
 	    cu_scaled(1000 + 2777 * _i));
+}
+END_TEST
+
+START_TEST(test_consumer_killed_mid_pop_loses_nothing)
+{
+	static const char *const sites[] = {"pop.before_commit",
+	    "pop.after_commit", "confirm.before_commit",
+	    "confirm.after_commit"};
+
+	stress_run((uint64_t)cu_scaled(30000), PRODUCERS, sites[_i % 4],
+	    cu_scaled(50 + 97 * _i));
 }
 END_TEST
 
@@ -326,6 +381,8 @@ stress_suite(void)
 	tcase_add_test(tc, test_many_processes_lose_duplicate_reorder_nothing);
 	tcase_add_loop_test(
 	    tc, test_producer_killed_mid_push_others_carry_on, 0, 4);
+	tcase_add_loop_test(
+	    tc, test_consumer_killed_mid_pop_loses_nothing, 0, 4);
 	suite_add_tcase(s, tc);
 	return s;
 }
