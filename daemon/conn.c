@@ -4,11 +4,13 @@
  * conn turns bytes into decoded requests for dispatch and replies into
  * frames, and knows no queue semantics. Every complete frame available on
  * a wake-up is handled before returning to the loop, and the replies they
- * produce leave in one write. Limits enforced here: max_frame (checked on
- * the 4-byte header, before anything is allocated), frame_timeout_ms (to
- * send the hello and to finish a started frame), max_outbuf (a peer that
- * does not read its replies stops being read, and is dropped after
- * slow_reader_grace_ms).
+ * produce leave in one write, made directly at the end of the loop
+ * iteration (the write event is armed only when the socket is full, so a
+ * request costs one read and one write). Limits enforced here: max_frame
+ * (checked on the 4-byte header, before anything is allocated),
+ * frame_timeout_ms (to send the hello and to finish a started frame),
+ * max_outbuf (a peer that does not read its replies stops being read, and is
+ * dropped after slow_reader_grace_ms).
  */
 
 #include <errno.h>
@@ -29,6 +31,8 @@
 struct conn {
 	struct peer peer; /* first: dispatch's handle casts back */
 	TAILQ_ENTRY(conn) link;
+	TAILQ_ENTRY(conn) dlink; /* in conn_dirty while output waits */
+	int dirty;
 	struct bufferevent *bev;
 	struct event *frame_timer; /* hello, or a started frame, or linger */
 	struct event *slow_timer;  /* started when reading was paused */
@@ -39,6 +43,8 @@ struct conn {
 TAILQ_HEAD(conn_list, conn);
 
 static struct conn_list conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
+static struct conn_list conn_dirty = TAILQ_HEAD_INITIALIZER(conn_dirty);
+static struct event *conn_flush_ev; /* activated when conn_dirty fills */
 static uint64_t conn_next_id = 1;
 static void (*conn_all_closed)(void);
 uint32_t conn_count;
@@ -68,6 +74,8 @@ conn_free(struct conn *c)
 
 	dispatch_peer_gone(&c->peer);
 	TAILQ_REMOVE(&conn_all, c, link);
+	if (c->dirty)
+		TAILQ_REMOVE(&conn_dirty, c, dlink);
 	bufferevent_free(c->bev);
 	event_free(c->frame_timer);
 	event_free(c->slow_timer);
@@ -164,6 +172,12 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 	conqueue__reply__pack(r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
 	v.iov_len = len + FRAME_HDR_LEN;
 	evbuffer_commit_space(out, &v, 1);
+	if (!c->dirty) {
+		c->dirty = 1;
+		TAILQ_INSERT_TAIL(&conn_dirty, c, dlink);
+		if (TAILQ_FIRST(&conn_dirty) == c)
+			event_active(conn_flush_ev, EV_TIMEOUT, 0);
+	}
 	/* A peer that does not read: stop reading it (bounded memory). */
 	if (!c->paused && !c->closing &&
 	    evbuffer_get_length(out) > cfg.max_outbuf) {
@@ -264,6 +278,43 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_process(arg);
 }
 
+/*
+ * Write what c has buffered straight to the socket; only if the socket is
+ * full does the bufferevent's write event take over the rest.
+ */
+static void
+conn_flush(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	if (evbuffer_get_length(out) == 0)
+		return;
+	/* The bufferevent freezes its output's start; it does the same. */
+	evbuffer_unfreeze(out, 1);
+	evbuffer_write(out, bufferevent_getfd(c->bev));
+	evbuffer_freeze(out, 1);
+	/* Errors too are left to the bufferevent: it reports them. */
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/* End of a loop pass: write the replies of every connection that got some. */
+static void
+conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while ((c = TAILQ_FIRST(&conn_dirty)) != NULL) {
+		TAILQ_REMOVE(&conn_dirty, c, dlink);
+		c->dirty = 0;
+		if (!c->closing) /* a closing one lingers on the bufferevent */
+			conn_flush(c);
+	}
+}
+
 /* Output drained to the low watermark: resume reading, or finish closing. */
 static void
 conn_write_cb(struct bufferevent *bev, void *arg)
@@ -282,6 +333,8 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_enable(bev, EV_READ);
 		conn_process(c); /* frames may wait in the input buffer */
 	}
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
 }
 
 /* EOF or error on the socket. */
@@ -337,6 +390,9 @@ conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
 	struct uid_usage *u;
 	struct conn *c;
 
+	if (conn_flush_ev == NULL && (conn_flush_ev = event_new(base, -1, 0,
+	                                  conn_flush_cb, NULL)) == NULL)
+		return -1;
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return -1;
 	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -364,7 +420,12 @@ conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
 		u->connections++;
 	bufferevent_setcb(
 	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/*
+	 * EV_WRITE (on by default in a new bufferevent) only while the socket
+	 * is full: conn_flush writes.
+	 */
+	bufferevent_disable(c->bev, EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ);
 	conn_arm(c->frame_timer, cfg.frame_timeout_ms);
 	log_debug("connection %llu: uid %u gid %u pid %ld",
 	    (unsigned long long)c->peer.cid, uid, gid, (long)pid);
@@ -397,6 +458,9 @@ conn_free_all(void)
 	conn_all_closed = NULL;
 	while ((c = TAILQ_FIRST(&conn_all)) != NULL)
 		conn_free(c);
+	if (conn_flush_ev != NULL)
+		event_free(conn_flush_ev);
+	conn_flush_ev = NULL;
 }
 
 /* Write one frame to a fresh socket, best effort (refusals at accept). */
