@@ -66,6 +66,11 @@ recover_run(struct core_queue *q)
 	if (hdr->mode > 07777)
 		hdr->mode &= 07777;
 
+	/*
+	 * Each live ring entry must name a distinct valid slot, and an
+	 * in-flight entry only counts on a slot no ring holds: so queued plus
+	 * in flight can never exceed the capacity (no separate sum check).
+	 */
 	memset(q->mark, RECOVER_FREE, cap);
 	for (b = 0; b < q->bands; b++) {
 		h = hdr->head[b];
