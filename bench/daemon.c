@@ -23,6 +23,20 @@ bdaemon_str(const char *s)
 	return (char *)(uintptr_t)s;
 }
 
+/* Copy the daemon's log to stderr: it says why it did not start. */
+static void
+bdaemon_show_log(const struct bdaemon *d)
+{
+	char line[512];
+	FILE *f = fopen(d->log, "r");
+
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof line, f) != NULL)
+		fprintf(stderr, "conqueued: %s", line);
+	fclose(f);
+}
+
 /*
  * Start prog (wrapped in wrap[], e.g. valgrind, when not NULL) on a
  * private socket and instance with --ready-fd, and block until it says
@@ -106,6 +120,7 @@ bdaemon_start(struct bdaemon *d, const char *prog, const char *config,
 		kill(d->pid, SIGKILL);
 		waitpid(d->pid, &st, 0);
 		d->pid = -1;
+		bdaemon_show_log(d);
 		return -1;
 	}
 	return 0;

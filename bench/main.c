@@ -1163,10 +1163,8 @@ main(int argc, char **argv)
 		           "max_queues = 4096\nmax_queues_per_uid = 4096\n");
 		fclose(f);
 		if (bdaemon_start(&bench_d, cfg.daemon, cfgpath, NULL) != 0) {
-			fprintf(stderr,
-			    "conqueue-bench: cannot start %s "
-			    "(log %s)\n",
-			    cfg.daemon, bench_d.log);
+			fprintf(stderr, "conqueue-bench: cannot start %s\n",
+			    cfg.daemon);
 			unlink(cfgpath);
 			bdaemon_cleanup(&bench_d);
 			base_mq_restore();
