@@ -295,5 +295,7 @@ void listener_close(void);
 void notify_send(const char *state);
 /* A socket passed by socket activation, or -1. */
 int notify_listen_fd(void);
+/* The service manager's watchdog interval in microseconds, or 0. */
+uint64_t notify_watchdog_usec(void);
 
 #endif /* CQ_DAEMON_H */

@@ -37,7 +37,10 @@ static size_t main_nflags;
 static const char *main_config_path; /* NULL: none */
 static struct event_base *main_base;
 static struct event *main_stop_timer;
+static struct event *main_watchdog;
 static int main_stopping;
+
+static void main_fatal(const char *, char *) __attribute__((noreturn));
 
 /* Print usage to f. */
 static void
@@ -124,6 +127,33 @@ main_stop(void)
 	if (main_stop_timer != NULL)
 		evtimer_add(main_stop_timer, &tv);
 	conn_close_all(main_all_closed);
+}
+
+/* Tell the service manager we are alive (WatchdogSec in the unit). */
+static void
+main_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	notify_send("WATCHDOG=1");
+}
+
+/* Ping the watchdog at half its interval, if one is asked for. */
+static void
+main_watchdog_start(void)
+{
+	uint64_t usec = notify_watchdog_usec() / 2;
+	struct timeval tv;
+
+	if (usec == 0)
+		return;
+	tv.tv_sec = (time_t)(usec / 1000000u);
+	tv.tv_usec = (suseconds_t)(usec % 1000000u);
+	main_watchdog =
+	    event_new(main_base, -1, EV_PERSIST, main_watchdog_cb, NULL);
+	if (main_watchdog == NULL || event_add(main_watchdog, &tv) != 0)
+		main_fatal("cannot arm the watchdog timer", NULL);
 }
 
 /* SIGHUP: reload the limits and the log level. */
@@ -437,6 +467,7 @@ main(int argc, char **argv)
 	    sockpath, instance);
 	main_ready(ready_fd);
 	notify_send("READY=1\nSTATUS=serving");
+	main_watchdog_start();
 
 	event_base_dispatch(main_base);
 
@@ -449,6 +480,8 @@ main(int argc, char **argv)
 		event_free(sigs[i]);
 	if (main_stop_timer != NULL)
 		event_free(main_stop_timer);
+	if (main_watchdog != NULL)
+		event_free(main_watchdog);
 	event_base_free(main_base);
 	close(lock_fd);
 	log_info("stopped");

@@ -42,6 +42,17 @@ notify_listen_fd(void)
 	return SD_LISTEN_FDS_START;
 }
 
+/* The watchdog interval asked for by systemd in microseconds, or 0. */
+uint64_t
+notify_watchdog_usec(void)
+{
+	uint64_t usec = 0;
+
+	if (sd_watchdog_enabled(0, &usec) <= 0)
+		return 0;
+	return usec;
+}
+
 #else
 
 /*
@@ -74,6 +85,25 @@ notify_send(const char *state)
 	        (struct sockaddr *)&sun, len) < 0)
 		log_debug("sd_notify %s: %s", path, strerror(errno));
 	close(fd);
+}
+
+/* $WATCHDOG_USEC, if meant for this process (sd_watchdog_enabled). */
+uint64_t
+notify_watchdog_usec(void)
+{
+	const char *v = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	unsigned long long usec;
+	char *end;
+
+	if (v == NULL)
+		return 0;
+	if (pid != NULL && strtol(pid, NULL, 10) != (long)getpid())
+		return 0;
+	errno = 0;
+	usec = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0' || end == v)
+		return 0;
+	return usec;
 }
 
 /* Without libsystemd there is no socket activation. */

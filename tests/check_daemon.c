@@ -1819,8 +1819,10 @@ START_TEST(test_notify_socket)
 	/* Restart in the same dir with NOTIFY_SOCKET in its environment. */
 	ck_assert_int_eq(tu_daemon_stop(&D), 0);
 	setenv("NOTIFY_SOCKET", path, 1);
+	setenv("WATCHDOG_USEC", "100000", 1);
 	ck_assert_int_eq(tu_daemon_restart(&D, NULL), 0);
 	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
 	pfd.fd = s;
 	pfd.events = POLLIN;
 	ck_assert_int_eq(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
@@ -1828,11 +1830,19 @@ START_TEST(test_notify_socket)
 	ck_assert_int_gt(n, 0);
 	buf[n] = '\0';
 	ck_assert_ptr_nonnull(strstr(buf, "READY=1"));
-	ck_assert_int_eq(tu_daemon_stop(&D), 0);
+	/* WatchdogSec: pings at half the interval. */
 	ck_assert_int_eq(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
 	n = recv(s, buf, sizeof buf - 1, 0);
 	ck_assert_int_gt(n, 0);
 	buf[n] = '\0';
+	ck_assert_str_eq(buf, "WATCHDOG=1");
+	ck_assert_int_eq(tu_daemon_stop(&D), 0);
+	do {
+		ck_assert_int_eq(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
+		n = recv(s, buf, sizeof buf - 1, 0);
+		ck_assert_int_gt(n, 0);
+		buf[n] = '\0';
+	} while (strcmp(buf, "WATCHDOG=1") == 0);
 	ck_assert_ptr_nonnull(strstr(buf, "STOPPING=1"));
 	close(s);
 }
