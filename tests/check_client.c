@@ -444,23 +444,94 @@ START_TEST(test_killed_popper_message_returns)
 }
 END_TEST
 
+/* Async bookkeeping shared by the callbacks below. */
+struct tally {
+	int done;
+	int ok, canceled, closed, other;
+	int *seen; /* per message number: how often popped */
+	int nseen;
+	int last; /* last message number, to check order */
+	int ordered;
+	void *ctx;     /* for the callback's own use */
+	cq_op *victim; /* cancelled from inside a callback */
+	int victim_rc;
+};
+
+/* Count a push result. */
+static void
+push_cb(cq_status st, void *arg)
+{
+	struct tally *t = arg;
+
+	t->done++;
+	if (st == CQ_OK)
+		t->ok++;
+	else if (st == CQ_CLOSED)
+		t->closed++;
+	else if (st == CQ_CANCELED)
+		t->canceled++;
+	else
+		t->other++;
+}
+
+/* Count a pop result and which message it carried. */
+static void
+pop_cb(cq_status st, cq_msg *m, void *arg)
+{
+	struct tally *t = arg;
+	int k;
+
+	t->done++;
+	if (st == CQ_OK) {
+		t->ok++;
+		ck_assert_ptr_nonnull(m);
+		k = atoi(cq_msg_data(m));
+		if (k != t->last + 1)
+			t->ordered = 0;
+		t->last = k;
+		if (t->seen != NULL && k >= 0 && k < t->nseen)
+			t->seen[k]++;
+		cq_msg_free(m);
+	} else {
+		ck_assert_ptr_null(m);
+		if (st == CQ_CANCELED)
+			t->canceled++;
+		else if (st == CQ_CLOSED)
+			t->closed++;
+		else
+			t->other++;
+	}
+}
+
 START_TEST(test_daemon_killed_and_restarted)
 {
 	cq_client *c = conn(), *c2;
-	cq_queue *q = mkq(c, "keep", 8, 1), *q2;
+	cq_queue *q = mkq(c, "keep", 8, 1), *q2, *e;
 	cq_queue_stat st;
+	struct tally t;
 	cq_msg *m;
 
 	ck_assert_int_eq(cq_push(q, "a", 1, 0), CQ_OK);
 	ck_assert_int_eq(cq_push(q, "b", 1, 0), CQ_OK);
 	ck_assert_int_eq(cq_push(q, "c", 1, 0), CQ_OK);
-	/* Popped but not confirmed yet: in flight when the daemon dies. */
+	/* An async pop parked when the daemon dies. */
+	memset(&t, 0, sizeof t);
+	e = mkq(c, "empty", 4, 1);
+	ck_assert_int_eq(cq_pop_async(e, CQ_FOREVER, pop_cb, &t, NULL), CQ_OK);
+	wait_waiting(e, 1, 0);
+
+	/* Popped but not confirmed yet: in flight when the daemon dies
+	 * (the last frame sent: nothing confirmed it). */
 	ck_assert_int_eq(cq_pop(q, &m, 0), CQ_OK);
 	ck_assert_str_eq((const char *)cq_msg_data(m), "a");
 	cq_msg_free(m);
 
 	tu_daemon_kill(&D);
+	run_until(c, &t.done, 1);
+	ck_assert_int_eq(t.other, 1); /* CQ_DISCONNECTED */
+	ck_assert_int_eq(cq_client_pending(c), 0);
 	ck_assert_int_eq(cq_ping(c), CQ_DISCONNECTED);
+	ck_assert_int_eq(cq_pop_async(e, 0, pop_cb, &t, NULL), CQ_DISCONNECTED);
 	ck_assert_int_eq(cq_push(q, "d", 1, 0), CQ_DISCONNECTED);
 	ck_assert_int_eq(cq_client_process(c), CQ_DISCONNECTED);
 	ck_assert_int_eq(cq_client_events(c), 0);
@@ -520,65 +591,6 @@ START_TEST(test_reserve_ack_release_touch)
 	cq_disconnect(c);
 }
 END_TEST
-
-/* Async bookkeeping shared by the callbacks below. */
-struct tally {
-	int done;
-	int ok, canceled, closed, other;
-	int *seen; /* per message number: how often popped */
-	int nseen;
-	int last; /* last message number, to check order */
-	int ordered;
-	void *ctx;     /* for the callback's own use */
-	cq_op *victim; /* cancelled from inside a callback */
-	int victim_rc;
-};
-
-/* Count a push result. */
-static void
-push_cb(cq_status st, void *arg)
-{
-	struct tally *t = arg;
-
-	t->done++;
-	if (st == CQ_OK)
-		t->ok++;
-	else if (st == CQ_CLOSED)
-		t->closed++;
-	else if (st == CQ_CANCELED)
-		t->canceled++;
-	else
-		t->other++;
-}
-
-/* Count a pop result and which message it carried. */
-static void
-pop_cb(cq_status st, cq_msg *m, void *arg)
-{
-	struct tally *t = arg;
-	int k;
-
-	t->done++;
-	if (st == CQ_OK) {
-		t->ok++;
-		ck_assert_ptr_nonnull(m);
-		k = atoi(cq_msg_data(m));
-		if (k != t->last + 1)
-			t->ordered = 0;
-		t->last = k;
-		if (t->seen != NULL && k >= 0 && k < t->nseen)
-			t->seen[k]++;
-		cq_msg_free(m);
-	} else {
-		ck_assert_ptr_null(m);
-		if (st == CQ_CANCELED)
-			t->canceled++;
-		else if (st == CQ_CLOSED)
-			t->closed++;
-		else
-			t->other++;
-	}
-}
 
 START_TEST(test_async_ten_thousand_in_flight)
 {
