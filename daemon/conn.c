@@ -262,8 +262,14 @@ conn_process(struct conn *c)
 		conn_linger(c);
 		return;
 	}
-	/* The hello, and every started frame, must arrive in time. */
-	if (!c->peer.greeted || evbuffer_get_length(in) > 0) {
+	/*
+	 * The hello, and every started frame, must arrive in time; frames
+	 * left unread while the peer does not read its replies are the slow
+	 * reader timer's business.
+	 */
+	if (c->paused)
+		evtimer_del(c->frame_timer);
+	else if (!c->peer.greeted || evbuffer_get_length(in) > 0) {
 		if (progress || !evtimer_pending(c->frame_timer, NULL))
 			conn_arm(c->frame_timer, cfg.frame_timeout_ms);
 	} else

@@ -1966,6 +1966,81 @@ START_TEST(test_queue_limits)
 }
 END_TEST
 
+START_TEST(test_slow_reader_resumes)
+{
+	const char *cfgpath = write_config("max_outbuf = 65536\n"
+	                                   "slow_reader_grace_ms = 20000\n");
+	const char *args[] = {"-c", cfgpath, NULL};
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Info in = CONQUEUE__INFO__INIT;
+	static uint8_t batch[1000 * 16], rbuf[65536];
+	size_t len, blen = 0, off = 0, have = 0, flen;
+	long frames_sent = 0, replies = 0;
+	int fd, i, paused = 0;
+	struct pollfd pfd;
+	ssize_t n;
+
+	restart_with(args, cfgpath);
+	fd = cl_connect();
+	r.op_case = CONQUEUE__REQUEST__OP_INFO;
+	r.info = &in;
+	for (i = 0; i < 1000; i++) {
+		r.id = 1000000 + (uint64_t)i;
+		len = conqueue__request__get_packed_size(&r);
+		frame_put_len(batch + blen, (uint32_t)len);
+		conqueue__request__pack(&r, batch + blen + FRAME_HDR_LEN);
+		blen += len + FRAME_HDR_LEN;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	pfd.fd = fd;
+	/* Write without reading until the daemon stops reading (300 ms). */
+	while (!paused) {
+		n = write(fd, batch + off, blen - off);
+		if (n < 0) {
+			ck_assert_int_eq(errno, EAGAIN);
+			pfd.events = POLLOUT;
+			paused = poll(&pfd, 1, 300) == 0;
+			continue;
+		}
+		off += (size_t)n;
+		if (off == blen) {
+			off = 0;
+			frames_sent += 1000;
+		}
+		ck_assert_int_lt(frames_sent, 10000000);
+	}
+	/* Now read: the daemon resumes and answers every request. */
+	while (off != 0 || replies < frames_sent) {
+		pfd.events = POLLIN | (off != 0 ? POLLOUT : 0);
+		ck_assert_int_eq(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
+		if ((pfd.revents & POLLOUT) && off != 0) {
+			n = write(fd, batch + off, blen - off);
+			if (n > 0 && (off += (size_t)n) == blen) {
+				off = 0;
+				frames_sent += 1000;
+			}
+		}
+		if (!(pfd.revents & POLLIN))
+			continue;
+		n = read(fd, rbuf + have, sizeof rbuf - have);
+		ck_assert_int_gt(n, 0);
+		have += (size_t)n;
+		while (have >= FRAME_HDR_LEN &&
+		       have >= FRAME_HDR_LEN + (flen = frame_get_len(rbuf))) {
+			replies++;
+			memmove(rbuf, rbuf + FRAME_HDR_LEN + flen,
+			    have - FRAME_HDR_LEN - flen);
+			have -= FRAME_HDR_LEN + flen;
+		}
+	}
+	ck_assert_int_eq(replies, frames_sent);
+	ck_assert_uint_eq(have, 0);
+	fcntl(fd, F_SETFL, 0);
+	sync_conn(fd);
+	close(fd);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 daemon_suite(void)
@@ -2007,6 +2082,7 @@ daemon_suite(void)
 	tcase_add_test(tc, test_access_by_mode);
 	tcase_add_test(tc, test_default_socket_mode);
 	tcase_add_test(tc, test_slow_reader_dropped);
+	tcase_add_test(tc, test_slow_reader_resumes);
 	tcase_add_test(tc, test_sighup_reloads_limits);
 	tcase_add_test(tc, test_notify_socket);
 	tcase_add_test(tc, test_quarantined_segment);
