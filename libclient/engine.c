@@ -452,7 +452,8 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 	}
 	engine_table_add(c, op);
 	/* The safety net counts from submission, backlog time included. */
-	if (timeout_ms >= 0 && kind != OP_CANCEL && kind != OP_RELEASE) {
+	if (timeout_ms >= 0 && timeout_ms <= INT64_MAX - ENGINE_GRACE_MS &&
+	    kind != OP_CANCEL && kind != OP_RELEASE) {
 		op->deadline_ns =
 		    time_deadline_ns(timeout_ms + ENGINE_GRACE_MS);
 		engine_timer_add(c, op);
