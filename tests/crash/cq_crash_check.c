@@ -21,9 +21,9 @@
  *     many times (retries after an unknown outcome);
  *   - a message id belongs to one value, and ids grow with the sequence
  *     of each producer (pushes are applied in order);
- *   - per producer, first deliveries (delivery count 1) respect FIFO in
- *     real time: no pop that started after another one finished may return
- *     an older message of the same producer.
+ *   - first deliveries (delivery count 1) respect FIFO in real time: no pop
+ *     that started after another one returned may get an older message id
+ *     (so each producer's order is kept, apart from redeliveries).
  * Exit status 0 when every rule holds, 1 on a violation, 2 on bad input.
  */
 
@@ -36,14 +36,15 @@
 #include <string.h>
 
 #define CK_MAX_EXAMPLES    10
-#define CK_MAX_UNCONFIRMED 64 /* reservations a consumer holds at once */
+#define CK_MAX_UNCONFIRMED 256 /* unconfirmed deliveries of one consumer */
 
 /* What happened to one value (producer, seq). */
 struct ck_value {
-	uint32_t invoked;  /* push attempts */
-	uint32_t possible; /* attempts that may have taken effect */
-	uint32_t acked;    /* attempts that returned CQ_OK */
-	uint32_t ndeliv;   /* deliveries */
+	uint32_t invoked;      /* push attempts */
+	uint32_t possible;     /* attempts that may have taken effect */
+	uint32_t acked;        /* attempts that returned CQ_OK */
+	uint32_t ndeliv;       /* deliveries */
+	uint64_t minid, maxid; /* message ids it was delivered under */
 };
 
 /* One producer's values, indexed by sequence. */
@@ -156,15 +157,18 @@ ck_lookup(struct ck *ck, uint32_t producer, uint64_t seq)
 	return &ck->prod[producer].v[seq];
 }
 
-/* Read one producer's log. */
+/*
+ * Read one producer's log. A push_many logs one I line per value before
+ * and one completion line per value after, so several values can be in
+ * progress at once.
+ */
 static void
 ck_read_producer(struct ck *ck, const char *path, uint32_t id)
 {
 	char line[512], type, op[16], status[32];
 	uint64_t t, seq;
 	struct ck_value *v;
-	int inflight = 0; /* the last I has no completion yet */
-	uint64_t inflight_seq = 0;
+	unsigned long inflight = 0; /* I lines without a completion yet */
 	FILE *f;
 
 	if ((f = fopen(path, "r")) == NULL)
@@ -180,11 +184,9 @@ ck_read_producer(struct ck *ck, const char *path, uint32_t id)
 		if (type == 'S' || type == 'E') {
 			if (type == 'S') {
 				ck->incarnations++;
-				if (inflight) {
-					/* Killed mid-push: unknown outcome. */
-					ck->unknown_pushes++;
-					inflight = 0;
-				}
+				/* Killed mid-push: unknown outcomes. */
+				ck->unknown_pushes += inflight;
+				inflight = 0;
 			}
 			continue;
 		}
@@ -193,44 +195,44 @@ ck_read_producer(struct ck *ck, const char *path, uint32_t id)
 		        &t, op, &seq, status) < 4)
 			ck_fatal("%s: bad line: %s", path, line);
 		v = ck_value(ck, id, seq);
+		if (type != 'I') {
+			if (inflight == 0 || v->invoked == 0)
+				ck_fatal("%s: completion of a push never "
+				         "invoked: %s",
+				    path, line);
+			inflight--;
+		}
 		switch (type) {
 		case 'I':
 			v->invoked++;
 			v->possible++;
-			inflight = 1;
-			inflight_seq = seq;
+			inflight++;
 			break;
 		case 'O':
 			v->acked++;
-			inflight = 0;
 			break;
 		case 'F':
 			v->possible--;
 			ck->failed_pushes++;
-			inflight = 0;
 			break;
 		case 'U':
 			ck->unknown_pushes++;
-			inflight = 0;
 			break;
 		default:
 			ck_fatal("%s: bad line: %s", path, line);
 		}
-		if (type != 'I' && seq != inflight_seq)
-			ck_fatal(
-			    "%s: completion of another push: %s", path, line);
 	}
-	if (inflight)
-		ck->unknown_pushes++;
+	ck->unknown_pushes += inflight;
 	fclose(f);
 }
 
 /* Per-incarnation state of a consumer while its log is read. */
 struct ck_inc {
 	int reserve;
-	uint64_t t_invoke;                      /* of the op in progress */
-	size_t unconfirmed[CK_MAX_UNCONFIRMED]; /* deliveries whose receipt is
-	                                           not yet sent */
+	uint64_t t_invoke;   /* of the op in progress */
+	uint64_t op_replied; /* the op whose reply was seen last */
+	/* Deliveries whose receipt (or ack) did not reach the daemon yet. */
+	size_t unconfirmed[CK_MAX_UNCONFIRMED];
 	size_t nunconfirmed;
 };
 
@@ -321,8 +323,14 @@ ck_read_consumer(struct ck *ck, const char *path, uint32_t id)
 			    &producer, &seq, &valid);
 			if (n != 9)
 				ck_fatal("%s: bad line: %s", path, line);
-			/* The reply itself carries the receipts of before. */
-			ck_inc_replied(ck, &inc);
+			/*
+			 * The reply shows the daemon read the receipts sent
+			 * with the request; a pop_many logs one O line per
+			 * message, and only the first one is that news.
+			 */
+			if (inc.op_replied != opno)
+				ck_inc_replied(ck, &inc);
+			inc.op_replied = opno;
 			ck->d = ck_grow(
 			    ck->d, &ck->dcap, ck->nd + 1, sizeof *ck->d);
 			d = &ck->d[ck->nd];
@@ -513,12 +521,11 @@ ck_check_redeliveries(struct ck *ck, struct ck_sum *s)
 static void
 ck_check_values(struct ck *ck, struct ck_sum *s)
 {
-	struct ck_value *v;
+	struct ck_value *v, *prev;
 	struct ck_producer *p;
-	uint64_t maxid_before = 0, maxid_this = 0, cur_seq = 0;
+	uint64_t last_id = 0, cur_seq = 0;
 	uint32_t cur_prod = UINT32_MAX, ids = 0;
 	size_t i, j;
-	int have_before = 0;
 
 	for (i = 0; i < ck->nd; i++) {
 		struct ck_deliv *d = &ck->d[i];
@@ -535,10 +542,15 @@ ck_check_values(struct ck *ck, struct ck_sum *s)
 			    d->seq);
 			continue;
 		}
+		if (v->ndeliv == 0 || d->msgid < v->minid)
+			v->minid = d->msgid;
+		if (v->ndeliv == 0 || d->msgid > v->maxid)
+			v->maxid = d->msgid;
 		v->ndeliv++;
 	}
 	for (i = 0; i < ck->nprod; i++) {
 		p = &ck->prod[i];
+		prev = NULL;
 		for (j = 0; j < p->n; j++) {
 			v = &p->v[j];
 			if (v->invoked == 0)
@@ -560,10 +572,29 @@ ck_check_values(struct ck *ck, struct ck_sum *s)
 				    "acknowledged push %zu:%zu never delivered",
 				    i, j);
 			}
+			if (v->ndeliv == 0)
+				continue;
+			/*
+			 * Every attempt of a value ends before the next value
+			 * is first tried (the values of one push_many share
+			 * attempts), so both its first and its last message
+			 * id must be newer than those of earlier values.
+			 */
+			if (prev != NULL && (v->minid <= prev->minid ||
+			                        v->maxid <= prev->maxid))
+				ck_violation(ck, &s->v_pushorder,
+				    "producer %zu: sequence %zu has message "
+				    "ids "
+				    "%" PRIu64 "..%" PRIu64
+				    ", not newer than %" PRIu64 "..%" PRIu64
+				    " of an earlier push",
+				    i, j, v->minid, v->maxid, prev->minid,
+				    prev->maxid);
+			prev = v;
 		}
 	}
 
-	/* Distinct ids per value, and id order along each producer. */
+	/* Distinct ids per value. */
 	qsort(ck->d, ck->nd, sizeof *ck->d, ck_cmp_value);
 	for (i = 0; i < ck->nd; i++) {
 		struct ck_deliv *d = &ck->d[i];
@@ -571,27 +602,13 @@ ck_check_values(struct ck *ck, struct ck_sum *s)
 		if (!d->valid ||
 		    (v = ck_lookup(ck, d->producer, d->seq)) == NULL)
 			continue;
-		if (d->producer != cur_prod) {
-			have_before = 0;
+		if (d->producer != cur_prod || d->seq != cur_seq)
 			ids = 0;
-		} else if (d->seq != cur_seq) {
-			/* Everything of earlier sequences precedes d. */
-			if (!have_before || maxid_this > maxid_before)
-				maxid_before = maxid_this;
-			have_before = 1;
-			ids = 0;
-		} else if (d->msgid == maxid_this)
+		else if (d->msgid == last_id)
 			continue; /* a redelivery, checked above */
-		if (ids == 0 && have_before && d->msgid <= maxid_before)
-			ck_violation(ck, &s->v_pushorder,
-			    "producer %u: message %" PRIu64
-			    " of sequence %" PRIu64
-			    " is not newer than an earlier push (id %" PRIu64
-			    ")",
-			    d->producer, d->msgid, d->seq, maxid_before);
 		cur_prod = d->producer;
 		cur_seq = d->seq;
-		maxid_this = d->msgid;
+		last_id = d->msgid;
 		if (++ids == 2)
 			s->double_pushed++;
 		if (ids > v->possible)
@@ -603,48 +620,44 @@ ck_check_values(struct ck *ck, struct ck_sum *s)
 }
 
 /*
- * FIFO in real time, per producer: among first deliveries, a pop invoked
- * after another pop returned must not return an older message.
+ * FIFO in real time: a queue hands out its messages in id order, so among
+ * first deliveries (a message never in flight before) a pop invoked after
+ * another pop had returned must not get an older message. This covers the
+ * order of each producer's messages and of the queue as a whole.
  */
 static void
 ck_check_order(struct ck *ck, struct ck_sum *s)
 {
 	struct ck_deliv **inv, **okd, *best;
-	size_t i, j, k, start, n;
+	size_t j, k, n = 0;
 
 	inv = calloc(ck->nd + 1, sizeof *inv);
 	okd = calloc(ck->nd + 1, sizeof *okd);
 	if (inv == NULL || okd == NULL)
 		ck_fatal("out of memory");
-	/* ck->d is sorted by producer already (ck_check_values). */
-	for (start = 0; start < ck->nd; start = i) {
-		for (i = start;
-		     i < ck->nd && ck->d[i].producer == ck->d[start].producer;
-		     i++)
-			;
-		n = 0;
-		for (j = start; j < i; j++)
-			if (ck->d[j].valid && ck->d[j].deliveries == 1)
-				inv[n] = okd[n] = &ck->d[j], n++;
-		qsort(inv, n, sizeof *inv, ck_cmp_invoke);
-		qsort(okd, n, sizeof *okd, ck_cmp_ok);
-		best = NULL;
-		for (j = 0, k = 0; j < n; j++) {
-			while (k < n && okd[k]->t_ok < inv[j]->t_invoke) {
-				if (best == NULL || okd[k]->seq > best->seq)
-					best = okd[k];
-				k++;
-			}
-			if (best != NULL && best->seq > inv[j]->seq) {
-				s->order++;
-				ck_violation(ck, &s->v_order,
-				    "producer %u: %" PRIu64
-				    " popped by consumer %u after %" PRIu64
-				    " had been popped by consumer %u",
-				    inv[j]->producer, inv[j]->seq,
-				    inv[j]->consumer, best->seq,
-				    best->consumer);
-			}
+	for (j = 0; j < ck->nd; j++)
+		if (ck->d[j].valid && ck->d[j].deliveries == 1) {
+			inv[n] = okd[n] = &ck->d[j];
+			n++;
+		}
+	qsort(inv, n, sizeof *inv, ck_cmp_invoke);
+	qsort(okd, n, sizeof *okd, ck_cmp_ok);
+	best = NULL;
+	for (j = 0, k = 0; j < n; j++) {
+		while (k < n && okd[k]->t_ok < inv[j]->t_invoke) {
+			if (best == NULL || okd[k]->msgid > best->msgid)
+				best = okd[k];
+			k++;
+		}
+		if (best != NULL && best->msgid > inv[j]->msgid) {
+			s->order++;
+			ck_violation(ck, &s->v_order,
+			    "message %" PRIu64 " (%u:%" PRIu64
+			    ") popped by consumer %u after message %" PRIu64
+			    " (%u:%" PRIu64 ") had been popped by consumer %u",
+			    inv[j]->msgid, inv[j]->producer, inv[j]->seq,
+			    inv[j]->consumer, best->msgid, best->producer,
+			    best->seq, best->consumer);
 		}
 	}
 	free(inv);

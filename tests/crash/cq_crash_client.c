@@ -4,7 +4,9 @@
 /*
  * Roles (argv[1]):
  *   producer  push bodies {producer id, sequence, checksum} 0..count-1
+ *             (-b N: push_many of N at a time)
  *   consumer  pop (or reserve + ack) until the queue is closed and drained
+ *             (-b N: pop_many of up to N at a time)
  *   create    create the queue (CQ_EXISTS is fine)
  *   close     close the queue
  *   delete    delete the queue
@@ -13,8 +15,9 @@
  * deliberately broken consumer, to show that the checker catches a loss.
  *
  * The log is the history the checker reads (Jepsen's total-queue model).
- * Each line is written with one write(2) before the op is invoked and one
- * after it completes, so a SIGKILL loses nothing the process was told:
+ * The lines of an op are written with one write(2) before it is invoked
+ * and one after it completes (a batch logs one line per message), so a
+ * SIGKILL loses nothing the process was told:
  *   S <t> <role> <id> <pid>                     an incarnation starts
  *   I <t> push <seq>                            push invoked
  *   O <t> push <seq>                            push acknowledged
@@ -22,6 +25,7 @@
  *   U <t> push <seq> <status>                   unknown: may have happened
  *   I <t> pop|reserve <op>                      pop invoked
  *   O <t> pop|reserve <op> <msgid> <deliveries> <producer> <seq> <valid>
+ *                                               (one per message of the op)
  *   F <t> pop|reserve <op> <status>             a reply without message
  *   U <t> pop|reserve <op> <status>             connection lost
  *   I|O <t> ack <op> <msgid>, F|U <t> ack <op> <msgid> <status>
@@ -46,6 +50,7 @@
 #include "conqueue/conqueue.h"
 
 #define CC_BODY_MAX       4096
+#define CC_BATCH_MAX      64          /* messages per push_many / pop_many */
 #define CC_BACKOFF_MAX_NS 20000000ULL /* 20 ms between reconnect attempts */
 
 enum cc_role {
@@ -73,6 +78,7 @@ struct cc {
 	uint32_t capacity;
 	int64_t reconnect_ms;
 	uint64_t pace_us;    /* producer: pause between pushes */
+	size_t batch;        /* push_many / pop_many of up to this many */
 	uint64_t lose_every; /* self-test: forget every n-th delivery */
 	uint64_t ndeliv;
 	int logfd;
@@ -99,30 +105,70 @@ cc_die(const char *fmt, ...)
 	exit(CC_EXIT_ERROR);
 }
 
+/* Log lines collected for one write(2): all lines of one op event. */
+struct cc_lines {
+	char buf[CC_BATCH_MAX * 96 + 256];
+	size_t len;
+};
+
+/* Append a line stamped with the monotonic clock to l. */
+static void __attribute__((format(printf, 3, 0)))
+cc_vadd(struct cc_lines *l, char type, const char *fmt, va_list ap)
+{
+	size_t room = sizeof l->buf - l->len;
+	int n, m;
+
+	n = snprintf(
+	    l->buf + l->len, room, "%c %020" PRIu64 " ", type, time_mono_ns());
+	if (n < 0 || (size_t)n >= room)
+		cc_die("log lines too long");
+	m = vsnprintf(l->buf + l->len + n, room - (size_t)n, fmt, ap);
+	if (m < 0 || (size_t)(n + m) + 1 >= room)
+		cc_die("log lines too long");
+	l->len += (size_t)(n + m);
+	l->buf[l->len++] = '\n';
+}
+
+/* Append a line to l. */
+static void __attribute__((format(printf, 3, 4)))
+cc_add(struct cc_lines *l, char type, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cc_vadd(l, type, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Write l with one write(2): O_APPEND keeps the lines whole and together
+ * even across incarnations, and a SIGKILL loses all of them or none.
+ */
+static void
+cc_flush(struct cc *cc, struct cc_lines *l)
+{
+	ssize_t w;
+
+	if (cc->logfd >= 0 && l->len > 0) {
+		w = write(cc->logfd, l->buf, l->len);
+		if (w < 0 || (size_t)w != l->len)
+			cc_die("write %s: %s", cc->logpath, strerror(errno));
+	}
+	l->len = 0;
+}
+
 /* Append one line to the log with a single write(2). */
 static void __attribute__((format(printf, 3, 4)))
 cc_log(struct cc *cc, char type, const char *fmt, ...)
 {
-	char line[256];
+	struct cc_lines l;
 	va_list ap;
-	int n, m;
-	ssize_t w;
 
-	if (cc->logfd < 0)
-		return;
-	n = snprintf(
-	    line, sizeof line, "%c %020" PRIu64 " ", type, time_mono_ns());
+	l.len = 0;
 	va_start(ap, fmt);
-	m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	cc_vadd(&l, type, fmt, ap);
 	va_end(ap);
-	if (m < 0 || (size_t)(n + m) >= sizeof line - 1)
-		cc_die("log line too long");
-	n += m;
-	line[n++] = '\n';
-	/* O_APPEND: one write is one whole line, even across incarnations. */
-	w = write(cc->logfd, line, (size_t)n);
-	if (w != n)
-		cc_die("write %s: %s", cc->logpath, strerror(errno));
+	cc_flush(cc, &l);
 }
 
 /* Sleep ns nanoseconds (the back-off between reconnect attempts). */
@@ -279,28 +325,60 @@ cc_resume(struct cc *cc)
 	return next;
 }
 
-/* Push one message per sequence number; retry across daemon restarts. */
+/* Log one line per value of the batch [seq, seq + n) with one write. */
+static void
+cc_log_batch(struct cc *cc, char type, uint64_t seq, size_t n, cq_status st)
+{
+	struct cc_lines l;
+	size_t i;
+
+	l.len = 0;
+	for (i = 0; i < n; i++) {
+		if (type == 'I' || type == 'O')
+			cc_add(&l, type, "push %010" PRIu64, seq + i);
+		else
+			cc_add(&l, type, "push %010" PRIu64 " %s", seq + i,
+			    cq_status_name(st));
+	}
+	cc_flush(cc, &l);
+}
+
+/*
+ * Push one message per sequence number, batch at a time (push_many is all
+ * or nothing); retry across daemon restarts.
+ */
 static int
 cc_producer(struct cc *cc)
 {
-	char body[CC_BODY_MAX];
+	static char bodies[CC_BATCH_MAX][CC_BODY_MAX];
+	const void *bufs[CC_BATCH_MAX];
+	size_t lens[CC_BATCH_MAX], n, i;
 	uint64_t seq;
-	size_t len;
 	cq_status st;
 
 	cc_connect_or_exit(cc, 1);
-	for (seq = cc_resume(cc); seq < cc->count; seq++) {
+	for (seq = cc_resume(cc); seq < cc->count; seq += n) {
 		if (cc->stopfile != NULL && access(cc->stopfile, F_OK) == 0)
 			break;
 		/* Pacing keeps long runs of the sites scenario small. */
 		if (cc->pace_us != 0 && seq > 0)
 			cc_nap(cc->pace_us * 1000u);
-		len = cc_body(body, cc->size, cc->id, seq);
+		n = cc->count - seq < cc->batch ? (size_t)(cc->count - seq)
+		                                : cc->batch;
+		for (i = 0; i < n; i++) {
+			lens[i] = cc_body(bodies[i], cc->size, cc->id, seq + i);
+			bufs[i] = bodies[i];
+		}
 		for (;;) {
-			cc_log(cc, 'I', "push %010" PRIu64, seq);
-			st = cq_push(cc->q, body, len, cc->timeout_ms);
+			cc_log_batch(cc, 'I', seq, n, CQ_OK);
+			if (n == 1)
+				st = cq_push(
+				    cc->q, bufs[0], lens[0], cc->timeout_ms);
+			else
+				st = cq_push_many(
+				    cc->q, bufs, lens, n, 0, cc->timeout_ms);
 			if (st == CQ_OK) {
-				cc_log(cc, 'O', "push %010" PRIu64, seq);
+				cc_log_batch(cc, 'O', seq, n, st);
 				break;
 			}
 			switch (st) {
@@ -311,18 +389,15 @@ cc_producer(struct cc *cc)
 				 * The push may or may not have happened:
 				 * retrying may duplicate it ("recovered").
 				 */
-				cc_log(cc, 'U', "push %010" PRIu64 " %s", seq,
-				    cq_status_name(st));
+				cc_log_batch(cc, 'U', seq, n, st);
 				cc_connect_or_exit(cc, 1);
 				break;
 			case CQ_BUSY:
 			case CQ_FULL:
-				cc_log(cc, 'F', "push %010" PRIu64 " %s", seq,
-				    cq_status_name(st));
+				cc_log_batch(cc, 'F', seq, n, st);
 				break;
 			default:
-				cc_log(cc, 'F', "push %010" PRIu64 " %s", seq,
-				    cq_status_name(st));
+				cc_log_batch(cc, 'F', seq, n, st);
 				cc_die("push %" PRIu64 ": %s (%s)", seq,
 				    cq_status_name(st), cq_client_error(cc->c));
 			}
@@ -354,50 +429,66 @@ cc_ack(struct cc *cc, uint64_t msgid)
 		    cq_status_name(st));
 }
 
-/* Pop (or reserve and ack) until the queue is closed and drained. */
+/*
+ * Pop (or reserve and ack) until the queue is closed and drained; plain
+ * pops take up to batch messages at once (pop_many), logged with one write
+ * after the call returns: a SIGKILL before that write leaves the messages
+ * unconfirmed (the receipt rides on the next request), so they come back.
+ */
 static int
 cc_consumer(struct cc *cc)
 {
 	const char *opname = cc->reserve ? "reserve" : "pop";
+	cq_msg *msgs[CC_BATCH_MAX];
+	struct cc_lines l;
 	unsigned producer;
 	uint64_t op, seq, msgid;
+	size_t n, i;
 	int valid;
-	cq_msg *m;
 	cq_status st;
 
 	cc_connect_or_exit(cc, 1);
 	for (;;) {
 		op = ++cc->opno;
 		cc_log(cc, 'I', "%s %" PRIu64, opname, op);
-		m = NULL;
-		if (cc->reserve)
-			st =
-			    cq_reserve(cc->q, &m, cc->timeout_ms, cc->lease_ms);
-		else
-			st = cq_pop(cc->q, &m, cc->timeout_ms);
+		n = 0;
+		if (cc->reserve) {
+			st = cq_reserve(
+			    cc->q, &msgs[0], cc->timeout_ms, cc->lease_ms);
+			n = st == CQ_OK;
+		} else if (cc->batch > 1)
+			st = cq_pop_many(
+			    cc->q, msgs, cc->batch, &n, cc->timeout_ms);
+		else {
+			st = cq_pop(cc->q, &msgs[0], cc->timeout_ms);
+			n = st == CQ_OK;
+		}
 		if (st == CQ_OK) {
-			valid = cc_parse(
-			    cq_msg_data(m), cq_msg_len(m), &producer, &seq);
-			msgid = cq_msg_id(m);
-			/*
-			 * A consumer that takes a message and does not record
-			 * it: the checker must report it lost.
-			 */
-			if (cc->lose_every != 0 &&
-			    ++cc->ndeliv % cc->lose_every == 0) {
-				cq_msg_free(m);
+			l.len = 0;
+			for (i = 0; i < n; i++) {
+				valid = cc_parse(cq_msg_data(msgs[i]),
+				    cq_msg_len(msgs[i]), &producer, &seq);
+				/*
+				 * A consumer that takes a message and does not
+				 * record it: the checker must report it lost.
+				 */
+				if (cc->lose_every != 0 &&
+				    ++cc->ndeliv % cc->lose_every == 0)
+					continue;
+				cc_add(&l, 'O',
+				    "%s %" PRIu64 " %" PRIu64 " %" PRIu32
+				    " %u %" PRIu64 " %d",
+				    opname, op, cq_msg_id(msgs[i]),
+				    cq_msg_deliveries(msgs[i]), producer, seq,
+				    valid);
+			}
+			cc_flush(cc, &l);
+			for (i = 0; i < n; i++) {
+				msgid = cq_msg_id(msgs[i]);
+				cq_msg_free(msgs[i]);
 				if (cc->reserve)
 					cc_ack(cc, msgid);
-				continue;
 			}
-			cc_log(cc, 'O',
-			    "%s %" PRIu64 " %" PRIu64 " %" PRIu32 " %u %" PRIu64
-			    " %d",
-			    opname, op, msgid, cq_msg_deliveries(m), producer,
-			    seq, valid);
-			cq_msg_free(m);
-			if (cc->reserve)
-				cc_ack(cc, msgid);
 			continue;
 		}
 		switch (st) {
@@ -492,7 +583,8 @@ static void __attribute__((noreturn)) cc_usage(void)
 	fprintf(stderr,
 	    "usage: cq_crash_client "
 	    "producer|consumer|create|close|delete|stat\n"
-	    "    -s SOCKET -q QUEUE [-i ID] [-n COUNT] [-l LOGFILE] [-r]\n"
+	    "    -s SOCKET -q QUEUE [-i ID] [-n COUNT] [-l LOGFILE] [-r] [-b "
+	    "BATCH]\n"
 	    "    [-z SIZE] [-t TIMEOUT_MS] [-L LEASE_MS] [-c CAPACITY]\n"
 	    "    [-R RECONNECT_MS] [-w PACE_US] [-x STOPFILE] [-X "
 	    "LOSE_EVERY]\n");
@@ -535,6 +627,7 @@ main(int argc, char **argv)
 	memset(&cc, 0, sizeof cc);
 	cc.logfd = -1;
 	cc.size = 64;
+	cc.batch = 1;
 	cc.timeout_ms = 2000;
 	cc.lease_ms = 60000;
 	cc.capacity = 512;
@@ -548,8 +641,14 @@ main(int argc, char **argv)
 		cc_usage();
 	cc.role = roles[i].role;
 	optind = 2;
-	while ((ch = getopt(argc, argv, "c:i:l:L:n:q:rR:s:t:w:x:X:z:")) != -1) {
+	while (
+	    (ch = getopt(argc, argv, "b:c:i:l:L:n:q:rR:s:t:w:x:X:z:")) != -1) {
 		switch (ch) {
+		case 'b':
+			cc.batch = (size_t)cc_number(optarg, "batch");
+			if (cc.batch < 1 || cc.batch > CC_BATCH_MAX)
+				cc_die("batch must be 1..%d", CC_BATCH_MAX);
+			break;
 		case 'c':
 			cc.capacity = (uint32_t)cc_number(optarg, "capacity");
 			break;

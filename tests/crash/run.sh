@@ -21,6 +21,8 @@
 #   CQ_CRASH_MESSAGES (100000)  CQ_CRASH_KILLS (20)  CQ_CRASH_CLIENT_KILLS
 #   (= KILLS)  CQ_CRASH_PRODUCERS (4)  CQ_CRASH_CONSUMERS (4)
 #   CQ_CRASH_MODE (pop | reserve)  CQ_CRASH_SEED (from the clock, printed)
+#   CQ_CRASH_BATCH (4: odd-numbered producers use push_many and, in pop
+#   mode, odd-numbered consumers pop_many of that many; 1: never)
 #   CQ_CRASH_CAPACITY (256)  CQ_CRASH_SIZE (64)  CQ_CRASH_MAX_RESTART_MS
 #   (1000)  CQ_CRASH_TIMEOUT (900 s for the whole run)  CQ_CRASH_SITE_COUNTS
 #   ("1 3 20")  CQ_CRASH_KEEP (1: keep the logs in /tmp on failure)
@@ -47,6 +49,7 @@ CONSUMERS=${CQ_CRASH_CONSUMERS:-4}
 MODE=${CQ_CRASH_MODE:-pop}
 SEED=${CQ_CRASH_SEED:-$(($(date +%s%N) / 1000 % 1000000))}
 CAPACITY=${CQ_CRASH_CAPACITY:-256}
+BATCH=${CQ_CRASH_BATCH:-4}
 SIZE=${CQ_CRASH_SIZE:-64}
 MAX_RESTART_MS=${CQ_CRASH_MAX_RESTART_MS:-1000}
 TIMEOUT=${CQ_CRASH_TIMEOUT:-900}
@@ -187,6 +190,11 @@ daemon_kill() {
 	daemon_kills=$((daemon_kills + 1))
 }
 
+# Batch size of client $1: odd ones use push_many / pop_many.
+batch_of() {
+	if [ $(($1 % 2)) -eq 1 ]; then echo "$BATCH"; else echo 1; fi
+}
+
 # Start producer $1 (its share of the messages, or until the stop file).
 start_producer() {
 	local n=$((MESSAGES / PRODUCERS))
@@ -196,7 +204,8 @@ start_producer() {
 		n=1000000000000
 		pace=$SITE_PACE_US
 	fi
-	"$CLIENT" producer -s "$sock" -q "$Q" -i "$1" -n "$n" -z "$SIZE" -w "$pace" \
+	"$CLIENT" producer -s "$sock" -q "$Q" -i "$1" -n "$n" -z "$SIZE" \
+	    -w "$pace" -b "$(batch_of "$1")" \
 	    -l "$logs/p$1.log" -x "$stopfile" 7<&- 2>>"$tmp/clients.err" &
 	ppid[$1]=$!
 	pdone[$1]=0
@@ -204,7 +213,9 @@ start_producer() {
 
 # Start consumer $1.
 start_consumer() {
-	"$CLIENT" consumer -s "$sock" -q "$Q" -i "$1" $RFLAG $LOSE \
+	local b=1
+	[ "$MODE" = pop ] && b=$(batch_of "$1")
+	"$CLIENT" consumer -s "$sock" -q "$Q" -i "$1" $RFLAG $LOSE -b "$b" \
 	    -l "$logs/c$1.log" 7<&- 2>>"$tmp/clients.err" &
 	cpid[$1]=$!
 }
