@@ -2,6 +2,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,7 +396,10 @@ child_run(const struct model *m, const struct op *o, const char *site, int nth,
 	return pid;
 }
 
-/* Wait for child pid; return the site it died at ("" if it exited). */
+/*
+ * Wait for child pid; return the site it died at ("" if it exited). The
+ * pipe is non-blocking: a child killed other than by its hook fails here.
+ */
 static int
 child_wait(pid_t pid, int fd, char *site, size_t len, int *status)
 {
@@ -438,7 +442,7 @@ crash_round(uint64_t *rs, int round)
 	memset(&m, 0, sizeof m);
 	cu_segname(seg, sizeof seg);
 	ck_assert_int_eq(core_create(seg, &a, &q), CQ_OK);
-	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
 
 	nsetup = (int)(cu_rand(rs) % 12);
 	for (i = 0; i < nsetup; i++) {
@@ -577,7 +581,7 @@ START_TEST(test_crash_sites_each_recover_to_committed_state)
 		memset(&m, 0, sizeof m);
 		cu_segname(seg, sizeof seg);
 		ck_assert_int_eq(core_create(seg, &a, &q), CQ_OK);
-		ck_assert_int_eq(pipe(p), 0);
+		ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
 		/* Two queued per band, two in flight. */
 		for (i = 0; i < 6; i++) {
 			op_random(&o, &rs, &m);
@@ -631,7 +635,7 @@ START_TEST(test_crash_inside_recovery_reruns_it)
 		memset(&m, 0, sizeof m);
 		cu_segname(seg, sizeof seg);
 		ck_assert_int_eq(core_create(seg, &a, &q), CQ_OK);
-		ck_assert_int_eq(pipe(p), 0);
+		ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
 		for (i = 0; i < 4; i++) {
 			op_random(&o, &rs, &m);
 			o.kind = OP_PUSH;
@@ -685,7 +689,7 @@ START_TEST(test_crash_during_create_leaves_no_usable_segment)
 	int i, status, p[2];
 	pid_t pid;
 
-	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
 	for (i = 0; i < 2; i++) {
 		cu_segname(seg, sizeof seg);
 		pid = fork();
