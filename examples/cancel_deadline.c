@@ -44,6 +44,7 @@ got(cq_status st, cq_msg *m, void *arg)
 	}
 }
 
+/* Pop with a deadline of our own, cancel, then show nothing was lost. */
 int
 main(int argc, char **argv)
 {

@@ -211,6 +211,7 @@ spawn(int (*fn)(const char *), const char *arg)
 	return pid;
 }
 
+/* Create a private queue, run the producer and consumers, clean up. */
 int
 main(int argc, char **argv)
 {

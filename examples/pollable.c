@@ -57,6 +57,7 @@ popped(cq_status st, cq_msg *m, void *arg)
 		s->failed = 1;
 }
 
+/* Submit the ops, then run the poll() loop until the last pop. */
 int
 main(int argc, char **argv)
 {
