@@ -520,6 +520,11 @@ crash_round(uint64_t *rs, int round)
 	 * Our next operation recovers (through trylock or clocklock, which
 	 * both report EOWNERDEAD); ENOTRECOVERABLE would give CQ_CORRUPT.
 	 */
+	if (round % 3 == 2) {
+		/* Or a daemon restarting: attach finds the dead owner. */
+		core_detach(q);
+		ck_assert_int_eq(core_attach(seg, &q), CQ_OK);
+	}
 	core_set_lock_timeout(q, round % 2 ? 100 : 0);
 	ck_assert_int_eq(core_check(q), CQ_OK);
 	assert_lock_healthy();
