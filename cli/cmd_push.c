@@ -92,6 +92,10 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 		free(line);
 	}
 	free(operands);
+	/* Full, closed, timed out and busy speak through the exit status
+	 * alone (as for pop); only real errors get a message. */
+	if (st != CQ_OK && cli_exit_status(st) != CLI_EXIT_ERROR)
+		return cli_exit_status(st);
 	if (st != CQ_OK)
 		return cli_fail(x, st, cq_queue_name(q));
 	return rv;
