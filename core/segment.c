@@ -234,9 +234,9 @@ core_create(
 	memcpy(im.name, attr->name, strlen(attr->name));
 
 	/* The magic is written last: a crash mid-create leaves no magic. */
-	hdr->imm = im;
-	hdr->imm.magic = 0;
 	hdr->hcrc = crc32c(0, &im, sizeof im);
+	im.magic = 0;
+	hdr->imm = im;
 	hdr->mode = attr->mode;
 	hdr->next_id = 1;
 	for (i = 0; i < CQ_BANDS_MAX; i++)
