@@ -207,7 +207,7 @@ START_TEST(test_damaged_detached_segment_is_quarantined_or_repaired)
 	ck_assert_int_eq(core_attach(seg, &q), CQ_OK);
 	exercise(q);
 	core_detach(q);
-	for (c = 0; c < cu_scaled(CASES); c++) {
+	for (c = 0; c < cu_count_env("CQ_CORRUPT_CASES", CASES); c++) {
 		memcpy(buf, image, image_len);
 		damage(buf, image_len, &rs);
 		write_image(buf);
@@ -224,8 +224,8 @@ START_TEST(test_damaged_detached_segment_is_quarantined_or_repaired)
 		core_detach(q);
 	}
 	/* Both outcomes occur, or the damage did not reach anything. */
-	ck_assert_int_gt(corrupt, cu_scaled(CASES) / 20);
-	ck_assert_int_gt(ok, cu_scaled(CASES) / 20);
+	ck_assert_int_gt(corrupt, cu_count_env("CQ_CORRUPT_CASES", CASES) / 20);
+	ck_assert_int_gt(ok, cu_count_env("CQ_CORRUPT_CASES", CASES) / 20);
 	free(buf);
 	free(image);
 	ck_assert_int_eq(core_unlink(seg), CQ_OK);
@@ -241,7 +241,7 @@ START_TEST(test_damage_under_an_attached_handle_is_caught_by_check)
 	cq_status st;
 
 	build_image();
-	for (c = 0; c < cu_scaled(CASES / 4); c++) {
+	for (c = 0; c < cu_count_env("CQ_CORRUPT_CASES", CASES) / 4; c++) {
 		write_image(image);
 		ck_assert_int_eq(core_attach(seg, &q), CQ_OK);
 		/* Damage through a second mapping while q is attached. */

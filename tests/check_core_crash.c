@@ -550,7 +550,7 @@ START_TEST(test_crash_at_every_commit_site_keeps_committed_ops)
 	uint64_t rs = UINT64_C(0x9e3779b97f4a7c15) + (uint64_t)_i;
 	int round;
 
-	for (round = 0; round < cu_scaled(400); round++)
+	for (round = 0; round < cu_count_env("CQ_CRASH_ROUNDS", 400); round++)
 		crash_round(&rs, round);
 }
 END_TEST

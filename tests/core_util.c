@@ -92,6 +92,17 @@ cu_scaled(long n)
 	return n / 10 > 0 ? n / 10 : 1;
 }
 
+/* A loop count: $name (long runs on demand), else dflt scaled. */
+long
+cu_count_env(const char *name, long dflt)
+{
+	const char *e = getenv(name);
+
+	if (e != NULL && atol(e) > 0)
+		return atol(e);
+	return cu_scaled(dflt);
+}
+
 /* xorshift64*: deterministic per seed. */
 uint64_t
 cu_rand(uint64_t *state)

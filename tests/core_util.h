@@ -20,6 +20,8 @@ int cu_count(void);
 struct core_attr cu_attr(uint32_t capacity, uint32_t max_size, uint32_t bands);
 /* n, or n / 10 (at least 1) when running under valgrind. */
 long cu_scaled(long n);
+/* $name as a positive count, else dflt scaled by cu_scaled. */
+long cu_count_env(const char *name, long dflt);
 /* A small deterministic PRNG (xorshift64*). */
 uint64_t cu_rand(uint64_t *state);
 
