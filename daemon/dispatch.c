@@ -15,6 +15,7 @@
  * that can now complete, oldest first.
  */
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -724,10 +725,21 @@ dispatch_hello(struct peer *p, Conqueue__Request *req)
 	r.status = CQ_OK;
 	r.welcome = &w;
 	p->greeted = 1;
-	if (req->hello->client_name != NULL)
-		log_debug("connection %llu: uid %u pid %ld client '%.64s'",
-		    (unsigned long long)p->cid, p->uid, (long)p->pid,
-		    req->hello->client_name);
+	if (req->hello->client_name != NULL) {
+		char name[65];
+		size_t i;
+		/* The name is the client's word: printable bytes only. */
+		for (i = 0;
+		     i < sizeof name - 1 && req->hello->client_name[i] != '\0';
+		     i++)
+			name[i] =
+			    isprint((unsigned char)req->hello->client_name[i])
+			        ? req->hello->client_name[i]
+			        : '?';
+		name[i] = '\0';
+		log_debug("connection %llu: uid %u pid %ld client '%s'",
+		    (unsigned long long)p->cid, p->uid, (long)p->pid, name);
+	}
 	p->ops->send(p, &r);
 }
 

@@ -11,11 +11,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <event2/listener.h>
 
 #include "daemon.h"
 
 static struct evconnlistener *listener;
+static struct event *listener_pause;
 
 /* Refuse a connection over a limit: one CQ_LIMIT reply with id 0. */
 static void
@@ -72,13 +74,36 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	}
 }
 
-/* accept() failed: out of descriptors is survivable, keep listening. */
+/* The pause after an accept failure is over: listen again. */
+static void
+listener_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (listener != NULL)
+		evconnlistener_enable(listener);
+}
+
+/*
+ * accept() failed. Out of descriptors is survivable, but the pending
+ * connection keeps the socket readable: pause accepting for a moment
+ * instead of spinning.
+ */
 static void
 listener_error_cb(struct evconnlistener *l, void *arg)
 {
-	(void)l;
+	struct timeval tv = {0, 100 * 1000};
+
 	(void)arg;
 	log_warn("accept: %s", strerror(errno));
+	if (listener_pause == NULL)
+		listener_pause = evtimer_new(
+		    evconnlistener_get_base(l), listener_resume_cb, NULL);
+	if (listener_pause != NULL) {
+		evconnlistener_disable(l);
+		evtimer_add(listener_pause, &tv);
+	}
 }
 
 /* Give the socket file to socket_group (a name or a number), if set. */
@@ -197,4 +222,7 @@ listener_close(void)
 	if (listener != NULL)
 		evconnlistener_free(listener);
 	listener = NULL;
+	if (listener_pause != NULL)
+		event_free(listener_pause);
+	listener_pause = NULL;
 }
