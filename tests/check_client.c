@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1212,6 +1213,69 @@ START_TEST(test_daemon_limits)
 }
 END_TEST
 
+/* A daemon whose socket anyone may connect to (for the access test). */
+static void
+setup_open_socket(void)
+{
+	const char *extra[] = {"-m", "0666", NULL};
+
+	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
+	d_started = 1;
+	atexit(cleanup);
+	ck_assert_int_eq(chmod(D.dir, 0755), 0);
+}
+
+START_TEST(test_access_denied_for_other_uid)
+{
+	cq_client *c;
+	cq_queue *q;
+	pid_t pid;
+	int ws;
+
+	if (getuid() != 0)
+		return; /* needs root to act as another uid */
+	c = conn();
+	q = mkq(c, "private", 4, 1);
+	ck_assert_int_eq(cq_push(q, "secret", 6, 0), CQ_OK);
+	ck_assert_int_eq(cq_create(c, "public", NULL), CQ_OK);
+	{
+		cq_queue *pq = openq(c, "public");
+		ck_assert_int_eq(cq_chmod(pq, 0666), CQ_OK);
+	}
+	if ((pid = fork()) == 0) {
+		cq_client *oc;
+		cq_queue *oq;
+		cq_msg *m;
+
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(90);
+		if (cq_connect(&oc, D.sock) != CQ_OK)
+			_exit(91);
+		if (cq_open(oc, "private", &oq) != CQ_DENIED)
+			_exit(92);
+		if (cq_delete(oc, "private") != CQ_DENIED)
+			_exit(93);
+		if (cq_open(oc, "public", &oq) != CQ_OK ||
+		    cq_push(oq, "hi", 2, 0) != CQ_OK ||
+		    cq_pop(oq, &m, 0) != CQ_OK)
+			_exit(94);
+		cq_msg_free(m);
+		/* Owner-only operations. */
+		if (cq_close(oq) != CQ_DENIED ||
+		    cq_chmod(oq, 0600) != CQ_DENIED)
+			_exit(95);
+		cq_disconnect(oc);
+		_exit(0);
+	}
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+	    "other-uid child failed at step %d", WEXITSTATUS(ws));
+	pop_expect(q, "secret");
+	cq_disconnect(c);
+}
+END_TEST
+
 START_TEST(test_only_cq_symbols_exported)
 {
 	char cmd[1024], line[512];
@@ -1245,6 +1309,7 @@ client_suite(void)
 	TCase *tc = tcase_create("daemon");
 	TCase *ts = tcase_create("static");
 	TCase *tl = tcase_create("limits");
+	TCase *ta = tcase_create("access");
 
 	tcase_add_checked_fixture(tc, setup, cleanup);
 	tcase_set_timeout(tc, 60);
@@ -1270,6 +1335,10 @@ client_suite(void)
 	tcase_set_timeout(tl, 60);
 	tcase_add_test(tl, test_daemon_limits);
 	suite_add_tcase(s, tl);
+	tcase_add_checked_fixture(ta, setup_open_socket, cleanup);
+	tcase_set_timeout(ta, 60);
+	tcase_add_test(ta, test_access_denied_for_other_uid);
+	suite_add_tcase(s, ta);
 	tcase_add_test(ts, test_only_cq_symbols_exported);
 	suite_add_tcase(s, ts);
 	return s;
