@@ -586,6 +586,7 @@ engine_parse(cq_client *c)
 		if (len > FRAME_MAX_LIMIT) {
 			engine_set_error(c, CQ_PROTOCOL,
 			    "reply frame over the size limit", 0);
+			c->conn_status = CQ_PROTOCOL;
 			engine_lost(c, NULL);
 			return;
 		}
@@ -596,6 +597,7 @@ engine_parse(cq_client *c)
 		c->in_off += FRAME_HDR_LEN + (size_t)len;
 		if (r == NULL) {
 			engine_set_error(c, CQ_PROTOCOL, why, 0);
+			c->conn_status = CQ_PROTOCOL;
 			engine_lost(c, NULL);
 			return;
 		}

@@ -1276,6 +1276,58 @@ START_TEST(test_access_denied_for_other_uid)
 }
 END_TEST
 
+START_TEST(test_protocol_mismatch_and_garbage)
+{
+	struct sockaddr_un sa;
+	Conqueue__Request *req;
+	Conqueue__Reply r;
+	cq_client *c = NULL;
+	pid_t pid;
+	int lfd, ws, round;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	ck_assert_int_lt(
+	    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/old.sock", D.dir),
+	    (int)sizeof sa.sun_path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(lfd, 2), 0);
+	if ((pid = fork()) == 0) {
+		/* 1: a daemon of another protocol version; 2: garbage. */
+		for (round = 1; round <= 2; round++) {
+			int fd = accept(lfd, NULL, NULL);
+
+			if (fake_read(fd, &req) != 0)
+				_exit(80);
+			if (round == 1) {
+				conqueue__reply__init(&r);
+				r.id = req->id;
+				r.status = CQ_PROTOCOL;
+				r.detail =
+				    (char *)(uintptr_t) "protocol version "
+				                        "mismatch: daemon "
+				                        "speaks 2";
+				fake_send(fd, &r);
+			} else if (write(fd, "\0\0\0\3xyz", 7) != 7) {
+				_exit(81);
+			}
+			conqueue__request__free_unpacked(req, NULL);
+			close(fd);
+		}
+		_exit(0);
+	}
+	close(lfd);
+	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_PROTOCOL);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_PROTOCOL);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
+END_TEST
+
 START_TEST(test_only_cq_symbols_exported)
 {
 	char cmd[1024], line[512];
@@ -1330,6 +1382,7 @@ client_suite(void)
 	tcase_add_test(tc, test_close_completes_parked_async_ops);
 	tcase_add_test(tc, test_libevent_adapter);
 	tcase_add_test(tc, test_local_safety_net_rejects_late_reply);
+	tcase_add_test(tc, test_protocol_mismatch_and_garbage);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tl, setup_limits, cleanup);
 	tcase_set_timeout(tl, 60);
