@@ -109,8 +109,8 @@ struct hentry *htab_find(
 void htab_remove(struct htab *t, struct hentry *e);
 /* Iterate: start with *i = 0 and e = NULL; NULL at the end. */
 struct hentry *htab_next(const struct htab *t, size_t *i, struct hentry *e);
-/* Any entry, or NULL if empty (for draining). */
-struct hentry *htab_any(const struct htab *t);
+/* Draining: first entry in a bucket >= *i (start at 0), or NULL. */
+struct hentry *htab_drain_next(const struct htab *t, size_t *i);
 /* 64-bit hash of a byte string (FNV-1a). */
 uint64_t htab_hash_bytes(const void *buf, size_t len);
 /* Hash of an integer key. */

@@ -826,6 +826,7 @@ dispatch_delete_queue(struct rqueue *q)
 	struct waiter *w;
 	struct op *o;
 	struct hentry *e;
+	size_t i;
 	int k;
 
 	if (q->core != NULL)
@@ -842,7 +843,8 @@ dispatch_delete_queue(struct rqueue *q)
 	/* Late confirms of these ids are ignored as unknown. */
 	while ((o = TAILQ_FIRST(&q->handoffs)) != NULL)
 		dispatch_op_free(o);
-	while ((e = htab_any(&q->resv)) != NULL)
+	i = 0;
+	while ((e = htab_drain_next(&q->resv, &i)) != NULL)
 		dispatch_resv_free(dispatch_resv_of(e));
 	registry_delete(q);
 }
@@ -1324,25 +1326,33 @@ done:
 void
 dispatch_peer_gone(struct peer *p)
 {
-	struct hentry *e;
+	struct hentry *e, *next;
 	struct resv *r;
 	struct rqueue *q;
 	struct op *o;
-	int handoff;
+	size_t i;
 
 	if (p->gone)
 		return;
 	p->gone = 1;
 	dispatch_connections--;
-	while ((e = htab_any(&p->opsby_id)) != NULL) {
+	/*
+	 * Unpark everything first: serving the queues below must not hand
+	 * this peer the very messages it is giving back.
+	 */
+	i = 0;
+	for (e = htab_next(&p->opsby_id, &i, NULL); e != NULL; e = next) {
+		next = htab_next(&p->opsby_id, &i, e);
+		if (((struct op *)e)->kind == OP_PARKED)
+			dispatch_op_free((struct op *)e);
+	}
+	i = 0;
+	while ((e = htab_drain_next(&p->opsby_id, &i)) != NULL) {
 		o = (struct op *)e;
 		q = o->q;
-		handoff = o->kind == OP_HANDOFF;
-		if (handoff)
-			dispatch_return_handoff(o);
+		dispatch_return_handoff(o);
 		dispatch_op_free(o);
-		if (handoff)
-			dispatch_serve(q);
+		dispatch_serve(q);
 	}
 	htab_free(&p->opsby_id);
 	/* Reservations go back last-first so they keep their order. */
@@ -1387,10 +1397,12 @@ dispatch_free_all(void)
 {
 	struct rqueue *q;
 	struct hentry *e;
+	size_t i;
 
 	TAILQ_FOREACH(q, &registry_queues, link)
 	{
-		while ((e = htab_any(&q->resv)) != NULL)
+		i = 0;
+		while ((e = htab_drain_next(&q->resv, &i)) != NULL)
 			dispatch_resv_free(dispatch_resv_of(e));
 	}
 }

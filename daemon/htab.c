@@ -109,17 +109,17 @@ htab_next(const struct htab *t, size_t *i, struct hentry *e)
 	return NULL;
 }
 
-/* Any entry, or NULL if empty: for draining a table. */
+/*
+ * For draining a table: the first entry in a bucket >= *i, or NULL. The
+ * caller removes it and calls again with the same *i, so a whole drain
+ * costs O(entries + buckets).
+ */
 struct hentry *
-htab_any(const struct htab *t)
+htab_drain_next(const struct htab *t, size_t *i)
 {
-	size_t i;
-
-	if (t->n == 0)
-		return NULL;
-	for (i = 0; i < t->nb; i++)
-		if (t->b[i] != NULL)
-			return t->b[i];
+	for (; *i < t->nb; (*i)++)
+		if (t->b[*i] != NULL)
+			return t->b[*i];
 	return NULL;
 }
 

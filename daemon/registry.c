@@ -232,6 +232,7 @@ registry_close(void)
 {
 	struct rqueue *q;
 	struct hentry *e;
+	size_t i;
 
 	while ((q = TAILQ_FIRST(&registry_queues)) != NULL) {
 		TAILQ_REMOVE(&registry_queues, q, link);
@@ -243,7 +244,8 @@ registry_close(void)
 	registry_count = 0;
 	registry_storage = 0;
 	htab_free(&registry_names);
-	while ((e = htab_any(&registry_uids)) != NULL) {
+	i = 0;
+	while ((e = htab_drain_next(&registry_uids, &i)) != NULL) {
 		htab_remove(&registry_uids, e);
 		free(e);
 	}

@@ -1090,6 +1090,9 @@ START_TEST(test_handoff_close_before_confirm)
 	r = do_pop(a, "h", 2, 0);
 	ck_assert_uint_eq(r->n_msgs, 2);
 	conqueue__reply__free_unpacked(r, NULL);
+	/* A parked pop of the same connection must not take them back. */
+	send_pop(a, "h", 1, -1, 0, 0);
+	sync_conn(a);
 	close(a); /* received, never confirmed */
 	/* b may see them only once the daemon noticed: wait blocking. */
 	r = do_pop(b, "h", 1, 5000);
