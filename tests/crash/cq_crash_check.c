@@ -259,7 +259,7 @@ ck_read_consumer(struct ck *ck, const char *path, uint32_t id)
 	int valid, n, clean = 1, started = 0;
 	struct ck_inc inc;
 	struct ck_deliv *d;
-	size_t i;
+	size_t i, last;
 	FILE *f;
 
 	memset(&inc, 0, sizeof inc);
@@ -297,14 +297,22 @@ ck_read_consumer(struct ck *ck, const char *path, uint32_t id)
 			}
 			if (type != 'O')
 				continue;
-			/* The reservation is deleted: no redelivery. */
-			for (i = 0; i < inc.nunconfirmed; i++) {
-				if (ck->d[inc.unconfirmed[i]].msgid != msgid)
-					continue;
-				ck->d[inc.unconfirmed[i]].at_risk = 0;
-				inc.unconfirmed[i] =
+			/*
+			 * The reservation is deleted: no redelivery. It is
+			 * the latest delivery of that id: an earlier one
+			 * (abandoned, its lease expired) stays at risk.
+			 */
+			last = SIZE_MAX;
+			for (i = 0; i < inc.nunconfirmed; i++)
+				if (ck->d[inc.unconfirmed[i]].msgid == msgid &&
+				    (last == SIZE_MAX ||
+				        inc.unconfirmed[i] >
+				            inc.unconfirmed[last]))
+					last = i;
+			if (last != SIZE_MAX) {
+				ck->d[inc.unconfirmed[last]].at_risk = 0;
+				inc.unconfirmed[last] =
 				    inc.unconfirmed[--inc.nunconfirmed];
-				break;
 			}
 			continue;
 		}
@@ -355,11 +363,13 @@ ck_read_consumer(struct ck *ck, const char *path, uint32_t id)
 			if (n != 5)
 				ck_fatal("%s: bad line: %s", path, line);
 			/*
-			 * A local timeout of the library is no proof that the
-			 * daemon read the receipts; any other failure came
-			 * from the daemon after it read them.
+			 * A timeout or a cancel can be decided by the library
+			 * alone: no proof that the daemon read the receipts.
+			 * Any other failure came from the daemon after it
+			 * read them.
 			 */
-			if (strcmp(status, "CQ_TIMEDOUT") != 0)
+			if (strcmp(status, "CQ_TIMEDOUT") != 0 &&
+			    strcmp(status, "CQ_CANCELED") != 0)
 				ck_inc_replied(ck, &inc);
 			break;
 		case 'U':

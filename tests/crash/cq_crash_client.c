@@ -6,7 +6,9 @@
  *   producer  push bodies {producer id, sequence, checksum} 0..count-1
  *             (-b N: push_many of N at a time)
  *   consumer  pop (or reserve + ack) until the queue is closed and drained
- *             (-b N: pop_many of up to N at a time)
+ *             (-b N: pop_many of up to N at a time; -C N: every N-th pop
+ *             is async and cancelled at once; -H N: every N-th reservation
+ *             is never acked, so it comes back at lease expiry)
  *   create    create the queue (CQ_EXISTS is fine)
  *   close     close the queue
  *   delete    delete the queue
@@ -39,6 +41,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +84,9 @@ struct cc {
 	size_t batch;        /* push_many / pop_many of up to this many */
 	uint64_t lose_every; /* self-test: forget every n-th delivery */
 	uint64_t ndeliv;
+	uint64_t cancel_every;  /* pop async and cancel every n-th pop */
+	uint64_t abandon_every; /* never ack every n-th reservation */
+	uint64_t nreserved;
 	int logfd;
 	cq_client *c;
 	cq_queue *q;
@@ -429,6 +435,63 @@ cc_ack(struct cc *cc, uint64_t msgid)
 		    cq_status_name(st));
 }
 
+/* Result of an async pop, filled in by its callback. */
+struct cc_async {
+	int done;
+	cq_status st;
+	cq_msg *m;
+};
+
+/* Record the result of an async pop. */
+static void
+cc_async_done(cq_status st, cq_msg *m, void *arg)
+{
+	struct cc_async *a = arg;
+
+	a->done = 1;
+	a->st = st;
+	a->m = m;
+}
+
+/*
+ * Pop asynchronously and cancel right after the request left: the cancel
+ * races the daemon's reply, so the op ends with a message or with
+ * CQ_CANCELED, and a message answering a cancelled op must come back
+ * (the library rejects it), never vanish.
+ */
+static cq_status
+cc_pop_cancelled(struct cc *cc, cq_msg **m)
+{
+	uint64_t deadline = time_deadline_ns(cc->timeout_ms + 10000);
+	struct cc_async a;
+	struct pollfd pfd;
+	cq_status st;
+	cq_op *op;
+	int ev;
+
+	memset(&a, 0, sizeof a);
+	*m = NULL;
+	st = cq_pop_async(cc->q, cc->timeout_ms, cc_async_done, &a, &op);
+	if (st != CQ_OK)
+		return st;
+	cq_client_process(cc->c);
+	if (!a.done)
+		cq_op_cancel(op);
+	while (!a.done) {
+		if (time_mono_ns() >= deadline)
+			cc_die("a cancelled pop never completed");
+		pfd.fd = cq_client_fd(cc->c);
+		ev = cq_client_events(cc->c);
+		pfd.events = (short)(((ev & CQ_WANT_READ) ? POLLIN : 0) |
+		                     ((ev & CQ_WANT_WRITE) ? POLLOUT : 0));
+		if (pfd.fd >= 0 && poll(&pfd, 1, 100) < 0 && errno != EINTR)
+			cc_die("poll: %s", strerror(errno));
+		cq_client_process(cc->c);
+	}
+	*m = a.m;
+	return a.st;
+}
+
 /*
  * Pop (or reserve and ack) until the queue is closed and drained; plain
  * pops take up to batch messages at once (pop_many), logged with one write
@@ -455,6 +518,10 @@ cc_consumer(struct cc *cc)
 		if (cc->reserve) {
 			st = cq_reserve(
 			    cc->q, &msgs[0], cc->timeout_ms, cc->lease_ms);
+			n = st == CQ_OK;
+		} else if (cc->cancel_every != 0 &&
+		           op % cc->cancel_every == 0) {
+			st = cc_pop_cancelled(cc, &msgs[0]);
 			n = st == CQ_OK;
 		} else if (cc->batch > 1)
 			st = cq_pop_many(
@@ -486,7 +553,14 @@ cc_consumer(struct cc *cc)
 			for (i = 0; i < n; i++) {
 				msgid = cq_msg_id(msgs[i]);
 				cq_msg_free(msgs[i]);
-				if (cc->reserve)
+				/*
+				 * An abandoned reservation comes back when its
+				 * lease expires (the connection stays up).
+				 */
+				if (cc->reserve &&
+				    (cc->abandon_every == 0 ||
+				        ++cc->nreserved % cc->abandon_every !=
+				            0))
 					cc_ack(cc, msgid);
 			}
 			continue;
@@ -495,6 +569,7 @@ cc_consumer(struct cc *cc)
 		case CQ_EMPTY:
 		case CQ_TIMEDOUT:
 		case CQ_BUSY:
+		case CQ_CANCELED:
 			cc_log(cc, 'F', "%s %" PRIu64 " %s", opname, op,
 			    cq_status_name(st));
 			break;
@@ -641,13 +716,19 @@ main(int argc, char **argv)
 		cc_usage();
 	cc.role = roles[i].role;
 	optind = 2;
-	while (
-	    (ch = getopt(argc, argv, "b:c:i:l:L:n:q:rR:s:t:w:x:X:z:")) != -1) {
+	while ((ch = getopt(argc, argv, "b:c:C:H:i:l:L:n:q:rR:s:t:w:x:X:z:")) !=
+	       -1) {
 		switch (ch) {
 		case 'b':
 			cc.batch = (size_t)cc_number(optarg, "batch");
 			if (cc.batch < 1 || cc.batch > CC_BATCH_MAX)
 				cc_die("batch must be 1..%d", CC_BATCH_MAX);
+			break;
+		case 'C':
+			cc.cancel_every = cc_number(optarg, "cancel-every");
+			break;
+		case 'H':
+			cc.abandon_every = cc_number(optarg, "abandon-every");
 			break;
 		case 'c':
 			cc.capacity = (uint32_t)cc_number(optarg, "capacity");

@@ -23,6 +23,9 @@
 #   CQ_CRASH_MODE (pop | reserve)  CQ_CRASH_SEED (from the clock, printed)
 #   CQ_CRASH_BATCH (4: odd-numbered producers use push_many and, in pop
 #   mode, odd-numbered consumers pop_many of that many; 1: never)
+#   CQ_CRASH_CANCEL (7: consumer 2 pops async and cancels every 7th pop)
+#   CQ_CRASH_ABANDON (50: in reserve mode consumer 0 never acks every 50th
+#   reservation, under a lease of CQ_CRASH_LEASE_MS (300), so it expires)
 #   CQ_CRASH_CAPACITY (256)  CQ_CRASH_SIZE (64)  CQ_CRASH_MAX_RESTART_MS
 #   (1000)  CQ_CRASH_TIMEOUT (900 s for the whole run)  CQ_CRASH_SITE_COUNTS
 #   ("1 3 20")  CQ_CRASH_KEEP (1: keep the logs in /tmp on failure)
@@ -50,6 +53,9 @@ MODE=${CQ_CRASH_MODE:-pop}
 SEED=${CQ_CRASH_SEED:-$(($(date +%s%N) / 1000 % 1000000))}
 CAPACITY=${CQ_CRASH_CAPACITY:-256}
 BATCH=${CQ_CRASH_BATCH:-4}
+CANCEL=${CQ_CRASH_CANCEL:-7}
+ABANDON=${CQ_CRASH_ABANDON:-50}
+LEASE_MS=${CQ_CRASH_LEASE_MS:-300}
 SIZE=${CQ_CRASH_SIZE:-64}
 MAX_RESTART_MS=${CQ_CRASH_MAX_RESTART_MS:-1000}
 TIMEOUT=${CQ_CRASH_TIMEOUT:-900}
@@ -213,9 +219,11 @@ start_producer() {
 
 # Start consumer $1.
 start_consumer() {
-	local b=1
+	local b=1 extra=
 	[ "$MODE" = pop ] && b=$(batch_of "$1")
-	"$CLIENT" consumer -s "$sock" -q "$Q" -i "$1" $RFLAG $LOSE -b "$b" \
+	[ "$MODE" = pop ] && [ "$1" -eq 2 ] && extra="-C $CANCEL"
+	[ "$MODE" = reserve ] && [ "$1" -eq 0 ] && extra="-H $ABANDON -L $LEASE_MS"
+	"$CLIENT" consumer -s "$sock" -q "$Q" -i "$1" $RFLAG $LOSE -b "$b" $extra \
 	    -l "$logs/c$1.log" 7<&- 2>>"$tmp/clients.err" &
 	cpid[$1]=$!
 }

@@ -207,6 +207,13 @@ expect 0 'redeliveries 1,' "reserve: a redelivery after a lost ack passes"
 printf 'S 2000 consumer 1 3\nI 2010 reserve 1\nO 2020 reserve 1 1 2 0 0 1\n' \
     >"$tmp/l/c1.log"
 expect 1 'had confirmed it' "reserve: a redelivery after a successful ack fails"
+rm "$tmp/l/c1.log"
+# An abandoned reservation (no ack) expires and comes back to the same
+# consumer, which acks the new copy: the old copy stays at risk.
+printf 'I 1790 reserve 9\nO 1791 reserve 9 4 2 0 2 1\nI 1792 ack 10 4\nO 1793 ack 10 4\n' \
+    >>"$tmp/l/c0.log"
+sed -i '/^I 1761 ack 6 4$/d; /^O 1762 ack 6 4$/d' "$tmp/l/c0.log"
+expect 0 'redeliveries 2,' "reserve: an expired lease allows one redelivery"
 
 # End to end: consumers that forget messages must make run.sh fail.
 if [ -x "$CONQUEUED" ]; then
