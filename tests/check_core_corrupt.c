@@ -278,22 +278,21 @@ START_TEST(test_quarantine_reaches_other_handles)
 {
 	struct core_queue *q, *q2;
 	struct core_msg m;
+	unsigned char *map;
+	int fd;
 
 	build_image();
 	write_image(image);
 	ck_assert_int_eq(core_attach(seg, &q), CQ_OK);
 	ck_assert_int_eq(core_attach(seg, &q2), CQ_OK);
 	/* An immutable field changes under both handles. */
-	{
-		int fd = shm_open(seg, O_RDWR, 0);
-		unsigned char *map = mmap(
-		    NULL, image_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-
-		close(fd);
-		ck_assert(map != MAP_FAILED);
-		map[offsetof(struct queue_imm, max_size)] ^= 0x40;
-		munmap(map, image_len);
-	}
+	fd = shm_open(seg, O_RDWR, 0);
+	ck_assert_int_ge(fd, 0);
+	map = mmap(NULL, image_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	ck_assert(map != MAP_FAILED);
+	map[offsetof(struct queue_imm, max_size)] ^= 0x40;
+	munmap(map, image_len);
 	ck_assert_int_eq(core_check(q), CQ_CORRUPT);
 	/* q2 never ran a check itself, yet stops too. */
 	ck_assert_int_eq(core_pop(q2, 1, 0, &m), CQ_CORRUPT);
