@@ -767,6 +767,10 @@ START_TEST(test_stalled_lock_holder_gives_busy_not_a_hang)
 	ck_assert_int_eq(core_check(q), CQ_BUSY);
 	ck_assert_int_eq(core_stat(q, &st), CQ_BUSY);
 	ck_assert_uint_lt(time_mono_ns() - t0, 200000000u);
+	/* Lock-free readers still answer, without the uncommitted push. */
+	ck_assert_uint_eq(core_length(q), 1);
+	ck_assert_uint_eq(core_free_slots(q), CAP - 1);
+	ck_assert_int_eq(core_is_closed(q), 0);
 
 	core_set_lock_timeout(q, 50);
 	t0 = time_mono_ns();
