@@ -23,6 +23,41 @@
 
 static struct tu_daemon D;
 static int d_started;
+/*
+ * Check ends a failed test with _exit() in its child, so neither atexit
+ * nor teardown runs there: every daemon is also noted in this file, and
+ * the parent removes what is left after the run.
+ */
+static char registry[64];
+
+/* Note D's instance and directory for the parent's final cleanup. */
+static void
+registry_note(void)
+{
+	FILE *f;
+
+	if (registry[0] != '\0' && (f = fopen(registry, "a")) != NULL) {
+		fprintf(f, "%s %s\n", D.instance, D.dir);
+		fclose(f);
+	}
+}
+
+/* In the parent: remove the segments and dirs of every noted daemon. */
+static void
+registry_sweep(void)
+{
+	struct tu_daemon d;
+	FILE *f;
+
+	if ((f = fopen(registry, "r")) == NULL)
+		return;
+	memset(&d, 0, sizeof d);
+	d.pid = -1;
+	while (fscanf(f, "%63s %255s", d.instance, d.dir) == 2)
+		tu_daemon_cleanup(&d); /* its daemon died with the test */
+	fclose(f);
+	unlink(registry);
+}
 
 /* Stop the daemon and remove what it left (also on a failed assert). */
 static void
@@ -40,6 +75,7 @@ setup(void)
 {
 	ck_assert_int_eq(tu_daemon_start(&D, NULL), 0);
 	d_started = 1;
+	registry_note();
 	atexit(cleanup);
 }
 
@@ -1112,6 +1148,7 @@ setup_limits(void)
 	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
 	unlink(conf);
 	d_started = 1;
+	registry_note();
 	atexit(cleanup);
 }
 
@@ -1221,6 +1258,7 @@ setup_open_socket(void)
 
 	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
 	d_started = 1;
+	registry_note();
 	atexit(cleanup);
 	ck_assert_int_eq(chmod(D.dir, 0755), 0);
 }
@@ -1402,9 +1440,15 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(client_suite());
-	int failed;
+	int failed, fd;
 
+	snprintf(registry, sizeof registry, "/tmp/cqclient-reg.XXXXXX");
+	if ((fd = mkstemp(registry)) >= 0)
+		close(fd);
+	else
+		registry[0] = '\0';
 	srunner_run_all(sr, CK_NORMAL);
+	registry_sweep();
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
