@@ -14,6 +14,8 @@
  */
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -208,6 +210,80 @@ conn_guess_id(const uint8_t *p, size_t len)
 	return 0;
 }
 
+/*
+ * Requests are decoded into one arena, reset after each frame: dispatch
+ * only borrows them (a parked op copies what it needs), so a frame costs
+ * no malloc/free per field. A field that does not fit (a large message)
+ * gets its own block, freed at the reset.
+ */
+struct conn_big {
+	struct conn_big *next;
+	max_align_t data[];
+};
+
+#define CONN_ARENA_SIZE (64 * 1024)
+static max_align_t conn_arena[CONN_ARENA_SIZE / sizeof(max_align_t)];
+static size_t conn_arena_used;
+static struct conn_big *conn_arena_big;
+
+/* protobuf-c allocation from the arena. */
+static void *
+conn_arena_alloc(void *data, size_t size)
+{
+	size_t n = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t);
+	struct conn_big *b;
+
+	(void)data;
+	if (n <= nitems(conn_arena) - conn_arena_used) {
+		conn_arena_used += n;
+		return &conn_arena[conn_arena_used - n];
+	}
+	if (size > SIZE_MAX - sizeof *b ||
+	    (b = malloc(sizeof *b + size)) == NULL)
+		return NULL;
+	b->next = conn_arena_big;
+	conn_arena_big = b;
+	return b->data;
+}
+
+/* protobuf-c frees: everything goes at the reset instead. */
+static void
+conn_arena_free(void *data, void *ptr)
+{
+	(void)data;
+	(void)ptr;
+}
+
+/* Forget the frame decoded last. */
+static void
+conn_arena_reset(void)
+{
+	struct conn_big *b;
+
+	while ((b = conn_arena_big) != NULL) {
+		conn_arena_big = b->next;
+		free(b);
+	}
+	conn_arena_used = 0;
+}
+
+static ProtobufCAllocator conn_allocator = {
+    conn_arena_alloc, conn_arena_free, NULL};
+
+/* Decode a Request strictly (as frame_decode_request) into the arena. */
+static Conqueue__Request *
+conn_decode(const uint8_t *body, size_t len, const char **why)
+{
+	Conqueue__Request *r;
+
+	if (frame_check_wire(&conqueue__request__descriptor, body, len, why))
+		return NULL;
+	r = conqueue__request__unpack(&conn_allocator, len, body);
+	if (r == NULL)
+		*why = "undecodable message (missing required field?)";
+	return r;
+}
+
 /* Handle every complete frame in the input buffer. */
 static void
 conn_process(struct conn *c)
@@ -244,18 +320,19 @@ conn_process(struct conn *c)
 			break;
 		}
 		body += FRAME_HDR_LEN;
-		/* protobuf-c copies bytes fields: the frame can go now. */
-		req = frame_decode_request(body, len, &why);
+		req = conn_decode(body, len, &why);
 		if (req == NULL) {
 			snprintf(
 			    reason, sizeof reason, "malformed frame: %s", why);
 			conn_protocol_error(
 			    c, conn_guess_id(body, len), reason);
+			conn_arena_reset();
 			break;
 		}
-		evbuffer_drain(in, FRAME_HDR_LEN + len);
 		progress = 1;
 		dispatch_request(&c->peer, req);
+		conn_arena_reset();
+		evbuffer_drain(in, FRAME_HDR_LEN + len);
 	}
 	c->in_read = 0;
 	if (c->closing) {

@@ -248,10 +248,11 @@ extern uint64_t dispatch_start_ns;
 /* Initialise a peer's state (the caller fills uid, gid, pid, ops). */
 void dispatch_peer_init(struct peer *p);
 /*
- * Handle one decoded request; takes ownership of req. May call p->ops
- * send and close, but never frees p.
+ * Handle one decoded request. req is only lent for the call (the caller
+ * frees it after; a parked op keeps copies of what it needs). May call
+ * p->ops send and close, but never frees p.
  */
-void dispatch_request(struct peer *p, Conqueue__Request *req);
+void dispatch_request(struct peer *p, const Conqueue__Request *req);
 /*
  * The connection is going away: unpark its ops, return its unconfirmed
  * pops and attached reservations. Idempotent.

@@ -44,9 +44,15 @@ struct op {
 	int kind;
 	struct peer *peer;
 	struct rqueue *q;
-	struct waiter w;        /* OP_PARKED */
-	Conqueue__Request *req; /* OP_PARKED: owned */
-	TAILQ_ENTRY(op) qlink;  /* OP_HANDOFF: in q->handoffs */
+	struct waiter w; /* OP_PARKED */
+	/*
+	 * OP_PARKED: the parameters, copied (requests are only lent to
+	 * dispatch); a push's messages live in blob.
+	 */
+	Conqueue__Pop pop;
+	Conqueue__Push push;
+	void *blob;
+	TAILQ_ENTRY(op) qlink; /* OP_HANDOFF: in q->handoffs */
 	size_t n;
 	struct core_msg *msgs;
 };
@@ -246,8 +252,7 @@ dispatch_op_free(struct op *o)
 		waiters_remove(&o->w);
 	else
 		TAILQ_REMOVE(&o->q->handoffs, o, qlink);
-	if (o->req != NULL)
-		conqueue__request__free_unpacked(o->req, NULL);
+	free(o->blob);
 	free(o->msgs);
 	free(o);
 }
@@ -592,8 +597,8 @@ dispatch_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 		/* The op becomes the hand-off record, awaiting confirm. */
 		if (o->kind == OP_PARKED) {
 			waiters_remove(&o->w);
-			conqueue__request__free_unpacked(o->req, NULL);
-			o->req = NULL;
+			free(o->blob);
+			o->blob = NULL;
 			o->kind = OP_HANDOFF;
 			TAILQ_INSERT_TAIL(&q->handoffs, o, qlink);
 		}
@@ -644,7 +649,7 @@ dispatch_serve(struct rqueue *q)
 		while ((w = waiters_first(&q->wq, WAIT_PUSH)) != NULL) {
 			o = (struct op *)(void *)((char *)w -
 			                          offsetof(struct op, w));
-			st = dispatch_do_push(q, o->req->push, &first);
+			st = dispatch_do_push(q, &o->push, &first);
 			if (st == CQ_FULL)
 				break;
 			dispatch_reply_push(o->peer, o->id, st, first);
@@ -653,8 +658,7 @@ dispatch_serve(struct rqueue *q)
 		while ((w = waiters_first(&q->wq, WAIT_POP)) != NULL) {
 			o = (struct op *)(void *)((char *)w -
 			                          offsetof(struct op, w));
-			st =
-			    dispatch_do_pop(o->peer, q, o->req->pop, o->id, &o);
+			st = dispatch_do_pop(o->peer, q, &o->pop, o->id, &o);
 			if (st == CQ_EMPTY)
 				break;
 			if (st != CQ_OK && st != CQ_LIMIT) {
@@ -673,37 +677,63 @@ dispatch_waiter_expired(struct waiter *w)
 	struct op *o =
 	    (struct op *)(void *)((char *)w - offsetof(struct op, w));
 
-	if (o->req->op_case == CONQUEUE__REQUEST__OP_PUSH)
+	if (o->w.kind == WAIT_PUSH)
 		dispatch_reply_push(o->peer, o->id, CQ_TIMEDOUT, 0);
 	else
 		dispatch_reply_pop_fail(o->peer, o->id, CQ_TIMEDOUT);
 	dispatch_op_free(o);
 }
 
-/* Park req (ownership moves to the op) until served or its deadline. */
-static int
-dispatch_park(struct peer *p, struct rqueue *q, Conqueue__Request *req,
+/*
+ * Park req until served or its deadline. req is only lent for the call:
+ * the op keeps a copy of what serving it needs (not the name: the queue is
+ * known), a push's messages in one block.
+ */
+static void
+dispatch_park(struct peer *p, struct rqueue *q, const Conqueue__Request *req,
     int kind, int64_t timeout_ms)
 {
+	ProtobufCBinaryData *d;
 	struct op *o;
+	size_t i, size;
+	uint8_t *at;
 
 	if ((o = dispatch_op_new(p, req->id, OP_PARKED, q)) == NULL)
-		return -1;
-	o->req = req;
-	if (waiters_park(&q->wq, &o->w, kind, time_deadline_ns(timeout_ms)) !=
-	    0) {
-		o->req = NULL;
-		dispatch_op_free(o);
-		errno = ENOMEM;
-		dispatch_reply_status(p, req->id, CQ_SYSTEM, "out of memory");
-		return -1;
+		return;
+	if (kind == WAIT_POP)
+		o->pop = *req->pop;
+	else {
+		o->push = *req->push;
+		size = o->push.n_data * sizeof *d;
+		for (i = 0; i < o->push.n_data; i++)
+			size += o->push.data[i].len;
+		if ((o->blob = malloc(size ? size : 1)) == NULL)
+			goto fail;
+		d = o->blob;
+		at = (uint8_t *)(d + o->push.n_data);
+		for (i = 0; i < o->push.n_data; i++) {
+			d[i].len = req->push->data[i].len;
+			d[i].data = at;
+			if (d[i].len > 0)
+				memcpy(at, req->push->data[i].data, d[i].len);
+			at += d[i].len;
+		}
+		o->push.data = d;
 	}
-	return 0;
+	o->pop.name.data = o->push.name.data = NULL;
+	o->pop.name.len = o->push.name.len = 0;
+	if (waiters_park(&q->wq, &o->w, kind, time_deadline_ns(timeout_ms)) ==
+	    0)
+		return;
+fail:
+	dispatch_op_free(o);
+	errno = ENOMEM;
+	dispatch_reply_status(p, req->id, CQ_SYSTEM, "out of memory");
 }
 
 /* Hello: check the version, answer with the limits. */
 static void
-dispatch_hello(struct peer *p, Conqueue__Request *req)
+dispatch_hello(struct peer *p, const Conqueue__Request *req)
 {
 	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
 	Conqueue__Welcome w = CONQUEUE__WELCOME__INIT;
@@ -919,7 +949,7 @@ dispatch_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 
 /* Push: validate, try at once, else park or fail. */
 static void
-dispatch_push(struct peer *p, Conqueue__Request *req)
+dispatch_push(struct peer *p, const Conqueue__Request *req)
 {
 	const Conqueue__Push *m = req->push;
 	int64_t timeout = m->has_timeout_ms ? m->timeout_ms : -1;
@@ -930,31 +960,31 @@ dispatch_push(struct peer *p, Conqueue__Request *req)
 	size_t i;
 
 	if ((q = dispatch_lookup(p, req->id, m->name, NEED_W, 0)) == NULL)
-		goto done;
+		return;
 	a = core_attr(q->core);
 	if (m->n_data < 1 || m->n_data > cfg.max_batch) {
 		dispatch_replyf(p, req->id, CQ_INVALID,
 		    "a push carries 1..%u messages (max_batch)", cfg.max_batch);
-		goto done;
+		return;
 	}
 	if (m->n_data > a->capacity) {
 		dispatch_replyf(p, req->id, CQ_INVALID,
 		    "batch of %zu messages exceeds the capacity %u", m->n_data,
 		    a->capacity);
-		goto done;
+		return;
 	}
 	if (m->band >= a->bands) {
 		dispatch_replyf(p, req->id, CQ_INVALID,
 		    "band %u out of range: queue has %u band(s)", m->band,
 		    a->bands);
-		goto done;
+		return;
 	}
 	for (i = 0; i < m->n_data; i++) {
 		if (m->data[i].len > a->max_size) {
 			dispatch_replyf(p, req->id, CQ_TOOBIG,
 			    "message of %zu bytes exceeds max_size %u",
 			    m->data[i].len, a->max_size);
-			goto done;
+			return;
 		}
 	}
 	/* Earlier parked pushers go first (no starvation of batches). */
@@ -963,20 +993,17 @@ dispatch_push(struct peer *p, Conqueue__Request *req)
 	else
 		st = dispatch_do_push(q, m, &first);
 	if (st == CQ_FULL && timeout != 0) {
-		if (dispatch_park(p, q, req, WAIT_PUSH, timeout) == 0)
-			return; /* req is owned by the parked op */
-		goto done;
+		dispatch_park(p, q, req, WAIT_PUSH, timeout);
+		return;
 	}
 	dispatch_reply_push(p, req->id, st, first);
 	if (st == CQ_OK)
 		dispatch_serve(q);
-done:
-	conqueue__request__free_unpacked(req, NULL);
 }
 
 /* Pop or reserve: try at once, else park or fail. */
 static void
-dispatch_pop(struct peer *p, Conqueue__Request *req)
+dispatch_pop(struct peer *p, const Conqueue__Request *req)
 {
 	const Conqueue__Pop *m = req->pop;
 	int64_t timeout = m->has_timeout_ms ? m->timeout_ms : -1;
@@ -985,16 +1012,16 @@ dispatch_pop(struct peer *p, Conqueue__Request *req)
 	cq_status st;
 
 	if ((q = dispatch_lookup(p, req->id, m->name, NEED_R, 0)) == NULL)
-		goto done;
+		return;
 	if (m->has_max && (m->max < 1 || m->max > cfg.max_batch)) {
 		dispatch_replyf(p, req->id, CQ_INVALID,
 		    "max must be 1..%u (max_batch)", cfg.max_batch);
-		goto done;
+		return;
 	}
 	if (m->detach && !m->reserve) {
 		dispatch_reply_status(
 		    p, req->id, CQ_INVALID, "detach applies to reserve only");
-		goto done;
+		return;
 	}
 	/* Earlier parked poppers go first. */
 	if (q->wq.n[WAIT_POP] > 0)
@@ -1002,14 +1029,11 @@ dispatch_pop(struct peer *p, Conqueue__Request *req)
 	else
 		st = dispatch_do_pop(p, q, m, req->id, &o);
 	if (st == CQ_EMPTY && timeout != 0) {
-		if (dispatch_park(p, q, req, WAIT_POP, timeout) == 0)
-			return;
-		goto done;
+		dispatch_park(p, q, req, WAIT_POP, timeout);
+		return;
 	}
 	if (st != CQ_OK && st != CQ_LIMIT)
 		dispatch_reply_pop_fail(p, req->id, st);
-done:
-	conqueue__request__free_unpacked(req, NULL);
 }
 
 /* Find a reservation p may act on. */
@@ -1240,10 +1264,10 @@ dispatch_receipts(struct peer *p, const Conqueue__Request *req)
 
 /* Handle one request; see protocol.txt for the rules applied here. */
 void
-dispatch_request(struct peer *p, Conqueue__Request *req)
+dispatch_request(struct peer *p, const Conqueue__Request *req)
 {
 	if (p->gone)
-		goto done;
+		return;
 	dispatch_total_ops++;
 	if (!p->greeted) {
 		if (req->op_case != CONQUEUE__REQUEST__OP_HELLO ||
@@ -1252,10 +1276,10 @@ dispatch_request(struct peer *p, Conqueue__Request *req)
 			    "protocol version mismatch: daemon speaks %d",
 			    CQ_PROTOCOL_VERSION);
 			p->ops->close(p, "bad hello");
-			goto done;
+			return;
 		}
 		dispatch_hello(p, req);
-		goto done;
+		return;
 	}
 	dispatch_receipts(p, req);
 	if (req->op_case == CONQUEUE__REQUEST__OP__NOT_SET) {
@@ -1264,19 +1288,19 @@ dispatch_request(struct peer *p, Conqueue__Request *req)
 			    "request without an operation");
 			p->ops->close(p, "request without an operation");
 		}
-		goto done;
+		return;
 	}
 	if (req->id == 0) {
 		dispatch_reply_status(
 		    p, 0, CQ_PROTOCOL, "operation with request id 0");
 		p->ops->close(p, "operation with request id 0");
-		goto done;
+		return;
 	}
 	if (dispatch_find_op(p, req->id) != NULL) {
 		dispatch_replyf(p, req->id, CQ_INVALID,
 		    "request id %llu is still pending",
 		    (unsigned long long)req->id);
-		goto done;
+		return;
 	}
 	switch (req->op_case) {
 	case CONQUEUE__REQUEST__OP_HELLO:
@@ -1290,10 +1314,10 @@ dispatch_request(struct peer *p, Conqueue__Request *req)
 		break;
 	case CONQUEUE__REQUEST__OP_PUSH:
 		dispatch_push(p, req);
-		return; /* owns req */
+		break;
 	case CONQUEUE__REQUEST__OP_POP:
 		dispatch_pop(p, req);
-		return; /* owns req */
+		break;
 	case CONQUEUE__REQUEST__OP_MSG_OP:
 		dispatch_msg_op(p, req->id, req->msg_op);
 		break;
@@ -1318,8 +1342,6 @@ dispatch_request(struct peer *p, Conqueue__Request *req)
 		p->ops->close(p, "unknown operation");
 		break;
 	}
-done:
-	conqueue__request__free_unpacked(req, NULL);
 }
 
 /* The peer is leaving: unpark, return hand-offs and reservations. */

@@ -2044,6 +2044,77 @@ START_TEST(test_slow_reader_resumes)
 }
 END_TEST
 
+START_TEST(test_large_messages_and_batches)
+{
+	Conqueue__QueueAttr a = CONQUEUE__QUEUE_ATTR__INIT;
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Push p = CONQUEUE__PUSH__INIT;
+	static ProtobufCBinaryData data[1024];
+	static uint8_t big[1048576], small[1024][8];
+	Conqueue__Reply *rep;
+	size_t i, got = 0;
+	int fd = cl_connect();
+
+	a.has_capacity = 1;
+	a.capacity = 2;
+	a.has_max_size = 1;
+	a.max_size = sizeof big;
+	ck_assert_int_eq(st_create_attr(fd, "big", &a), CQ_OK);
+	a.capacity = 1024;
+	a.max_size = 16;
+	ck_assert_int_eq(st_create_attr(fd, "many", &a), CQ_OK);
+	for (i = 0; i < sizeof big; i++)
+		big[i] = (uint8_t)(i * 7 + 3);
+	/* One message of max_message bytes, binary. */
+	p.name.data = (uint8_t *)(uintptr_t) "big";
+	p.name.len = 3;
+	p.n_data = 1;
+	p.data = data;
+	data[0].data = big;
+	data[0].len = sizeof big;
+	r.op_case = CONQUEUE__REQUEST__OP_PUSH;
+	r.push = &p;
+	ck_assert_int_eq(st_of(cl_call(fd, &r)), CQ_OK);
+	/* A batch of max_batch small messages, all or nothing. */
+	for (i = 0; i < 1024; i++) {
+		snprintf((char *)small[i], sizeof small[i], "%zu", i);
+		data[i].data = small[i];
+		data[i].len = strlen((char *)small[i]);
+	}
+	p.n_data = 1024;
+	p.name.data = (uint8_t *)(uintptr_t) "many";
+	p.name.len = 4;
+	r.id = 0;
+	rep = cl_call(fd, &r);
+	ck_assert_int_eq(rep->status, CQ_OK);
+	conqueue__reply__free_unpacked(rep, NULL);
+	rep = do_pop(fd, "big", 1, 0);
+	ck_assert_int_eq(rep->status, CQ_OK);
+	ck_assert_uint_eq(rep->msgs[0]->data.len, sizeof big);
+	ck_assert(memcmp(rep->msgs[0]->data.data, big, sizeof big) == 0);
+	send_receipt(fd, rep->id, 0);
+	conqueue__reply__free_unpacked(rep, NULL);
+	/* Pops of up to max_batch: the reply stays within max_frame. */
+	while (got < 1024) {
+		rep = do_pop(fd, "many", 1024, 0);
+		ck_assert_int_eq(rep->status, CQ_OK);
+		ck_assert_uint_ge(rep->n_msgs, 1);
+		for (i = 0; i < rep->n_msgs; i++) {
+			ck_assert_uint_eq(rep->msgs[i]->data.len,
+			    strlen((char *)small[got + i]));
+			ck_assert_mem_eq(rep->msgs[i]->data.data,
+			    small[got + i], rep->msgs[i]->data.len);
+		}
+		got += rep->n_msgs;
+		send_receipt(fd, rep->id, 0);
+		conqueue__reply__free_unpacked(rep, NULL);
+	}
+	ck_assert_int_eq(st_of(do_pop(fd, "big", 1, 0)), CQ_EMPTY);
+	ck_assert_int_eq(st_of(do_pop(fd, "many", 1, 0)), CQ_EMPTY);
+	close(fd);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 daemon_suite(void)
@@ -2059,6 +2130,7 @@ daemon_suite(void)
 	tcase_add_test(tc, test_create_open_delete_list);
 	tcase_add_test(tc, test_push_pop_basics);
 	tcase_add_test(tc, test_bands_and_front);
+	tcase_add_test(tc, test_large_messages_and_batches);
 	tcase_add_test(tc, test_close_is_closed_drain);
 	tcase_add_test(tc, test_pause_resume_length_stat);
 	tcase_add_test(tc, test_ping_info);
