@@ -683,10 +683,14 @@ main_sizes(
 	    cfg->quick ? "20000, fewer above 4 KiB"
 	               : "200000, bounded to 800 MiB above 4 KiB");
 	printf("%-7s", "size");
-	for (ci = 0; ci < ncfg; ci++)
-		printf(" %10s%s%-6s", cfgs[ci].tr->name,
+	for (ci = 0; ci < ncfg; ci++) {
+		char h[40];
+
+		snprintf(h, sizeof h, "%s%s%s", cfgs[ci].tr->name,
 		    cfgs[ci].fl == FL_PLAIN ? "" : "-",
 		    cfgs[ci].fl == FL_PLAIN ? "" : fl_names[cfgs[ci].fl]);
+		printf(" %16s", h);
+	}
 	printf("\n");
 	for (si = 0; si < (int)(sizeof sizes / sizeof sizes[0]); si++) {
 		wl.size = sizes[si];
@@ -798,8 +802,8 @@ main_strace(struct bench_cfg *cfg, const struct wl *wl, const char *flavours)
 	snprintf(pidarg, sizeof pidarg, "%ld", (long)bench_d.pid);
 	snprintf(out, sizeof out, "/tmp/cqbench-strace.%ld", (long)getpid());
 	printf("\ndaemon system calls per message (strace -c attached for "
-	       "the run, A-64 1+1, %llu messages)\n",
-	    (unsigned long long)wl->n);
+	       "the run, %s 1+1, %llu messages)\n",
+	    wl->name, (unsigned long long)wl->n);
 	for (i = 0; i < 3; i++) {
 		if (!main_in_list(flavours, fl_names[fls[i]]))
 			continue;
@@ -828,8 +832,8 @@ main_strace(struct bench_cfg *cfg, const struct wl *wl, const char *flavours)
 		}
 		close(p[0]);
 		if (strstr(buf, "attached") == NULL) {
-			printf("strace A-64 %-6s: strace did not attach (%s)\n",
-			    fl_names[fls[i]], buf);
+			printf("strace %s %-6s: strace did not attach (%s)\n",
+			    wl->name, fl_names[fls[i]], buf);
 			kill(sp, SIGKILL);
 			waitpid(sp, &st, 0);
 			failed = 1;
@@ -839,14 +843,15 @@ main_strace(struct bench_cfg *cfg, const struct wl *wl, const char *flavours)
 		kill(sp, SIGINT);
 		waitpid(sp, &st, 0);
 		if (!rs.ok || (f = fopen(out, "r")) == NULL) {
-			printf("strace A-64 %-6s FAILED %s\n", fl_names[fls[i]],
+			printf("strace %s %-6s FAILED %s\n", wl->name,
+			    fl_names[fls[i]],
 			    rs.ok ? "no strace output" : rs.err);
 			failed = 1;
 			continue;
 		}
 		calls = -1;
-		printf("strace A-64 %-6s top system calls of the daemon:\n",
-		    fl_names[fls[i]]);
+		printf("strace %s %-6s top system calls of the daemon:\n",
+		    wl->name, fl_names[fls[i]]);
 		while (fgets(line, sizeof line, f) != NULL) {
 			if (strstr(line, " total") != NULL)
 				sscanf(line, "%*f %*f %*d %ld", &calls);
@@ -855,8 +860,9 @@ main_strace(struct bench_cfg *cfg, const struct wl *wl, const char *flavours)
 		fclose(f);
 		unlink(out);
 		if (calls >= 0)
-			printf("strace A-64 %-6s %8.2f system calls/msg\n",
-			    fl_names[fls[i]], (double)calls / (double)wl->n);
+			printf("strace %s %-6s %8.2f system calls/msg\n",
+			    wl->name, fl_names[fls[i]],
+			    (double)calls / (double)wl->n);
 	}
 	cqt_fini();
 	bdaemon_cleanup(&bench_d);
@@ -942,7 +948,8 @@ main_cg_top(const char *path, int top)
  * messages. Prints the top functions of each dump.
  */
 static int
-main_instructions(struct bench_cfg *cfg, const char *flavours)
+main_instructions(
+    struct bench_cfg *cfg, const char *wlist, const char *flavours)
 {
 	static const enum flavour fls[] = {FL_SYNC, FL_ASYNC, FL_BATCH};
 	char out[300], pidarg[32], dump[320];
@@ -959,6 +966,11 @@ main_instructions(struct bench_cfg *cfg, const char *flavours)
 	double ir;
 
 	wl.n = cfg->quick ? 2000 : 20000;
+	/* A-64 by default; -w A-4K looks at the cost of bigger messages. */
+	if (wlist != NULL && strcmp(wlist, "A-4K") == 0) {
+		snprintf(wl.name, sizeof wl.name, "A-4K");
+		wl.size = 4096;
+	}
 	cfg->timeout_s = cfg->timeout_s < 600 ? 600 : cfg->timeout_s;
 	snprintf(out, sizeof out, "--callgrind-out-file=/tmp/cqbench-cg.%ld",
 	    (long)getpid());
@@ -976,8 +988,8 @@ main_instructions(struct bench_cfg *cfg, const char *flavours)
 	}
 	snprintf(pidarg, sizeof pidarg, "%ld", (long)bench_d.pid);
 	printf("daemon instructions per message (valgrind callgrind, "
-	       "A-64 1+1, %llu messages, counters zeroed at the barrier)\n",
-	    (unsigned long long)wl.n);
+	       "%s 1+1, %llu messages, counters zeroed at the barrier)\n",
+	    wl.name, (unsigned long long)wl.n);
 	for (i = 0; i < 3; i++) {
 		if (!main_in_list(flavours, fl_names[fls[i]]))
 			continue;
@@ -1000,14 +1012,15 @@ main_instructions(struct bench_cfg *cfg, const char *flavours)
 		    (long)getpid(), ndump);
 		ir = main_cg_total(dump);
 		if (!rs.ok || ir < 0) {
-			printf("instr A-64 %-6s FAILED %s\n", fl_names[fls[i]],
+			printf("instr %s %-6s FAILED %s\n", wl.name,
+			    fl_names[fls[i]],
 			    rs.ok ? "no callgrind dump" : rs.err);
 			failed = 1;
 			continue;
 		}
-		printf("instr A-64 %-6s %10.0f instructions/msg  (%.0f msg/s "
+		printf("instr %s %-6s %10.0f instructions/msg  (%.0f msg/s "
 		       "under callgrind)\n",
-		    fl_names[fls[i]], ir / (double)wl.n, rs.value);
+		    wl.name, fl_names[fls[i]], ir / (double)wl.n, rs.value);
 		printf("  top daemon functions by own instructions:\n");
 		fflush(stdout);
 		main_cg_top(dump, 15);
@@ -1124,7 +1137,7 @@ main(int argc, char **argv)
 	}
 
 	if (instr)
-		return main_instructions(&cfg, flavours);
+		return main_instructions(&cfg, wlist, flavours);
 
 	base_mq_setup(note, sizeof note);
 	ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
