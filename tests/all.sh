@@ -44,7 +44,9 @@ summary build-test
 step "ASan + UBSan build + make check"
 san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 mkdir -p build-asan
-(cd build-asan && "$src/configure" -q --enable-werror ${CQ_CONFIGURE_FLAGS:-} \
+# No -Werror here: -O1 makes gcc's truncation analysis noisier, and this
+# build is about runtime checks; the plain build above enforces warnings.
+(cd build-asan && "$src/configure" -q ${CQ_CONFIGURE_FLAGS:-} \
     CFLAGS="-O1 -g -fno-omit-frame-pointer $san" LDFLAGS="$san" &&
     make -j"$jobs" >/dev/null &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \

@@ -692,7 +692,7 @@ START_TEST(test_async_pop_several_queues)
 	}
 	cq_client_process(c); /* send them */
 	for (i = 2; i >= 0; i--) {
-		char buf[4];
+		char buf[16];
 		cq_queue *pq = openq(p, names[i]);
 		snprintf(buf, sizeof buf, "%d", i);
 		ck_assert_int_eq(cq_push(pq, buf, strlen(buf), 0), CQ_OK);
