@@ -75,6 +75,11 @@ SITE_TRAFFIC=300
 SITE_PACE_US=2000
 Q=crashq
 
+case $SEED in '' | *[!0-9]*)
+	echo "run.sh: CQ_CRASH_SEED must be a number" >&2
+	exit 2
+	;;
+esac
 case $SCENARIO in random | sites) ;; *)
 	echo "run.sh: unknown scenario '$SCENARIO' (random or sites)" >&2
 	exit 2
@@ -99,8 +104,6 @@ stopfile=$tmp/stop
 inst=crash-$$-${tmp##*.}
 mkdir "$logs" || exit 99
 mkfifo "$tmp/ready" || exit 99
-# Held open read-write so that neither side of the FIFO ever blocks in open.
-exec 7<>"$tmp/ready"
 
 dpid=
 declare -a ppid cpid pdone
@@ -118,7 +121,6 @@ cleanup() {
 		kill -KILL "$pid" 2>/dev/null
 	done
 	{ wait; } 2>/dev/null
-	exec 7<&-
 	rm -f /dev/shm/conqueue-"$inst"-* 2>/dev/null
 	if [ "$result" -ne 0 ] && [ "$KEEP" = 1 ]; then
 		echo "run.sh: logs kept in $tmp"
@@ -160,26 +162,33 @@ rnd() {
 
 # Start the daemon (optional VAR=value environment as arguments) and wait
 # for its ready line. Returns 1 if it died before getting ready.
+#
+# The ready FIFO is opened anew for each start, by the read alone (no fd
+# of this shell stays open, so no child inherits a reader): the daemon
+# holds the only write end, so the read returns the line, or EOF as soon
+# as the daemon dies. (A read with a short timeout in a loop can be
+# interrupted halfway through the line under load, and then never sees
+# "ready".)
 daemon_start() {
-	local t0 line ms deadline
+	local t0 line ms i
 	t0=$(now_us)
 	env "$@" "$CONQUEUED" -s "$sock" --instance "$inst" --ready-fd 8 \
-	    -l warn 8>"$tmp/ready" 7<&- 2>>"$tmp/daemon.log" &
+	    -l warn 8>"$tmp/ready" 2>>"$tmp/daemon.log" &
 	dpid=$!
-	deadline=$((t0 + 10000000))
-	while :; do
-		if read -r -t 0.05 line <&7; then
-			[ "$line" = ready ] && break
-			continue
-		fi
-		if ! alive "$dpid"; then
-			{ wait "$dpid"; } 2>/dev/null
-			dstatus=$?
-			dpid=
-			return 1
-		fi
-		[ "$(now_us)" -lt "$deadline" ] || fail "daemon not ready after 10 s"
-	done
+	line=
+	read -r -t 10 line <"$tmp/ready"
+	if [ "$line" != ready ]; then
+		# EOF: it exits (give it a bounded moment); else it hangs.
+		for ((i = 0; i < 500; i++)); do
+			alive "$dpid" || break
+			sleep 0.02
+		done
+		alive "$dpid" && fail "daemon not ready after 10 s"
+		{ wait "$dpid"; } 2>/dev/null
+		dstatus=$?
+		dpid=
+		return 1
+	fi
 	ms=$((($(now_us) - t0) / 1000))
 	restarts=$((restarts + 1))
 	restart_sum=$((restart_sum + ms))
@@ -212,7 +221,7 @@ start_producer() {
 	fi
 	"$CLIENT" producer -s "$sock" -q "$Q" -i "$1" -n "$n" -z "$SIZE" \
 	    -w "$pace" -b "$(batch_of "$1")" \
-	    -l "$logs/p$1.log" -x "$stopfile" 7<&- 2>>"$tmp/clients.err" &
+	    -l "$logs/p$1.log" -x "$stopfile" 2>>"$tmp/clients.err" &
 	ppid[$1]=$!
 	pdone[$1]=0
 }
@@ -224,7 +233,7 @@ start_consumer() {
 	[ "$MODE" = pop ] && [ "$1" -eq 2 ] && extra="-C $CANCEL"
 	[ "$MODE" = reserve ] && [ "$1" -eq 0 ] && extra="-H $ABANDON -L $LEASE_MS"
 	"$CLIENT" consumer -s "$sock" -q "$Q" -i "$1" $RFLAG $LOSE -b "$b" $extra \
-	    -l "$logs/c$1.log" 7<&- 2>>"$tmp/clients.err" &
+	    -l "$logs/c$1.log" 2>>"$tmp/clients.err" &
 	cpid[$1]=$!
 }
 
@@ -381,9 +390,9 @@ scenario_sites() {
 			else
 				for ((i = 0; i < 3 && hit == 0; i++)); do
 					"$CLIENT" create -s "$sock" -q "$Q.s$r" -R 0 \
-					    -c 4 7<&- 2>/dev/null &&
+					    -c 4 2>/dev/null &&
 					    "$CLIENT" delete -s "$sock" -q "$Q.s$r" \
-						-R 0 7<&- 2>/dev/null
+						-R 0 2>/dev/null
 					alive "$dpid" || hit=1
 				done
 				t0=$(now_us)
@@ -436,7 +445,7 @@ echo "crash run: scenario $SCENARIO, mode $MODE, seed $SEED, $PRODUCERS producer
     echo "  $MESSAGES messages, $KILLS daemon kills, $CLIENT_KILLS client kills"
 
 daemon_start || fail "daemon did not start (status $dstatus)"
-"$CLIENT" create -s "$sock" -q "$Q" -c "$CAPACITY" 7<&- 2>>"$tmp/clients.err" ||
+"$CLIENT" create -s "$sock" -q "$Q" -c "$CAPACITY" 2>>"$tmp/clients.err" ||
     fail "cannot create the queue"
 for ((i = 0; i < PRODUCERS; i++)); do start_producer "$i"; done
 for ((i = 0; i < CONSUMERS; i++)); do start_consumer "$i"; done
@@ -446,7 +455,7 @@ t_start=$(now_us)
 scenario_$SCENARIO 2>>"$tmp/shell.err"
 
 # Close, then every consumer drains until CQ_CLOSED and exits 0.
-"$CLIENT" close -s "$sock" -q "$Q" 7<&- 2>>"$tmp/clients.err" ||
+"$CLIENT" close -s "$sock" -q "$Q" 2>>"$tmp/clients.err" ||
     fail "cannot close the queue"
 for ((i = 0; i < CONSUMERS; i++)); do
 	while alive "${cpid[$i]}"; do
@@ -459,9 +468,9 @@ for ((i = 0; i < CONSUMERS; i++)); do
 done
 # A last consumer catches anything put back after the others saw CLOSED.
 "$CLIENT" consumer -s "$sock" -q "$Q" -i "$CONSUMERS" $RFLAG -R 5000 \
-    -l "$logs/c$CONSUMERS.log" 7<&- 2>>"$tmp/clients.err" ||
+    -l "$logs/c$CONSUMERS.log" 2>>"$tmp/clients.err" ||
     fail "final drain failed"
-st=$("$CLIENT" stat -s "$sock" -q "$Q" 7<&- 2>>"$tmp/clients.err") ||
+st=$("$CLIENT" stat -s "$sock" -q "$Q" 2>>"$tmp/clients.err") ||
     fail "cannot stat the queue"
 set -- $st
 [ "$1" = 0 ] && [ "$2" = 0 ] && [ "$3" = 1 ] ||
