@@ -197,42 +197,79 @@ out:
 	free(qs);
 }
 
+/*
+ * Wait (bounded poll, 10 s) until the daemon counts at most want
+ * connections: closes are processed asynchronously after cq_disconnect.
+ */
+static int
+scale_settle(struct scale *s, uint32_t want)
+{
+	cq_daemon_info info;
+	uint64_t end = bench_now() + 10000000000u;
+
+	while (bench_now() < end) {
+		if (cq_info(s->cl, &info) != CQ_OK)
+			break;
+		if (info.connections <= want)
+			return 0;
+		usleep(1000);
+	}
+	fprintf(
+	    stderr, "scale: the daemon did not drop to %u connections\n", want);
+	s->failed = 1;
+	return -1;
+}
+
 /* Connections: push+pop with 10 vs 10,000 idle connections open. */
 static void
 scale_conns(struct scale *s)
 {
 	cq_client **idle = bench_xmalloc(sizeof *idle * SCALE_CONNS);
 	cq_queue *q;
-	cq_status st;
-	long rss10, rss1;
-	double v10, v10b, v10c, vn;
-	int i, n = 0;
+	cq_status st = CQ_OK;
+	long rss10 = 0, rss1 = 0;
+	double v10[64], vn[64];
+	cq_daemon_info info;
+	uint32_t base;
+	int i, n = 0, rep, reps = s->cfg->reps < 64 ? s->cfg->reps : 64;
 
 	if ((q = scale_queue(s, "scale.conn", 1024)) == NULL)
 		goto out;
+	if (cq_info(s->cl, &info) != CQ_OK) {
+		fprintf(stderr, "scale: cq_info failed\n");
+		s->failed = 1;
+		goto out;
+	}
+	base = info.connections;
 	for (; n < 10; n++)
 		if ((st = cq_connect(&idle[n], s->d->sock)) != CQ_OK)
 			goto fail;
-	rss10 = bdaemon_status_kb(s->d->pid, "VmRSS");
-	/* Same queue twice: both halves measure the 10-connection case. */
-	scale_pair(s, &q, 1, &q, 1, &v10, &v10b);
-	v10 = (v10 + v10b) / 2;
-	for (; n < SCALE_CONNS; n++)
-		if ((st = cq_connect(&idle[n], s->d->sock)) != CQ_OK)
-			goto fail;
-	/* Every connection did a handshake: the daemon holds them all. */
-	rss1 = bdaemon_status_kb(s->d->pid, "VmRSS");
-	scale_pair(s, &q, 1, &q, 1, &v10b, &vn);
-	vn = (v10b + vn) / 2;
+	scale_cycle(s, &q, 1, s->cycles / 4);
 	/*
-	 * Drop back to 10 and measure again: the 10,000 case cannot be
-	 * interleaved, so bracketing it is what keeps drift out of the ratio.
+	 * Alternate 10 and 10,000 open connections every repetition (open
+	 * 9,990, measure, close them again), so drift on a shared machine
+	 * hits both cases alike.
 	 */
-	for (; n > 10; n--)
-		cq_disconnect(idle[n - 1]);
-	scale_pair(s, &q, 1, &q, 1, &v10b, &v10c);
-	v10 = (2 * v10 + v10b + v10c) / 4;
-	scale_report("10000 vs 10 idle connections", "10", v10, "10000", vn);
+	for (rep = 0; rep < reps; rep++) {
+		/* RSS from the first round: freed heap is not given back. */
+		if (rep == 0)
+			rss10 = bdaemon_status_kb(s->d->pid, "VmRSS");
+		v10[rep] = scale_cycle(s, &q, 1, s->cycles);
+		for (; n < SCALE_CONNS; n++)
+			if ((st = cq_connect(&idle[n], s->d->sock)) != CQ_OK)
+				goto fail;
+		/* Every connection did a handshake: the daemon holds them. */
+		if (rep == 0)
+			rss1 = bdaemon_status_kb(s->d->pid, "VmRSS");
+		vn[rep] = scale_cycle(s, &q, 1, s->cycles);
+		for (; n > 10; n--)
+			cq_disconnect(idle[n - 1]);
+		/* Measure 10 only once the daemon has closed the others. */
+		if (scale_settle(s, base + 10) != 0)
+			break;
+	}
+	scale_report("10000 vs 10 idle connections", "10",
+	    scale_median(v10, reps), "10000", scale_median(vn, reps));
 	printf("scale   daemon RSS idle %ld kB; %.2f kB per idle connection "
 	       "(VmRSS with 10 and %d connections: %ld, %ld kB)\n",
 	    s->rss_idle, (double)(rss1 - rss10) / (SCALE_CONNS - 10),
