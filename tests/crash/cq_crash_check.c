@@ -1,5 +1,4 @@
-/* cq_crash_check.c - check the crash harness logs with Jepsen's total-queue
- * rules. */
+/* cq_crash_check.c - judge crash-harness logs by total-queue rules. */
 
 /*
  * Reads every p*.log (producers) and c*.log (consumers) written by
@@ -322,6 +321,13 @@ ck_read_consumer(struct ck *ck, const char *path, uint32_t id)
 		switch (type) {
 		case 'I':
 			inc.t_invoke = t;
+			/*
+			 * cq_crash_client acks a reservation right after
+			 * getting it: one still unacked when the next reserve
+			 * starts was abandoned (-H) and stays at risk.
+			 */
+			if (inc.reserve)
+				inc.nunconfirmed = 0;
 			break;
 		case 'O':
 			n = sscanf(line,

@@ -1,5 +1,4 @@
-/* cq_crash_client.c - a producer or consumer of the crash harness, logging
- * every op. */
+/* cq_crash_client.c - a crash-harness client that logs every op. */
 
 /*
  * Roles (argv[1]):
