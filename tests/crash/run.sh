@@ -29,6 +29,8 @@
 #   CQ_CRASH_CAPACITY (256)  CQ_CRASH_SIZE (64)  CQ_CRASH_MAX_RESTART_MS
 #   (1000)  CQ_CRASH_TIMEOUT (900 s for the whole run)  CQ_CRASH_SITE_COUNTS
 #   ("1 3 20")  CQ_CRASH_KEEP (1: keep the logs in /tmp on failure)
+#   CQ_CRASH_INJECT_LOSS (N: consumers forget every N-th message, so the
+#   run must FAIL: the harness's own self-test, see selftest.sh)
 #   CONQUEUED, top_builddir, top_srcdir (set by make check)
 
 # Bash for $RANDOM, arrays, read -t and $EPOCHREALTIME.
