@@ -29,6 +29,8 @@
 #   CQ_CRASH_CAPACITY (256)  CQ_CRASH_SIZE (64)  CQ_CRASH_MAX_RESTART_MS
 #   (1000)  CQ_CRASH_TIMEOUT (900 s for the whole run)  CQ_CRASH_SITE_COUNTS
 #   ("1 3 20")  CQ_CRASH_KEEP (1: keep the logs in /tmp on failure)
+#   CQ_CRASH_STALL (60: fail when the daemon hands out nothing for that
+#   many seconds)
 #   CQ_CRASH_INJECT_LOSS (N: consumers forget every N-th message, so the
 #   run must FAIL: the harness's own self-test, see selftest.sh)
 #   CONQUEUED, top_builddir, top_srcdir (set by make check)
@@ -63,6 +65,7 @@ MAX_RESTART_MS=${CQ_CRASH_MAX_RESTART_MS:-1000}
 TIMEOUT=${CQ_CRASH_TIMEOUT:-900}
 SITE_COUNTS=${CQ_CRASH_SITE_COUNTS:-1 3 20}
 KEEP=${CQ_CRASH_KEEP:-0}
+STALL=${CQ_CRASH_STALL:-60}
 LOSE=${CQ_CRASH_INJECT_LOSS:+-X $CQ_CRASH_INJECT_LOSS}
 
 # Bytes of one producer push in its log: an "I" and an "O" line of
@@ -77,11 +80,17 @@ SITE_TRAFFIC=300
 SITE_PACE_US=2000
 Q=crashq
 
-case $SEED in '' | *[!0-9]*)
-	echo "run.sh: CQ_CRASH_SEED must be a number" >&2
+for v in SEED MESSAGES KILLS CLIENT_KILLS PRODUCERS CONSUMERS BATCH CAPACITY; do
+	case ${!v} in '' | *[!0-9]*)
+		echo "run.sh: CQ_CRASH_$v must be a number" >&2
+		exit 2
+		;;
+	esac
+done
+if [ "$PRODUCERS" -lt 1 ] || [ "$CONSUMERS" -lt 1 ]; then
+	echo "run.sh: at least one producer and one consumer" >&2
 	exit 2
-	;;
-esac
+fi
 case $SCENARIO in random | sites) ;; *)
 	echo "run.sh: unknown scenario '$SCENARIO' (random or sites)" >&2
 	exit 2
@@ -305,8 +314,23 @@ crash_daemon() {
 
 # Fail once the run took longer than CQ_CRASH_TIMEOUT.
 check_time() {
-	[ "$(now_us)" -lt "$run_deadline" ] ||
-	    fail "run exceeded CQ_CRASH_TIMEOUT=${TIMEOUT}s ($1)"
+	local now st why=$1
+	now=$(now_us)
+	[ "$now" -lt "$run_deadline" ] ||
+	    fail "run exceeded CQ_CRASH_TIMEOUT=${TIMEOUT}s ($why)"
+	# Every 5 s: the daemon must have handed out messages within the
+	# last CQ_CRASH_STALL seconds, or the traffic is stuck (say, messages
+	# left in flight forever); the queue's state tells which.
+	[ "$now" -ge "$stall_next" ] || return 0
+	stall_next=$((now + 5000000))
+	st=$("$CLIENT" stat -s "$sock" -q "$Q" -R 0 2>/dev/null) || return 0
+	set -- $st
+	if [ "$5" != "$stall_popped" ]; then
+		stall_popped=$5
+		stall_since=$now
+	elif [ $(((now - stall_since) / 1000000)) -ge "$STALL" ]; then
+		fail "no message handed out for ${STALL} s ($why): queue length $1, in flight $2, closed $3, pushed $4, popped $5"
+	fi
 }
 
 # Wait until $1 more pushes were logged (traffic flows), bounded.
@@ -442,6 +466,9 @@ scenario_sites() {
 
 RANDOM=$SEED
 run_deadline=$(($(now_us) + TIMEOUT * 1000000))
+stall_next=0
+stall_popped=
+stall_since=$(now_us)
 echo "crash run: scenario $SCENARIO, mode $MODE, seed $SEED, $PRODUCERS producers, $CONSUMERS consumers, capacity $CAPACITY"
 [ "$SCENARIO" = random ] &&
     echo "  $MESSAGES messages, $KILLS daemon kills, $CLIENT_KILLS client kills"
