@@ -434,14 +434,48 @@ cc_ack(struct cc *cc, uint64_t msgid)
 		    cq_status_name(st));
 }
 
-/* Result of an async pop, filled in by its callback. */
+/*
+ * Log the messages of pop or reserve op opno with one write. A consumer
+ * that takes a message and does not record it (-X) makes the checker
+ * report it lost.
+ */
+static void
+cc_log_deliveries(struct cc *cc, const char *opname, uint64_t opno,
+    cq_msg *const *msgs, size_t n)
+{
+	struct cc_lines l;
+	unsigned producer;
+	uint64_t seq;
+	size_t i;
+	int valid;
+
+	l.len = 0;
+	for (i = 0; i < n; i++) {
+		valid = cc_parse(
+		    cq_msg_data(msgs[i]), cq_msg_len(msgs[i]), &producer, &seq);
+		if (cc->lose_every != 0 && ++cc->ndeliv % cc->lose_every == 0)
+			continue;
+		cc_add(&l, 'O',
+		    "%s %" PRIu64 " %" PRIu64 " %" PRIu32 " %u %" PRIu64 " %d",
+		    opname, opno, cq_msg_id(msgs[i]),
+		    cq_msg_deliveries(msgs[i]), producer, seq, valid);
+	}
+	cc_flush(cc, &l);
+}
+
+/* An async pop in progress: its callback fills in the result. */
 struct cc_async {
+	struct cc *cc;
+	uint64_t opno;
 	int done;
 	cq_status st;
-	cq_msg *m;
 };
 
-/* Record the result of an async pop. */
+/*
+ * Record the result of an async pop. The message is logged here, in the
+ * callback: the library confirms its receipt as soon as the callback
+ * returns, so logging later could lose it to a SIGKILL in between.
+ */
 static void
 cc_async_done(cq_status st, cq_msg *m, void *arg)
 {
@@ -449,17 +483,20 @@ cc_async_done(cq_status st, cq_msg *m, void *arg)
 
 	a->done = 1;
 	a->st = st;
-	a->m = m;
+	if (m != NULL) {
+		cc_log_deliveries(a->cc, "pop", a->opno, &m, 1);
+		cq_msg_free(m);
+	}
 }
 
 /*
  * Pop asynchronously and cancel right after the request left: the cancel
- * races the daemon's reply, so the op ends with a message or with
- * CQ_CANCELED, and a message answering a cancelled op must come back
- * (the library rejects it), never vanish.
+ * races the daemon's reply, so the op ends with a message (already logged
+ * by the callback) or with CQ_CANCELED, and a message answering a
+ * cancelled op must come back (the library rejects it), never vanish.
  */
 static cq_status
-cc_pop_cancelled(struct cc *cc, cq_msg **m)
+cc_pop_cancelled(struct cc *cc, uint64_t opno)
 {
 	uint64_t deadline = time_deadline_ns(cc->timeout_ms + 10000);
 	struct cc_async a;
@@ -469,7 +506,8 @@ cc_pop_cancelled(struct cc *cc, cq_msg **m)
 	int ev;
 
 	memset(&a, 0, sizeof a);
-	*m = NULL;
+	a.cc = cc;
+	a.opno = opno;
 	st = cq_pop_async(cc->q, cc->timeout_ms, cc_async_done, &a, &op);
 	if (st != CQ_OK)
 		return st;
@@ -487,7 +525,6 @@ cc_pop_cancelled(struct cc *cc, cq_msg **m)
 			cc_die("poll: %s", strerror(errno));
 		cq_client_process(cc->c);
 	}
-	*m = a.m;
 	return a.st;
 }
 
@@ -502,11 +539,8 @@ cc_consumer(struct cc *cc)
 {
 	const char *opname = cc->reserve ? "reserve" : "pop";
 	cq_msg *msgs[CC_BATCH_MAX];
-	struct cc_lines l;
-	unsigned producer;
-	uint64_t op, seq, msgid;
+	uint64_t op, msgid;
 	size_t n, i;
-	int valid;
 	cq_status st;
 
 	cc_connect_or_exit(cc, 1);
@@ -520,8 +554,8 @@ cc_consumer(struct cc *cc)
 			n = st == CQ_OK;
 		} else if (cc->cancel_every != 0 &&
 		           op % cc->cancel_every == 0) {
-			st = cc_pop_cancelled(cc, &msgs[0]);
-			n = st == CQ_OK;
+			st = cc_pop_cancelled(cc, op);
+			n = 0; /* logged and freed by the callback */
 		} else if (cc->batch > 1)
 			st = cq_pop_many(
 			    cc->q, msgs, cc->batch, &n, cc->timeout_ms);
@@ -530,25 +564,7 @@ cc_consumer(struct cc *cc)
 			n = st == CQ_OK;
 		}
 		if (st == CQ_OK) {
-			l.len = 0;
-			for (i = 0; i < n; i++) {
-				valid = cc_parse(cq_msg_data(msgs[i]),
-				    cq_msg_len(msgs[i]), &producer, &seq);
-				/*
-				 * A consumer that takes a message and does not
-				 * record it: the checker must report it lost.
-				 */
-				if (cc->lose_every != 0 &&
-				    ++cc->ndeliv % cc->lose_every == 0)
-					continue;
-				cc_add(&l, 'O',
-				    "%s %" PRIu64 " %" PRIu64 " %" PRIu32
-				    " %u %" PRIu64 " %d",
-				    opname, op, cq_msg_id(msgs[i]),
-				    cq_msg_deliveries(msgs[i]), producer, seq,
-				    valid);
-			}
-			cc_flush(cc, &l);
+			cc_log_deliveries(cc, opname, op, msgs, n);
 			for (i = 0; i < n; i++) {
 				msgid = cq_msg_id(msgs[i]);
 				cq_msg_free(msgs[i]);
