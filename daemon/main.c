@@ -414,8 +414,10 @@ main(int argc, char **argv)
 		main_fatal("configuration", cause);
 	log_open(cfg.log_level, cfg.syslog);
 
-	/* The socket path, absolute: the default instance hashes it. */
-	/* An activated socket's own path names the lock and the instance. */
+	/*
+	 * The socket path, absolute (the default instance hashes it); an
+	 * activated socket's own path names the lock and the instance.
+	 */
 	act_fd = notify_listen_fd();
 	if (act_fd >= 0 && main_fd_path(act_fd, sockpath, sizeof sockpath) == 0)
 		log_info("using the socket passed by the service manager");
