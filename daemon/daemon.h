@@ -183,6 +183,7 @@ struct rqueue {
 	struct htab resv;        /* dispatch's reservations by message id */
 	int serving;             /* dispatch: serve loop running */
 	int serve_again;
+	int back_mark; /* dispatch: listed among queues to serve */
 };
 TAILQ_HEAD(rqueue_list, rqueue);
 

@@ -55,6 +55,7 @@ struct op {
 	TAILQ_ENTRY(op) qlink; /* OP_HANDOFF: in q->handoffs */
 	size_t n;
 	struct core_msg *msgs;
+	uint64_t seq; /* OP_HANDOFF: delivery order (dispatch_seq) */
 };
 
 /* A reserved message under a lease. */
@@ -67,9 +68,12 @@ struct resv {
 	uint32_t uid;
 	struct core_msg m;
 	int released; /* RELEASE with a delay: only the timer may end it */
+	uint64_t seq; /* delivery order (dispatch_seq) */
 };
 
 uint64_t dispatch_total_ops;
+/* Orders deliveries, to give them back in reverse when a peer leaves. */
+static uint64_t dispatch_seq;
 uint32_t dispatch_connections;
 uint64_t dispatch_start_ns;
 
@@ -498,6 +502,7 @@ dispatch_reserve_msgs(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 		r->t.fire = dispatch_lease_expired;
 		r->q = q;
 		r->m = msgs[i];
+		r->seq = ++dispatch_seq;
 		r->uid = p->uid;
 		if (htab_insert(&q->resv, &r->h, htab_hash_u64(r->m.id)) != 0) {
 			free(r);
@@ -604,6 +609,7 @@ dispatch_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 		}
 		o->msgs = msgs;
 		o->n = n;
+		o->seq = ++dispatch_seq;
 	}
 	return CQ_OK;
 fail:
@@ -1344,14 +1350,102 @@ dispatch_request(struct peer *p, const Conqueue__Request *req)
 	}
 }
 
+/* An in-flight message set of a peer, by delivery order. */
+struct dispatch_back {
+	uint64_t seq;
+	struct op *o;   /* a hand-off, or */
+	struct resv *r; /* an attached reservation */
+};
+
+/* Latest delivered first. */
+static int
+dispatch_back_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct dispatch_back *)a)->seq;
+	uint64_t y = ((const struct dispatch_back *)b)->seq;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Give back one hand-off or reservation of a leaving peer. */
+static struct rqueue *
+dispatch_give_back(struct op *o, struct resv *r)
+{
+	struct rqueue *q;
+
+	if (o != NULL) {
+		q = o->q;
+		dispatch_return_handoff(o);
+		dispatch_op_free(o);
+	} else {
+		q = r->q;
+		dispatch_return_msg(q, &r->m);
+		dispatch_resv_free(r);
+	}
+	return q;
+}
+
+/*
+ * Return every hand-off and attached reservation of p, the last delivered
+ * first, so that each band gets them back at its head in their original
+ * order; only then serve the queues (serving in between would hand out a
+ * later message before an earlier one is back).
+ */
+static void
+dispatch_return_all(struct peer *p)
+{
+	struct dispatch_back *v;
+	struct hentry *e;
+	struct resv *r;
+	struct rqueue *q, **qs;
+	size_t n = p->opsby_id.n, nq = 0, k = 0, i = 0;
+
+	for (r = TAILQ_FIRST(&p->resv); r != NULL; r = TAILQ_NEXT(r, plink))
+		n++;
+	v = calloc(n ? n : 1, sizeof *v);
+	qs = calloc(n ? n : 1, sizeof *qs);
+	if (v == NULL || qs == NULL) {
+		/* Out of memory: give back in any order, nothing is lost. */
+		free(v);
+		free(qs);
+		while ((e = htab_drain_next(&p->opsby_id, &i)) != NULL)
+			dispatch_serve(
+			    dispatch_give_back((struct op *)e, NULL));
+		while ((r = TAILQ_LAST(&p->resv, resv_list)) != NULL)
+			dispatch_serve(dispatch_give_back(NULL, r));
+		return;
+	}
+	for (e = htab_next(&p->opsby_id, &i, NULL); e != NULL;
+	     e = htab_next(&p->opsby_id, &i, e)) {
+		v[k].seq = ((struct op *)e)->seq;
+		v[k++].o = (struct op *)e;
+	}
+	TAILQ_FOREACH(r, &p->resv, plink)
+	{
+		v[k].seq = r->seq;
+		v[k++].r = r;
+	}
+	qsort(v, k, sizeof *v, dispatch_back_cmp);
+	for (i = 0; i < k; i++) {
+		q = dispatch_give_back(v[i].o, v[i].r);
+		if (!q->back_mark) {
+			q->back_mark = 1;
+			qs[nq++] = q;
+		}
+	}
+	for (i = 0; i < nq; i++) {
+		qs[i]->back_mark = 0;
+		dispatch_serve(qs[i]);
+	}
+	free(v);
+	free(qs);
+}
+
 /* The peer is leaving: unpark, return hand-offs and reservations. */
 void
 dispatch_peer_gone(struct peer *p)
 {
 	struct hentry *e, *next;
-	struct resv *r;
-	struct rqueue *q;
-	struct op *o;
 	size_t i;
 
 	if (p->gone)
@@ -1368,22 +1462,8 @@ dispatch_peer_gone(struct peer *p)
 		if (((struct op *)e)->kind == OP_PARKED)
 			dispatch_op_free((struct op *)e);
 	}
-	i = 0;
-	while ((e = htab_drain_next(&p->opsby_id, &i)) != NULL) {
-		o = (struct op *)e;
-		q = o->q;
-		dispatch_return_handoff(o);
-		dispatch_op_free(o);
-		dispatch_serve(q);
-	}
+	dispatch_return_all(p);
 	htab_free(&p->opsby_id);
-	/* Reservations go back last-first so they keep their order. */
-	while ((r = TAILQ_LAST(&p->resv, resv_list)) != NULL) {
-		q = r->q;
-		dispatch_return_msg(q, &r->m);
-		dispatch_resv_free(r);
-		dispatch_serve(q);
-	}
 }
 
 /* SIGTERM: every parked op gets CQ_DISCONNECTED now. */
