@@ -56,6 +56,7 @@ struct op {
 	size_t n;
 	struct core_msg *msgs;
 	uint64_t seq; /* OP_HANDOFF: delivery order (dispatch_seq) */
+	int listed;   /* in a reject list being handled */
 };
 
 /* A reserved message under a lease. */
@@ -1239,13 +1240,78 @@ dispatch_info(struct peer *p, uint64_t id)
 	p->ops->send(p, &r);
 }
 
+/* An in-flight message set of a peer, by delivery order. */
+struct dispatch_back {
+	uint64_t seq;
+	struct op *o;   /* a hand-off, or */
+	struct resv *r; /* an attached reservation */
+};
+
+/* Latest delivered first. */
+static int
+dispatch_back_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct dispatch_back *)a)->seq;
+	uint64_t y = ((const struct dispatch_back *)b)->seq;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Give back one hand-off or reservation of a leaving peer. */
+static struct rqueue *
+dispatch_give_back(struct op *o, struct resv *r)
+{
+	struct rqueue *q;
+
+	if (o != NULL) {
+		q = o->q;
+		dispatch_return_handoff(o);
+		dispatch_op_free(o);
+	} else {
+		q = r->q;
+		dispatch_return_msg(q, &r->m);
+		dispatch_resv_free(r);
+	}
+	return q;
+}
+
+/*
+ * Give back the k sets of v the last delivered first, so that each band
+ * gets them back at its head in their original order; only then serve the
+ * queues (serving in between would hand out a later message before an
+ * earlier one is back).
+ */
+static void
+dispatch_give_back_all(struct dispatch_back *v, size_t k)
+{
+	struct rqueue *q, **qs = calloc(k ? k : 1, sizeof *qs);
+	size_t i, nq = 0;
+
+	qsort(v, k, sizeof *v, dispatch_back_cmp);
+	for (i = 0; i < k; i++) {
+		q = dispatch_give_back(v[i].o, v[i].r);
+		if (qs == NULL)
+			dispatch_serve(q); /* out of memory: order may suffer */
+		else if (!q->back_mark) {
+			q->back_mark = 1;
+			qs[nq++] = q;
+		}
+	}
+	for (i = 0; i < nq; i++) {
+		qs[i]->back_mark = 0;
+		dispatch_serve(qs[i]);
+	}
+	free(qs);
+}
+
 /* Apply the confirm and reject lists of a request. */
 static void
 dispatch_receipts(struct peer *p, const Conqueue__Request *req)
 {
+	struct dispatch_back *v;
 	struct rqueue *q;
 	struct op *o;
-	size_t i, j;
+	size_t i, j, k = 0;
 
 	for (i = 0; i < req->n_confirm; i++) {
 		o = dispatch_find_op(p, req->confirm[i]);
@@ -1257,15 +1323,27 @@ dispatch_receipts(struct peer *p, const Conqueue__Request *req)
 		dispatch_op_free(o);
 		dispatch_serve(q);
 	}
+	if (req->n_reject == 0)
+		return;
+	/* Several rejects: back in reverse delivery order, as a whole. */
+	if ((v = calloc(req->n_reject, sizeof *v)) == NULL) {
+		for (i = 0; i < req->n_reject; i++) {
+			o = dispatch_find_op(p, req->reject[i]);
+			if (o != NULL && o->kind == OP_HANDOFF)
+				dispatch_serve(dispatch_give_back(o, NULL));
+		}
+		return;
+	}
 	for (i = 0; i < req->n_reject; i++) {
 		o = dispatch_find_op(p, req->reject[i]);
-		if (o == NULL || o->kind != OP_HANDOFF)
-			continue;
-		q = o->q;
-		dispatch_return_handoff(o);
-		dispatch_op_free(o);
-		dispatch_serve(q);
+		if (o == NULL || o->kind != OP_HANDOFF || o->listed)
+			continue; /* unknown, or listed twice */
+		o->listed = 1;
+		v[k].seq = o->seq;
+		v[k++].o = o;
 	}
+	dispatch_give_back_all(v, k);
+	free(v);
 }
 
 /* Handle one request; see protocol.txt for the rules applied here. */
@@ -1350,64 +1428,19 @@ dispatch_request(struct peer *p, const Conqueue__Request *req)
 	}
 }
 
-/* An in-flight message set of a peer, by delivery order. */
-struct dispatch_back {
-	uint64_t seq;
-	struct op *o;   /* a hand-off, or */
-	struct resv *r; /* an attached reservation */
-};
-
-/* Latest delivered first. */
-static int
-dispatch_back_cmp(const void *a, const void *b)
-{
-	uint64_t x = ((const struct dispatch_back *)a)->seq;
-	uint64_t y = ((const struct dispatch_back *)b)->seq;
-
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* Give back one hand-off or reservation of a leaving peer. */
-static struct rqueue *
-dispatch_give_back(struct op *o, struct resv *r)
-{
-	struct rqueue *q;
-
-	if (o != NULL) {
-		q = o->q;
-		dispatch_return_handoff(o);
-		dispatch_op_free(o);
-	} else {
-		q = r->q;
-		dispatch_return_msg(q, &r->m);
-		dispatch_resv_free(r);
-	}
-	return q;
-}
-
-/*
- * Return every hand-off and attached reservation of p, the last delivered
- * first, so that each band gets them back at its head in their original
- * order; only then serve the queues (serving in between would hand out a
- * later message before an earlier one is back).
- */
+/* Give back every hand-off and attached reservation of p. */
 static void
 dispatch_return_all(struct peer *p)
 {
 	struct dispatch_back *v;
 	struct hentry *e;
 	struct resv *r;
-	struct rqueue *q, **qs;
-	size_t n = p->opsby_id.n, nq = 0, k = 0, i = 0;
+	size_t n = p->opsby_id.n, k = 0, i = 0;
 
 	for (r = TAILQ_FIRST(&p->resv); r != NULL; r = TAILQ_NEXT(r, plink))
 		n++;
-	v = calloc(n ? n : 1, sizeof *v);
-	qs = calloc(n ? n : 1, sizeof *qs);
-	if (v == NULL || qs == NULL) {
+	if ((v = calloc(n ? n : 1, sizeof *v)) == NULL) {
 		/* Out of memory: give back in any order, nothing is lost. */
-		free(v);
-		free(qs);
 		while ((e = htab_drain_next(&p->opsby_id, &i)) != NULL)
 			dispatch_serve(
 			    dispatch_give_back((struct op *)e, NULL));
@@ -1425,20 +1458,8 @@ dispatch_return_all(struct peer *p)
 		v[k].seq = r->seq;
 		v[k++].r = r;
 	}
-	qsort(v, k, sizeof *v, dispatch_back_cmp);
-	for (i = 0; i < k; i++) {
-		q = dispatch_give_back(v[i].o, v[i].r);
-		if (!q->back_mark) {
-			q->back_mark = 1;
-			qs[nq++] = q;
-		}
-	}
-	for (i = 0; i < nq; i++) {
-		qs[i]->back_mark = 0;
-		dispatch_serve(qs[i]);
-	}
+	dispatch_give_back_all(v, k);
 	free(v);
-	free(qs);
 }
 
 /* The peer is leaving: unpark, return hand-offs and reservations. */

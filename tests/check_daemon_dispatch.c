@@ -289,6 +289,36 @@ START_TEST(test_gone_peer_returns_in_order)
 }
 END_TEST
 
+START_TEST(test_rejects_keep_order)
+{
+	struct fpeer a;
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	uint64_t ids[3], p;
+
+	fpeer_init(&a, 1);
+	ck_assert_int_eq(fpeer_status(&a, req_create(&a, "r", 4)), CQ_OK);
+	ck_assert_int_eq(fpeer_status(&a, req_push(&a, "r", "m1", 0)), CQ_OK);
+	ck_assert_int_eq(fpeer_status(&a, req_push(&a, "r", "m2", 0)), CQ_OK);
+	ids[0] = req_pop(&a, "r", 0);
+	expect_msg(&a, ids[0], "m1");
+	ids[1] = req_pop(&a, "r", 0);
+	expect_msg(&a, ids[1], "m2");
+	ids[2] = ids[0]; /* listed twice: once is enough */
+	r.n_reject = 3;
+	r.reject = ids;
+	dispatch_request(&a.p, &r);
+	ck_assert_int_eq(a.n, 0);
+	p = req_pop(&a, "r", 0);
+	ck_assert_uint_eq(expect_msg(&a, p, "m1"), 2);
+	req_receipt(&a, p, 0);
+	p = req_pop(&a, "r", 0);
+	ck_assert_uint_eq(expect_msg(&a, p, "m2"), 2);
+	req_receipt(&a, p, 0);
+	ck_assert_int_eq(fpeer_status(&a, req_pop(&a, "r", 0)), CQ_EMPTY);
+	fpeer_done(&a);
+}
+END_TEST
+
 START_TEST(test_parked_pop_expires_on_the_loop)
 {
 	struct fpeer a;
@@ -342,6 +372,7 @@ dispatch_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_request_is_only_lent);
 	tcase_add_test(tc, test_gone_peer_returns_in_order);
+	tcase_add_test(tc, test_rejects_keep_order);
 	tcase_add_test(tc, test_parked_pop_expires_on_the_loop);
 	tcase_add_test(tc, test_first_frame_must_be_hello);
 	suite_add_tcase(s, tc);
