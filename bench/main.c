@@ -489,6 +489,16 @@ main_wl_index(const struct wl *wls, int nwl, const char *name)
 	return -1;
 }
 
+/* Print a ratio column, "-" when either side is missing or failed. */
+static void
+main_ratio(double r)
+{
+	if (isnan(r))
+		printf(" %8s", "-");
+	else
+		printf(" %7.2fx", r);
+}
+
 /* Print one target line. */
 static void
 main_target(
@@ -580,12 +590,13 @@ main_workloads(const struct bench_cfg *cfg, const char *wlist,
 			    b->tr->name, fl_names[b->fl],
 			    isnan(m) ? "FAILED" : v1, unit);
 			if (b->tr->is_conqueue) {
-				printf(" %7.2fx %7.2fx", m / mq, m / sp);
+				main_ratio(m / mq);
+				main_ratio(m / sp);
 				dc = main_median(res[wi][ci], cfg->reps, 3);
 				snprintf(v2, sizeof v2, "%.2f us/%s",
 				    dc * 1e6 / (double)wls[wi].n,
 				    pp ? "rt" : "msg");
-				printf(" %12s", v2);
+				printf(" %12s", isnan(dc) ? "-" : v2);
 			} else
 				printf(" %8s %8s %12s", "-", "-", "-");
 			if (pp)
