@@ -237,6 +237,7 @@ const struct transport bench_sockpair = {
 static long mq_maxmsg = 10;      /* capacity we may use */
 static long mq_old_msg_max = -1; /* to restore, when we raised it */
 static long mq_old_msgsize_max = -1;
+static long mq_size_max = -1; /* largest message we may use */
 
 /* Read a number from a /proc file; -1 on failure. */
 static long
@@ -300,6 +301,7 @@ base_mq_setup(char *note, size_t len)
 		size_max = 65536;
 	}
 	mq_maxmsg = msg_max < 1 ? 10 : msg_max > 1024 ? 1024 : msg_max;
+	mq_size_max = size_max;
 	if (mq_old_msg_max >= 0)
 		snprintf(note, len,
 		    "posix mq: capacity %ld (fs.mqueue.msg_max raised from "
@@ -390,6 +392,14 @@ mq_prepare(struct run *r, char *err, size_t errlen)
 	memset(c, 0, sizeof *c);
 	c->q[0] = c->q[1] = (mqd_t)-1;
 	c->msgsize = r->wl->size;
+	r->ctx = c;
+	if (mq_size_max > 0 && (long)c->msgsize > mq_size_max) {
+		snprintf(err, errlen,
+		    "%zu B is above fs.mqueue.msgsize_max "
+		    "(%ld) and only root may raise it",
+		    c->msgsize, mq_size_max);
+		return 1;
+	}
 	for (i = 0; i < nq; i++) {
 		snprintf(c->name[i], sizeof c->name[i], "/cqbench-%ld-%d",
 		    (long)getpid(), i);

@@ -76,7 +76,10 @@ struct transport {
 	const char *name;
 	unsigned flavours; /* bit per enum flavour */
 	int is_conqueue;
-	/* Parent: make the queues of run r; 0 or -1 with err. */
+	/*
+	 * Parent: make the queues of run r: 0, -1 failed, or 1 not possible
+	 * on this host (a skip, not a failure); err says why.
+	 */
 	int (*prepare)(struct run *r, char *err, size_t errlen);
 	/* Child: set up, wait at the barrier, produce (or ping-pong client). */
 	void (*produce)(struct run *r, int idx, struct child_res *res);

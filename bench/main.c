@@ -28,6 +28,7 @@
 /* The outcome of one run. */
 struct result {
 	int ok;
+	int skipped; /* not applicable here (err says why): not a failure */
 	char err[256];
 	double value;  /* msg/s (stream) or p50 us (ping-pong) */
 	double lat[3]; /* p50, p99, p99.9 us (ping-pong) */
@@ -249,8 +250,10 @@ main_run_one(const struct bench_cfg *cfg, const struct transport *tr,
 		    bench_d.log);
 		return;
 	}
-	if (tr->prepare(&r, out->err, sizeof out->err) != 0)
+	if ((rc = tr->prepare(&r, out->err, sizeof out->err)) != 0) {
+		out->skipped = rc > 0;
 		goto done;
+	}
 	if (pipe(ready) != 0 || pipe(go) != 0 || pipe(rp) != 0) {
 		snprintf(
 		    out->err, sizeof out->err, "pipe: %s", strerror(errno));
@@ -580,6 +583,12 @@ main_workloads(const struct bench_cfg *cfg, const char *wlist,
 
 			m = main_median(res[wi][ci], cfg->reps, -1);
 			main_range(res[wi][ci], cfg->reps, &lo, &hi);
+			if (res[wi][ci][0].skipped) {
+				printf("%-5s %-10s %-6s %12s  %s\n",
+				    wls[wi].name, b->tr->name, fl_names[b->fl],
+				    "skipped", res[wi][ci][0].err);
+				continue;
+			}
 			if (isnan(m))
 				failed = 1;
 			if (pp)
@@ -717,15 +726,16 @@ main_sizes(
 				main_run_one(cfg, cfgs[ci].tr, &wl, cfgs[ci].fl,
 				    &rs[rep]);
 				if (!rs[rep].ok)
-					fprintf(stderr,
-					    "run %s %s %s: "
-					    "FAILED %s\n",
+					fprintf(stderr, "run %s %s %s: %s %s\n",
 					    wl.name, cfgs[ci].tr->name,
-					    fl_names[cfgs[ci].fl], rs[rep].err);
+					    fl_names[cfgs[ci].fl],
+					    rs[rep].skipped ? "skipped"
+					                    : "FAILED",
+					    rs[rep].err);
 			}
 			m = main_median(rs, cfg->reps, -1) * (double)wl.size /
 			    1e6;
-			if (isnan(m))
+			if (isnan(m) && !rs[0].skipped)
 				failed = 1;
 			printf(" %16.1f", m);
 			if (f != NULL)
