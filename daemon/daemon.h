@@ -212,6 +212,10 @@ cq_status registry_create(const struct core_attr *attr, int force,
     struct rqueue **qp, char *why, size_t whylen);
 /* Remove q's segment and forget it (the caller has woken its waiters). */
 void registry_delete(struct rqueue *q);
+
+/* crashpoint.c */
+int crashpoint_init(void);
+void crashpoint(const char *site);
 /* Usage of uid, created on demand (NULL only if out of memory). */
 struct uid_usage *registry_uid(uint32_t uid);
 /* The default instance name for an absolute socket path. */

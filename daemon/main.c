@@ -450,6 +450,8 @@ main(int argc, char **argv)
 	if ((lock_fd = main_lock(sockpath, &cause)) < 0)
 		main_fatal("lock", cause);
 
+	if (crashpoint_init() != 0)
+		main_fatal("CONQUEUE_CRASH_AT must be SITE:N with N >= 1", NULL);
 	if ((main_base = event_base_new()) == NULL)
 		main_fatal("cannot create the event loop", NULL);
 	waiters_init(main_base, dispatch_waiter_expired);

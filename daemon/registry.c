@@ -342,7 +342,10 @@ registry_delete(struct rqueue *q)
 	registry_count--;
 	if (q->core != NULL)
 		core_detach(q->core);
-	if ((st = core_unlink(q->segname)) != CQ_OK)
+	crashpoint("delete.before_unlink");
+	st = core_unlink(q->segname);
+	crashpoint("delete.after_unlink");
+	if (st != CQ_OK)
 		log_warn("queue '%.*s': removing %s: %s", (int)q->namelen,
 		    q->name, q->segname, cq_strstatus(st));
 	htab_free(&q->resv);
