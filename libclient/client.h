@@ -52,6 +52,7 @@ struct cq_op {
 
 	cq_push_cb *push_cb;
 	cq_pop_cb *pop_cb;
+	cq_pop_many_cb *pop_many_cb;
 	void *arg;
 
 	char *qname;    /* reserve: queue name, to release a late reply */

@@ -821,6 +821,47 @@ engine_lost(cq_client *c, const char *why)
 	c->fd = -1;
 }
 
+/* Hand a batch pop's messages to its callback (which owns them). */
+static void
+engine_pop_many_cb(cq_client *c, struct cq_op *op)
+{
+	cq_msg *local[64], **msgs = local;
+	const Conqueue__Reply *r = op->reply;
+	size_t i, n;
+
+	if (op->status != CQ_OK || r == NULL || r->n_msgs == 0) {
+		if (op->status == CQ_OK) {
+			engine_set_error(
+			    c, CQ_PROTOCOL, "pop reply without messages", 0);
+			op->status = CQ_PROTOCOL;
+		}
+		op->pop_many_cb(op->status, NULL, 0, op->arg);
+		return;
+	}
+	n = r->n_msgs;
+	/* The array lives only for the callback: the stack for usual
+	 * batch sizes (callbacks may nest, so no shared scratch). */
+	if (n > sizeof local / sizeof local[0] &&
+	    (msgs = malloc(n * sizeof *msgs)) == NULL)
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		if ((msgs[i] = msg_from_wire(r->msgs[i])) == NULL) {
+			while (i > 0)
+				cq_msg_free(msgs[--i]);
+			if (msgs != local)
+				free(msgs);
+			goto nomem;
+		}
+	}
+	op->pop_many_cb(CQ_OK, msgs, n, op->arg);
+	if (msgs != local)
+		free(msgs);
+	return;
+nomem:
+	engine_set_error(c, CQ_SYSTEM, "out of memory", ENOMEM);
+	op->pop_many_cb(CQ_SYSTEM, NULL, 0, op->arg);
+}
+
 /* Run the callbacks of completed ops, one at a time (callbacks may
  * submit, cancel or process again). */
 static void
@@ -840,7 +881,9 @@ engine_callbacks(cq_client *c)
 		if (op->status != CQ_OK && r != NULL)
 			engine_set_error(c, op->status, r->detail,
 			    r->has_sys_errno ? r->sys_errno : 0);
-		if (op->pop_cb != NULL) {
+		if (op->pop_many_cb != NULL) {
+			engine_pop_many_cb(c, op);
+		} else if (op->pop_cb != NULL) {
 			m = NULL;
 			if (op->status == CQ_OK && r != NULL && r->n_msgs > 0)
 				m = msg_from_wire(r->msgs[0]);

@@ -366,6 +366,15 @@ cq_push_async(cq_queue *q, const void *buf, size_t len, unsigned band,
 	return ops_push(q, &buf, &len, 1, band, 0, timeout_ms, cb, arg, op, 1);
 }
 
+/* cq_push_many_async: push n messages, all or nothing; cb runs later. */
+cq_status
+cq_push_many_async(cq_queue *q, const void *const *bufs, const size_t *lens,
+    size_t n, unsigned band, int64_t timeout_ms, cq_push_cb *cb, void *arg,
+    cq_op **op)
+{
+	return ops_push(q, bufs, lens, n, band, 0, timeout_ms, cb, arg, op, 1);
+}
+
 /* cq_push_front_async: push to the head of band; cb runs later. */
 cq_status
 cq_push_front_async(cq_queue *q, const void *buf, size_t len, unsigned band,
@@ -482,10 +491,11 @@ cq_reserve_detached(
 	return ops_pop(q, m, 1, NULL, timeout_ms, 1, lease_ms, 1);
 }
 
-/* Submit an async pop or reserve of one message. */
+/* Submit an async pop or reserve of up to max messages (one callback). */
 static cq_status
-ops_pop_async(cq_queue *q, int64_t timeout_ms, int reserve, uint32_t lease_ms,
-    cq_pop_cb *cb, void *arg, cq_op **opp)
+ops_pop_async(cq_queue *q, size_t max, int64_t timeout_ms, int reserve,
+    uint32_t lease_ms, cq_pop_cb *cb, cq_pop_many_cb *many_cb, void *arg,
+    cq_op **opp)
 {
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Pop pop = CONQUEUE__POP__INIT;
@@ -494,15 +504,18 @@ ops_pop_async(cq_queue *q, int64_t timeout_ms, int reserve, uint32_t lease_ms,
 
 	if (opp != NULL)
 		*opp = NULL;
-	/* Without a callback nobody could free the message. */
-	if (q == NULL || cb == NULL)
+	/* Without a callback nobody could free the messages. */
+	if (q == NULL || (cb == NULL && many_cb == NULL) || max == 0)
 		return CQ_INVALID;
-	ops_pop_req(&req, &pop, q, 1, timeout_ms, reserve, lease_ms, 0);
+	if (max > q->c->max_batch)
+		max = q->c->max_batch;
+	ops_pop_req(&req, &pop, q, max, timeout_ms, reserve, lease_ms, 0);
 	st = engine_submit(
 	    q->c, &req, reserve ? OP_RESERVE : OP_POP, pop.timeout_ms, 0, &op);
 	if (st != CQ_OK)
 		return st;
 	op->pop_cb = cb;
+	op->pop_many_cb = many_cb;
 	op->arg = arg;
 	if (reserve)
 		op->qname = strdup(q->name);
@@ -516,7 +529,15 @@ cq_status
 cq_pop_async(
     cq_queue *q, int64_t timeout_ms, cq_pop_cb *cb, void *arg, cq_op **op)
 {
-	return ops_pop_async(q, timeout_ms, 0, 0, cb, arg, op);
+	return ops_pop_async(q, 1, timeout_ms, 0, 0, cb, NULL, arg, op);
+}
+
+/* cq_pop_many_async: pop 1..max messages; cb(status, msgs, n, arg). */
+cq_status
+cq_pop_many_async(cq_queue *q, size_t max, int64_t timeout_ms,
+    cq_pop_many_cb *cb, void *arg, cq_op **op)
+{
+	return ops_pop_async(q, max, timeout_ms, 0, 0, NULL, cb, arg, op);
 }
 
 /* cq_reserve_async: reserve one message; cb runs later. */
@@ -524,7 +545,7 @@ cq_status
 cq_reserve_async(cq_queue *q, int64_t timeout_ms, uint32_t lease_ms,
     cq_pop_cb *cb, void *arg, cq_op **op)
 {
-	return ops_pop_async(q, timeout_ms, 1, lease_ms, cb, arg, op);
+	return ops_pop_async(q, 1, timeout_ms, 1, lease_ms, cb, NULL, arg, op);
 }
 
 /* cq_op_cancel: ask the daemon to cancel op. */

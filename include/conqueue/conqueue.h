@@ -290,6 +290,23 @@ CQ_EXPORT cq_status cq_reserve_async(cq_queue *q, int64_t timeout_ms,
     uint32_t lease_ms, cq_pop_cb *cb, void *arg, cq_op **op);
 
 /*
+ * Batches, asynchronously (so several batches can be in flight).
+ * cq_push_many_async: cq_push_many (n messages to band, all or nothing)
+ * whose result goes to cb; the library copies the messages at once.
+ * cq_pop_many_async: pop 1..max messages; on CQ_OK cb gets msgs[0..n-1]
+ * (n >= 1): it owns each message (cq_msg_free) but not the array, which
+ * is valid only during the callback. On failure msgs is NULL and n 0.
+ */
+typedef void cq_pop_many_cb(cq_status st, cq_msg **msgs, size_t n,
+    void *arg);
+
+CQ_EXPORT cq_status cq_push_many_async(cq_queue *q, const void *const *bufs,
+    const size_t *lens, size_t n, unsigned band, int64_t timeout_ms,
+    cq_push_cb *cb, void *arg, cq_op **op);
+CQ_EXPORT cq_status cq_pop_many_async(cq_queue *q, size_t max,
+    int64_t timeout_ms, cq_pop_many_cb *cb, void *arg, cq_op **op);
+
+/*
  * cq_op_cancel: ask to cancel op. The callback still runs exactly once:
  * with CQ_CANCELED, or with the op's real result if it completed first.
  * A cancelled pop never loses a message.
