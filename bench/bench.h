@@ -22,7 +22,8 @@ enum flavour {
 	FL_PLAIN = 0, /* a baseline's one way of doing it */
 	FL_SYNC,      /* one blocking call per message */
 	FL_ASYNC,     /* async API, a window of ops in flight */
-	FL_BATCH,     /* push_many / pop_many */
+	FL_BATCH,     /* async push_many / pop_many, batches in flight */
+	FL_SBATCH,    /* blocking push_many / pop_many, one batch a call */
 	FL_COUNT
 };
 
@@ -42,6 +43,7 @@ struct bench_cfg {
 	int quick;
 	int window;    /* async ops in flight per process */
 	int batch;     /* messages per push_many/pop_many */
+	int batches;   /* async batches in flight per process */
 	int timeout_s; /* bound of one run */
 	int verbose;
 	const char *daemon;  /* conqueued binary */

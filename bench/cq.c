@@ -119,6 +119,7 @@ struct cqt_async {
 	struct checker ck;
 	uint64_t inflight;
 	uint64_t done;
+	uint64_t sent; /* batch producer: push_many submitted */
 	int closed;
 	int failed;
 };
@@ -180,6 +181,31 @@ cqt_pop_cb(cq_status st, cq_msg *m, void *arg)
 	}
 }
 
+/* An async batch pop completed: check the messages (owned here). */
+static void
+cqt_pop_many_cb(cq_status st, cq_msg **msgs, size_t n, void *arg)
+{
+	struct cqt_async *a = arg;
+	size_t i;
+
+	a->inflight--;
+	if (st == CQ_OK) {
+		a->res->t_last = bench_now();
+		for (i = 0; i < n; i++) {
+			if (!a->failed &&
+			    bench_check(&a->ck, cq_msg_data(msgs[i]),
+			        cq_msg_len(msgs[i])) != 0)
+				a->failed = 1;
+			cq_msg_free(msgs[i]);
+		}
+	} else if (st == CQ_CLOSED) {
+		a->closed = 1;
+	} else {
+		bench_fail(a->res, "async pop_many: %s", cq_strstatus(st));
+		a->failed = 1;
+	}
+}
+
 /* Stream producer in the run's flavour. */
 static void
 cqt_stream_produce(
@@ -187,7 +213,8 @@ cqt_stream_produce(
 {
 	const struct wl *wl = r->wl;
 	uint64_t n = bench_per_prod(wl, idx), i = 0, k, j;
-	size_t nb = r->fl == FL_BATCH ? (size_t)r->batch : 1;
+	size_t nb =
+	    r->fl == FL_BATCH || r->fl == FL_SBATCH ? (size_t)r->batch : 1;
 	uint8_t *buf = bench_xmalloc(wl->size * nb);
 	const void **bufs = bench_xmalloc(sizeof *bufs * nb);
 	size_t *lens = bench_xmalloc(sizeof *lens * nb);
@@ -215,6 +242,33 @@ cqt_stream_produce(
 		}
 		break;
 	case FL_BATCH:
+		/* Pipelined: up to cfg->batches push_many in flight; the
+		 * library copies each batch at submit, so one buffer does. */
+		while (!a.failed && (a.done < a.sent || i < n)) {
+			while (!a.failed && i < n &&
+			       a.inflight < (uint64_t)r->cfg->batches) {
+				k = n - i < nb ? n - i : nb;
+				for (j = 0; j < k; j++)
+					bench_fill(buf + j * wl->size, wl->size,
+					    (uint32_t)idx, (uint32_t)(i + j));
+				st = cq_push_many_async(q,
+				    (const void *const *)bufs, lens, (size_t)k,
+				    0, CQ_FOREVER, cqt_push_cb, &a, NULL);
+				if (st != CQ_OK) {
+					bench_fail(res, "push_many_async: %s",
+					    cq_strstatus(st));
+					a.failed = 1;
+					break;
+				}
+				a.inflight++;
+				a.sent++;
+				i += k;
+			}
+			if (a.failed || cqt_drive(cl, res) != 0)
+				break;
+		}
+		break;
+	case FL_SBATCH:
 		while (i < n) {
 			k = n - i < nb ? n - i : nb;
 			for (j = 0; j < k; j++)
@@ -265,7 +319,9 @@ static void
 cqt_stream_consume(
     struct run *r, cq_client *cl, cq_queue *q, struct child_res *res)
 {
-	size_t nb = r->fl == FL_BATCH ? (size_t)r->batch : 1, k, j;
+	size_t nb = r->fl == FL_BATCH || r->fl == FL_SBATCH ? (size_t)r->batch
+	                                                    : 1,
+	       k, j;
 	cq_msg **msgs = bench_xmalloc(sizeof *msgs * nb);
 	struct cqt_async a;
 	cq_status st;
@@ -276,8 +332,26 @@ cqt_stream_consume(
 	bench_checker_init(&a.ck, r->wl, res);
 	bench_barrier(r);
 	switch (r->fl) {
-	case FL_SYNC:
 	case FL_BATCH:
+		while (!a.failed && !(a.closed && a.inflight == 0)) {
+			while (!a.failed && !a.closed &&
+			       a.inflight < (uint64_t)r->cfg->batches) {
+				st = cq_pop_many_async(q, nb, CQ_FOREVER,
+				    cqt_pop_many_cb, &a, NULL);
+				if (st != CQ_OK) {
+					bench_fail(res, "pop_many_async: %s",
+					    cq_strstatus(st));
+					a.failed = 1;
+					break;
+				}
+				a.inflight++;
+			}
+			if (a.failed || cqt_drive(cl, res) != 0)
+				break;
+		}
+		break;
+	case FL_SYNC:
+	case FL_SBATCH:
 		for (;;) {
 			if (r->fl == FL_SYNC) {
 				st = cq_pop(q, &msgs[0], CQ_FOREVER);
@@ -471,7 +545,8 @@ cqt_cleanup(struct run *r)
 
 const struct transport bench_conqueue = {
     .name = "conqueue",
-    .flavours = 1u << FL_SYNC | 1u << FL_ASYNC | 1u << FL_BATCH,
+    .flavours =
+        1u << FL_SYNC | 1u << FL_ASYNC | 1u << FL_BATCH | 1u << FL_SBATCH,
     .is_conqueue = 1,
     .prepare = cqt_prepare,
     .produce = cqt_produce,

@@ -41,7 +41,8 @@ struct bcfg {
 	enum flavour fl;
 };
 
-static const char *fl_names[FL_COUNT] = {"-", "sync", "async", "batch"};
+static const char *fl_names[FL_COUNT] = {
+    "-", "sync", "async", "batch", "sbatch"};
 
 static struct bdaemon bench_d;
 static int bench_have_daemon;
@@ -69,8 +70,8 @@ main_usage(FILE *f)
 	    "  -r, --reps N          repetitions per figure, median shown "
 	    "(default 3)\n"
 	    "  -w, --workloads LIST  A-64,A-4K,B-64,C-64 (default all)\n"
-	    "  -f, --flavours LIST   sync,async,batch for conqueue (default "
-	    "all)\n"
+	    "  -f, --flavours LIST   sync,async,batch,sbatch for conqueue "
+	    "(default all)\n"
 	    "  -S, --systems LIST    conqueue,socketpair,mq (default all)\n"
 	    "  -q, --quick           fewer messages (for tests)\n"
 	    "      --sizes FILE      also sweep A over 64 B..64 KiB, data to "
@@ -81,6 +82,7 @@ main_usage(FILE *f)
 	    "(callgrind)\n"
 	    "      --window N        async ops in flight (default 128)\n"
 	    "      --batch N         messages per batch call (default 64)\n"
+	    "      --batches N       batch: batches in flight (default 4)\n"
 	    "  -t, --timeout SEC     bound of one run (default 120)\n"
 	    "  -d, --daemon PATH     conqueued ($CONQUEUED, else ./conqueued)\n"
 	    "  -v, --verbose         print every run\n"
@@ -1068,6 +1070,7 @@ main(int argc, char **argv)
 	    {"instructions", no_argument, NULL, 'I'},
 	    {"window", required_argument, NULL, 'W'},
 	    {"batch", required_argument, NULL, 'B'},
+	    {"batches", required_argument, NULL, 'N'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"daemon", required_argument, NULL, 'd'},
 	    {"verbose", no_argument, NULL, 'v'},
@@ -1088,6 +1091,7 @@ main(int argc, char **argv)
 	cfg.reps = 3;
 	cfg.window = 128;
 	cfg.batch = 64;
+	cfg.batches = 4;
 	cfg.timeout_s = 120;
 	cfg.daemon =
 	    getenv("CONQUEUED") != NULL ? getenv("CONQUEUED") : "./conqueued";
@@ -1125,6 +1129,9 @@ main(int argc, char **argv)
 		case 'B':
 			cfg.batch = atoi(optarg);
 			break;
+		case 'N':
+			cfg.batches = atoi(optarg);
+			break;
 		case 't':
 			cfg.timeout_s = atoi(optarg);
 			break;
@@ -1144,7 +1151,7 @@ main(int argc, char **argv)
 	}
 	if (optind != argc || cfg.reps < 1 || cfg.reps > MAX_REPS ||
 	    cfg.window < 1 || cfg.batch < 1 || cfg.batch > 1024 ||
-	    cfg.timeout_s < 1) {
+	    cfg.batches < 1 || cfg.batches > 64 || cfg.timeout_s < 1) {
 		main_usage(stderr);
 		return 1;
 	}
@@ -1174,10 +1181,10 @@ main(int argc, char **argv)
 	    cq_version(), un.sysname, un.release, ncpu, loadavg[0], loadavg[1],
 	    loadavg[2]);
 	printf("reps %d (medians), %s messages per A/C run, B %s round trips "
-	       "after %s warm-up, async window %d, batch %d\n",
+	       "after %s warm-up, async window %d, batch %d (%d in flight)\n",
 	    cfg.reps, cfg.quick ? "20000" : "200000",
 	    cfg.quick ? "2000" : "20000", cfg.quick ? "100" : "1000",
-	    cfg.window, cfg.batch);
+	    cfg.window, cfg.batch, cfg.batches);
 	printf("%s\n", note);
 	printf("socketpair: stream, one write/read per message; C-64 uses one "
 	       "socketpair per producer/consumer pair (4 independent 1+1 "
