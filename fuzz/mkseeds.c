@@ -1,4 +1,11 @@
-/* mkseeds.c - write a seed corpus of valid frames for fuzz_frame. */
+/* mkseeds.c - write the seed corpora of fuzz_frame and fuzz_dispatch. */
+
+/*
+ * Usage: mkseeds FRAME_DIR [DISPATCH_DIR]. FRAME_DIR gets one framed
+ * request per file; DISPATCH_DIR gets fuzz_dispatch records (peer byte,
+ * 2-byte length, body): each request alone, and whole sessions in which
+ * the unprivileged peer (0) and the admin (1) share queues.
+ */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,27 +14,66 @@
 #include "common/common.h"
 #include "proto/frame.h"
 
-/* Write one framed request to dir/name. */
+/* A session being built for fuzz_dispatch. */
+static uint8_t mkseeds_sess[8192];
+static size_t mkseeds_sesslen;
+
+/* Write len bytes of buf to dir/name. */
 static void
-mkseeds_write(const char *dir, const char *name, const Conqueue__Request *r)
+mkseeds_file(const char *dir, const char *name, const void *buf, size_t len)
 {
-	size_t len = conqueue__request__get_packed_size(r);
-	uint8_t *buf = malloc(len + FRAME_HDR_LEN);
 	char path[512];
 	FILE *f;
 
-	if (buf == NULL)
-		exit(1);
-	frame_put_len(buf, (uint32_t)len);
-	conqueue__request__pack(r, buf + FRAME_HDR_LEN);
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	if ((f = fopen(path, "wb")) == NULL) {
 		perror(path);
 		exit(1);
 	}
-	fwrite(buf, 1, len + FRAME_HDR_LEN, f);
-	fclose(f);
+	if (fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* Append r as a fuzz_dispatch record for peer to the session. */
+static void
+mkseeds_record(int peer, const Conqueue__Request *r)
+{
+	size_t len = conqueue__request__get_packed_size(r);
+	uint8_t *p = mkseeds_sess + mkseeds_sesslen;
+
+	if (len > 0xffff || mkseeds_sesslen + 3 + len > sizeof mkseeds_sess)
+		exit(1);
+	p[0] = (uint8_t)peer;
+	p[1] = (uint8_t)(len >> 8);
+	p[2] = (uint8_t)len;
+	conqueue__request__pack(r, p + 3);
+	mkseeds_sesslen += 3 + len;
+}
+
+/*
+ * Write one framed request to dir/name, and (with ddir) the same request
+ * as a one-record dispatch seed; it is also appended to the session.
+ */
+static void
+mkseeds_write(const char *dir, const char *ddir, const char *name,
+    const Conqueue__Request *r)
+{
+	size_t len = conqueue__request__get_packed_size(r);
+	uint8_t *buf = malloc(len + FRAME_HDR_LEN);
+	size_t start = mkseeds_sesslen;
+
+	if (buf == NULL)
+		exit(1);
+	frame_put_len(buf, (uint32_t)len);
+	conqueue__request__pack(r, buf + FRAME_HDR_LEN);
+	mkseeds_file(dir, name, buf, len + FRAME_HDR_LEN);
 	free(buf);
+	mkseeds_record(0, r);
+	if (ddir != NULL)
+		mkseeds_file(
+		    ddir, name, mkseeds_sess + start, mkseeds_sesslen - start);
 }
 
 int
@@ -41,18 +87,24 @@ main(int argc, char **argv)
 	Conqueue__Pop pop = CONQUEUE__POP__INIT;
 	Conqueue__Named named = CONQUEUE__NAMED__INIT;
 	Conqueue__Cancel cancel = CONQUEUE__CANCEL__INIT;
-	ProtobufCBinaryData name = { 4, (uint8_t *)(uintptr_t)"jobs" };
-	ProtobufCBinaryData data[2] = { { 5, (uint8_t *)(uintptr_t)"hello" },
-		{ 3, (uint8_t *)(uintptr_t)"abc" } };
-	uint64_t confirm[2] = { 7, 9 };
+	ProtobufCBinaryData name = {4, (uint8_t *)(uintptr_t) "jobs"};
+	ProtobufCBinaryData data[2] = {{5, (uint8_t *)(uintptr_t) "hello"},
+	    {3, (uint8_t *)(uintptr_t) "abc"}};
+	uint64_t confirm[2] = {7, 9};
+	Conqueue__MsgOp msgop = CONQUEUE__MSG_OP__INIT;
+	Conqueue__Chmod chmod = CONQUEUE__CHMOD__INIT;
+	Conqueue__ListQueues list = CONQUEUE__LIST_QUEUES__INIT;
+	Conqueue__Info info = CONQUEUE__INFO__INIT;
 	const char *dir = argc > 1 ? argv[1] : ".";
+	const char *ddir = argc > 2 ? argv[2] : NULL;
 
 	r.id = 1;
 	hello.protocol_version = CQ_PROTOCOL_VERSION;
-	hello.client_name = (char *)(uintptr_t)"seed";
+	hello.client_name = (char *)(uintptr_t) "seed";
 	r.op_case = CONQUEUE__REQUEST__OP_HELLO;
 	r.hello = &hello;
-	mkseeds_write(dir, "hello", &r);
+	mkseeds_write(dir, ddir, "hello", &r);
+	mkseeds_sesslen = 0; /* fuzz_dispatch peers are already greeted */
 
 	r.id = 2;
 	attr.has_capacity = 1;
@@ -63,7 +115,7 @@ main(int argc, char **argv)
 	create.attr = &attr;
 	r.op_case = CONQUEUE__REQUEST__OP_CREATE;
 	r.create = &create;
-	mkseeds_write(dir, "create", &r);
+	mkseeds_write(dir, ddir, "create", &r);
 
 	r.id = 3;
 	push.name = name;
@@ -73,7 +125,7 @@ main(int argc, char **argv)
 	push.timeout_ms = 0;
 	r.op_case = CONQUEUE__REQUEST__OP_PUSH;
 	r.push = &push;
-	mkseeds_write(dir, "push", &r);
+	mkseeds_write(dir, ddir, "push", &r);
 
 	r.id = 4;
 	pop.name = name;
@@ -85,7 +137,7 @@ main(int argc, char **argv)
 	r.confirm = confirm;
 	r.op_case = CONQUEUE__REQUEST__OP_POP;
 	r.pop = &pop;
-	mkseeds_write(dir, "pop", &r);
+	mkseeds_write(dir, ddir, "pop", &r);
 
 	r.id = 5;
 	r.n_confirm = 0;
@@ -93,12 +145,51 @@ main(int argc, char **argv)
 	named.name = name;
 	r.op_case = CONQUEUE__REQUEST__OP_NAMED;
 	r.named = &named;
-	mkseeds_write(dir, "close", &r);
+	mkseeds_write(dir, ddir, "close", &r);
 
 	r.id = 6;
 	cancel.target = 4;
 	r.op_case = CONQUEUE__REQUEST__OP_CANCEL;
 	r.cancel = &cancel;
-	mkseeds_write(dir, "cancel", &r);
+	mkseeds_write(dir, ddir, "cancel", &r);
+	if (ddir == NULL)
+		return 0;
+
+	/* A session: the admin reserves, acks, chmods, lists, deletes. */
+	r.id = 7;
+	pop.has_reserve = pop.reserve = 1;
+	pop.has_timeout_ms = 1;
+	pop.timeout_ms = 0;
+	pop.has_max = 0;
+	r.op_case = CONQUEUE__REQUEST__OP_POP;
+	r.pop = &pop;
+	mkseeds_record(1, &r);
+	r.id = 8;
+	msgop.kind = CONQUEUE__MSG_OP__KIND__ACK;
+	msgop.name = name;
+	msgop.msg_id = 1;
+	r.op_case = CONQUEUE__REQUEST__OP_MSG_OP;
+	r.msg_op = &msgop;
+	mkseeds_record(1, &r);
+	r.id = 9;
+	chmod.name = name;
+	chmod.mode = 0666;
+	r.op_case = CONQUEUE__REQUEST__OP_CHMOD;
+	r.chmod = &chmod;
+	mkseeds_record(1, &r);
+	r.id = 10;
+	r.op_case = CONQUEUE__REQUEST__OP_LIST;
+	r.list = &list;
+	mkseeds_record(0, &r);
+	r.id = 11;
+	r.op_case = CONQUEUE__REQUEST__OP_INFO;
+	r.info = &info;
+	mkseeds_record(1, &r);
+	r.id = 12;
+	named.kind = CONQUEUE__NAMED__KIND__DELETE;
+	r.op_case = CONQUEUE__REQUEST__OP_NAMED;
+	r.named = &named;
+	mkseeds_record(1, &r);
+	mkseeds_file(ddir, "session", mkseeds_sess, mkseeds_sesslen);
 	return 0;
 }
