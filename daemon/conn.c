@@ -13,6 +13,8 @@
  * dropped after slow_reader_grace_ms).
  */
 
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -85,6 +87,7 @@ conn_free(struct conn *c)
 		u->connections--;
 	conn_count--;
 	log_debug("connection %llu closed", (unsigned long long)c->peer.cid);
+	free(c->peer.groups);
 	free(c);
 	if (conn_all_closed != NULL && conn_count == 0)
 		conn_all_closed();
@@ -466,6 +469,32 @@ conn_slow_timer_cb(evutil_socket_t fd, short what, void *arg)
 	conn_drop(c, "slow reader");
 }
 
+/*
+ * Read the peer's supplementary groups from the kernel (SO_PEERGROUPS,
+ * Linux 4.13): group access must not depend on anything the client says.
+ * Without it (older kernel) only the primary group counts.
+ */
+static void
+conn_peer_groups(struct conn *c, int fd)
+{
+	socklen_t len = 0;
+	gid_t *g;
+
+	_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "gid_t is 32 bits");
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &len) != 0 &&
+	    errno != ERANGE)
+		return;
+	if (len == 0 || (g = malloc(len)) == NULL)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) != 0) {
+		free(g);
+		return;
+	}
+	c->peer.groups = (uint32_t *)g;
+	c->peer.ngroups = (uint32_t)(len / sizeof *g);
+}
+
 /* Take over an accepted socket. */
 int
 conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
@@ -496,6 +525,7 @@ conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
 	c->peer.uid = uid;
 	c->peer.gid = gid;
 	c->peer.pid = pid;
+	conn_peer_groups(c, fd);
 	dispatch_peer_init(&c->peer);
 	TAILQ_INSERT_TAIL(&conn_all, c, link);
 	conn_count++;
@@ -510,8 +540,9 @@ conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
 	bufferevent_disable(c->bev, EV_WRITE);
 	bufferevent_enable(c->bev, EV_READ);
 	conn_arm(c->frame_timer, cfg.frame_timeout_ms);
-	log_debug("connection %llu: uid %u gid %u pid %ld",
-	    (unsigned long long)c->peer.cid, uid, gid, (long)pid);
+	log_debug("connection %llu: uid %u gid %u (+%u groups) pid %ld",
+	    (unsigned long long)c->peer.cid, uid, gid, c->peer.ngroups,
+	    (long)pid);
 	return 0;
 }
 

@@ -239,12 +239,28 @@ struct peer {
 	uint64_t cid; /* nonzero connection id, the core's owner token */
 	uint32_t uid;
 	uint32_t gid;
+	uint32_t *groups; /* supplementary groups (SO_PEERGROUPS), or NULL */
+	uint32_t ngroups;
 	pid_t pid;
 	int greeted;
 	int gone;
 	struct htab opsby_id;  /* pending ops (parked pops/pushes, handoffs) */
 	struct resv_list resv; /* attached reservations */
 };
+
+/* Whether the peer is in group gid: its primary or a supplementary one. */
+static inline int
+peer_in_group(const struct peer *p, uint32_t gid)
+{
+	uint32_t i;
+
+	if (p->gid == gid)
+		return 1;
+	for (i = 0; i < p->ngroups; i++)
+		if (p->groups[i] == gid)
+			return 1;
+	return 0;
+}
 
 extern uint64_t dispatch_total_ops;
 extern uint32_t dispatch_connections;
