@@ -135,7 +135,7 @@ cq_connect_named(cq_client **cp, const char *path, const char *client_name)
 	if (st == CQ_OK)
 		st = client_welcome(c, r);
 	if (r != NULL)
-		conqueue__reply__free_unpacked(r, NULL);
+		engine_reply_free(c, r);
 	if (st != CQ_OK) {
 		engine_shutdown(c);
 		engine_free(c);

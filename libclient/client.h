@@ -108,6 +108,8 @@ struct cq_client {
 	char error[256];
 	int sys_errno;
 
+	struct arena *spare; /* a freed reply arena, reused by the next */
+
 	/* Told whenever cq_client_events() may have changed. */
 	void (*watch)(cq_client *, void *);
 	void *watch_arg;
@@ -137,6 +139,7 @@ cq_status engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
     int64_t timeout_ms, int sync, struct cq_op **opp);
 cq_status engine_wait(cq_client *c, struct cq_op *op);
 void engine_op_free(struct cq_op *op);
+void engine_reply_free(cq_client *c, Conqueue__Reply *r);
 cq_status engine_cancel(struct cq_op *op);
 cq_status engine_process(cq_client *c);
 void engine_shutdown(cq_client *c);

@@ -192,8 +192,7 @@ cq_list(cq_client *c, char ***namesp, size_t *countp)
 out:
 	if (st == CQ_SYSTEM && r != NULL)
 		engine_set_error(c, st, "out of memory", ENOMEM);
-	if (r != NULL)
-		conqueue__reply__free_unpacked(r, NULL);
+	engine_reply_free(c, r);
 	return st;
 }
 
@@ -270,7 +269,7 @@ ops_push(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 {
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Push push = CONQUEUE__PUSH__INIT;
-	ProtobufCBinaryData one, *data = &one;
+	ProtobufCBinaryData local[64], *data = local;
 	struct cq_op *op;
 	cq_status st;
 	size_t i;
@@ -279,7 +278,8 @@ ops_push(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 		*opp = NULL;
 	if (q == NULL || n == 0 || bufs == NULL || lens == NULL)
 		return CQ_INVALID;
-	if (n > 1 && (data = malloc(n * sizeof *data)) == NULL)
+	if (n > sizeof local / sizeof local[0] &&
+	    (data = malloc(n * sizeof *data)) == NULL)
 		return CQ_SYSTEM;
 	for (i = 0; i < n; i++)
 		data[i] = ops_bytes(bufs[i], lens[i]);
@@ -311,7 +311,7 @@ ops_push(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 	 * too large for any frame is simply too big. */
 	if (st == CQ_TOOBIG && n > 1)
 		st = CQ_LIMIT;
-	if (data != &one)
+	if (data != local)
 		free(data);
 	return st;
 }
@@ -442,7 +442,7 @@ ops_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n, int64_t timeout_ms,
 	if (n != NULL)
 		*n = got;
 	if (r != NULL)
-		conqueue__reply__free_unpacked(r, NULL);
+		engine_reply_free(q->c, r);
 	return st;
 }
 
@@ -601,7 +601,7 @@ cq_is_closed(cq_queue *q, int *closed)
 	if (st == CQ_OK)
 		*closed = r->has_flag && r->flag;
 	if (r != NULL)
-		conqueue__reply__free_unpacked(r, NULL);
+		engine_reply_free(q->c, r);
 	return st;
 }
 
@@ -619,7 +619,7 @@ cq_length(cq_queue *q, int64_t *length)
 	if (st == CQ_OK)
 		*length = r->length;
 	if (r != NULL)
-		conqueue__reply__free_unpacked(r, NULL);
+		engine_reply_free(q->c, r);
 	return st;
 }
 
@@ -667,7 +667,7 @@ cq_stat(cq_queue *q, cq_queue_stat *st)
 		st->oldest_age_ms = w->oldest_age_ms;
 	}
 	if (r != NULL)
-		conqueue__reply__free_unpacked(r, NULL);
+		engine_reply_free(q->c, r);
 	return s;
 }
 
@@ -761,6 +761,6 @@ cq_info(cq_client *c, cq_daemon_info *info)
 		info->pid = w->pid;
 	}
 	if (r != NULL)
-		conqueue__reply__free_unpacked(r, NULL);
+		engine_reply_free(c, r);
 	return st;
 }
