@@ -37,6 +37,9 @@
 #define DEFAULT_MODE     0600
 #define DEFAULT_LEASE_MS 30000
 
+#define DLQ_SUFFIX     ".dlq"
+#define DLQ_SUFFIX_LEN 4
+
 /* A pending op of a peer: parked, or a pop reply awaiting its receipt. */
 struct op {
 	struct hentry h; /* in peer->opsby_id */
@@ -344,8 +347,8 @@ dispatch_dead_letter(struct rqueue *q, const struct core_msg *m)
 	cq_status st;
 	int n;
 
-	n = snprintf(
-	    a.name, sizeof a.name, "%.*s.dlq", (int)q->namelen, q->name);
+	n = snprintf(a.name, sizeof a.name, "%.*s%s", (int)q->namelen, q->name,
+	    DLQ_SUFFIX);
 	if (n < 0 || (size_t)n >= sizeof a.name) {
 		log_warn("queue '%.*s': name too long for a dead-letter queue; "
 		         "message %llu stays in flight",
@@ -362,6 +365,14 @@ dispatch_dead_letter(struct rqueue *q, const struct core_msg *m)
 			return;
 		}
 		log_info("created dead-letter queue '%s'", a.name);
+	}
+	if (dlq->uid != q->uid) {
+		/* Another user's queue (created by an admin): not theirs. */
+		log_warn("queue '%s' belongs to uid %u, not to uid %u like "
+		         "'%.*s'; message %llu stays in flight",
+		    a.name, dlq->uid, q->uid, (int)q->namelen, q->name,
+		    (unsigned long long)m->id);
+		return;
 	}
 	if (dlq->core == NULL)
 		st = CQ_CORRUPT;
@@ -780,6 +791,52 @@ dispatch_hello(struct peer *p, const Conqueue__Request *req)
 	p->ops->send(p, &r);
 }
 
+/*
+ * Dead letters must stay with the owner of their queue: refuse
+ * max_deliveries when NAME.dlq would not fit a name or already belongs to
+ * someone else, and refuse NAME.dlq to anyone but NAME's owner (or an
+ * admin) while NAME exists. 0, or -1 with the reply sent.
+ */
+static int
+dispatch_dlq_check(
+    struct peer *p, uint64_t id, const struct core_attr *a, size_t namelen)
+{
+	char dname[CQ_NAME_MAX + 8];
+	struct rqueue *q;
+	int n;
+
+	if (a->max_deliveries != 0) {
+		if (namelen > CQ_NAME_MAX - DLQ_SUFFIX_LEN) {
+			dispatch_replyf(p, id, CQ_INVALID,
+			    "max_deliveries needs a name of at most %d bytes "
+			    "(room for the \"%s\" dead-letter suffix)",
+			    CQ_NAME_MAX - DLQ_SUFFIX_LEN, DLQ_SUFFIX);
+			return -1;
+		}
+		n = snprintf(dname, sizeof dname, "%s%s", a->name, DLQ_SUFFIX);
+		q = registry_find(dname, (size_t)n);
+		if (q != NULL && q->uid != a->uid) {
+			dispatch_replyf(p, id, CQ_EXISTS,
+			    "dead-letter queue '%s' already exists and belongs "
+			    "to another user",
+			    dname);
+			return -1;
+		}
+	}
+	if (namelen > DLQ_SUFFIX_LEN &&
+	    memcmp(a->name + namelen - DLQ_SUFFIX_LEN, DLQ_SUFFIX,
+	        DLQ_SUFFIX_LEN) == 0 &&
+	    (q = registry_find(a->name, namelen - DLQ_SUFFIX_LEN)) != NULL &&
+	    !dispatch_may(p, q, NEED_OWNER)) {
+		dispatch_replyf(p, id, CQ_DENIED,
+		    "'%s' is the dead-letter queue of '%.*s': only its owner "
+		    "may create it",
+		    a->name, (int)q->namelen, q->name);
+		return -1;
+	}
+	return 0;
+}
+
 /* Create a queue. */
 static void
 dispatch_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
@@ -829,7 +886,10 @@ dispatch_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 		    p, id, CQ_INVALID, "mode must be within 0777");
 		return;
 	}
-	if ((q = registry_find(m->name.data, m->name.len)) != NULL) {
+	if ((q = registry_find(m->name.data, m->name.len)) == NULL &&
+	    dispatch_dlq_check(p, id, &a, m->name.len) != 0)
+		return;
+	if (q != NULL) {
 		if (m->exist_ok && !q->quarantined &&
 		    dispatch_may(p, q, NEED_RW))
 			dispatch_reply_stat(p, id, q);

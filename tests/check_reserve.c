@@ -1,0 +1,1141 @@
+/* check_reserve.c - reserve/ack, leases, dead letters and serial queues. */
+
+/*
+ * Every test runs against a private conqueued through the public library
+ * (and raw frames where the library has no call, e.g. a delayed release).
+ * Timing is never asserted by sleeping: the tests wait for the event
+ * itself (a lease expiring shows up in stat) with a bounded poll loop.
+ */
+
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "conqueue/conqueue.h"
+#include "proto/conqueue.pb-c.h"
+#include "proto/frame.h"
+#include "tests/testutil.h"
+
+#define WAIT_MS 10000 /* longest wait for an expected event */
+
+static struct tu_daemon D;
+static int d_started;
+/*
+ * Check ends a failed test with _exit() in its child, so neither atexit
+ * nor teardown runs there: every daemon is noted in this file and the
+ * parent removes what is left after the run.
+ */
+static char registry[64];
+
+/* Note D's instance and directory for the parent's final cleanup. */
+static void
+registry_note(void)
+{
+	FILE *f;
+
+	if (registry[0] != '\0' && (f = fopen(registry, "a")) != NULL) {
+		fprintf(f, "%s %s\n", D.instance, D.dir);
+		fclose(f);
+	}
+}
+
+/* In the parent: remove the segments and dirs of every noted daemon. */
+static void
+registry_sweep(void)
+{
+	struct tu_daemon d;
+	FILE *f;
+
+	if ((f = fopen(registry, "r")) == NULL)
+		return;
+	memset(&d, 0, sizeof d);
+	d.pid = -1;
+	while (fscanf(f, "%63s %255s", d.instance, d.dir) == 2)
+		tu_daemon_cleanup(&d);
+	fclose(f);
+	unlink(registry);
+}
+
+/* Stop the daemon and remove what it left. */
+static void
+cleanup(void)
+{
+	if (d_started) {
+		d_started = 0;
+		tu_daemon_cleanup(&D);
+	}
+}
+
+/* Each test gets a private daemon whose socket any uid may use. */
+static void
+setup(void)
+{
+	const char *extra[] = {"-m", "0666", NULL};
+
+	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
+	d_started = 1;
+	registry_note();
+	atexit(cleanup);
+	ck_assert_int_eq(chmod(D.dir, 0755), 0);
+}
+
+/* Monotonic milliseconds. */
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A new connection to the test daemon. */
+static cq_client *
+conn(void)
+{
+	cq_client *c = NULL;
+
+	ck_assert_int_eq(cq_connect(&c, D.sock), CQ_OK);
+	return c;
+}
+
+/* Create queue name with attributes a (NULL: defaults) and open it. */
+static cq_queue *
+mkq(cq_client *c, const char *name, const cq_queue_attr *a)
+{
+	cq_queue *q = NULL;
+
+	ck_assert_int_eq(cq_create(c, name, a), CQ_OK);
+	ck_assert_int_eq(cq_open(c, name, &q), CQ_OK);
+	return q;
+}
+
+/* Open an existing queue. */
+static cq_queue *
+openq(cq_client *c, const char *name)
+{
+	cq_queue *q = NULL;
+
+	ck_assert_int_eq(cq_open(c, name, &q), CQ_OK);
+	return q;
+}
+
+/* Push the string s. */
+static void
+push_str(cq_queue *q, const char *s)
+{
+	ck_assert_int_eq(cq_push(q, s, strlen(s), 0), CQ_OK);
+}
+
+/* Check m holds string s. */
+static void
+expect_data(const cq_msg *m, const char *s)
+{
+	ck_assert_uint_eq(cq_msg_len(m), strlen(s));
+	ck_assert_mem_eq(cq_msg_data(m), s, strlen(s));
+}
+
+/* Try-reserve one message, which must be s; returns its id. */
+static uint64_t
+reserve_expect(
+    cq_queue *q, const char *s, uint32_t lease_ms, uint32_t deliveries)
+{
+	cq_msg *m = NULL;
+	uint64_t id;
+
+	ck_assert_int_eq(cq_reserve(q, &m, 0, lease_ms), CQ_OK);
+	expect_data(m, s);
+	ck_assert_uint_eq(cq_msg_deliveries(m), deliveries);
+	id = cq_msg_id(m);
+	cq_msg_free(m);
+	return id;
+}
+
+/* Stat q. */
+static cq_queue_stat
+stat_of(cq_queue *q)
+{
+	cq_queue_stat st;
+
+	ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
+	return st;
+}
+
+/* Wait (bounded) until q has length queued and in_flight in flight. */
+static void
+wait_counts(cq_queue *q, uint64_t length, uint64_t in_flight)
+{
+	int64_t end = now_ms() + WAIT_MS;
+	cq_queue_stat st;
+	struct timespec tick = {0, 5 * 1000 * 1000};
+
+	for (;;) {
+		st = stat_of(q);
+		if (st.length == length && st.in_flight == in_flight)
+			return;
+		ck_assert_msg(now_ms() < end,
+		    "queue %s: length %llu in flight %llu, want %llu and %llu",
+		    st.name, (unsigned long long)st.length,
+		    (unsigned long long)st.in_flight,
+		    (unsigned long long)length, (unsigned long long)in_flight);
+		nanosleep(&tick, NULL); /* poll interval, not a wait for it */
+	}
+}
+
+/* ---- raw frames, for MsgOp fields the library does not expose ---- */
+
+static Conqueue__Reply *raw_call(int fd, Conqueue__Request *r);
+
+/* Connect to the daemon and greet it. */
+static int
+raw_connect(void)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Hello h = CONQUEUE__HELLO__INIT;
+	Conqueue__Reply *rep;
+	struct sockaddr_un sun;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, D.sock, strlen(D.sock) + 1);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+	h.protocol_version = CQ_PROTOCOL_VERSION;
+	r.id = 1;
+	r.op_case = CONQUEUE__REQUEST__OP_HELLO;
+	r.hello = &h;
+	rep = raw_call(fd, &r);
+	ck_assert_uint_eq(rep->status, CQ_OK);
+	conqueue__reply__free_unpacked(rep, NULL);
+	return fd;
+}
+
+/* Read exactly len bytes within WAIT_MS. */
+static void
+raw_read(int fd, void *buf, size_t len)
+{
+	struct pollfd pfd = {fd, POLLIN, 0};
+	char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		ck_assert_int_eq(poll(&pfd, 1, WAIT_MS), 1);
+		n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ck_assert_int_gt(n, 0);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Send r and return the reply to it (the next frame to come). */
+static Conqueue__Reply *
+raw_call(int fd, Conqueue__Request *r)
+{
+	size_t len = conqueue__request__get_packed_size(r);
+	uint8_t hdr[FRAME_HDR_LEN], *buf = malloc(len + FRAME_HDR_LEN);
+	Conqueue__Reply *rep;
+	const char *why = NULL;
+	uint32_t n;
+
+	ck_assert_ptr_nonnull(buf);
+	frame_put_len(buf, (uint32_t)len);
+	conqueue__request__pack(r, buf + FRAME_HDR_LEN);
+	ck_assert_int_eq(write(fd, buf, len + FRAME_HDR_LEN),
+	    (ssize_t)(len + FRAME_HDR_LEN));
+	free(buf);
+	raw_read(fd, hdr, sizeof hdr);
+	n = frame_get_len(hdr);
+	ck_assert_uint_le(n, FRAME_MAX_LIMIT);
+	buf = malloc(n + 1);
+	ck_assert_ptr_nonnull(buf);
+	raw_read(fd, buf, n);
+	rep = frame_decode_reply(buf, n, &why);
+	ck_assert_msg(rep != NULL, "bad reply: %s", why);
+	free(buf);
+	ck_assert_uint_eq(rep->id, r->id);
+	return rep;
+}
+
+/* Reserve one message of name on raw connection fd; returns its id. */
+static uint64_t
+raw_reserve(int fd, const char *name, uint64_t rid)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Pop p = CONQUEUE__POP__INIT;
+	Conqueue__Reply *rep;
+	uint64_t id;
+
+	p.name.data = (uint8_t *)(uintptr_t)name;
+	p.name.len = strlen(name);
+	p.has_timeout_ms = 1;
+	p.timeout_ms = 0;
+	p.has_reserve = p.reserve = 1;
+	r.id = rid;
+	r.op_case = CONQUEUE__REQUEST__OP_POP;
+	r.pop = &p;
+	rep = raw_call(fd, &r);
+	ck_assert_uint_eq(rep->status, CQ_OK);
+	ck_assert_uint_eq(rep->n_msgs, 1);
+	id = rep->msgs[0]->id;
+	conqueue__reply__free_unpacked(rep, NULL);
+	return id;
+}
+
+/* MsgOp kind on message id of name; returns the status. */
+static cq_status
+raw_msgop(int fd, const char *name, uint64_t rid, Conqueue__MsgOp__Kind kind,
+    uint64_t id, uint32_t delay_ms)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__MsgOp mo = CONQUEUE__MSG_OP__INIT;
+	Conqueue__Reply *rep;
+	cq_status st;
+
+	mo.kind = kind;
+	mo.name.data = (uint8_t *)(uintptr_t)name;
+	mo.name.len = strlen(name);
+	mo.msg_id = id;
+	if (delay_ms > 0) {
+		mo.has_delay_ms = 1;
+		mo.delay_ms = delay_ms;
+	}
+	r.id = rid;
+	r.op_case = CONQUEUE__REQUEST__OP_MSG_OP;
+	r.msg_op = &mo;
+	rep = raw_call(fd, &r);
+	st = (cq_status)rep->status;
+	conqueue__reply__free_unpacked(rep, NULL);
+	return st;
+}
+
+/* ------------------------------------------------------------------ */
+
+START_TEST(test_reserve_ack_release_touch_statuses)
+{
+	cq_client *c = conn();
+	cq_queue_attr a;
+	cq_queue *q;
+	cq_msg *m = NULL;
+	cq_queue_stat st;
+	uint64_t id, id2;
+	int64_t t0;
+
+	memset(&a, 0, sizeof a);
+	a.capacity = 8;
+	q = mkq(c, "jobs", &a);
+	/* Empty: try and timed reserve. */
+	ck_assert_int_eq(cq_reserve(q, &m, 0, 0), CQ_EMPTY);
+	t0 = now_ms();
+	ck_assert_int_eq(cq_reserve(q, &m, 50, 0), CQ_TIMEDOUT);
+	ck_assert_int_ge(now_ms() - t0, 50);
+	ck_assert_ptr_null(m);
+
+	push_str(q, "a");
+	push_str(q, "b");
+	id = reserve_expect(q, "a", 0, 1);
+	st = stat_of(q);
+	ck_assert_uint_eq(st.length, 1);
+	ck_assert_uint_eq(st.in_flight, 1);
+	ck_assert_uint_eq(st.lease_ms, 30000); /* the default */
+	ck_assert_int_eq(cq_touch(q, id, 60000), CQ_OK);
+	ck_assert_int_eq(cq_touch(q, id, 0), CQ_OK); /* the queue's lease */
+	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
+	/* Done: every op on it now finds nothing. */
+	ck_assert_int_eq(cq_ack(q, id), CQ_NOTFOUND);
+	ck_assert_int_eq(cq_release(q, id), CQ_NOTFOUND);
+	ck_assert_int_eq(cq_touch(q, id, 0), CQ_NOTFOUND);
+	ck_assert_int_eq(cq_ack(q, 999999), CQ_NOTFOUND);
+
+	/* Release: back at the head, delivered once more. */
+	id2 = reserve_expect(q, "b", 0, 1);
+	push_str(q, "c");
+	ck_assert_int_eq(cq_release(q, id2), CQ_OK);
+	ck_assert_int_eq(cq_release(q, id2), CQ_NOTFOUND);
+	ck_assert_uint_eq(reserve_expect(q, "b", 0, 2), id2);
+	ck_assert_int_eq(cq_ack(q, id2), CQ_OK);
+
+	/* A reserved message is not a plain pop's to confirm. */
+	id = reserve_expect(q, "c", 0, 1);
+	ck_assert_int_eq(cq_try_pop(q, &m), CQ_EMPTY);
+	ck_assert_int_eq(cq_close(q), CQ_OK);
+	/* Closed but one in flight: nothing queued, so CQ_CLOSED. */
+	ck_assert_int_eq(cq_reserve(q, &m, 0, 0), CQ_CLOSED);
+	ck_assert_int_eq(cq_release(q, id), CQ_OK);
+	/* Released after close: drained first, then closed. */
+	ck_assert_uint_eq(reserve_expect(q, "c", 0, 2), id);
+	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
+	ck_assert_int_eq(cq_reserve(q, &m, CQ_FOREVER, 0), CQ_CLOSED);
+	st = stat_of(q);
+	ck_assert_uint_eq(st.length, 0);
+	ck_assert_uint_eq(st.in_flight, 0);
+	ck_assert_uint_eq(st.total_popped, 3);
+
+	/* Unknown queue. */
+	{
+		cq_queue *nq = NULL;
+		ck_assert_int_eq(cq_open(c, "nosuch", &nq), CQ_NOTFOUND);
+	}
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_other_connection_cannot_ack)
+{
+	cq_client *c = conn(), *o = conn();
+	cq_queue *q = mkq(c, "shared", NULL), *oq = openq(o, "shared");
+	uint64_t id;
+
+	push_str(q, "mine");
+	id = reserve_expect(q, "mine", 0, 1);
+	/* Same uid, even root: the reservation belongs to the connection. */
+	ck_assert_int_eq(cq_ack(oq, id), CQ_NOTFOUND);
+	ck_assert_int_eq(cq_release(oq, id), CQ_NOTFOUND);
+	ck_assert_int_eq(cq_touch(oq, id, 0), CQ_NOTFOUND);
+	ck_assert_uint_eq(stat_of(q).in_flight, 1);
+	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
+	ck_assert_uint_eq(stat_of(oq).in_flight, 0);
+	cq_disconnect(o);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_lease_expiry_redelivers_and_touch_extends)
+{
+	cq_client *c = conn();
+	cq_queue_attr a;
+	cq_queue *q;
+	uint64_t id, kept;
+	int64_t t0;
+
+	memset(&a, 0, sizeof a);
+	a.lease_ms = 150;
+	q = mkq(c, "lease", &a);
+	ck_assert_uint_eq(stat_of(q).lease_ms, 150);
+	push_str(q, "x");
+	push_str(q, "y");
+	t0 = now_ms();
+	kept = reserve_expect(q, "x", 0, 1);
+	id = reserve_expect(q, "y", 0, 1); /* the queue's 150 ms */
+	ck_assert_int_eq(cq_touch(q, kept, 60000), CQ_OK);
+	/* y's lease runs out; x was touched before y was reserved... */
+	wait_counts(q, 1, 1);
+	ck_assert_int_ge(now_ms() - t0, 150);
+	/* ...so x is still reserved: only y came back, delivered twice. */
+	ck_assert_uint_eq(reserve_expect(q, "y", 0, 2), id);
+	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
+	ck_assert_int_eq(cq_ack(q, kept), CQ_OK);
+	/* An expired reservation can no longer be acked. */
+	push_str(q, "z");
+	id = reserve_expect(q, "z", 100, 1);
+	wait_counts(q, 1, 0);
+	ck_assert_int_eq(cq_ack(q, id), CQ_NOTFOUND);
+	ck_assert_uint_eq(reserve_expect(q, "z", 0, 2), id);
+	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_disconnect_returns_attached_not_detached)
+{
+	cq_client *c = conn(), *o = conn();
+	cq_queue *q = mkq(c, "dc", NULL), *oq = openq(o, "dc");
+	cq_msg *m;
+	uint64_t att, det;
+
+	push_str(q, "first");
+	push_str(q, "second");
+	push_str(q, "third");
+	ck_assert_int_eq(cq_reserve_detached(oq, &m, 0, 60000), CQ_OK);
+	expect_data(m, "first");
+	det = cq_msg_id(m);
+	cq_msg_free(m);
+	att = reserve_expect(oq, "second", 60000, 1);
+	cq_disconnect(o);
+	/* The attached one comes back; the detached one stays out. */
+	wait_counts(q, 2, 1);
+	ck_assert_uint_eq(reserve_expect(q, "second", 0, 2), att);
+	ck_assert_int_eq(cq_ack(q, att), CQ_OK);
+	/* Any connection of the same uid may end a detached reservation. */
+	ck_assert_int_eq(cq_touch(q, det, 60000), CQ_OK);
+	ck_assert_int_eq(cq_release(q, det), CQ_OK);
+	ck_assert_uint_eq(reserve_expect(q, "first", 0, 2), det);
+	ck_assert_int_eq(cq_ack(q, det), CQ_OK);
+	ck_assert_uint_eq(reserve_expect(q, "third", 0, 1), det + 2);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_detached_reservation_of_other_uid_is_not_found)
+{
+	cq_client *c = conn();
+	cq_queue_attr a;
+	cq_queue *q;
+	cq_msg *m;
+	uint64_t id;
+	pid_t pid;
+	int ws;
+
+	if (getuid() != 0)
+		return; /* needs root to act as another uid */
+	memset(&a, 0, sizeof a);
+	a.mode = 0666;
+	q = mkq(c, "det", &a);
+	push_str(q, "secret");
+	push_str(q, "theirs");
+	ck_assert_int_eq(cq_reserve_detached(q, &m, 0, 60000), CQ_OK);
+	id = cq_msg_id(m);
+	cq_msg_free(m);
+	if ((pid = fork()) == 0) {
+		cq_client *oc;
+		cq_queue *oq;
+		uint64_t mine;
+
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(90);
+		if (cq_connect(&oc, D.sock) != CQ_OK ||
+		    cq_open(oc, "det", &oq) != CQ_OK)
+			_exit(91);
+		if (cq_ack(oq, id) != CQ_NOTFOUND ||
+		    cq_release(oq, id) != CQ_NOTFOUND ||
+		    cq_touch(oq, id, 0) != CQ_NOTFOUND)
+			_exit(92);
+		if (cq_reserve_detached(oq, &m, 0, 60000) != CQ_OK)
+			_exit(93);
+		mine = cq_msg_id(m);
+		cq_msg_free(m);
+		cq_disconnect(oc);
+		/* Printed for the parent through the exit status. */
+		_exit(mine == id + 1 ? 0 : 94);
+	}
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+	    "other uid: exit %d", WEXITSTATUS(ws));
+	/* Root is an admin: it may end the other uid's reservation. */
+	ck_assert_int_eq(cq_release(q, id + 1), CQ_OK);
+	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_max_deliveries_moves_to_dlq)
+{
+	cq_client *c = conn();
+	cq_queue_attr a;
+	cq_queue *q, *dq;
+	cq_queue_stat st;
+	cq_msg *m;
+	uint64_t id;
+
+	memset(&a, 0, sizeof a);
+	a.max_deliveries = 2;
+	a.lease_ms = 100;
+	a.mode = 0640;
+	a.bands = 2;
+	q = mkq(c, "work", &a);
+	push_str(q, "poison");
+	ck_assert_int_eq(cq_push_band(q, "hot", 3, 1, 0), CQ_OK);
+	ck_assert_int_eq(cq_open(c, "work.dlq", &dq), CQ_NOTFOUND);
+	/* Delivery 1 released, delivery 2 released: dead-lettered. */
+	id = reserve_expect(q, "hot", 0, 1);
+	ck_assert_int_eq(cq_release(q, id), CQ_OK);
+	ck_assert_uint_eq(reserve_expect(q, "hot", 0, 2), id);
+	ck_assert_int_eq(cq_release(q, id), CQ_OK);
+	st = stat_of(q);
+	ck_assert_uint_eq(st.dead_lettered, 1);
+	ck_assert_uint_eq(st.length, 1);
+	ck_assert_uint_eq(st.in_flight, 0);
+	/* Lease expiry counts the same way. */
+	id = reserve_expect(q, "poison", 0, 1);
+	wait_counts(q, 1, 0);
+	ck_assert_uint_eq(reserve_expect(q, "poison", 0, 2), id);
+	wait_counts(q, 0, 0);
+	st = stat_of(q);
+	ck_assert_uint_eq(st.dead_lettered, 2);
+	ck_assert_uint_eq(st.total_popped, 2);
+
+	/* The dead-letter queue: the parent's mode, owner and bands. */
+	dq = openq(c, "work.dlq");
+	st = stat_of(dq);
+	ck_assert_uint_eq(st.mode, 0640);
+	ck_assert_uint_eq(st.uid, getuid());
+	ck_assert_uint_eq(st.gid, getgid());
+	ck_assert_uint_eq(st.bands, 2);
+	ck_assert_uint_eq(st.max_deliveries, 0);
+	ck_assert_uint_eq(st.length, 2);
+	ck_assert_int_eq(cq_try_pop(dq, &m), CQ_OK);
+	expect_data(m, "hot"); /* kept its band */
+	cq_msg_free(m);
+	ck_assert_int_eq(cq_try_pop(dq, &m), CQ_OK);
+	expect_data(m, "poison");
+	cq_msg_free(m);
+	/* Plain pops count deliveries too: a reject is a delivery. */
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_dlq_of_other_uid_owner)
+{
+	cq_client *c = conn();
+	cq_queue *dq;
+	cq_queue_stat st;
+	pid_t pid;
+	int ws;
+
+	if (getuid() != 0)
+		return; /* needs root to act as another uid */
+	if ((pid = fork()) == 0) {
+		cq_queue_attr a;
+		cq_client *oc;
+		cq_queue *oq;
+		cq_msg *m;
+
+		if (setgid(65533) != 0 || setuid(65534) != 0)
+			_exit(90);
+		if (cq_connect(&oc, D.sock) != CQ_OK)
+			_exit(91);
+		memset(&a, 0, sizeof a);
+		a.max_deliveries = 1;
+		a.mode = 0604;
+		if (cq_create(oc, "nob", &a) != CQ_OK ||
+		    cq_open(oc, "nob", &oq) != CQ_OK ||
+		    cq_push(oq, "m", 1, 0) != CQ_OK)
+			_exit(92);
+		if (cq_reserve(oq, &m, 0, 0) != CQ_OK)
+			_exit(93);
+		if (cq_release(oq, cq_msg_id(m)) != CQ_OK)
+			_exit(94);
+		cq_msg_free(m);
+		cq_disconnect(oc);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+	    "other uid: exit %d", WEXITSTATUS(ws));
+	dq = openq(c, "nob.dlq");
+	st = stat_of(dq);
+	ck_assert_uint_eq(st.uid, 65534);
+	ck_assert_uint_eq(st.gid, 65533);
+	ck_assert_uint_eq(st.mode, 0604);
+	ck_assert_uint_eq(st.length, 1);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_dlq_name_length_and_squatting)
+{
+	char name[CQ_NAME_MAX + 1];
+	cq_client *c = conn();
+	cq_queue_attr a;
+	cq_queue *q;
+	uint64_t id;
+	pid_t pid;
+	int ws;
+
+	memset(&a, 0, sizeof a);
+	a.max_deliveries = 1;
+	/* 61 bytes: no room for ".dlq". */
+	memset(name, 'n', 61);
+	name[61] = '\0';
+	ck_assert_int_eq(cq_create(c, name, &a), CQ_INVALID);
+	ck_assert_ptr_nonnull(strstr(cq_client_error(c), "60"));
+	a.max_deliveries = 0;
+	ck_assert_int_eq(cq_create(c, name, &a), CQ_OK); /* no dlq needed */
+	/* 60 bytes: its dlq name is 64 bytes, the longest valid. */
+	a.max_deliveries = 1;
+	name[60] = '\0';
+	q = mkq(c, name, &a);
+	push_str(q, "p");
+	id = reserve_expect(q, "p", 0, 1);
+	ck_assert_int_eq(cq_release(q, id), CQ_OK);
+	ck_assert_uint_eq(stat_of(q).dead_lettered, 1);
+	strcat(name, ".dlq");
+	ck_assert_uint_eq(stat_of(openq(c, name)).length, 1);
+
+	if (getuid() != 0) {
+		cq_disconnect(c);
+		return;
+	}
+	/* Another uid cannot take over a queue's dead letters. */
+	a.mode = 0666;
+	mkq(c, "open", &a);
+	if ((pid = fork()) == 0) {
+		cq_client *oc;
+
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(90);
+		if (cq_connect(&oc, D.sock) != CQ_OK)
+			_exit(91);
+		if (cq_create(oc, "open.dlq", NULL) != CQ_DENIED)
+			_exit(92);
+		/* ...nor squat one before the queue exists. */
+		if (cq_create(oc, "later.dlq", NULL) != CQ_OK)
+			_exit(93);
+		cq_disconnect(oc);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+	    "other uid: exit %d", WEXITSTATUS(ws));
+	a.mode = 0600;
+	ck_assert_int_eq(cq_create(c, "later", &a), CQ_EXISTS);
+	ck_assert_ptr_nonnull(strstr(cq_client_error(c), "later.dlq"));
+	a.max_deliveries = 0;
+	ck_assert_int_eq(cq_create(c, "later", &a), CQ_OK);
+	cq_disconnect(c);
+}
+END_TEST
+
+/* One processed message of the serial test, in the shared log. */
+struct serial_rec {
+	uint32_t msg;   /* the message's number */
+	uint32_t start; /* shared counter when processing began */
+	uint32_t end;   /* shared counter when it ended (before the ack) */
+	uint32_t who;
+};
+
+struct serial_log {
+	uint32_t counter;
+	uint32_t n;
+	struct serial_rec rec[1024];
+};
+
+/* A consumer: reserve, record start, "work", record end, ack; until closed. */
+static void
+serial_consumer(struct serial_log *log, uint32_t who)
+{
+	cq_client *c;
+	cq_queue *q;
+	cq_msg *m;
+	cq_status st;
+	uint32_t i, start;
+	char buf[16];
+
+	if (cq_connect(&c, D.sock) != CQ_OK ||
+	    cq_open(c, "serial", &q) != CQ_OK)
+		_exit(70);
+	for (;;) {
+		st = cq_reserve(q, &m, WAIT_MS * 3, 0);
+		if (st == CQ_CLOSED)
+			break;
+		if (st != CQ_OK)
+			_exit(71);
+		start = __atomic_fetch_add(&log->counter, 1, __ATOMIC_SEQ_CST);
+		if (cq_msg_len(m) >= sizeof buf)
+			_exit(72);
+		memcpy(buf, cq_msg_data(m), cq_msg_len(m));
+		buf[cq_msg_len(m)] = '\0';
+		/* Give another consumer the chance to overlap, were it able. */
+		sched_yield();
+		i = __atomic_fetch_add(&log->n, 1, __ATOMIC_SEQ_CST);
+		if (i >= 1024)
+			_exit(73);
+		log->rec[i].msg = (uint32_t)strtoul(buf, NULL, 10);
+		log->rec[i].start = start;
+		log->rec[i].who = who;
+		log->rec[i].end =
+		    __atomic_fetch_add(&log->counter, 1, __ATOMIC_SEQ_CST);
+		if (cq_ack(q, cq_msg_id(m)) != CQ_OK)
+			_exit(74);
+		cq_msg_free(m);
+	}
+	cq_disconnect(c);
+	_exit(0);
+}
+
+/* Order records by start. */
+static int
+serial_cmp(const void *a, const void *b)
+{
+	const struct serial_rec *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+START_TEST(test_serial_queue_four_consumers_in_order)
+{
+	enum { N = 500, NC = 4 };
+	struct serial_log *log;
+	cq_client *c = conn();
+	cq_queue_attr a;
+	cq_queue *q;
+	pid_t pids[NC];
+	uint32_t i, used[NC] = {0};
+	char buf[16];
+	int ws, k;
+
+	log = mmap(NULL, sizeof *log, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(log, MAP_FAILED);
+	memset(&a, 0, sizeof a);
+	a.capacity = N;
+	a.serial = 1;
+	q = mkq(c, "serial", &a);
+	ck_assert_int_eq(stat_of(q).serial, 1);
+	for (k = 0; k < NC; k++) {
+		pids[k] = fork();
+		ck_assert_int_ge(pids[k], 0);
+		if (pids[k] == 0)
+			serial_consumer(log, (uint32_t)k);
+	}
+	/* Consumers already wait while the messages arrive. */
+	for (i = 0; i < N; i++) {
+		snprintf(buf, sizeof buf, "%u", i);
+		push_str(q, buf);
+	}
+	ck_assert_int_eq(cq_close(q), CQ_OK);
+	for (k = 0; k < NC; k++) {
+		ck_assert_int_eq(waitpid(pids[k], &ws, 0), pids[k]);
+		ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+		    "consumer %d: status %d", k, ws);
+	}
+	ck_assert_uint_eq(log->n, N);
+	qsort(log->rec, N, sizeof log->rec[0], serial_cmp);
+	for (i = 0; i < N; i++) {
+		/* Strictly in push order, and each done before the next. */
+		ck_assert_uint_eq(log->rec[i].msg, i);
+		ck_assert_uint_lt(log->rec[i].start, log->rec[i].end);
+		if (i > 0)
+			ck_assert_msg(log->rec[i - 1].end < log->rec[i].start,
+			    "message %u started before %u ended", i, i - 1);
+		used[log->rec[i].who]++;
+	}
+	/* Not one consumer doing everything: the work was spread. */
+	for (k = 0, i = 0; k < NC; k++)
+		i += used[k] > 0;
+	ck_assert_uint_ge(i, 2);
+	ck_assert_uint_eq(stat_of(q).total_popped, N);
+	munmap(log, sizeof *log);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_serial_queue_plain_pop_waits_for_confirm)
+{
+	cq_client *c = conn(), *o = conn();
+	cq_queue_attr a;
+	cq_queue *q, *oq;
+	cq_msg *m;
+	uint64_t id;
+
+	memset(&a, 0, sizeof a);
+	a.serial = 1;
+	q = mkq(c, "ser", &a);
+	oq = openq(o, "ser");
+	push_str(q, "1");
+	push_str(q, "2");
+	push_str(q, "3");
+	/* A reservation blocks everyone until acked. */
+	id = reserve_expect(q, "1", 0, 1);
+	ck_assert_int_eq(cq_try_pop(oq, &m), CQ_EMPTY);
+	ck_assert_int_eq(cq_reserve(oq, &m, 0, 0), CQ_EMPTY);
+	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
+	/* A plain pop blocks everyone until its receipt is confirmed. */
+	ck_assert_int_eq(cq_pop(oq, &m, 0), CQ_OK);
+	expect_data(m, "2");
+	cq_msg_free(m);
+	ck_assert_int_eq(cq_try_pop(q, &m), CQ_EMPTY);
+	/* o's next frame carries the confirm. */
+	ck_assert_uint_eq(stat_of(oq).in_flight, 0);
+	ck_assert_int_eq(cq_try_pop(q, &m), CQ_OK);
+	expect_data(m, "3");
+	cq_msg_free(m);
+	cq_disconnect(o);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_release_with_delay)
+{
+	cq_client *c = conn();
+	cq_queue *q = mkq(c, "later", NULL);
+	cq_queue_stat st;
+	uint64_t id, other;
+	int64_t t0;
+	int fd;
+
+	push_str(q, "d");
+	push_str(q, "e");
+	fd = raw_connect();
+	id = raw_reserve(fd, "later", 2);
+	other = raw_reserve(fd, "later", 3);
+	t0 = now_ms();
+	ck_assert_int_eq(
+	    raw_msgop(fd, "later", 4, CONQUEUE__MSG_OP__KIND__RELEASE, id, 400),
+	    CQ_OK);
+	/* Released with a delay: still in flight, and no longer ours. */
+	st = stat_of(q);
+	ck_assert_uint_eq(st.in_flight, 2);
+	ck_assert_uint_eq(st.length, 0);
+	ck_assert_int_eq(
+	    raw_msgop(fd, "later", 5, CONQUEUE__MSG_OP__KIND__ACK, id, 0),
+	    CQ_NOTFOUND);
+	ck_assert_int_eq(
+	    raw_msgop(fd, "later", 6, CONQUEUE__MSG_OP__KIND__TOUCH, id, 0),
+	    CQ_NOTFOUND);
+	/* The connection leaving does not cut the delay short. */
+	close(fd);
+	wait_counts(q, 1, 1);
+	ck_assert_uint_eq(reserve_expect(q, "e", 0, 2), other);
+	ck_assert_int_eq(cq_ack(q, other), CQ_OK);
+	ck_assert_int_lt(now_ms() - t0, 400);
+	wait_counts(q, 1, 0);
+	ck_assert_int_ge(now_ms() - t0, 400);
+	ck_assert_uint_eq(reserve_expect(q, "d", 0, 2), id);
+	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_restart_returns_in_flight_in_order)
+{
+	cq_client *c = conn(), *o;
+	cq_queue_attr a;
+	cq_queue *q;
+	cq_msg *m;
+	uint64_t ids[6];
+	int i;
+	char buf[8];
+
+	memset(&a, 0, sizeof a);
+	a.bands = 2;
+	q = mkq(c, "survive", &a);
+	for (i = 0; i < 5; i++) {
+		snprintf(buf, sizeof buf, "m%d", i);
+		push_str(q, buf);
+	}
+	ck_assert_int_eq(cq_push_band(q, "hi", 2, 1, 0), CQ_OK);
+	ids[5] = reserve_expect(q, "hi", 0, 1);
+	ids[0] = reserve_expect(q, "m0", 0, 1);
+	ck_assert_int_eq(cq_reserve_detached(q, &m, 0, 0), CQ_OK);
+	expect_data(m, "m1");
+	ids[1] = cq_msg_id(m);
+	cq_msg_free(m);
+	ids[2] = reserve_expect(q, "m2", 0, 1);
+	/* m0 again after a release: its second delivery is in flight. */
+	ck_assert_int_eq(cq_release(q, ids[0]), CQ_OK);
+	ck_assert_int_eq(cq_reserve(q, &m, 0, 0), CQ_OK);
+	ck_assert_uint_eq(cq_msg_id(m), ids[0]);
+	ck_assert_uint_eq(cq_msg_deliveries(m), 2);
+	cq_msg_free(m);
+	ck_assert_uint_eq(stat_of(q).in_flight, 4);
+
+	tu_daemon_kill(&D);
+	ck_assert_int_eq(cq_ack(q, ids[0]), CQ_DISCONNECTED);
+	cq_disconnect(c);
+	ck_assert_int_eq(tu_daemon_restart(&D, NULL), 0);
+
+	o = conn();
+	q = openq(o, "survive");
+	{
+		cq_queue_stat st = stat_of(q);
+		ck_assert_uint_eq(st.length, 6);
+		ck_assert_uint_eq(st.in_flight, 0);
+	}
+	/* Back at the heads of their bands in order, counts kept. */
+	ck_assert_uint_eq(reserve_expect(q, "hi", 0, 2), ids[5]);
+	ck_assert_uint_eq(reserve_expect(q, "m0", 0, 3), ids[0]);
+	ck_assert_uint_eq(reserve_expect(q, "m1", 0, 2), ids[1]);
+	ck_assert_uint_eq(reserve_expect(q, "m2", 0, 2), ids[2]);
+	reserve_expect(q, "m3", 0, 1);
+	reserve_expect(q, "m4", 0, 1);
+	ck_assert_int_eq(cq_reserve(q, &m, 0, 0), CQ_EMPTY);
+	cq_disconnect(o);
+}
+END_TEST
+
+/* What the async test's callbacks saw. */
+struct async_seen {
+	uint64_t ids[64]; /* reserved, to ack after the round */
+	int nids;
+	int callbacks, canceled, empty, fail;
+};
+
+/* Async reserve callback: note the message for acking (no calls here). */
+static void
+async_cb(cq_status st, cq_msg *m, void *arg)
+{
+	struct async_seen *s = arg;
+
+	s->callbacks++;
+	if (st == CQ_CANCELED)
+		s->canceled++;
+	else if (st == CQ_EMPTY)
+		s->empty++;
+	else if (st != CQ_OK || m == NULL || s->nids == 64)
+		s->fail++;
+	else
+		s->ids[s->nids++] = cq_msg_id(m);
+	cq_msg_free(m);
+}
+
+/* Run c's callbacks until s has seen want of them (bounded). */
+static void
+async_drive(cq_client *c, struct async_seen *s, int want)
+{
+	int64_t end = now_ms() + WAIT_MS;
+	struct pollfd pfd;
+
+	for (;;) {
+		ck_assert_int_eq(cq_client_process(c), CQ_OK);
+		if (s->callbacks >= want)
+			return;
+		ck_assert_msg(
+		    now_ms() < end, "callbacks: %d of %d", s->callbacks, want);
+		pfd.fd = cq_client_fd(c);
+		pfd.events = (short)((cq_client_events(c) & CQ_WANT_WRITE)
+		                         ? POLLIN | POLLOUT
+		                         : POLLIN);
+		poll(&pfd, 1, 100);
+	}
+}
+
+START_TEST(test_async_reserve_cancel_loses_nothing)
+{
+	enum { ROUNDS = 12, BATCH = 16 };
+	cq_client *c = conn(), *p = conn();
+	cq_queue *q = mkq(c, "async", NULL), *pq = openq(p, "async");
+	int got[ROUNDS * BATCH / 2], i, k, round;
+	struct async_seen s;
+	cq_queue_stat st;
+	cq_op *ops[BATCH];
+	uint64_t first = 0;
+	char buf[8];
+
+	memset(got, 0, sizeof got);
+	memset(&s, 0, sizeof s);
+	/*
+	 * Each round parks BATCH reserves, lets another connection push
+	 * BATCH/2 messages (served to the oldest half before that push is
+	 * answered), then cancels all of them: the served half completes
+	 * with its message, the rest with CQ_CANCELED, and no message is lost
+	 * or handed out twice.
+	 */
+	for (round = 0; round < ROUNDS; round++) {
+		for (i = 0; i < BATCH; i++)
+			ck_assert_int_eq(cq_reserve_async(q, CQ_FOREVER, 0,
+			                     async_cb, &s, &ops[i]),
+			    CQ_OK);
+		while (stat_of(pq).waiting_poppers < BATCH)
+			ck_assert_int_eq(cq_client_process(c), CQ_OK);
+		for (i = 0; i < BATCH / 2; i++) {
+			snprintf(buf, sizeof buf, "%d", round * BATCH / 2 + i);
+			push_str(pq, buf);
+		}
+		/* Cancel from the newest: some before any reply was read. */
+		for (i = BATCH; i > 0; i--)
+			ck_assert_int_eq(cq_op_cancel(ops[i - 1]), CQ_OK);
+		async_drive(c, &s, (round + 1) * BATCH);
+		ck_assert_int_eq(s.fail, 0);
+		ck_assert_int_eq(s.nids, BATCH / 2);
+		for (k = 0; k < s.nids; k++) {
+			if (round == 0 && k == 0)
+				first = s.ids[0];
+			i = (int)(s.ids[k] - first);
+			ck_assert_int_ge(i, 0);
+			ck_assert_int_lt(i, ROUNDS * BATCH / 2);
+			ck_assert_int_eq(got[i]++, 0); /* never twice */
+			ck_assert_int_eq(cq_ack(q, s.ids[k]), CQ_OK);
+		}
+		s.nids = 0;
+	}
+	ck_assert_int_eq(s.canceled, ROUNDS * BATCH / 2);
+	st = stat_of(q);
+	ck_assert_uint_eq(st.length, 0);
+	ck_assert_uint_eq(st.in_flight, 0);
+	ck_assert_uint_eq(st.waiting_poppers, 0);
+	ck_assert_uint_eq(st.total_popped, ROUNDS * BATCH / 2);
+	cq_disconnect(p);
+	cq_disconnect(c);
+}
+END_TEST
+
+START_TEST(test_reserve_given_up_locally_is_released)
+{
+	cq_client *c = conn(), *p = conn();
+	cq_queue *q = mkq(c, "ghost", NULL), *pq = openq(p, "ghost");
+	struct async_seen s;
+	cq_op *op;
+
+	memset(&s, 0, sizeof s);
+	push_str(pq, "keep");
+	/*
+	 * The daemon stopped: the library gives up on the reserve locally
+	 * (timeout + its grace), then the daemon serves it anyway. The late
+	 * message must go back to the queue, not stay reserved.
+	 */
+	ck_assert_int_eq(kill(D.pid, SIGSTOP), 0);
+	ck_assert_int_eq(cq_reserve_async(q, 50, 0, async_cb, &s, &op), CQ_OK);
+	async_drive(c, &s, 1);
+	ck_assert_int_eq(kill(D.pid, SIGCONT), 0);
+	ck_assert_int_eq(s.nids, 0);
+	ck_assert_int_eq(s.fail + s.canceled, 1);
+	/* The release from the library and the stat are ordered on c. */
+	ck_assert_int_eq(cq_ping(c), CQ_OK);
+	wait_counts(pq, 1, 0);
+	ck_assert_uint_eq(reserve_expect(pq, "keep", 0, 2), 1);
+	cq_disconnect(p);
+	cq_disconnect(c);
+}
+END_TEST
+
+/* Build the suite. */
+static Suite *
+reserve_suite(void)
+{
+	Suite *s = suite_create("reserve");
+	TCase *tc = tcase_create("reserve");
+
+	tcase_add_checked_fixture(tc, setup, cleanup);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_reserve_ack_release_touch_statuses);
+	tcase_add_test(tc, test_other_connection_cannot_ack);
+	tcase_add_test(tc, test_lease_expiry_redelivers_and_touch_extends);
+	tcase_add_test(tc, test_disconnect_returns_attached_not_detached);
+	tcase_add_test(tc, test_detached_reservation_of_other_uid_is_not_found);
+	tcase_add_test(tc, test_max_deliveries_moves_to_dlq);
+	tcase_add_test(tc, test_dlq_of_other_uid_owner);
+	tcase_add_test(tc, test_dlq_name_length_and_squatting);
+	tcase_add_test(tc, test_serial_queue_four_consumers_in_order);
+	tcase_add_test(tc, test_serial_queue_plain_pop_waits_for_confirm);
+	tcase_add_test(tc, test_release_with_delay);
+	tcase_add_test(tc, test_restart_returns_in_flight_in_order);
+	tcase_add_test(tc, test_async_reserve_cancel_loses_nothing);
+	tcase_add_test(tc, test_reserve_given_up_locally_is_released);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* Run the suite; the exit status is the number of failures. */
+int
+main(void)
+{
+	SRunner *sr = srunner_create(reserve_suite());
+	int failed, fd;
+
+	snprintf(registry, sizeof registry, "/tmp/cqreserve-reg.XXXXXX");
+	if ((fd = mkstemp(registry)) >= 0)
+		close(fd);
+	else
+		registry[0] = '\0';
+	srunner_run_all(sr, CK_NORMAL);
+	registry_sweep();
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
