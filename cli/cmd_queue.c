@@ -4,7 +4,10 @@
 
 #include "cli.h"
 
-/* create NAME [--capacity N] [--max-size B] [--priorities N] [--mode O]. */
+/*
+ * create NAME [--capacity N] [--max-size B] [--priorities N] [--mode O]
+ * [--exist-ok] [--max-deliveries N] [--serial] [--lease MS].
+ */
 static int
 cmd_create(struct cli_ctx *x, int argc, char **argv)
 {
@@ -14,6 +17,9 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	    {"--priorities", NULL, 1, 0, NULL},
 	    {"--mode", NULL, 1, 0, NULL},
 	    {"--exist-ok", NULL, 0, 0, NULL},
+	    {"--max-deliveries", NULL, 1, 0, NULL},
+	    {"--serial", NULL, 0, 0, NULL},
+	    {"--lease", NULL, 1, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	cq_queue_attr attr;
@@ -53,6 +59,19 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 		    0)
 			return rv;
 		attr.mode = (uint32_t)v;
+	}
+	if (opts[5].set) {
+		if ((rv = cli_int(x, "max-deliveries", opts[5].arg, 0,
+		         UINT32_MAX, 10, &v)) != 0)
+			return rv;
+		attr.max_deliveries = (uint32_t)v;
+	}
+	attr.serial = opts[6].set;
+	if (opts[7].set) {
+		if ((rv = cli_int(
+		         x, "lease", opts[7].arg, 1, UINT32_MAX, 10, &v)) != 0)
+			return rv;
+		attr.lease_ms = (uint32_t)v;
 	}
 	if (!cq_name_valid(name, strlen(name)))
 		return cli_usage_error(x, "invalid queue name '%s'", name);
@@ -190,13 +209,23 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "usage: conqueue-cli create NAME [--capacity N] [--max-size BYTES]\n"
     "                           [--priorities N] [--mode OCTAL] "
     "[--exist-ok]\n"
+    "                           [--max-deliveries N] [--serial] "
+    "[--lease MS]\n"
     "Create queue NAME (1-64 bytes of [A-Za-z0-9._-], not starting "
     "with '.').\n"
-    "  --capacity N       most messages (default 1024)\n"
-    "  --max-size BYTES   largest message (default 65536)\n"
-    "  --priorities N     priority bands 1..8 (default 1)\n"
-    "  --mode OCTAL       permission bits (default 0600)\n"
-    "  --exist-ok         an existing queue is not an error\n"};
+    "  --capacity N         most messages (default 1024)\n"
+    "  --max-size BYTES     largest message (default 65536)\n"
+    "  --priorities N       priority bands 1..8 (default 1)\n"
+    "  --mode OCTAL         permission bits (default 0600)\n"
+    "  --exist-ok           an existing queue is not an error\n"
+    "  --max-deliveries N   move a message delivered N times to "
+    "NAME.dlq\n"
+    "                       (0: never, the default; NAME at most 60 "
+    "bytes)\n"
+    "  --serial             hand out one message at a time: the next "
+    "only\n"
+    "                       after the previous is acked or released\n"
+    "  --lease MS           default reserve lease (default 30000)\n"};
 
 const struct cli_cmd cli_cmd_delete = {"delete", cmd_delete,
     "usage: conqueue-cli delete NAME\n"

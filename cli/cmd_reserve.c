@@ -47,21 +47,29 @@ cmd_reserve(struct cli_ctx *x, int argc, char **argv)
 	return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 }
 
-/* Run ack/release/touch on NAME ID. */
+/* Run ack/release/touch on NAME ID (touch: --lease MS). */
 static int
 cmd_msgop(struct cli_ctx *x, const struct cli_cmd *cmd, int argc, char **argv,
     int which)
 {
+	struct cli_opt opts[] = {
+	    {"--lease", NULL, 1, 0, NULL},
+	    {NULL, NULL, 0, 0, NULL},
+	};
 	char *ops[2];
 	cq_queue *q;
 	cq_status st;
-	int64_t id;
+	int64_t id, lease = 0;
 	int n, rv;
 
-	if ((rv = cli_parse(x, cmd, argc, argv, NULL, ops, 2, 2, &n)) !=
-	    CLI_PARSE_OK)
+	if ((rv = cli_parse(x, cmd, argc, argv, which == 2 ? opts : NULL, ops,
+	         2, 2, &n)) != CLI_PARSE_OK)
 		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 	if ((rv = cli_int(x, "message id", ops[1], 0, INT64_MAX, 10, &id)) != 0)
+		return rv;
+	if (which == 2 && opts[0].set &&
+	    (rv = cli_int(
+	         x, "lease", opts[0].arg, 1, UINT32_MAX, 10, &lease)) != 0)
 		return rv;
 	if ((rv = cli_open(x, ops[0], &q)) != 0)
 		return rv;
@@ -70,7 +78,7 @@ cmd_msgop(struct cli_ctx *x, const struct cli_cmd *cmd, int argc, char **argv,
 	else if (which == 1)
 		st = cq_release(q, (uint64_t)id);
 	else
-		st = cq_touch(q, (uint64_t)id, 0);
+		st = cq_touch(q, (uint64_t)id, (uint32_t)lease);
 	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, ops[0]);
 }
 
@@ -111,6 +119,6 @@ const struct cli_cmd cli_cmd_release = {"release", cmd_release,
     "Put the reserved message ID back at the head of its band.\n"};
 
 const struct cli_cmd cli_cmd_touch = {"touch", cmd_touch,
-    "usage: conqueue-cli touch NAME ID\n"
-    "Extend the lease of the reserved message ID by the queue's "
-    "default.\n"};
+    "usage: conqueue-cli touch NAME ID [--lease MS]\n"
+    "Renew the lease of the reserved message ID: it now ends MS ms from\n"
+    "now (default: the queue's lease).\n"};
