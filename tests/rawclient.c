@@ -1,0 +1,305 @@
+/* rawclient.c - a raw-frame client for tests that talk to conqueued. */
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "proto/frame.h"
+#include "rawclient.h"
+
+static uint64_t rc_next_id = 1;
+
+/* Connect to path without the handshake; fd or -1. */
+int
+rc_connect_raw(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sun.sun_path)
+		return -1;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Connect and greet; fd or -1. */
+int
+rc_connect(const char *path)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Hello h = CONQUEUE__HELLO__INIT;
+	int fd = rc_connect_raw(path);
+
+	if (fd < 0)
+		return -1;
+	h.protocol_version = CQ_PROTOCOL_VERSION;
+	h.client_name = (char *)(uintptr_t) "rawclient";
+	r.op_case = CONQUEUE__REQUEST__OP_HELLO;
+	r.hello = &h;
+	if (rc_status(rc_call(fd, &r)) != CQ_OK) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Write all of buf; MSG_NOSIGNAL so a hang-up is EPIPE, not a signal. */
+int
+rc_write(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Send r as one frame. */
+int
+rc_send(int fd, Conqueue__Request *r)
+{
+	size_t len;
+	uint8_t *buf;
+	int rc;
+
+	if (r->id == 0 && r->op_case != CONQUEUE__REQUEST__OP__NOT_SET)
+		r->id = rc_next_id++;
+	len = conqueue__request__get_packed_size(r);
+	if ((buf = malloc(len + FRAME_HDR_LEN)) == NULL)
+		return -1;
+	frame_put_len(buf, (uint32_t)len);
+	conqueue__request__pack(r, buf + FRAME_HDR_LEN);
+	rc = rc_write(fd, buf, len + FRAME_HDR_LEN);
+	free(buf);
+	return rc;
+}
+
+/* Read exactly len bytes; 1, 0 on EOF or error, -1 on timeout. */
+static int
+rc_read_full(int fd, void *buf, size_t len)
+{
+	struct pollfd pfd = {fd, POLLIN, 0};
+	char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if (poll(&pfd, 1, RC_IO_TIMEOUT_MS) != 1)
+			return -1;
+		n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 1;
+}
+
+/* The next Reply, or NULL. */
+Conqueue__Reply *
+rc_recv(int fd)
+{
+	uint8_t hdr[FRAME_HDR_LEN], *body;
+	Conqueue__Reply *r;
+	const char *why = NULL;
+	uint32_t len;
+
+	if (rc_read_full(fd, hdr, sizeof hdr) != 1)
+		return NULL;
+	len = frame_get_len(hdr);
+	if (len > FRAME_MAX_LIMIT || (body = malloc(len + 1)) == NULL)
+		return NULL;
+	if (rc_read_full(fd, body, len) != 1) {
+		free(body);
+		return NULL;
+	}
+	r = frame_decode_reply(body, len, &why);
+	free(body);
+	return r;
+}
+
+/* 1 once the daemon closed fd, else 0. */
+int
+rc_wait_eof(int fd)
+{
+	char buf[4096];
+	struct pollfd pfd = {fd, POLLIN, 0};
+	ssize_t n;
+
+	for (;;) {
+		if (poll(&pfd, 1, RC_IO_TIMEOUT_MS) != 1)
+			return 0;
+		n = read(fd, buf, sizeof buf);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return 0;
+	}
+}
+
+/* Send r and return the next reply if it answers r. */
+Conqueue__Reply *
+rc_call(int fd, Conqueue__Request *r)
+{
+	Conqueue__Reply *rep;
+
+	if (rc_send(fd, r) != 0 || (rep = rc_recv(fd)) == NULL)
+		return NULL;
+	if (rep->id != r->id) {
+		conqueue__reply__free_unpacked(rep, NULL);
+		return NULL;
+	}
+	return rep;
+}
+
+/* The status of r, freeing it; -1 for NULL. */
+int
+rc_status(Conqueue__Reply *r)
+{
+	int st;
+
+	if (r == NULL)
+		return -1;
+	st = (int)r->status;
+	conqueue__reply__free_unpacked(r, NULL);
+	return st;
+}
+
+/* Named op on name. */
+Conqueue__Reply *
+rc_named(int fd, Conqueue__Named__Kind kind, const void *name, size_t len)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Named n = CONQUEUE__NAMED__INIT;
+
+	n.kind = kind;
+	n.name.data = (uint8_t *)(uintptr_t)name;
+	n.name.len = len;
+	r.op_case = CONQUEUE__REQUEST__OP_NAMED;
+	r.named = &n;
+	return rc_call(fd, &r);
+}
+
+/* Create a queue; status. */
+int
+rc_create(int fd, const void *name, size_t len, uint32_t mode,
+    uint32_t capacity, uint32_t max_size)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Create c = CONQUEUE__CREATE__INIT;
+	Conqueue__QueueAttr a = CONQUEUE__QUEUE_ATTR__INIT;
+
+	c.name.data = (uint8_t *)(uintptr_t)name;
+	c.name.len = len;
+	a.has_mode = 1;
+	a.mode = mode;
+	a.has_capacity = capacity != 0;
+	a.capacity = capacity;
+	a.has_max_size = max_size != 0;
+	a.max_size = max_size;
+	c.attr = &a;
+	r.op_case = CONQUEUE__REQUEST__OP_CREATE;
+	r.create = &c;
+	return rc_status(rc_call(fd, &r));
+}
+
+/* Push one message; status. */
+int
+rc_push(int fd, const char *name, const char *msg, int64_t timeout_ms)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Push p = CONQUEUE__PUSH__INIT;
+	ProtobufCBinaryData data;
+
+	data.data = (uint8_t *)(uintptr_t)msg;
+	data.len = strlen(msg);
+	p.name.data = (uint8_t *)(uintptr_t)name;
+	p.name.len = strlen(name);
+	p.n_data = 1;
+	p.data = &data;
+	p.has_timeout_ms = 1;
+	p.timeout_ms = timeout_ms;
+	r.op_case = CONQUEUE__REQUEST__OP_PUSH;
+	r.push = &p;
+	return rc_status(rc_call(fd, &r));
+}
+
+/* Pop (or reserve) up to max; the reply. */
+Conqueue__Reply *
+rc_pop(int fd, const char *name, uint32_t max, int64_t timeout_ms, int reserve)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Pop p = CONQUEUE__POP__INIT;
+
+	p.name.data = (uint8_t *)(uintptr_t)name;
+	p.name.len = strlen(name);
+	p.has_max = max != 0;
+	p.max = max;
+	p.has_timeout_ms = 1;
+	p.timeout_ms = timeout_ms;
+	p.has_reserve = p.reserve = reserve != 0;
+	r.op_case = CONQUEUE__REQUEST__OP_POP;
+	r.pop = &p;
+	return rc_call(fd, &r);
+}
+
+/* Confirm receipt of pop id. */
+int
+rc_confirm(int fd, uint64_t id)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+
+	r.n_confirm = 1;
+	r.confirm = &id;
+	return rc_send(fd, &r);
+}
+
+/* Chmod; status. */
+int
+rc_chmod(int fd, const char *name, uint32_t mode)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Chmod c = CONQUEUE__CHMOD__INIT;
+
+	c.name.data = (uint8_t *)(uintptr_t)name;
+	c.name.len = strlen(name);
+	c.mode = mode;
+	r.op_case = CONQUEUE__REQUEST__OP_CHMOD;
+	r.chmod = &c;
+	return rc_status(rc_call(fd, &r));
+}
+
+/* Ping; status. */
+int
+rc_ping(int fd)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Ping p = CONQUEUE__PING__INIT;
+
+	r.op_case = CONQUEUE__REQUEST__OP_PING;
+	r.ping = &p;
+	return rc_status(rc_call(fd, &r));
+}
