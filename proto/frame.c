@@ -21,16 +21,21 @@ uint32_t
 frame_get_len(const uint8_t *hdr)
 {
 	return ((uint32_t)hdr[0] << 24) | ((uint32_t)hdr[1] << 16) |
-	    ((uint32_t)hdr[2] << 8) | (uint32_t)hdr[3];
+	       ((uint32_t)hdr[2] << 8) | (uint32_t)hdr[3];
 }
 
 /* Read a varint; returns bytes used, 0 if malformed or truncated. */
-static size_t
+static inline size_t
 frame_varint(const uint8_t *p, size_t len, uint64_t *v)
 {
 	size_t i;
 	unsigned shift = 0;
 
+	/* Tags, lengths and most values here fit one byte. */
+	if (len > 0 && p[0] < 0x80) {
+		*v = p[0];
+		return 1;
+	}
 	*v = 0;
 	for (i = 0; i < len && i < 10; i++) {
 		*v |= (uint64_t)(p[i] & 0x7f) << shift;
@@ -41,7 +46,63 @@ frame_varint(const uint8_t *p, size_t len, uint64_t *v)
 	return 0;
 }
 
-/* Walk one message's fields, recursing into sub-messages. */
+/* Skip a varint's bytes; returns bytes used, 0 if malformed/truncated. */
+static inline size_t
+frame_varint_skip(const uint8_t *p, size_t len)
+{
+	size_t i, max = len < 10 ? len : 10;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* Ids and timestamps are 3..9 bytes: find the last byte of the
+	 * varint in 8 at once (the first byte with its top bit clear). */
+	if (len >= 8) {
+		uint64_t w, end;
+
+		memcpy(&w, p, 8);
+		end = ~w & 0x8080808080808080ull;
+		if (end != 0)
+			return (size_t)__builtin_ctzll(end) / 8 + 1;
+		i = 8;
+	} else
+		i = 0;
+#else
+	i = 0;
+#endif
+	for (; i < max; i++)
+		if ((p[i] & 0x80) == 0)
+			return i + 1;
+	return 0;
+}
+
+/*
+ * Index of field number tag in desc->fields, or -1: the descriptor's
+ * sorted ranges of consecutive numbers, walked inline (our messages have
+ * one or two ranges; the library's lookup is a call plus a search).
+ */
+static inline long
+frame_field_index(const ProtobufCMessageDescriptor *desc, uint64_t tag)
+{
+	const ProtobufCIntRange *r = desc->field_ranges;
+	unsigned i;
+
+	for (i = 0; i < desc->n_field_ranges; i++) {
+		/* r[n_field_ranges] is a sentinel holding n_fields. */
+		uint64_t start = (uint64_t)r[i].start_value;
+		uint64_t count = r[i + 1].orig_index - r[i].orig_index;
+
+		if (tag < start)
+			return -1;
+		if (tag - start < count)
+			return (long)(r[i].orig_index + (tag - start));
+	}
+	return -1;
+}
+
+/*
+ * Walk one message's fields, recursing into sub-messages. One pass over
+ * the bytes with no allocation; it runs before every unpack, so it is
+ * kept to table lookups and bit tests.
+ */
 static int
 frame_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
     size_t len, unsigned depth, const char **why)
@@ -61,47 +122,55 @@ frame_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 	while (len > 0) {
 		uint64_t tag, v;
 		const ProtobufCFieldDescriptor *f;
-		size_t used = frame_varint(p, len, &tag), idx;
-		unsigned wt = (unsigned)(tag & 7);
+		size_t used;
+		long idx;
+		unsigned wt;
 
-		if (used == 0 || (tag >> 3) == 0 || (tag >> 3) > 0xffffffffu) {
+		if (p[0] < 0x80) {
+			tag = p[0];
+			used = 1;
+		} else if ((used = frame_varint(p, len, &tag)) == 0) {
 			*why = "malformed field tag";
 			return -1;
 		}
+		if ((tag >> 3) == 0 || (tag >> 3) > 0xffffffffu) {
+			*why = "malformed field tag";
+			return -1;
+		}
+		wt = (unsigned)(tag & 7);
 		p += used;
 		len -= used;
-		f = protobuf_c_message_descriptor_get_field(desc,
-		    (unsigned)(tag >> 3));
-		if (f == NULL) {
+		if ((idx = frame_field_index(desc, tag >> 3)) < 0) {
 			*why = "unknown field";
 			return -1;
 		}
-		idx = (size_t)(f - desc->fields);
+		f = &desc->fields[idx];
 		if (f->label != PROTOBUF_C_LABEL_REPEATED) {
 			if (seen & ((uint64_t)1 << idx)) {
 				*why = "duplicate field";
 				return -1;
 			}
 			seen |= (uint64_t)1 << idx;
-		}
-		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-			size_t i;
-			for (i = 0; i < n_oneof; i++)
-				if (oneof_off[i] == f->quantifier_offset)
-					break;
-			if (i < n_oneof) {
-				*why = "two members of one oneof";
-				return -1;
-			}
-			if (n_oneof < (sizeof(oneof_off) / sizeof(oneof_off[0]))) {
-				oneof_off[n_oneof] = f->quantifier_offset;
-				n_oneof++;
+			if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+				size_t i;
+
+				for (i = 0; i < n_oneof; i++)
+					if (oneof_off[i] ==
+					    f->quantifier_offset)
+						break;
+				if (i < n_oneof) {
+					*why = "two members of one oneof";
+					return -1;
+				}
+				if (n_oneof <
+				    sizeof oneof_off / sizeof oneof_off[0])
+					oneof_off[n_oneof++] =
+					    f->quantifier_offset;
 			}
 		}
 		switch (wt) {
 		case 0: /* varint */
-			used = frame_varint(p, len, &v);
-			if (used == 0) {
+			if ((used = frame_varint_skip(p, len)) == 0) {
 				*why = "malformed varint";
 				return -1;
 			}
@@ -120,7 +189,7 @@ frame_check(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 			}
 			if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
 			    frame_check(f->descriptor, p + used, (size_t)v,
-				depth + 1, why) != 0)
+			        depth + 1, why) != 0)
 				return -1;
 			used += (size_t)v;
 			break;
