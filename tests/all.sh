@@ -1,5 +1,7 @@
 #!/bin/sh
-# all.sh - build and run the whole test suite: plain, ASan+UBSan, valgrind.
+# all.sh - build and run the whole test suite: plain (--with-systemd),
+# ASan+UBSan (without systemd, so both notify paths are tested), libFuzzer,
+# valgrind, make distcheck; the Debian packages too with CQ_FULL=1.
 #
 # Builds out of tree in build-test/ and build-asan/ (next to this checkout's
 # sources) so it never disturbs an in-progress build/. Exits non-zero if any
@@ -34,9 +36,10 @@ failures() {
 step "autoreconf"
 autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 
-step "plain build + make check (warnings are errors)"
+step "plain build --with-systemd + make check (warnings are errors)"
 mkdir -p build-test
-(cd build-test && "$src/configure" -q --enable-werror ${CQ_CONFIGURE_FLAGS:-} &&
+(cd build-test && "$src/configure" -q --enable-werror --with-systemd \
+    ${CQ_CONFIGURE_FLAGS:-} &&
     make -j"$jobs" >/dev/null && make -j"$jobs" check) || {
 	failures build-test; summary build-test; exit 1; }
 summary build-test
@@ -63,5 +66,16 @@ grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' build-test/fu
 step "valgrind over the Check suites (daemons included)"
 (cd build-test && make check-valgrind) || {
 	failures build-test; exit 1; }
+
+step "make distcheck (the release tarball builds, passes make check, installs)"
+(cd build-test && make -j"$jobs" distcheck >distcheck.log 2>&1) || {
+	grep -E '^(FAIL|ERROR)|Error|error:' build-test/distcheck.log | head -n 40
+	exit 1; }
+grep -E 'archives ready for distribution|\.tar\.gz$' build-test/distcheck.log
+
+if [ -n "${CQ_FULL:-}" ]; then
+	step "Debian packages: build, lintian, run (CQ_FULL=1)"
+	(cd build-test && make check-debian) || exit 1
+fi
 
 step "all passed"
