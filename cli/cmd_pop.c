@@ -4,19 +4,21 @@
 
 #include "cli.h"
 
-#define POP_BATCH 64
+/* Most messages asked for at once (the daemon's default max_batch; the
+ * library lowers it to what the daemon announced). */
+#define POP_BATCH 1024
 
 /*
- * Print one message and its terminator, flushed: the library confirms a
- * pop to the daemon with the next request, so everything popped before it
- * must really be written. If output fails, exit at once without
- * disconnecting: the unconfirmed messages go back to the queue.
+ * Print one message and its terminator. The library confirms a pop to the
+ * daemon with the next request, so each batch is flushed before the next
+ * call: everything confirmed has really been written. If output fails,
+ * exit at once without disconnecting: the unconfirmed messages go back.
  */
 static void
 pop_print(const cq_msg *m, int delim)
 {
 	if (fwrite(cq_msg_data(m), 1, cq_msg_len(m), stdout) != cq_msg_len(m) ||
-	    putchar(delim) == EOF || fflush(stdout) != 0)
+	    putchar(delim) == EOF)
 		exit(CLI_EXIT_ERROR);
 }
 
@@ -32,7 +34,7 @@ cmd_pop(struct cli_ctx *x, int argc, char **argv)
 	    {"--null", "-0", 0, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
-	cq_msg *msgs[POP_BATCH];
+	static cq_msg *msgs[POP_BATCH];
 	char *name;
 	cq_queue *q;
 	cq_status st;
@@ -69,6 +71,8 @@ cmd_pop(struct cli_ctx *x, int argc, char **argv)
 			pop_print(msgs[i], delim);
 			cq_msg_free(msgs[i]);
 		}
+		if (fflush(stdout) != 0)
+			exit(CLI_EXIT_ERROR);
 		done += (int64_t)got;
 		if (!all && done >= count)
 			return CLI_EXIT_OK;

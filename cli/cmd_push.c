@@ -1,16 +1,32 @@
 /* cmd_push.c - push arguments, or stdin lines/records as they arrive. */
 
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "cli.h"
+
+/* Most messages and bytes in one push_many (well inside the frame limit). */
+#define PUSH_BATCH     64
+#define PUSH_BYTES     (1024 * 1024)
+#define PUSH_READ_SIZE (64 * 1024)
 
 /* How each message is pushed. */
 struct push_how {
 	unsigned band;
 	int front;
 	int64_t timeout_ms;
+};
+
+/* Standard input, read in chunks and cut into records. */
+struct push_in {
+	char *buf;
+	size_t off, len, cap; /* unconsumed bytes are buf[off..len) */
+	int delim;
+	int eof, error;
 };
 
 /* Push one message as asked. */
@@ -23,9 +39,131 @@ push_one(cq_queue *q, const struct push_how *h, const void *buf, size_t len)
 }
 
 /*
+ * Push n messages in order, as if one by one: first as one batch that
+ * must fit at once (one round trip); if it does not (full, too big, a
+ * limit), one at a time with the caller's timeout, so what fits goes in
+ * and the status is that of the first message that did not. Pushes to
+ * the front stay single (a batch would keep its order at the head).
+ */
+static cq_status
+push_some(cq_queue *q, const struct push_how *h, const void *const *bufs,
+    const size_t *lens, size_t n)
+{
+	cq_status st;
+	size_t i;
+
+	if (n > 1 && !h->front &&
+	    cq_push_many(q, bufs, lens, n, h->band, CQ_NOWAIT) == CQ_OK)
+		return CQ_OK;
+	for (i = 0, st = CQ_OK; i < n && st == CQ_OK; i++)
+		st = push_one(q, h, bufs[i], lens[i]);
+	return st;
+}
+
+/* 1 if buf[off..len) holds a whole record (or the last one, at EOF). */
+static int
+push_has_record(const struct push_in *in)
+{
+	if (in->off < in->len &&
+	    memchr(in->buf + in->off, in->delim, in->len - in->off) != NULL)
+		return 1;
+	return in->eof && in->off < in->len;
+}
+
+/* One read(2) of standard input into the buffer; 0 or -1 (EOF/error). */
+static int
+push_read(struct push_in *in)
+{
+	ssize_t got;
+	char *n;
+
+	if (in->off > 0) {
+		memmove(in->buf, in->buf + in->off, in->len - in->off);
+		in->len -= in->off;
+		in->off = 0;
+	}
+	if (in->cap - in->len < PUSH_READ_SIZE) {
+		if ((n = realloc(in->buf, in->cap + PUSH_READ_SIZE)) == NULL) {
+			in->error = 1;
+			return -1;
+		}
+		in->buf = n;
+		in->cap += PUSH_READ_SIZE;
+	}
+	do
+		got = read(STDIN_FILENO, in->buf + in->len, in->cap - in->len);
+	while (got < 0 && errno == EINTR);
+	if (got < 0)
+		in->error = 1;
+	if (got <= 0) {
+		in->eof = 1;
+		return -1;
+	}
+	in->len += (size_t)got;
+	return 0;
+}
+
+/*
+ * Make records available: block only while no whole record is buffered,
+ * then take whatever else stdin has right now (poll with no wait), so a
+ * burst becomes one batch and a slow writer is never waited for.
+ */
+static void
+push_fill(struct push_in *in)
+{
+	struct pollfd pfd;
+
+	while (!in->eof && !push_has_record(in))
+		push_read(in);
+	while (!in->eof && in->len - in->off < PUSH_BYTES) {
+		pfd.fd = STDIN_FILENO;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 0) <= 0 ||
+		    (pfd.revents & (POLLIN | POLLHUP)) == 0)
+			break;
+		push_read(in);
+	}
+}
+
+/* Push stdin's records in batches of what is already there. */
+static cq_status
+push_stdin(cq_queue *q, const struct push_how *h, int delim, int *read_error)
+{
+	const void *bufs[PUSH_BATCH];
+	size_t lens[PUSH_BATCH], n, bytes;
+	struct push_in in = {NULL, 0, 0, 0, delim, 0, 0};
+	cq_status st = CQ_OK;
+	char *p, *end;
+
+	while (st == CQ_OK) {
+		push_fill(&in);
+		if (in.off == in.len)
+			break;
+		for (n = 0, bytes = 0; n < PUSH_BATCH && in.off < in.len &&
+		                       (n == 0 || bytes < PUSH_BYTES);
+		     n++) {
+			p = in.buf + in.off;
+			end = memchr(p, delim, in.len - in.off);
+			if (end == NULL && !in.eof)
+				break; /* a partial record: wait for the rest */
+			bufs[n] = p;
+			lens[n] =
+			    end != NULL ? (size_t)(end - p) : in.len - in.off;
+			in.off += lens[n] + (end != NULL);
+			bytes += lens[n];
+		}
+		st = push_some(q, h, bufs, lens, n);
+	}
+	*read_error = in.error;
+	free(in.buf);
+	return st;
+}
+
+/*
  * push NAME [MESSAGE...]: each argument is one message; without any, each
  * stdin line (or NUL-terminated record with -0) is one, pushed as soon as
- * it is read (never waiting for more input first).
+ * it is read (never waiting for more input first). Messages that are
+ * already there go in batches of one round trip each.
  */
 static int
 cmd_push(struct cli_ctx *x, int argc, char **argv)
@@ -39,13 +177,13 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	struct push_how h = {0, 0, CQ_FOREVER};
-	char **operands, *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
+	const void *bufs[PUSH_BATCH];
+	size_t lens[PUSH_BATCH], k;
+	char **operands;
 	cq_queue *q;
 	cq_status st = CQ_OK;
 	int64_t v;
-	int n, i, rv, delim;
+	int n, i, rv, delim, read_error = 0;
 
 	if ((operands = calloc((size_t)argc, sizeof *operands)) == NULL)
 		return CLI_EXIT_ERROR;
@@ -74,22 +212,20 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 		return rv;
 	}
 	if (n > 1) {
-		for (i = 1; i < n && st == CQ_OK; i++)
-			st = push_one(q, &h, operands[i], strlen(operands[i]));
-	} else {
-		/* getdelim returns each line as soon as it is complete. */
-		while (st == CQ_OK &&
-		       (len = getdelim(&line, &cap, delim, stdin)) >= 0) {
-			if (len > 0 && line[len - 1] == delim)
-				len--;
-			st = push_one(q, &h, line, (size_t)len);
+		for (i = 1; i < n && st == CQ_OK;) {
+			for (k = 0; k < PUSH_BATCH && i < n; k++, i++) {
+				bufs[k] = operands[i];
+				lens[k] = strlen(operands[i]);
+			}
+			st = push_some(q, &h, bufs, lens, k);
 		}
-		if (st == CQ_OK && ferror(stdin)) {
+	} else {
+		st = push_stdin(q, &h, delim, &read_error);
+		if (st == CQ_OK && read_error) {
 			fprintf(stderr, "conqueue-cli: push: error reading "
 			                "standard input\n");
 			rv = CLI_EXIT_ERROR;
 		}
-		free(line);
 	}
 	free(operands);
 	/* Full, closed, timed out and busy speak through the exit status
