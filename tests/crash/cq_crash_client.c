@@ -7,7 +7,8 @@
  *   consumer  pop (or reserve + ack) until the queue is closed and drained
  *             (-b N: pop_many of up to N at a time; -C N: every N-th pop
  *             is async and cancelled at once; -H N: every N-th reservation
- *             is never acked, so it comes back at lease expiry)
+ *             is never acked, so it comes back at lease expiry; -P US:
+ *             hold each delivery US microseconds before going on)
  *   create    create the queue (CQ_EXISTS is fine)
  *   close     close the queue
  *   delete    delete the queue
@@ -86,6 +87,7 @@ struct cc {
 	uint64_t cancel_every;  /* pop async and cancel every n-th pop */
 	uint64_t abandon_every; /* never ack every n-th reservation */
 	uint64_t nreserved;
+	uint64_t work_us; /* consumer: "processing" time per delivery */
 	int logfd;
 	cq_client *c;
 	cq_queue *q;
@@ -565,6 +567,12 @@ cc_consumer(struct cc *cc)
 		}
 		if (st == CQ_OK) {
 			cc_log_deliveries(cc, opname, op, msgs, n);
+			/*
+			 * Work on the messages: they stay in flight (receipt
+			 * or ack not sent yet), so a kill now puts them back.
+			 */
+			if (cc->work_us != 0 && n > 0)
+				cc_nap(cc->work_us * 1000u);
 			for (i = 0; i < n; i++) {
 				msgid = cq_msg_id(msgs[i]);
 				cq_msg_free(msgs[i]);
@@ -673,11 +681,11 @@ static void __attribute__((noreturn)) cc_usage(void)
 	fprintf(stderr,
 	    "usage: cq_crash_client "
 	    "producer|consumer|create|close|delete|stat\n"
-	    "    -s SOCKET -q QUEUE [-i ID] [-n COUNT] [-l LOGFILE] [-r] [-b "
-	    "BATCH]\n"
-	    "    [-z SIZE] [-t TIMEOUT_MS] [-L LEASE_MS] [-c CAPACITY]\n"
-	    "    [-R RECONNECT_MS] [-w PACE_US] [-x STOPFILE] [-X "
-	    "LOSE_EVERY]\n");
+	    "    -s SOCKET -q QUEUE [-i ID] [-n COUNT] [-l LOGFILE] [-r]\n"
+	    "    [-b BATCH] [-z SIZE] [-t TIMEOUT_MS] [-L LEASE_MS]\n"
+	    "    [-c CAPACITY] [-R RECONNECT_MS] [-w PACE_US] [-x STOPFILE]\n"
+	    "    [-C CANCEL_EVERY] [-H ABANDON_EVERY] [-P WORK_US]\n"
+	    "    [-X LOSE_EVERY]\n");
 	exit(2);
 }
 
@@ -731,8 +739,8 @@ main(int argc, char **argv)
 		cc_usage();
 	cc.role = roles[i].role;
 	optind = 2;
-	while ((ch = getopt(argc, argv, "b:c:C:H:i:l:L:n:q:rR:s:t:w:x:X:z:")) !=
-	       -1) {
+	while ((ch = getopt(
+	            argc, argv, "b:c:C:H:i:l:L:n:P:q:rR:s:t:w:x:X:z:")) != -1) {
 		switch (ch) {
 		case 'b':
 			cc.batch = (size_t)cc_number(optarg, "batch");
@@ -759,6 +767,9 @@ main(int argc, char **argv)
 			break;
 		case 'n':
 			cc.count = cc_number(optarg, "count");
+			break;
+		case 'P':
+			cc.work_us = cc_number(optarg, "work");
 			break;
 		case 'q':
 			cc.qname = optarg;

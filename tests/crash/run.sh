@@ -13,9 +13,10 @@
 # Scenarios (CQ_CRASH_SCENARIO, or the first argument):
 #   random  kills at random moments (seeded), spread over the traffic
 #   sites   for every crash site named in core/queue.h (and every
-#           CORE_HOOK in core/*.c), for a few n: restart the daemon with
-#           CONQUEUE_CRASH_AT=site:n, drive traffic until it dies there,
-#           restart it normally, and check once at the end
+#           CORE_HOOK in core/*.c and crashpoint in daemon/*.c), for a
+#           few n: restart the daemon with CONQUEUE_CRASH_AT=site:n, drive
+#           traffic until it dies there, restart it normally, and check
+#           once at the end
 #
 # Environment (defaults):
 #   CQ_CRASH_MESSAGES (100000)  CQ_CRASH_KILLS (20)  CQ_CRASH_CLIENT_KILLS
@@ -78,6 +79,9 @@ SITE_TRAFFIC=300
 # Pause of each producer between pushes in the sites scenario, which runs
 # until every site was tried: about 2,000 messages/s with 4 producers.
 SITE_PACE_US=2000
+# Time the sites scenario's last consumer holds each message before going
+# on; it is killed every 100 ms while an armed daemon waits for its site.
+SITE_WORK_US=20000
 Q=crashq
 
 for v in SEED MESSAGES KILLS CLIENT_KILLS PRODUCERS CONSUMERS BATCH CAPACITY; do
@@ -243,6 +247,10 @@ start_consumer() {
 	[ "$MODE" = pop ] && b=$(batch_of "$1")
 	[ "$MODE" = pop ] && [ "$1" -eq 2 ] && extra="-C $CANCEL"
 	[ "$MODE" = reserve ] && [ "$1" -eq 0 ] && extra="-H $ABANDON -L $LEASE_MS"
+	# The sites scenario's slow consumer holds each message for a while,
+	# so that killing it returns messages (return.* sites).
+	[ "$SCENARIO" = sites ] && [ "$1" -eq $((CONSUMERS - 1)) ] &&
+	    extra="$extra -P $SITE_WORK_US"
 	"$CLIENT" consumer -s "$sock" -q "$Q" -i "$1" $RFLAG $LOSE -b "$b" $extra \
 	    -l "$logs/c$1.log" 2>>"$tmp/clients.err" &
 	cpid[$1]=$!
@@ -285,6 +293,14 @@ consumers_running() {
 	done
 }
 
+# SIGKILL consumer $1 and start it again.
+kill_consumer() {
+	kill -KILL "${cpid[$1]}" 2>/dev/null
+	{ wait "${cpid[$1]}"; } 2>/dev/null
+	start_consumer "$1"
+	client_kills=$((client_kills + 1))
+}
+
 # SIGKILL a random client (mostly consumers, caught mid-pop/reserve or
 # mid-ack) and start it again with the same id and log.
 kill_client() {
@@ -298,10 +314,8 @@ kill_client() {
 		{ wait "${ppid[$i]}"; } 2>/dev/null
 		start_producer "$i"
 	else
-		i=$((i % CONSUMERS))
-		kill -KILL "${cpid[$i]}" 2>/dev/null
-		{ wait "${cpid[$i]}"; } 2>/dev/null
-		start_consumer "$i"
+		kill_consumer $((i % CONSUMERS))
+		return
 	fi
 	client_kills=$((client_kills + 1))
 }
@@ -381,13 +395,15 @@ scenario_random() {
 	done
 }
 
-# Crash sites: named in core/queue.h's comment and used in core/*.c.
+# Crash sites: named in core/queue.h's comment, used in core/*.c
+# (CORE_HOOK) and in daemon/*.c (crashpoint).
 crash_sites() {
 	{
 		sed -n '/Test seam/,/core_crash_hook/p' "$top_srcdir/core/queue.h" |
 		    grep -o '"[A-Za-z0-9_.]*"'
-		cat "$top_srcdir"/core/*.c 2>/dev/null |
-		    grep -o 'CORE_HOOK("[A-Za-z0-9_.]*")' | grep -o '"[^"]*"'
+		cat "$top_srcdir"/core/*.c "$top_srcdir"/daemon/*.c 2>/dev/null |
+		    grep -o -E '(CORE_HOOK|crashpoint)\("[A-Za-z0-9_.]*"\)' |
+		    grep -o '"[^"]*"'
 	} | tr -d '"' | sort -u
 }
 
@@ -427,6 +443,8 @@ scenario_sites() {
 					    break
 					rnd 5
 					[ "$R" -eq 0 ] && kill_client
+					[ $(((($(now_us) - t0) / 20000) % 5)) -eq 4 ] &&
+					    kill_consumer $((CONSUMERS - 1))
 					sleep 0.02
 				done
 				if alive "$dpid"; then
