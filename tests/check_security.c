@@ -86,6 +86,11 @@ cleanup_started(void)
 			snprintf(d.instance, sizeof d.instance, "%s", inst);
 			snprintf(d.dir, sizeof d.dir, "%s", dir);
 			tu_daemon_cleanup(&d);
+			/* Directories planted by the shm test. */
+			snprintf(dir, sizeof dir,
+			    "rmdir /dev/shm/conqueue-%s-* 2>/dev/null", inst);
+			if (system(dir) != 0)
+				continue;
 		}
 		fclose(f);
 	}
@@ -743,6 +748,186 @@ START_TEST(test_pipelined_never_read)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Shared-memory hardening. */
+
+/* Path of segment n of the test's instance. */
+static const char *
+seg_path(unsigned n)
+{
+	static char path[2][300];
+	static int k;
+
+	k ^= 1;
+	snprintf(
+	    path[k], sizeof path[k], "/dev/shm/conqueue-%s-%u", D.instance, n);
+	return path[k];
+}
+
+/* Copy file from to a new file to (mode 0600). */
+static void
+copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	ssize_t n;
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	ck_assert_int_ge(in, 0);
+	ck_assert_int_ge(out, 0);
+	while ((n = read(in, buf, sizeof buf)) > 0)
+		ck_assert_int_eq(write(out, buf, (size_t)n), n);
+	ck_assert_int_eq(n, 0);
+	close(in);
+	close(out);
+}
+
+/* 1 if files a and b hold the same bytes. */
+static int
+same_file(const char *a, const char *b)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", a, b);
+	return system(cmd) == 0;
+}
+
+/* Names of the queues a list shows, space-separated, and how many. */
+static int
+list_names(int fd, char *buf, size_t len)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__ListQueues l = CONQUEUE__LIST_QUEUES__INIT;
+	Conqueue__Reply *rep;
+	size_t i, off = 0;
+	int n;
+
+	r.op_case = CONQUEUE__REQUEST__OP_LIST;
+	r.list = &l;
+	rep = rc_call(fd, &r);
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_int_eq(rep->status, CQ_OK);
+	buf[0] = '\0';
+	for (i = 0; i < rep->n_queues && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%.*s",
+		    i ? " " : "", (int)rep->queues[i]->name.len,
+		    (const char *)rep->queues[i]->name.data);
+	n = (int)rep->n_queues;
+	conqueue__reply__free_unpacked(rep, NULL);
+	return n;
+}
+
+/*
+ * Segment files the daemon would not have made itself: another user's
+ * file, a 0666 file, a symlink, a directory, a truncated copy. At restart
+ * each is refused (quarantined under a name no client can spell; the queue
+ * it claims is not served from it), and a create never uses one of the
+ * numbers; what a symlink points to is never touched.
+ */
+START_TEST(test_shm_foreign_segments_refused)
+{
+	char tdir[] = "/tmp/cqsecshm.XXXXXX", target[300], pristine[300];
+	char names[1024];
+	const char *args[] = {"--log-level", "error", NULL};
+	int fd, n, root = geteuid() == 0;
+	unsigned i;
+	struct stat sb;
+	Conqueue__Reply *r;
+
+	ck_assert_ptr_nonnull(mkdtemp(tdir));
+	fd = rc_connect(D.sock);
+	ck_assert_int_ge(fd, 0);
+	/* Segments 1..3 for queues a, b, c; 4 for good. */
+	ck_assert_int_eq(rc_create(fd, "a", 1, 0600, 4, 16), CQ_OK);
+	ck_assert_int_eq(rc_create(fd, "b", 1, 0600, 4, 16), CQ_OK);
+	ck_assert_int_eq(rc_create(fd, "c", 1, 0600, 4, 16), CQ_OK);
+	ck_assert_int_eq(rc_create(fd, "good", 4, 0600, 4, 16), CQ_OK);
+	ck_assert_int_eq(rc_push(fd, "good", "kept", 0), CQ_OK);
+	close(fd);
+	ck_assert_int_eq(tu_daemon_stop(&D), 0);
+	for (i = 1; i <= 4; i++)
+		ck_assert_int_eq(access(seg_path(i), F_OK), 0);
+	snprintf(target, sizeof target, "%s/target", tdir);
+	snprintf(pristine, sizeof pristine, "%s/pristine", tdir);
+	copy_file(seg_path(3), target);
+	copy_file(seg_path(3), pristine);
+	/* 1: another user's (valid) segment; without root, a 0644 one. */
+	if (root)
+		ck_assert_int_eq(chown(seg_path(1), 65534, 65534), 0);
+	else
+		ck_assert_int_eq(chmod(seg_path(1), 0644), 0);
+	/* 2: world-writable. */
+	ck_assert_int_eq(chmod(seg_path(2), 0666), 0);
+	/* 3: a symlink to a valid copy. */
+	ck_assert_int_eq(unlink(seg_path(3)), 0);
+	ck_assert_int_eq(symlink(target, seg_path(3)), 0);
+	/* 5: a directory; 6: a truncated copy of a valid segment. */
+	ck_assert_int_eq(mkdir(seg_path(5), 0700), 0);
+	copy_file(target, seg_path(6));
+	ck_assert_int_eq(truncate(seg_path(6), 4096), 0);
+	ck_assert_int_eq(tu_daemon_restart(&D, args), 0);
+
+	fd = rc_connect(D.sock);
+	ck_assert_int_ge(fd, 0);
+	n = list_names(fd, names, sizeof names);
+	printf("after restart with foreign segments: %s\n", names);
+	ck_assert_msg(strstr(names, "good") != NULL, "good missing: %s", names);
+	/* a, b and c are not served from files the daemon did not make. */
+	for (i = 0; i < 3; i++) {
+		char q[2] = {(char)('a' + i), '\0'};
+
+		ck_assert_int_eq(
+		    rc_status(rc_named(fd, CONQUEUE__NAMED__KIND__STAT, q, 1)),
+		    CQ_NOTFOUND);
+	}
+	ck_assert_msg(n == 6, "1 good + 5 quarantined expected: %s", names);
+	/* The good queue and the daemon keep working. */
+	r = rc_pop(fd, "good", 1, 0, 0);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->status, CQ_OK);
+	ck_assert_uint_eq(r->msgs[0]->data.len, 4);
+	rc_confirm(fd, r->id);
+	conqueue__reply__free_unpacked(r, NULL);
+	/* A create skips numbers that are taken by anything. */
+	ck_assert_int_eq(mkdir(seg_path(7), 0700), 0);
+	ck_assert_int_eq(symlink(target, seg_path(8)), 0);
+	copy_file(target, seg_path(9));
+	ck_assert_int_eq(chmod(seg_path(9), 0666), 0);
+	ck_assert_int_eq(rc_create(fd, "fresh", 5, 0600, 4, 16), CQ_OK);
+	ck_assert_int_eq(rc_push(fd, "fresh", "x", 0), CQ_OK);
+	ck_assert_int_eq(stat(seg_path(10), &sb), 0);
+	ck_assert(S_ISREG(sb.st_mode));
+	ck_assert_uint_eq(sb.st_mode & 07777, 0600);
+	ck_assert_uint_eq(sb.st_uid, geteuid());
+	ck_assert_int_eq(lstat(seg_path(8), &sb), 0);
+	ck_assert(S_ISLNK(sb.st_mode));
+	/* What the symlinks point to was never written. */
+	ck_assert(same_file(target, pristine));
+	/* An admin deletes the quarantined entries; the target stays. */
+	for (i = 1; i <= 6; i++) {
+		char q[32];
+
+		if (i == 4)
+			continue;
+		snprintf(q, sizeof q, ".quarantined-%u", i);
+		ck_assert_int_eq(
+		    rc_status(rc_named(
+		        fd, CONQUEUE__NAMED__KIND__DELETE, q, strlen(q))),
+		    CQ_OK);
+	}
+	ck_assert(same_file(target, pristine));
+	ck_assert_int_eq(rc_ping(fd), CQ_OK);
+	close(fd);
+	rmdir(seg_path(5));
+	rmdir(seg_path(7));
+	unlink(seg_path(8));
+	unlink(seg_path(9));
+	unlink(target);
+	unlink(pristine);
+	rmdir(tdir);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 security_suite(void)
@@ -755,6 +940,7 @@ security_suite(void)
 	tcase_add_test(tc, test_malformed_input_table);
 	tcase_add_test(tc, test_resources_return_to_baseline);
 	tcase_add_test(tc, test_pipelined_never_read);
+	tcase_add_test(tc, test_shm_foreign_segments_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
