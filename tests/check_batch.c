@@ -436,7 +436,9 @@ START_TEST(test_cancel_pop_many_loses_nothing)
 		    CQ_OK);
 		if (round % 2)
 			cq_client_process(p);
-		ck_assert_int_eq(cq_op_cancel(op), CQ_OK);
+		/* The handle is valid only until the callback has run. */
+		if (race.calls == 0)
+			ck_assert_int_eq(cq_op_cancel(op), CQ_OK);
 		run_until(p, &race.calls, 1);
 		ck_assert(race.last == CQ_OK || race.last == CQ_CANCELED);
 		ck_assert(race.order_ok);
