@@ -154,6 +154,7 @@ struct waiter *waiters_first(struct waitq *wq, int kind);
 /* Generic lease timer, shared by reservations (same machinery as waiters). */
 struct lease_timer {
 	struct event *ev;
+	uint64_t deadline_ns; /* monotonic */
 	void (*fire)(struct lease_timer *t);
 };
 int lease_timer_set(struct lease_timer *t, uint64_t deadline_ns);

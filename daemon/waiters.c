@@ -57,6 +57,22 @@ waiters_timeval(uint64_t deadline_ns, struct timeval *tv)
 	}
 }
 
+/*
+ * Re-arm ev if its deadline has not come yet: libevent adds a timeout to
+ * its cached loop time, which is behind when the timer is set late in a
+ * busy turn, so timers fire early by that much. Returns 1 if re-armed.
+ */
+static int
+waiters_early(struct event *ev, uint64_t deadline_ns)
+{
+	struct timeval tv;
+
+	if (time_mono_ns() >= deadline_ns)
+		return 0;
+	waiters_timeval(deadline_ns, &tv);
+	return evtimer_add(ev, &tv) == 0;
+}
+
 /* A waiter's deadline passed: unpark it and let dispatch answer. */
 static void
 waiters_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -65,6 +81,8 @@ waiters_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (waiters_early(w->timer, w->deadline_ns))
+		return;
 	waiters_remove(w);
 	waiters_expire(w);
 }
@@ -125,6 +143,8 @@ lease_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (waiters_early(t->ev, t->deadline_ns))
+		return;
 	t->fire(t);
 }
 
@@ -137,6 +157,7 @@ lease_timer_set(struct lease_timer *t, uint64_t deadline_ns)
 	if (t->ev == NULL &&
 	    (t->ev = evtimer_new(waiters_base, lease_timer_cb, t)) == NULL)
 		return -1;
+	t->deadline_ns = deadline_ns;
 	waiters_timeval(deadline_ns, &tv);
 	return evtimer_add(t->ev, &tv);
 }
