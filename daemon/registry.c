@@ -310,6 +310,13 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 		if (st != CQ_EXISTS)
 			break;
 	}
+	if (st == CQ_LIMIT) {
+		/* core keeps the errno: say which resource ran out. */
+		snprintf(why, whylen,
+		    "cannot reserve %zu bytes of queue storage in /dev/shm: %s",
+		    size, strerror(errno));
+		return st;
+	}
 	if (st != CQ_OK) {
 		snprintf(why, whylen, "cannot create queue storage: %s",
 		    st == CQ_SYSTEM ? strerror(errno) : cq_strstatus(st));
