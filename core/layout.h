@@ -23,8 +23,9 @@
  * operation. Everything else in the mutable part (free stack and its top,
  * in_flight, next_id, the counters) is derived: it is updated after the
  * commit and rebuilt by recovery from the rings and the in-flight table,
- * so the counters total_pushed/total_popped/dead_lettered may lag by one
- * operation after a crash.
+ * so the dead_lettered counter may lag by one operation after a crash;
+ * core_stat derives total_pushed (next_id - 1) and total_popped (pushed
+ * minus queued minus in flight) from committed state, so they stay exact.
  *
  * The free stack lives in the segment (not in the process) because several
  * processes may mutate one segment; it is only touched under the lock and

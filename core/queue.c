@@ -510,8 +510,14 @@ core_stat(struct core_queue *q, struct core_stat *st)
 	st->attr.mode = (uint32_t)hdr->mode;
 	st->length = queue_len(q);
 	st->in_flight = hdr->in_flight;
-	st->total_pushed = hdr->total_pushed;
-	st->total_popped = hdr->total_popped;
+	/*
+	 * Both totals are derived from committed state, so they stay exact
+	 * across crashes: every push took the next id (recovery raises
+	 * next_id past every live id), and whatever was pushed and is
+	 * neither queued nor in flight has left the queue for good.
+	 */
+	st->total_pushed = hdr->next_id - 1;
+	st->total_popped = st->total_pushed - st->length - st->in_flight;
 	st->dead_lettered = hdr->dead_lettered;
 	for (b = 0; b < q->bands; b++) {
 		if (queue_band_len(q, b) == 0)

@@ -15,8 +15,9 @@
  * Crash safety: every mutation commits with one aligned 8-byte store made
  * last, so a process killed inside an operation either did all of it or
  * none of it; the next locker (EOWNERDEAD) validates and repairs (see
- * core/layout.h). The counters total_pushed, total_popped and
- * dead_lettered may lag by one operation after such a crash.
+ * core/layout.h). The dead_lettered counter may lag by one operation
+ * after such a crash; total_pushed and total_popped are derived from
+ * committed state and stay exact.
  *
  * Several processes may map one segment at once (each with its own
  * handle, from core_create or core_attach; a handle is used by one thread

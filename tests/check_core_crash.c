@@ -38,6 +38,7 @@ struct model {
 	int n[BANDS];
 	struct mmsg fl[CAP];
 	int nfl;
+	uint64_t pushed; /* committed pushes: stat's total_pushed */
 };
 
 enum op_kind {
@@ -164,6 +165,7 @@ model_apply(struct model *m, const struct op *o, int parts, uint64_t owner)
 	switch (o->kind) {
 	case OP_PUSH:
 	case OP_PUSH_MANY:
+		m->pushed += (uint64_t)o->k;
 		for (i = 0; i < o->k; i++) {
 			struct mmsg msg;
 			int at = o->front ? o->k - 1 - i : i;
@@ -295,6 +297,10 @@ model_sync_inflight(struct model *m)
 		len += m->n[b];
 	ck_assert_uint_eq(st.length, (uint64_t)len);
 	ck_assert_uint_eq(st.in_flight, (uint64_t)m->nfl);
+	/* The totals are exact even right after a crash. */
+	ck_assert_uint_eq(st.total_pushed, m->pushed);
+	ck_assert_uint_eq(st.total_popped,
+	    m->pushed - (uint64_t)len - (uint64_t)m->nfl);
 	ck_assert_uint_eq(core_free_slots(q), (uint32_t)(CAP - len - m->nfl));
 }
 
