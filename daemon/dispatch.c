@@ -39,6 +39,7 @@
 
 #define DLQ_SUFFIX     ".dlq"
 #define DLQ_SUFFIX_LEN 4
+#define DLQ_RETRY_MS   1000 /* a held dead letter tries again */
 
 /* A pending op of a peer: parked, or a pop reply awaiting its receipt. */
 struct op {
@@ -72,6 +73,7 @@ struct resv {
 	uint32_t uid;
 	struct core_msg m;
 	int released; /* RELEASE with a delay: only the timer may end it */
+	int held;     /* a dead letter waiting for room in NAME.dlq */
 	uint64_t seq; /* delivery order (dispatch_seq) */
 };
 
@@ -82,6 +84,7 @@ uint32_t dispatch_connections;
 uint64_t dispatch_start_ns;
 
 static void dispatch_serve(struct rqueue *q);
+static void dispatch_lease_expired(struct lease_timer *t);
 
 /* Match an op by request id. */
 static int
@@ -334,11 +337,11 @@ dispatch_reply_stat(struct peer *p, uint64_t id, struct rqueue *q)
 
 /*
  * Move in-flight message m of q (delivered max_deliveries times) to
- * NAME.dlq, created on demand like q. If that fails the message stays in
- * flight, logged, until the next start returns it.
+ * NAME.dlq, created on demand like q. 0 when done; -1 (logged unless
+ * quiet, a retry) when it stays in flight.
  */
-static void
-dispatch_dead_letter(struct rqueue *q, const struct core_msg *m)
+static int
+dispatch_dead_letter(struct rqueue *q, const struct core_msg *m, int quiet)
 {
 	struct core_attr a = *core_attr(q->core);
 	struct rqueue *dlq;
@@ -350,29 +353,36 @@ dispatch_dead_letter(struct rqueue *q, const struct core_msg *m)
 	n = snprintf(a.name, sizeof a.name, "%.*s%s", (int)q->namelen, q->name,
 	    DLQ_SUFFIX);
 	if (n < 0 || (size_t)n >= sizeof a.name) {
-		log_warn("queue '%.*s': name too long for a dead-letter queue; "
-		         "message %llu stays in flight",
-		    (int)q->namelen, q->name, (unsigned long long)m->id);
-		return;
+		/* Only queues created before create refused this. */
+		if (!quiet)
+			log_warn("queue '%.*s': name too long for a "
+			         "dead-letter queue; message %llu stays in "
+			         "flight",
+			    (int)q->namelen, q->name,
+			    (unsigned long long)m->id);
+		return -1;
 	}
 	if ((dlq = registry_find(a.name, (size_t)n)) == NULL) {
 		a.max_deliveries = 0;
 		a.serial = 0;
 		st = registry_create(&a, 1, &dlq, why, sizeof why);
 		if (st != CQ_OK) {
-			log_warn("queue '%s': %s; message %llu stays in flight",
-			    a.name, why, (unsigned long long)m->id);
-			return;
+			if (!quiet)
+				log_warn("queue '%s': %s; message %llu stays "
+				         "in flight",
+				    a.name, why, (unsigned long long)m->id);
+			return -1;
 		}
 		log_info("created dead-letter queue '%s'", a.name);
 	}
 	if (dlq->uid != q->uid) {
-		/* Another user's queue (created by an admin): not theirs. */
-		log_warn("queue '%s' belongs to uid %u, not to uid %u like "
-		         "'%.*s'; message %llu stays in flight",
-		    a.name, dlq->uid, q->uid, (int)q->namelen, q->name,
-		    (unsigned long long)m->id);
-		return;
+		/* Another user's queue (made by an admin): not theirs. */
+		if (!quiet)
+			log_warn("queue '%s' belongs to uid %u, not to uid %u "
+			         "like '%.*s'; message %llu stays in flight",
+			    a.name, dlq->uid, q->uid, (int)q->namelen, q->name,
+			    (unsigned long long)m->id);
+		return -1;
 	}
 	if (dlq->core == NULL)
 		st = CQ_CORRUPT;
@@ -381,14 +391,50 @@ dispatch_dead_letter(struct rqueue *q, const struct core_msg *m)
 		    m->band < core_attr(dlq->core)->bands ? m->band : 0, 0,
 		    &id);
 	if (st != CQ_OK) {
-		log_warn("queue '%s': dead-lettering message %llu: %s; it "
-		         "stays in flight",
-		    a.name, (unsigned long long)m->id, cq_strstatus(st));
-		return;
+		if (!quiet)
+			log_warn("queue '%s': dead-lettering message %llu: "
+			         "%s; it stays in flight until there is room",
+			    a.name, (unsigned long long)m->id,
+			    cq_strstatus(st));
+		return -1;
 	}
+	/* Crash here: at-least-once, the message is in both queues. */
 	core_confirm(q->core, m->slot, m->id);
 	core_count_dead_letter(q->core);
 	dispatch_serve(dlq);
+	return 0;
+}
+
+/*
+ * Hold dead letter m of q in flight under a daemon-owned record that
+ * retries every DLQ_RETRY_MS (NAME.dlq full, say): never lost, never
+ * handed out again, and visible as in flight meanwhile.
+ */
+static void
+dispatch_hold(struct rqueue *q, const struct core_msg *m)
+{
+	struct resv *r = calloc(1, sizeof *r);
+
+	if (r == NULL ||
+	    htab_insert(&q->resv, &r->h, htab_hash_u64(m->id)) != 0) {
+		free(r);
+		log_warn("queue '%.*s': out of memory; message %llu stays in "
+		         "flight until the next start",
+		    (int)q->namelen, q->name, (unsigned long long)m->id);
+		return;
+	}
+	r->t.fire = dispatch_lease_expired;
+	r->q = q;
+	r->m = *m;
+	r->uid = q->uid;
+	r->released = 1; /* no client may act on it */
+	r->held = 1;
+	r->seq = ++dispatch_seq;
+	if (lease_timer_set(
+	        &r->t, time_mono_ns() + (uint64_t)DLQ_RETRY_MS * 1000000u) != 0)
+		log_warn("cannot arm a retry timer: message %llu stays in "
+		         "flight until the next start",
+		    (unsigned long long)m->id);
 }
 
 /* Put an in-flight message back, or dead-letter it. */
@@ -397,9 +443,10 @@ dispatch_return_msg(struct rqueue *q, const struct core_msg *m)
 {
 	cq_status st = core_return(q->core, m->slot, m->id);
 
-	if (st == CQ_LIMIT)
-		dispatch_dead_letter(q, m);
-	else if (st != CQ_OK)
+	if (st == CQ_LIMIT) {
+		if (dispatch_dead_letter(q, m, 0) != 0)
+			dispatch_hold(q, m);
+	} else if (st != CQ_OK)
 		log_warn("queue '%.*s': returning message %llu: %s",
 		    (int)q->namelen, q->name, (unsigned long long)m->id,
 		    cq_strstatus(st));
@@ -426,14 +473,29 @@ dispatch_resv_free(struct resv *r)
 	free(r);
 }
 
-/* A lease (or a delayed release) ran out: the message goes back. */
+/*
+ * A lease (or a delayed release) ran out: the message goes back. A held
+ * dead letter tries its dead-letter queue again.
+ */
 static void
 dispatch_lease_expired(struct lease_timer *t)
 {
 	struct resv *r = (struct resv *)(void *)t;
 	struct rqueue *q = r->q;
 
-	dispatch_return_msg(q, &r->m);
+	if (r->held) {
+		if (dispatch_dead_letter(q, &r->m, 1) != 0) {
+			if (lease_timer_set(
+			        &r->t, time_mono_ns() + (uint64_t)DLQ_RETRY_MS *
+			                                    1000000u) != 0)
+				log_warn("cannot arm a retry timer: message "
+				         "%llu stays in flight until the next "
+				         "start",
+				    (unsigned long long)r->m.id);
+			return;
+		}
+	} else
+		dispatch_return_msg(q, &r->m);
 	dispatch_resv_free(r);
 	dispatch_serve(q);
 }

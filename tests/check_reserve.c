@@ -704,6 +704,51 @@ START_TEST(test_dlq_name_length_and_squatting)
 }
 END_TEST
 
+START_TEST(test_dlq_full_holds_the_message_until_room)
+{
+	cq_client *c = conn();
+	cq_queue_attr a;
+	cq_queue *q, *dq;
+	cq_queue_stat st;
+	cq_msg *m;
+	uint64_t id;
+	const char *s[] = {"a", "b", "c"};
+	int i;
+
+	memset(&a, 0, sizeof a);
+	a.capacity = 2; /* NAME.dlq gets the same */
+	a.max_deliveries = 1;
+	q = mkq(c, "tight", &a);
+	for (i = 0; i < 3; i++) {
+		push_str(q, s[i]);
+		id = reserve_expect(q, s[i], 0, 1);
+		ck_assert_int_eq(cq_release(q, id), CQ_OK);
+	}
+	/* c found NAME.dlq full: held in flight, for nobody to take. */
+	st = stat_of(q);
+	ck_assert_uint_eq(st.dead_lettered, 2);
+	ck_assert_uint_eq(st.in_flight, 1);
+	ck_assert_uint_eq(st.length, 0);
+	ck_assert_int_eq(cq_reserve(q, &m, 0, 0), CQ_EMPTY);
+	ck_assert_int_eq(cq_ack(q, id), CQ_NOTFOUND);
+	ck_assert_int_eq(cq_release(q, id), CQ_NOTFOUND);
+	/* Room in NAME.dlq: the next retry moves it. */
+	dq = openq(c, "tight.dlq");
+	ck_assert_int_eq(cq_try_pop(dq, &m), CQ_OK);
+	expect_data(m, "a");
+	cq_msg_free(m);
+	wait_counts(q, 0, 0);
+	ck_assert_uint_eq(stat_of(q).dead_lettered, 3);
+	ck_assert_int_eq(cq_try_pop(dq, &m), CQ_OK);
+	expect_data(m, "b");
+	cq_msg_free(m);
+	ck_assert_int_eq(cq_try_pop(dq, &m), CQ_OK);
+	expect_data(m, "c");
+	cq_msg_free(m);
+	cq_disconnect(c);
+}
+END_TEST
+
 /* One processed message of the serial test, in the shared log. */
 struct serial_rec {
 	uint32_t msg;   /* the message's number */
@@ -1116,6 +1161,7 @@ reserve_suite(void)
 	tcase_add_test(tc, test_max_deliveries_moves_to_dlq);
 	tcase_add_test(tc, test_dlq_of_other_uid_owner);
 	tcase_add_test(tc, test_dlq_name_length_and_squatting);
+	tcase_add_test(tc, test_dlq_full_holds_the_message_until_room);
 	tcase_add_test(tc, test_serial_queue_four_consumers_in_order);
 	tcase_add_test(tc, test_serial_queue_plain_pop_waits_for_confirm);
 	tcase_add_test(tc, test_release_with_delay);
