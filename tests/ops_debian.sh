@@ -22,7 +22,8 @@ CONQUEUED=unset CONQUEUE_CLI=unset
 
 # The source tree without builds, VCS data or generated autotools files.
 mkdir "$dir/src" || exit 99
-(cd "$top_srcdir" && tar --exclude=./.git --exclude='./build*' \
+(cd "$top_srcdir" && tar --exclude=./.git --exclude=./build \
+    --exclude=./build-test --exclude=./build-asan \
     --exclude=./autom4te.cache --exclude='*.o' --exclude='*.lo' \
     --exclude='.libs' --exclude='.deps' -cf - .) | (cd "$dir/src" && tar -xf -) ||
     fail "copying the source tree"
