@@ -99,8 +99,10 @@ cq_status core_create(const char *segname, const struct core_attr *attr,
  * mode 0600, size as the header says), check magic, layout version and
  * header checksum, then validate and repair the contents (core_check).
  * CQ_CORRUPT if it cannot be trusted (wrong owner, mode or size included:
- * the caller quarantines it), CQ_NOTFOUND if it does not exist, CQ_BUSY if
- * another process held the lock for 250 ms.
+ * the caller quarantines it), CQ_NOTFOUND if it does not exist or is what
+ * a create that died before its commit leaves (our file, 0600, empty or
+ * without magic: nothing was committed, the caller may unlink it), CQ_BUSY
+ * if another process held the lock for 250 ms.
  */
 cq_status core_attach(const char *segname, struct core_queue **qp);
 

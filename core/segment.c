@@ -314,8 +314,16 @@ core_attach(const char *segname, struct core_queue **qp)
 	}
 	/* Someone else's file, or one we would not have made: don't trust. */
 	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
-	    (sb.st_mode & 07777) != 0600 ||
-	    sb.st_size < (off_t)sizeof(struct queue_hdr) ||
+	    (sb.st_mode & 07777) != 0600) {
+		close(fd);
+		return CQ_CORRUPT;
+	}
+	/* A create that died before its fallocate committed nothing. */
+	if (sb.st_size == 0) {
+		close(fd);
+		return CQ_NOTFOUND;
+	}
+	if (sb.st_size < (off_t)sizeof(struct queue_hdr) ||
 	    (uint64_t)sb.st_size > SIZE_MAX) {
 		close(fd);
 		return CQ_CORRUPT;
@@ -325,6 +333,14 @@ core_attach(const char *segname, struct core_queue **qp)
 	if (base == MAP_FAILED) {
 		close(fd);
 		return CQ_SYSTEM;
+	}
+	/* No magic: a create that died before its commit (the magic store). */
+	if (__atomic_load_n(&((const struct queue_hdr *)(const void *)base)
+		    ->imm.magic,
+		__ATOMIC_ACQUIRE) == 0) {
+		munmap(base, (size_t)sb.st_size);
+		close(fd);
+		return CQ_NOTFOUND;
 	}
 	if (segment_check_hdr(base, (size_t)sb.st_size) != 0) {
 		munmap(base, (size_t)sb.st_size);

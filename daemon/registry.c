@@ -148,6 +148,12 @@ registry_reattach(const char *file, uint32_t segno)
 
 	snprintf(seg, sizeof seg, "/%s", file);
 	st = core_attach(seg, &core);
+	if (st == CQ_NOTFOUND) {
+		/* A create that died before its commit: it did nothing. */
+		log_info("segment %s: unfinished create, removed", seg);
+		core_unlink(seg);
+		return;
+	}
 	if (st == CQ_OK) {
 		a = core_attr(core);
 		if (registry_find(a->name, strlen(a->name)) != NULL ||

@@ -621,8 +621,18 @@ START_TEST(test_attach_refuses_untrusted_files)
 	ck_assert_int_eq(core_attach(name, &q2), CQ_CORRUPT);
 	core_unlink(name);
 
+	/* What a create killed before its commit leaves: nothing. */
 	cu_segname(name, sizeof name);
 	make_file(name, 0600, len, NULL, 0);
+	ck_assert_int_eq(core_attach(name, &q2), CQ_NOTFOUND);
+	core_unlink(name);
+	cu_segname(name, sizeof name);
+	make_file(name, 0600, 0, NULL, 0);
+	ck_assert_int_eq(core_attach(name, &q2), CQ_NOTFOUND);
+	core_unlink(name);
+	/* ... but not when it is someone else's kind of file. */
+	cu_segname(name, sizeof name);
+	make_file(name, 0644, 0, NULL, 0);
 	ck_assert_int_eq(core_attach(name, &q2), CQ_CORRUPT);
 	core_unlink(name);
 
