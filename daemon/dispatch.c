@@ -39,7 +39,7 @@
 
 #define DLQ_SUFFIX     ".dlq"
 #define DLQ_SUFFIX_LEN 4
-#define DLQ_RETRY_MS   1000 /* a held dead letter tries again */
+#define RETRY_MS       1000 /* a held message tries to settle again */
 
 /* A pending op of a peer: parked, or a pop reply awaiting its receipt. */
 struct op {
@@ -73,7 +73,7 @@ struct resv {
 	uint32_t uid;
 	struct core_msg m;
 	int released; /* RELEASE with a delay: only the timer may end it */
-	int held;     /* a dead letter waiting for room in NAME.dlq */
+	int held;     /* could not go back yet (NAME.dlq full): retried */
 	uint64_t seq; /* delivery order (dispatch_seq) */
 };
 
@@ -406,9 +406,30 @@ dispatch_dead_letter(struct rqueue *q, const struct core_msg *m, int quiet)
 }
 
 /*
- * Hold dead letter m of q in flight under a daemon-owned record that
- * retries every DLQ_RETRY_MS (NAME.dlq full, say): never lost, never
- * handed out again, and visible as in flight meanwhile.
+ * Settle in-flight message m of q that goes back: to the head of its band,
+ * or to NAME.dlq at max_deliveries. 0 when done; -1 when it must stay in
+ * flight for now (lock not had, NAME.dlq full: logged unless quiet).
+ */
+static int
+dispatch_settle(struct rqueue *q, const struct core_msg *m, int quiet)
+{
+	cq_status st = core_return(q->core, m->slot, m->id);
+
+	if (st == CQ_OK)
+		return 0;
+	if (st == CQ_LIMIT)
+		return dispatch_dead_letter(q, m, quiet);
+	if (!quiet || st == CQ_NOTFOUND)
+		log_warn("queue '%.*s': returning message %llu: %s",
+		    (int)q->namelen, q->name, (unsigned long long)m->id,
+		    cq_strstatus(st));
+	return st == CQ_NOTFOUND ? 0 : -1;
+}
+
+/*
+ * Hold message m of q in flight under a daemon-owned record that tries to
+ * settle it every RETRY_MS: never lost, never handed out meanwhile, and
+ * visible as in flight.
  */
 static void
 dispatch_hold(struct rqueue *q, const struct core_msg *m)
@@ -431,25 +452,18 @@ dispatch_hold(struct rqueue *q, const struct core_msg *m)
 	r->held = 1;
 	r->seq = ++dispatch_seq;
 	if (lease_timer_set(
-	        &r->t, time_mono_ns() + (uint64_t)DLQ_RETRY_MS * 1000000u) != 0)
+	        &r->t, time_mono_ns() + (uint64_t)RETRY_MS * 1000000u) != 0)
 		log_warn("cannot arm a retry timer: message %llu stays in "
 		         "flight until the next start",
 		    (unsigned long long)m->id);
 }
 
-/* Put an in-flight message back, or dead-letter it. */
+/* Put an in-flight message back, or dead-letter it, or hold it. */
 static void
 dispatch_return_msg(struct rqueue *q, const struct core_msg *m)
 {
-	cq_status st = core_return(q->core, m->slot, m->id);
-
-	if (st == CQ_LIMIT) {
-		if (dispatch_dead_letter(q, m, 0) != 0)
-			dispatch_hold(q, m);
-	} else if (st != CQ_OK)
-		log_warn("queue '%.*s': returning message %llu: %s",
-		    (int)q->namelen, q->name, (unsigned long long)m->id,
-		    cq_strstatus(st));
+	if (dispatch_settle(q, m, 0) != 0)
+		dispatch_hold(q, m);
 }
 
 /* Return a hand-off's messages: last first, so they keep their order. */
@@ -484,10 +498,10 @@ dispatch_lease_expired(struct lease_timer *t)
 	struct rqueue *q = r->q;
 
 	if (r->held) {
-		if (dispatch_dead_letter(q, &r->m, 1) != 0) {
+		if (dispatch_settle(q, &r->m, 1) != 0) {
 			if (lease_timer_set(
-			        &r->t, time_mono_ns() + (uint64_t)DLQ_RETRY_MS *
-			                                    1000000u) != 0)
+			        &r->t, time_mono_ns() +
+			                   (uint64_t)RETRY_MS * 1000000u) != 0)
 				log_warn("cannot arm a retry timer: message "
 				         "%llu stays in flight until the next "
 				         "start",
@@ -1205,8 +1219,10 @@ dispatch_msg_op(struct peer *p, uint64_t id, const Conqueue__MsgOp *m)
 	}
 	switch (m->kind) {
 	case CONQUEUE__MSG_OP__KIND__ACK:
+		/* Kept if the segment could not be updated: ack again. */
 		st = core_confirm(q->core, r->m.slot, r->m.id);
-		dispatch_resv_free(r);
+		if (st == CQ_OK || st == CQ_NOTFOUND)
+			dispatch_resv_free(r);
 		break;
 	case CONQUEUE__MSG_OP__KIND__RELEASE:
 		if (m->has_delay_ms && m->delay_ms > 0) {
@@ -1220,9 +1236,9 @@ dispatch_msg_op(struct peer *p, uint64_t id, const Conqueue__MsgOp *m)
 			deadline =
 			    time_mono_ns() + (uint64_t)m->delay_ms * 1000000u;
 			core_touch(q->core, r->m.slot, r->m.id, deadline);
-			if (lease_timer_set(&r->t, deadline) != 0)
-				st = CQ_SYSTEM;
-			break;
+			if (lease_timer_set(&r->t, deadline) == 0)
+				break;
+			/* No timer: back now rather than never. */
 		}
 		dispatch_return_msg(q, &r->m);
 		dispatch_resv_free(r);

@@ -102,13 +102,22 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Connections of the running test. A test that forks leaves a copy in each
+ * child, which _exits without freeing it: this keeps it reachable (else
+ * valgrind calls it lost).
+ */
+static cq_client *conns[8];
+
 /* A new connection to the test daemon. */
 static cq_client *
 conn(void)
 {
+	static unsigned n;
 	cq_client *c = NULL;
 
 	ck_assert_int_eq(cq_connect(&c, D.sock), CQ_OK);
+	conns[n++ % 8] = c;
 	return c;
 }
 
