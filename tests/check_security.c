@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -930,6 +931,297 @@ START_TEST(test_shm_foreign_segments_refused)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Limits: each gives CQ_LIMIT (or CQ_INVALID for a bad attribute) with a
+ * text naming the setting, and leaves nothing half-created. */
+
+/* Restart the test's daemon with a config file holding text. */
+static void
+restart_with_config(const char *text, int world)
+{
+	char path[] = "/tmp/cqsecconf.XXXXXX";
+	const char *args[] = {"-c", path, "--socket-mode", "0666", NULL};
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	if (!world)
+		args[2] = NULL;
+	if (d_started)
+		tu_daemon_cleanup(&D);
+	d_started = 0;
+	start_daemon(args);
+	unlink(path);
+	if (world)
+		ck_assert_int_eq(chmod(D.dir, 0711), 0);
+}
+
+/* Expect reply r to have status st and a detail containing text. */
+static void
+expect_detail(Conqueue__Reply *r, int st, const char *text)
+{
+	ck_assert_ptr_nonnull(r);
+	ck_assert_msg((int)r->status == st && r->detail != NULL &&
+	                  strstr(r->detail, text) != NULL,
+	    "status %u detail '%s', want %d with '%s'", r->status,
+	    r->detail ? r->detail : "", st, text);
+	conqueue__reply__free_unpacked(r, NULL);
+}
+
+/* Create with attributes; the reply. */
+static Conqueue__Reply *
+create_reply(int fd, const char *name, uint32_t capacity, uint32_t max_size)
+{
+	uint64_t id;
+	Conqueue__Reply *r;
+
+	ck_assert_int_eq(
+	    send_create(fd, &id, name, strlen(name), capacity, max_size), 0);
+	r = rc_recv(fd);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(r->id, id);
+	return r;
+}
+
+/* A refused queue left nothing: no name, no new segment. */
+static void
+expect_no_queue(int fd, const char *name, int segments)
+{
+	ck_assert_int_eq(rc_status(rc_named(fd, CONQUEUE__NAMED__KIND__STAT,
+	                     name, strlen(name))),
+	    CQ_NOTFOUND);
+	ck_assert_int_eq(tu_shm_count_prefix(D.instance), segments);
+}
+
+/* The daemon's refusal of a connection: id 0, CQ_LIMIT, text, hang-up. */
+static void
+expect_refused(const char *text)
+{
+	int fd = rc_connect_raw(D.sock);
+
+	ck_assert_int_ge(fd, 0);
+	expect_detail(rc_recv(fd), CQ_LIMIT, text);
+	ck_assert(rc_wait_eof(fd));
+	close(fd);
+}
+
+/*
+ * Connections that never say hello count against max_connections until
+ * frame_timeout_ms drops them; then there is room again.
+ */
+START_TEST(test_limit_connections_unauthenticated)
+{
+	int silent[3], i, fd;
+
+	restart_with_config("max_connections = 3\n"
+	                    "frame_timeout_ms = 300\n",
+	    0);
+	for (i = 0; i < 3; i++) {
+		silent[i] = rc_connect_raw(D.sock);
+		ck_assert_int_ge(silent[i], 0);
+	}
+	expect_refused("max_connections 3");
+	for (i = 0; i < 3; i++) {
+		ck_assert(rc_wait_eof(silent[i]));
+		close(silent[i]);
+	}
+	/* Bounded: the daemon may not have seen the last hang-up yet. */
+	for (i = 0; i < 200; i++) {
+		if ((fd = rc_connect(D.sock)) >= 0)
+			break;
+		usleep(10000);
+	}
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(rc_ping(fd), CQ_OK);
+	close(fd);
+}
+END_TEST
+
+/* In a child as uid 65534: connect and create name; the status. */
+static int
+as_nobody_create(const char *name, char *detail, size_t len)
+{
+	int p[2], st, fd;
+	pid_t pid;
+	ssize_t n;
+
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		Conqueue__Reply *r;
+		char buf[300];
+
+		close(p[0]);
+		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 ||
+		    setuid(65534) != 0 || (fd = rc_connect(D.sock)) < 0)
+			_exit(250);
+		r = create_reply(fd, name, 4, 16);
+		snprintf(buf, sizeof buf, "%s", r->detail ? r->detail : "");
+		if (write(p[1], buf, strlen(buf)) < 0)
+			_exit(251);
+		_exit((int)r->status);
+	}
+	close(p[1]);
+	n = read(p[0], detail, len - 1);
+	detail[n > 0 ? n : 0] = '\0';
+	close(p[0]);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/*
+ * Per-uid and total limits are separate: one uid at its connection limit
+ * does not lock out another; the total queue limit counts every uid.
+ */
+START_TEST(test_limit_per_uid_and_total)
+{
+	char detail[300];
+	int a, b, fd;
+
+	if (geteuid() != 0) {
+		printf("skipped test_limit_per_uid_and_total: needs root\n");
+		return;
+	}
+	restart_with_config("max_connections_per_uid = 2\n"
+	                    "max_queues = 3\n"
+	                    "max_queues_per_uid = 2\n",
+	    1);
+	a = rc_connect(D.sock);
+	b = rc_connect(D.sock);
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_ge(b, 0);
+	expect_refused("max_connections_per_uid 2");
+	ck_assert_int_eq(rc_create(a, "r1", 2, 0600, 4, 16), CQ_OK);
+	ck_assert_int_eq(rc_create(a, "r2", 2, 0600, 4, 16), CQ_OK);
+	expect_detail(
+	    create_reply(a, "r3", 4, 16), CQ_LIMIT, "max_queues_per_uid 2");
+	expect_no_queue(a, "r3", 2);
+	/* Another uid connects, and makes the third queue of all. */
+	ck_assert_int_eq(as_nobody_create("n1", detail, sizeof detail), CQ_OK);
+	ck_assert_int_eq(
+	    as_nobody_create("n2", detail, sizeof detail), CQ_LIMIT);
+	ck_assert_msg(strstr(detail, "max_queues 3") != NULL, "%s", detail);
+	expect_no_queue(a, "n2", 3);
+	close(b);
+	fd = a;
+	ck_assert_int_eq(rc_ping(fd), CQ_OK);
+	close(fd);
+}
+END_TEST
+
+/*
+ * Attribute and storage limits: each refused create names its setting and
+ * leaves no queue and no segment; pending ops per connection likewise.
+ */
+START_TEST(test_limit_texts_and_nothing_half_created)
+{
+	int fd, i;
+	uint64_t id;
+
+	restart_with_config("max_capacity = 100\n"
+	                    "max_message = 1000\n"
+	                    "max_storage_per_uid = 300000\n"
+	                    "max_pending_per_conn = 3\n"
+	                    "max_batch = 2\n",
+	    0);
+	fd = rc_connect(D.sock);
+	ck_assert_int_ge(fd, 0);
+	expect_detail(create_reply(fd, "c", 101, 16), CQ_INVALID, "100");
+	expect_no_queue(fd, "c", 0);
+	expect_detail(create_reply(fd, "m", 4, 1001), CQ_INVALID, "1000");
+	expect_no_queue(fd, "m", 0);
+	ck_assert_int_eq(rc_create(fd, "s1", 2, 0600, 100, 1000), CQ_OK);
+	ck_assert_int_eq(rc_create(fd, "s2", 2, 0600, 100, 1000), CQ_OK);
+	expect_detail(
+	    create_reply(fd, "s3", 100, 1000), CQ_LIMIT, "max_storage_per_uid");
+	expect_no_queue(fd, "s3", 2);
+	/* A message larger than the queue allows. */
+	{
+		char big[1002];
+
+		memset(big, 'x', sizeof big - 1);
+		big[sizeof big - 1] = '\0';
+		ck_assert_int_eq(rc_push(fd, "s1", big, 0), CQ_TOOBIG);
+	}
+	/* A batch of max_batch messages passes. */
+	ck_assert_int_eq(send_push(fd, &id, "s1", 2, 0, 0), 0);
+	ck_assert_int_eq(rc_status(rc_recv(fd)), CQ_OK);
+	/* Pending ops: three parked pops, the fourth is refused. */
+	ck_assert_int_eq(rc_create(fd, "e", 1, 0600, 4, 16), CQ_OK);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(send_pop(fd, &id, "e", 0, 0, -1), 0);
+	ck_assert_int_eq(send_pop(fd, &id, "e", 0, 0, -1), 0);
+	expect_detail(rc_recv(fd), CQ_LIMIT, "max_pending_per_conn");
+	close(fd);
+	/* The parked pops went with their connection. */
+	fd = rc_connect(D.sock);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(rc_push(fd, "e", "z", 0), CQ_OK);
+	close(fd);
+}
+END_TEST
+
+/*
+ * A configured max_frame: announced in Welcome; a frame of exactly that
+ * size is read and answered (CQ_TOOBIG: its message exceeds max_message),
+ * one byte more is refused on the header alone.
+ */
+START_TEST(test_limit_max_frame_configured)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Push p = CONQUEUE__PUSH__INIT;
+	Conqueue__Hello h = CONQUEUE__HELLO__INIT;
+	Conqueue__Reply *rep;
+	ProtobufCBinaryData d;
+	static uint8_t data[16384];
+	int fd;
+	size_t len;
+	uint8_t hdr[FRAME_HDR_LEN];
+
+	restart_with_config("max_frame = 8192\nmax_message = 4096\n", 0);
+	fd = rc_connect_raw(D.sock);
+	ck_assert_int_ge(fd, 0);
+	h.protocol_version = CQ_PROTOCOL_VERSION;
+	r.op_case = CONQUEUE__REQUEST__OP_HELLO;
+	r.hello = &h;
+	rep = rc_call(fd, &r);
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_ptr_nonnull(rep->welcome);
+	ck_assert_uint_eq(rep->welcome->limits->max_frame, 8192);
+	conqueue__reply__free_unpacked(rep, NULL);
+	ck_assert_int_eq(rc_create(fd, "f", 1, 0600, 4, 4096), CQ_OK);
+	/* A push whose body is exactly 8192 bytes, then one of 8193. */
+	memset(data, 'f', sizeof data);
+	d.data = data;
+	d.len = 8000;
+	p.name.data = (uint8_t *)(uintptr_t) "f";
+	p.name.len = 1;
+	p.n_data = 1;
+	p.data = &d;
+	r = (Conqueue__Request)CONQUEUE__REQUEST__INIT;
+	r.id = 77;
+	r.op_case = CONQUEUE__REQUEST__OP_PUSH;
+	r.push = &p;
+	len = conqueue__request__get_packed_size(&r);
+	d.len += 8192 - len;
+	ck_assert_uint_eq(conqueue__request__get_packed_size(&r), 8192);
+	rep = rc_call(fd, &r);
+	ck_assert_int_eq(rc_status(rep), CQ_TOOBIG);
+	d.len++;
+	r.id = 78;
+	ck_assert_uint_eq(conqueue__request__get_packed_size(&r), 8193);
+	/* Refused on the header alone: send nothing more. */
+	frame_put_len(hdr, 8193);
+	ck_assert_int_eq(rc_write(fd, hdr, sizeof hdr), 0);
+	expect_detail(rc_recv(fd), CQ_PROTOCOL, "max_frame 8192");
+	ck_assert(rc_wait_eof(fd));
+	close(fd);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 security_suite(void)
@@ -943,6 +1235,14 @@ security_suite(void)
 	tcase_add_test(tc, test_resources_return_to_baseline);
 	tcase_add_test(tc, test_pipelined_never_read);
 	tcase_add_test(tc, test_shm_foreign_segments_refused);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limits");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_limit_connections_unauthenticated);
+	tcase_add_test(tc, test_limit_per_uid_and_total);
+	tcase_add_test(tc, test_limit_texts_and_nothing_half_created);
+	tcase_add_test(tc, test_limit_max_frame_configured);
 	suite_add_tcase(s, tc);
 	return s;
 }
