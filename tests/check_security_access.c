@@ -493,6 +493,119 @@ START_TEST(test_supplementary_group_access)
 }
 END_TEST
 
+/* In a child as who: the names a list shows, space-separated, to out. */
+static int
+child_list(int who, int out)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__ListQueues l = CONQUEUE__LIST_QUEUES__INIT;
+	Conqueue__Reply *rep;
+	char buf[512];
+	size_t i, off = 0;
+	int fd;
+
+	if (sec_become(who) != 0 || (fd = rc_connect(D.sock)) < 0)
+		return 100;
+	r.op_case = CONQUEUE__REQUEST__OP_LIST;
+	r.list = &l;
+	if ((rep = rc_call(fd, &r)) == NULL || rep->status != CQ_OK)
+		return 1;
+	buf[0] = '\0';
+	for (i = 0; i < rep->n_queues && off < sizeof buf; i++)
+		off += (size_t)snprintf(buf + off, sizeof buf - off, " %.*s",
+		    (int)rep->queues[i]->name.len,
+		    (const char *)rep->queues[i]->name.data);
+	conqueue__reply__free_unpacked(rep, NULL);
+	return write(out, buf, strlen(buf)) < 0 ? 2 : 0;
+}
+
+/* The names a list shows to who, sorted, in buf. */
+static void
+list_as(int who, char *buf, size_t len)
+{
+	char raw[512], *w[16], *tok, *save = NULL;
+	int p[2], st, n = 0, i, j;
+	size_t off = 0;
+	ssize_t got;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		_exit(child_list(who, p[1]));
+	}
+	close(p[1]);
+	got = read(p[0], raw, sizeof raw - 1);
+	raw[got > 0 ? got : 0] = '\0';
+	close(p[0]);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "list as %s",
+	    sec_whoname[who]);
+	for (tok = strtok_r(raw, " ", &save); tok != NULL && n < 16;
+	     tok = strtok_r(NULL, " ", &save))
+		w[n++] = tok;
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && strcmp(w[j - 1], w[j]) > 0; j--) {
+			tok = w[j];
+			w[j] = w[j - 1];
+			w[j - 1] = tok;
+		}
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		off += (size_t)snprintf(
+		    buf + off, len - off, "%s%s", i ? " " : "", w[i]);
+}
+
+/* list shows a user the queues it may read; an admin sees every queue. */
+START_TEST(test_list_shows_readable_queues)
+{
+	const unsigned modes[] = {0600, 0640, 0604, 0620, 0200};
+	char name[16], got[512];
+	int fd, st;
+	size_t i;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (sec_become(WHO_OWNER) != 0 || (fd = rc_connect(D.sock)) < 0)
+			_exit(100);
+		for (i = 0; i < 5; i++) {
+			snprintf(name, sizeof name, "l%04o", modes[i]);
+			if (rc_create(fd, name, strlen(name), modes[i], 4,
+			        64) != CQ_OK)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "owner failed");
+	list_as(WHO_OWNER, got, sizeof got);
+	ck_assert_str_eq(got, "l0600 l0604 l0620 l0640");
+	list_as(WHO_MEMBER, got, sizeof got);
+	ck_assert_str_eq(got, "l0640");
+	list_as(WHO_OTHER, got, sizeof got);
+	ck_assert_str_eq(got, "l0604");
+	/* Root, an admin, sees all five. */
+	fd = rc_connect(D.sock);
+	ck_assert_int_ge(fd, 0);
+	{
+		Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+		Conqueue__ListQueues l = CONQUEUE__LIST_QUEUES__INIT;
+		Conqueue__Reply *rep;
+
+		r.op_case = CONQUEUE__REQUEST__OP_LIST;
+		r.list = &l;
+		rep = rc_call(fd, &r);
+		ck_assert_ptr_nonnull(rep);
+		ck_assert_uint_eq(rep->n_queues, 5);
+		conqueue__reply__free_unpacked(rep, NULL);
+	}
+	close(fd);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 access_suite(void)
@@ -503,6 +616,7 @@ access_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_access_matrix);
+	tcase_add_test(tc, test_list_shows_readable_queues);
 	/*
 	 * Group access by a supplementary group needs dispatch to ask
 	 * peer_in_group(); until it does, run it with CQ_TEST_PEERGROUPS=1.
