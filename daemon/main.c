@@ -196,7 +196,8 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 /*
  * Create the socket's directory (0755) if missing, and refuse one that
  * others could use to swap the socket: not ours or root's, or writable by
- * everyone without the sticky bit.
+ * its group or everyone without the sticky bit (a group member could
+ * unlink the socket and listen in our place).
  */
 static int
 main_socket_dir(const char *sockpath, char **cause)
@@ -220,11 +221,11 @@ main_socket_dir(const char *sockpath, char **cause)
 	}
 	if (!S_ISDIR(sb.st_mode) ||
 	    (sb.st_uid != geteuid() && sb.st_uid != 0) ||
-	    ((sb.st_mode & S_IWOTH) && !(sb.st_mode & S_ISVTX))) {
+	    ((sb.st_mode & (S_IWGRP | S_IWOTH)) && !(sb.st_mode & S_ISVTX))) {
 		if (asprintf(cause,
 		        "unsafe socket directory %s: must be a directory "
-		        "owned by us or root, not world-writable without the "
-		        "sticky bit",
+		        "owned by us or root, not group- or world-writable "
+		        "without the sticky bit",
 		        dir) < 0)
 			*cause = NULL;
 		goto out;
@@ -451,7 +452,8 @@ main(int argc, char **argv)
 		main_fatal("lock", cause);
 
 	if (crashpoint_init() != 0)
-		main_fatal("CONQUEUE_CRASH_AT must be SITE:N with N >= 1", NULL);
+		main_fatal(
+		    "CONQUEUE_CRASH_AT must be SITE:N with N >= 1", NULL);
 	if ((main_base = event_base_new()) == NULL)
 		main_fatal("cannot create the event loop", NULL);
 	waiters_init(main_base, dispatch_waiter_expired);

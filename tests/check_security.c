@@ -1222,6 +1222,87 @@ START_TEST(test_limit_max_frame_configured)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The socket's directory. */
+
+/*
+ * Start conqueued on dir/s; 1 if it became ready (then stopped), 0 if it
+ * exited first; its stderr in err.
+ */
+static int
+daemon_starts_in(const char *dir, char *err, size_t errlen)
+{
+	char prog[512], sock[300], inst[64], errpath[320], buf[16];
+	int p[2], st, efd, ready;
+	ssize_t n;
+	pid_t pid;
+
+	tu_program("conqueued", prog, sizeof prog);
+	snprintf(sock, sizeof sock, "%s/s", dir);
+	snprintf(inst, sizeof inst, "secdir%ld", (long)getpid());
+	snprintf(errpath, sizeof errpath, "%s.err", dir);
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (efd < 0 || dup2(efd, 2) < 0 || dup2(p[1], 3) < 0)
+			_exit(126);
+		close(p[0]);
+		execl(prog, prog, "-s", sock, "--instance", inst, "--ready-fd",
+		    "3", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	n = read(p[0], buf, sizeof buf);
+	close(p[0]);
+	ready = n > 0;
+	if (ready)
+		kill(pid, SIGTERM);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	efd = open(errpath, O_RDONLY);
+	ck_assert_int_ge(efd, 0);
+	n = read(efd, err, errlen - 1);
+	err[n > 0 ? n : 0] = '\0';
+	close(efd);
+	unlink(errpath);
+	unlink(sock);
+	snprintf(sock, sizeof sock, "%s/s.lock", dir);
+	unlink(sock);
+	tu_shm_remove_prefix(inst);
+	return ready;
+}
+
+/*
+ * A socket directory others could write to (group or world, without the
+ * sticky bit) is refused: someone there could put their own socket in
+ * place. Private, or sticky, is fine.
+ */
+START_TEST(test_socket_dir_modes)
+{
+	static const struct {
+		mode_t mode;
+		int ok;
+	} cases[] = {{0700, 1}, {0755, 1}, {0711, 1}, {0770, 0}, {0730, 0},
+	    {0777, 0}, {0757, 0}, {01770, 1}, {01777, 1}};
+	char dir[] = "/tmp/cqsecdir.XXXXXX", err[2048];
+	size_t i;
+	int ok;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ck_assert_int_eq(chmod(dir, cases[i].mode), 0);
+		ok = daemon_starts_in(dir, err, sizeof err);
+		ck_assert_msg(ok == cases[i].ok, "dir mode %04o: %s (%s)",
+		    (unsigned)cases[i].mode, ok ? "started" : "refused", err);
+		if (!ok)
+			ck_assert_msg(strstr(err, "unsafe socket directory"),
+			    "stderr: %s", err);
+	}
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 security_suite(void)
@@ -1243,6 +1324,7 @@ security_suite(void)
 	tcase_add_test(tc, test_limit_per_uid_and_total);
 	tcase_add_test(tc, test_limit_texts_and_nothing_half_created);
 	tcase_add_test(tc, test_limit_max_frame_configured);
+	tcase_add_test(tc, test_socket_dir_modes);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -606,6 +606,55 @@ START_TEST(test_list_shows_readable_queues)
 }
 END_TEST
 
+/* In a child as who: connect and ping; 0, or the connect errno. */
+static int
+child_connect(int who)
+{
+	int fd;
+
+	if (sec_become(who) != 0)
+		return 100;
+	if ((fd = rc_connect_raw(D.sock)) < 0)
+		return errno == EACCES ? 13 : 101;
+	close(fd);
+	if ((fd = rc_connect(D.sock)) < 0 || rc_ping(fd) != CQ_OK)
+		return 102;
+	close(fd);
+	return 0;
+}
+
+/* socket_group and socket_mode 0660: the group gets in, others do not. */
+START_TEST(test_socket_group)
+{
+	const char *args[] = {
+	    "--socket-mode", "0660", "--socket-group", "cqtest_grp", NULL};
+	struct group *gr = getgrnam("cqtest_grp");
+	struct stat sb;
+	int who, st;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(gr);
+	tu_daemon_cleanup(&D);
+	ck_assert_int_eq(tu_daemon_start(&D, args), 0);
+	ck_assert_int_eq(chmod(D.dir, 0711), 0);
+	ck_assert_int_eq(stat(D.sock, &sb), 0);
+	ck_assert(S_ISSOCK(sb.st_mode));
+	ck_assert_uint_eq(sb.st_mode & 07777, 0660);
+	ck_assert_uint_eq(sb.st_gid, gr->gr_gid);
+	for (who = WHO_OWNER; who < WHO_N; who++) {
+		pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0)
+			_exit(child_connect(who));
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert(WIFEXITED(st));
+		/* suppl is in the group by a supplementary group only. */
+		ck_assert_msg(WEXITSTATUS(st) == (who == WHO_OTHER ? 13 : 0),
+		    "%s: %d", sec_whoname[who], WEXITSTATUS(st));
+	}
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 access_suite(void)
@@ -617,6 +666,7 @@ access_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_access_matrix);
 	tcase_add_test(tc, test_list_shows_readable_queues);
+	tcase_add_test(tc, test_socket_group);
 	/*
 	 * Group access by a supplementary group needs dispatch to ask
 	 * peer_in_group(); until it does, run it with CQ_TEST_PEERGROUPS=1.
