@@ -107,7 +107,7 @@ now_ms(void)
  * child, which _exits without freeing it: this keeps it reachable (else
  * valgrind calls it lost).
  */
-static cq_client *conns[8];
+static cq_client *volatile conns[8]; /* volatile: never read */
 
 /* A new connection to the test daemon. */
 static cq_client *
