@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1222,6 +1223,113 @@ START_TEST(test_limit_max_frame_configured)
 }
 END_TEST
 
+/* Nanoseconds for n ping round trips on fd. */
+static uint64_t
+time_pings(int fd, int n)
+{
+	uint64_t t0 = time_mono_ns();
+	int i;
+
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(rc_ping(fd), CQ_OK);
+	return time_mono_ns() - t0;
+}
+
+/* Median of three timings of n pings. */
+static uint64_t
+median_pings(int fd, int n)
+{
+	uint64_t a = time_pings(fd, n), b = time_pings(fd, n),
+	         c = time_pings(fd, n), t;
+
+	if (a > b) {
+		t = a;
+		a = b;
+		b = t;
+	}
+	if (b > c)
+		b = c;
+	return a > b ? a : b;
+}
+
+/*
+ * Pipeline Info requests on fd without reading until the daemon stops
+ * reading them (max_outbuf) and the socket stays full for 300 ms.
+ */
+static void
+make_stuck(int fd)
+{
+	static uint8_t batch[500 * 16];
+	static size_t blen;
+	struct pollfd pfd = {fd, POLLOUT, 0};
+	ssize_t n;
+	long rounds = 0;
+
+	if (blen == 0) {
+		Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+		Conqueue__Info in = CONQUEUE__INFO__INIT;
+		size_t len;
+		int i;
+
+		r.op_case = CONQUEUE__REQUEST__OP_INFO;
+		r.info = &in;
+		for (i = 0; i < 500; i++) {
+			r.id = 1000000 + (uint64_t)i;
+			len = conqueue__request__get_packed_size(&r);
+			frame_put_len(batch + blen, (uint32_t)len);
+			conqueue__request__pack(
+			    &r, batch + blen + FRAME_HDR_LEN);
+			blen += len + FRAME_HDR_LEN;
+		}
+	}
+	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	for (;;) {
+		n = send(fd, batch, blen, MSG_NOSIGNAL);
+		if (n < 0 && errno == EAGAIN) {
+			if (poll(&pfd, 1, 300) == 0)
+				return;
+			continue;
+		}
+		ck_assert_msg(n > 0, "send: %s", strerror(errno));
+		ck_assert_int_lt(++rounds, 100000);
+	}
+}
+
+/*
+ * Slow readers that stopped reading cost the others nothing: a client's
+ * ping rate with four stuck peers stays within a factor of 4 of its rate
+ * alone (medians of three; the factor leaves room for a noisy machine,
+ * a daemon spinning on the stuck peers would be far slower).
+ */
+START_TEST(test_slow_readers_others_keep_throughput)
+{
+	int fd, slow[4], i, n = getenv("CQ_UNDER_VALGRIND") ? 200 : 5000;
+	uint64_t alone, busy;
+
+	restart_with_config("max_outbuf = 65536\n"
+	                    "slow_reader_grace_ms = 60000\n",
+	    0);
+	fd = rc_connect(D.sock);
+	ck_assert_int_ge(fd, 0);
+	time_pings(fd, n / 4); /* warm-up */
+	alone = median_pings(fd, n);
+	for (i = 0; i < 4; i++) {
+		slow[i] = rc_connect(D.sock);
+		ck_assert_int_ge(slow[i], 0);
+		make_stuck(slow[i]);
+	}
+	busy = median_pings(fd, n);
+	printf("%d pings: %.1f ms alone, %.1f ms with 4 stuck slow readers\n",
+	    n, (double)alone / 1e6, (double)busy / 1e6);
+	ck_assert_msg(busy < 4 * alone, "%llu ns vs %llu ns alone",
+	    (unsigned long long)busy, (unsigned long long)alone);
+	for (i = 0; i < 4; i++)
+		close(slow[i]);
+	ck_assert_int_eq(rc_ping(fd), CQ_OK);
+	close(fd);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* The socket's directory. */
 
@@ -1325,6 +1433,7 @@ security_suite(void)
 	tcase_add_test(tc, test_limit_texts_and_nothing_half_created);
 	tcase_add_test(tc, test_limit_max_frame_configured);
 	tcase_add_test(tc, test_socket_dir_modes);
+	tcase_add_test(tc, test_slow_readers_others_keep_throughput);
 	suite_add_tcase(s, tc);
 	return s;
 }
