@@ -489,7 +489,7 @@ dispatch_resv_free(struct resv *r)
 
 /*
  * A lease (or a delayed release) ran out: the message goes back. A held
- * dead letter tries its dead-letter queue again.
+ * message (dispatch_hold) tries to settle again.
  */
 static void
 dispatch_lease_expired(struct lease_timer *t)

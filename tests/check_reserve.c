@@ -758,6 +758,96 @@ START_TEST(test_dlq_full_holds_the_message_until_room)
 }
 END_TEST
 
+/* A callback that only counts. */
+static void
+count_cb(cq_status st, cq_msg *m, void *arg)
+{
+	(void)st;
+	cq_msg_free(m);
+	++*(int *)arg;
+}
+
+/* A push callback that only counts. */
+static void
+count_push_cb(cq_status st, void *arg)
+{
+	(void)st;
+	++*(int *)arg;
+}
+
+START_TEST(test_stat_has_every_design_field)
+{
+	cq_client *c = conn(), *w = conn();
+	cq_queue_attr a;
+	cq_queue *q, *wq, *eq, *weq;
+	cq_queue_stat st;
+	int64_t end;
+	int done = 0;
+
+	memset(&a, 0, sizeof a);
+	a.capacity = 3;
+	a.max_size = 100;
+	a.bands = 2;
+	a.mode = 0620;
+	a.max_deliveries = 5;
+	a.lease_ms = 4000;
+	a.serial = 1;
+	q = mkq(c, "full", &a);
+	wq = openq(w, "full");
+	push_str(q, "1");
+	push_str(q, "2");
+	push_str(q, "3");
+	reserve_expect(q, "1", 0, 1);
+	/* One parked pusher here, one parked popper on an empty queue. */
+	ck_assert_int_eq(cq_push_async(wq, "4", 1, 0, CQ_FOREVER, count_push_cb,
+	                     &done, NULL),
+	    CQ_OK);
+	eq = mkq(c, "empty", NULL);
+	weq = openq(w, "empty");
+	ck_assert_int_eq(
+	    cq_pop_async(weq, CQ_FOREVER, count_cb, &done, NULL), CQ_OK);
+	ck_assert_int_eq(cq_pause(q), CQ_OK);
+	end = now_ms() + WAIT_MS;
+	do {
+		ck_assert_int_eq(cq_client_process(w), CQ_OK);
+		st = stat_of(q);
+		ck_assert_int_lt(now_ms(), end);
+	} while (st.waiting_pushers != 1 || st.oldest_age_ms < 10 ||
+	         stat_of(eq).waiting_poppers != 1);
+	ck_assert_str_eq(st.name, "full");
+	ck_assert_uint_eq(st.capacity, 3);
+	ck_assert_uint_eq(st.max_size, 100);
+	ck_assert_uint_eq(st.bands, 2);
+	ck_assert_uint_eq(st.mode, 0620);
+	ck_assert_uint_eq(st.uid, getuid());
+	ck_assert_uint_eq(st.gid, getgid());
+	ck_assert_uint_eq(st.max_deliveries, 5);
+	ck_assert_uint_eq(st.lease_ms, 4000);
+	ck_assert_int_eq(st.serial, 1);
+	ck_assert_uint_eq(st.length, 2);
+	ck_assert_uint_eq(st.in_flight, 1);
+	ck_assert_uint_eq(st.waiting_poppers, 0);
+	ck_assert_uint_eq(st.waiting_pushers, 1);
+	ck_assert_int_eq(st.closed, 0);
+	ck_assert_int_eq(st.paused, 1);
+	ck_assert_uint_eq(st.total_pushed, 3);
+	ck_assert_uint_eq(st.total_popped, 0);
+	ck_assert_uint_eq(st.dead_lettered, 0);
+	ck_assert_uint_lt(st.oldest_age_ms, 60000);
+	ck_assert_int_eq(cq_close(eq), CQ_OK);
+	ck_assert_int_eq(cq_close(q), CQ_OK);
+	st = stat_of(q);
+	ck_assert_int_eq(st.closed, 1);
+	ck_assert_uint_eq(st.waiting_pushers, 0);
+	while (done < 2) {
+		ck_assert_int_lt(now_ms(), end);
+		ck_assert_int_eq(cq_client_process(w), CQ_OK);
+	}
+	cq_disconnect(w);
+	cq_disconnect(c);
+}
+END_TEST
+
 /* One processed message of the serial test, in the shared log. */
 struct serial_rec {
 	uint32_t msg;   /* the message's number */
@@ -1171,6 +1261,7 @@ reserve_suite(void)
 	tcase_add_test(tc, test_dlq_of_other_uid_owner);
 	tcase_add_test(tc, test_dlq_name_length_and_squatting);
 	tcase_add_test(tc, test_dlq_full_holds_the_message_until_room);
+	tcase_add_test(tc, test_stat_has_every_design_field);
 	tcase_add_test(tc, test_serial_queue_four_consumers_in_order);
 	tcase_add_test(tc, test_serial_queue_plain_pop_waits_for_confirm);
 	tcase_add_test(tc, test_release_with_delay);
