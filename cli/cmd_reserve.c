@@ -47,38 +47,38 @@ cmd_reserve(struct cli_ctx *x, int argc, char **argv)
 	return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 }
 
-/* Run ack/release/touch on NAME ID (touch: --lease MS). */
+/* Run ack/release/touch on NAME ID (release --delay MS, touch --lease MS). */
 static int
 cmd_msgop(struct cli_ctx *x, const struct cli_cmd *cmd, int argc, char **argv,
     int which)
 {
 	struct cli_opt opts[] = {
-	    {"--lease", NULL, 1, 0, NULL},
+	    {which == 1 ? "--delay" : "--lease", NULL, 1, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	char *ops[2];
 	cq_queue *q;
 	cq_status st;
-	int64_t id, lease = 0;
+	int64_t id, ms = 0;
 	int n, rv;
 
-	if ((rv = cli_parse(x, cmd, argc, argv, which == 2 ? opts : NULL, ops,
+	if ((rv = cli_parse(x, cmd, argc, argv, which != 0 ? opts : NULL, ops,
 	         2, 2, &n)) != CLI_PARSE_OK)
 		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 	if ((rv = cli_int(x, "message id", ops[1], 0, INT64_MAX, 10, &id)) != 0)
 		return rv;
-	if (which == 2 && opts[0].set &&
-	    (rv = cli_int(
-	         x, "lease", opts[0].arg, 1, UINT32_MAX, 10, &lease)) != 0)
+	if (which != 0 && opts[0].set &&
+	    (rv = cli_int(x, which == 1 ? "delay" : "lease", opts[0].arg,
+	         which == 1 ? 0 : 1, UINT32_MAX, 10, &ms)) != 0)
 		return rv;
 	if ((rv = cli_open(x, ops[0], &q)) != 0)
 		return rv;
 	if (which == 0)
 		st = cq_ack(q, (uint64_t)id);
 	else if (which == 1)
-		st = cq_release(q, (uint64_t)id);
+		st = cq_release_delayed(q, (uint64_t)id, (uint32_t)ms);
 	else
-		st = cq_touch(q, (uint64_t)id, (uint32_t)lease);
+		st = cq_touch(q, (uint64_t)id, (uint32_t)ms);
 	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, ops[0]);
 }
 
@@ -115,8 +115,9 @@ const struct cli_cmd cli_cmd_ack = {"ack", cmd_ack,
     "Delete the reserved message ID of queue NAME.\n"};
 
 const struct cli_cmd cli_cmd_release = {"release", cmd_release,
-    "usage: conqueue-cli release NAME ID\n"
-    "Put the reserved message ID back at the head of its band.\n"};
+    "usage: conqueue-cli release NAME ID [--delay MS]\n"
+    "Put the reserved message ID back at the head of its band, at once\n"
+    "or (--delay) after MS ms; until then nobody may act on it.\n"};
 
 const struct cli_cmd cli_cmd_touch = {"touch", cmd_touch,
     "usage: conqueue-cli touch NAME ID [--lease MS]\n"

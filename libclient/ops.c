@@ -686,8 +686,14 @@ ops_msgop(
 	mo.kind = kind;
 	mo.name = ops_bytes(q->name, q->namelen);
 	mo.msg_id = id;
-	mo.has_lease_ms = kind == CONQUEUE__MSG_OP__KIND__TOUCH;
-	mo.lease_ms = lease_ms;
+	/* lease_ms is TOUCH's new lease, or RELEASE's delay. */
+	if (kind == CONQUEUE__MSG_OP__KIND__TOUCH) {
+		mo.has_lease_ms = 1;
+		mo.lease_ms = lease_ms;
+	} else if (kind == CONQUEUE__MSG_OP__KIND__RELEASE && lease_ms > 0) {
+		mo.has_delay_ms = 1;
+		mo.delay_ms = lease_ms;
+	}
 	return ops_call(q->c, &req, -1, OP_PLAIN, NULL, NULL);
 }
 
@@ -703,6 +709,13 @@ cq_status
 cq_release(cq_queue *q, uint64_t id)
 {
 	return ops_msgop(q, CONQUEUE__MSG_OP__KIND__RELEASE, id, 0);
+}
+
+/* cq_release_delayed: put a reserved message back after delay_ms. */
+cq_status
+cq_release_delayed(cq_queue *q, uint64_t id, uint32_t delay_ms)
+{
+	return ops_msgop(q, CONQUEUE__MSG_OP__KIND__RELEASE, id, delay_ms);
 }
 
 /* cq_touch: extend a reservation's lease. */

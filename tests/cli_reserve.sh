@@ -69,6 +69,25 @@ expect_out 0 stat_field jobs in_flight
 expect_out 0640 stat_field jobs.dlq mode
 expect_out second cli pop jobs.dlq --try
 
+# release --delay: in flight (and nobody's) until the delay is over.
+expect_rc 0 cli create later
+expect_rc 0 cli push later soon
+out=$(cli reserve later) || fail "reserve exited $?"
+id=${out%%"	"*}
+expect_rc 1 cli release later "$id" --delay x
+expect_rc 0 cli release later "$id" --delay 300
+expect_out 1 stat_field later in_flight
+expect_rc 1 cli ack later "$id"
+i=0
+while [ "$(stat_field later length)" != 1 ]; do
+	i=$((i + 1))
+	[ $i -lt 500 ] || fail "delayed release did not come back"
+	sleep 0.02 # poll interval
+done
+expect_out "$id	soon" cli reserve later
+expect_rc 0 cli release later "$id" --delay 0
+expect_out 1 stat_field later length
+
 # A lease that runs out puts the message back (bounded wait).
 expect_rc 0 cli create short
 expect_rc 0 cli push short again

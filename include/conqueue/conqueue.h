@@ -250,6 +250,13 @@ CQ_EXPORT cq_status cq_reserve_detached(cq_queue *q, cq_msg **m,
 CQ_EXPORT cq_status cq_ack(cq_queue *q, uint64_t id);
 CQ_EXPORT cq_status cq_release(cq_queue *q, uint64_t id);
 CQ_EXPORT cq_status cq_touch(cq_queue *q, uint64_t id, uint32_t lease_ms);
+/*
+ * cq_release_delayed: cq_release, but the message goes back only after
+ * delay_ms (a retry back-off). Meanwhile it stays in flight and nobody may
+ * ack, release or touch it; 0 is cq_release.
+ */
+CQ_EXPORT cq_status cq_release_delayed(cq_queue *q, uint64_t id,
+    uint32_t delay_ms);
 
 /* cq_chmod: change q's permission bits (owner or admin only). */
 CQ_EXPORT cq_status cq_chmod(cq_queue *q, uint32_t mode);
