@@ -426,6 +426,182 @@ h_id0_op(int fd, uint64_t *id)
 	return rc_write(fd, b, sizeof b);
 }
 
+/* A push to a name no queue can have. */
+static int
+h_push_badname(int fd, uint64_t *id)
+{
+	return send_push(fd, id, "../x", 1, 0, 0);
+}
+
+/* A stat of a 65-byte name. */
+static int
+h_stat_longname(int fd, uint64_t *id)
+{
+	static const char n[] = "s1234567890123456789012345678901234567890"
+	                        "123456789012345678901234";
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Named m = CONQUEUE__NAMED__INIT;
+
+	m.kind = CONQUEUE__NAMED__KIND__STAT;
+	m.name.data = (uint8_t *)(uintptr_t)n;
+	m.name.len = sizeof n - 1;
+	r.op_case = CONQUEUE__REQUEST__OP_NAMED;
+	r.named = &m;
+	if (rc_send(fd, &r) != 0)
+		return -1;
+	*id = r.id;
+	return 0;
+}
+
+/* A MsgOp of kind on hq for msg_id with lease. */
+static int
+send_msgop(int fd, uint64_t *id, Conqueue__MsgOp__Kind kind, uint64_t msg,
+    uint32_t lease)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__MsgOp m = CONQUEUE__MSG_OP__INIT;
+
+	m.kind = kind;
+	m.name.data = (uint8_t *)(uintptr_t) "hq";
+	m.name.len = 2;
+	m.msg_id = msg;
+	m.has_lease_ms = lease != 0;
+	m.lease_ms = lease;
+	r.op_case = CONQUEUE__REQUEST__OP_MSG_OP;
+	r.msg_op = &m;
+	if (rc_send(fd, &r) != 0)
+		return -1;
+	*id = r.id;
+	return 0;
+}
+
+/* ACK of a message id nobody reserved. */
+static int
+h_ack_unknown(int fd, uint64_t *id)
+{
+	return send_msgop(fd, id, CONQUEUE__MSG_OP__KIND__ACK, UINT64_MAX, 0);
+}
+
+/* TOUCH of an unknown id with the largest lease. */
+static int
+h_touch_unknown(int fd, uint64_t *id)
+{
+	return send_msgop(
+	    fd, id, CONQUEUE__MSG_OP__KIND__TOUCH, 12345, UINT32_MAX);
+}
+
+/* Reserve with the largest lease (the deadline must not overflow). */
+static int
+h_reserve_lease_max(int fd, uint64_t *id)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Pop p = CONQUEUE__POP__INIT;
+
+	p.name.data = (uint8_t *)(uintptr_t) "hq";
+	p.name.len = 2;
+	p.has_timeout_ms = 1;
+	p.timeout_ms = 0;
+	p.has_reserve = p.reserve = 1;
+	p.has_lease_ms = 1;
+	p.lease_ms = UINT32_MAX;
+	r.op_case = CONQUEUE__REQUEST__OP_POP;
+	r.pop = &p;
+	if (rc_send(fd, &r) != 0)
+		return -1;
+	*id = r.id;
+	return 0;
+}
+
+/* Cancel of an op that does not exist. */
+static int
+h_cancel_unknown(int fd, uint64_t *id)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Cancel c = CONQUEUE__CANCEL__INIT;
+
+	c.target = UINT64_MAX;
+	r.op_case = CONQUEUE__REQUEST__OP_CANCEL;
+	r.cancel = &c;
+	if (rc_send(fd, &r) != 0)
+		return -1;
+	*id = r.id;
+	return 0;
+}
+
+/*
+ * Receipts for ids never handed out (an id-0 frame: no reply), then a
+ * ping: the ping's reply must be the next one.
+ */
+static int
+h_receipts_unknown(int fd, uint64_t *id)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Ping ping = CONQUEUE__PING__INIT;
+	uint64_t ids[3] = {0, 424242, UINT64_MAX};
+
+	r.n_confirm = 3;
+	r.confirm = ids;
+	r.n_reject = 3;
+	r.reject = ids;
+	if (rc_send(fd, &r) != 0)
+		return -1;
+	r = (Conqueue__Request)CONQUEUE__REQUEST__INIT;
+	r.op_case = CONQUEUE__REQUEST__OP_PING;
+	r.ping = &ping;
+	if (rc_send(fd, &r) != 0)
+		return -1;
+	*id = r.id;
+	return 0;
+}
+
+/* The same id as a still-parked pop of this connection. */
+static int
+h_duplicate_pending_id(int fd, uint64_t *id)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Cancel c = CONQUEUE__CANCEL__INIT;
+	Conqueue__Reply *rep;
+	uint64_t pop, dup;
+	int i, good = 0;
+
+	if (send_pop(fd, &pop, "hempty", 0, 0, -1) != 0)
+		return -1;
+	/* Same id again: CQ_INVALID, and the parked pop stays. */
+	{
+		Conqueue__Request q = CONQUEUE__REQUEST__INIT;
+		Conqueue__Ping ping = CONQUEUE__PING__INIT;
+
+		q.id = pop;
+		q.op_case = CONQUEUE__REQUEST__OP_PING;
+		q.ping = &ping;
+		if (rc_send(fd, &q) != 0)
+			return -1;
+	}
+	if ((rep = rc_recv(fd)) == NULL)
+		return -1;
+	dup = rep->id;
+	if (dup != pop || rep->status != CQ_INVALID) {
+		conqueue__reply__free_unpacked(rep, NULL);
+		return -1;
+	}
+	conqueue__reply__free_unpacked(rep, NULL);
+	c.target = pop;
+	r.op_case = CONQUEUE__REQUEST__OP_CANCEL;
+	r.cancel = &c;
+	if (rc_send(fd, &r) != 0)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		if ((rep = rc_recv(fd)) == NULL)
+			return -1;
+		good += (rep->id == pop && rep->status == CQ_CANCELED) ||
+		        (rep->id == r.id && rep->status == CQ_OK);
+		conqueue__reply__free_unpacked(rep, NULL);
+	}
+	if (good != 2)
+		return -1;
+	return h_receipts_unknown(fd, id);
+}
+
 static const struct hcase hcases[] = {
     {"length 0", h_len0, X_PROTO, 0},
     {"length max_frame+1", h_limit1, X_PROTO, 0},
@@ -462,6 +638,14 @@ static const struct hcase hcases[] = {
     {"pop max 2^32-1", h_pop_maxhuge, X_STATUS, CQ_INVALID},
     {"pop timeout INT64_MIN; Cancel", h_pop_timeout_min, X_STATUS, CQ_OK},
     {"push after close", h_push_closed, X_STATUS, CQ_CLOSED},
+    {"push to \"../x\"", h_push_badname, X_STATUS, CQ_INVALID},
+    {"stat of a 65-byte name", h_stat_longname, X_STATUS, CQ_INVALID},
+    {"ack of msg id 2^64-1", h_ack_unknown, X_STATUS, CQ_NOTFOUND},
+    {"touch unknown, lease 2^32-1", h_touch_unknown, X_STATUS, CQ_NOTFOUND},
+    {"reserve, lease 2^32-1", h_reserve_lease_max, X_STATUS, CQ_OK},
+    {"cancel of unknown op", h_cancel_unknown, X_STATUS, CQ_NOTFOUND},
+    {"receipts for unknown ids", h_receipts_unknown, X_STATUS, CQ_OK},
+    {"id of a pending op reused", h_duplicate_pending_id, X_STATUS, CQ_OK},
 };
 #define NHCASES (sizeof hcases / sizeof hcases[0])
 
