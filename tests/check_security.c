@@ -1126,18 +1126,28 @@ restart_with_config(const char *text, int world)
 {
 	char path[] = "/tmp/cqsecconf.XXXXXX";
 	const char *args[] = {"-c", path, "--socket-mode", "0666", NULL};
-	int fd = mkstemp(path);
+	int fd = mkstemp(path), rc;
+	FILE *f;
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	rc = (int)write(fd, text, strlen(text));
+	if (rc != (int)strlen(text))
+		unlink(path);
+	ck_assert_int_eq(rc, (int)strlen(text));
 	close(fd);
 	if (!world)
 		args[2] = NULL;
 	if (d_started)
 		tu_daemon_cleanup(&D);
 	d_started = 0;
-	start_daemon(args);
-	unlink(path);
+	rc = tu_daemon_start(&D, args);
+	d_started = 1;
+	if (D.dir[0] != '\0' && (f = fopen(started_list, "ae")) != NULL) {
+		fprintf(f, "%s %s\n", D.instance, D.dir);
+		fclose(f);
+	}
+	unlink(path); /* before any assertion can end the test */
+	ck_assert_int_eq(rc, 0);
 	if (world)
 		ck_assert_int_eq(chmod(D.dir, 0711), 0);
 }
