@@ -185,7 +185,7 @@ dispatch_may(const struct peer *p, const struct rqueue *q, int need)
 	a = core_attr(q->core);
 	if (p->uid == a->uid)
 		bits = a->mode >> 6;
-	else if (p->gid == a->gid)
+	else if (peer_in_group(p, a->gid))
 		bits = a->mode >> 3;
 	else
 		bits = a->mode;

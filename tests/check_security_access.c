@@ -673,12 +673,7 @@ access_suite(void)
 	tcase_add_test(tc, test_access_matrix);
 	tcase_add_test(tc, test_list_shows_readable_queues);
 	tcase_add_test(tc, test_socket_group);
-	/*
-	 * Group access by a supplementary group needs dispatch to ask
-	 * peer_in_group(); until it does, run it with CQ_TEST_PEERGROUPS=1.
-	 */
-	if (getenv("CQ_TEST_PEERGROUPS") != NULL)
-		tcase_add_test(tc, test_supplementary_group_access);
+	tcase_add_test(tc, test_supplementary_group_access);
 	suite_add_tcase(s, tc);
 	return s;
 }
