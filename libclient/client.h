@@ -150,6 +150,11 @@ int engine_events(cq_client *c);
 /* msg.c */
 cq_msg *msg_from_wire(const Conqueue__Msg *w);
 
+/* wire.c */
+int wire_request_handled(const Conqueue__Request *req);
+size_t wire_request_len(const Conqueue__Request *req);
+size_t wire_request_pack(const Conqueue__Request *req, uint8_t *out);
+
 /* ops.c */
 cq_status ops_call(cq_client *c, Conqueue__Request *req, int64_t timeout_ms,
     enum op_kind kind, const char *qname, Conqueue__Reply **replyp);

@@ -270,18 +270,37 @@ engine_out_reserve(cq_client *c, size_t need)
 	return 0;
 }
 
+/* Packed size of req: hand-encoded hot requests, else protobuf-c. */
+static size_t
+engine_packed_size(const Conqueue__Request *req)
+{
+	size_t n = wire_request_len(req);
+
+	return n != 0 ? n : conqueue__request__get_packed_size(req);
+}
+
+/* Pack req into out (room for engine_packed_size(req) bytes). */
+static void
+engine_pack(const Conqueue__Request *req, uint8_t *out)
+{
+	if (wire_request_handled(req))
+		wire_request_pack(req, out);
+	else
+		conqueue__request__pack(req, out);
+}
+
 /* Pack req (n bytes packed, 0: not known yet) as one frame at the end of
  * the output buffer: straight into it, no intermediate copy. */
 static int
 engine_out_frame(cq_client *c, const Conqueue__Request *req, size_t n)
 {
 	if (n == 0)
-		n = conqueue__request__get_packed_size(req);
+		n = engine_packed_size(req);
 
 	if (engine_out_reserve(c, FRAME_HDR_LEN + n) != 0)
 		return -1;
 	frame_put_len(c->out + c->out_len, (uint32_t)n);
-	conqueue__request__pack(req, c->out + c->out_len + FRAME_HDR_LEN);
+	engine_pack(req, c->out + c->out_len + FRAME_HDR_LEN);
 	c->out_len += FRAME_HDR_LEN + n;
 	return 0;
 }
@@ -414,7 +433,7 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 	op->id = req->id = engine_next_id(c);
 
 	/* Receipts can take room too: keep a margin under the limit. */
-	n = conqueue__request__get_packed_size(req);
+	n = engine_packed_size(req);
 	if (n + 16 * (c->confirm.n + c->reject.n) + 64 > c->max_frame &&
 	    (c->confirm.n > 0 || c->reject.n > 0))
 		engine_out_receipts(c);
@@ -449,7 +468,7 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 			return CQ_SYSTEM;
 		}
 		frame_put_len(op->frame, (uint32_t)n);
-		conqueue__request__pack(req, op->frame + FRAME_HDR_LEN);
+		engine_pack(req, op->frame + FRAME_HDR_LEN);
 		op->state = OPS_BACKLOG;
 		if (c->backlog_tail != NULL)
 			c->backlog_tail->next = op;
