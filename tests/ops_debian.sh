@@ -3,8 +3,8 @@
 # `dpkg-buildpackage -us -uc -b` from a copy of the source tree (out of the
 # way of any build in it), check them with lintian, unpack them into a
 # scratch root with `dpkg -x` and push/pop through the unpacked daemon and
-# CLI. Run by `make check-debian` (slow, not part of make check) and by
-# tests/all.sh when CQ_FULL=1.
+# CLI. Run by `make check-debian` (a minute or more, so not part of make
+# check) and by tests/all.sh.
 #
 # Exits 77 if dpkg-buildpackage or debhelper is missing. The package's own
 # make check is skipped (DEB_BUILD_OPTIONS=nocheck: all.sh runs it in the
