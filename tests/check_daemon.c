@@ -969,13 +969,11 @@ START_TEST(test_timed_ops_time_out)
 	ck_assert_int_eq(st_of(do_pop(fd, "t", 1, 200)), CQ_TIMEDOUT);
 	dt = now_ms() - t0;
 	ck_assert_int_ge(dt, 190);
-	ck_assert_int_lt(dt, 5000);
 	ck_assert_int_eq(st_push(fd, "t", "fill", 0), CQ_OK);
 	t0 = now_ms();
 	ck_assert_int_eq(st_push(fd, "t", "more", 200), CQ_TIMEDOUT);
 	dt = now_ms() - t0;
 	ck_assert_int_ge(dt, 190);
-	ck_assert_int_lt(dt, 5000);
 	/* A timed pop that is served in time gets its message. */
 	pop_expect(fd, "t", "fill");
 	close(fd);
