@@ -741,6 +741,31 @@ cq_chmod(cq_queue *q, uint32_t mode)
 	return ops_call(q->c, &req, -1, OP_PLAIN, NULL, NULL);
 }
 
+/* cq_chown: change q's owner and/or group; -1 leaves one unchanged. */
+cq_status
+cq_chown(cq_queue *q, int64_t uid, int64_t gid)
+{
+	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
+	Conqueue__Chown ch = CONQUEUE__CHOWN__INIT;
+
+	/* (uint32_t)-1 is chown(2)'s "unchanged", never an id: refuse it. */
+	if (q == NULL || uid < -1 || uid >= UINT32_MAX || gid < -1 ||
+	    gid >= UINT32_MAX || (uid == -1 && gid == -1))
+		return CQ_INVALID;
+	req.op_case = CONQUEUE__REQUEST__OP_CHOWN;
+	req.chown = &ch;
+	ch.name = ops_bytes(q->name, q->namelen);
+	if (uid >= 0) {
+		ch.has_uid = 1;
+		ch.uid = (uint32_t)uid;
+	}
+	if (gid >= 0) {
+		ch.has_gid = 1;
+		ch.gid = (uint32_t)gid;
+	}
+	return ops_call(q->c, &req, -1, OP_PLAIN, NULL, NULL);
+}
+
 /* cq_info: the daemon's own figures. */
 cq_status
 cq_info(cq_client *c, cq_daemon_info *info)

@@ -260,6 +260,11 @@ CQ_EXPORT cq_status cq_release_delayed(cq_queue *q, uint64_t id,
 
 /* cq_chmod: change q's permission bits (owner or admin only). */
 CQ_EXPORT cq_status cq_chmod(cq_queue *q, uint32_t mode);
+/*
+ * cq_chown: change q's owner uid (admin only) and/or group gid (the owner:
+ * only to a group it belongs to); -1 leaves that one unchanged.
+ */
+CQ_EXPORT cq_status cq_chown(cq_queue *q, int64_t uid, int64_t gid);
 
 /* Daemon figures, as returned by cq_info(). */
 typedef struct cq_daemon_info {
