@@ -154,6 +154,8 @@ cq_msg *msg_from_wire(const Conqueue__Msg *w);
 int wire_request_handled(const Conqueue__Request *req);
 size_t wire_request_len(const Conqueue__Request *req);
 size_t wire_request_pack(const Conqueue__Request *req, uint8_t *out);
+int wire_reply_unpack(ProtobufCAllocator *al, const uint8_t *buf, size_t len,
+    Conqueue__Reply **rp);
 
 /* ops.c */
 cq_status ops_call(cq_client *c, Conqueue__Request *req, int64_t timeout_ms,

@@ -669,7 +669,8 @@ engine_decode_reply(
 	al.alloc = engine_arena_alloc;
 	al.free = engine_arena_free;
 	al.allocator_data = a;
-	r = conqueue__reply__unpack(&al, len, buf);
+	if (!wire_reply_unpack(&al, buf, len, &r))
+		r = conqueue__reply__unpack(&al, len, buf);
 	if (r == NULL || (void *)r != (void *)a->data) {
 		/* (The Reply is always protobuf-c's first allocation.) */
 		engine_arena_release(c, a);

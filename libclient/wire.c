@@ -1,4 +1,4 @@
-/* wire.c - hand encoding of the hot requests (push, pop, receipts). */
+/* wire.c - hand coding of the hot frames: push/pop requests, their replies. */
 
 /*
  * protobuf-c's get_packed_size + pack walk the descriptors field by field
@@ -226,4 +226,171 @@ wire_request_pack(const Conqueue__Request *req, uint8_t *out)
 			p = wire_vput(p, 6, m->detach != 0);
 	}
 	return (size_t)(p - out);
+}
+
+/*
+ * Replies: pop and push replies (id, status, detail, sys_errno, msgs,
+ * first_id) are decoded here, the rest by protobuf-c. The input has passed
+ * frame_check_wire (known fields, no duplicates, lengths and varints
+ * well-formed), so this only maps fields, checks wire types and required
+ * fields the way protobuf-c does, and allocates from the caller's arena.
+ */
+
+/* Read a varint that frame_check_wire already found well-formed. */
+static const uint8_t *
+wire_get(const uint8_t *p, uint64_t *v)
+{
+	unsigned shift = 0;
+
+	*v = 0;
+	do {
+		*v |= (uint64_t)(*p & 0x7f) << shift;
+		shift += 7;
+	} while (*p++ & 0x80);
+	return p;
+}
+
+/* Decode one Msg body into m; 0, or -1 if protobuf-c would refuse it. */
+static int
+wire_msg(ProtobufCAllocator *al, const uint8_t *p, const uint8_t *end,
+    Conqueue__Msg *m)
+{
+	int have_id = 0, have_data = 0;
+	uint64_t tag, v;
+
+	conqueue__msg__init(m);
+	while (p < end) {
+		p = wire_get(p, &tag);
+		if ((tag & 7) != ((tag >> 3) == 2 ? 2u : 0u))
+			return -1; /* a wire type protobuf-c would refuse */
+		p = wire_get(p, &v);
+		switch (tag >> 3) {
+		case 1:
+			m->id = v;
+			have_id = 1;
+			break;
+		case 2:
+			m->data.len = (size_t)v;
+			m->data.data = NULL;
+			if (v > 0) {
+				if ((m->data.data = al->alloc(
+				         al->allocator_data, (size_t)v)) ==
+				    NULL)
+					return -1;
+				memcpy(m->data.data, p, (size_t)v);
+			}
+			p += v;
+			have_data = 1;
+			break;
+		case 3:
+			m->has_band = 1;
+			m->band = (uint32_t)v;
+			break;
+		case 4:
+			m->has_deliveries = 1;
+			m->deliveries = (uint32_t)v;
+			break;
+		case 5:
+			m->has_enqueued_ns = 1;
+			m->enqueued_ns = v;
+			break;
+		default:
+			return -1;
+		}
+	}
+	return have_id && have_data ? 0 : -1;
+}
+
+/*
+ * Decode a checked Reply into arena allocator al when it holds only the
+ * fields above. Returns 0 if not handled here (*rp untouched), else 1 with
+ * *rp the reply or NULL if protobuf-c would refuse it too. The Reply is
+ * al's first allocation.
+ */
+int
+wire_reply_unpack(ProtobufCAllocator *al, const uint8_t *buf, size_t len,
+    Conqueue__Reply **rp)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	Conqueue__Reply *r;
+	Conqueue__Msg *msgs = NULL;
+	size_t nmsgs = 0;
+	int have_id = 0, have_status = 0;
+	uint64_t tag, v;
+
+	/* First pass: only our fields, and how many messages. */
+	while (p < end) {
+		p = wire_get(p, &tag);
+		switch (tag >> 3) {
+		case 1:
+		case 2:
+		case 4:
+		case 12:
+			if ((tag & 7) != 0)
+				return 0;
+			p = wire_get(p, &v);
+			break;
+		case 3:
+		case 5:
+			if ((tag & 7) != 2)
+				return 0;
+			p = wire_get(p, &v);
+			p += v;
+			nmsgs += (tag >> 3) == 5;
+			break;
+		default:
+			return 0;
+		}
+	}
+	*rp = NULL;
+	if ((r = al->alloc(al->allocator_data, sizeof *r)) == NULL)
+		return 1;
+	conqueue__reply__init(r);
+	if (nmsgs > 0) {
+		r->msgs =
+		    al->alloc(al->allocator_data, nmsgs * sizeof *r->msgs);
+		msgs = al->alloc(al->allocator_data, nmsgs * sizeof *msgs);
+		if (r->msgs == NULL || msgs == NULL)
+			return 1;
+	}
+	for (p = buf; p < end;) {
+		p = wire_get(p, &tag);
+		p = wire_get(p, &v);
+		switch (tag >> 3) {
+		case 1:
+			r->id = v;
+			have_id = 1;
+			break;
+		case 2:
+			r->status = (uint32_t)v;
+			have_status = 1;
+			break;
+		case 3:
+			if ((r->detail = al->alloc(
+			         al->allocator_data, (size_t)v + 1)) == NULL)
+				return 1;
+			memcpy(r->detail, p, (size_t)v);
+			r->detail[v] = '\0';
+			p += v;
+			break;
+		case 4:
+			r->has_sys_errno = 1;
+			r->sys_errno = (int32_t)(uint32_t)v;
+			break;
+		case 5:
+			if (wire_msg(al, p, p + v, &msgs[r->n_msgs]) != 0)
+				return 1;
+			r->msgs[r->n_msgs] = &msgs[r->n_msgs];
+			r->n_msgs++;
+			p += v;
+			break;
+		case 12:
+			r->has_first_id = 1;
+			r->first_id = v;
+			break;
+		}
+	}
+	if (have_id && have_status)
+		*rp = r;
+	return 1;
 }
