@@ -48,6 +48,16 @@
 #define QUEUE_NAME_LEN       72                  /* name buffer, padded */
 #define QUEUE_ATTACH_LOCK_MS 250                 /* lock wait inside attach */
 
+/* Decode hdr->owner into *uid, *gid (unchanged if the word is 0). */
+static inline void
+layout_owner(uint64_t word, uint32_t *uid, uint32_t *gid)
+{
+	if (word != 0) {
+		*uid = (uint32_t)(~word >> 32);
+		*gid = (uint32_t)~word;
+	}
+}
+
 /* The immutable part, fixed at create and covered by hcrc. */
 struct queue_imm {
 	uint64_t magic;
@@ -91,9 +101,23 @@ struct queue_hdr {
 	uint64_t dead_lettered;
 	uint64_t head[CQ_BANDS_MAX];
 	uint64_t tail[CQ_BANDS_MAX];
+	/*
+	 * Owner since a core_set_owner: ~(uid << 32 | gid), one word so a
+	 * crash never pairs a new uid with an old gid; 0 (never changed,
+	 * or a segment older than the word, which sits in what was padding)
+	 * means imm.uid/imm.gid. imm stays as created: it is checksummed.
+	 */
+	uint64_t owner;
 
 	pthread_mutex_t lock __attribute__((aligned(64)));
 };
+
+/*
+ * The owner word took what was padding before the 64-aligned lock: it must
+ * not start a new 64-byte block, or the lock (and the layout) would move.
+ */
+_Static_assert(offsetof(struct queue_hdr, owner) % 64 != 0,
+    "the owner word moved the lock: bump QUEUE_LAYOUT");
 
 /* A slot: message header then payload. */
 struct queue_slot {

@@ -479,6 +479,24 @@ core_set_mode(struct core_queue *q, uint32_t mode)
 	return st;
 }
 
+/* Change the queue's owner and group, published together. */
+cq_status
+core_set_owner(struct core_queue *q, uint32_t uid, uint32_t gid)
+{
+	cq_status st;
+
+	/* (uint32_t)-1 is chown(2)'s "unchanged", never an owner. */
+	if (uid == UINT32_MAX || gid == UINT32_MAX)
+		return CQ_INVALID;
+	st = queue_set_word(
+	    q, &q->hdr->owner, ~((uint64_t)uid << 32 | (uint64_t)gid));
+	if (st == CQ_OK) {
+		q->attr.uid = uid;
+		q->attr.gid = gid;
+	}
+	return st;
+}
+
 /* Count one dead-lettered message. */
 cq_status
 core_count_dead_letter(struct core_queue *q)
@@ -508,6 +526,7 @@ core_stat(struct core_queue *q, struct core_stat *st)
 	memset(st, 0, sizeof *st);
 	st->attr = q->attr;
 	st->attr.mode = (uint32_t)hdr->mode;
+	layout_owner(hdr->owner, &st->attr.uid, &st->attr.gid);
 	st->length = queue_len(q);
 	st->in_flight = hdr->in_flight;
 	/*
@@ -536,12 +555,14 @@ core_stat(struct core_queue *q, struct core_stat *st)
 	return CQ_OK;
 }
 
-/* Attributes, with the current mode. */
+/* Attributes, with the current mode and owner. */
 const struct core_attr *
 core_attr(struct core_queue *q)
 {
 	q->attr.mode =
 	    (uint32_t)__atomic_load_n(&q->hdr->mode, __ATOMIC_RELAXED);
+	layout_owner(__atomic_load_n(&q->hdr->owner, __ATOMIC_ACQUIRE),
+	    &q->attr.uid, &q->attr.gid);
 	return &q->attr;
 }
 

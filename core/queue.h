@@ -195,6 +195,12 @@ int core_is_closed(struct core_queue *q);
 cq_status core_set_paused(struct core_queue *q, int paused);
 /* Change the queue permission bits (CQ_INVALID beyond 07777). */
 cq_status core_set_mode(struct core_queue *q, uint32_t mode);
+/*
+ * Change the owner and group (one 8-byte store: a crash leaves the old or
+ * the new pair); core_attr and core_stat show them, attach reads them
+ * back. CQ_INVALID for (uint32_t)-1.
+ */
+cq_status core_set_owner(struct core_queue *q, uint32_t uid, uint32_t gid);
 /* Count one dead-lettered message in the stats. */
 cq_status core_count_dead_letter(struct core_queue *q);
 /* Fill st. */

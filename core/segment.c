@@ -142,6 +142,8 @@ segment_handle(unsigned char *base, size_t size, int fd, struct core_queue **qp)
 	q->attr.mode = (uint32_t)__atomic_load_n(&hdr->mode, __ATOMIC_RELAXED);
 	q->attr.uid = im->uid;
 	q->attr.gid = im->gid;
+	layout_owner(__atomic_load_n(&hdr->owner, __ATOMIC_ACQUIRE),
+	    &q->attr.uid, &q->attr.gid);
 	q->attr.max_deliveries = im->max_deliveries;
 	q->attr.lease_ms = im->lease_ms;
 	q->attr.serial = im->serial;
