@@ -520,6 +520,11 @@ conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
 		free(c);
 		return -1;
 	}
+	/*
+	 * Let one read take a whole large frame (a 256 KiB batch would
+	 * otherwise arrive 4 KiB per read call).
+	 */
+	bufferevent_set_max_single_read(c->bev, 1024 * 1024);
 	c->peer.ops = &conn_peer_ops;
 	c->peer.cid = conn_next_id++;
 	c->peer.uid = uid;

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -454,6 +455,13 @@ main(int argc, char **argv)
 	if (crashpoint_init() != 0)
 		main_fatal(
 		    "CONQUEUE_CRASH_AT must be SITE:N with N >= 1", NULL);
+	/*
+	 * Frames of up to max_frame come and go all the time: keep large
+	 * buffers in the heap instead of a fresh mmap (and its page faults)
+	 * for each one.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 	if ((main_base = event_base_new()) == NULL)
 		main_fatal("cannot create the event loop", NULL);
 	waiters_init(main_base, dispatch_waiter_expired);
