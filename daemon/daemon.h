@@ -213,6 +213,12 @@ cq_status registry_create(const struct core_attr *attr, int force,
     struct rqueue **qp, char *why, size_t whylen);
 /* Remove q's segment and forget it (the caller has woken its waiters). */
 void registry_delete(struct rqueue *q);
+/*
+ * Give q to uid:gid, moving its queue count and storage to uid's usage:
+ * CQ_LIMIT (nothing changed) if uid's per-uid limits do not allow it.
+ */
+cq_status registry_chown(
+    struct rqueue *q, uint32_t uid, uint32_t gid, char *why, size_t whylen);
 
 /* crashpoint.c */
 int crashpoint_init(void);

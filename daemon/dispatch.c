@@ -1277,6 +1277,58 @@ dispatch_chmod(struct peer *p, uint64_t id, const Conqueue__Chmod *m)
 	dispatch_reply_status(p, id, st, cq_strstatus(st));
 }
 
+/*
+ * Change a queue's owner and/or group like chown(2): a new uid only from
+ * an admin, a new gid from the owner only to a group it is in. The queue
+ * NAME.dlq keeps its own owner.
+ */
+static void
+dispatch_chown(struct peer *p, uint64_t id, const Conqueue__Chown *m)
+{
+	const struct core_attr *a;
+	struct rqueue *q;
+	uint32_t uid, gid, ouid, ogid;
+	char why[200];
+	cq_status st;
+
+	if ((q = dispatch_lookup(p, id, m->name, NEED_OWNER, 0)) == NULL)
+		return;
+	if (!m->has_uid && !m->has_gid) {
+		dispatch_reply_status(
+		    p, id, CQ_INVALID, "chown needs a uid or a gid");
+		return;
+	}
+	a = core_attr(q->core);
+	ouid = a->uid;
+	ogid = a->gid;
+	uid = m->has_uid ? m->uid : ouid;
+	gid = m->has_gid ? m->gid : ogid;
+	if (uid == UINT32_MAX || gid == UINT32_MAX) {
+		dispatch_reply_status(
+		    p, id, CQ_INVALID, "uid and gid must be below 4294967295");
+		return;
+	}
+	if (uid != ouid && !dispatch_is_admin(p)) {
+		dispatch_replyf(p, id, CQ_DENIED,
+		    "only an admin may change the owner of queue '%.*s'",
+		    (int)q->namelen, q->name);
+		return;
+	}
+	if (gid != ogid && !dispatch_is_admin(p) && !peer_in_group(p, gid)) {
+		dispatch_replyf(p, id, CQ_DENIED,
+		    "uid %u is not in group %u (queue '%.*s')", p->uid, gid,
+		    (int)q->namelen, q->name);
+		return;
+	}
+	if ((st = registry_chown(q, uid, gid, why, sizeof why)) != CQ_OK) {
+		dispatch_reply_status(p, id, st, why);
+		return;
+	}
+	log_info("queue '%.*s': owner %u:%u -> %u:%u (by uid %u)",
+	    (int)q->namelen, q->name, ouid, ogid, uid, gid, p->uid);
+	dispatch_reply_status(p, id, CQ_OK, NULL);
+}
+
 /* Cancel a parked op of the same connection. */
 static void
 dispatch_cancel(struct peer *p, uint64_t id, const Conqueue__Cancel *m)
@@ -1545,6 +1597,9 @@ dispatch_request(struct peer *p, const Conqueue__Request *req)
 		break;
 	case CONQUEUE__REQUEST__OP_CHMOD:
 		dispatch_chmod(p, req->id, req->chmod);
+		break;
+	case CONQUEUE__REQUEST__OP_CHOWN:
+		dispatch_chown(p, req->id, req->chown);
 		break;
 	case CONQUEUE__REQUEST__OP_CANCEL:
 		dispatch_cancel(p, req->id, req->cancel);

@@ -258,6 +258,54 @@ registry_close(void)
 	htab_free(&registry_uids);
 }
 
+/*
+ * Give q to uid:gid. A new uid takes over the queue's count and storage
+ * under its own per-uid limits (CQ_LIMIT and nothing changed if they do
+ * not fit); the segment is written before the usage moves, so a failed
+ * store leaves both as they were.
+ */
+cq_status
+registry_chown(
+    struct rqueue *q, uint32_t uid, uint32_t gid, char *why, size_t whylen)
+{
+	struct uid_usage *u;
+	cq_status st;
+
+	*why = '\0';
+	if (q->core == NULL)
+		return CQ_CORRUPT;
+	if (uid != q->uid) {
+		if ((u = registry_uid(uid)) == NULL) {
+			snprintf(why, whylen, "out of memory");
+			return CQ_SYSTEM;
+		}
+		if (u->queues >= cfg.max_queues_per_uid) {
+			snprintf(why, whylen,
+			    "too many queues for uid %u "
+			    "(max_queues_per_uid %u)",
+			    uid, cfg.max_queues_per_uid);
+			return CQ_LIMIT;
+		}
+		if (u->storage + q->storage > cfg.max_storage_per_uid) {
+			snprintf(why, whylen,
+			    "storage quota of uid %u exceeded: %llu + %llu > "
+			    "%llu bytes (max_storage_per_uid)",
+			    uid, (unsigned long long)u->storage,
+			    (unsigned long long)q->storage,
+			    (unsigned long long)cfg.max_storage_per_uid);
+			return CQ_LIMIT;
+		}
+	}
+	if ((st = core_set_owner(q->core, uid, gid)) != CQ_OK) {
+		snprintf(why, whylen, "%s", cq_strstatus(st));
+		return st;
+	}
+	registry_charge(q, -1);
+	q->uid = uid;
+	registry_charge(q, 1);
+	return CQ_OK;
+}
+
 /* Create a queue's segment and record it. */
 cq_status
 registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
