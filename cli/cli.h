@@ -62,6 +62,7 @@ void cli_stat_print(struct cli_ctx *x, const cq_queue_stat *st, int indent);
 /* The command families (cmd_*.c). */
 extern const struct cli_cmd cli_cmd_create, cli_cmd_delete, cli_cmd_list,
     cli_cmd_stat, cli_cmd_close, cli_cmd_pause, cli_cmd_resume;
+extern const struct cli_cmd cli_cmd_chmod, cli_cmd_chown;
 extern const struct cli_cmd cli_cmd_push;
 extern const struct cli_cmd cli_cmd_pop;
 extern const struct cli_cmd cli_cmd_reserve, cli_cmd_ack, cli_cmd_release,

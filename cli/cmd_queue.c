@@ -1,5 +1,11 @@
-/* cmd_queue.c - create, delete, list, stat, close, pause and resume. */
+/*
+ * cmd_queue.c - create, delete, list, stat, close, pause, resume, chmod
+ * and chown.
+ */
 
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -140,6 +146,85 @@ cmd_resume(struct cli_ctx *x, int argc, char **argv)
 	return cmd_simple(x, &cli_cmd_resume, argc, argv, cq_resume);
 }
 
+/* chmod NAME OCTAL. */
+static int
+cmd_chmod(struct cli_ctx *x, int argc, char **argv)
+{
+	char *ops[2];
+	cq_queue *q;
+	int64_t mode;
+	int n, rv;
+	cq_status st;
+
+	if ((rv = cli_parse(x, &cli_cmd_chmod, argc, argv, NULL, ops, 2, 2,
+	         &n)) != CLI_PARSE_OK)
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+	if ((rv = cli_int(x, "mode", ops[1], 0, 0777, 8, &mode)) != 0)
+		return rv;
+	if ((rv = cli_open(x, ops[0], &q)) != 0)
+		return rv;
+	st = cq_chmod(q, (uint32_t)mode);
+	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, ops[0]);
+}
+
+/*
+ * A user or group for chown: all digits is the id itself (so ids without
+ * a name work), else the name is looked up. 0 or CLI_EXIT_ERROR.
+ */
+static int
+cmd_chown_id(struct cli_ctx *x, const char *s, int group, int64_t *id)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	if (s[strspn(s, "0123456789")] == '\0')
+		return cli_int(x, group ? "group id" : "user id", s, 0,
+		    (int64_t)UINT32_MAX - 1, 10, id);
+	if (group && (gr = getgrnam(s)) != NULL) {
+		*id = gr->gr_gid;
+		return 0;
+	}
+	if (!group && (pw = getpwnam(s)) != NULL) {
+		*id = pw->pw_uid;
+		return 0;
+	}
+	return cli_usage_error(
+	    x, "unknown %s '%s'", group ? "group" : "user", s);
+}
+
+/* chown NAME [UID|USER][:GID|:GROUP]. */
+static int
+cmd_chown(struct cli_ctx *x, int argc, char **argv)
+{
+	char *ops[2], *user, *colon;
+	int64_t uid = -1, gid = -1;
+	cq_queue *q;
+	int n, rv;
+	cq_status st;
+
+	if ((rv = cli_parse(x, &cli_cmd_chown, argc, argv, NULL, ops, 2, 2,
+	         &n)) != CLI_PARSE_OK)
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+	user = ops[1];
+	colon = strchr(user, ':');
+	/* "", ":" and "USER:" (chown(1)'s login group) name nothing here. */
+	if (colon != NULL && colon[1] == '\0')
+		return cli_usage_error(x, "no group after ':' in '%s'", user);
+	if (colon == NULL && *user == '\0')
+		return cli_usage_error(x, "no user or group given");
+	if (colon != NULL) {
+		*colon = '\0';
+		if ((rv = cmd_chown_id(x, colon + 1, 1, &gid)) != 0)
+			return rv;
+	}
+	if (*user != '\0' && (rv = cmd_chown_id(x, user, 0, &uid)) != 0)
+		return rv;
+	if ((rv = cli_open(x, ops[0], &q)) != 0)
+		return rv;
+	st = cq_chown(q, uid, gid);
+	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, ops[0]);
+}
+
 /* stat NAME: "key: value" lines or a JSON object. */
 static int
 cmd_stat(struct cli_ctx *x, int argc, char **argv)
@@ -253,3 +338,15 @@ const struct cli_cmd cli_cmd_pause = {"pause", cmd_pause,
 const struct cli_cmd cli_cmd_resume = {"resume", cmd_resume,
     "usage: conqueue-cli resume NAME\n"
     "Deliver again from queue NAME after pause.\n"};
+
+const struct cli_cmd cli_cmd_chmod = {"chmod", cmd_chmod,
+    "usage: conqueue-cli chmod NAME OCTAL\n"
+    "Set the permission bits of queue NAME (0..0777: read = pop, reserve,\n"
+    "stat; write = push). Only its owner or an admin may.\n"};
+
+const struct cli_cmd cli_cmd_chown = {"chown", cmd_chown,
+    "usage: conqueue-cli chown NAME [UID|USER][:GID|:GROUP]\n"
+    "Give queue NAME to another owner and/or group (numbers or names).\n"
+    "A new owner is for an admin only (root or the daemon's user); the\n"
+    "owner may set a group it belongs to. The queue's count and storage\n"
+    "move to the new owner's limits. NAME.dlq keeps its owner.\n"};

@@ -16,6 +16,8 @@ static const struct cli_cmd *const main_cmds[] = {
     &cli_cmd_close,
     &cli_cmd_pause,
     &cli_cmd_resume,
+    &cli_cmd_chmod,
+    &cli_cmd_chown,
     &cli_cmd_reserve,
     &cli_cmd_ack,
     &cli_cmd_release,
@@ -40,6 +42,8 @@ static const char main_usage[] =
     "  pop NAME [--count N | --all] [--try] [--timeout MS] [-0]\n"
     "  close NAME\n"
     "  pause NAME | resume NAME\n"
+    "  chmod NAME OCTAL\n"
+    "  chown NAME [UID|USER][:GID|:GROUP]\n"
     "  reserve NAME [--timeout MS] [--lease MS]   prints ID<TAB>MESSAGE\n"
     "  ack NAME ID | release NAME ID [--delay MS] |\n"
     "  touch NAME ID [--lease MS]\n"
