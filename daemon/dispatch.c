@@ -1286,10 +1286,11 @@ static void
 dispatch_chown(struct peer *p, uint64_t id, const Conqueue__Chown *m)
 {
 	const struct core_attr *a;
-	struct rqueue *q;
+	struct rqueue *q, *dlq;
 	uint32_t uid, gid, ouid, ogid;
-	char why[200];
+	char why[200], dname[CQ_NAME_MAX + 8];
 	cq_status st;
+	int n;
 
 	if ((q = dispatch_lookup(p, id, m->name, NEED_OWNER, 0)) == NULL)
 		return;
@@ -1326,6 +1327,15 @@ dispatch_chown(struct peer *p, uint64_t id, const Conqueue__Chown *m)
 	}
 	log_info("queue '%.*s': owner %u:%u -> %u:%u (by uid %u)",
 	    (int)q->namelen, q->name, ouid, ogid, uid, gid, p->uid);
+	/* Dead letters only go to a NAME.dlq of the same owner. */
+	n = snprintf(dname, sizeof dname, "%.*s%s", (int)q->namelen, q->name,
+	    DLQ_SUFFIX);
+	if (n > 0 && (size_t)n < sizeof dname &&
+	    (dlq = registry_find(dname, (size_t)n)) != NULL && dlq->uid != uid)
+		log_warn(
+		    "queue '%s' still belongs to uid %u: dead letters of "
+		    "'%.*s' stay in flight until it is given to uid %u too",
+		    dname, dlq->uid, (int)q->namelen, q->name, uid);
 	dispatch_reply_status(p, id, CQ_OK, NULL);
 }
 

@@ -49,20 +49,36 @@ static char conf_path[64];
 static const char *d_args[] = {"-c", conf_path, "--socket-mode", "0666", NULL};
 
 /* Client operations a child runs. */
-enum chop { OP_CREATE, OP_CHOWN, OP_CHMOD, OP_CLOSE, OP_DELETE, OP_STAT };
+enum chop {
+	OP_CREATE,
+	OP_CHOWN,
+	OP_CHMOD,
+	OP_CLOSE,
+	OP_DELETE,
+	OP_STAT,
+	OP_DEAD_LETTER
+};
+
+/* List D in started_list, so main removes it whatever happens. */
+static void
+record_started(void)
+{
+	FILE *f;
+
+	if (D.dir[0] != '\0' && (f = fopen(started_list, "ae")) != NULL) {
+		fprintf(f, "%s %s\n", D.instance, D.dir);
+		fclose(f);
+	}
+}
 
 /* Start the daemon with the config (max_queues_per_uid 1) everyone reaches. */
 static void
 setup(void)
 {
-	FILE *f;
 
 	signal(SIGPIPE, SIG_IGN);
 	d_started = tu_daemon_start(&D, d_args) == 0;
-	if (D.dir[0] != '\0' && (f = fopen(started_list, "ae")) != NULL) {
-		fprintf(f, "%s %s\n", D.instance, D.dir);
-		fclose(f);
-	}
+	record_started();
 	ck_assert(d_started);
 	ck_assert_int_eq(chmod(D.dir, 0711), 0);
 }
@@ -113,7 +129,11 @@ become(const struct who *w)
 	return 0;
 }
 
-/* In a child: run op on queue name; the cq_status, 100+ on setup errors. */
+/*
+ * In a child: run op on queue name; the cq_status, 100+ on setup errors.
+ * CREATE: mode a, max_deliveries b. DEAD_LETTER: push, reserve and release
+ * one message (at max_deliveries 1 it goes to NAME.dlq).
+ */
 static int
 child_op(enum chop op, const char *name, int64_t a, int64_t b)
 {
@@ -121,6 +141,7 @@ child_op(enum chop op, const char *name, int64_t a, int64_t b)
 	cq_queue_stat st;
 	cq_client *c;
 	cq_queue *q;
+	cq_msg *m;
 	cq_status s;
 
 	if (cq_connect(&c, D.sock) != CQ_OK)
@@ -130,6 +151,7 @@ child_op(enum chop op, const char *name, int64_t a, int64_t b)
 		attr.capacity = 4;
 		attr.max_size = 64;
 		attr.mode = (uint32_t)a;
+		attr.max_deliveries = (uint32_t)b;
 		s = cq_create(c, name, &attr);
 	} else if (op == OP_DELETE) {
 		s = cq_delete(c, name);
@@ -143,6 +165,13 @@ child_op(enum chop op, const char *name, int64_t a, int64_t b)
 			break;
 		case OP_CLOSE:
 			s = cq_close(q);
+			break;
+		case OP_DEAD_LETTER:
+			if ((s = cq_push(q, "m", 1, CQ_FOREVER)) == CQ_OK &&
+			    (s = cq_reserve(q, &m, 0, 0)) == CQ_OK) {
+				s = cq_release(q, cq_msg_id(m));
+				cq_msg_free(m);
+			}
 			break;
 		default:
 			/* STAT: CQ_OK only if the owner is a:b. */
@@ -188,6 +217,23 @@ root_owner(const char *name, uint32_t *uid, uint32_t *gid)
 	ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
 	*uid = (uint32_t)st.uid;
 	*gid = (uint32_t)st.gid;
+	cq_queue_free(q);
+	cq_disconnect(c);
+}
+
+/* As root: name's queued and in-flight counts. */
+static void
+root_counts(const char *name, uint64_t *length, uint64_t *in_flight)
+{
+	cq_queue_stat st;
+	cq_client *c;
+	cq_queue *q;
+
+	ck_assert_int_eq(cq_connect(&c, D.sock), CQ_OK);
+	ck_assert_int_eq(cq_open(c, name, &q), CQ_OK);
+	ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
+	*length = st.length;
+	*in_flight = st.in_flight;
 	cq_queue_free(q);
 	cq_disconnect(c);
 }
@@ -375,6 +421,51 @@ START_TEST(test_survives_restart)
 }
 END_TEST
 
+/*
+ * NAME.dlq is not changed with NAME, and dead letters only go to a
+ * NAME.dlq of NAME's owner: they wait in flight until it is chowned too.
+ */
+START_TEST(test_dead_letter_queue_follows_separately)
+{
+	uint64_t len = 0, fl = 0;
+	int i;
+
+	/* Default limits: A ends up with two queues, B with two. */
+	tu_daemon_cleanup(&D);
+	d_started = 0;
+	ck_assert_int_eq(tu_daemon_start(&D, d_args + 2), 0);
+	d_started = 1;
+	record_started();
+	ck_assert_int_eq(chmod(D.dir, 0711), 0);
+	ck_assert_int_eq(as(&A, OP_CREATE, "qd", 0600, 1), CQ_OK);
+	ck_assert_int_eq(as(&A, OP_DEAD_LETTER, "qd", 0, 0), CQ_OK);
+	assert_owner("qd.dlq", A.uid, A.gid);
+	root_counts("qd.dlq", &len, &fl);
+	ck_assert_uint_eq(len, 1);
+	ck_assert_int_eq(as(NULL, OP_CHOWN, "qd", B.uid, B.gid), CQ_OK);
+	assert_owner("qd", B.uid, B.gid);
+	assert_owner("qd.dlq", A.uid, A.gid);
+	/* B's dead letter cannot go to A's queue: it stays in flight. */
+	ck_assert_int_eq(as(&B, OP_DEAD_LETTER, "qd", 0, 0), CQ_OK);
+	root_counts("qd", &len, &fl);
+	ck_assert_uint_eq(fl, 1);
+	root_counts("qd.dlq", &len, &fl);
+	ck_assert_uint_eq(len, 1);
+	/* Given to B as well, the held message goes there (retried each s). */
+	ck_assert_int_eq(as(NULL, OP_CHOWN, "qd.dlq", B.uid, -1), CQ_OK);
+	for (i = 0; i < 100; i++) {
+		root_counts("qd.dlq", &len, &fl);
+		if (len == 2)
+			break;
+		usleep(100 * 1000); /* bounded poll for the 1 s retry */
+	}
+	ck_assert_uint_eq(len, 2);
+	root_counts("qd", &len, &fl);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_uint_eq(fl, 0);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 chown_suite(void)
@@ -390,6 +481,7 @@ chown_suite(void)
 	tcase_add_test(tc, test_invalid_requests);
 	tcase_add_test(tc, test_quota_moves_or_limit);
 	tcase_add_test(tc, test_survives_restart);
+	tcase_add_test(tc, test_dead_letter_queue_follows_separately);
 	suite_add_tcase(s, tc);
 	return s;
 }
