@@ -46,6 +46,7 @@ static struct tu_daemon D;
 static int d_started;
 static char started_list[64];
 static char conf_path[64];
+static char conf_storage[64]; /* max_storage_per_uid 18 MiB */
 static const char *d_args[] = {"-c", conf_path, "--socket-mode", "0666", NULL};
 
 /* Client operations a child runs. */
@@ -56,7 +57,8 @@ enum chop {
 	OP_CLOSE,
 	OP_DELETE,
 	OP_STAT,
-	OP_DEAD_LETTER
+	OP_DEAD_LETTER,
+	OP_CREATE_BIG
 };
 
 /* List D in started_list, so main removes it whatever happens. */
@@ -131,8 +133,10 @@ become(const struct who *w)
 
 /*
  * In a child: run op on queue name; the cq_status, 100+ on setup errors.
- * CREATE: mode a, max_deliveries b. DEAD_LETTER: push, reserve and release
- * one message (at max_deliveries 1 it goes to NAME.dlq).
+ * CREATE: mode a, max_deliveries b; CREATE_BIG: mode a, capacity b of
+ * 64 KiB messages (256: about 16.8 MB of storage, 64: about 4.2 MB).
+ * DEAD_LETTER: push, reserve and release one message (at max_deliveries 1 it
+ * goes to NAME.dlq).
  */
 static int
 child_op(enum chop op, const char *name, int64_t a, int64_t b)
@@ -146,12 +150,12 @@ child_op(enum chop op, const char *name, int64_t a, int64_t b)
 
 	if (cq_connect(&c, D.sock) != CQ_OK)
 		return 101;
-	if (op == OP_CREATE) {
+	if (op == OP_CREATE || op == OP_CREATE_BIG) {
 		memset(&attr, 0, sizeof attr);
-		attr.capacity = 4;
-		attr.max_size = 64;
+		attr.capacity = op == OP_CREATE ? 4 : (uint32_t)b;
+		attr.max_size = op == OP_CREATE ? 64 : 65536;
 		attr.mode = (uint32_t)a;
-		attr.max_deliveries = (uint32_t)b;
+		attr.max_deliveries = op == OP_CREATE ? (uint32_t)b : 0;
 		s = cq_create(c, name, &attr);
 	} else if (op == OP_DELETE) {
 		s = cq_delete(c, name);
@@ -466,6 +470,39 @@ START_TEST(test_dead_letter_queue_follows_separately)
 }
 END_TEST
 
+/* Storage moves too, under the new owner's max_storage_per_uid. */
+START_TEST(test_storage_quota)
+{
+	const char *args[] = {
+	    "-c", conf_storage, "--socket-mode", "0666", NULL};
+
+	/* Made under the default quota, then the daemon gets 18 MiB a uid. */
+	tu_daemon_cleanup(&D);
+	d_started = 0;
+	ck_assert_int_eq(tu_daemon_start(&D, d_args + 2), 0);
+	d_started = 1;
+	record_started();
+	ck_assert_int_eq(chmod(D.dir, 0711), 0);
+	ck_assert_int_eq(as(&A, OP_CREATE_BIG, "big", 0600, 256), CQ_OK);
+	ck_assert_int_eq(as(&B, OP_CREATE_BIG, "mid", 0600, 64), CQ_OK);
+	tu_daemon_kill(&D);
+	ck_assert_int_eq(tu_daemon_restart(&D, args), 0);
+	/* B's 4.2 MB plus 16.8 MB do not fit: nothing changes. */
+	ck_assert_int_eq(as(NULL, OP_CHOWN, "big", B.uid, -1), CQ_LIMIT);
+	assert_owner("big", A.uid, A.gid);
+	ck_assert_int_eq(as(&B, OP_CHMOD, "big", 0666, 0), CQ_DENIED);
+	ck_assert_int_eq(as(&A, OP_CREATE_BIG, "big2", 0600, 256), CQ_LIMIT);
+	/* A group moves no storage. */
+	ck_assert_int_eq(as(NULL, OP_CHOWN, "big", -1, B.gid), CQ_OK);
+	assert_owner("big", A.uid, B.gid);
+	/* C has nothing: it fits; A gets its 16.8 MB back, C is charged. */
+	ck_assert_int_eq(as(NULL, OP_CHOWN, "big", C.uid, -1), CQ_OK);
+	assert_owner("big", C.uid, B.gid);
+	ck_assert_int_eq(as(&A, OP_CREATE_BIG, "big2", 0600, 256), CQ_OK);
+	ck_assert_int_eq(as(&C, OP_CREATE_BIG, "mid2", 0600, 64), CQ_LIMIT);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 chown_suite(void)
@@ -482,6 +519,7 @@ chown_suite(void)
 	tcase_add_test(tc, test_quota_moves_or_limit);
 	tcase_add_test(tc, test_survives_restart);
 	tcase_add_test(tc, test_dead_letter_queue_follows_separately);
+	tcase_add_test(tc, test_storage_quota);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -510,11 +548,21 @@ main(void)
 	if (dprintf(fd, "# check_chown\nmax_queues_per_uid = 1\n") <= 0)
 		failed = 1;
 	close(fd);
+	snprintf(conf_storage, sizeof conf_storage, "/tmp/cqchown-conf.XXXXXX");
+	if ((fd = mkstemp(conf_storage)) < 0) {
+		unlink(conf_path);
+		unlink(started_list);
+		return EXIT_FAILURE;
+	}
+	if (dprintf(fd, "max_storage_per_uid = 18874368\n") <= 0)
+		failed = 1;
+	close(fd);
 	sr = srunner_create(chown_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed += srunner_ntests_failed(sr);
 	srunner_free(sr);
 	cleanup_started();
 	unlink(conf_path);
+	unlink(conf_storage);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
