@@ -83,3 +83,10 @@ case $rc in
 esac
 
 step "all passed"
+# One closing line over the plain, sanitizer and valgrind runs.
+count() {
+	grep -h -E "^# $1: " build-test/test-suite.log build-asan/test-suite.log \
+	    build-test/test-suite-valgrind.log 2>/dev/null |
+	    awk '{ n += $3 } END { print n + 0 }'
+}
+echo "tests: $(count PASS) passed, $(( $(count FAIL) + $(count ERROR) )) failed, $(count SKIP) skipped"
