@@ -13,42 +13,6 @@
 
 static struct tu_daemon D;
 static int d_started;
-/*
- * A failed Check test ends with _exit() in its forked child, so teardown
- * does not run there: daemons are noted in this file and the parent
- * removes what is left after the run.
- */
-static char registry[64];
-
-/* Note D's instance and directory for the parent's final sweep. */
-static void
-registry_note(void)
-{
-	FILE *f;
-
-	if (registry[0] != '\0' && (f = fopen(registry, "a")) != NULL) {
-		fprintf(f, "%s %s\n", D.instance, D.dir);
-		fclose(f);
-	}
-}
-
-/* In the parent: remove the segments and dirs of every noted daemon. */
-static void
-registry_sweep(void)
-{
-	struct tu_daemon d;
-	FILE *f;
-
-	if ((f = fopen(registry, "r")) == NULL)
-		return;
-	memset(&d, 0, sizeof d);
-	d.pid = -1;
-	while (fscanf(f, "%63s %255s", d.instance, d.dir) == 2)
-		tu_daemon_cleanup(&d);
-	fclose(f);
-	unlink(registry);
-}
-
 /* Stop the daemon and remove what it left. */
 static void
 cleanup(void)
@@ -65,18 +29,8 @@ setup(void)
 {
 	ck_assert_int_eq(tu_daemon_start(&D, NULL), 0);
 	d_started = 1;
-	registry_note();
+	tu_registry_note(&D);
 	atexit(cleanup);
-}
-
-/* Monotonic milliseconds. */
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A new connection to the test daemon. */
@@ -152,11 +106,11 @@ length_of(const char *name)
 static void
 run_until(cq_client *c, const int *counter, int target)
 {
-	int64_t end = now_ms() + 30000;
+	int64_t end = tu_now_ms() + 30000;
 	struct pollfd pfd;
 
 	while (*counter < target) {
-		ck_assert_msg(now_ms() < end, "callbacks missing: %d of %d",
+		ck_assert_msg(tu_now_ms() < end, "callbacks missing: %d of %d",
 		    *counter, target);
 		pfd.fd = cq_client_fd(c);
 		pfd.events = POLLIN;
@@ -172,14 +126,14 @@ run_until(cq_client *c, const int *counter, int target)
 static void
 wait_poppers(cq_queue *q, uint32_t poppers)
 {
-	int64_t end = now_ms() + 10000;
+	int64_t end = tu_now_ms() + 10000;
 	cq_queue_stat st;
 
 	for (;;) {
 		ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
 		if (st.waiting_poppers == poppers)
 			return;
-		ck_assert_msg(now_ms() < end, "poppers %u, want %u",
+		ck_assert_msg(tu_now_ms() < end, "poppers %u, want %u",
 		    st.waiting_poppers, poppers);
 		poll(NULL, 0, 5);
 	}
@@ -482,15 +436,11 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(batch_suite());
-	int failed, fd;
+	int failed;
 
-	snprintf(registry, sizeof registry, "/tmp/cqbatch-reg.XXXXXX");
-	if ((fd = mkstemp(registry)) >= 0)
-		close(fd);
-	else
-		registry[0] = '\0';
+	tu_registry_open("batch");
 	srunner_run_all(sr, CK_NORMAL);
-	registry_sweep();
+	tu_registry_sweep();
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -23,42 +23,6 @@
 
 static struct tu_daemon D;
 static int d_started;
-/*
- * Check ends a failed test with _exit() in its child, so neither atexit
- * nor teardown runs there: every daemon is also noted in this file, and
- * the parent removes what is left after the run.
- */
-static char registry[64];
-
-/* Note D's instance and directory for the parent's final cleanup. */
-static void
-registry_note(void)
-{
-	FILE *f;
-
-	if (registry[0] != '\0' && (f = fopen(registry, "a")) != NULL) {
-		fprintf(f, "%s %s\n", D.instance, D.dir);
-		fclose(f);
-	}
-}
-
-/* In the parent: remove the segments and dirs of every noted daemon. */
-static void
-registry_sweep(void)
-{
-	struct tu_daemon d;
-	FILE *f;
-
-	if ((f = fopen(registry, "r")) == NULL)
-		return;
-	memset(&d, 0, sizeof d);
-	d.pid = -1;
-	while (fscanf(f, "%63s %255s", d.instance, d.dir) == 2)
-		tu_daemon_cleanup(&d); /* its daemon died with the test */
-	fclose(f);
-	unlink(registry);
-}
-
 /* Stop the daemon and remove what it left (also on a failed assert). */
 static void
 cleanup(void)
@@ -75,18 +39,8 @@ setup(void)
 {
 	ck_assert_int_eq(tu_daemon_start(&D, NULL), 0);
 	d_started = 1;
-	registry_note();
+	tu_registry_note(&D);
 	atexit(cleanup);
-}
-
-/* Monotonic milliseconds. */
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A new connection to the test daemon. */
@@ -141,11 +95,11 @@ pop_expect(cq_queue *q, const char *want)
 static void
 run_until(cq_client *c, const int *counter, int target)
 {
-	int64_t end = now_ms() + 30000;
+	int64_t end = tu_now_ms() + 30000;
 	struct pollfd pfd;
 
 	while (*counter < target) {
-		ck_assert_msg(now_ms() < end, "callbacks missing: %d of %d",
+		ck_assert_msg(tu_now_ms() < end, "callbacks missing: %d of %d",
 		    *counter, target);
 		pfd.fd = cq_client_fd(c);
 		pfd.events = POLLIN;
@@ -161,7 +115,7 @@ run_until(cq_client *c, const int *counter, int target)
 static void
 wait_waiting(cq_queue *q, uint32_t poppers, uint32_t pushers)
 {
-	int64_t end = now_ms() + 10000;
+	int64_t end = tu_now_ms() + 10000;
 	cq_queue_stat st;
 
 	for (;;) {
@@ -169,7 +123,7 @@ wait_waiting(cq_queue *q, uint32_t poppers, uint32_t pushers)
 		if (st.waiting_poppers == poppers &&
 		    st.waiting_pushers == pushers)
 			return;
-		ck_assert_msg(now_ms() < end, "waiters: %u/%u, want %u/%u",
+		ck_assert_msg(tu_now_ms() < end, "waiters: %u/%u, want %u/%u",
 		    st.waiting_poppers, st.waiting_pushers, poppers, pushers);
 		poll(NULL, 0, 5);
 	}
@@ -697,11 +651,11 @@ START_TEST(test_async_pop_several_queues)
 		snprintf(buf, sizeof buf, "%d", i);
 		ck_assert_int_eq(cq_push(pq, buf, strlen(buf), 0), CQ_OK);
 	}
-	end = now_ms() + 10000;
+	end = tu_now_ms() + 10000;
 	while ((total = t[0].done + t[1].done + t[2].done) < 3) {
 		struct pollfd pfd = {cq_client_fd(c), POLLIN, 0};
 
-		ck_assert_msg(now_ms() < end, "only %d pops done", total);
+		ck_assert_msg(tu_now_ms() < end, "only %d pops done", total);
 		poll(&pfd, 1, 100);
 		cq_client_process(c);
 	}
@@ -1156,7 +1110,7 @@ setup_limits(void)
 	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
 	unlink(conf);
 	d_started = 1;
-	registry_note();
+	tu_registry_note(&D);
 	atexit(cleanup);
 }
 
@@ -1266,7 +1220,7 @@ setup_open_socket(void)
 
 	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
 	d_started = 1;
-	registry_note();
+	tu_registry_note(&D);
 	atexit(cleanup);
 	ck_assert_int_eq(chmod(D.dir, 0755), 0);
 }
@@ -1449,15 +1403,11 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(client_suite());
-	int failed, fd;
+	int failed;
 
-	snprintf(registry, sizeof registry, "/tmp/cqclient-reg.XXXXXX");
-	if ((fd = mkstemp(registry)) >= 0)
-		close(fd);
-	else
-		registry[0] = '\0';
+	tu_registry_open("client");
 	srunner_run_all(sr, CK_NORMAL);
-	registry_sweep();
+	tu_registry_sweep();
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

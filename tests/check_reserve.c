@@ -33,42 +33,6 @@
 
 static struct tu_daemon D;
 static int d_started;
-/*
- * Check ends a failed test with _exit() in its child, so neither atexit
- * nor teardown runs there: every daemon is noted in this file and the
- * parent removes what is left after the run.
- */
-static char registry[64];
-
-/* Note D's instance and directory for the parent's final cleanup. */
-static void
-registry_note(void)
-{
-	FILE *f;
-
-	if (registry[0] != '\0' && (f = fopen(registry, "a")) != NULL) {
-		fprintf(f, "%s %s\n", D.instance, D.dir);
-		fclose(f);
-	}
-}
-
-/* In the parent: remove the segments and dirs of every noted daemon. */
-static void
-registry_sweep(void)
-{
-	struct tu_daemon d;
-	FILE *f;
-
-	if ((f = fopen(registry, "r")) == NULL)
-		return;
-	memset(&d, 0, sizeof d);
-	d.pid = -1;
-	while (fscanf(f, "%63s %255s", d.instance, d.dir) == 2)
-		tu_daemon_cleanup(&d);
-	fclose(f);
-	unlink(registry);
-}
-
 /* Stop the daemon and remove what it left. */
 static void
 cleanup(void)
@@ -87,19 +51,9 @@ setup(void)
 
 	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
 	d_started = 1;
-	registry_note();
+	tu_registry_note(&D);
 	atexit(cleanup);
 	ck_assert_int_eq(chmod(D.dir, 0755), 0);
-}
-
-/* Monotonic milliseconds. */
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -187,7 +141,7 @@ stat_of(cq_queue *q)
 static void
 wait_counts(cq_queue *q, uint64_t length, uint64_t in_flight)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = tu_now_ms() + WAIT_MS;
 	cq_queue_stat st;
 	struct timespec tick = {0, 5 * 1000 * 1000};
 
@@ -195,7 +149,7 @@ wait_counts(cq_queue *q, uint64_t length, uint64_t in_flight)
 		st = stat_of(q);
 		if (st.length == length && st.in_flight == in_flight)
 			return;
-		ck_assert_msg(now_ms() < end,
+		ck_assert_msg(tu_now_ms() < end,
 		    "queue %s: length %llu in flight %llu, want %llu and %llu",
 		    st.name, (unsigned long long)st.length,
 		    (unsigned long long)st.in_flight,
@@ -350,9 +304,9 @@ START_TEST(test_reserve_ack_release_touch_statuses)
 	q = mkq(c, "jobs", &a);
 	/* Empty: try and timed reserve. */
 	ck_assert_int_eq(cq_reserve(q, &m, 0, 0), CQ_EMPTY);
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	ck_assert_int_eq(cq_reserve(q, &m, 50, 0), CQ_TIMEDOUT);
-	ck_assert_int_ge(now_ms() - t0, 50);
+	ck_assert_int_ge(tu_now_ms() - t0, 50);
 	ck_assert_ptr_null(m);
 
 	push_str(q, "a");
@@ -438,13 +392,13 @@ START_TEST(test_lease_expiry_redelivers_and_touch_extends)
 	ck_assert_uint_eq(stat_of(q).lease_ms, 1000);
 	push_str(q, "x");
 	push_str(q, "y");
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	kept = reserve_expect(q, "x", 0, 1); /* the queue's 1000 ms */
 	ck_assert_int_eq(cq_touch(q, kept, 60000), CQ_OK);
 	id = reserve_expect(q, "y", 0, 1);
 	/* y's lease runs out; x's first lease ended before y's... */
 	wait_counts(q, 1, 1);
-	ck_assert_int_ge(now_ms() - t0, 1000);
+	ck_assert_int_ge(tu_now_ms() - t0, 1000);
 	/* ...but x was touched: only y came back, delivered twice. */
 	ck_assert_uint_eq(reserve_expect(q, "y", 60000, 2), id);
 	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
@@ -807,11 +761,11 @@ START_TEST(test_stat_has_every_design_field)
 	ck_assert_int_eq(
 	    cq_pop_async(weq, CQ_FOREVER, count_cb, &done, NULL), CQ_OK);
 	ck_assert_int_eq(cq_pause(q), CQ_OK);
-	end = now_ms() + WAIT_MS;
+	end = tu_now_ms() + WAIT_MS;
 	do {
 		ck_assert_int_eq(cq_client_process(w), CQ_OK);
 		st = stat_of(q);
-		ck_assert_int_lt(now_ms(), end);
+		ck_assert_int_lt(tu_now_ms(), end);
 	} while (st.waiting_pushers != 1 || st.oldest_age_ms < 10 ||
 	         stat_of(eq).waiting_poppers != 1);
 	ck_assert_str_eq(st.name, "full");
@@ -840,7 +794,7 @@ START_TEST(test_stat_has_every_design_field)
 	ck_assert_int_eq(st.closed, 1);
 	ck_assert_uint_eq(st.waiting_pushers, 0);
 	while (done < 2) {
-		ck_assert_int_lt(now_ms(), end);
+		ck_assert_int_lt(tu_now_ms(), end);
 		ck_assert_int_eq(cq_client_process(w), CQ_OK);
 	}
 	cq_disconnect(w);
@@ -1021,7 +975,7 @@ START_TEST(test_release_with_delay)
 	fd = raw_connect();
 	id = raw_reserve(fd, "later", 2);
 	other = raw_reserve(fd, "later", 3);
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	ck_assert_int_eq(raw_msgop(fd, "later", 4,
 	                     CONQUEUE__MSG_OP__KIND__RELEASE, id, 1500),
 	    CQ_OK);
@@ -1042,9 +996,9 @@ START_TEST(test_release_with_delay)
 	ck_assert_int_eq(cq_ack(q, other), CQ_OK);
 	/* (Valgrind may well take longer than the delay for this much.) */
 	if (getenv("CQ_UNDER_VALGRIND") == NULL)
-		ck_assert_int_lt(now_ms() - t0, 1500);
+		ck_assert_int_lt(tu_now_ms() - t0, 1500);
 	wait_counts(q, 1, 0);
-	ck_assert_int_ge(now_ms() - t0, 1500);
+	ck_assert_int_ge(tu_now_ms() - t0, 1500);
 	ck_assert_uint_eq(reserve_expect(q, "d", 0, 2), id);
 	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
 	cq_disconnect(c);
@@ -1137,7 +1091,7 @@ async_cb(cq_status st, cq_msg *m, void *arg)
 static void
 async_drive(cq_client *c, struct async_seen *s, int want)
 {
-	int64_t end = now_ms() + WAIT_MS;
+	int64_t end = tu_now_ms() + WAIT_MS;
 	struct pollfd pfd;
 
 	for (;;) {
@@ -1145,7 +1099,7 @@ async_drive(cq_client *c, struct async_seen *s, int want)
 		if (s->callbacks >= want)
 			return;
 		ck_assert_msg(
-		    now_ms() < end, "callbacks: %d of %d", s->callbacks, want);
+		    tu_now_ms() < end, "callbacks: %d of %d", s->callbacks, want);
 		pfd.fd = cq_client_fd(c);
 		pfd.events = (short)((cq_client_events(c) & CQ_WANT_WRITE)
 		                         ? POLLIN | POLLOUT
@@ -1277,15 +1231,11 @@ int
 main(void)
 {
 	SRunner *sr = srunner_create(reserve_suite());
-	int failed, fd;
+	int failed;
 
-	snprintf(registry, sizeof registry, "/tmp/cqreserve-reg.XXXXXX");
-	if ((fd = mkstemp(registry)) >= 0)
-		close(fd);
-	else
-		registry[0] = '\0';
+	tu_registry_open("reserve");
 	srunner_run_all(sr, CK_NORMAL);
-	registry_sweep();
+	tu_registry_sweep();
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

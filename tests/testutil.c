@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <stdint.h>
@@ -222,4 +223,59 @@ int
 tu_shm_count_prefix(const char *prefix)
 {
 	return tu_shm_walk(prefix, 0);
+}
+
+static char tu_registry[128];
+
+/* Create the registry file of this suite run. */
+void
+tu_registry_open(const char *tag)
+{
+	int fd;
+
+	snprintf(tu_registry, sizeof tu_registry, "/tmp/cq%s-reg.XXXXXX",
+	    tag);
+	if ((fd = mkstemp(tu_registry)) >= 0)
+		close(fd);
+	else
+		tu_registry[0] = '\0';
+}
+
+/* Note d's instance and directory for the final sweep. */
+void
+tu_registry_note(const struct tu_daemon *d)
+{
+	FILE *f;
+
+	if (tu_registry[0] != '\0' && (f = fopen(tu_registry, "a")) != NULL) {
+		fprintf(f, "%s %s\n", d->instance, d->dir);
+		fclose(f);
+	}
+}
+
+/* In the parent: remove the segments and dirs of every noted daemon. */
+void
+tu_registry_sweep(void)
+{
+	struct tu_daemon d;
+	FILE *f;
+
+	if (tu_registry[0] == '\0' || (f = fopen(tu_registry, "r")) == NULL)
+		return;
+	memset(&d, 0, sizeof d);
+	d.pid = -1;
+	while (fscanf(f, "%63s %255s", d.instance, d.dir) == 2)
+		tu_daemon_cleanup(&d); /* its daemon died with the test */
+	fclose(f);
+	unlink(tu_registry);
+}
+
+/* Milliseconds on the monotonic clock. */
+int64_t
+tu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -4,6 +4,7 @@
 #define CQ_TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* A conqueued started on a private socket for one test. */
@@ -32,6 +33,17 @@ void tu_daemon_cleanup(struct tu_daemon *d);
 void tu_shm_remove_prefix(const char *prefix);
 /* Count /dev/shm entries starting with "conqueue-" prefix. */
 int tu_shm_count_prefix(const char *prefix);
+/*
+ * Check ends a failed test with _exit() in its forked child, so neither
+ * atexit nor teardown runs there. A suite opens a registry file in main
+ * (tu_registry_open), notes each daemon it starts (tu_registry_note), and
+ * after the run removes whatever failed tests left (tu_registry_sweep).
+ */
+void tu_registry_open(const char *tag);
+void tu_registry_note(const struct tu_daemon *d);
+void tu_registry_sweep(void);
+/* Milliseconds on the monotonic clock. */
+int64_t tu_now_ms(void);
 /* Path of a built program: $top_builddir/name, else ./name. */
 const char *tu_program(const char *name, char *buf, size_t len);
 
