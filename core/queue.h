@@ -47,15 +47,15 @@ struct core_queue; /* process-local handle on a mapped segment */
 /* Attributes fixed at create. */
 struct core_attr {
 	char name[CQ_NAME_MAX + 1]; /* queue name, stored in the header */
-	uint32_t capacity;	    /* >= 1 */
-	uint32_t max_size;	    /* >= 1 */
-	uint32_t bands;		    /* 1..CQ_BANDS_MAX */
-	uint32_t mode;		    /* queue permission bits (not the file's) */
-	uint32_t uid;		    /* queue owner (from SO_PEERCRED) */
+	uint32_t capacity;          /* >= 1 */
+	uint32_t max_size;          /* >= 1 */
+	uint32_t bands;             /* 1..CQ_BANDS_MAX */
+	uint32_t mode;              /* queue permission bits (not the file's) */
+	uint32_t uid;               /* queue owner (from SO_PEERCRED) */
 	uint32_t gid;
-	uint32_t max_deliveries;    /* 0: unlimited */
-	uint32_t lease_ms;	    /* default reserve lease */
-	uint32_t serial;	    /* 1: one message in flight at a time */
+	uint32_t max_deliveries; /* 0: unlimited */
+	uint32_t lease_ms;       /* default reserve lease */
+	uint32_t serial;         /* 1: one message in flight at a time */
 };
 
 /* A message handed out by core_pop: valid while it stays in flight. */
@@ -66,13 +66,13 @@ struct core_msg {
 	uint64_t enqueued_ns; /* CLOCK_REALTIME */
 	uint32_t deliveries;  /* 1 on the first delivery */
 	uint32_t len;
-	const void *data;     /* points into the segment */
+	const void *data; /* points into the segment */
 };
 
 /* State and counters. */
 struct core_stat {
 	struct core_attr attr;
-	uint64_t length;    /* queued, not in flight */
+	uint64_t length; /* queued, not in flight */
 	uint64_t in_flight;
 	uint64_t total_pushed;
 	uint64_t total_popped;
@@ -91,8 +91,8 @@ size_t core_segment_size(const struct core_attr *attr);
  * SIGBUS), initialise header, lock and slots. CQ_EXISTS if the name exists,
  * CQ_INVALID for bad attributes. On failure nothing is left behind.
  */
-cq_status core_create(const char *segname, const struct core_attr *attr,
-    struct core_queue **qp);
+cq_status core_create(
+    const char *segname, const struct core_attr *attr, struct core_queue **qp);
 
 /*
  * Attach segment segname: fstat (must be a regular file owned by our euid,
@@ -168,8 +168,8 @@ cq_status core_confirm(struct core_queue *q, uint32_t slot, uint64_t id);
 cq_status core_return(struct core_queue *q, uint32_t slot, uint64_t id);
 
 /* Set a new lease deadline on in-flight message (slot, id). */
-cq_status core_touch(struct core_queue *q, uint32_t slot, uint64_t id,
-    uint64_t deadline_ns);
+cq_status core_touch(
+    struct core_queue *q, uint32_t slot, uint64_t id, uint64_t deadline_ns);
 
 /*
  * Return every in-flight message to the head of its band, in original

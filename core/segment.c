@@ -337,9 +337,9 @@ core_attach(const char *segname, struct core_queue **qp)
 		return CQ_SYSTEM;
 	}
 	/* No magic: a create that died before its commit (the magic store). */
-	if (__atomic_load_n(&((const struct queue_hdr *)(const void *)base)
-		    ->imm.magic,
-		__ATOMIC_ACQUIRE) == 0) {
+	if (__atomic_load_n(
+	        &((const struct queue_hdr *)(const void *)base)->imm.magic,
+	        __ATOMIC_ACQUIRE) == 0) {
 		munmap(base, (size_t)sb.st_size);
 		close(fd);
 		return CQ_NOTFOUND;

@@ -299,8 +299,8 @@ model_sync_inflight(struct model *m)
 	ck_assert_uint_eq(st.in_flight, (uint64_t)m->nfl);
 	/* The totals are exact even right after a crash. */
 	ck_assert_uint_eq(st.total_pushed, m->pushed);
-	ck_assert_uint_eq(st.total_popped,
-	    m->pushed - (uint64_t)len - (uint64_t)m->nfl);
+	ck_assert_uint_eq(
+	    st.total_popped, m->pushed - (uint64_t)len - (uint64_t)m->nfl);
 	ck_assert_uint_eq(core_free_slots(q), (uint32_t)(CAP - len - m->nfl));
 }
 

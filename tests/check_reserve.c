@@ -1098,8 +1098,8 @@ async_drive(cq_client *c, struct async_seen *s, int want)
 		ck_assert_int_eq(cq_client_process(c), CQ_OK);
 		if (s->callbacks >= want)
 			return;
-		ck_assert_msg(
-		    tu_now_ms() < end, "callbacks: %d of %d", s->callbacks, want);
+		ck_assert_msg(tu_now_ms() < end, "callbacks: %d of %d",
+		    s->callbacks, want);
 		pfd.fd = cq_client_fd(c);
 		pfd.events = (short)((cq_client_events(c) & CQ_WANT_WRITE)
 		                         ? POLLIN | POLLOUT

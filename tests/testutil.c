@@ -34,7 +34,7 @@ tu_program(const char *name, char *buf, size_t len)
 	if (strcmp(name, "conqueued") == 0 && getenv("CONQUEUED") != NULL)
 		snprintf(buf, len, "%s", getenv("CONQUEUED"));
 	else if (strcmp(name, "conqueue-cli") == 0 &&
-	    getenv("CONQUEUE_CLI") != NULL)
+	         getenv("CONQUEUE_CLI") != NULL)
 		snprintf(buf, len, "%s", getenv("CONQUEUE_CLI"));
 	else if (top != NULL)
 		snprintf(buf, len, "%s/%s", top, name);
@@ -119,8 +119,8 @@ tu_daemon_start(struct tu_daemon *d, const char *const *extra)
 		return -1;
 	snprintf(d->dir, sizeof d->dir, "%s", tmpl);
 	snprintf(d->sock, sizeof d->sock, "%s/cq.sock", d->dir);
-	snprintf(d->instance, sizeof d->instance, "t%ld-%d-%s",
-	    (long)getpid(), seq++, strrchr(tmpl, '.') + 1);
+	snprintf(d->instance, sizeof d->instance, "t%ld-%d-%s", (long)getpid(),
+	    seq++, strrchr(tmpl, '.') + 1);
 	return tu_daemon_spawn(d, extra);
 }
 
@@ -177,8 +177,8 @@ tu_daemon_cleanup(struct tu_daemon *d)
 		while ((de = readdir(dir)) != NULL) {
 			if (de->d_name[0] == '.')
 				continue;
-			snprintf(path, sizeof path, "%s/%s", d->dir,
-			    de->d_name);
+			snprintf(
+			    path, sizeof path, "%s/%s", d->dir, de->d_name);
 			unlink(path);
 		}
 		closedir(dir);
@@ -233,8 +233,7 @@ tu_registry_open(const char *tag)
 {
 	int fd;
 
-	snprintf(tu_registry, sizeof tu_registry, "/tmp/cq%s-reg.XXXXXX",
-	    tag);
+	snprintf(tu_registry, sizeof tu_registry, "/tmp/cq%s-reg.XXXXXX", tag);
 	if ((fd = mkstemp(tu_registry)) >= 0)
 		close(fd);
 	else

@@ -9,8 +9,8 @@
 
 /* A conqueued started on a private socket for one test. */
 struct tu_daemon {
-	char dir[256];	   /* private temp dir (holds the socket) */
-	char sock[300];	   /* socket path */
+	char dir[256];     /* private temp dir (holds the socket) */
+	char sock[300];    /* socket path */
 	char instance[64]; /* --instance name: shm segments start with it */
 	pid_t pid;
 };

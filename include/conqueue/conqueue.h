@@ -24,23 +24,23 @@ extern "C" {
  * closed, busy).
  */
 typedef enum cq_status {
-	CQ_OK = 0,	     /* done */
-	CQ_EMPTY = 1,	     /* non-blocking pop found nothing */
-	CQ_FULL = 2,	     /* non-blocking push found no room */
-	CQ_CLOSED = 3,	     /* push on closed; pop on closed and drained */
-	CQ_BUSY = 4,	     /* queue lock not available without waiting */
-	CQ_TIMEDOUT = 5,     /* a timed operation's deadline passed */
-	CQ_CANCELED = 6,     /* an async operation was cancelled */
-	CQ_NOTFOUND = 7,     /* no such queue (or message id) */
-	CQ_EXISTS = 8,	     /* queue already exists */
-	CQ_DENIED = 9,	     /* permission denied */
-	CQ_INVALID = 10,     /* bad argument or queue name */
-	CQ_TOOBIG = 11,	     /* message larger than the queue's maximum */
-	CQ_LIMIT = 12,	     /* a daemon limit or quota was reached */
+	CQ_OK = 0,            /* done */
+	CQ_EMPTY = 1,         /* non-blocking pop found nothing */
+	CQ_FULL = 2,          /* non-blocking push found no room */
+	CQ_CLOSED = 3,        /* push on closed; pop on closed and drained */
+	CQ_BUSY = 4,          /* queue lock not available without waiting */
+	CQ_TIMEDOUT = 5,      /* a timed operation's deadline passed */
+	CQ_CANCELED = 6,      /* an async operation was cancelled */
+	CQ_NOTFOUND = 7,      /* no such queue (or message id) */
+	CQ_EXISTS = 8,        /* queue already exists */
+	CQ_DENIED = 9,        /* permission denied */
+	CQ_INVALID = 10,      /* bad argument or queue name */
+	CQ_TOOBIG = 11,       /* message larger than the queue's maximum */
+	CQ_LIMIT = 12,        /* a daemon limit or quota was reached */
 	CQ_DISCONNECTED = 13, /* lost the daemon */
-	CQ_PROTOCOL = 14,    /* malformed or incompatible frame */
-	CQ_SYSTEM = 15,	     /* an operating-system error (see errno) */
-	CQ_CORRUPT = 16,     /* queue storage failed validation: quarantined */
+	CQ_PROTOCOL = 14,     /* malformed or incompatible frame */
+	CQ_SYSTEM = 15,       /* an operating-system error (see errno) */
+	CQ_CORRUPT = 16,      /* queue storage failed validation: quarantined */
 } cq_status;
 
 #define CQ_STATUS_MAX 16
@@ -55,11 +55,11 @@ CQ_EXPORT const char *cq_status_name(cq_status s);
 CQ_EXPORT const char *cq_version(void);
 
 /* Timeouts are relative milliseconds on the monotonic clock. */
-#define CQ_FOREVER (-1)	 /* wait without deadline */
-#define CQ_NOWAIT 0	 /* try: never wait */
+#define CQ_FOREVER (-1) /* wait without deadline */
+#define CQ_NOWAIT  0    /* try: never wait */
 
-#define CQ_NAME_MAX 64	 /* longest queue name in bytes */
-#define CQ_BANDS_MAX 8	 /* most priority bands per queue */
+#define CQ_NAME_MAX  64 /* longest queue name in bytes */
+#define CQ_BANDS_MAX 8  /* most priority bands per queue */
 
 /*
  * cq_name_valid: 1 if name (len bytes) is a valid queue name:
@@ -70,18 +70,18 @@ CQ_EXPORT int cq_name_valid(const char *name, size_t len);
 /* Opaque handles. */
 typedef struct cq_client cq_client; /* one connection to conqueued */
 typedef struct cq_queue cq_queue;   /* a named queue on a connection */
-typedef struct cq_msg cq_msg;	    /* a popped message (owned by caller) */
-typedef struct cq_op cq_op;	    /* a pending asynchronous operation */
+typedef struct cq_msg cq_msg;       /* a popped message (owned by caller) */
+typedef struct cq_op cq_op;         /* a pending asynchronous operation */
 
 /* Attributes of a new queue; zero-initialise, then set what you need. */
 typedef struct cq_queue_attr {
-	uint32_t capacity;	 /* most messages (0: 1024) */
-	uint32_t max_size;	 /* largest message in bytes (0: 65536) */
-	uint32_t bands;		 /* priority bands 1..8 (0: 1) */
-	uint32_t mode;		 /* permission bits (0: 0600) */
+	uint32_t capacity;       /* most messages (0: 1024) */
+	uint32_t max_size;       /* largest message in bytes (0: 65536) */
+	uint32_t bands;          /* priority bands 1..8 (0: 1) */
+	uint32_t mode;           /* permission bits (0: 0600) */
 	uint32_t max_deliveries; /* 0: unlimited; else dead-letter after */
-	uint32_t lease_ms;	 /* default reserve lease (0: 30000) */
-	int serial;		 /* non-zero: one reserved message at a time */
+	uint32_t lease_ms;       /* default reserve lease (0: 30000) */
+	int serial;              /* non-zero: one reserved message at a time */
 } cq_queue_attr;
 
 /* Counters and state of a queue, as returned by cq_stat(). */
@@ -96,8 +96,8 @@ typedef struct cq_queue_stat {
 	uint32_t max_deliveries;
 	uint32_t lease_ms;
 	int serial;
-	uint64_t length;	  /* messages queued (not in flight) */
-	uint64_t in_flight;	  /* popped/reserved but not yet confirmed */
+	uint64_t length;          /* messages queued (not in flight) */
+	uint64_t in_flight;       /* popped/reserved but not yet confirmed */
 	uint32_t waiting_poppers; /* parked pops */
 	uint32_t waiting_pushers; /* parked pushes */
 	int closed;
@@ -105,7 +105,7 @@ typedef struct cq_queue_stat {
 	uint64_t total_pushed;
 	uint64_t total_popped;
 	uint64_t dead_lettered;
-	uint64_t oldest_age_ms;	  /* age of the oldest queued message */
+	uint64_t oldest_age_ms; /* age of the oldest queued message */
 } cq_queue_stat;
 
 /*
@@ -129,8 +129,8 @@ CQ_EXPORT cq_status cq_connect(cq_client **c, const char *socket_path);
  * cq_connect_named: like cq_connect, and tells the daemon a client name for
  * its logs (it is never used for authorisation).
  */
-CQ_EXPORT cq_status cq_connect_named(cq_client **c, const char *socket_path,
-    const char *client_name);
+CQ_EXPORT cq_status cq_connect_named(
+    cq_client **c, const char *socket_path, const char *client_name);
 
 /*
  * cq_disconnect: send any pending receipt confirmations, complete every
@@ -153,8 +153,8 @@ CQ_EXPORT cq_status cq_ping(cq_client *c);
  * exists already, CQ_INVALID for a bad name or attribute, CQ_LIMIT for a
  * daemon limit.
  */
-CQ_EXPORT cq_status cq_create(cq_client *c, const char *name,
-    const cq_queue_attr *attr);
+CQ_EXPORT cq_status cq_create(
+    cq_client *c, const char *name, const cq_queue_attr *attr);
 
 /* cq_delete: close queue name (waking every waiter), then remove it. */
 CQ_EXPORT cq_status cq_delete(cq_client *c, const char *name);
@@ -179,8 +179,8 @@ CQ_EXPORT const char *cq_queue_name(const cq_queue *q);
  * room (CQ_FOREVER: no deadline). CQ_OK, CQ_CLOSED, CQ_TIMEDOUT, CQ_TOOBIG.
  * The library copies buf; the caller keeps it.
  */
-CQ_EXPORT cq_status cq_push(cq_queue *q, const void *buf, size_t len,
-    int64_t timeout_ms);
+CQ_EXPORT cq_status cq_push(
+    cq_queue *q, const void *buf, size_t len, int64_t timeout_ms);
 /* cq_try_push: never waits: CQ_OK, CQ_FULL, CQ_CLOSED, CQ_BUSY. */
 CQ_EXPORT cq_status cq_try_push(cq_queue *q, const void *buf, size_t len);
 /* cq_push_band: cq_push with priority band (0 lowest .. bands-1). */
@@ -208,15 +208,15 @@ CQ_EXPORT cq_status cq_try_pop(cq_queue *q, cq_msg **m);
  * cq_pop_many: pop 1..max messages into msgs[0..*n-1] (each freed by the
  * caller), waiting up to timeout_ms for the first.
  */
-CQ_EXPORT cq_status cq_pop_many(cq_queue *q, cq_msg **msgs, size_t max,
-    size_t *n, int64_t timeout_ms);
+CQ_EXPORT cq_status cq_pop_many(
+    cq_queue *q, cq_msg **msgs, size_t max, size_t *n, int64_t timeout_ms);
 
 /* Accessors of a message. */
 CQ_EXPORT const void *cq_msg_data(const cq_msg *m);
 CQ_EXPORT size_t cq_msg_len(const cq_msg *m);
-CQ_EXPORT uint64_t cq_msg_id(const cq_msg *m);	       /* unique in queue */
+CQ_EXPORT uint64_t cq_msg_id(const cq_msg *m); /* unique in queue */
 CQ_EXPORT unsigned cq_msg_band(const cq_msg *m);
-CQ_EXPORT uint32_t cq_msg_deliveries(const cq_msg *m); /* 1 on first */
+CQ_EXPORT uint32_t cq_msg_deliveries(const cq_msg *m);  /* 1 on first */
 CQ_EXPORT uint64_t cq_msg_enqueued_ns(const cq_msg *m); /* CLOCK_REALTIME */
 CQ_EXPORT void cq_msg_free(cq_msg *m);
 
@@ -237,16 +237,16 @@ CQ_EXPORT cq_status cq_length(cq_queue *q, int64_t *length);
  * message stays in flight under a lease of lease_ms (0: the queue's
  * default) until cq_ack; cq_release puts it back, cq_touch extends it.
  */
-CQ_EXPORT cq_status cq_reserve(cq_queue *q, cq_msg **m, int64_t timeout_ms,
-    uint32_t lease_ms);
+CQ_EXPORT cq_status cq_reserve(
+    cq_queue *q, cq_msg **m, int64_t timeout_ms, uint32_t lease_ms);
 /*
  * cq_reserve_detached: cq_reserve whose reservation survives this
  * connection: it ends only by cq_ack/cq_release or lease expiry, and any
  * connection of the same uid (or an admin) may ack, release or touch it
  * (what conqueue-cli reserve uses so that a later "ack" works).
  */
-CQ_EXPORT cq_status cq_reserve_detached(cq_queue *q, cq_msg **m,
-    int64_t timeout_ms, uint32_t lease_ms);
+CQ_EXPORT cq_status cq_reserve_detached(
+    cq_queue *q, cq_msg **m, int64_t timeout_ms, uint32_t lease_ms);
 CQ_EXPORT cq_status cq_ack(cq_queue *q, uint64_t id);
 CQ_EXPORT cq_status cq_release(cq_queue *q, uint64_t id);
 CQ_EXPORT cq_status cq_touch(cq_queue *q, uint64_t id, uint32_t lease_ms);
@@ -255,8 +255,8 @@ CQ_EXPORT cq_status cq_touch(cq_queue *q, uint64_t id, uint32_t lease_ms);
  * delay_ms (a retry back-off). Meanwhile it stays in flight and nobody may
  * ack, release or touch it; 0 is cq_release.
  */
-CQ_EXPORT cq_status cq_release_delayed(cq_queue *q, uint64_t id,
-    uint32_t delay_ms);
+CQ_EXPORT cq_status cq_release_delayed(
+    cq_queue *q, uint64_t id, uint32_t delay_ms);
 
 /* cq_chmod: change q's permission bits (owner or admin only). */
 CQ_EXPORT cq_status cq_chmod(cq_queue *q, uint32_t mode);
@@ -296,8 +296,8 @@ CQ_EXPORT cq_status cq_push_async(cq_queue *q, const void *buf, size_t len,
 CQ_EXPORT cq_status cq_push_front_async(cq_queue *q, const void *buf,
     size_t len, unsigned band, int64_t timeout_ms, cq_push_cb *cb, void *arg,
     cq_op **op);
-CQ_EXPORT cq_status cq_pop_async(cq_queue *q, int64_t timeout_ms,
-    cq_pop_cb *cb, void *arg, cq_op **op);
+CQ_EXPORT cq_status cq_pop_async(
+    cq_queue *q, int64_t timeout_ms, cq_pop_cb *cb, void *arg, cq_op **op);
 CQ_EXPORT cq_status cq_reserve_async(cq_queue *q, int64_t timeout_ms,
     uint32_t lease_ms, cq_pop_cb *cb, void *arg, cq_op **op);
 
@@ -309,8 +309,7 @@ CQ_EXPORT cq_status cq_reserve_async(cq_queue *q, int64_t timeout_ms,
  * (n >= 1): it owns each message (cq_msg_free) but not the array, which
  * is valid only during the callback. On failure msgs is NULL and n 0.
  */
-typedef void cq_pop_many_cb(cq_status st, cq_msg **msgs, size_t n,
-    void *arg);
+typedef void cq_pop_many_cb(cq_status st, cq_msg **msgs, size_t n, void *arg);
 
 CQ_EXPORT cq_status cq_push_many_async(cq_queue *q, const void *const *bufs,
     const size_t *lens, size_t n, unsigned band, int64_t timeout_ms,
@@ -326,7 +325,7 @@ CQ_EXPORT cq_status cq_pop_many_async(cq_queue *q, size_t max,
 CQ_EXPORT cq_status cq_op_cancel(cq_op *op);
 
 /* Event-loop integration. */
-#define CQ_WANT_READ 0x1
+#define CQ_WANT_READ  0x1
 #define CQ_WANT_WRITE 0x2
 /* cq_client_fd: the socket to watch. */
 CQ_EXPORT int cq_client_fd(cq_client *c);
@@ -347,8 +346,8 @@ CQ_EXPORT size_t cq_client_pending(cq_client *c);
  * write), so an event loop can update what it watches; NULL removes it.
  * fn may only call cq_client_fd and cq_client_events.
  */
-CQ_EXPORT void cq_client_set_watch(cq_client *c,
-    void (*fn)(cq_client *c, void *arg), void *arg);
+CQ_EXPORT void cq_client_set_watch(
+    cq_client *c, void (*fn)(cq_client *c, void *arg), void *arg);
 
 #ifdef __cplusplus
 }
