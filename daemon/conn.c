@@ -163,7 +163,9 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 	struct conn *c = (struct conn *)(void *)p;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	struct evbuffer_iovec v;
-	size_t len = conqueue__reply__get_packed_size(r);
+	/* Push and pop replies skip protobuf-c's descriptor walk. */
+	size_t fast = frame_reply_fast_size(r);
+	size_t len = fast != 0 ? fast : conqueue__reply__get_packed_size(r);
 
 	if (len > UINT32_MAX - FRAME_HDR_LEN ||
 	    evbuffer_reserve_space(
@@ -174,7 +176,10 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 		return;
 	}
 	frame_put_len(v.iov_base, (uint32_t)len);
-	conqueue__reply__pack(r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
+	if (fast != 0)
+		frame_reply_fast_pack(r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
+	else
+		conqueue__reply__pack(r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
 	v.iov_len = len + FRAME_HDR_LEN;
 	evbuffer_commit_space(out, &v, 1);
 	if (!c->dirty) {

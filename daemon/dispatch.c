@@ -36,6 +36,8 @@
 #define DEFAULT_MAX_SIZE 65536
 #define DEFAULT_MODE     0600
 #define DEFAULT_LEASE_MS 30000
+/* Pops of up to this many messages build their reply on the stack. */
+#define DISPATCH_POP_STACK 64
 
 #define DLQ_SUFFIX     ".dlq"
 #define DLQ_SUFFIX_LEN 4
@@ -58,9 +60,10 @@ struct op {
 	void *blob;
 	TAILQ_ENTRY(op) qlink; /* OP_HANDOFF: in q->handoffs */
 	size_t n;
-	struct core_msg *msgs;
-	uint64_t seq; /* OP_HANDOFF: delivery order (dispatch_seq) */
-	int listed;   /* in a reject list being handled */
+	struct core_msg *msgs; /* malloc'ed, or &one */
+	struct core_msg one;   /* a one-message pop needs no allocation */
+	uint64_t seq;          /* OP_HANDOFF: delivery order (dispatch_seq) */
+	int listed;            /* in a reject list being handled */
 };
 
 /* A reserved message under a lease. */
@@ -264,7 +267,8 @@ dispatch_op_free(struct op *o)
 	else
 		TAILQ_REMOVE(&o->q->handoffs, o, qlink);
 	free(o->blob);
-	free(o->msgs);
+	if (o->msgs != &o->one)
+		free(o->msgs);
 	free(o);
 }
 
@@ -618,6 +622,9 @@ dispatch_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
     uint64_t id, struct op **op)
 {
 	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+	/* Most pops fit these: no allocation for the reply's arrays. */
+	Conqueue__Msg pm_stack[DISPATCH_POP_STACK],
+	    *pp_stack[DISPATCH_POP_STACK];
 	Conqueue__Msg *pm = NULL, **pp = NULL;
 	struct core_msg *msgs = NULL;
 	struct op *o = *op;
@@ -633,7 +640,10 @@ dispatch_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 		TAILQ_INSERT_TAIL(&q->handoffs, o, qlink);
 		*op = o;
 	}
-	if ((msgs = calloc(want, sizeof *msgs)) == NULL) {
+	if (want == 1 && o != NULL) {
+		memset(&o->one, 0, sizeof o->one);
+		msgs = &o->one;
+	} else if ((msgs = calloc(want, sizeof *msgs)) == NULL) {
 		st = CQ_SYSTEM;
 		goto fail;
 	}
@@ -644,8 +654,12 @@ dispatch_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 	st = core_pop_many(q->core, p->cid, lease_deadline, msgs, want, &n);
 	if (st != CQ_OK)
 		goto fail;
-	if ((pm = calloc(n, sizeof *pm)) == NULL ||
-	    (pp = calloc(n, sizeof *pp)) == NULL ||
+	if (n <= DISPATCH_POP_STACK) {
+		pm = pm_stack;
+		pp = pp_stack;
+	}
+	if ((pm == NULL && (pm = calloc(n, sizeof *pm)) == NULL) ||
+	    (pp == NULL && (pp = calloc(n, sizeof *pp)) == NULL) ||
 	    (m->reserve &&
 	        dispatch_reserve_msgs(p, q, m, msgs, n, lease_deadline) != 0)) {
 		/* Nothing was sent: put everything back. */
@@ -679,10 +693,13 @@ dispatch_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 	r.n_msgs = n;
 	r.msgs = pp;
 	p->ops->send(p, &r);
-	free(pm);
-	free(pp);
+	if (pm != pm_stack) {
+		free(pm);
+		free(pp);
+	}
 	if (m->reserve) {
-		free(msgs);
+		if (o == NULL || msgs != &o->one)
+			free(msgs);
 		if (o != NULL)
 			dispatch_op_free(o);
 		*op = NULL;
@@ -701,9 +718,12 @@ dispatch_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 	}
 	return CQ_OK;
 fail:
-	free(msgs);
-	free(pm);
-	free(pp);
+	if (o == NULL || msgs != &o->one)
+		free(msgs);
+	if (pm != pm_stack) {
+		free(pm);
+		free(pp);
+	}
 	/* A fresh hand-off record goes; a parked op is the caller's. */
 	if (o != NULL && o->kind == OP_HANDOFF) {
 		dispatch_op_free(o);

@@ -24,17 +24,26 @@ uint32_t frame_get_len(const uint8_t *hdr);
  * oneof) may appear twice, at any depth. Returns 0 if acceptable, else -1
  * with a static reason in *why.
  */
-int frame_check_wire(const ProtobufCMessageDescriptor *desc,
-    const uint8_t *buf, size_t len, const char **why);
+int frame_check_wire(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
+    size_t len, const char **why);
 
 /*
  * Decode a Request (strictly, as frame_check_wire). NULL on failure with a
  * reason in *why. Free with conqueue__request__free_unpacked(r, NULL).
  */
-Conqueue__Request *frame_decode_request(const uint8_t *buf, size_t len,
-    const char **why);
+Conqueue__Request *frame_decode_request(
+    const uint8_t *buf, size_t len, const char **why);
 /* Decode a Reply, likewise. */
-Conqueue__Reply *frame_decode_reply(const uint8_t *buf, size_t len,
-    const char **why);
+Conqueue__Reply *frame_decode_reply(
+    const uint8_t *buf, size_t len, const char **why);
+
+/*
+ * Hand encoding of the hot replies (push and pop: only id, status, msgs and
+ * first_id set), byte for byte what protobuf-c produces. Returns the body
+ * size, or 0 if r has any other field and must go through protobuf-c.
+ */
+size_t frame_reply_fast_size(const Conqueue__Reply *r);
+/* Write the body sized by frame_reply_fast_size (nonzero) into buf. */
+void frame_reply_fast_pack(const Conqueue__Reply *r, uint8_t *buf);
 
 #endif /* CQ_PROTO_FRAME_H */
