@@ -640,10 +640,11 @@ dispatch_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 		TAILQ_INSERT_TAIL(&q->handoffs, o, qlink);
 		*op = o;
 	}
+	/* Not calloc: core_pop_many fills every entry it returns. */
 	if (want == 1 && o != NULL) {
 		memset(&o->one, 0, sizeof o->one);
 		msgs = &o->one;
-	} else if ((msgs = calloc(want, sizeof *msgs)) == NULL) {
+	} else if ((msgs = malloc(want * sizeof *msgs)) == NULL) {
 		st = CQ_SYSTEM;
 		goto fail;
 	}
