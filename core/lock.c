@@ -7,7 +7,7 @@
 
 /*
  * Take q's lock: trylock when ms <= 0, else wait until now + ms on the
- * monotonic clock. A dead owner makes us recover before anything else,
+ * monotonic clock if the lock is held. A dead owner makes us recover before anything else,
  * and pthread_mutex_consistent() comes last so that a crash during the
  * repair leaves EOWNERDEAD for the next locker, who reruns it.
  */
@@ -19,9 +19,9 @@ lock_take(struct core_queue *q, int64_t ms)
 
 	if (q->corrupt)
 		return CQ_CORRUPT;
-	if (ms <= 0)
-		r = pthread_mutex_trylock(&q->hdr->lock);
-	else {
+	/* Uncontended (the usual case): no clock read, no deadline. */
+	r = pthread_mutex_trylock(&q->hdr->lock);
+	if (r == EBUSY && ms > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += ms / 1000;
 		ts.tv_nsec += (ms % 1000) * 1000000;

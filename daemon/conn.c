@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "daemon.h"
@@ -31,13 +30,27 @@
 
 /* How long a closing connection may take to accept its last replies. */
 #define CONN_LINGER_MS 1000
+/* Reads go here first; frames are decoded in place. */
+#define CONN_READ_SIZE (256 * 1024)
+/* At most this much is read from one connection per wake-up (fairness). */
+#define CONN_READ_MAX (1024 * 1024)
 
 struct conn {
 	struct peer peer; /* first: dispatch's handle casts back */
 	TAILQ_ENTRY(conn) link;
 	TAILQ_ENTRY(conn) dlink; /* in conn_dirty while output waits */
 	int dirty;
-	struct bufferevent *bev;
+	int fd;
+	struct event *rd_ev; /* persistent; off while paused or closing */
+	struct event *wr_ev; /* persistent; on only while the socket is full */
+	struct evbuffer *out;
+	/*
+	 * Input left over from a read: the start of a frame, or frames not
+	 * yet handled because reading is paused. NULL when there is none,
+	 * so an idle connection holds no input buffer.
+	 */
+	uint8_t *ibuf;
+	size_t ilen, icap;
 	struct event *frame_timer; /* hello, or a started frame, or linger */
 	struct event *slow_timer;  /* started when reading was paused */
 	int in_read;               /* conn_process on the stack: defer free */
@@ -49,13 +62,14 @@ TAILQ_HEAD(conn_list, conn);
 static struct conn_list conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
 static struct conn_list conn_dirty = TAILQ_HEAD_INITIALIZER(conn_dirty);
 static struct event *conn_flush_ev; /* activated when conn_dirty fills */
+/* One read buffer for all connections: the loop reads them in turn. */
+static uint8_t conn_rbuf[CONN_READ_SIZE];
 static uint64_t conn_next_id = 1;
 static void (*conn_all_closed)(void);
 uint32_t conn_count;
 
 static void conn_send(struct peer *p, const Conqueue__Reply *r);
 static void conn_close_peer(struct peer *p, const char *why);
-static void conn_process(struct conn *c);
 
 static const struct peer_ops conn_peer_ops = {conn_send, conn_close_peer};
 
@@ -80,7 +94,11 @@ conn_free(struct conn *c)
 	TAILQ_REMOVE(&conn_all, c, link);
 	if (c->dirty)
 		TAILQ_REMOVE(&conn_dirty, c, dlink);
-	bufferevent_free(c->bev);
+	event_free(c->rd_ev);
+	event_free(c->wr_ev);
+	evbuffer_free(c->out);
+	free(c->ibuf);
+	close(c->fd);
 	event_free(c->frame_timer);
 	event_free(c->slow_timer);
 	if ((u = registry_uid(c->peer.uid)) != NULL && u->connections > 0)
@@ -104,7 +122,7 @@ conn_shutdown(struct conn *c, const char *why)
 		log_debug("connection %llu: closing: %s",
 		    (unsigned long long)c->peer.cid, why);
 	dispatch_peer_gone(&c->peer);
-	bufferevent_disable(c->bev, EV_READ);
+	event_del(c->rd_ev);
 	evtimer_del(c->slow_timer);
 	evtimer_del(c->frame_timer);
 }
@@ -113,12 +131,11 @@ conn_shutdown(struct conn *c, const char *why)
 static void
 conn_linger(struct conn *c)
 {
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	if (evbuffer_get_length(c->out) == 0) {
 		conn_free(c);
 		return;
 	}
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	bufferevent_enable(c->bev, EV_WRITE);
+	event_add(c->wr_ev, NULL);
 	conn_arm(c->frame_timer, CONN_LINGER_MS);
 }
 
@@ -161,7 +178,7 @@ static void
 conn_send(struct peer *p, const Conqueue__Reply *r)
 {
 	struct conn *c = (struct conn *)(void *)p;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = c->out;
 	struct evbuffer_iovec v;
 	/* Push and pop replies skip protobuf-c's descriptor walk. */
 	size_t fast = frame_reply_fast_size(r);
@@ -192,9 +209,7 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 	if (!c->paused && !c->closing &&
 	    evbuffer_get_length(out) > cfg.max_outbuf) {
 		c->paused = 1;
-		bufferevent_disable(c->bev, EV_READ);
-		bufferevent_setwatermark(
-		    c->bev, EV_WRITE, (size_t)(cfg.max_outbuf / 2), 0);
+		event_del(c->rd_ev);
 		conn_arm(c->slow_timer, cfg.slow_reader_grace_ms);
 	}
 }
@@ -292,55 +307,169 @@ conn_decode(const uint8_t *body, size_t len, const char **why)
 	return r;
 }
 
-/* Handle every complete frame in the input buffer. */
-static void
-conn_process(struct conn *c)
+/*
+ * Handle the complete frames at the start of buf (len bytes) until one is
+ * incomplete or c stops reading; returns the bytes used. Decoded requests
+ * may point into buf: it stays put until dispatch_request returns.
+ */
+static size_t
+conn_frames(struct conn *c, const uint8_t *buf, size_t len)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
 	Conqueue__Request *req;
-	uint8_t hdr[FRAME_HDR_LEN];
 	const uint8_t *body;
 	const char *why = NULL;
 	char reason[128];
-	size_t avail;
-	uint32_t len;
-	int progress = 0;
+	size_t used = 0;
+	uint32_t flen;
 
-	c->in_read = 1;
-	while (!c->closing && !c->paused) {
-		avail = evbuffer_get_length(in);
-		if (avail < FRAME_HDR_LEN)
-			break;
-		evbuffer_copyout(in, hdr, FRAME_HDR_LEN);
-		len = frame_get_len(hdr);
-		if (len > cfg.max_frame) {
+	while (!c->closing && !c->paused && len - used >= FRAME_HDR_LEN) {
+		flen = frame_get_len(buf + used);
+		if (flen > cfg.max_frame) {
 			snprintf(reason, sizeof reason,
-			    "frame of %u bytes exceeds max_frame %u", len,
+			    "frame of %u bytes exceeds max_frame %u", flen,
 			    cfg.max_frame);
 			conn_protocol_error(c, 0, reason);
 			break;
 		}
-		if (avail - FRAME_HDR_LEN < len)
+		if (len - used - FRAME_HDR_LEN < flen)
 			break;
-		body = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR_LEN + len));
-		if (body == NULL) {
-			conn_close(c, "out of memory");
-			break;
-		}
-		body += FRAME_HDR_LEN;
-		req = conn_decode(body, len, &why);
+		body = buf + used + FRAME_HDR_LEN;
+		req = conn_decode(body, flen, &why);
 		if (req == NULL) {
 			snprintf(
 			    reason, sizeof reason, "malformed frame: %s", why);
 			conn_protocol_error(
-			    c, conn_guess_id(body, len), reason);
+			    c, conn_guess_id(body, flen), reason);
 			conn_arena_reset();
 			break;
 		}
-		progress = 1;
+		used += FRAME_HDR_LEN + flen;
 		dispatch_request(&c->peer, req);
 		conn_arena_reset();
-		evbuffer_drain(in, FRAME_HDR_LEN + len);
+	}
+	return used;
+}
+
+/*
+ * Bytes to hold the frame starting at p (n bytes there), at least floor:
+ * a header over max_frame is refused when the frame is handled, so it
+ * never sizes a buffer.
+ */
+static size_t
+conn_frame_room(const uint8_t *p, size_t n, size_t floor)
+{
+	uint32_t flen;
+
+	if (n < FRAME_HDR_LEN || (flen = frame_get_len(p)) > cfg.max_frame)
+		return floor;
+	return (size_t)flen + FRAME_HDR_LEN > floor
+	           ? (size_t)flen + FRAME_HDR_LEN
+	           : floor;
+}
+
+/*
+ * Keep the n unused bytes at p (from the shared read buffer) in c's own
+ * buffer, sized for the whole frame they start when its header is there.
+ */
+static int
+conn_keep(struct conn *c, const uint8_t *p, size_t n)
+{
+	size_t want = conn_frame_room(p, n, n > 4096 ? n : 4096);
+
+	if ((c->ibuf = malloc(want)) == NULL)
+		return -1;
+	memcpy(c->ibuf, p, n);
+	c->ilen = n;
+	c->icap = want;
+	return 0;
+}
+
+/* Room in c's own buffer for the rest of the frame it holds; -1: no memory. */
+static int
+conn_room(struct conn *c)
+{
+	size_t want = conn_frame_room(c->ibuf, c->ilen, c->ilen + 4096);
+	uint8_t *p;
+
+	if (want <= c->icap)
+		return 0;
+	if ((p = realloc(c->ibuf, want)) == NULL)
+		return -1;
+	c->ibuf = p;
+	c->icap = want;
+	return 0;
+}
+
+/* Handle the frames held in c's own buffer; drop it once empty. */
+static void
+conn_drain_kept(struct conn *c)
+{
+	size_t used;
+
+	if (c->ilen == 0)
+		return;
+	used = conn_frames(c, c->ibuf, c->ilen);
+	c->ilen -= used;
+	if (c->ilen == 0) {
+		free(c->ibuf);
+		c->ibuf = NULL;
+		c->icap = 0;
+	} else if (used > 0)
+		memmove(c->ibuf, c->ibuf + used, c->ilen);
+}
+
+/*
+ * Read what the socket has and handle every complete frame. Most reads
+ * land in the shared buffer and are decoded where they lie; only the
+ * start of an unfinished frame (or frames left while paused) is copied
+ * to c's own buffer, which the rest of that frame is then read into.
+ */
+static void
+conn_input(struct conn *c)
+{
+	size_t total = 0, room, used;
+	uint8_t *dst;
+	ssize_t n;
+
+	c->in_read = 1;
+	while (!c->closing && !c->paused && total < CONN_READ_MAX) {
+		if (c->ibuf != NULL) {
+			if (conn_room(c) != 0) {
+				conn_close(c, "out of memory");
+				break;
+			}
+			dst = c->ibuf + c->ilen;
+			room = c->icap - c->ilen;
+		} else {
+			dst = conn_rbuf;
+			room = sizeof conn_rbuf;
+		}
+		n = read(c->fd, dst, room);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			/* Nobody is left to read what is still buffered. */
+			c->in_read = 0;
+			conn_drop(c, n == 0 ? "peer closed" : "socket error");
+			return;
+		}
+		total += (size_t)n;
+		if (dst == conn_rbuf) {
+			used = conn_frames(c, conn_rbuf, (size_t)n);
+			if (used < (size_t)n && !c->closing &&
+			    conn_keep(c, conn_rbuf + used, (size_t)n - used) !=
+			        0) {
+				conn_close(c, "out of memory");
+				break;
+			}
+		} else {
+			c->ilen += (size_t)n;
+			conn_drain_kept(c);
+		}
+		if ((size_t)n < room)
+			break; /* the socket is empty */
 	}
 	c->in_read = 0;
 	if (c->closing) {
@@ -354,8 +483,8 @@ conn_process(struct conn *c)
 	 */
 	if (c->paused)
 		evtimer_del(c->frame_timer);
-	else if (!c->peer.greeted || evbuffer_get_length(in) > 0) {
-		if (progress || !evtimer_pending(c->frame_timer, NULL))
+	else if (!c->peer.greeted || c->ilen > 0) {
+		if (total > 0 || !evtimer_pending(c->frame_timer, NULL))
 			conn_arm(c->frame_timer, cfg.frame_timeout_ms);
 	} else
 		evtimer_del(c->frame_timer);
@@ -363,30 +492,61 @@ conn_process(struct conn *c)
 
 /* Bytes arrived. */
 static void
-conn_read_cb(struct bufferevent *bev, void *arg)
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	(void)bev;
-	conn_process(arg);
+	(void)fd;
+	(void)what;
+	conn_input(arg);
 }
 
 /*
- * Write what c has buffered straight to the socket; only if the socket is
- * full does the bufferevent's write event take over the rest.
+ * Write what c has buffered; keep the write event on while some is left.
+ * A closing c is freed once all is out; a paused one resumes reading once
+ * half of max_outbuf is gone (frames may wait in its own buffer). Returns
+ * -1 if c was freed.
  */
-static void
-conn_flush(struct conn *c)
+static int
+conn_write(struct conn *c)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t left;
 
-	if (evbuffer_get_length(out) == 0)
-		return;
-	/* The bufferevent freezes its output's start; it does the same. */
-	evbuffer_unfreeze(out, 1);
-	evbuffer_write(out, bufferevent_getfd(c->bev));
-	evbuffer_freeze(out, 1);
-	/* Errors too are left to the bufferevent: it reports them. */
-	if (evbuffer_get_length(out) > 0)
-		bufferevent_enable(c->bev, EV_WRITE);
+	if (evbuffer_get_length(c->out) > 0 &&
+	    evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN &&
+	    errno != EWOULDBLOCK && errno != EINTR) {
+		conn_drop(c, "socket error");
+		return -1;
+	}
+	left = evbuffer_get_length(c->out);
+	if (left == 0)
+		event_del(c->wr_ev);
+	else
+		event_add(c->wr_ev, NULL);
+	if (c->closing) {
+		if (left == 0) {
+			conn_free(c);
+			return -1;
+		}
+		return 0;
+	}
+	if (c->paused && left <= cfg.max_outbuf / 2) {
+		c->paused = 0;
+		evtimer_del(c->slow_timer);
+		c->in_read = 1;
+		conn_drain_kept(c);
+		c->in_read = 0;
+		if (c->closing) {
+			conn_linger(c);
+			return 0;
+		}
+		if (!c->paused) {
+			event_add(c->rd_ev, NULL);
+			if (c->ilen == 0 && c->peer.greeted)
+				evtimer_del(c->frame_timer);
+			else
+				conn_arm(c->frame_timer, cfg.frame_timeout_ms);
+		}
+	}
+	return 0;
 }
 
 /* End of a loop pass: write the replies of every connection that got some. */
@@ -401,44 +561,18 @@ conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 	while ((c = TAILQ_FIRST(&conn_dirty)) != NULL) {
 		TAILQ_REMOVE(&conn_dirty, c, dlink);
 		c->dirty = 0;
-		if (!c->closing) /* a closing one lingers on the bufferevent */
-			conn_flush(c);
+		if (!c->closing) /* a closing one lingers on its write event */
+			conn_write(c);
 	}
 }
 
-/* Output drained to the low watermark: resume reading, or finish closing. */
+/* The socket takes more. */
 static void
-conn_write_cb(struct bufferevent *bev, void *arg)
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn *c = arg;
-
-	if (c->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			conn_free(c);
-		return;
-	}
-	if (c->paused) {
-		c->paused = 0;
-		evtimer_del(c->slow_timer);
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(bev, EV_READ);
-		conn_process(c); /* frames may wait in the input buffer */
-	}
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		bufferevent_disable(bev, EV_WRITE);
-}
-
-/* EOF or error on the socket. */
-static void
-conn_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)bev;
-	/* Nobody is left to read what is still buffered. */
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		conn_drop(
-		    c, what & BEV_EVENT_EOF ? "peer closed" : "socket error");
+	(void)fd;
+	(void)what;
+	conn_write(arg);
 }
 
 /* The hello or a started frame did not arrive in time, or lingering ended. */
@@ -469,7 +603,7 @@ conn_slow_timer_cb(evutil_socket_t fd, short what, void *arg)
 	log_warn("connection %llu (uid %u pid %ld): dropped: %zu bytes of "
 	         "replies unread for %u ms",
 	    (unsigned long long)c->peer.cid, c->peer.uid, (long)c->peer.pid,
-	    evbuffer_get_length(bufferevent_get_output(c->bev)),
+	    evbuffer_get_length(c->out),
 	    cfg.slow_reader_grace_ms);
 	conn_drop(c, "slow reader");
 }
@@ -512,12 +646,20 @@ conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
 		return -1;
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return -1;
-	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->fd = fd; /* non-blocking: the listener's accept made it so */
+	c->rd_ev = event_new(base, fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+	c->wr_ev = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_write_cb, c);
+	c->out = evbuffer_new();
 	c->frame_timer = evtimer_new(base, conn_frame_timer_cb, c);
 	c->slow_timer = evtimer_new(base, conn_slow_timer_cb, c);
-	if (c->bev == NULL || c->frame_timer == NULL || c->slow_timer == NULL) {
-		if (c->bev != NULL)
-			bufferevent_free(c->bev);
+	if (c->rd_ev == NULL || c->wr_ev == NULL || c->out == NULL ||
+	    c->frame_timer == NULL || c->slow_timer == NULL) {
+		if (c->rd_ev != NULL)
+			event_free(c->rd_ev);
+		if (c->wr_ev != NULL)
+			event_free(c->wr_ev);
+		if (c->out != NULL)
+			evbuffer_free(c->out);
 		if (c->frame_timer != NULL)
 			event_free(c->frame_timer);
 		if (c->slow_timer != NULL)
@@ -525,11 +667,6 @@ conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
 		free(c);
 		return -1;
 	}
-	/*
-	 * Let one read take a whole large frame (a 256 KiB batch would
-	 * otherwise arrive 4 KiB per read call).
-	 */
-	bufferevent_set_max_single_read(c->bev, 1024 * 1024);
 	c->peer.ops = &conn_peer_ops;
 	c->peer.cid = conn_next_id++;
 	c->peer.uid = uid;
@@ -541,14 +678,7 @@ conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
 	conn_count++;
 	if ((u = registry_uid(uid)) != NULL)
 		u->connections++;
-	bufferevent_setcb(
-	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	/*
-	 * EV_WRITE (on by default in a new bufferevent) only while the socket
-	 * is full: conn_flush writes.
-	 */
-	bufferevent_disable(c->bev, EV_WRITE);
-	bufferevent_enable(c->bev, EV_READ);
+	event_add(c->rd_ev, NULL);
 	conn_arm(c->frame_timer, cfg.frame_timeout_ms);
 	log_debug("connection %llu: uid %u gid %u (+%u groups) pid %ld",
 	    (unsigned long long)c->peer.cid, uid, gid, c->peer.ngroups,
