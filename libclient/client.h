@@ -42,6 +42,8 @@ struct cq_op {
 	int sync;             /* a blocking call waits on it: no callback */
 	int cancel_sent;      /* Cancel{id} already went out */
 	int in_window;        /* counted in c->window_used */
+	int fast;             /* completed by wire_reply_fast: the reply's
+	                         detail, sys_errno and msg are held below */
 	int64_t timeout_ms;   /* as sent to the daemon (-1: forever) */
 	uint64_t deadline_ns; /* local safety net; UINT64_MAX: none */
 	size_t heap_idx;      /* position in c->timers, or SIZE_MAX */
@@ -49,6 +51,8 @@ struct cq_op {
 	cq_status status;
 	Conqueue__Reply *reply; /* kept for sync callers; freed by them */
 	char *detail;           /* detail text of an async failure */
+	int sys_errno;          /* with detail */
+	cq_msg *msg;            /* async pop: its message, made at the reply */
 
 	cq_push_cb *push_cb;
 	cq_pop_cb *pop_cb;
@@ -110,6 +114,10 @@ struct cq_client {
 
 	struct arena *spare; /* a freed reply arena, reused by the next */
 
+	/* Freed op records, reused before calloc (bounded). */
+	struct cq_op *op_free;
+	size_t nop_free;
+
 	/* Told whenever cq_client_events() may have changed. */
 	void (*watch)(cq_client *, void *);
 	void *watch_arg;
@@ -132,6 +140,29 @@ struct cq_msg {
 	uint8_t *data; /* points just after the struct; NUL-terminated */
 };
 
+/* A Msg decoded in place by wire_reply_fast (data points into the frame). */
+struct wire_msg {
+	uint64_t id;
+	uint64_t enqueued_ns;
+	const uint8_t *data;
+	size_t len;
+	uint32_t band;
+	uint32_t deliveries;
+	int has_deliveries;
+};
+
+/* A push or pop reply decoded in place by wire_reply_fast. */
+struct wire_reply {
+	uint64_t id;
+	uint32_t status;
+	int has_sys_errno;
+	int32_t sys_errno;
+	const uint8_t *detail; /* not NUL-terminated; NULL: none */
+	size_t detail_len;
+	size_t n_msgs; /* 0 or 1 */
+	struct wire_msg msg;
+};
+
 /* engine.c */
 cq_client *engine_new(int fd);
 void engine_free(cq_client *c);
@@ -149,6 +180,7 @@ int engine_events(cq_client *c);
 
 /* msg.c */
 cq_msg *msg_from_wire(const Conqueue__Msg *w);
+cq_msg *msg_from_fast(const struct wire_msg *w);
 
 /* wire.c */
 int wire_request_handled(const Conqueue__Request *req);
@@ -156,6 +188,7 @@ size_t wire_request_len(const Conqueue__Request *req);
 size_t wire_request_pack(const Conqueue__Request *req, uint8_t *out);
 int wire_reply_unpack(ProtobufCAllocator *al, const uint8_t *buf, size_t len,
     Conqueue__Reply **rp);
+int wire_reply_fast(const uint8_t *buf, size_t len, struct wire_reply *wr);
 
 /* ops.c */
 cq_status ops_call(cq_client *c, Conqueue__Request *req, int64_t timeout_ms,

@@ -391,6 +391,24 @@ engine_pump(cq_client *c)
 	}
 }
 
+#define ENGINE_OP_FREE_MAX 1024 /* op records kept for reuse */
+
+/* A zeroed op record of c: a reused one, else a new one. */
+static struct cq_op *
+engine_op_new(cq_client *c)
+{
+	struct cq_op *op;
+
+	if ((op = c->op_free) != NULL) {
+		c->op_free = op->next;
+		c->nop_free--;
+		memset(op, 0, sizeof *op);
+	} else if ((op = calloc(1, sizeof *op)) == NULL)
+		return NULL;
+	op->c = c;
+	return op;
+}
+
 /* Pick a request id no pending op uses. */
 static uint64_t
 engine_next_id(cq_client *c)
@@ -422,9 +440,8 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 	*opp = NULL;
 	if (c->dead || c->closing)
 		return CQ_DISCONNECTED;
-	if ((op = calloc(1, sizeof *op)) == NULL)
+	if ((op = engine_op_new(c)) == NULL)
 		return CQ_SYSTEM;
-	op->c = c;
 	op->kind = kind;
 	op->sync = sync;
 	op->timeout_ms = timeout_ms;
@@ -438,7 +455,7 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 	    (c->confirm.n > 0 || c->reject.n > 0))
 		engine_out_receipts(c);
 	if (n > c->max_frame) {
-		free(op);
+		engine_op_free(op);
 		return CQ_TOOBIG;
 	}
 	/*
@@ -457,14 +474,14 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 	}
 	if ((c->backlog_head == NULL || jump) && c->window_used < limit) {
 		if (engine_out_request(c, req, n) != 0) {
-			free(op);
+			engine_op_free(op);
 			return CQ_SYSTEM;
 		}
 		engine_op_sent(c, op);
 	} else {
 		op->frame_len = FRAME_HDR_LEN + n;
 		if ((op->frame = malloc(op->frame_len)) == NULL) {
-			free(op);
+			engine_op_free(op);
 			return CQ_SYSTEM;
 		}
 		frame_put_len(op->frame, (uint32_t)n);
@@ -499,9 +516,17 @@ engine_op_free(struct cq_op *op)
 		return;
 	if (op->reply != NULL)
 		engine_reply_free(op->c, op->reply);
+	cq_msg_free(op->msg);
 	free(op->detail);
 	free(op->frame);
 	free(op->qname);
+	/* An async stream frees one op per message: keep it for the next. */
+	if (op->c->nop_free < ENGINE_OP_FREE_MAX) {
+		op->next = op->c->op_free;
+		op->c->op_free = op;
+		op->c->nop_free++;
+		return;
+	}
 	free(op);
 }
 
@@ -722,10 +747,62 @@ engine_reply(cq_client *c, Conqueue__Reply *r)
 	engine_finish(c, op, (cq_status)r->status, r);
 }
 
+/*
+ * Complete an op from a reply decoded in place: no Reply struct, and a
+ * pop's message is copied out of the input buffer once. Returns 0, having
+ * changed nothing, when engine_reply must have the full Reply instead
+ * (connection errors, blocking and batch ops, late reservations).
+ */
+static int
+engine_reply_fast(cq_client *c, const struct wire_reply *wr)
+{
+	struct cq_op *op;
+	int got_msgs = wr->status == CQ_OK && wr->n_msgs > 0;
+
+	if (wr->id == 0)
+		return 0;
+	if ((op = engine_find(c, wr->id)) == NULL || op->state == OPS_BACKLOG ||
+	    op->state == OPS_DONE) {
+		/* Not ours (any more): never keep messages in flight. */
+		if (got_msgs)
+			engine_idlist_add(&c->reject, wr->id);
+		return 1;
+	}
+	if (op->state == OPS_GHOST || op->kind == OP_CANCEL ||
+	    op->kind == OP_RELEASE) {
+		if (op->state == OPS_GHOST && got_msgs &&
+		    op->kind == OP_RESERVE)
+			return 0; /* engine_release wants the Reply */
+		engine_unlink(c, op);
+		if (op->state == OPS_GHOST && got_msgs && op->kind == OP_POP)
+			engine_idlist_add(&c->reject, wr->id);
+		engine_op_free(op);
+		return 1;
+	}
+	if (op->sync || op->pop_many_cb != NULL)
+		return 0;
+	engine_unlink(c, op);
+	if (op->kind == OP_POP && got_msgs)
+		engine_idlist_add(&c->confirm, wr->id);
+	op->fast = 1;
+	if (got_msgs && op->pop_cb != NULL)
+		op->msg = msg_from_fast(&wr->msg); /* NULL: CQ_SYSTEM later */
+	if (wr->status != CQ_OK) {
+		if (wr->detail != NULL)
+			op->detail =
+			    strndup((const char *)wr->detail, wr->detail_len);
+		op->sys_errno = wr->has_sys_errno ? wr->sys_errno : 0;
+	}
+	engine_finish(c, op, (cq_status)wr->status, NULL);
+	return 1;
+}
+
 /* Read and dispatch every complete frame in the input buffer. */
 static void
 engine_parse(cq_client *c)
 {
+	struct wire_reply wr;
+	const uint8_t *buf;
 	const char *why;
 	Conqueue__Reply *r;
 	uint32_t len;
@@ -741,9 +818,11 @@ engine_parse(cq_client *c)
 		}
 		if (c->in_len - c->in_off < FRAME_HDR_LEN + (size_t)len)
 			break;
-		r = engine_decode_reply(
-		    c, c->in + c->in_off + FRAME_HDR_LEN, len, &why);
+		buf = c->in + c->in_off + FRAME_HDR_LEN;
 		c->in_off += FRAME_HDR_LEN + (size_t)len;
+		if (wire_reply_fast(buf, len, &wr) && engine_reply_fast(c, &wr))
+			continue;
+		r = engine_decode_reply(c, buf, len, &why);
 		if (r == NULL) {
 			engine_set_error(c, CQ_PROTOCOL, why, 0);
 			c->conn_status = CQ_PROTOCOL;
@@ -866,7 +945,7 @@ engine_abandon(cq_client *c, struct cq_op *op, cq_status st)
 	struct cq_op *ghost, *cop;
 
 	engine_timer_del(c, op);
-	if ((ghost = calloc(1, sizeof *ghost)) != NULL) {
+	if ((ghost = engine_op_new(c)) != NULL) {
 		engine_table_del(c, op);
 		ghost->c = c;
 		ghost->id = op->id;
@@ -1030,10 +1109,14 @@ engine_callbacks(cq_client *c)
 		if (op->status != CQ_OK && r != NULL)
 			engine_set_error(c, op->status, r->detail,
 			    r->has_sys_errno ? r->sys_errno : 0);
+		else if (op->status != CQ_OK && op->fast)
+			engine_set_error(
+			    c, op->status, op->detail, op->sys_errno);
 		if (op->pop_many_cb != NULL) {
 			engine_pop_many_cb(c, op);
 		} else if (op->pop_cb != NULL) {
-			m = NULL;
+			m = op->msg;
+			op->msg = NULL; /* the callback owns it */
 			if (op->status == CQ_OK && r != NULL && r->n_msgs > 0)
 				m = msg_from_wire(r->msgs[0]);
 			if (op->status == CQ_OK && m == NULL)
@@ -1218,6 +1301,12 @@ engine_shutdown(cq_client *c)
 void
 engine_free(cq_client *c)
 {
+	struct cq_op *op;
+
+	while ((op = c->op_free) != NULL) {
+		c->op_free = op->next;
+		free(op);
+	}
 	free(c->spare);
 	free(c->buckets);
 	free(c->timers);

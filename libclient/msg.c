@@ -5,25 +5,43 @@
 
 #include "client.h"
 
-/* Copy a wire message into a cq_msg the application will own. */
-cq_msg *
-msg_from_wire(const Conqueue__Msg *w)
+/* A cq_msg the application will own, holding a copy of data. */
+static cq_msg *
+msg_new(uint64_t id, unsigned band, uint32_t deliveries, uint64_t enqueued_ns,
+    const uint8_t *data, size_t len)
 {
 	cq_msg *m;
 
 	/* One extra NUL so text messages can be used as C strings. */
-	if ((m = malloc(sizeof *m + w->data.len + 1)) == NULL)
+	if ((m = malloc(sizeof *m + len + 1)) == NULL)
 		return NULL;
-	m->id = w->id;
-	m->band = w->has_band ? w->band : 0;
-	m->deliveries = w->has_deliveries ? w->deliveries : 1;
-	m->enqueued_ns = w->has_enqueued_ns ? w->enqueued_ns : 0;
-	m->len = w->data.len;
+	m->id = id;
+	m->band = band;
+	m->deliveries = deliveries;
+	m->enqueued_ns = enqueued_ns;
+	m->len = len;
 	m->data = (uint8_t *)(m + 1);
-	if (w->data.len > 0)
-		memcpy(m->data, w->data.data, w->data.len);
-	m->data[w->data.len] = '\0';
+	if (len > 0)
+		memcpy(m->data, data, len);
+	m->data[len] = '\0';
 	return m;
+}
+
+/* Copy a wire message into a cq_msg the application will own. */
+cq_msg *
+msg_from_wire(const Conqueue__Msg *w)
+{
+	return msg_new(w->id, w->has_band ? w->band : 0,
+	    w->has_deliveries ? w->deliveries : 1,
+	    w->has_enqueued_ns ? w->enqueued_ns : 0, w->data.data, w->data.len);
+}
+
+/* Copy a message decoded in place (wire_reply_fast) into a cq_msg. */
+cq_msg *
+msg_from_fast(const struct wire_msg *w)
+{
+	return msg_new(w->id, w->band, w->has_deliveries ? w->deliveries : 1,
+	    w->enqueued_ns, w->data, w->len);
 }
 
 /* cq_msg_data: the message bytes (followed by a NUL not counted in len). */

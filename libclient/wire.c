@@ -394,3 +394,156 @@ wire_reply_unpack(ProtobufCAllocator *al, const uint8_t *buf, size_t len,
 		*rp = r;
 	return 1;
 }
+
+/*
+ * The hottest replies (async push and single pops) skip both the strict
+ * check and the arena: wire_reply_fast validates and decodes them in one
+ * pass, in place. It accepts only a subset of what frame_check_wire plus
+ * protobuf-c accept (one-byte tags, the fields below, at most one Msg)
+ * and decodes it the same way; for anything else, well-formed or not, it
+ * declines and the caller takes the strict path, which gives malformed
+ * frames their usual reason.
+ */
+
+/* Read a varint of at most 10 bytes before end; NULL if malformed. */
+static inline const uint8_t *
+wire_getv(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	unsigned shift = 0;
+	int i;
+
+	if (p < end && *p < 0x80) {
+		*v = *p;
+		return p + 1;
+	}
+	*v = 0;
+	for (i = 0; i < 10 && p < end; i++, p++) {
+		*v |= (uint64_t)(*p & 0x7f) << shift;
+		if ((*p & 0x80) == 0)
+			return p + 1;
+		shift += 7;
+	}
+	return NULL;
+}
+
+/* Validate and decode one Msg body in place; 0, or -1 to decline. */
+static int
+wire_fast_msg(const uint8_t *p, const uint8_t *end, struct wire_msg *m)
+{
+	unsigned seen = 0, field;
+	uint64_t v;
+	uint8_t tag;
+
+	memset(m, 0, sizeof *m);
+	while (p < end) {
+		tag = *p++;
+		field = tag >> 3;
+		/* One-byte tag, fields 1..5, each once, data the only
+		 * length-delimited one. */
+		if (tag >= 0x80 || field < 1 || field > 5 ||
+		    (seen & 1u << field) || (tag & 7) != (field == 2 ? 2u : 0u))
+			return -1;
+		seen |= 1u << field;
+		if ((p = wire_getv(p, end, &v)) == NULL)
+			return -1;
+		switch (field) {
+		case 1:
+			m->id = v;
+			break;
+		case 2:
+			if (v > (uint64_t)(end - p))
+				return -1;
+			m->data = p;
+			m->len = (size_t)v;
+			p += v;
+			break;
+		case 3:
+			m->band = (uint32_t)v;
+			break;
+		case 4:
+			m->has_deliveries = 1;
+			m->deliveries = (uint32_t)v;
+			break;
+		case 5:
+			m->enqueued_ns = v;
+			break;
+		}
+	}
+	return (seen & (1u << 1 | 1u << 2)) == (1u << 1 | 1u << 2) ? 0 : -1;
+}
+
+/*
+ * Validate and decode a Reply of only id, status, detail, sys_errno,
+ * first_id and at most one Msg, pointing into buf. 1 if done, 0 if the
+ * strict path must decide (anything else, or malformed).
+ */
+int
+wire_reply_fast(const uint8_t *buf, size_t len, struct wire_reply *wr)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	unsigned seen = 0, field;
+	uint64_t v;
+	uint8_t tag;
+
+	wr->n_msgs = 0;
+	wr->detail = NULL;
+	wr->detail_len = 0;
+	wr->has_sys_errno = 0;
+	while (p < end) {
+		tag = *p++;
+		field = tag >> 3;
+		if (tag >= 0x80)
+			return 0;
+		switch (field) {
+		case 1:
+		case 2:
+		case 4:
+		case 12:
+			if ((tag & 7) != 0)
+				return 0;
+			break;
+		case 3:
+		case 5:
+			if ((tag & 7) != 2)
+				return 0;
+			break;
+		default:
+			return 0;
+		}
+		/* msgs (5) is repeated, but more than one goes the long way. */
+		if (seen & 1u << field)
+			return 0;
+		seen |= 1u << field;
+		if ((p = wire_getv(p, end, &v)) == NULL)
+			return 0;
+		switch (field) {
+		case 1:
+			wr->id = v;
+			break;
+		case 2:
+			wr->status = (uint32_t)v;
+			break;
+		case 3:
+			if (v > (uint64_t)(end - p))
+				return 0;
+			wr->detail = p;
+			wr->detail_len = (size_t)v;
+			p += v;
+			break;
+		case 4:
+			wr->has_sys_errno = 1;
+			wr->sys_errno = (int32_t)(uint32_t)v;
+			break;
+		case 5:
+			if (v > (uint64_t)(end - p) ||
+			    wire_fast_msg(p, p + v, &wr->msg) != 0)
+				return 0;
+			wr->n_msgs = 1;
+			p += v;
+			break;
+		case 12:
+			break;
+		}
+	}
+	return (seen & (1u << 1 | 1u << 2)) == (1u << 1 | 1u << 2);
+}

@@ -1329,6 +1329,147 @@ START_TEST(test_protocol_mismatch_and_garbage)
 }
 END_TEST
 
+/* Send raw reply bytes: "id" (a varint of id) then tail. */
+static void
+fake_send_raw(int fd, uint64_t id, const char *tail, size_t tail_len)
+{
+	uint8_t buf[64], *p = buf + 4;
+
+	*p++ = 0x08; /* id, varint */
+	do {
+		*p++ = (uint8_t)((id & 0x7f) | (id >= 0x80 ? 0x80 : 0));
+		id >>= 7;
+	} while (id != 0);
+	memcpy(p, tail, tail_len);
+	p += tail_len;
+	frame_put_len(buf, (uint32_t)(p - buf - 4));
+	if (write(fd, buf, (size_t)(p - buf)) != p - buf)
+		_exit(70);
+}
+
+/*
+ * A daemon whose replies to async ops are malformed. Connection 1: the
+ * first push gets an unusual but valid reply (status before id, a
+ * two-byte tag), the second one a duplicate status; connection 2: a pop
+ * gets a message without its (required) data.
+ */
+static void
+fake_bad_replies(int lfd)
+{
+	Conqueue__Request *req;
+	Conqueue__Reply r;
+	Conqueue__Welcome w = CONQUEUE__WELCOME__INIT;
+	Conqueue__Limits l = CONQUEUE__LIMITS__INIT;
+	int round, npush, fd;
+
+	l.max_frame = 1 << 20;
+	l.max_message = 1 << 16;
+	l.max_pending = 100;
+	l.max_batch = 10;
+	w.protocol_version = 1;
+	w.server_version = (char *)(uintptr_t) "fake";
+	w.limits = &l;
+	for (round = 1; round <= 2; round++) {
+		fd = accept(lfd, NULL, NULL);
+		npush = 0;
+		while (fake_read(fd, &req) == 0) {
+			if (req->op_case == CONQUEUE__REQUEST__OP_PUSH &&
+			    ++npush == 1) {
+				/* status, then id with a two-byte tag */
+				uint8_t ok[9] = {
+				    0, 0, 0, 5, 0x10, 0x00, 0x88, 0x00, 0};
+
+				if (req->id >= 0x80)
+					_exit(71);
+				ok[8] = (uint8_t)req->id;
+				if (write(fd, ok, sizeof ok) != sizeof ok)
+					_exit(72);
+			} else if (req->op_case == CONQUEUE__REQUEST__OP_PUSH) {
+				fake_send_raw(
+				    fd, req->id, "\x10\x00\x10\x00", 4);
+			} else if (req->op_case == CONQUEUE__REQUEST__OP_POP) {
+				/* msgs { id: 1 } without data */
+				fake_send_raw(
+				    fd, req->id, "\x10\x00\x2a\x02\x08\x01", 6);
+			} else if (req->id != 0) {
+				conqueue__reply__init(&r);
+				r.id = req->id;
+				r.status = CQ_OK;
+				if (req->op_case == CONQUEUE__REQUEST__OP_HELLO)
+					r.welcome = &w;
+				fake_send(fd, &r);
+			}
+			conqueue__request__free_unpacked(req, NULL);
+		}
+		close(fd);
+	}
+	_exit(0);
+}
+
+/* An async push's result. */
+static void
+bad_push_cb(cq_status st, void *arg)
+{
+	struct slot *sl = arg;
+
+	sl->done++;
+	sl->st = st;
+	slot_total++;
+}
+
+START_TEST(test_malformed_async_replies_rejected)
+{
+	struct sockaddr_un sa;
+	struct slot s1 = {0, CQ_OK}, s2 = {0, CQ_OK}, s3 = {0, CQ_OK};
+	cq_client *c;
+	cq_queue *q;
+	pid_t pid;
+	int lfd, ws;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	ck_assert_int_lt(
+	    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/bad.sock", D.dir),
+	    (int)sizeof sa.sun_path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(lfd, 2), 0);
+	if ((pid = fork()) == 0)
+		fake_bad_replies(lfd);
+	close(lfd);
+	slot_total = 0;
+
+	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_OK);
+	ck_assert_int_eq(cq_open(c, "q", &q), CQ_OK);
+	ck_assert_int_eq(
+	    cq_push_async(q, "a", 1, 0, -1, bad_push_cb, &s1, NULL), CQ_OK);
+	run_until(c, &slot_total, 1);
+	ck_assert_int_eq(s1.st, CQ_OK); /* unusual, valid: accepted */
+	ck_assert_int_eq(
+	    cq_push_async(q, "b", 1, 0, -1, bad_push_cb, &s2, NULL), CQ_OK);
+	run_until(c, &slot_total, 2);
+	ck_assert_int_eq(s2.done, 1);
+	ck_assert_int_eq(s2.st, CQ_DISCONNECTED);
+	ck_assert_int_eq(cq_client_process(c), CQ_DISCONNECTED);
+	ck_assert_ptr_nonnull(strstr(cq_client_error(c), "duplicate field"));
+	cq_disconnect(c);
+
+	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_OK);
+	ck_assert_int_eq(cq_open(c, "q", &q), CQ_OK);
+	ck_assert_int_eq(cq_pop_async(q, -1, slot_cb, &s3, NULL), CQ_OK);
+	run_until(c, &slot_total, 3);
+	ck_assert_int_eq(s3.done, 1);
+	ck_assert_int_eq(s3.st, CQ_DISCONNECTED);
+	ck_assert_int_eq(cq_client_process(c), CQ_DISCONNECTED);
+	ck_assert_ptr_nonnull(strstr(cq_client_error(c), "undecodable"));
+	cq_disconnect(c);
+
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
+END_TEST
+
 START_TEST(test_only_cq_symbols_exported)
 {
 	char cmd[1024], line[512];
@@ -1384,6 +1525,7 @@ client_suite(void)
 	tcase_add_test(tc, test_libevent_adapter);
 	tcase_add_test(tc, test_local_safety_net_rejects_late_reply);
 	tcase_add_test(tc, test_protocol_mismatch_and_garbage);
+	tcase_add_test(tc, test_malformed_async_replies_rejected);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tl, setup_limits, cleanup);
 	tcase_set_timeout(tl, 60);

@@ -1,0 +1,277 @@
+/* check_client_wire.c - the fast reply decoder against the strict one. */
+
+/*
+ * wire_reply_fast decodes push and pop replies without frame_check_wire
+ * and protobuf-c. It must never accept bytes the strict path refuses, and
+ * must decode what it accepts exactly as protobuf-c does. Every valid
+ * sample and thousands of corruptions of it are fed to both.
+ */
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "libclient/client.h"
+#include "proto/frame.h"
+
+/* Encode r with protobuf-c into buf (room for 4096 bytes). */
+static size_t
+pack(const Conqueue__Reply *r, uint8_t *buf)
+{
+	size_t n = conqueue__reply__get_packed_size(r);
+
+	ck_assert_uint_le(n, 4096);
+	return conqueue__reply__pack(r, buf);
+}
+
+/* A push reply: id, status, first_id. */
+static size_t
+sample_push(uint8_t *buf)
+{
+	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+
+	r.id = 300;
+	r.status = CQ_OK;
+	r.has_first_id = 1;
+	r.first_id = 123456789;
+	return pack(&r, buf);
+}
+
+/* A pop reply: one message with every optional field. */
+static size_t
+sample_pop(uint8_t *buf)
+{
+	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+	Conqueue__Msg m = CONQUEUE__MSG__INIT, *mp = &m;
+
+	r.id = 0x123456789abcull;
+	r.status = CQ_OK;
+	r.n_msgs = 1;
+	r.msgs = &mp;
+	m.id = 77;
+	m.data.data = (uint8_t *)(uintptr_t) "hello, world";
+	m.data.len = 12;
+	m.has_band = 1;
+	m.band = 3;
+	m.has_deliveries = 1;
+	m.deliveries = 2;
+	m.has_enqueued_ns = 1;
+	m.enqueued_ns = 1800000000000000000ull;
+	return pack(&r, buf);
+}
+
+/* A failure: detail and sys_errno. */
+static size_t
+sample_error(uint8_t *buf)
+{
+	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+
+	r.id = 5;
+	r.status = CQ_SYSTEM;
+	r.detail = (char *)(uintptr_t) "no space";
+	r.has_sys_errno = 1;
+	r.sys_errno = 28;
+	return pack(&r, buf);
+}
+
+/* A pop reply with an empty message and no optional fields. */
+static size_t
+sample_empty_msg(uint8_t *buf)
+{
+	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+	Conqueue__Msg m = CONQUEUE__MSG__INIT, *mp = &m;
+
+	r.id = 1;
+	r.status = CQ_OK;
+	r.n_msgs = 1;
+	r.msgs = &mp;
+	m.id = 1;
+	return pack(&r, buf);
+}
+
+/*
+ * Feed buf to both decoders: if the fast one accepts, the strict one must
+ * too, with the same fields. Returns whether the fast one accepted.
+ */
+static int
+compare(const uint8_t *buf, size_t len)
+{
+	struct wire_reply wr;
+	Conqueue__Reply *r;
+	const char *why;
+	int fast = wire_reply_fast(buf, len, &wr);
+
+	r = frame_decode_reply(buf, len, &why);
+	if (!fast) {
+		if (r != NULL)
+			conqueue__reply__free_unpacked(r, NULL);
+		return 0;
+	}
+	ck_assert_msg(r != NULL, "fast path accepted what strict refuses");
+	ck_assert_uint_eq(wr.id, r->id);
+	ck_assert_uint_eq(wr.status, r->status);
+	ck_assert_int_eq(wr.has_sys_errno, r->has_sys_errno);
+	if (r->has_sys_errno)
+		ck_assert_int_eq(wr.sys_errno, r->sys_errno);
+	ck_assert_int_eq(wr.detail != NULL, r->detail != NULL);
+	/* (protobuf-c copies the detail whole, NULs included.) */
+	if (r->detail != NULL && wr.detail_len > 0)
+		ck_assert_mem_eq(wr.detail, r->detail, wr.detail_len);
+	ck_assert_uint_eq(wr.n_msgs, r->n_msgs);
+	if (r->n_msgs == 1) {
+		const Conqueue__Msg *m = r->msgs[0];
+
+		ck_assert_uint_eq(wr.msg.id, m->id);
+		ck_assert_uint_eq(wr.msg.len, m->data.len);
+		if (m->data.len > 0)
+			ck_assert_mem_eq(
+			    wr.msg.data, m->data.data, m->data.len);
+		ck_assert_uint_eq(wr.msg.band, m->has_band ? m->band : 0);
+		ck_assert_int_eq(wr.msg.has_deliveries, m->has_deliveries);
+		if (m->has_deliveries)
+			ck_assert_uint_eq(wr.msg.deliveries, m->deliveries);
+		ck_assert_uint_eq(wr.msg.enqueued_ns,
+		    m->has_enqueued_ns ? m->enqueued_ns : 0);
+	}
+	conqueue__reply__free_unpacked(r, NULL);
+	return 1;
+}
+
+START_TEST(test_fast_decodes_push_pop_and_error_replies)
+{
+	size_t (*samples[])(uint8_t *) = {
+	    sample_push, sample_pop, sample_error, sample_empty_msg};
+	uint8_t buf[4096];
+	size_t i, n;
+
+	for (i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+		n = samples[i](buf);
+		ck_assert_msg(compare(buf, n), "sample %zu declined", i);
+	}
+}
+END_TEST
+
+START_TEST(test_fast_never_accepts_corrupted_replies)
+{
+	size_t (*samples[])(uint8_t *) = {
+	    sample_push, sample_pop, sample_error, sample_empty_msg};
+	static const uint8_t vals[] = {0x00, 0x01, 0x02, 0x07, 0x08, 0x0a, 0x0d,
+	    0x10, 0x12, 0x18, 0x1a, 0x2a, 0x2d, 0x60, 0x7f, 0x80, 0x81, 0xff};
+	uint8_t orig[4096], buf[4096 + 16];
+	size_t i, n, pos, v, accepted = 0, declined = 0;
+
+	for (i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+		n = samples[i](orig);
+		/* Every truncation. */
+		for (pos = 0; pos < n; pos++) {
+			memcpy(buf, orig, pos);
+			if (compare(buf, pos))
+				accepted++;
+			else
+				declined++;
+		}
+		/* Every byte replaced by each interesting value. */
+		for (pos = 0; pos < n; pos++) {
+			for (v = 0; v < sizeof vals; v++) {
+				memcpy(buf, orig, n);
+				buf[pos] = vals[v];
+				if (compare(buf, n))
+					accepted++;
+				else
+					declined++;
+			}
+		}
+		/* The whole reply twice (every field duplicated). */
+		memcpy(buf, orig, n);
+		memcpy(buf + n, orig, n);
+		ck_assert(!compare(buf, 2 * n));
+		/* A trailing unknown field. */
+		memcpy(buf, orig, n);
+		buf[n] = 0x78; /* field 15, varint */
+		buf[n + 1] = 0x01;
+		ck_assert(!compare(buf, n + 2));
+	}
+	/* Both outcomes happened (the check above ran on both sides). */
+	ck_assert_uint_gt(accepted, 0);
+	ck_assert_uint_gt(declined, 0);
+}
+END_TEST
+
+START_TEST(test_fast_declines_malformed_and_unusual_replies)
+{
+	struct wire_reply wr;
+	/* Each: (length, bytes). */
+	static const struct {
+		size_t len;
+		const char *b;
+		int strict_ok; /* whether the strict path accepts it */
+	} cases[] = {
+	    /* id twice */
+	    {6, "\x08\x01\x10\x00\x08\x02", 0},
+	    /* no status (required) */
+	    {2, "\x08\x01", 0},
+	    /* an 11-byte varint */
+	    {15, "\x08\x81\x81\x81\x81\x81\x81\x81\x81\x81\x81\x01\x10\x00\x00",
+	        0},
+	    /* id as length-delimited */
+	    {5, "\x0a\x01\x01\x10\x00", 0},
+	    /* detail longer than the frame */
+	    {6, "\x08\x01\x10\x00\x1a\x05", 0},
+	    /* a Msg without data (required) */
+	    {8, "\x08\x01\x10\x00\x2a\x02\x08\x01", 0},
+	    /* a Msg field with the wrong wire type */
+	    {12, "\x08\x01\x10\x00\x2a\x06\x08\x01\x12\x00\x1a\x00", 0},
+	    /* two Msgs: well-formed, but for the strict path */
+	    {16,
+	        "\x08\x01\x10\x00\x2a\x04\x08\x01\x12\x00\x2a\x04\x08\x02\x12"
+	        "\x00",
+	        1},
+	    /* a two-byte tag for field 1: well-formed, strict path */
+	    {5, "\x88\x00\x01\x10\x00", 1},
+	    /* a flag (field 8): well-formed, strict path */
+	    {6, "\x08\x01\x10\x00\x40\x01", 1},
+	};
+	Conqueue__Reply *r;
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		ck_assert_msg(!wire_reply_fast((const uint8_t *)cases[i].b,
+		                  cases[i].len, &wr),
+		    "case %zu accepted", i);
+		r = frame_decode_reply(
+		    (const uint8_t *)cases[i].b, cases[i].len, &why);
+		ck_assert_msg((r != NULL) == cases[i].strict_ok,
+		    "case %zu: strict path %s", i, r ? "accepts" : why);
+		if (r != NULL)
+			conqueue__reply__free_unpacked(r, NULL);
+	}
+}
+END_TEST
+
+/* The suite. */
+static Suite *
+client_wire_suite(void)
+{
+	Suite *s = suite_create("client_wire");
+	TCase *tc = tcase_create("fast");
+
+	tcase_add_test(tc, test_fast_decodes_push_pop_and_error_replies);
+	tcase_add_test(tc, test_fast_never_accepts_corrupted_replies);
+	tcase_add_test(tc, test_fast_declines_malformed_and_unusual_replies);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* Run the suite; the exit status is the number of failures. */
+int
+main(void)
+{
+	SRunner *sr = srunner_create(client_wire_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
