@@ -68,14 +68,27 @@ registry_uid(uint32_t uid)
 	return u;
 }
 
+/*
+ * The queue found last: most requests name the queue the one before
+ * named, and comparing the name is cheaper than hashing it. Cleared
+ * whenever a queue record is freed.
+ */
+static struct rqueue *registry_last;
+
 /* Find a queue by name. */
 struct rqueue *
 registry_find(const void *name, size_t len)
 {
 	struct registry_key k = {name, len};
+	struct rqueue *q = registry_last;
 
-	return (struct rqueue *)htab_find(&registry_names,
+	if (q != NULL && q->namelen == len && memcmp(q->name, name, len) == 0)
+		return q;
+	q = (struct rqueue *)htab_find(&registry_names,
 	    htab_hash_bytes(name, len), registry_match_name, &k);
+	if (q != NULL)
+		registry_last = q;
+	return q;
 }
 
 /* Derive an instance name from the socket path (a hash: short and safe). */
@@ -240,6 +253,7 @@ registry_close(void)
 	struct hentry *e;
 	size_t i;
 
+	registry_last = NULL;
 	while ((q = TAILQ_FIRST(&registry_queues)) != NULL) {
 		TAILQ_REMOVE(&registry_queues, q, link);
 		if (q->core != NULL)
@@ -398,6 +412,8 @@ registry_delete(struct rqueue *q)
 	cq_status st;
 
 	registry_charge(q, -1);
+	if (registry_last == q)
+		registry_last = NULL;
 	htab_remove(&registry_names, &q->h);
 	TAILQ_REMOVE(&registry_queues, q, link);
 	registry_count--;
