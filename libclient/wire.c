@@ -405,19 +405,50 @@ wire_reply_unpack(ProtobufCAllocator *al, const uint8_t *buf, size_t len,
  * frames their usual reason.
  */
 
+/* Gather the 7-bit groups of up to 8 varint bytes (top bits cleared). */
+static inline uint64_t
+wire_compact(uint64_t x)
+{
+	x = ((x & 0x7f007f007f007f00ull) >> 1) | (x & 0x007f007f007f007full);
+	x = ((x & 0x3fff00003fff0000ull) >> 2) | (x & 0x00003fff00003fffull);
+	return ((x & 0x0fffffff00000000ull) >> 4) | (x & 0x000000000fffffffull);
+}
+
 /* Read a varint of at most 10 bytes before end; NULL if malformed. */
 static inline const uint8_t *
 wire_getv(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
 	unsigned shift = 0;
-	int i;
+	int i = 0;
 
 	if (p < end && *p < 0x80) {
 		*v = *p;
 		return p + 1;
 	}
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* Ids and timestamps are 3..9 bytes: 8 of them at once. */
+	if (end - p >= 8) {
+		uint64_t w, stop;
+		unsigned last;
+
+		memcpy(&w, p, 8);
+		stop = ~w & 0x8080808080808080ull;
+		if (stop != 0) {
+			last = (unsigned)__builtin_ctzll(stop); /* 8n - 1 */
+			w &= (2ull << last) - 1;
+			*v = wire_compact(w & 0x7f7f7f7f7f7f7f7full);
+			return p + last / 8 + 1;
+		}
+		*v = wire_compact(w & 0x7f7f7f7f7f7f7f7full);
+		p += 8;
+		shift = 56;
+		i = 8;
+	} else
+		*v = 0;
+#else
 	*v = 0;
-	for (i = 0; i < 10 && p < end; i++, p++) {
+#endif
+	for (; i < 10 && p < end; i++, p++) {
 		*v |= (uint64_t)(*p & 0x7f) << shift;
 		if ((*p & 0x80) == 0)
 			return p + 1;
@@ -426,62 +457,60 @@ wire_getv(const uint8_t *p, const uint8_t *end, uint64_t *v)
 	return NULL;
 }
 
-/* Validate and decode one Msg body in place; 0, or -1 to decline. */
+/*
+ * Validate and decode one Msg body in place; 0, or -1 to decline. Fields
+ * must come in rising order (as every encoder writes them), which also
+ * rules out duplicates.
+ */
 static int
 wire_fast_msg(const uint8_t *p, const uint8_t *end, struct wire_msg *m)
 {
-	unsigned seen = 0, field;
+	unsigned last = 2;
 	uint64_t v;
 	uint8_t tag;
 
-	memset(m, 0, sizeof *m);
+	/* id, then data: both required. */
+	if (p >= end || *p != 0x08 ||
+	    (p = wire_getv(p + 1, end, &m->id)) == NULL || p >= end ||
+	    *p != 0x12 || (p = wire_getv(p + 1, end, &v)) == NULL ||
+	    v > (uint64_t)(end - p))
+		return -1;
+	m->data = p;
+	m->len = (size_t)v;
+	p += v;
+	m->band = 0;
+	m->has_deliveries = 0;
+	m->enqueued_ns = 0;
 	while (p < end) {
 		tag = *p++;
-		field = tag >> 3;
-		/* One-byte tag, fields 1..5, each once, data the only
-		 * length-delimited one. */
-		if (tag >= 0x80 || field < 1 || field > 5 ||
-		    (seen & 1u << field) || (tag & 7) != (field == 2 ? 2u : 0u))
+		/* band (3), deliveries (4), enqueued_ns (5): varints */
+		if ((tag & 7) != 0 || (tag >> 3) <= last || (tag >> 3) > 5 ||
+		    (p = wire_getv(p, end, &v)) == NULL)
 			return -1;
-		seen |= 1u << field;
-		if ((p = wire_getv(p, end, &v)) == NULL)
-			return -1;
-		switch (field) {
-		case 1:
-			m->id = v;
-			break;
-		case 2:
-			if (v > (uint64_t)(end - p))
-				return -1;
-			m->data = p;
-			m->len = (size_t)v;
-			p += v;
-			break;
-		case 3:
+		last = tag >> 3;
+		if (last == 3) {
 			m->band = (uint32_t)v;
-			break;
-		case 4:
+		} else if (last == 4) {
 			m->has_deliveries = 1;
 			m->deliveries = (uint32_t)v;
-			break;
-		case 5:
+		} else {
 			m->enqueued_ns = v;
-			break;
 		}
 	}
-	return (seen & (1u << 1 | 1u << 2)) == (1u << 1 | 1u << 2) ? 0 : -1;
+	return 0;
 }
 
 /*
- * Validate and decode a Reply of only id, status, detail, sys_errno,
- * first_id and at most one Msg, pointing into buf. 1 if done, 0 if the
- * strict path must decide (anything else, or malformed).
+ * Validate and decode a Reply of id, status, then optionally detail,
+ * sys_errno, one Msg and first_id, in that order, pointing into buf.
+ * 1 if done, 0 if the strict path must decide (anything else, or
+ * malformed).
  */
 int
 wire_reply_fast(const uint8_t *buf, size_t len, struct wire_reply *wr)
 {
 	const uint8_t *p = buf, *end = buf + len;
-	unsigned seen = 0, field;
+	unsigned last = 2;
 	uint64_t v;
 	uint8_t tag;
 
@@ -489,61 +518,42 @@ wire_reply_fast(const uint8_t *buf, size_t len, struct wire_reply *wr)
 	wr->detail = NULL;
 	wr->detail_len = 0;
 	wr->has_sys_errno = 0;
+	/* id and status: required, and first. */
+	if (len < 4 || *p != 0x08 ||
+	    (p = wire_getv(p + 1, end, &wr->id)) == NULL || p >= end ||
+	    *p != 0x10 || (p = wire_getv(p + 1, end, &v)) == NULL)
+		return 0;
+	wr->status = (uint32_t)v;
 	while (p < end) {
 		tag = *p++;
-		field = tag >> 3;
-		if (tag >= 0x80)
+		/* Rising field numbers: at most one of each (one Msg). */
+		if ((tag >> 3) <= last || (p = wire_getv(p, end, &v)) == NULL)
 			return 0;
-		switch (field) {
-		case 1:
-		case 2:
-		case 4:
-		case 12:
-			if ((tag & 7) != 0)
-				return 0;
-			break;
-		case 3:
-		case 5:
-			if ((tag & 7) != 2)
-				return 0;
-			break;
-		default:
-			return 0;
-		}
-		/* msgs (5) is repeated, but more than one goes the long way. */
-		if (seen & 1u << field)
-			return 0;
-		seen |= 1u << field;
-		if ((p = wire_getv(p, end, &v)) == NULL)
-			return 0;
-		switch (field) {
-		case 1:
-			wr->id = v;
-			break;
-		case 2:
-			wr->status = (uint32_t)v;
-			break;
-		case 3:
+		last = tag >> 3;
+		switch (tag) {
+		case 3 << 3 | 2: /* detail */
 			if (v > (uint64_t)(end - p))
 				return 0;
 			wr->detail = p;
 			wr->detail_len = (size_t)v;
 			p += v;
 			break;
-		case 4:
+		case 4 << 3 | 0: /* sys_errno */
 			wr->has_sys_errno = 1;
 			wr->sys_errno = (int32_t)(uint32_t)v;
 			break;
-		case 5:
+		case 5 << 3 | 2: /* msgs */
 			if (v > (uint64_t)(end - p) ||
 			    wire_fast_msg(p, p + v, &wr->msg) != 0)
 				return 0;
 			wr->n_msgs = 1;
 			p += v;
 			break;
-		case 12:
+		case 12 << 3 | 0: /* first_id */
 			break;
+		default: /* another field, a wire type, a long tag */
+			return 0;
 		}
 	}
-	return (seen & (1u << 1 | 1u << 2)) == (1u << 1 | 1u << 2);
+	return 1;
 }

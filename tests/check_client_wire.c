@@ -89,6 +89,31 @@ sample_empty_msg(uint8_t *buf)
 	return pack(&r, buf);
 }
 
+/* Every varint at its longest (10 bytes), or nearly. */
+static size_t
+sample_long_varints(uint8_t *buf)
+{
+	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+	Conqueue__Msg m = CONQUEUE__MSG__INIT, *mp = &m;
+
+	r.id = UINT64_MAX;
+	r.status = UINT32_MAX;
+	r.has_sys_errno = 1;
+	r.sys_errno = -1;
+	r.n_msgs = 1;
+	r.msgs = &mp;
+	m.id = (uint64_t)1 << 63;
+	m.data.data = (uint8_t *)(uintptr_t) "x";
+	m.data.len = 1;
+	m.has_band = 1;
+	m.band = 0x80000000u;
+	m.has_enqueued_ns = 1;
+	m.enqueued_ns = ((uint64_t)1 << 56) - 1;
+	r.has_first_id = 1;
+	r.first_id = ((uint64_t)1 << 49) + 5;
+	return pack(&r, buf);
+}
+
 /*
  * Feed buf to both decoders: if the fast one accepts, the strict one must
  * too, with the same fields. Returns whether the fast one accepted.
@@ -139,8 +164,8 @@ compare(const uint8_t *buf, size_t len)
 
 START_TEST(test_fast_decodes_push_pop_and_error_replies)
 {
-	size_t (*samples[])(uint8_t *) = {
-	    sample_push, sample_pop, sample_error, sample_empty_msg};
+	size_t (*samples[])(uint8_t *) = {sample_push, sample_pop, sample_error,
+	    sample_empty_msg, sample_long_varints};
 	uint8_t buf[4096];
 	size_t i, n;
 
@@ -153,8 +178,8 @@ END_TEST
 
 START_TEST(test_fast_never_accepts_corrupted_replies)
 {
-	size_t (*samples[])(uint8_t *) = {
-	    sample_push, sample_pop, sample_error, sample_empty_msg};
+	size_t (*samples[])(uint8_t *) = {sample_push, sample_pop, sample_error,
+	    sample_empty_msg, sample_long_varints};
 	static const uint8_t vals[] = {0x00, 0x01, 0x02, 0x07, 0x08, 0x0a, 0x0d,
 	    0x10, 0x12, 0x18, 0x1a, 0x2a, 0x2d, 0x60, 0x7f, 0x80, 0x81, 0xff};
 	uint8_t orig[4096], buf[4096 + 16];
@@ -228,6 +253,10 @@ START_TEST(test_fast_declines_malformed_and_unusual_replies)
 	        1},
 	    /* a two-byte tag for field 1: well-formed, strict path */
 	    {5, "\x88\x00\x01\x10\x00", 1},
+	    /* status before id: well-formed, strict path */
+	    {4, "\x10\x00\x08\x01", 1},
+	    /* detail after sys_errno: well-formed, strict path */
+	    {9, "\x08\x01\x10\x01\x20\x01\x1a\x01\x41", 1},
 	    /* a flag (field 8): well-formed, strict path */
 	    {6, "\x08\x01\x10\x00\x40\x01", 1},
 	};
