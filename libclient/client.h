@@ -183,9 +183,11 @@ cq_msg *msg_from_wire(const Conqueue__Msg *w);
 cq_msg *msg_from_fast(const struct wire_msg *w);
 
 /* wire.c */
-int wire_request_handled(const Conqueue__Request *req);
-size_t wire_request_len(const Conqueue__Request *req);
-size_t wire_request_pack(const Conqueue__Request *req, uint8_t *out);
+size_t wire_receipts_len(const uint64_t *confirm, size_t n_confirm,
+    const uint64_t *reject, size_t n_reject);
+size_t wire_request_len(const Conqueue__Request *req, size_t *body);
+size_t wire_request_pack(
+    const Conqueue__Request *req, size_t body, uint8_t *out);
 int wire_reply_unpack(ProtobufCAllocator *al, const uint8_t *buf, size_t len,
     Conqueue__Reply **rp);
 int wire_reply_fast(const uint8_t *buf, size_t len, struct wire_reply *wr);

@@ -270,56 +270,69 @@ engine_out_reserve(cq_client *c, size_t need)
 	return 0;
 }
 
-/* Packed size of req: hand-encoded hot requests, else protobuf-c. */
-static size_t
-engine_packed_size(const Conqueue__Request *req)
-{
-	size_t n = wire_request_len(req);
+/* engine_packed_size's *body for a request only protobuf-c encodes. */
+#define ENGINE_PROTOBUF SIZE_MAX
 
-	return n != 0 ? n : conqueue__request__get_packed_size(req);
+/*
+ * Packed size of req: hand-encoded hot requests, else protobuf-c. *body
+ * tells engine_pack which (and the hand encoder the size of the Push or
+ * Pop), so nothing is measured twice.
+ */
+static size_t
+engine_packed_size(const Conqueue__Request *req, size_t *body)
+{
+	size_t n = wire_request_len(req, body);
+
+	if (n != 0)
+		return n;
+	*body = ENGINE_PROTOBUF;
+	return conqueue__request__get_packed_size(req);
 }
 
-/* Pack req into out (room for engine_packed_size(req) bytes). */
+/* Pack req into out (room for engine_packed_size(req, &body) bytes). */
 static void
-engine_pack(const Conqueue__Request *req, uint8_t *out)
+engine_pack(const Conqueue__Request *req, size_t body, uint8_t *out)
 {
-	if (wire_request_handled(req))
-		wire_request_pack(req, out);
+	if (body != ENGINE_PROTOBUF)
+		wire_request_pack(req, body, out);
 	else
 		conqueue__request__pack(req, out);
 }
 
-/* Pack req (n bytes packed, 0: not known yet) as one frame at the end of
- * the output buffer: straight into it, no intermediate copy. */
+/* Pack req (n bytes packed, body as engine_packed_size) as one frame at
+ * the end of the output buffer: straight into it, no intermediate copy. */
 static int
-engine_out_frame(cq_client *c, const Conqueue__Request *req, size_t n)
+engine_out_frame(
+    cq_client *c, const Conqueue__Request *req, size_t n, size_t body)
 {
-	if (n == 0)
-		n = engine_packed_size(req);
-
 	if (engine_out_reserve(c, FRAME_HDR_LEN + n) != 0)
 		return -1;
 	frame_put_len(c->out + c->out_len, (uint32_t)n);
-	engine_pack(req, c->out + c->out_len + FRAME_HDR_LEN);
+	engine_pack(req, body, c->out + c->out_len + FRAME_HDR_LEN);
 	c->out_len += FRAME_HDR_LEN + n;
 	return 0;
 }
 
 /* Pack req with every pending receipt attached, then forget the receipts;
- * n is req's packed size without receipts (0: not known). */
+ * n and body are engine_packed_size's for req without receipts. */
 static int
-engine_out_request(cq_client *c, Conqueue__Request *req, size_t n)
+engine_out_request(cq_client *c, Conqueue__Request *req, size_t n, size_t body)
 {
 	int rv;
-
-	if (c->confirm.n > 0 || c->reject.n > 0)
-		n = 0; /* the receipts change the size */
 
 	req->n_confirm = c->confirm.n;
 	req->confirm = c->confirm.v;
 	req->n_reject = c->reject.n;
 	req->reject = c->reject.v;
-	rv = engine_out_frame(c, req, n);
+	if (c->confirm.n > 0 || c->reject.n > 0) {
+		/* The receipts change the size. */
+		if (body != ENGINE_PROTOBUF)
+			n += wire_receipts_len(req->confirm, req->n_confirm,
+			    req->reject, req->n_reject);
+		else
+			n = conqueue__request__get_packed_size(req);
+	}
+	rv = engine_out_frame(c, req, n, body);
 	req->n_confirm = req->n_reject = 0;
 	req->confirm = req->reject = NULL;
 	if (rv == 0)
@@ -332,11 +345,13 @@ static void
 engine_out_receipts(cq_client *c)
 {
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
+	size_t n, body;
 
 	if (c->dead || (c->confirm.n == 0 && c->reject.n == 0))
 		return;
 	req.id = 0;
-	engine_out_request(c, &req, 0);
+	n = engine_packed_size(&req, &body);
+	engine_out_request(c, &req, n, body);
 }
 
 /* Count op as pending in the daemon once it really leaves. */
@@ -433,7 +448,7 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
     int64_t timeout_ms, int sync, struct cq_op **opp)
 {
 	struct cq_op *op;
-	size_t n;
+	size_t n, body;
 	size_t limit = c->window;
 	int jump = 0;
 
@@ -450,7 +465,7 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 	op->id = req->id = engine_next_id(c);
 
 	/* Receipts can take room too: keep a margin under the limit. */
-	n = engine_packed_size(req);
+	n = engine_packed_size(req, &body);
 	if (n + 16 * (c->confirm.n + c->reject.n) + 64 > c->max_frame &&
 	    (c->confirm.n > 0 || c->reject.n > 0))
 		engine_out_receipts(c);
@@ -473,7 +488,7 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 		jump = 1;
 	}
 	if ((c->backlog_head == NULL || jump) && c->window_used < limit) {
-		if (engine_out_request(c, req, n) != 0) {
+		if (engine_out_request(c, req, n, body) != 0) {
 			engine_op_free(op);
 			return CQ_SYSTEM;
 		}
@@ -485,7 +500,7 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 			return CQ_SYSTEM;
 		}
 		frame_put_len(op->frame, (uint32_t)n);
-		engine_pack(req, op->frame + FRAME_HDR_LEN);
+		engine_pack(req, body, op->frame + FRAME_HDR_LEN);
 		op->state = OPS_BACKLOG;
 		if (c->backlog_tail != NULL)
 			c->backlog_tail->next = op;

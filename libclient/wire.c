@@ -106,7 +106,7 @@ wire_pop_len(const Conqueue__Pop *m)
 }
 
 /* 1 if req is one wire_request_pack handles (no unknown fields). */
-int
+static int
 wire_request_handled(const Conqueue__Request *req)
 {
 	if (req->base.n_unknown_fields != 0)
@@ -123,26 +123,41 @@ wire_request_handled(const Conqueue__Request *req)
 	}
 }
 
-/* Packed size of req as wire_request_pack writes it, 0 if not handled. */
+/* Bytes the receipt fields of a request add to it. */
 size_t
-wire_request_len(const Conqueue__Request *req)
+wire_receipts_len(const uint64_t *confirm, size_t n_confirm,
+    const uint64_t *reject, size_t n_reject)
 {
-	size_t len, n;
+	size_t len = 0;
 
+	if (n_confirm > 0)
+		len += wire_lenfield(wire_ids_len(confirm, n_confirm));
+	if (n_reject > 0)
+		len += wire_lenfield(wire_ids_len(reject, n_reject));
+	return len;
+}
+
+/*
+ * Packed size of req as wire_request_pack writes it, 0 if not handled;
+ * *body is the size of its Push or Pop, which wire_request_pack needs.
+ */
+size_t
+wire_request_len(const Conqueue__Request *req, size_t *body)
+{
+	size_t len;
+
+	*body = 0;
 	if (!wire_request_handled(req))
 		return 0;
-	len = wire_vfield(req->id);
-	if (req->n_confirm > 0)
-		len +=
-		    wire_lenfield(wire_ids_len(req->confirm, req->n_confirm));
-	if (req->n_reject > 0)
-		len += wire_lenfield(wire_ids_len(req->reject, req->n_reject));
+	len = wire_vfield(req->id) + wire_receipts_len(req->confirm,
+	                                 req->n_confirm, req->reject,
+	                                 req->n_reject);
 	if (req->op_case == CONQUEUE__REQUEST__OP_PUSH) {
-		n = wire_push_len(req->push);
-		len += wire_lenfield(n);
+		*body = wire_push_len(req->push);
+		len += wire_lenfield(*body);
 	} else if (req->op_case == CONQUEUE__REQUEST__OP_POP) {
-		n = wire_pop_len(req->pop);
-		len += wire_lenfield(n);
+		*body = wire_pop_len(req->pop);
+		len += wire_lenfield(*body);
 	}
 	return len;
 }
@@ -180,11 +195,11 @@ wire_ids(uint8_t *p, unsigned field, const uint64_t *v, size_t n)
 }
 
 /*
- * Encode req (wire_request_len(req) > 0) into out, which has room for that
- * many bytes. Returns the bytes written.
+ * Encode req (wire_request_len(req, &body) > 0) into out, which has room
+ * for that many bytes. Returns the bytes written.
  */
 size_t
-wire_request_pack(const Conqueue__Request *req, uint8_t *out)
+wire_request_pack(const Conqueue__Request *req, size_t body, uint8_t *out)
 {
 	uint8_t *p = out;
 	size_t i;
@@ -198,7 +213,7 @@ wire_request_pack(const Conqueue__Request *req, uint8_t *out)
 		const Conqueue__Push *m = req->push;
 
 		*p++ = 13 << 3 | 2;
-		p = wire_varint(p, wire_push_len(m));
+		p = wire_varint(p, body);
 		p = wire_bytes(p, 1, m->name.data, m->name.len);
 		for (i = 0; i < m->n_data; i++)
 			p = wire_bytes(p, 2, m->data[i].data, m->data[i].len);
@@ -212,7 +227,7 @@ wire_request_pack(const Conqueue__Request *req, uint8_t *out)
 		const Conqueue__Pop *m = req->pop;
 
 		*p++ = 14 << 3 | 2;
-		p = wire_varint(p, wire_pop_len(m));
+		p = wire_varint(p, body);
 		p = wire_bytes(p, 1, m->name.data, m->name.len);
 		if (m->has_max)
 			p = wire_vput(p, 2, m->max);
