@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -2113,6 +2115,135 @@ START_TEST(test_large_messages_and_batches)
 }
 END_TEST
 
+/* Bytes written to fd that the daemon has not read yet. */
+static int
+cl_unread(int fd)
+{
+	int n = -1;
+
+	ck_assert_int_eq(ioctl(fd, SIOCOUTQ, &n), 0);
+	return n;
+}
+
+/* The daemon has read everything written to fd (bounded wait). */
+static void
+cl_wait_read(int fd)
+{
+	int i;
+
+	for (i = 0; i < 100000 && cl_unread(fd) > 0; i++)
+		usleep(100);
+	ck_assert_int_eq(cl_unread(fd), 0);
+}
+
+/* The byte at offset j of message i of test_frames_split_anywhere. */
+static uint8_t
+split_byte(size_t i, size_t j)
+{
+	return (uint8_t)(i * 131 + j * 7 + (j >> 9));
+}
+
+/*
+ * Requests cut anywhere: inside the length header, inside the body, a
+ * byte at a time, and frames larger than the daemon's 256 KiB read
+ * buffer. Each piece is written only once the daemon has read the one
+ * before (SIOCOUTQ is 0), so every cut really is a read boundary there.
+ * Every push must be answered, in order, and every message come back
+ * whole, in order.
+ */
+START_TEST(test_frames_split_anywhere)
+{
+	static const size_t sizes[] = {0, 1, 100, 4000, 70000, 300000, 5,
+	    262140, 262150, 2, 600000, 33};
+	enum { N = sizeof sizes / sizeof sizes[0] };
+	Conqueue__QueueAttr a = CONQUEUE__QUEUE_ATTR__INIT;
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Push p = CONQUEUE__PUSH__INIT;
+	ProtobufCBinaryData d;
+	Conqueue__Reply *rep;
+	uint8_t *stream, *msg;
+	size_t i, j, off, len, cut, total = 0, ends[N];
+	uint64_t first_id = next_id;
+	unsigned seed = 12345;
+	int fd = cl_connect();
+
+	a.has_capacity = 1;
+	a.capacity = 64;
+	a.has_max_size = 1;
+	a.max_size = 600000;
+	ck_assert_int_eq(st_create_attr(fd, "split", &a), CQ_OK);
+	first_id = next_id;
+	stream = malloc(N * (600000 + 64));
+	msg = malloc(600000);
+	ck_assert_ptr_nonnull(stream);
+	ck_assert_ptr_nonnull(msg);
+	p.name.data = (uint8_t *)(uintptr_t) "split";
+	p.name.len = 5;
+	p.n_data = 1;
+	p.data = &d;
+	r.op_case = CONQUEUE__REQUEST__OP_PUSH;
+	r.push = &p;
+	for (i = 0; i < N; i++) {
+		for (j = 0; j < sizes[i]; j++)
+			msg[j] = split_byte(i, j);
+		d.data = msg;
+		d.len = sizes[i];
+		r.id = next_id++;
+		len = conqueue__request__get_packed_size(&r);
+		frame_put_len(stream + total, (uint32_t)len);
+		conqueue__request__pack(&r, stream + total + FRAME_HDR_LEN);
+		total += FRAME_HDR_LEN + len;
+		ends[i] = total;
+	}
+	/*
+	 * Cuts: the first frames a byte at a time (through their headers),
+	 * then 1-3 bytes before and after each frame's end, then random
+	 * pieces of up to 400 KiB.
+	 */
+	for (off = 0; off < total; off += cut) {
+		cut = 1 + (size_t)(rand_r(&seed) % (400 * 1024));
+		if (off < ends[1])
+			cut = 1;
+		for (i = 0; i < N; i++)
+			if (ends[i] > off && ends[i] - off <= cut) {
+				/* Stop 1-3 bytes short of or past the end. */
+				size_t k = 1 + (size_t)(rand_r(&seed) % 3);
+				cut = ends[i] - off > k && (i & 1)
+				          ? ends[i] - off - k
+				          : ends[i] - off + k;
+				break;
+			}
+		if (cut > total - off)
+			cut = total - off;
+		cl_write(fd, stream + off, cut);
+		cl_wait_read(fd);
+	}
+	for (i = 0; i < N; i++) {
+		rep = cl_recv(fd);
+		ck_assert_ptr_nonnull(rep);
+		ck_assert_uint_eq(rep->id, first_id + i);
+		ck_assert_int_eq(rep->status, CQ_OK);
+		conqueue__reply__free_unpacked(rep, NULL);
+	}
+	for (i = 0; i < N; i++) {
+		rep = do_pop(fd, "split", 1, 0);
+		ck_assert_int_eq(rep->status, CQ_OK);
+		ck_assert_uint_eq(rep->n_msgs, 1);
+		ck_assert_uint_eq(rep->msgs[0]->data.len, sizes[i]);
+		for (j = 0; j < sizes[i]; j++)
+			if (rep->msgs[0]->data.data[j] != split_byte(i, j))
+				ck_abort_msg("message %zu differs at byte %zu",
+				    i, j);
+		send_receipt(fd, rep->id, 0);
+		conqueue__reply__free_unpacked(rep, NULL);
+	}
+	ck_assert_int_eq(st_of(do_pop(fd, "split", 1, 0)), CQ_EMPTY);
+	free(stream);
+	free(msg);
+	close(fd);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 daemon_suite(void)
@@ -2129,6 +2260,7 @@ daemon_suite(void)
 	tcase_add_test(tc, test_push_pop_basics);
 	tcase_add_test(tc, test_bands_and_front);
 	tcase_add_test(tc, test_large_messages_and_batches);
+	tcase_add_test(tc, test_frames_split_anywhere);
 	tcase_add_test(tc, test_close_is_closed_drain);
 	tcase_add_test(tc, test_pause_resume_length_stat);
 	tcase_add_test(tc, test_ping_info);
