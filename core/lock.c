@@ -7,9 +7,9 @@
 
 /*
  * Take q's lock: trylock when ms <= 0, else wait until now + ms on the
- * monotonic clock if the lock is held. A dead owner makes us recover before anything else,
- * and pthread_mutex_consistent() comes last so that a crash during the
- * repair leaves EOWNERDEAD for the next locker, who reruns it.
+ * monotonic clock if the lock is held. A dead owner makes us recover before
+ * anything else, and pthread_mutex_consistent() comes last so that a crash
+ * during the repair leaves EOWNERDEAD for the next locker, who reruns it.
  */
 cq_status
 lock_take(struct core_queue *q, int64_t ms)

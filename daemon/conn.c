@@ -603,8 +603,7 @@ conn_slow_timer_cb(evutil_socket_t fd, short what, void *arg)
 	log_warn("connection %llu (uid %u pid %ld): dropped: %zu bytes of "
 	         "replies unread for %u ms",
 	    (unsigned long long)c->peer.cid, c->peer.uid, (long)c->peer.pid,
-	    evbuffer_get_length(c->out),
-	    cfg.slow_reader_grace_ms);
+	    evbuffer_get_length(c->out), cfg.slow_reader_grace_ms);
 	conn_drop(c, "slow reader");
 }
 

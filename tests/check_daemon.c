@@ -2153,8 +2153,8 @@ split_byte(size_t i, size_t j)
  */
 START_TEST(test_frames_split_anywhere)
 {
-	static const size_t sizes[] = {0, 1, 100, 4000, 70000, 300000, 5,
-	    262140, 262150, 2, 600000, 33};
+	static const size_t sizes[] = {
+	    0, 1, 100, 4000, 70000, 300000, 5, 262140, 262150, 2, 600000, 33};
 	enum { N = sizeof sizes / sizeof sizes[0] };
 	Conqueue__QueueAttr a = CONQUEUE__QUEUE_ATTR__INIT;
 	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
@@ -2232,8 +2232,8 @@ START_TEST(test_frames_split_anywhere)
 		ck_assert_uint_eq(rep->msgs[0]->data.len, sizes[i]);
 		for (j = 0; j < sizes[i]; j++)
 			if (rep->msgs[0]->data.data[j] != split_byte(i, j))
-				ck_abort_msg("message %zu differs at byte %zu",
-				    i, j);
+				ck_abort_msg(
+				    "message %zu differs at byte %zu", i, j);
 		send_receipt(fd, rep->id, 0);
 		conqueue__reply__free_unpacked(rep, NULL);
 	}
