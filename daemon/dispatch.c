@@ -98,6 +98,9 @@ struct resv {
 #endif
 static struct op *dispatch_op_cache[OP_CACHE_MAX];
 static size_t dispatch_op_ncache;
+/* Likewise reservations: one per reserved message. */
+static struct resv *dispatch_resv_cache[OP_CACHE_MAX];
+static size_t dispatch_resv_ncache;
 
 uint64_t dispatch_total_ops;
 /* Orders deliveries, to give them back in reverse when a peer leaves. */
@@ -106,6 +109,7 @@ uint32_t dispatch_connections;
 uint64_t dispatch_start_ns;
 
 static void dispatch_serve(struct rqueue *q);
+static struct resv *dispatch_resv_new(void);
 static void dispatch_lease_expired(struct lease_timer *t);
 
 /* Match an op by request id. */
@@ -465,7 +469,7 @@ dispatch_settle(struct rqueue *q, const struct core_msg *m, int quiet)
 static void
 dispatch_hold(struct rqueue *q, const struct core_msg *m)
 {
-	struct resv *r = calloc(1, sizeof *r);
+	struct resv *r = dispatch_resv_new();
 
 	if (r == NULL ||
 	    htab_insert(&q->resv, &r->h, htab_hash_u64(m->id)) != 0) {
@@ -515,7 +519,23 @@ dispatch_resv_free(struct resv *r)
 	htab_remove(&r->q->resv, &r->h);
 	if (r->peer != NULL)
 		TAILQ_REMOVE(&r->peer->resv, r, plink);
-	free(r);
+	if (OP_CACHE_USE && dispatch_resv_ncache < OP_CACHE_MAX)
+		dispatch_resv_cache[dispatch_resv_ncache++] = r;
+	else
+		free(r);
+}
+
+/* A zeroed reservation record, reused if one is at hand. */
+static struct resv *
+dispatch_resv_new(void)
+{
+	struct resv *r;
+
+	if (dispatch_resv_ncache == 0)
+		return calloc(1, sizeof(struct resv));
+	r = dispatch_resv_cache[--dispatch_resv_ncache];
+	memset(r, 0, sizeof *r);
+	return r;
 }
 
 /*
@@ -616,7 +636,7 @@ dispatch_reserve_msgs(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if ((r = calloc(1, sizeof *r)) == NULL)
+		if ((r = dispatch_resv_new()) == NULL)
 			return -1;
 		r->t.fire = dispatch_lease_expired;
 		r->q = q;
@@ -1781,4 +1801,6 @@ dispatch_free_all(void)
 	}
 	while (dispatch_op_ncache > 0)
 		free(dispatch_op_cache[--dispatch_op_ncache]);
+	while (dispatch_resv_ncache > 0)
+		free(dispatch_resv_cache[--dispatch_resv_ncache]);
 }
