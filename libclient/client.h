@@ -79,6 +79,7 @@ struct cq_client {
 	int closing;           /* inside cq_disconnect: no new ops */
 	cq_status conn_status; /* of a connection-level (id 0) error reply */
 	uint64_t next_id;
+	int ids_wrapped; /* next_id went round: ids may be taken */
 
 	/* Ops by request id: chained hash, resized to keep chains short. */
 	struct cq_op **buckets;

@@ -430,11 +430,15 @@ engine_next_id(cq_client *c)
 {
 	uint64_t id;
 
+	/* Before the 64-bit counter first wraps, no pending op can hold
+	 * the next id: skip the lookup. */
 	do {
 		id = c->next_id++;
-		if (c->next_id == 0)
+		if (c->next_id == 0) {
 			c->next_id = 1;
-	} while (id == 0 || engine_find(c, id) != NULL);
+			c->ids_wrapped = 1;
+		}
+	} while (c->ids_wrapped && engine_find(c, id) != NULL);
 	return id;
 }
 
@@ -529,12 +533,17 @@ engine_op_free(struct cq_op *op)
 {
 	if (op == NULL)
 		return;
+	/* (Mostly NULL: spare the calls.) */
 	if (op->reply != NULL)
 		engine_reply_free(op->c, op->reply);
-	cq_msg_free(op->msg);
-	free(op->detail);
-	free(op->frame);
-	free(op->qname);
+	if (op->msg != NULL)
+		cq_msg_free(op->msg);
+	if (op->detail != NULL)
+		free(op->detail);
+	if (op->frame != NULL)
+		free(op->frame);
+	if (op->qname != NULL)
+		free(op->qname);
 	/* An async stream frees one op per message: keep it for the next. */
 	if (op->c->nop_free < ENGINE_OP_FREE_MAX) {
 		op->next = op->c->op_free;

@@ -278,6 +278,98 @@ START_TEST(test_fast_declines_malformed_and_unusual_replies)
 }
 END_TEST
 
+/* Hand-encode req and compare it byte for byte with protobuf-c. */
+static void
+request_same(const Conqueue__Request *req)
+{
+	static uint8_t want[1 << 18], got[1 << 18];
+	Conqueue__Request bare;
+	size_t n, body, wn;
+
+	n = wire_request_len(req, &body);
+	ck_assert_uint_gt(n, 0);
+	wn = conqueue__request__get_packed_size(req);
+	ck_assert_uint_eq(n, wn);
+	ck_assert_uint_le(n, sizeof got);
+	conqueue__request__pack(req, want);
+	ck_assert_uint_eq(wire_request_pack(req, body, got), n);
+	ck_assert_mem_eq(got, want, n);
+	/* The receipts' share, as engine_out_request adds it. */
+	bare = *req;
+	bare.n_confirm = bare.n_reject = 0;
+	bare.confirm = bare.reject = NULL;
+	ck_assert_uint_eq(wire_request_len(&bare, &body) +
+	                      wire_receipts_len(req->confirm, req->n_confirm,
+	                          req->reject, req->n_reject),
+	    n);
+}
+
+START_TEST(test_requests_encode_as_protobuf_c)
+{
+	static uint8_t data[70000];
+	static const uint64_t vals[] = {0, 1, 127, 128, 16383, 16384,
+	    (1u << 21) - 1, 1u << 21, (1ull << 28), (1ull << 35) - 1,
+	    (1ull << 49), (1ull << 56) - 1, 1ull << 56, (1ull << 63) - 1,
+	    1ull << 63, UINT64_MAX};
+	static const size_t lens[] = {
+	    0, 1, 64, 127, 128, 4096, 16383, 16384, 70000};
+	static const int64_t timeouts[] = {-1, 0, 1, 1000, INT64_MAX};
+	uint64_t ids[3];
+	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
+	Conqueue__Push push = CONQUEUE__PUSH__INIT;
+	Conqueue__Pop pop = CONQUEUE__POP__INIT;
+	ProtobufCBinaryData d[2];
+	size_t i, j, k;
+
+	memset(data, 'x', sizeof data);
+	push.name.data = (uint8_t *)(uintptr_t) "queue.name";
+	push.name.len = 10;
+	pop.name = push.name;
+	for (i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+		for (j = 0; j < sizeof lens / sizeof lens[0]; j++) {
+			for (k = 0; k < 4; k++) {
+				req.id = vals[i];
+				req.n_confirm = k & 1 ? 3 : 0;
+				req.n_reject = k & 2 ? 1 : 0;
+				ids[0] = vals[i];
+				ids[1] = vals[j % 16];
+				ids[2] = 5;
+				req.confirm = req.n_confirm ? ids : NULL;
+				req.reject = req.n_reject ? ids + 1 : NULL;
+				/* A push of one or two messages. */
+				req.op_case = CONQUEUE__REQUEST__OP_PUSH;
+				req.push = &push;
+				d[0].data = data;
+				d[0].len = lens[j];
+				d[1] = d[0];
+				push.n_data = 1 + (k == 3);
+				push.data = d;
+				push.has_band = k > 1;
+				push.band = (uint32_t)vals[i];
+				push.has_front = k == 2;
+				push.front = 1;
+				push.has_timeout_ms = 1;
+				push.timeout_ms = timeouts[(i + j) % 5];
+				request_same(&req);
+				/* A pop. */
+				req.op_case = CONQUEUE__REQUEST__OP_POP;
+				req.pop = &pop;
+				pop.has_max = k & 1;
+				pop.max = (uint32_t)lens[j];
+				pop.has_timeout_ms = k != 0;
+				pop.timeout_ms = -timeouts[(i + j) % 5];
+				pop.has_reserve = pop.has_lease_ms = k > 1;
+				pop.reserve = 1;
+				pop.lease_ms = (uint32_t)vals[i];
+				pop.has_detach = k == 3;
+				pop.detach = 1;
+				request_same(&req);
+			}
+		}
+	}
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 client_wire_suite(void)
@@ -288,6 +380,7 @@ client_wire_suite(void)
 	tcase_add_test(tc, test_fast_decodes_push_pop_and_error_replies);
 	tcase_add_test(tc, test_fast_never_accepts_corrupted_replies);
 	tcase_add_test(tc, test_fast_declines_malformed_and_unusual_replies);
+	tcase_add_test(tc, test_requests_encode_as_protobuf_c);
 	suite_add_tcase(s, tc);
 	return s;
 }
