@@ -90,7 +90,9 @@ main(int argc, char **argv)
 	ProtobufCBinaryData name = {4, (uint8_t *)(uintptr_t) "jobs"};
 	ProtobufCBinaryData data[2] = {{5, (uint8_t *)(uintptr_t) "hello"},
 	    {3, (uint8_t *)(uintptr_t) "abc"}};
-	uint64_t confirm[2] = {7, 9};
+	ProtobufCBinaryData pdata[3] = {{5, (uint8_t *)(uintptr_t) "hello"},
+	    {0, NULL}, {3, (uint8_t *)(uintptr_t) "abc"}};
+	uint64_t confirm[2] = {7, 9}, receipts[3] = {7, 1u << 20, 9};
 	Conqueue__MsgOp msgop = CONQUEUE__MSG_OP__INIT;
 	Conqueue__Chmod chmod = CONQUEUE__CHMOD__INIT;
 	Conqueue__ListQueues list = CONQUEUE__LIST_QUEUES__INIT;
@@ -152,6 +154,38 @@ main(int argc, char **argv)
 	r.op_case = CONQUEUE__REQUEST__OP_CANCEL;
 	r.cancel = &cancel;
 	mkseeds_write(dir, ddir, "cancel", &r);
+
+	/* The hot frames as the client writes them (frame_request_fast). */
+	r.id = 0;
+	r.n_confirm = 2;
+	r.confirm = receipts;
+	r.n_reject = 1;
+	r.reject = &receipts[2];
+	r.op_case = CONQUEUE__REQUEST__OP__NOT_SET;
+	mkseeds_write(dir, ddir, "receipts", &r);
+	r.id = 300; /* two-byte varint */
+	r.n_reject = 0;
+	push.n_data = 3;
+	push.data = pdata;
+	push.has_band = push.has_front = push.front = 1;
+	push.band = 2;
+	push.timeout_ms = -1;
+	r.op_case = CONQUEUE__REQUEST__OP_PUSH;
+	r.push = &push;
+	mkseeds_write(dir, ddir, "push-all", &r);
+	r.id = 301;
+	pop.has_max = 0;
+	pop.has_reserve = pop.reserve = 1;
+	pop.has_lease_ms = 1;
+	pop.lease_ms = 5000;
+	pop.has_detach = 1;
+	pop.detach = 0;
+	r.op_case = CONQUEUE__REQUEST__OP_POP;
+	r.pop = &pop;
+	mkseeds_write(dir, ddir, "pop-reserve", &r);
+	pop.has_reserve = pop.reserve = pop.has_lease_ms = pop.has_detach = 0;
+	r.n_confirm = 0;
+	r.confirm = NULL;
 	if (ddir == NULL)
 		return 0;
 
