@@ -141,6 +141,27 @@ struct cq_msg {
 	uint8_t *data; /* points just after the struct; NUL-terminated */
 };
 
+/*
+ * A push of one message or a pop, for wire_hot_pack: the fields ops.c
+ * would put into a Conqueue__Request (push: has_band when band != 0,
+ * has_front when front; pop: has_max when max != 1, has_lease_ms when
+ * reserve and lease_ms != 0; always a timeout).
+ */
+struct wire_hot {
+	int op; /* CONQUEUE__REQUEST__OP_PUSH or CONQUEUE__REQUEST__OP_POP */
+	const char *name;
+	size_t namelen;
+	int64_t timeout_ms;
+	const void *data; /* push */
+	size_t len;
+	uint32_t band;
+	int front;
+	uint32_t max; /* pop */
+	int reserve;
+	uint32_t lease_ms;
+	int detach;
+};
+
 /* A Msg decoded in place by wire_reply_fast (data points into the frame). */
 struct wire_msg {
 	uint64_t id;
@@ -169,6 +190,8 @@ cq_client *engine_new(int fd);
 void engine_free(cq_client *c);
 cq_status engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
     int64_t timeout_ms, int sync, struct cq_op **opp);
+cq_status engine_submit_hot(cq_client *c, const struct wire_hot *h,
+    enum op_kind kind, int64_t timeout_ms, int sync, struct cq_op **opp);
 cq_status engine_wait(cq_client *c, struct cq_op *op);
 void engine_op_free(struct cq_op *op);
 void engine_reply_free(cq_client *c, Conqueue__Reply *r);
@@ -192,6 +215,10 @@ size_t wire_request_pack(
 int wire_reply_unpack(ProtobufCAllocator *al, const uint8_t *buf, size_t len,
     Conqueue__Reply **rp);
 int wire_reply_fast(const uint8_t *buf, size_t len, struct wire_reply *wr);
+size_t wire_hot_len(const struct wire_hot *h, uint64_t id, size_t *body);
+size_t wire_hot_pack(const struct wire_hot *h, uint64_t id, size_t body,
+    const uint64_t *confirm, size_t n_confirm, const uint64_t *reject,
+    size_t n_reject, uint8_t *out);
 
 /* ops.c */
 cq_status ops_call(cq_client *c, Conqueue__Request *req, int64_t timeout_ms,

@@ -442,17 +442,70 @@ engine_next_id(cq_client *c)
 	return id;
 }
 
+/* A request being submitted: protobuf-c structs or a hot one. */
+struct engine_enc {
+	Conqueue__Request *req; /* or NULL */
+	const struct wire_hot *hot;
+	uint64_t id;
+	size_t n, body; /* engine_packed_size's, or wire_hot_len's */
+};
+
+/* Measure enc as request id, receipts not included. */
+static void
+engine_enc_measure(struct engine_enc *e, uint64_t id)
+{
+	e->id = id;
+	if (e->hot != NULL) {
+		e->n = wire_hot_len(e->hot, id, &e->body);
+	} else {
+		e->req->id = id;
+		e->n = engine_packed_size(e->req, &e->body);
+	}
+}
+
+/* Frame enc at the end of the output buffer with every pending receipt
+ * attached, then forget the receipts. */
+static int
+engine_enc_out(cq_client *c, const struct engine_enc *e)
+{
+	size_t n = e->n;
+
+	if (e->hot == NULL)
+		return engine_out_request(c, e->req, e->n, e->body);
+	if (c->confirm.n > 0 || c->reject.n > 0)
+		n += wire_receipts_len(
+		    c->confirm.v, c->confirm.n, c->reject.v, c->reject.n);
+	if (engine_out_reserve(c, FRAME_HDR_LEN + n) != 0)
+		return -1;
+	frame_put_len(c->out + c->out_len, (uint32_t)n);
+	wire_hot_pack(e->hot, e->id, e->body, c->confirm.v, c->confirm.n,
+	    c->reject.v, c->reject.n, c->out + c->out_len + FRAME_HDR_LEN);
+	c->out_len += FRAME_HDR_LEN + n;
+	c->confirm.n = c->reject.n = 0;
+	return 0;
+}
+
+/* Pack enc without receipts into out (room for e->n bytes). */
+static void
+engine_enc_pack(const struct engine_enc *e, uint8_t *out)
+{
+	if (e->hot != NULL)
+		wire_hot_pack(e->hot, e->id, e->body, NULL, 0, NULL, 0, out);
+	else
+		engine_pack(e->req, e->body, out);
+}
+
 /*
- * Submit req as a new op (its id is filled in here). The op goes out with
- * the next write, or waits in the backlog when the daemon's pending limit
- * is reached. Never runs a callback.
+ * Submit a request as a new op. The op goes out with the next write, or
+ * waits in the backlog when the daemon's pending limit is reached. Never
+ * runs a callback.
  */
-cq_status
-engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
+static cq_status
+engine_submit_enc(cq_client *c, struct engine_enc *e, enum op_kind kind,
     int64_t timeout_ms, int sync, struct cq_op **opp)
 {
 	struct cq_op *op;
-	size_t n, body;
+	size_t n;
 	size_t limit = c->window;
 	int jump = 0;
 
@@ -466,10 +519,11 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 	op->timeout_ms = timeout_ms;
 	op->deadline_ns = UINT64_MAX;
 	op->heap_idx = SIZE_MAX;
-	op->id = req->id = engine_next_id(c);
+	op->id = engine_next_id(c);
 
+	engine_enc_measure(e, op->id);
+	n = e->n;
 	/* Receipts can take room too: keep a margin under the limit. */
-	n = engine_packed_size(req, &body);
 	if (n + 16 * (c->confirm.n + c->reject.n) + 64 > c->max_frame &&
 	    (c->confirm.n > 0 || c->reject.n > 0))
 		engine_out_receipts(c);
@@ -492,7 +546,7 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 		jump = 1;
 	}
 	if ((c->backlog_head == NULL || jump) && c->window_used < limit) {
-		if (engine_out_request(c, req, n, body) != 0) {
+		if (engine_enc_out(c, e) != 0) {
 			engine_op_free(op);
 			return CQ_SYSTEM;
 		}
@@ -504,7 +558,7 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 			return CQ_SYSTEM;
 		}
 		frame_put_len(op->frame, (uint32_t)n);
-		engine_pack(req, body, op->frame + FRAME_HDR_LEN);
+		engine_enc_pack(e, op->frame + FRAME_HDR_LEN);
 		op->state = OPS_BACKLOG;
 		if (c->backlog_tail != NULL)
 			c->backlog_tail->next = op;
@@ -525,6 +579,26 @@ engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
 	*opp = op;
 	engine_notify(c);
 	return CQ_OK;
+}
+
+/* Submit req as a new op (its id is filled in here). */
+cq_status
+engine_submit(cq_client *c, Conqueue__Request *req, enum op_kind kind,
+    int64_t timeout_ms, int sync, struct cq_op **opp)
+{
+	struct engine_enc e = {req, NULL, 0, 0, 0};
+
+	return engine_submit_enc(c, &e, kind, timeout_ms, sync, opp);
+}
+
+/* Submit a hot push or pop, encoded without protobuf-c structs. */
+cq_status
+engine_submit_hot(cq_client *c, const struct wire_hot *h, enum op_kind kind,
+    int64_t timeout_ms, int sync, struct cq_op **opp)
+{
+	struct engine_enc e = {NULL, h, 0, 0, 0};
+
+	return engine_submit_enc(c, &e, kind, timeout_ms, sync, opp);
 }
 
 /* Free an op and whatever it still holds. */

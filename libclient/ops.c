@@ -261,6 +261,34 @@ cq_queue_name(const cq_queue *q)
 	return q->name;
 }
 
+/* Submit an async push of one message (no protobuf-c structs needed). */
+static cq_status
+ops_push_hot(cq_queue *q, const void *buf, size_t len, unsigned band, int front,
+    int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **opp)
+{
+	struct wire_hot h;
+	struct cq_op *op;
+	cq_status st;
+
+	memset(&h, 0, sizeof h);
+	h.op = CONQUEUE__REQUEST__OP_PUSH;
+	h.name = q->name;
+	h.namelen = q->namelen;
+	h.timeout_ms = ops_timeout(timeout_ms);
+	h.data = buf;
+	h.len = len;
+	h.band = band;
+	h.front = front != 0;
+	st = engine_submit_hot(q->c, &h, OP_PLAIN, h.timeout_ms, 0, &op);
+	if (st == CQ_OK) {
+		op->push_cb = cb;
+		op->arg = arg;
+		if (opp != NULL)
+			*opp = op;
+	}
+	return st;
+}
+
 /* Build a Push of n messages and run it blocking or async. */
 static cq_status
 ops_push(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
@@ -278,6 +306,9 @@ ops_push(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 		*opp = NULL;
 	if (q == NULL || n == 0 || bufs == NULL || lens == NULL)
 		return CQ_INVALID;
+	if (async && n == 1)
+		return ops_push_hot(
+		    q, bufs[0], lens[0], band, front, timeout_ms, cb, arg, opp);
 	if (n > sizeof local / sizeof local[0] &&
 	    (data = malloc(n * sizeof *data)) == NULL)
 		return CQ_SYSTEM;
@@ -497,8 +528,7 @@ ops_pop_async(cq_queue *q, size_t max, int64_t timeout_ms, int reserve,
     uint32_t lease_ms, cq_pop_cb *cb, cq_pop_many_cb *many_cb, void *arg,
     cq_op **opp)
 {
-	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
-	Conqueue__Pop pop = CONQUEUE__POP__INIT;
+	struct wire_hot h;
 	struct cq_op *op;
 	cq_status st;
 
@@ -509,9 +539,17 @@ ops_pop_async(cq_queue *q, size_t max, int64_t timeout_ms, int reserve,
 		return CQ_INVALID;
 	if (max > q->c->max_batch)
 		max = q->c->max_batch;
-	ops_pop_req(&req, &pop, q, max, timeout_ms, reserve, lease_ms, 0);
-	st = engine_submit(
-	    q->c, &req, reserve ? OP_RESERVE : OP_POP, pop.timeout_ms, 0, &op);
+	/* The Pop ops_pop_req would build, without protobuf-c structs. */
+	memset(&h, 0, sizeof h);
+	h.op = CONQUEUE__REQUEST__OP_POP;
+	h.name = q->name;
+	h.namelen = q->namelen;
+	h.timeout_ms = ops_timeout(timeout_ms);
+	h.max = (uint32_t)max;
+	h.reserve = reserve != 0;
+	h.lease_ms = reserve ? lease_ms : 0;
+	st = engine_submit_hot(
+	    q->c, &h, reserve ? OP_RESERVE : OP_POP, h.timeout_ms, 0, &op);
 	if (st != CQ_OK)
 		return st;
 	op->pop_cb = cb;

@@ -370,6 +370,105 @@ START_TEST(test_requests_encode_as_protobuf_c)
 }
 END_TEST
 
+/* Encode h as ops.c's Request would be, and compare with protobuf-c. */
+static void
+hot_same(const struct wire_hot *h, uint64_t id, const uint64_t *confirm,
+    size_t n_confirm, const uint64_t *reject, size_t n_reject)
+{
+	static uint8_t want[1 << 18], got[1 << 18];
+	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
+	Conqueue__Push push = CONQUEUE__PUSH__INIT;
+	Conqueue__Pop pop = CONQUEUE__POP__INIT;
+	ProtobufCBinaryData d;
+	size_t n, body, wn;
+
+	req.id = id;
+	req.n_confirm = n_confirm;
+	req.confirm = (uint64_t *)(uintptr_t)confirm;
+	req.n_reject = n_reject;
+	req.reject = (uint64_t *)(uintptr_t)reject;
+	if (h->op == CONQUEUE__REQUEST__OP_PUSH) {
+		req.op_case = CONQUEUE__REQUEST__OP_PUSH;
+		req.push = &push;
+		push.name.data = (uint8_t *)(uintptr_t)h->name;
+		push.name.len = h->namelen;
+		d.data = (uint8_t *)(uintptr_t)h->data;
+		d.len = h->len;
+		push.n_data = 1;
+		push.data = &d;
+		push.has_band = h->band != 0;
+		push.band = h->band;
+		push.has_front = h->front != 0;
+		push.front = h->front != 0;
+		push.has_timeout_ms = 1;
+		push.timeout_ms = h->timeout_ms;
+	} else {
+		req.op_case = CONQUEUE__REQUEST__OP_POP;
+		req.pop = &pop;
+		pop.name.data = (uint8_t *)(uintptr_t)h->name;
+		pop.name.len = h->namelen;
+		pop.has_max = h->max != 1;
+		pop.max = h->max;
+		pop.has_timeout_ms = 1;
+		pop.timeout_ms = h->timeout_ms;
+		pop.has_reserve = h->reserve != 0;
+		pop.reserve = h->reserve != 0;
+		pop.has_lease_ms = h->reserve && h->lease_ms != 0;
+		pop.lease_ms = h->lease_ms;
+		pop.has_detach = h->detach != 0;
+		pop.detach = h->detach != 0;
+	}
+	n = wire_hot_len(h, id, &body) +
+	    wire_receipts_len(confirm, n_confirm, reject, n_reject);
+	wn = conqueue__request__get_packed_size(&req);
+	ck_assert_uint_eq(n, wn);
+	ck_assert_uint_le(n, sizeof got);
+	conqueue__request__pack(&req, want);
+	ck_assert_uint_eq(wire_hot_pack(h, id, body, confirm, n_confirm, reject,
+	                      n_reject, got),
+	    n);
+	ck_assert_mem_eq(got, want, n);
+}
+
+START_TEST(test_hot_requests_encode_as_protobuf_c)
+{
+	static uint8_t data[70000];
+	static const uint64_t vals[] = {0, 1, 127, 128, 16384, 1u << 21,
+	    (1ull << 35) - 1, 1ull << 56, UINT64_MAX};
+	static const size_t lens[] = {0, 1, 64, 128, 16384, 70000};
+	static const int64_t timeouts[] = {-1, 0, 1, 1000, INT64_MAX};
+	uint64_t ids[3] = {1, 300, UINT64_MAX};
+	struct wire_hot h;
+	size_t i, j, k;
+
+	memset(data, 'y', sizeof data);
+	for (i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+		for (j = 0; j < sizeof lens / sizeof lens[0]; j++) {
+			for (k = 0; k < 8; k++) {
+				memset(&h, 0, sizeof h);
+				h.op = CONQUEUE__REQUEST__OP_PUSH;
+				h.name = "a.queue";
+				h.namelen = 7;
+				h.timeout_ms = timeouts[(i + j + k) % 5];
+				h.data = data;
+				h.len = lens[j];
+				h.band = k & 1 ? (uint32_t)vals[i] : 0;
+				h.front = (k & 2) != 0;
+				hot_same(&h, vals[i], ids, k & 4 ? 3 : 0,
+				    ids + 1, k & 1 ? 2 : 0);
+				h.op = CONQUEUE__REQUEST__OP_POP;
+				h.max = k & 1 ? (uint32_t)lens[j] : 1;
+				h.reserve = (k & 2) != 0;
+				h.lease_ms = k & 4 ? (uint32_t)vals[i] : 0;
+				h.detach = k == 7;
+				hot_same(&h, vals[i], ids, k & 4 ? 3 : 0,
+				    ids + 1, k & 1 ? 2 : 0);
+			}
+		}
+	}
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 client_wire_suite(void)
@@ -381,6 +480,7 @@ client_wire_suite(void)
 	tcase_add_test(tc, test_fast_never_accepts_corrupted_replies);
 	tcase_add_test(tc, test_fast_declines_malformed_and_unusual_replies);
 	tcase_add_test(tc, test_requests_encode_as_protobuf_c);
+	tcase_add_test(tc, test_hot_requests_encode_as_protobuf_c);
 	suite_add_tcase(s, tc);
 	return s;
 }
