@@ -508,19 +508,26 @@ wire_compact(uint64_t x)
 	return ((x & 0x0fffffff00000000ull) >> 4) | (x & 0x000000000fffffffull);
 }
 
-/* Read a varint of at most 10 bytes before end; NULL if malformed. */
-static inline const uint8_t *
-wire_getv(const uint8_t *p, const uint8_t *end, uint64_t *v)
+/* wire_getv's varints of 2 bytes and more. */
+static const uint8_t *
+wire_getv_long(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
 	unsigned shift = 0;
 	int i = 0;
 
-	if (p < end && *p < 0x80) {
-		*v = *p;
-		return p + 1;
+	/* Ids below 2^21: two or three bytes. */
+	if (end - p >= 3 && p[1] < 0x80) {
+		*v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+		return p + 2;
 	}
+	if (end - p >= 3 && p[2] < 0x80) {
+		*v = (uint64_t)(p[0] & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7 |
+		     (uint64_t)p[2] << 14;
+		return p + 3;
+	}
+	*v = 0;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	/* Ids and timestamps are 3..9 bytes: 8 of them at once. */
+	/* Larger ids and timestamps (9 bytes): 8 bytes at once. */
 	if (end - p >= 8) {
 		uint64_t w, stop;
 		unsigned last;
@@ -534,13 +541,14 @@ wire_getv(const uint8_t *p, const uint8_t *end, uint64_t *v)
 			return p + last / 8 + 1;
 		}
 		*v = wire_compact(w & 0x7f7f7f7f7f7f7f7full);
+		if (end - p >= 9 && p[8] < 0x80) {
+			*v |= (uint64_t)p[8] << 56;
+			return p + 9;
+		}
 		p += 8;
 		shift = 56;
 		i = 8;
-	} else
-		*v = 0;
-#else
-	*v = 0;
+	}
 #endif
 	for (; i < 10 && p < end; i++, p++) {
 		*v |= (uint64_t)(*p & 0x7f) << shift;
@@ -551,6 +559,17 @@ wire_getv(const uint8_t *p, const uint8_t *end, uint64_t *v)
 	return NULL;
 }
 
+/* Read a varint of at most 10 bytes before end; NULL if malformed. */
+static inline const uint8_t *
+wire_getv(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	if (p < end && *p < 0x80) {
+		*v = *p;
+		return p + 1;
+	}
+	return wire_getv_long(p, end, v);
+}
+
 /*
  * Validate and decode one Msg body in place; 0, or -1 to decline. Fields
  * must come in rising order (as every encoder writes them), which also
@@ -559,9 +578,7 @@ wire_getv(const uint8_t *p, const uint8_t *end, uint64_t *v)
 static int
 wire_fast_msg(const uint8_t *p, const uint8_t *end, struct wire_msg *m)
 {
-	unsigned last = 2;
 	uint64_t v;
-	uint8_t tag;
 
 	/* id, then data: both required. */
 	if (p >= end || *p != 0x08 ||
@@ -575,23 +592,23 @@ wire_fast_msg(const uint8_t *p, const uint8_t *end, struct wire_msg *m)
 	m->band = 0;
 	m->has_deliveries = 0;
 	m->enqueued_ns = 0;
-	while (p < end) {
-		tag = *p++;
-		/* band (3), deliveries (4), enqueued_ns (5): varints */
-		if ((tag & 7) != 0 || (tag >> 3) <= last || (tag >> 3) > 5 ||
-		    (p = wire_getv(p, end, &v)) == NULL)
+	/* Then band (3), deliveries (4), enqueued_ns (5), each optional. */
+	if (p < end && *p == (3 << 3 | 0)) {
+		if ((p = wire_getv(p + 1, end, &v)) == NULL)
 			return -1;
-		last = tag >> 3;
-		if (last == 3) {
-			m->band = (uint32_t)v;
-		} else if (last == 4) {
-			m->has_deliveries = 1;
-			m->deliveries = (uint32_t)v;
-		} else {
-			m->enqueued_ns = v;
-		}
+		m->band = (uint32_t)v;
 	}
-	return 0;
+	if (p < end && *p == (4 << 3 | 0)) {
+		if ((p = wire_getv(p + 1, end, &v)) == NULL)
+			return -1;
+		m->has_deliveries = 1;
+		m->deliveries = (uint32_t)v;
+	}
+	if (p < end && *p == (5 << 3 | 0)) {
+		if ((p = wire_getv(p + 1, end, &m->enqueued_ns)) == NULL)
+			return -1;
+	}
+	return p == end ? 0 : -1;
 }
 
 /*
@@ -604,9 +621,7 @@ int
 wire_reply_fast(const uint8_t *buf, size_t len, struct wire_reply *wr)
 {
 	const uint8_t *p = buf, *end = buf + len;
-	unsigned last = 2;
 	uint64_t v;
-	uint8_t tag;
 
 	wr->n_msgs = 0;
 	wr->detail = NULL;
@@ -618,36 +633,33 @@ wire_reply_fast(const uint8_t *buf, size_t len, struct wire_reply *wr)
 	    *p != 0x10 || (p = wire_getv(p + 1, end, &v)) == NULL)
 		return 0;
 	wr->status = (uint32_t)v;
-	while (p < end) {
-		tag = *p++;
-		/* Rising field numbers: at most one of each (one Msg). */
-		if ((tag >> 3) <= last || (p = wire_getv(p, end, &v)) == NULL)
+	/* Then each of these at most once, in this order. */
+	if (p < end && *p == (3 << 3 | 2)) { /* detail */
+		if ((p = wire_getv(p + 1, end, &v)) == NULL ||
+		    v > (uint64_t)(end - p))
 			return 0;
-		last = tag >> 3;
-		switch (tag) {
-		case 3 << 3 | 2: /* detail */
-			if (v > (uint64_t)(end - p))
-				return 0;
-			wr->detail = p;
-			wr->detail_len = (size_t)v;
-			p += v;
-			break;
-		case 4 << 3 | 0: /* sys_errno */
-			wr->has_sys_errno = 1;
-			wr->sys_errno = (int32_t)(uint32_t)v;
-			break;
-		case 5 << 3 | 2: /* msgs */
-			if (v > (uint64_t)(end - p) ||
-			    wire_fast_msg(p, p + v, &wr->msg) != 0)
-				return 0;
-			wr->n_msgs = 1;
-			p += v;
-			break;
-		case 12 << 3 | 0: /* first_id */
-			break;
-		default: /* another field, a wire type, a long tag */
-			return 0;
-		}
+		wr->detail = p;
+		wr->detail_len = (size_t)v;
+		p += v;
 	}
-	return 1;
+	if (p < end && *p == (4 << 3 | 0)) { /* sys_errno */
+		if ((p = wire_getv(p + 1, end, &v)) == NULL)
+			return 0;
+		wr->has_sys_errno = 1;
+		wr->sys_errno = (int32_t)(uint32_t)v;
+	}
+	if (p < end && *p == (5 << 3 | 2)) { /* msgs: one */
+		if ((p = wire_getv(p + 1, end, &v)) == NULL ||
+		    v > (uint64_t)(end - p) ||
+		    wire_fast_msg(p, p + v, &wr->msg) != 0)
+			return 0;
+		wr->n_msgs = 1;
+		p += v;
+	}
+	if (p < end && *p == (12 << 3 | 0)) { /* first_id */
+		if ((p = wire_getv(p + 1, end, &v)) == NULL)
+			return 0;
+	}
+	/* Anything left: another field, a second Msg, a long tag, ... */
+	return p == end;
 }

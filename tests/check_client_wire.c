@@ -66,7 +66,7 @@ sample_error(uint8_t *buf)
 {
 	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
 
-	r.id = 5;
+	r.id = 20000; /* three bytes */
 	r.status = CQ_SYSTEM;
 	r.detail = (char *)(uintptr_t) "no space";
 	r.has_sys_errno = 1;
