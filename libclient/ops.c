@@ -270,6 +270,10 @@ ops_push_hot(cq_queue *q, const void *buf, size_t len, unsigned band, int front,
 	struct cq_op *op;
 	cq_status st;
 
+	if (opp != NULL)
+		*opp = NULL;
+	if (q == NULL)
+		return CQ_INVALID;
 	memset(&h, 0, sizeof h);
 	h.op = CONQUEUE__REQUEST__OP_PUSH;
 	h.name = q->name;
@@ -394,7 +398,7 @@ cq_status
 cq_push_async(cq_queue *q, const void *buf, size_t len, unsigned band,
     int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **op)
 {
-	return ops_push(q, &buf, &len, 1, band, 0, timeout_ms, cb, arg, op, 1);
+	return ops_push_hot(q, buf, len, band, 0, timeout_ms, cb, arg, op);
 }
 
 /* cq_push_many_async: push n messages, all or nothing; cb runs later. */
@@ -411,7 +415,7 @@ cq_status
 cq_push_front_async(cq_queue *q, const void *buf, size_t len, unsigned band,
     int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **op)
 {
-	return ops_push(q, &buf, &len, 1, band, 1, timeout_ms, cb, arg, op, 1);
+	return ops_push_hot(q, buf, len, band, 1, timeout_ms, cb, arg, op);
 }
 
 /* Fill a Pop request. */
