@@ -293,12 +293,21 @@ conn_arena_reset(void)
 static ProtobufCAllocator conn_allocator = {
     conn_arena_alloc, conn_arena_free, NULL};
 
-/* Decode a Request strictly (as frame_decode_request) into the arena. */
+/*
+ * Decode a Request strictly (as frame_decode_request). The hot ones
+ * (push, pop, receipts, as the library writes them) are decoded in place:
+ * their names and data point into body, which stays put until dispatch
+ * returns. Anything else goes through the strict pre-pass and protobuf-c
+ * into the arena, which also gives the errors.
+ */
 static Conqueue__Request *
 conn_decode(const uint8_t *body, size_t len, const char **why)
 {
+	static struct frame_fast_req fast;
 	Conqueue__Request *r;
 
+	if (frame_request_fast(body, len, &fast))
+		return &fast.req;
 	if (frame_check_wire(&conqueue__request__descriptor, body, len, why))
 		return NULL;
 	r = conqueue__request__unpack(&conn_allocator, len, body);
