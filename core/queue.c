@@ -44,15 +44,15 @@ queue_len(struct core_queue *q)
 	return n;
 }
 
-/* Write a message into free slot s (not yet published). */
+/* Write a message into free slot s (not yet published), pushed at now. */
 static void
 queue_fill_slot(struct core_queue *q, uint32_t s, uint64_t id, unsigned band,
-    const void *buf, uint32_t len)
+    const void *buf, uint32_t len, uint64_t now)
 {
 	struct queue_slot *sl = queue_slot_at(q, s);
 
 	sl->id = id;
-	sl->enqueued_ns = time_real_ns();
+	sl->enqueued_ns = now;
 	sl->len = len;
 	sl->band = band;
 	sl->deliveries = 0;
@@ -67,7 +67,7 @@ queue_push_locked(struct core_queue *q, const struct iovec *iov, size_t n,
     unsigned band, int front, uint64_t *first_id)
 {
 	struct queue_hdr *hdr = q->hdr;
-	uint64_t h, t, id, top;
+	uint64_t h, t, id, top, now;
 	uint32_t s;
 	size_t i;
 
@@ -81,12 +81,13 @@ queue_push_locked(struct core_queue *q, const struct iovec *iov, size_t n,
 	id = hdr->next_id;
 	h = hdr->head[band];
 	t = hdr->tail[band];
+	now = time_real_ns(); /* one clock read for the whole batch */
 	for (i = 0; i < n; i++) {
 		s = q->free[top - 1 - i];
 		if (s >= q->capacity)
 			return CQ_CORRUPT;
 		queue_fill_slot(q, s, id + i, band, iov[i].iov_base,
-		    (uint32_t)iov[i].iov_len);
+		    (uint32_t)iov[i].iov_len, now);
 		*queue_cell(q, band, front ? h - n + i : t + i) = s;
 		if (i + 1 < n)
 			CORE_HOOK("push.slot_written");
