@@ -52,6 +52,7 @@ struct conn {
 	uint8_t *ibuf;
 	size_t ilen, icap;
 	struct event *frame_timer; /* hello, or a started frame, or linger */
+	int frame_armed;           /* frame_timer is pending */
 	struct event *slow_timer;  /* started when reading was paused */
 	int in_read;               /* conn_process on the stack: defer free */
 	int closing;
@@ -62,6 +63,8 @@ TAILQ_HEAD(conn_list, conn);
 static struct conn_list conn_all = TAILQ_HEAD_INITIALIZER(conn_all);
 static struct conn_list conn_dirty = TAILQ_HEAD_INITIALIZER(conn_dirty);
 static struct event *conn_flush_ev; /* activated when conn_dirty fills */
+/* A read callback is running: it writes the replies itself when done. */
+static int conn_reading;
 /* One read buffer for all connections: the loop reads them in turn. */
 static uint8_t conn_rbuf[CONN_READ_SIZE];
 static uint64_t conn_next_id = 1;
@@ -82,6 +85,24 @@ conn_arm(struct event *ev, uint32_t ms)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	evtimer_add(ev, &tv);
+}
+
+/* Start (or restart) c's frame timer. */
+static void
+conn_frame_arm(struct conn *c, uint32_t ms)
+{
+	conn_arm(c->frame_timer, ms);
+	c->frame_armed = 1;
+}
+
+/* Stop c's frame timer; most requests find it stopped already. */
+static void
+conn_frame_disarm(struct conn *c)
+{
+	if (c->frame_armed) {
+		evtimer_del(c->frame_timer);
+		c->frame_armed = 0;
+	}
 }
 
 /* Free c now; its peer state was handed back to dispatch first. */
@@ -124,7 +145,7 @@ conn_shutdown(struct conn *c, const char *why)
 	dispatch_peer_gone(&c->peer);
 	event_del(c->rd_ev);
 	evtimer_del(c->slow_timer);
-	evtimer_del(c->frame_timer);
+	conn_frame_disarm(c);
 }
 
 /* Flush what is queued for up to CONN_LINGER_MS, then free c. */
@@ -136,7 +157,7 @@ conn_linger(struct conn *c)
 		return;
 	}
 	event_add(c->wr_ev, NULL);
-	conn_arm(c->frame_timer, CONN_LINGER_MS);
+	conn_frame_arm(c, CONN_LINGER_MS);
 }
 
 /* Close c after its last replies; deferred while conn_process runs. */
@@ -202,7 +223,7 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 	if (!c->dirty) {
 		c->dirty = 1;
 		TAILQ_INSERT_TAIL(&conn_dirty, c, dlink);
-		if (TAILQ_FIRST(&conn_dirty) == c)
+		if (TAILQ_FIRST(&conn_dirty) == c && !conn_reading)
 			event_active(conn_flush_ev, EV_TIMEOUT, 0);
 	}
 	/* A peer that does not read: stop reading it (bounded memory). */
@@ -491,21 +512,28 @@ conn_input(struct conn *c)
 	 * reader timer's business.
 	 */
 	if (c->paused)
-		evtimer_del(c->frame_timer);
+		conn_frame_disarm(c);
 	else if (!c->peer.greeted || c->ilen > 0) {
-		if (total > 0 || !evtimer_pending(c->frame_timer, NULL))
-			conn_arm(c->frame_timer, cfg.frame_timeout_ms);
+		if (total > 0 || !c->frame_armed)
+			conn_frame_arm(c, cfg.frame_timeout_ms);
 	} else
-		evtimer_del(c->frame_timer);
+		conn_frame_disarm(c);
 }
 
-/* Bytes arrived. */
+static void conn_flush_cb(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * Bytes arrived: handle them, then write the replies at once (those to
+ * other peers too, e.g. a parked pop a push served), without a trip
+ * through the loop's active queue.
+ */
 static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	(void)fd;
-	(void)what;
+	conn_reading = 1;
 	conn_input(arg);
+	conn_reading = 0;
+	conn_flush_cb(fd, what, NULL);
 }
 
 /*
@@ -550,9 +578,9 @@ conn_write(struct conn *c)
 		if (!c->paused) {
 			event_add(c->rd_ev, NULL);
 			if (c->ilen == 0 && c->peer.greeted)
-				evtimer_del(c->frame_timer);
+				conn_frame_disarm(c);
 			else
-				conn_arm(c->frame_timer, cfg.frame_timeout_ms);
+				conn_frame_arm(c, cfg.frame_timeout_ms);
 		}
 	}
 	return 0;
@@ -592,6 +620,7 @@ conn_frame_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	c->frame_armed = 0;
 	if (c->closing) {
 		conn_free(c);
 		return;
@@ -687,7 +716,7 @@ conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
 	if ((u = registry_uid(uid)) != NULL)
 		u->connections++;
 	event_add(c->rd_ev, NULL);
-	conn_arm(c->frame_timer, cfg.frame_timeout_ms);
+	conn_frame_arm(c, cfg.frame_timeout_ms);
 	log_debug("connection %llu: uid %u gid %u (+%u groups) pid %ld",
 	    (unsigned long long)c->peer.cid, uid, gid, c->peer.ngroups,
 	    (long)pid);
