@@ -240,31 +240,62 @@ queue_find(struct core_queue *q, uint32_t slot, uint64_t id)
 	return &q->inflight[slot];
 }
 
+/* Delete in-flight message (slot, id) under the lock. */
+static cq_status
+queue_confirm_locked(struct core_queue *q, uint32_t slot, uint64_t id)
+{
+	struct queue_hdr *hdr = q->hdr;
+	struct queue_inflight *e;
+
+	if ((e = queue_find(q, slot, id)) == NULL)
+		return CQ_NOTFOUND;
+	if (hdr->free_top >= q->capacity)
+		return CQ_CORRUPT;
+	CORE_HOOK("confirm.before_commit");
+	__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
+	CORE_HOOK("confirm.after_commit");
+	q->free[hdr->free_top++] = slot;
+	__atomic_store_n(&hdr->in_flight, hdr->in_flight - 1, __ATOMIC_RELAXED);
+	hdr->total_popped++;
+	return CQ_OK;
+}
+
 /* Delete an in-flight message. */
 cq_status
 core_confirm(struct core_queue *q, uint32_t slot, uint64_t id)
 {
-	struct queue_hdr *hdr = q->hdr;
-	struct queue_inflight *e;
 	cq_status st;
 
 	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
 		return st;
-	if ((e = queue_find(q, slot, id)) == NULL)
-		st = CQ_NOTFOUND;
-	else if (hdr->free_top >= q->capacity)
-		st = CQ_CORRUPT;
-	else {
-		CORE_HOOK("confirm.before_commit");
-		__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
-		CORE_HOOK("confirm.after_commit");
-		q->free[hdr->free_top++] = slot;
-		__atomic_store_n(
-		    &hdr->in_flight, hdr->in_flight - 1, __ATOMIC_RELAXED);
-		hdr->total_popped++;
-	}
+	st = queue_confirm_locked(q, slot, id);
 	lock_release(q);
 	return st;
+}
+
+/*
+ * Delete the n in-flight messages of m under one lock; each is its own
+ * commit, as if confirmed one by one.
+ */
+cq_status
+core_confirm_many(struct core_queue *q, const struct core_msg *m, size_t n)
+{
+	cq_status st, worst = CQ_OK;
+	size_t i;
+
+	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
+		return st;
+	for (i = 0; i < n; i++) {
+		st = queue_confirm_locked(q, m[i].slot, m[i].id);
+		if (st == CQ_CORRUPT) {
+			worst = st;
+			break;
+		}
+		if (st != CQ_OK)
+			worst = st;
+	}
+	lock_release(q);
+	return worst;
 }
 
 /* Put in-flight entry e (slot s) back at the head of its band. */

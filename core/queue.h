@@ -158,6 +158,13 @@ cq_status core_pop_many(struct core_queue *q, uint64_t owner,
  * CQ_NOTFOUND if (slot, id) is not in flight. Counts in total_popped.
  */
 cq_status core_confirm(struct core_queue *q, uint32_t slot, uint64_t id);
+/*
+ * core_confirm for each of the n messages of m (slot and id), under one
+ * lock: a batch pop's receipt. The first CQ_CORRUPT, else CQ_NOTFOUND if
+ * any was not in flight, else CQ_OK.
+ */
+cq_status core_confirm_many(
+    struct core_queue *q, const struct core_msg *m, size_t n);
 
 /*
  * Put in-flight message (slot, id) back at the head of its band. If

@@ -1579,15 +1579,14 @@ dispatch_receipts(struct peer *p, const Conqueue__Request *req)
 	struct dispatch_back *v;
 	struct rqueue *q;
 	struct op *o;
-	size_t i, j, k = 0;
+	size_t i, k = 0;
 
 	for (i = 0; i < req->n_confirm; i++) {
 		o = dispatch_find_op(p, req->confirm[i]);
 		if (o == NULL || o->kind != OP_HANDOFF)
 			continue;
 		q = o->q;
-		for (j = 0; j < o->n; j++)
-			core_confirm(q->core, o->msgs[j].slot, o->msgs[j].id);
+		core_confirm_many(q->core, o->msgs, o->n);
 		dispatch_op_free(o);
 		dispatch_serve(q);
 	}

@@ -317,6 +317,37 @@ START_TEST(test_confirm_deletes_and_unknown_is_notfound)
 }
 END_TEST
 
+START_TEST(test_confirm_many_confirms_each_under_one_lock)
+{
+	struct core_msg m[6], bad;
+	struct core_stat st;
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(push_str("x", 0, 0), CQ_OK);
+	ck_assert_int_eq(core_pop_many(q, 1, 0, m, 6, &n), CQ_OK);
+	ck_assert_uint_eq(n, 6);
+	/* One of them not in flight: the others are still confirmed. */
+	bad = m[2];
+	bad.id += 100;
+	m[2] = bad;
+	ck_assert_int_eq(core_confirm_many(q, m, 4), CQ_NOTFOUND);
+	ck_assert_int_eq(core_stat(q, &st), CQ_OK);
+	ck_assert_uint_eq(st.in_flight, 3);
+	ck_assert_uint_eq(st.total_popped, 3);
+	ck_assert_uint_eq(core_free_slots(q), 8 - 3);
+	/* Twice is not found; the rest go. */
+	ck_assert_int_eq(core_confirm_many(q, m, 2), CQ_NOTFOUND);
+	ck_assert_int_eq(core_confirm_many(q, m + 4, 2), CQ_OK);
+	ck_assert_int_eq(core_confirm_many(q, m, 0), CQ_OK);
+	ck_assert_int_eq(core_stat(q, &st), CQ_OK);
+	ck_assert_uint_eq(st.in_flight, 1);
+	ck_assert_uint_eq(st.total_popped, 5);
+	ck_assert_uint_eq(core_free_slots(q), 8 - 1);
+}
+END_TEST
+
 START_TEST(test_return_puts_back_at_head_and_counts_delivery)
 {
 	struct core_msg m, m2;
@@ -828,6 +859,7 @@ core_suite(void)
 	tcase_add_test(tc, test_paused_pops_empty_pushes_go_in);
 	tcase_add_test(tc, test_serial_hands_out_one_at_a_time);
 	tcase_add_test(tc, test_confirm_deletes_and_unknown_is_notfound);
+	tcase_add_test(tc, test_confirm_many_confirms_each_under_one_lock);
 	tcase_add_test(tc, test_return_puts_back_at_head_and_counts_delivery);
 	tcase_add_test(tc, test_return_at_max_deliveries_is_limit);
 	tcase_add_test(tc, test_touch_sets_deadline_and_iteration_sees_it);
