@@ -381,30 +381,30 @@ conn_frames(struct conn *c, const uint8_t *buf, size_t len)
 }
 
 /*
- * Bytes to hold the frame starting at p (n bytes there), at least floor:
- * a header over max_frame is refused when the frame is handled, so it
- * never sizes a buffer.
+ * Bytes for c's own buffer to hold the n bytes at p and read more: the
+ * whole frame they start if its header is there, but never more than
+ * twice what arrived (plus 64 KiB), so a header alone cannot make the
+ * daemon reserve max_frame bytes. A header over max_frame is refused when
+ * the frame is handled; it sizes nothing.
  */
 static size_t
-conn_frame_room(const uint8_t *p, size_t n, size_t floor)
+conn_want(const uint8_t *p, size_t n)
 {
+	size_t total, grow;
 	uint32_t flen;
 
-	if (n < FRAME_HDR_LEN || (flen = frame_get_len(p)) > cfg.max_frame)
-		return floor;
-	return (size_t)flen + FRAME_HDR_LEN > floor
-	           ? (size_t)flen + FRAME_HDR_LEN
-	           : floor;
+	if (n < FRAME_HDR_LEN || (flen = frame_get_len(p)) > cfg.max_frame ||
+	    (total = (size_t)flen + FRAME_HDR_LEN) <= n)
+		return n + 4096;
+	grow = n < 65536 ? n + 65536 : 2 * n;
+	return total < grow ? total : grow;
 }
 
-/*
- * Keep the n unused bytes at p (from the shared read buffer) in c's own
- * buffer, sized for the whole frame they start when its header is there.
- */
+/* Keep the n unused bytes at p (in the shared read buffer) in c's own. */
 static int
 conn_keep(struct conn *c, const uint8_t *p, size_t n)
 {
-	size_t want = conn_frame_room(p, n, n > 4096 ? n : 4096);
+	size_t want = conn_want(p, n);
 
 	if ((c->ibuf = malloc(want)) == NULL)
 		return -1;
@@ -414,11 +414,11 @@ conn_keep(struct conn *c, const uint8_t *p, size_t n)
 	return 0;
 }
 
-/* Room in c's own buffer for the rest of the frame it holds; -1: no memory. */
+/* Room in c's own buffer to read more into; -1: no memory. */
 static int
 conn_room(struct conn *c)
 {
-	size_t want = conn_frame_room(c->ibuf, c->ilen, c->ilen + 4096);
+	size_t want = conn_want(c->ibuf, c->ilen);
 	uint8_t *p;
 
 	if (want <= c->icap)

@@ -9,6 +9,8 @@
  * memory must return to what they were after a warm-up.
  */
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -946,6 +948,55 @@ START_TEST(test_pipelined_never_read)
 }
 END_TEST
 
+/*
+ * Frame headers that announce a large body which does not come: the
+ * daemon must not reserve the announced size up front (20 connections
+ * announcing 4,000,000 bytes would be 80 MB), only about what arrived.
+ */
+START_TEST(test_partial_frames_reserve_little)
+{
+	enum { NCONN = 20 };
+	static uint8_t part[FRAME_HDR_LEN + 100];
+	int fd[NCONN], i, j, other, unread = 0;
+	long data0, data1;
+
+	other = rc_connect(D.sock);
+	ck_assert_int_ge(other, 0);
+	ck_assert_int_eq(rc_ping(other), CQ_OK);
+	data0 = daemon_status_kb("VmData");
+	frame_put_len(part, 4000000);
+	memset(part + FRAME_HDR_LEN, 0x0a, 100);
+	for (i = 0; i < NCONN; i++) {
+		fd[i] = rc_connect(D.sock);
+		ck_assert_int_ge(fd[i], 0);
+		ck_assert_int_eq(
+		    write(fd[i], part, sizeof part), (ssize_t)sizeof part);
+	}
+	/* Bounded wait until the daemon has read every byte. */
+	for (j = 0; j < 20000; j++) {
+		for (i = 0, unread = 0; i < NCONN; i++) {
+			int n = -1;
+
+			ck_assert_int_eq(ioctl(fd[i], SIOCOUTQ, &n), 0);
+			unread += n;
+		}
+		if (unread == 0)
+			break;
+		usleep(500);
+	}
+	ck_assert_int_eq(unread, 0);
+	ck_assert_int_eq(rc_ping(other), CQ_OK);
+	data1 = daemon_status_kb("VmData");
+	printf("partial frames: VmData %ld kB -> %ld kB\n", data0, data1);
+	if (getenv("CQ_UNDER_VALGRIND") == NULL)
+		ck_assert_int_le(data1 - data0, 8 * 1024);
+	for (i = 0; i < NCONN; i++)
+		close(fd[i]);
+	ck_assert_int_eq(rc_ping(other), CQ_OK);
+	close(other);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Shared-memory hardening. */
 
@@ -1626,6 +1677,7 @@ security_suite(void)
 	tcase_add_test(tc, test_malformed_input_table);
 	tcase_add_test(tc, test_resources_return_to_baseline);
 	tcase_add_test(tc, test_pipelined_never_read);
+	tcase_add_test(tc, test_partial_frames_reserve_little);
 	tcase_add_test(tc, test_shm_foreign_segments_refused);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("limits");
