@@ -64,6 +64,8 @@ struct op {
 	struct core_msg one;   /* a one-message pop needs no allocation */
 	uint64_t seq;          /* OP_HANDOFF: delivery order (dispatch_seq) */
 	int listed;            /* in a reject list being handled */
+	/* A small parked push's blob: not cleared when the record is reused. */
+	max_align_t inl[256 / sizeof(max_align_t)];
 };
 
 /* A reserved message under a lease. */
@@ -268,7 +270,7 @@ dispatch_op_new(struct peer *p, uint64_t id, int kind, struct rqueue *q)
 	}
 	if (dispatch_op_ncache > 0) {
 		o = dispatch_op_cache[--dispatch_op_ncache];
-		memset(o, 0, sizeof *o);
+		memset(o, 0, offsetof(struct op, inl));
 	} else
 		o = calloc(1, sizeof *o);
 	if (o == NULL ||
@@ -294,7 +296,8 @@ dispatch_op_free(struct op *o)
 		waiters_remove(&o->w);
 	else
 		TAILQ_REMOVE(&o->q->handoffs, o, qlink);
-	free(o->blob);
+	if (o->blob != o->inl)
+		free(o->blob);
 	if (o->msgs != &o->one)
 		free(o->msgs);
 	if (OP_CACHE_USE && dispatch_op_ncache < OP_CACHE_MAX)
@@ -755,7 +758,8 @@ dispatch_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 		/* The op becomes the hand-off record, awaiting confirm. */
 		if (o->kind == OP_PARKED) {
 			waiters_remove(&o->w);
-			free(o->blob);
+			if (o->blob != o->inl)
+				free(o->blob);
 			o->blob = NULL;
 			o->kind = OP_HANDOFF;
 			TAILQ_INSERT_TAIL(&q->handoffs, o, qlink);
@@ -869,7 +873,10 @@ dispatch_park(struct peer *p, struct rqueue *q, const Conqueue__Request *req,
 		size = o->push.n_data * sizeof *d;
 		for (i = 0; i < o->push.n_data; i++)
 			size += o->push.data[i].len;
-		if ((o->blob = malloc(size ? size : 1)) == NULL)
+		/* A queue that is full parks every push: most fit inline. */
+		if (size <= sizeof o->inl)
+			o->blob = o->inl;
+		else if ((o->blob = malloc(size ? size : 1)) == NULL)
 			goto fail;
 		d = o->blob;
 		at = (uint8_t *)(d + o->push.n_data);
