@@ -516,6 +516,7 @@ engine_submit_enc(cq_client *c, struct engine_enc *e, enum op_kind kind,
 		return CQ_SYSTEM;
 	op->kind = kind;
 	op->sync = sync;
+	op->hot = e->hot != NULL;
 	op->timeout_ms = timeout_ms;
 	op->deadline_ns = UINT64_MAX;
 	op->heap_idx = SIZE_MAX;
@@ -849,7 +850,8 @@ engine_reply(cq_client *c, Conqueue__Reply *r)
  * Complete an op from a reply decoded in place: no Reply struct, and a
  * pop's message is copied out of the input buffer once. Returns 0, having
  * changed nothing, when engine_reply must have the full Reply instead
- * (connection errors, blocking and batch ops, late reservations).
+ * (connection errors, batch callbacks, blocking calls other than a push or
+ * pop, a pop's OK without a message, late reservations).
  */
 static int
 engine_reply_fast(cq_client *c, const struct wire_reply *wr)
@@ -877,13 +879,18 @@ engine_reply_fast(cq_client *c, const struct wire_reply *wr)
 		engine_op_free(op);
 		return 1;
 	}
-	if (op->sync || op->pop_many_cb != NULL)
+	/* A blocking call reads the Reply unless it went out hot; its pop
+	 * leaves the odd OK without a message to the strict path (which
+	 * makes it CQ_PROTOCOL), so a missing op->msg means no memory. */
+	if (op->pop_many_cb != NULL ||
+	    (op->sync && (!op->hot || (wr->status == CQ_OK && !got_msgs &&
+	                                  op->kind != OP_PLAIN))))
 		return 0;
 	engine_unlink(c, op);
 	if (op->kind == OP_POP && got_msgs)
 		engine_idlist_add(&c->confirm, wr->id);
 	op->fast = 1;
-	if (got_msgs && op->pop_cb != NULL)
+	if (got_msgs && (op->pop_cb != NULL || op->sync))
 		op->msg = msg_from_fast(&wr->msg); /* NULL: CQ_SYSTEM later */
 	if (wr->status != CQ_OK) {
 		if (wr->detail != NULL)

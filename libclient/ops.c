@@ -25,24 +25,16 @@ ops_timeout(int64_t timeout_ms)
 }
 
 /*
- * Submit req and wait for its reply: the blocking style on top of the
- * engine. On return *replyp (if asked for) is the reply to free, or NULL.
+ * Wait for op, submitted blocking, and record a failure for
+ * cq_client_error(); the caller still owns op and what it holds (the
+ * Reply, or a message decoded in place).
  */
-cq_status
-ops_call(cq_client *c, Conqueue__Request *req, int64_t timeout_ms,
-    enum op_kind kind, const char *qname, Conqueue__Reply **replyp)
+static cq_status
+ops_wait(cq_client *c, struct cq_op *op, const char *qname)
 {
-	struct cq_op *op;
 	cq_status st;
 	const Conqueue__Reply *r;
 
-	if (replyp != NULL)
-		*replyp = NULL;
-	st = engine_submit(c, req, kind, timeout_ms, 1, &op);
-	if (st != CQ_OK) {
-		engine_set_error(c, st, NULL, st == CQ_SYSTEM ? ENOMEM : 0);
-		return st;
-	}
 	if (qname != NULL && (op->qname = strdup(qname)) == NULL) {
 		/* Without the name a late reservation waits for its lease
 		 * instead of being released: acceptable. */
@@ -52,8 +44,32 @@ ops_call(cq_client *c, Conqueue__Request *req, int64_t timeout_ms,
 	if (st != CQ_OK && r != NULL)
 		engine_set_error(
 		    c, st, r->detail, r->has_sys_errno ? r->sys_errno : 0);
+	else if (st != CQ_OK && op->fast)
+		engine_set_error(c, st, op->detail, op->sys_errno);
 	else if (st != CQ_OK && st != CQ_DISCONNECTED && st != CQ_TIMEDOUT)
 		engine_set_error(c, st, NULL, 0);
+	return st;
+}
+
+/*
+ * Submit req and wait for its reply: the blocking style on top of the
+ * engine. On return *replyp (if asked for) is the reply to free, or NULL.
+ */
+cq_status
+ops_call(cq_client *c, Conqueue__Request *req, int64_t timeout_ms,
+    enum op_kind kind, const char *qname, Conqueue__Reply **replyp)
+{
+	struct cq_op *op;
+	cq_status st;
+
+	if (replyp != NULL)
+		*replyp = NULL;
+	st = engine_submit(c, req, kind, timeout_ms, 1, &op);
+	if (st != CQ_OK) {
+		engine_set_error(c, st, NULL, st == CQ_SYSTEM ? ENOMEM : 0);
+		return st;
+	}
+	st = ops_wait(c, op, qname);
 	if (replyp != NULL) {
 		*replyp = op->reply;
 		op->reply = NULL;
@@ -261,10 +277,11 @@ cq_queue_name(const cq_queue *q)
 	return q->name;
 }
 
-/* Submit an async push of one message (no protobuf-c structs needed). */
+/* Push one message without protobuf-c structs: async, or blocking when
+ * async is 0 (cb, arg and opp unused then). */
 static cq_status
 ops_push_hot(cq_queue *q, const void *buf, size_t len, unsigned band, int front,
-    int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **opp)
+    int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **opp, int async)
 {
 	struct wire_hot h;
 	struct cq_op *op;
@@ -283,14 +300,23 @@ ops_push_hot(cq_queue *q, const void *buf, size_t len, unsigned band, int front,
 	h.len = len;
 	h.band = band;
 	h.front = front != 0;
-	st = engine_submit_hot(q->c, &h, OP_PLAIN, h.timeout_ms, 0, &op);
-	if (st == CQ_OK) {
-		op->push_cb = cb;
-		op->arg = arg;
-		if (opp != NULL)
-			*opp = op;
+	st = engine_submit_hot(q->c, &h, OP_PLAIN, h.timeout_ms, !async, &op);
+	if (st != CQ_OK) {
+		if (!async)
+			engine_set_error(
+			    q->c, st, NULL, st == CQ_SYSTEM ? ENOMEM : 0);
+		return st;
 	}
-	return st;
+	if (!async) {
+		st = ops_wait(q->c, op, NULL);
+		engine_op_free(op);
+		return st;
+	}
+	op->push_cb = cb;
+	op->arg = arg;
+	if (opp != NULL)
+		*opp = op;
+	return CQ_OK;
 }
 
 /* Build a Push of n messages and run it blocking or async. */
@@ -310,9 +336,9 @@ ops_push(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 		*opp = NULL;
 	if (q == NULL || n == 0 || bufs == NULL || lens == NULL)
 		return CQ_INVALID;
-	if (async && n == 1)
-		return ops_push_hot(
-		    q, bufs[0], lens[0], band, front, timeout_ms, cb, arg, opp);
+	if (n == 1)
+		return ops_push_hot(q, bufs[0], lens[0], band, front,
+		    timeout_ms, cb, arg, opp, async);
 	if (n > sizeof local / sizeof local[0] &&
 	    (data = malloc(n * sizeof *data)) == NULL)
 		return CQ_SYSTEM;
@@ -398,7 +424,7 @@ cq_status
 cq_push_async(cq_queue *q, const void *buf, size_t len, unsigned band,
     int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **op)
 {
-	return ops_push_hot(q, buf, len, band, 0, timeout_ms, cb, arg, op);
+	return ops_push_hot(q, buf, len, band, 0, timeout_ms, cb, arg, op, 1);
 }
 
 /* cq_push_many_async: push n messages, all or nothing; cb runs later. */
@@ -415,27 +441,23 @@ cq_status
 cq_push_front_async(cq_queue *q, const void *buf, size_t len, unsigned band,
     int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **op)
 {
-	return ops_push_hot(q, buf, len, band, 1, timeout_ms, cb, arg, op);
+	return ops_push_hot(q, buf, len, band, 1, timeout_ms, cb, arg, op, 1);
 }
 
-/* Fill a Pop request. */
+/* The Pop of up to max messages as a struct wire_hot. */
 static void
-ops_pop_req(Conqueue__Request *req, Conqueue__Pop *pop, cq_queue *q, size_t max,
-    int64_t timeout_ms, int reserve, uint32_t lease_ms, int detach)
+ops_pop_hot(struct wire_hot *h, cq_queue *q, size_t max, int64_t timeout_ms,
+    int reserve, uint32_t lease_ms, int detach)
 {
-	req->op_case = CONQUEUE__REQUEST__OP_POP;
-	req->pop = pop;
-	pop->name = ops_bytes(q->name, q->namelen);
-	pop->has_max = max != 1;
-	pop->max = (uint32_t)max;
-	pop->has_timeout_ms = 1;
-	pop->timeout_ms = ops_timeout(timeout_ms);
-	pop->has_reserve = reserve != 0;
-	pop->reserve = reserve != 0;
-	pop->has_lease_ms = reserve && lease_ms != 0;
-	pop->lease_ms = lease_ms;
-	pop->has_detach = detach != 0;
-	pop->detach = detach != 0;
+	memset(h, 0, sizeof *h);
+	h->op = CONQUEUE__REQUEST__OP_POP;
+	h->name = q->name;
+	h->namelen = q->namelen;
+	h->timeout_ms = ops_timeout(timeout_ms);
+	h->max = (uint32_t)max;
+	h->reserve = reserve != 0;
+	h->lease_ms = reserve ? lease_ms : 0;
+	h->detach = detach != 0;
 }
 
 /* Blocking pop/reserve of up to max messages. */
@@ -443,9 +465,9 @@ static cq_status
 ops_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n, int64_t timeout_ms,
     int reserve, uint32_t lease_ms, int detach)
 {
-	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
-	Conqueue__Pop pop = CONQUEUE__POP__INIT;
-	Conqueue__Reply *r = NULL;
+	struct wire_hot h;
+	struct cq_op *op;
+	const Conqueue__Reply *r;
 	cq_status st;
 	size_t i, got = 0;
 
@@ -455,15 +477,32 @@ ops_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n, int64_t timeout_ms,
 		return CQ_INVALID;
 	if (max > q->c->max_batch)
 		max = q->c->max_batch;
-	ops_pop_req(&req, &pop, q, max, timeout_ms, reserve, lease_ms, detach);
-	st = ops_call(q->c, &req, pop.timeout_ms, reserve ? OP_RESERVE : OP_POP,
-	    reserve ? q->name : NULL, &r);
-	if (st == CQ_OK && (r == NULL || r->n_msgs == 0 || r->n_msgs > max)) {
+	ops_pop_hot(&h, q, max, timeout_ms, reserve, lease_ms, detach);
+	st = engine_submit_hot(
+	    q->c, &h, reserve ? OP_RESERVE : OP_POP, h.timeout_ms, 1, &op);
+	if (st != CQ_OK) {
+		engine_set_error(q->c, st, NULL, st == CQ_SYSTEM ? ENOMEM : 0);
+		return st;
+	}
+	st = ops_wait(q->c, op, reserve ? q->name : NULL);
+	r = op->reply;
+	if (st == CQ_OK && op->fast) {
+		/* Decoded in place: one message, or none for want of memory. */
+		if ((msgs[0] = op->msg) != NULL) {
+			op->msg = NULL;
+			got = 1;
+		} else {
+			engine_set_error(
+			    q->c, CQ_SYSTEM, "out of memory", ENOMEM);
+			st = CQ_SYSTEM;
+		}
+	} else if (st == CQ_OK &&
+	           (r == NULL || r->n_msgs == 0 || r->n_msgs > max)) {
 		engine_set_error(
 		    q->c, CQ_PROTOCOL, "pop reply without messages", 0);
 		st = CQ_PROTOCOL;
 	}
-	for (i = 0; st == CQ_OK && i < r->n_msgs; i++) {
+	for (i = 0; st == CQ_OK && !op->fast && i < r->n_msgs; i++) {
 		if ((msgs[got] = msg_from_wire(r->msgs[i])) == NULL) {
 			while (got > 0)
 				cq_msg_free(msgs[--got]);
@@ -476,8 +515,7 @@ ops_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n, int64_t timeout_ms,
 	}
 	if (n != NULL)
 		*n = got;
-	if (r != NULL)
-		engine_reply_free(q->c, r);
+	engine_op_free(op);
 	return st;
 }
 
@@ -543,15 +581,7 @@ ops_pop_async(cq_queue *q, size_t max, int64_t timeout_ms, int reserve,
 		return CQ_INVALID;
 	if (max > q->c->max_batch)
 		max = q->c->max_batch;
-	/* The Pop ops_pop_req would build, without protobuf-c structs. */
-	memset(&h, 0, sizeof h);
-	h.op = CONQUEUE__REQUEST__OP_POP;
-	h.name = q->name;
-	h.namelen = q->namelen;
-	h.timeout_ms = ops_timeout(timeout_ms);
-	h.max = (uint32_t)max;
-	h.reserve = reserve != 0;
-	h.lease_ms = reserve ? lease_ms : 0;
+	ops_pop_hot(&h, q, max, timeout_ms, reserve, lease_ms, 0);
 	st = engine_submit_hot(
 	    q->c, &h, reserve ? OP_RESERVE : OP_POP, h.timeout_ms, 0, &op);
 	if (st != CQ_OK)

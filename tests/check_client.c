@@ -2,6 +2,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1470,6 +1471,268 @@ START_TEST(test_malformed_async_replies_rejected)
 }
 END_TEST
 
+/* Return once pid sleeps (state S in /proc/pid/stat), bounded. */
+static void
+fake_wait_asleep(pid_t pid)
+{
+	char path[64], buf[512];
+	const char *p;
+	int64_t end = tu_now_ms() + 10000;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	while (tu_now_ms() < end) {
+		if ((fd = open(path, O_RDONLY)) < 0)
+			_exit(60);
+		n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		if ((p = strrchr(buf, ')')) != NULL && p[1] == ' ' &&
+		    p[2] == 'S')
+			return;
+		poll(NULL, 0, 1);
+	}
+	_exit(61);
+}
+
+/* pid's voluntary context switches so far (how often it slept). */
+static long
+fake_sleeps(pid_t pid)
+{
+	char path[64], line[128];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		_exit(62);
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/*
+ * Send r in two writes: the header and the first byte, then, once the
+ * client has woken for them and gone back to sleep, the rest.
+ */
+static void
+fake_send_split(int fd, Conqueue__Reply *r, pid_t client)
+{
+	size_t n = conqueue__reply__get_packed_size(r);
+	uint8_t *buf = malloc(n + 4);
+	int64_t end = tu_now_ms() + 10000;
+	long slept;
+
+	frame_put_len(buf, (uint32_t)n);
+	conqueue__reply__pack(r, buf + 4);
+	fake_wait_asleep(client);
+	slept = fake_sleeps(client);
+	if (write(fd, buf, 5) != 5)
+		_exit(63);
+	while (fake_sleeps(client) == slept && tu_now_ms() < end)
+		poll(NULL, 0, 1);
+	fake_wait_asleep(client);
+	if (write(fd, buf + 5, n - 1) != (ssize_t)(n - 1))
+		_exit(64);
+	free(buf);
+}
+
+/* Bytes a request names its queue by ("" if none). */
+static int
+fake_named(const Conqueue__Request *req, const char *name)
+{
+	const ProtobufCBinaryData *b = NULL;
+
+	if (req->op_case == CONQUEUE__REQUEST__OP_PUSH)
+		b = &req->push->name;
+	else if (req->op_case == CONQUEUE__REQUEST__OP_POP)
+		b = &req->pop->name;
+	return b != NULL && b->len == strlen(name) &&
+	       memcmp(b->data, name, b->len) == 0;
+}
+
+/*
+ * A daemon scripted by queue name, for the replies of blocking calls:
+ * "full" pops get a message with every field, sent in two pieces; "none"
+ * pops an OK without a message; "err" pushes a failure with detail and
+ * errno; "sig" pops signal the client (SIGUSR1) while it waits and
+ * answer once its handler wrote to sigfd. Anything else: a plain OK.
+ */
+static void
+fake_blocking(int lfd, int sigfd)
+{
+	Conqueue__Request *req;
+	Conqueue__Reply r;
+	Conqueue__Welcome w = CONQUEUE__WELCOME__INIT;
+	Conqueue__Limits l = CONQUEUE__LIMITS__INIT;
+	Conqueue__Msg msg = CONQUEUE__MSG__INIT, *msgs[1] = {&msg};
+	pid_t client = getppid();
+	char b;
+	int fd = accept(lfd, NULL, NULL);
+
+	l.max_frame = 1 << 20;
+	l.max_message = 1 << 16;
+	l.max_pending = 100;
+	l.max_batch = 10;
+	w.protocol_version = 1;
+	w.server_version = (char *)(uintptr_t) "fake";
+	w.limits = &l;
+	while (fake_read(fd, &req) == 0) {
+		conqueue__reply__init(&r);
+		conqueue__msg__init(&msg);
+		r.id = req->id;
+		r.status = CQ_OK;
+		if (req->op_case == CONQUEUE__REQUEST__OP_HELLO)
+			r.welcome = &w;
+		if (fake_named(req, "full") || fake_named(req, "sig")) {
+			msg.id = 300;
+			msg.data.data = (uint8_t *)(uintptr_t) "abc";
+			msg.data.len = 3;
+			msg.has_band = msg.has_deliveries = 1;
+			msg.band = 3;
+			msg.deliveries = 2;
+			msg.has_enqueued_ns = 1;
+			msg.enqueued_ns = 1234567890123ull;
+			r.n_msgs = 1;
+			r.msgs = msgs;
+		}
+		if (fake_named(req, "err")) {
+			r.status = CQ_SYSTEM;
+			r.detail = (char *)(uintptr_t) "disk on fire";
+			r.has_sys_errno = 1;
+			r.sys_errno = EIO;
+		}
+		if (fake_named(req, "sig")) {
+			fake_wait_asleep(client);
+			if (kill(client, SIGUSR1) != 0 ||
+			    read(sigfd, &b, 1) != 1)
+				_exit(65);
+			fake_wait_asleep(client);
+		}
+		if (fake_named(req, "full"))
+			fake_send_split(fd, &r, client);
+		else if (req->id != 0)
+			fake_send(fd, &r);
+		conqueue__request__free_unpacked(req, NULL);
+	}
+	_exit(0);
+}
+
+static int sig_fd = -1;
+static volatile sig_atomic_t sig_count;
+
+/* SIGUSR1 while a blocking call waits: count it, tell the fake. */
+static void
+sig_handler(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	sig_count++;
+	if (write(sig_fd, "s", 1) != 1)
+		_exit(66);
+	errno = saved;
+}
+
+/* Check a message is the fake's "abc" with every field set. */
+static void
+fake_msg_check(cq_msg *m)
+{
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(cq_msg_len(m), 3);
+	ck_assert_mem_eq(cq_msg_data(m), "abc", 4); /* with the NUL */
+	ck_assert_uint_eq(cq_msg_id(m), 300);
+	ck_assert_uint_eq(cq_msg_band(m), 3);
+	ck_assert_uint_eq(cq_msg_deliveries(m), 2);
+	ck_assert_uint_eq(cq_msg_enqueued_ns(m), 1234567890123ull);
+	cq_msg_free(m);
+}
+
+/*
+ * Blocking calls take their replies decoded in place: every field of a
+ * message, a failure's detail and errno, an OK pop without a message
+ * (a protocol error). A reply in two pieces and a signal during the wait
+ * (no SA_RESTART) do not disturb them, with or without a deadline.
+ */
+START_TEST(test_blocking_call_replies)
+{
+	struct sockaddr_un sa;
+	struct sigaction act;
+	cq_client *c;
+	cq_queue *qfull, *qnone, *qerr, *qsig;
+	cq_msg *m = NULL;
+	pid_t pid;
+	int lfd, p[2], ws;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	ck_assert_int_lt(
+	    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/blk.sock", D.dir),
+	    (int)sizeof sa.sun_path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_ge(lfd, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	ck_assert_int_eq(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		close(p[1]);
+		fake_blocking(lfd, p[0]);
+	}
+	close(lfd);
+	close(p[0]);
+	sig_fd = p[1];
+	memset(&act, 0, sizeof act);
+	act.sa_handler = sig_handler;
+	sigemptyset(&act.sa_mask);
+	act.sa_flags = 0; /* no SA_RESTART: the wait sees EINTR */
+	ck_assert_int_eq(sigaction(SIGUSR1, &act, NULL), 0);
+
+	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_OK);
+	ck_assert_int_eq(cq_open(c, "full", &qfull), CQ_OK);
+	ck_assert_int_eq(cq_open(c, "none", &qnone), CQ_OK);
+	ck_assert_int_eq(cq_open(c, "err", &qerr), CQ_OK);
+	ck_assert_int_eq(cq_open(c, "sig", &qsig), CQ_OK);
+
+	ck_assert_int_eq(cq_pop(qfull, &m, CQ_FOREVER), CQ_OK);
+	fake_msg_check(m);
+	m = NULL;
+	ck_assert_int_eq(cq_pop(qfull, &m, 5000), CQ_OK);
+	fake_msg_check(m);
+	m = NULL;
+	ck_assert_int_eq(cq_try_pop(qfull, &m), CQ_OK);
+	fake_msg_check(m);
+
+	ck_assert_int_eq(cq_pop(qnone, &m, CQ_FOREVER), CQ_PROTOCOL);
+	ck_assert_ptr_null(m);
+	ck_assert_str_eq(cq_client_error(c), "pop reply without messages");
+
+	ck_assert_int_eq(cq_push(qerr, "x", 1, CQ_FOREVER), CQ_SYSTEM);
+	ck_assert_str_eq(cq_client_error(c), "disk on fire");
+	ck_assert_int_eq(cq_client_errno(c), EIO);
+	ck_assert_int_eq(cq_try_push(qerr, "x", 1), CQ_SYSTEM);
+	ck_assert_str_eq(cq_client_error(c), "disk on fire");
+	ck_assert_int_eq(cq_push(qnone, "x", 1, CQ_FOREVER), CQ_OK);
+
+	ck_assert_int_eq(cq_pop(qsig, &m, CQ_FOREVER), CQ_OK);
+	ck_assert_int_eq(sig_count, 1);
+	fake_msg_check(m);
+	m = NULL;
+	ck_assert_int_eq(cq_pop(qsig, &m, 5000), CQ_OK);
+	ck_assert_int_eq(sig_count, 2);
+	fake_msg_check(m);
+
+	ck_assert_int_eq(cq_ping(c), CQ_OK);
+	cq_disconnect(c);
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	signal(SIGUSR1, SIG_DFL);
+	close(p[1]);
+}
+END_TEST
+
 START_TEST(test_only_cq_symbols_exported)
 {
 	char cmd[1024], line[512];
@@ -1526,6 +1789,7 @@ client_suite(void)
 	tcase_add_test(tc, test_local_safety_net_rejects_late_reply);
 	tcase_add_test(tc, test_protocol_mismatch_and_garbage);
 	tcase_add_test(tc, test_malformed_async_replies_rejected);
+	tcase_add_test(tc, test_blocking_call_replies);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tl, setup_limits, cleanup);
 	tcase_set_timeout(tl, 60);
