@@ -201,8 +201,11 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 	struct conn *c = (struct conn *)(void *)p;
 	struct evbuffer *out = c->out;
 	struct evbuffer_iovec v;
-	/* Push and pop replies skip protobuf-c's descriptor walk. */
-	size_t fast = frame_reply_fast_size(r);
+	/*
+	 * Push and pop replies skip protobuf-c's descriptor walk: room for
+	 * their upper bound, and the header written once their size is known.
+	 */
+	size_t fast = frame_reply_fast_bound(r);
 	size_t len = fast != 0 ? fast : conqueue__reply__get_packed_size(r);
 
 	if (len > UINT32_MAX - FRAME_HDR_LEN ||
@@ -213,11 +216,12 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 		conn_close(c, "out of memory");
 		return;
 	}
-	frame_put_len(v.iov_base, (uint32_t)len);
 	if (fast != 0)
-		frame_reply_fast_pack(r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
+		len = frame_reply_fast_pack(
+		    r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
 	else
 		conqueue__reply__pack(r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
+	frame_put_len(v.iov_base, (uint32_t)len);
 	v.iov_len = len + FRAME_HDR_LEN;
 	evbuffer_commit_space(out, &v, 1);
 	if (!c->dirty) {

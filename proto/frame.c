@@ -534,16 +534,45 @@ frame_msg_len(const Conqueue__Msg *m)
 	return len;
 }
 
+/* Whether r has only the fields the hand encoder writes. */
+static inline int
+frame_reply_fast_ok(const Conqueue__Reply *r)
+{
+	return r->detail == NULL && !r->has_sys_errno && r->stat == NULL &&
+	       r->n_queues == 0 && !r->has_flag && !r->has_length &&
+	       r->welcome == NULL && r->info == NULL &&
+	       r->base.n_unknown_fields == 0;
+}
+
+/*
+ * Most bytes a push/pop reply can take (0 if it needs protobuf-c): per
+ * message its data and at most 46 bytes of tags and varints; 28 for id,
+ * status and first_id. One pass over the messages instead of sizing
+ * every varint; frame_reply_fast_pack returns the real size.
+ */
+size_t
+frame_reply_fast_bound(const Conqueue__Reply *r)
+{
+	size_t i, len = 32;
+
+	if (!frame_reply_fast_ok(r))
+		return 0;
+	for (i = 0; i < r->n_msgs; i++) {
+		if (r->msgs[i] == NULL ||
+		    r->msgs[i]->base.n_unknown_fields != 0)
+			return 0;
+		len += 46 + r->msgs[i]->data.len;
+	}
+	return len;
+}
+
 /* Size of a push/pop reply, 0 if it needs protobuf-c. */
 size_t
 frame_reply_fast_size(const Conqueue__Reply *r)
 {
 	size_t i, n, len;
 
-	if (r->detail != NULL || r->has_sys_errno || r->stat != NULL ||
-	    r->n_queues != 0 || r->has_flag || r->has_length ||
-	    r->welcome != NULL || r->info != NULL ||
-	    r->base.n_unknown_fields != 0)
+	if (!frame_reply_fast_ok(r))
 		return 0;
 	len = 1 + frame_vlen(r->id) + 1 + frame_vlen(r->status);
 	for (i = 0; i < r->n_msgs; i++) {
@@ -558,8 +587,8 @@ frame_reply_fast_size(const Conqueue__Reply *r)
 	return len;
 }
 
-/* Encode a reply accepted by frame_reply_fast_size. */
-void
+/* Encode a reply accepted by frame_reply_fast_size; returns its size. */
+size_t
 frame_reply_fast_pack(const Conqueue__Reply *r, uint8_t *buf)
 {
 	uint8_t *p = buf;
@@ -598,4 +627,5 @@ frame_reply_fast_pack(const Conqueue__Reply *r, uint8_t *buf)
 		*p++ = 0x60; /* 12: first_id, varint */
 		p = frame_put_varint(p, r->first_id);
 	}
+	return (size_t)(p - buf);
 }

@@ -73,7 +73,16 @@ int frame_request_fast(
  * size, or 0 if r has any other field and must go through protobuf-c.
  */
 size_t frame_reply_fast_size(const Conqueue__Reply *r);
-/* Write the body sized by frame_reply_fast_size (nonzero) into buf. */
-void frame_reply_fast_pack(const Conqueue__Reply *r, uint8_t *buf);
+/*
+ * An upper bound of frame_reply_fast_size, cheaper to compute (0 exactly
+ * when frame_reply_fast_size is 0).
+ */
+size_t frame_reply_fast_bound(const Conqueue__Reply *r);
+/*
+ * Write the body of a reply frame_reply_fast_size accepts into buf (room
+ * for frame_reply_fast_bound bytes); returns its size, which is
+ * frame_reply_fast_size.
+ */
+size_t frame_reply_fast_pack(const Conqueue__Reply *r, uint8_t *buf);
 
 #endif /* CQ_PROTO_FRAME_H */

@@ -41,13 +41,14 @@ compare(const Conqueue__Reply *r)
 	uint8_t *a, *b;
 
 	ck_assert_uint_eq(got, want);
+	ck_assert_uint_ge(frame_reply_fast_bound(r), want);
 	a = malloc(want + 1);
 	b = malloc(want + 1);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(b);
 	a[want] = b[want] = 0xa5; /* guard: no write past the size */
 	ck_assert_uint_eq(conqueue__reply__pack(r, a), want);
-	frame_reply_fast_pack(r, b);
+	ck_assert_uint_eq(frame_reply_fast_pack(r, b), want);
 	ck_assert_mem_eq(a, b, want);
 	ck_assert_uint_eq(b[want], 0xa5);
 	free(a);
@@ -113,21 +114,27 @@ START_TEST(test_other_replies_fall_back)
 	conqueue__reply__init(&r);
 	r.id = 1;
 	ck_assert_uint_ne(frame_reply_fast_size(&r), 0);
+	ck_assert_uint_ne(frame_reply_fast_bound(&r), 0);
 	r.detail = (char *)(uintptr_t) "queue not found";
 	ck_assert_uint_eq(frame_reply_fast_size(&r), 0);
+	ck_assert_uint_eq(frame_reply_fast_bound(&r), 0);
 	conqueue__reply__init(&r);
 	r.has_sys_errno = 1;
 	ck_assert_uint_eq(frame_reply_fast_size(&r), 0);
+	ck_assert_uint_eq(frame_reply_fast_bound(&r), 0);
 	conqueue__reply__init(&r);
 	conqueue__queue_stat__init(&st);
 	r.stat = &st;
 	ck_assert_uint_eq(frame_reply_fast_size(&r), 0);
+	ck_assert_uint_eq(frame_reply_fast_bound(&r), 0);
 	conqueue__reply__init(&r);
 	r.has_flag = 1;
 	ck_assert_uint_eq(frame_reply_fast_size(&r), 0);
+	ck_assert_uint_eq(frame_reply_fast_bound(&r), 0);
 	conqueue__reply__init(&r);
 	r.has_length = 1;
 	ck_assert_uint_eq(frame_reply_fast_size(&r), 0);
+	ck_assert_uint_eq(frame_reply_fast_bound(&r), 0);
 }
 END_TEST
 
