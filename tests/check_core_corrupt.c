@@ -304,6 +304,37 @@ START_TEST(test_quarantine_reaches_other_handles)
 }
 END_TEST
 
+/*
+ * The slot checksum is CRC-32C over id, band and len, then the data, as
+ * when each was checksummed in turn: segments written before keep
+ * validating.
+ */
+START_TEST(test_slot_crc_is_the_chained_crc)
+{
+	static unsigned char data[5000];
+	uint64_t seed = 42, id;
+	uint32_t band, len, crc;
+	int i;
+
+	for (i = 0; i < (int)sizeof data; i++)
+		data[i] = (unsigned char)cu_rand(&seed);
+	for (i = 0; i < 2000; i++) {
+		id = cu_rand(&seed);
+		band = (uint32_t)cu_rand(&seed) % 16;
+		len = (uint32_t)(cu_rand(&seed) % sizeof data);
+		if (i < 10)
+			len = (uint32_t)i;
+		crc = crc32c(0, &id, sizeof id);
+		crc = crc32c(crc, &band, sizeof band);
+		crc = crc32c(crc, &len, sizeof len);
+		crc = crc32c(crc, data, len);
+		ck_assert_uint_eq(segment_slot_crc(id, band, len, data), crc);
+	}
+	/* And a known value, so both sides cannot change together. */
+	ck_assert_uint_eq(segment_slot_crc(1, 0, 3, "abc"), 0xe282ca2fu);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 corrupt_suite(void)
@@ -317,6 +348,7 @@ corrupt_suite(void)
 	tcase_add_test(
 	    tc, test_damage_under_an_attached_handle_is_caught_by_check);
 	tcase_add_test(tc, test_quarantine_reaches_other_handles);
+	tcase_add_test(tc, test_slot_crc_is_the_chained_crc);
 	suite_add_tcase(s, tc);
 	return s;
 }
