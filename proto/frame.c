@@ -600,9 +600,18 @@ frame_reply_fast_pack(const Conqueue__Reply *r, uint8_t *buf)
 	p = frame_put_varint(p, r->status);
 	for (i = 0; i < r->n_msgs; i++) {
 		const Conqueue__Msg *m = r->msgs[i];
+		uint8_t *lenp;
 
 		*p++ = 0x2a; /* 5: msgs, length-delimited */
-		p = frame_put_varint(p, frame_msg_len(m));
+		/*
+		 * A body of at most 46 + 80 bytes has a one-byte length:
+		 * write it after the body instead of sizing every field.
+		 */
+		lenp = p;
+		if (m->data.len <= 80)
+			p++;
+		else
+			p = frame_put_varint(p, frame_msg_len(m));
 		*p++ = 0x08; /* Msg 1: id */
 		p = frame_put_varint(p, m->id);
 		*p++ = 0x12; /* Msg 2: data */
@@ -622,6 +631,8 @@ frame_reply_fast_pack(const Conqueue__Reply *r, uint8_t *buf)
 			*p++ = 0x28;
 			p = frame_put_varint(p, m->enqueued_ns);
 		}
+		if (m->data.len <= 80)
+			*lenp = (uint8_t)(p - lenp - 1);
 	}
 	if (r->has_first_id) {
 		*p++ = 0x60; /* 12: first_id, varint */
