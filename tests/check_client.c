@@ -1733,6 +1733,105 @@ START_TEST(test_blocking_call_replies)
 }
 END_TEST
 
+/* Count async pops completed, each exactly once. */
+static void
+count_pop_cb(cq_status st, cq_msg *m, void *arg)
+{
+	struct slot *sl = arg;
+
+	sl->done++;
+	sl->st = st;
+	cq_msg_free(m);
+}
+
+/*
+ * An async pop that completes while a blocking pop waits on another
+ * queue has its callback run there, once, before the blocking pop
+ * returns (its reply arrived first).
+ */
+START_TEST(test_async_callback_during_blocking_call)
+{
+	cq_client *c = conn(), *c2;
+	cq_queue *qa = mkq(c, "cba", 8, 1), *qb = mkq(c, "cbb", 8, 1);
+	cq_queue *qa2, *qb2;
+	struct slot sl = {0, CQ_OK};
+	cq_msg *m = NULL;
+	pid_t pid;
+	int ws;
+
+	ck_assert_int_eq(
+	    cq_pop_async(qa, CQ_FOREVER, count_pop_cb, &sl, NULL), CQ_OK);
+	ck_assert_int_eq(cq_client_process(c), CQ_OK);
+	if ((pid = fork()) == 0) {
+		c2 = conn();
+		qa2 = openq(c2, "cba");
+		qb2 = openq(c2, "cbb");
+		wait_waiting(qb2, 1, 0);
+		wait_waiting(qa2, 1, 0);
+		if (cq_push(qa2, "a", 1, CQ_FOREVER) != CQ_OK ||
+		    cq_push(qb2, "b", 1, CQ_FOREVER) != CQ_OK)
+			_exit(1);
+		cq_disconnect(c2);
+		_exit(0);
+	}
+	ck_assert_int_eq(cq_pop(qb, &m, CQ_FOREVER), CQ_OK);
+	ck_assert_mem_eq(cq_msg_data(m), "b", 1);
+	cq_msg_free(m);
+	ck_assert_int_eq(sl.done, 1);
+	ck_assert_int_eq(sl.st, CQ_OK);
+	ck_assert_uint_eq(cq_client_pending(c), 0);
+	ck_assert_int_eq(cq_client_process(c), CQ_OK);
+	ck_assert_int_eq(sl.done, 1);
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	cq_disconnect(c);
+}
+END_TEST
+
+/*
+ * Blocking calls sleep in recv on the (blocking) socket; an event loop
+ * that made it non-blocking (libuv's uv_poll does) must not break them:
+ * they wait in poll instead, with and without a deadline.
+ */
+START_TEST(test_blocking_calls_on_nonblocking_fd)
+{
+	cq_client *c = conn(), *c2;
+	cq_queue *q = mkq(c, "nb", 8, 1), *q2;
+	cq_msg *m = NULL;
+	pid_t pid;
+	int fd = cq_client_fd(c), ws, i;
+
+	ck_assert_int_eq(
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+	if ((pid = fork()) == 0) {
+		c2 = conn();
+		q2 = openq(c2, "nb");
+		for (i = 0; i < 2; i++) {
+			wait_waiting(q2, 1, 0);
+			if (cq_push(q2, i == 0 ? "a" : "b", 1, CQ_FOREVER) !=
+			    CQ_OK)
+				_exit(1);
+		}
+		cq_disconnect(c2);
+		_exit(0);
+	}
+	ck_assert_int_eq(cq_pop(q, &m, CQ_FOREVER), CQ_OK);
+	ck_assert_mem_eq(cq_msg_data(m), "a", 2);
+	cq_msg_free(m);
+	m = NULL;
+	ck_assert_int_eq(cq_pop(q, &m, 20000), CQ_OK);
+	ck_assert_mem_eq(cq_msg_data(m), "b", 2);
+	cq_msg_free(m);
+	ck_assert_int_eq(cq_push(q, "c", 1, CQ_FOREVER), CQ_OK);
+	ck_assert_int_eq(cq_try_pop(q, &m), CQ_OK);
+	ck_assert_mem_eq(cq_msg_data(m), "c", 2);
+	cq_msg_free(m);
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	cq_disconnect(c);
+}
+END_TEST
+
 START_TEST(test_only_cq_symbols_exported)
 {
 	char cmd[1024], line[512];
@@ -1790,6 +1889,8 @@ client_suite(void)
 	tcase_add_test(tc, test_protocol_mismatch_and_garbage);
 	tcase_add_test(tc, test_malformed_async_replies_rejected);
 	tcase_add_test(tc, test_blocking_call_replies);
+	tcase_add_test(tc, test_async_callback_during_blocking_call);
+	tcase_add_test(tc, test_blocking_calls_on_nonblocking_fd);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tl, setup_limits, cleanup);
 	tcase_set_timeout(tl, 60);
