@@ -1283,7 +1283,9 @@ engine_turn(cq_client *c)
  * Any timeout at most that far away will do, so the one set is half the
  * time left: the next call's similar deadline usually keeps it (no
  * setsockopt per call), and a long wait wakes a few times on the way.
- * Returns -1 if the socket refused it (then poll instead).
+ * Without a deadline it is cleared, as a recv with a timeout arms a
+ * kernel timer each time it sleeps. Returns -1 if the socket refused it
+ * (then poll instead).
  */
 static int
 engine_rcvtimeo(cq_client *c)
@@ -1291,26 +1293,16 @@ engine_rcvtimeo(cq_client *c)
 	struct timeval tv;
 	int to = engine_poll_timeout(c), want;
 
-	if (to < 0 || (c->rcvtimeo_ms != 0 && c->rcvtimeo_ms <= to))
+	if (to < 0 ? c->rcvtimeo_ms == 0
+	           : c->rcvtimeo_ms != 0 && c->rcvtimeo_ms <= to)
 		return 0;
-	want = to > 1 ? to / 2 : 1;
+	want = to < 0 ? 0 : to > 1 ? to / 2 : 1;
 	tv.tv_sec = want / 1000;
 	tv.tv_usec = (want % 1000) * 1000;
 	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
 		return -1;
 	c->rcvtimeo_ms = want;
 	return 0;
-}
-
-/* A recv timed out with no deadline left to watch: sleep for good. */
-static void
-engine_rcvtimeo_off(cq_client *c)
-{
-	struct timeval tv = {0, 0};
-
-	if (c->rcvtimeo_ms != 0 && c->ntimers == 0 &&
-	    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0)
-		c->rcvtimeo_ms = 0;
 }
 
 /* Wait in poll() for the socket (or the nearest deadline), then turn. */
@@ -1370,7 +1362,6 @@ engine_wait(cq_client *c, struct cq_op *op)
 				/* The receive timeout, or an event loop made
 				 * the fd non-blocking (libuv's uv_poll does):
 				 * poll next, never spin. */
-				engine_rcvtimeo_off(c);
 				polled = 1;
 			}
 			if (got != ENGINE_GOT_LOST)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1832,6 +1833,46 @@ START_TEST(test_blocking_calls_on_nonblocking_fd)
 }
 END_TEST
 
+/* The socket's receive timeout, in ms (0: none). */
+static long
+rcvtimeo_ms(cq_client *c)
+{
+	struct timeval tv;
+	socklen_t len = sizeof tv;
+
+	ck_assert_int_eq(
+	    getsockopt(cq_client_fd(c), SOL_SOCKET, SO_RCVTIMEO, &tv, &len), 0);
+	return (long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/*
+ * A blocking call with a deadline sleeps in recv under SO_RCVTIMEO (no
+ * later than the local deadline, timeout + 2 s); one without a deadline
+ * sleeps with none, as a timed recv arms a kernel timer every time.
+ */
+START_TEST(test_receive_timeout_follows_deadlines)
+{
+	cq_client *c = conn();
+	cq_queue *q = mkq(c, "rto", 8, 1);
+	cq_msg *m = NULL;
+	long t;
+
+	ck_assert_int_eq(cq_push(q, "a", 1, CQ_FOREVER), CQ_OK);
+	ck_assert_int_eq(rcvtimeo_ms(c), 0);
+	ck_assert_int_eq(cq_pop(q, &m, 3000), CQ_OK);
+	cq_msg_free(m);
+	t = rcvtimeo_ms(c);
+	ck_assert_int_gt(t, 0);
+	ck_assert_int_le(t, 3000 + 2001);
+	ck_assert_int_eq(cq_try_pop(q, &m), CQ_EMPTY);
+	ck_assert_int_gt(rcvtimeo_ms(c), 0);
+	ck_assert_int_le(rcvtimeo_ms(c), 2001);
+	ck_assert_int_eq(cq_push(q, "b", 1, CQ_FOREVER), CQ_OK);
+	ck_assert_int_eq(rcvtimeo_ms(c), 0);
+	cq_disconnect(c);
+}
+END_TEST
+
 START_TEST(test_only_cq_symbols_exported)
 {
 	char cmd[1024], line[512];
@@ -1891,6 +1932,7 @@ client_suite(void)
 	tcase_add_test(tc, test_blocking_call_replies);
 	tcase_add_test(tc, test_async_callback_during_blocking_call);
 	tcase_add_test(tc, test_blocking_calls_on_nonblocking_fd);
+	tcase_add_test(tc, test_receive_timeout_follows_deadlines);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tl, setup_limits, cleanup);
 	tcase_set_timeout(tl, 60);
