@@ -40,8 +40,8 @@ struct cq_op {
 	enum op_kind kind;
 	enum op_state state;
 	int sync;             /* a blocking call waits on it: no callback */
-	int hot;              /* submitted as a struct wire_hot: a blocking
-	                         one may complete from wire_reply_fast */
+	int hot;              /* a blocking op that may complete from
+	                         wire_reply_fast (no Reply wanted) */
 	int cancel_sent;      /* Cancel{id} already went out */
 	int in_window;        /* counted in c->window_used */
 	int fast;             /* completed by wire_reply_fast: the reply's

@@ -851,8 +851,8 @@ engine_reply(cq_client *c, Conqueue__Reply *r)
  * Complete an op from a reply decoded in place: no Reply struct, and a
  * pop's message is copied out of the input buffer once. Returns 0, having
  * changed nothing, when engine_reply must have the full Reply instead
- * (connection errors, batch callbacks, blocking calls other than a push or
- * pop, a pop's OK without a message, late reservations).
+ * (connection errors, batch callbacks, blocking calls that read the
+ * Reply, a pop's OK without a message, late reservations).
  */
 static int
 engine_reply_fast(cq_client *c, const struct wire_reply *wr)
@@ -880,7 +880,7 @@ engine_reply_fast(cq_client *c, const struct wire_reply *wr)
 		engine_op_free(op);
 		return 1;
 	}
-	/* A blocking call reads the Reply unless it went out hot; its pop
+	/* A blocking call reads the Reply unless marked hot; its pop
 	 * leaves the odd OK without a message to the strict path (which
 	 * makes it CQ_PROTOCOL), so a missing op->msg means no memory. */
 	if (op->pop_many_cb != NULL ||

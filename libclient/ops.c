@@ -69,6 +69,9 @@ ops_call(cq_client *c, Conqueue__Request *req, int64_t timeout_ms,
 		engine_set_error(c, st, NULL, st == CQ_SYSTEM ? ENOMEM : 0);
 		return st;
 	}
+	/* A caller that wants only the status takes a reply decoded in
+	 * place too (any plain reply is id, status, maybe detail). */
+	op->hot = replyp == NULL && kind == OP_PLAIN;
 	st = ops_wait(c, op, qname);
 	if (replyp != NULL) {
 		*replyp = op->reply;

@@ -1551,6 +1551,8 @@ fake_named(const Conqueue__Request *req, const char *name)
 		b = &req->push->name;
 	else if (req->op_case == CONQUEUE__REQUEST__OP_POP)
 		b = &req->pop->name;
+	else if (req->op_case == CONQUEUE__REQUEST__OP_MSG_OP)
+		b = &req->msg_op->name;
 	return b != NULL && b->len == strlen(name) &&
 	       memcmp(b->data, name, b->len) == 0;
 }
@@ -1558,8 +1560,8 @@ fake_named(const Conqueue__Request *req, const char *name)
 /*
  * A daemon scripted by queue name, for the replies of blocking calls:
  * "full" pops get a message with every field, sent in two pieces; "none"
- * pops an OK without a message; "err" pushes a failure with detail and
- * errno; "sig" pops signal the client (SIGUSR1) while it waits and
+ * pops an OK without a message; "err" pushes and acks a failure with
+ * detail and errno; "sig" pops signal the client (SIGUSR1) while it waits and
  * answer once its handler wrote to sigfd. Anything else: a plain OK.
  */
 static void
@@ -1664,6 +1666,8 @@ START_TEST(test_blocking_call_replies)
 	struct sigaction act;
 	cq_client *c;
 	cq_queue *qfull, *qnone, *qerr, *qsig;
+	const void *bufs[2] = {"x", "yz"};
+	size_t lens[2] = {1, 2};
 	cq_msg *m = NULL;
 	pid_t pid;
 	int lfd, p[2], ws;
@@ -1715,6 +1719,16 @@ START_TEST(test_blocking_call_replies)
 	ck_assert_int_eq(cq_client_errno(c), EIO);
 	ck_assert_int_eq(cq_try_push(qerr, "x", 1), CQ_SYSTEM);
 	ck_assert_str_eq(cq_client_error(c), "disk on fire");
+	ck_assert_int_eq(
+	    cq_push_many(qerr, bufs, lens, 2, 0, CQ_FOREVER), CQ_SYSTEM);
+	ck_assert_str_eq(cq_client_error(c), "disk on fire");
+	ck_assert_int_eq(cq_client_errno(c), EIO);
+	ck_assert_int_eq(cq_ack(qerr, 5), CQ_SYSTEM);
+	ck_assert_str_eq(cq_client_error(c), "disk on fire");
+	ck_assert_int_eq(cq_client_errno(c), EIO);
+	ck_assert_int_eq(
+	    cq_push_many(qnone, bufs, lens, 2, 0, CQ_FOREVER), CQ_OK);
+	ck_assert_int_eq(cq_ack(qnone, 5), CQ_OK);
 	ck_assert_int_eq(cq_push(qnone, "x", 1, CQ_FOREVER), CQ_OK);
 
 	ck_assert_int_eq(cq_pop(qsig, &m, CQ_FOREVER), CQ_OK);
