@@ -1,6 +1,7 @@
 /* client.c - connections: connect and handshake, disconnect, event loops. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,7 +27,7 @@ client_connect_status(int err)
 	}
 }
 
-/* Open a stream socket to path. Returns fd or -1/errno. */
+/* Open a non-blocking stream socket to path. Returns fd or -1/errno. */
 static int
 client_dial(const char *path)
 {
@@ -51,8 +52,12 @@ client_dial(const char *path)
 		errno = err;
 		return -1;
 	}
-	/* Left blocking: the engine says MSG_DONTWAIT wherever it must not
-	 * wait, and a blocking call sleeps in recv itself. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
 	return fd;
 }
 

@@ -121,8 +121,6 @@ struct cq_client {
 	struct cq_op *op_free;
 	size_t nop_free;
 
-	int rcvtimeo_ms; /* the socket's SO_RCVTIMEO (0: none) */
-
 	/* Told whenever cq_client_events() may have changed. */
 	void (*watch)(cq_client *, void *);
 	void *watch_arg;

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "client.h"
@@ -57,7 +56,7 @@ engine_set_error(cq_client *c, cq_status st, const char *detail, int sys_errno)
 	c->sys_errno = st == CQ_SYSTEM ? sys_errno : 0;
 }
 
-/* Create the engine of a connected socket (left blocking: engine_wait). */
+/* Create the engine of a connected, non-blocking socket. */
 cq_client *
 engine_new(int fd)
 {
@@ -971,56 +970,34 @@ engine_in_reserve(cq_client *c)
 	return 0;
 }
 
-/* What one engine_recv did. */
-enum engine_got {
-	ENGINE_GOT_LOST = -1, /* the connection is gone */
-	ENGINE_GOT_NONE,      /* nothing there (or the receive timeout) */
-	ENGINE_GOT_EINTR,     /* a signal came first */
-	ENGINE_GOT_ALL,       /* read less than room: the socket is drained */
-	ENGINE_GOT_FULL,      /* filled the buffer: more may wait */
-};
-
-/* One recv (flags: MSG_DONTWAIT, or 0 to sleep in it) into the input
- * buffer; the replies it completes are handled. */
-static enum engine_got
-engine_recv(cq_client *c, int flags)
-{
-	ssize_t n;
-	size_t room;
-
-	if (engine_in_reserve(c) != 0) {
-		engine_set_error(c, CQ_SYSTEM, "out of memory", ENOMEM);
-		engine_lost(c, NULL);
-		return ENGINE_GOT_LOST;
-	}
-	room = c->in_cap - c->in_len;
-	n = recv(c->fd, c->in + c->in_len, room, flags);
-	if (n < 0 && errno == EINTR)
-		return ENGINE_GOT_EINTR;
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return ENGINE_GOT_NONE;
-	if (n <= 0) {
-		engine_lost(c,
-		    n == 0 ? "daemon closed the connection" : strerror(errno));
-		return ENGINE_GOT_LOST;
-	}
-	c->in_len += (size_t)n;
-	engine_parse(c);
-	if (c->dead)
-		return ENGINE_GOT_LOST;
-	return (size_t)n < room ? ENGINE_GOT_ALL : ENGINE_GOT_FULL;
-}
-
 /* Read what the socket has (bounded per turn) and handle the replies. */
 static void
 engine_read(cq_client *c)
 {
-	enum engine_got got = ENGINE_GOT_FULL;
+	ssize_t n;
+	size_t room;
 	int i;
 
 	for (i = 0; i < ENGINE_READS_PER_TURN && !c->dead; i++) {
-		got = engine_recv(c, MSG_DONTWAIT);
-		if (got != ENGINE_GOT_EINTR && got != ENGINE_GOT_FULL)
+		if (engine_in_reserve(c) != 0) {
+			engine_set_error(c, CQ_SYSTEM, "out of memory", ENOMEM);
+			engine_lost(c, NULL);
+			return;
+		}
+		room = c->in_cap - c->in_len;
+		n = recv(c->fd, c->in + c->in_len, room, MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			engine_lost(c, n == 0 ? "daemon closed the connection"
+			                      : strerror(errno));
+			return;
+		}
+		c->in_len += (size_t)n;
+		engine_parse(c);
+		if ((size_t)n < room)
 			return;
 	}
 }
@@ -1258,10 +1235,12 @@ engine_callbacks(cq_client *c)
 	}
 }
 
-/* After a read: expire deadlines, refill the window, send receipts. */
+/* One turn of I/O: write, read, handle replies, expire deadlines. */
 static void
-engine_after_read(cq_client *c)
+engine_turn(cq_client *c)
 {
+	engine_write(c);
+	engine_read(c);
 	engine_expire(c);
 	engine_pump(c);
 	if (c->reject.n > 0)
@@ -1269,79 +1248,19 @@ engine_after_read(cq_client *c)
 	engine_write(c);
 }
 
-/* One turn of I/O: write, read, handle replies, expire deadlines. */
-static void
-engine_turn(cq_client *c)
-{
-	engine_write(c);
-	engine_read(c);
-	engine_after_read(c);
-}
-
-/*
- * Let a sleeping recv end by the nearest local deadline (SO_RCVTIMEO).
- * Any timeout at most that far away will do, so the one set is half the
- * time left: the next call's similar deadline usually keeps it (no
- * setsockopt per call), and a long wait wakes a few times on the way.
- * Without a deadline it is cleared, as a recv with a timeout arms a
- * kernel timer each time it sleeps. Returns -1 if the socket refused it
- * (then poll instead).
- */
-static int
-engine_rcvtimeo(cq_client *c)
-{
-	struct timeval tv;
-	int to = engine_poll_timeout(c), want;
-
-	if (to < 0 ? c->rcvtimeo_ms == 0
-	           : c->rcvtimeo_ms != 0 && c->rcvtimeo_ms <= to)
-		return 0;
-	want = to < 0 ? 0 : to > 1 ? to / 2 : 1;
-	tv.tv_sec = want / 1000;
-	tv.tv_usec = (want % 1000) * 1000;
-	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
-		return -1;
-	c->rcvtimeo_ms = want;
-	return 0;
-}
-
-/* Wait in poll() for the socket (or the nearest deadline), then turn. */
-static void
-engine_poll_turn(cq_client *c)
-{
-	struct pollfd pfd;
-
-	pfd.fd = c->fd;
-	pfd.events = POLLIN;
-	if (c->out_off < c->out_len)
-		pfd.events |= POLLOUT;
-	pfd.revents = 0;
-	if (poll(&pfd, 1, engine_poll_timeout(c)) < 0 && errno != EINTR) {
-		engine_set_error(c, CQ_SYSTEM, strerror(errno), errno);
-		engine_lost(c, NULL);
-		return;
-	}
-	engine_turn(c);
-}
-
 /*
  * Drive the connection until op (submitted with sync) completes; async
  * callbacks that become due meanwhile run here. Returns op's status; the
  * caller still owns op.
- *
- * The socket is blocking (every other send and recv says MSG_DONTWAIT),
- * so once the output is out the wait is the recv itself: send + recv per
- * call instead of send + poll + recv, with SO_RCVTIMEO for deadlines.
- * Replies already read were handled when they arrived, so one that is
- * still missing can only come through that recv.
  */
 cq_status
 engine_wait(cq_client *c, struct cq_op *op)
 {
-	enum engine_got got;
-	int polled = 0;
+	struct pollfd pfd;
+	int rv;
 
-	/* No read yet: the reply cannot be there before the request left. */
+	/* No read yet: the reply cannot be there before the request left,
+	 * and poll tells when anything else arrived. */
 	engine_write(c);
 	while (op->state != OPS_DONE) {
 		if (c->dead) {
@@ -1349,24 +1268,18 @@ engine_wait(cq_client *c, struct cq_op *op)
 			engine_finish(c, op, CQ_DISCONNECTED, NULL);
 			break;
 		}
-		if (c->out_off < c->out_len || polled ||
-		    engine_rcvtimeo(c) != 0) {
-			/* Output waits for room: poll for both ways. */
-			engine_poll_turn(c);
-			polled = 0;
-		} else {
-			got = engine_recv(c, 0);
-			if (got == ENGINE_GOT_FULL)
-				engine_read(c);
-			if (got == ENGINE_GOT_NONE) {
-				/* The receive timeout, or an event loop made
-				 * the fd non-blocking (libuv's uv_poll does):
-				 * poll next, never spin. */
-				polled = 1;
-			}
-			if (got != ENGINE_GOT_LOST)
-				engine_after_read(c);
+		pfd.fd = c->fd;
+		pfd.events = POLLIN;
+		if (c->out_off < c->out_len)
+			pfd.events |= POLLOUT;
+		pfd.revents = 0;
+		rv = poll(&pfd, 1, engine_poll_timeout(c));
+		if (rv < 0 && errno != EINTR) {
+			engine_set_error(c, CQ_SYSTEM, strerror(errno), errno);
+			engine_lost(c, NULL);
+			break;
 		}
+		engine_turn(c);
 		engine_callbacks(c);
 	}
 	engine_callbacks(c);

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1810,91 +1809,6 @@ START_TEST(test_async_callback_during_blocking_call)
 }
 END_TEST
 
-/*
- * Blocking calls sleep in recv on the (blocking) socket; an event loop
- * that made it non-blocking (libuv's uv_poll does) must not break them:
- * they wait in poll instead, with and without a deadline.
- */
-START_TEST(test_blocking_calls_on_nonblocking_fd)
-{
-	cq_client *c = conn(), *c2;
-	cq_queue *q = mkq(c, "nb", 8, 1), *q2;
-	cq_msg *m = NULL;
-	pid_t pid;
-	int fd = cq_client_fd(c), ws, i;
-
-	ck_assert_int_eq(
-	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
-	child_inherited = c;
-	if ((pid = fork()) == 0) {
-		c2 = conn();
-		q2 = openq(c2, "nb");
-		for (i = 0; i < 2; i++) {
-			wait_waiting(q2, 1, 0);
-			if (cq_push(q2, i == 0 ? "a" : "b", 1, CQ_FOREVER) !=
-			    CQ_OK)
-				_exit(1);
-		}
-		cq_disconnect(c2);
-		_exit(0);
-	}
-	ck_assert_int_eq(cq_pop(q, &m, CQ_FOREVER), CQ_OK);
-	ck_assert_mem_eq(cq_msg_data(m), "a", 2);
-	cq_msg_free(m);
-	m = NULL;
-	ck_assert_int_eq(cq_pop(q, &m, 20000), CQ_OK);
-	ck_assert_mem_eq(cq_msg_data(m), "b", 2);
-	cq_msg_free(m);
-	ck_assert_int_eq(cq_push(q, "c", 1, CQ_FOREVER), CQ_OK);
-	ck_assert_int_eq(cq_try_pop(q, &m), CQ_OK);
-	ck_assert_mem_eq(cq_msg_data(m), "c", 2);
-	cq_msg_free(m);
-	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
-	cq_disconnect(c);
-}
-END_TEST
-
-/* The socket's receive timeout, in ms (0: none). */
-static long
-rcvtimeo_ms(cq_client *c)
-{
-	struct timeval tv;
-	socklen_t len = sizeof tv;
-
-	ck_assert_int_eq(
-	    getsockopt(cq_client_fd(c), SOL_SOCKET, SO_RCVTIMEO, &tv, &len), 0);
-	return (long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-/*
- * A blocking call with a deadline sleeps in recv under SO_RCVTIMEO (no
- * later than the local deadline, timeout + 2 s); one without a deadline
- * sleeps with none, as a timed recv arms a kernel timer every time.
- */
-START_TEST(test_receive_timeout_follows_deadlines)
-{
-	cq_client *c = conn();
-	cq_queue *q = mkq(c, "rto", 8, 1);
-	cq_msg *m = NULL;
-	long t;
-
-	ck_assert_int_eq(cq_push(q, "a", 1, CQ_FOREVER), CQ_OK);
-	ck_assert_int_eq(rcvtimeo_ms(c), 0);
-	ck_assert_int_eq(cq_pop(q, &m, 3000), CQ_OK);
-	cq_msg_free(m);
-	t = rcvtimeo_ms(c);
-	ck_assert_int_gt(t, 0);
-	ck_assert_int_le(t, 3000 + 2001);
-	ck_assert_int_eq(cq_try_pop(q, &m), CQ_EMPTY);
-	ck_assert_int_gt(rcvtimeo_ms(c), 0);
-	ck_assert_int_le(rcvtimeo_ms(c), 2001);
-	ck_assert_int_eq(cq_push(q, "b", 1, CQ_FOREVER), CQ_OK);
-	ck_assert_int_eq(rcvtimeo_ms(c), 0);
-	cq_disconnect(c);
-}
-END_TEST
-
 START_TEST(test_only_cq_symbols_exported)
 {
 	char cmd[1024], line[512];
@@ -1953,8 +1867,6 @@ client_suite(void)
 	tcase_add_test(tc, test_malformed_async_replies_rejected);
 	tcase_add_test(tc, test_blocking_call_replies);
 	tcase_add_test(tc, test_async_callback_during_blocking_call);
-	tcase_add_test(tc, test_blocking_calls_on_nonblocking_fd);
-	tcase_add_test(tc, test_receive_timeout_follows_deadlines);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(tl, setup_limits, cleanup);
 	tcase_set_timeout(tl, 60);
