@@ -1,4 +1,7 @@
-/* base.c - the baselines every Linux host has: socketpair and POSIX mq. */
+/*
+ * base.c - the baselines every Linux host has: socketpair and POSIX mq,
+ * and a do-nothing relay process (the hops of any broker, for B-64).
+ */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -7,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -230,6 +237,122 @@ const struct transport bench_sockpair = {
     .consume = sp_consume,
     .finish = sp_finish,
     .cleanup = sp_cleanup,
+};
+
+/* ---- a relay process between two socketpairs (B-64 only) ---- */
+
+/*
+ * The client and the server each talk to a third process that only
+ * forwards bytes: a round trip is then four one-way hops and two of them
+ * wake the relay, as through any broker (conqueue needs at least these).
+ * The ping-pong code of the socketpair baseline runs unchanged on it.
+ */
+struct relay_ctx {
+	struct sp_ctx sp; /* first: sp_produce/sp_consume read fds[0] */
+	int mid[2];       /* the relay's ends: towards client, server */
+	pid_t pid;
+};
+
+/* The relay: copy whatever arrives on one end to the other until EOF. */
+static void
+relay_run(int a, int b)
+{
+	struct pollfd pfd[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+	static uint8_t buf[65536];
+	ssize_t n;
+	int i;
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		for (i = 0; i < 2; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			n = read(pfd[i].fd, buf, sizeof buf);
+			if (n <= 0)
+				_exit(0);
+			if (sp_write_full(pfd[1 - i].fd, buf, (size_t)n) != 0)
+				_exit(1);
+		}
+	}
+}
+
+/* Two socketpairs and the relay process between them. */
+static int
+relay_prepare(struct run *r, char *err, size_t errlen)
+{
+	struct relay_ctx *c;
+	int cl[2], sv[2];
+
+	if (r->wl->kind != WL_PINGPONG) {
+		snprintf(err, errlen, "relay: ping-pong only");
+		return 1;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, cl) != 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
+		close(cl[0]);
+		close(cl[1]);
+		return -1;
+	}
+	c = bench_xmalloc(sizeof *c);
+	c->sp.n = 1;
+	c->sp.fds[0][0] = cl[0]; /* the client's end */
+	c->sp.fds[0][1] = sv[1]; /* the server's end */
+	c->mid[0] = cl[1];
+	c->mid[1] = sv[0];
+	if ((c->pid = fork()) < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(cl[0]);
+		close(cl[1]);
+		close(sv[0]);
+		close(sv[1]);
+		free(c);
+		return -1;
+	}
+	if (c->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(cl[0]);
+		close(sv[1]);
+		relay_run(cl[1], sv[0]);
+	}
+	r->ctx = c;
+	return 0;
+}
+
+/* Stop the relay and close everything. */
+static void
+relay_cleanup(struct run *r)
+{
+	struct relay_ctx *c = r->ctx;
+
+	if (c == NULL)
+		return;
+	close(c->sp.fds[0][0]);
+	close(c->sp.fds[0][1]);
+	close(c->mid[0]);
+	close(c->mid[1]);
+	kill(c->pid, SIGKILL);
+	while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	free(c);
+	r->ctx = NULL;
+}
+
+const struct transport bench_relay = {
+    .name = "relay",
+    .flavours = 1u << FL_PLAIN,
+    .prepare = relay_prepare,
+    .produce = sp_produce,
+    .consume = sp_consume,
+    .finish = sp_finish,
+    .cleanup = relay_cleanup,
 };
 
 /* ---- POSIX message queues ---- */

@@ -116,6 +116,7 @@ void *bench_xmalloc(size_t n);
 /* base.c: the baselines. */
 extern const struct transport bench_sockpair;
 extern const struct transport bench_mq;
+extern const struct transport bench_relay;
 int base_mq_setup(char *note, size_t len);
 void base_mq_restore(void);
 void base_mq_report(FILE *f);

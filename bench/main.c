@@ -72,7 +72,8 @@ main_usage(FILE *f)
 	    "  -w, --workloads LIST  A-64,A-4K,B-64,C-64 (default all)\n"
 	    "  -f, --flavours LIST   sync,async,batch,sbatch for conqueue "
 	    "(default all)\n"
-	    "  -S, --systems LIST    conqueue,socketpair,mq (default all)\n"
+	    "  -S, --systems LIST    conqueue,socketpair,mq,relay (default "
+	    "all)\n"
 	    "  -q, --quick           fewer messages (for tests)\n"
 	    "      --sizes FILE      also sweep A over 64 B..64 KiB, data to "
 	    "FILE\n"
@@ -445,6 +446,9 @@ main_cfgs(const struct wl *wl, const char *systems, const char *flavours,
 		out[n++] = (struct bcfg){&bench_sockpair, FL_PLAIN};
 	if (main_in_list(systems, "mq"))
 		out[n++] = (struct bcfg){&bench_mq, FL_PLAIN};
+	/* The hops of a broker with no work in it: ping-pong only. */
+	if (main_in_list(systems, "relay") && wl->kind == WL_PINGPONG)
+		out[n++] = (struct bcfg){&bench_relay, FL_PLAIN};
 	if (!main_in_list(systems, "conqueue"))
 		return n;
 	for (f = FL_SYNC; f < FL_COUNT; f++) {
@@ -641,13 +645,22 @@ main_workloads(const struct bench_cfg *cfg, const char *wlist,
 		    1.0, 1, "x");
 	}
 	wi = main_wl_index(wls, nwl, "B-64");
-	if (wi >= 0)
-		main_target("sync B-64 p50 / socketpair B-64 p50",
-		    main_fig(res, cfgs, ncfg, cfg->reps, wi, &bench_conqueue,
-		        FL_SYNC, -1) /
-		        main_fig(res, cfgs, ncfg, cfg->reps, wi,
-		            &bench_sockpair, FL_PLAIN, -1),
-		    2.5, 0, "x");
+	if (wi >= 0) {
+		double cq = main_fig(res, cfgs, ncfg, cfg->reps, wi,
+		    &bench_conqueue, FL_SYNC, -1);
+		double rl = main_fig(
+		    res, cfgs, ncfg, cfg->reps, wi, &bench_relay, FL_PLAIN, -1);
+
+		sp = main_fig(res, cfgs, ncfg, cfg->reps, wi, &bench_sockpair,
+		    FL_PLAIN, -1);
+		main_target("sync B-64 p50 / socketpair B-64 p50", cq / sp, 2.5,
+		    0, "x");
+		/* What the hops alone cost: a broker that does nothing. */
+		if (!isnan(rl) && !isnan(sp))
+			printf("info    B-64 p50: relay %.2fx socketpair; "
+			       "conqueue %.2fx relay\n",
+			    rl / sp, cq / rl);
+	}
 	wi = main_wl_index(wls, nwl, "C-64");
 	ci = main_wl_index(wls, nwl, "A-64");
 	if (wi >= 0 && ci >= 0)
