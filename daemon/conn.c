@@ -387,7 +387,7 @@ conn_frames(struct conn *c, const uint8_t *buf, size_t len)
 /*
  * Bytes for c's own buffer to hold the n bytes at p and read more: the
  * whole frame they start if its header is there, but never more than
- * twice what arrived (plus 64 KiB), so a header alone cannot make the
+ * twice what arrived (plus 256 KiB), so a header alone cannot make the
  * daemon reserve max_frame bytes. A header over max_frame is refused when
  * the frame is handled; it sizes nothing.
  */
@@ -400,7 +400,7 @@ conn_want(const uint8_t *p, size_t n)
 	if (n < FRAME_HDR_LEN || (flen = frame_get_len(p)) > cfg.max_frame ||
 	    (total = (size_t)flen + FRAME_HDR_LEN) <= n)
 		return n + 4096;
-	grow = n < 65536 ? n + 65536 : 2 * n;
+	grow = n < CONN_READ_SIZE ? n + CONN_READ_SIZE : 2 * n;
 	return total < grow ? total : grow;
 }
 
