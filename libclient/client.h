@@ -55,6 +55,8 @@ struct cq_op {
 	char *detail;           /* detail text of an async failure */
 	int sys_errno;          /* with detail */
 	cq_msg *msg;            /* async pop: its message, made at the reply */
+	cq_msg **msgs;          /* fast batch pop: its n_msgs messages */
+	size_t n_msgs;
 
 	cq_push_cb *push_cb;
 	cq_pop_cb *pop_cb;
@@ -116,6 +118,10 @@ struct cq_client {
 	int sys_errno;
 
 	struct arena *spare; /* a freed reply arena, reused by the next */
+
+	/* wire_reply_fast's Msgs: room for the largest pop submitted. */
+	struct wire_msg *wmsgs;
+	size_t wmsgs_cap;
 
 	/* Freed op records, reused before calloc (bounded). */
 	struct cq_op *op_free;
@@ -183,8 +189,9 @@ struct wire_reply {
 	int32_t sys_errno;
 	const uint8_t *detail; /* not NUL-terminated; NULL: none */
 	size_t detail_len;
-	size_t n_msgs; /* 0 or 1 */
-	struct wire_msg msg;
+	size_t n_msgs;         /* decoded into msgs */
+	struct wire_msg *msgs; /* set by the caller: room for msgs_cap */
+	size_t msgs_cap;
 };
 
 /* engine.c */

@@ -598,7 +598,14 @@ engine_submit_hot(cq_client *c, const struct wire_hot *h, enum op_kind kind,
     int64_t timeout_ms, int sync, struct cq_op **opp)
 {
 	struct engine_enc e = {NULL, h, 0, 0, 0};
+	struct wire_msg *w;
 
+	/* Room to decode its reply in place; without it, the strict path. */
+	if (h->op == CONQUEUE__REQUEST__OP_POP && h->max > c->wmsgs_cap &&
+	    (w = realloc(c->wmsgs, h->max * sizeof *w)) != NULL) {
+		c->wmsgs = w;
+		c->wmsgs_cap = h->max;
+	}
 	return engine_submit_enc(c, &e, kind, timeout_ms, sync, opp);
 }
 
@@ -613,6 +620,11 @@ engine_op_free(struct cq_op *op)
 		engine_reply_free(op->c, op->reply);
 	if (op->msg != NULL)
 		cq_msg_free(op->msg);
+	if (op->msgs != NULL) {
+		while (op->n_msgs > 0)
+			cq_msg_free(op->msgs[--op->n_msgs]);
+		free(op->msgs);
+	}
 	if (op->detail != NULL)
 		free(op->detail);
 	if (op->frame != NULL)
@@ -847,11 +859,35 @@ engine_reply(cq_client *c, Conqueue__Reply *r)
 }
 
 /*
+ * Copy the n_msgs messages of wr into op->msgs, each once; on failure
+ * op->msgs stays NULL (CQ_SYSTEM later).
+ */
+static void
+engine_fast_msgs(struct cq_op *op, const struct wire_reply *wr)
+{
+	size_t i;
+
+	if ((op->msgs = malloc(wr->n_msgs * sizeof *op->msgs)) == NULL)
+		return;
+	for (i = 0; i < wr->n_msgs; i++) {
+		if ((op->msgs[i] = msg_from_fast(&wr->msgs[i])) == NULL) {
+			while (i > 0)
+				cq_msg_free(op->msgs[--i]);
+			free(op->msgs);
+			op->msgs = NULL;
+			return;
+		}
+	}
+	op->n_msgs = wr->n_msgs;
+}
+
+/*
  * Complete an op from a reply decoded in place: no Reply struct, and a
- * pop's message is copied out of the input buffer once. Returns 0, having
- * changed nothing, when engine_reply must have the full Reply instead
- * (connection errors, batch callbacks, blocking calls that read the
- * Reply, a pop's OK without a message, late reservations).
+ * pop's messages are copied out of the input buffer once. Returns 0,
+ * having changed nothing, when engine_reply must have the full Reply
+ * instead (connection errors, blocking calls that read the Reply, a pop's
+ * OK without a message, several for a one-message callback, late
+ * reservations).
  */
 static int
 engine_reply_fast(cq_client *c, const struct wire_reply *wr)
@@ -882,16 +918,20 @@ engine_reply_fast(cq_client *c, const struct wire_reply *wr)
 	/* A blocking call reads the Reply unless marked hot; its pop
 	 * leaves the odd OK without a message to the strict path (which
 	 * makes it CQ_PROTOCOL), so a missing op->msg means no memory. */
-	if (op->pop_many_cb != NULL ||
-	    (op->sync && (!op->hot || (wr->status == CQ_OK && !got_msgs &&
-	                                  op->kind != OP_PLAIN))))
+	if ((op->sync && (!op->hot || (wr->status == CQ_OK && !got_msgs &&
+	                                  op->kind != OP_PLAIN))) ||
+	    (op->pop_many_cb != NULL && wr->status == CQ_OK && !got_msgs) ||
+	    (op->pop_cb != NULL && got_msgs && wr->n_msgs > 1))
 		return 0;
 	engine_unlink(c, op);
 	if (op->kind == OP_POP && got_msgs)
 		engine_idlist_add(&c->confirm, wr->id);
 	op->fast = 1;
-	if (got_msgs && (op->pop_cb != NULL || op->sync))
-		op->msg = msg_from_fast(&wr->msg); /* NULL: CQ_SYSTEM later */
+	/* NULL op->msg or op->msgs: CQ_SYSTEM later. */
+	if (got_msgs && (op->pop_many_cb != NULL || wr->n_msgs > 1))
+		engine_fast_msgs(op, wr);
+	else if (got_msgs && (op->pop_cb != NULL || op->sync))
+		op->msg = msg_from_fast(&wr->msgs[0]);
 	if (wr->status != CQ_OK) {
 		if (wr->detail != NULL)
 			op->detail =
@@ -907,6 +947,7 @@ static void
 engine_parse(cq_client *c)
 {
 	struct wire_reply wr;
+	struct wire_msg one;
 	const uint8_t *buf;
 	const char *why;
 	Conqueue__Reply *r;
@@ -925,6 +966,8 @@ engine_parse(cq_client *c)
 			break;
 		buf = c->in + c->in_off + FRAME_HDR_LEN;
 		c->in_off += FRAME_HDR_LEN + (size_t)len;
+		wr.msgs = c->wmsgs_cap > 0 ? c->wmsgs : &one;
+		wr.msgs_cap = c->wmsgs_cap > 0 ? c->wmsgs_cap : 1;
 		if (wire_reply_fast(buf, len, &wr) && engine_reply_fast(c, &wr))
 			continue;
 		r = engine_decode_reply(c, buf, len, &why);
@@ -1162,6 +1205,17 @@ engine_pop_many_cb(cq_client *c, struct cq_op *op)
 	const Conqueue__Reply *r = op->reply;
 	size_t i, n;
 
+	if (op->fast && op->status == CQ_OK) {
+		/* Made at the reply: the callback takes them over. */
+		if ((msgs = op->msgs) == NULL)
+			goto nomem;
+		n = op->n_msgs;
+		op->msgs = NULL;
+		op->n_msgs = 0;
+		op->pop_many_cb(CQ_OK, msgs, n, op->arg);
+		free(msgs);
+		return;
+	}
 	if (op->status != CQ_OK || r == NULL || r->n_msgs == 0) {
 		if (op->status == CQ_OK) {
 			engine_set_error(
@@ -1413,6 +1467,7 @@ engine_free(cq_client *c)
 		free(op);
 	}
 	free(c->spare);
+	free(c->wmsgs);
 	free(c->buckets);
 	free(c->timers);
 	free(c->out);

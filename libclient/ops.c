@@ -489,8 +489,17 @@ ops_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n, int64_t timeout_ms,
 	}
 	st = ops_wait(q->c, op, reserve ? q->name : NULL);
 	r = op->reply;
-	if (st == CQ_OK && op->fast) {
-		/* Decoded in place: one message, or none for want of memory. */
+	if (st == CQ_OK && op->fast && op->n_msgs > max) {
+		engine_set_error(
+		    q->c, CQ_PROTOCOL, "pop reply without messages", 0);
+		st = CQ_PROTOCOL;
+	} else if (st == CQ_OK && op->fast && op->n_msgs > 0) {
+		/* Decoded in place: the caller takes them over. */
+		for (got = 0; got < op->n_msgs; got++)
+			msgs[got] = op->msgs[got];
+		op->n_msgs = 0;
+	} else if (st == CQ_OK && op->fast) {
+		/* One message, or none for want of memory. */
 		if ((msgs[0] = op->msg) != NULL) {
 			op->msg = NULL;
 			got = 1;

@@ -490,13 +490,13 @@ wire_reply_unpack(ProtobufCAllocator *al, const uint8_t *buf, size_t len,
 }
 
 /*
- * The hottest replies (async push and single pops) skip both the strict
+ * The hottest replies (pushes and pops) skip both the strict
  * check and the arena: wire_reply_fast validates and decodes them in one
  * pass, in place. It accepts only a subset of what frame_check_wire plus
- * protobuf-c accept (one-byte tags, the fields below, at most one Msg)
- * and decodes it the same way; for anything else, well-formed or not, it
- * declines and the caller takes the strict path, which gives malformed
- * frames their usual reason.
+ * protobuf-c accept (one-byte tags, the fields below, as many Msgs in a
+ * row as the caller has room for) and decodes it the same way; for anything
+ * else, well-formed or not, it declines and the caller takes the strict path,
+ * which gives malformed frames their usual reason.
  */
 
 /* Gather the 7-bit groups of up to 8 varint bytes (top bits cleared). */
@@ -613,9 +613,9 @@ wire_fast_msg(const uint8_t *p, const uint8_t *end, struct wire_msg *m)
 
 /*
  * Validate and decode a Reply of id, status, then optionally detail,
- * sys_errno, one Msg and first_id, in that order, pointing into buf.
- * 1 if done, 0 if the strict path must decide (anything else, or
- * malformed).
+ * sys_errno, consecutive Msgs (at most wr->msgs_cap, into wr->msgs) and
+ * first_id, in that order, pointing into buf. 1 if done, 0 if the strict
+ * path must decide (anything else, more Msgs than room, or malformed).
  */
 int
 wire_reply_fast(const uint8_t *buf, size_t len, struct wire_reply *wr)
@@ -648,18 +648,20 @@ wire_reply_fast(const uint8_t *buf, size_t len, struct wire_reply *wr)
 		wr->has_sys_errno = 1;
 		wr->sys_errno = (int32_t)(uint32_t)v;
 	}
-	if (p < end && *p == (5 << 3 | 2)) { /* msgs: one */
-		if ((p = wire_getv(p + 1, end, &v)) == NULL ||
+	/* msgs: a run, into wr->msgs (room for wr->msgs_cap). */
+	while (p < end && *p == (5 << 3 | 2)) {
+		if (wr->n_msgs >= wr->msgs_cap ||
+		    (p = wire_getv(p + 1, end, &v)) == NULL ||
 		    v > (uint64_t)(end - p) ||
-		    wire_fast_msg(p, p + v, &wr->msg) != 0)
+		    wire_fast_msg(p, p + v, &wr->msgs[wr->n_msgs]) != 0)
 			return 0;
-		wr->n_msgs = 1;
+		wr->n_msgs++;
 		p += v;
 	}
 	if (p < end && *p == (12 << 3 | 0)) { /* first_id */
 		if ((p = wire_getv(p + 1, end, &v)) == NULL)
 			return 0;
 	}
-	/* Anything left: another field, a second Msg, a long tag, ... */
+	/* Anything left: another field, a Msg out of its run, a long tag. */
 	return p == end;
 }

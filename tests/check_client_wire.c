@@ -14,13 +14,18 @@
 #include "libclient/client.h"
 #include "proto/frame.h"
 
-/* Encode r with protobuf-c into buf (room for 4096 bytes). */
+/* Room for the largest reply the tests build. */
+#define BUFSZ 8192
+/* Most messages of a generated reply (more than a batch of 64). */
+#define MAXMSGS 70
+
+/* Encode r with protobuf-c into buf (room for BUFSZ bytes). */
 static size_t
 pack(const Conqueue__Reply *r, uint8_t *buf)
 {
 	size_t n = conqueue__reply__get_packed_size(r);
 
-	ck_assert_uint_le(n, 4096);
+	ck_assert_uint_le(n, BUFSZ);
 	return conqueue__reply__pack(r, buf);
 }
 
@@ -115,16 +120,24 @@ sample_long_varints(uint8_t *buf)
 }
 
 /*
- * Feed buf to both decoders: if the fast one accepts, the strict one must
- * too, with the same fields. Returns whether the fast one accepted.
+ * Feed buf to both decoders, the fast one with room for cap messages: if
+ * the fast one accepts, the strict one must too, with the same fields.
+ * Returns whether the fast one accepted.
  */
 static int
-compare(const uint8_t *buf, size_t len)
+compare_cap(const uint8_t *buf, size_t len, size_t cap)
 {
+	struct wire_msg msgs[MAXMSGS + 2];
 	struct wire_reply wr;
 	Conqueue__Reply *r;
 	const char *why;
-	int fast = wire_reply_fast(buf, len, &wr);
+	size_t i;
+	int fast;
+
+	ck_assert_uint_le(cap, MAXMSGS + 2);
+	wr.msgs = msgs;
+	wr.msgs_cap = cap;
+	fast = wire_reply_fast(buf, len, &wr);
 
 	r = frame_decode_reply(buf, len, &why);
 	if (!fast) {
@@ -143,30 +156,38 @@ compare(const uint8_t *buf, size_t len)
 	if (r->detail != NULL && wr.detail_len > 0)
 		ck_assert_mem_eq(wr.detail, r->detail, wr.detail_len);
 	ck_assert_uint_eq(wr.n_msgs, r->n_msgs);
-	if (r->n_msgs == 1) {
-		const Conqueue__Msg *m = r->msgs[0];
+	ck_assert_uint_le(wr.n_msgs, cap);
+	/* (One assertion per message would cost check a write each.) */
+	for (i = 0; i < r->n_msgs; i++) {
+		const Conqueue__Msg *m = r->msgs[i];
+		const struct wire_msg *w = &wr.msgs[i];
 
-		ck_assert_uint_eq(wr.msg.id, m->id);
-		ck_assert_uint_eq(wr.msg.len, m->data.len);
-		if (m->data.len > 0)
-			ck_assert_mem_eq(
-			    wr.msg.data, m->data.data, m->data.len);
-		ck_assert_uint_eq(wr.msg.band, m->has_band ? m->band : 0);
-		ck_assert_int_eq(wr.msg.has_deliveries, m->has_deliveries);
-		if (m->has_deliveries)
-			ck_assert_uint_eq(wr.msg.deliveries, m->deliveries);
-		ck_assert_uint_eq(wr.msg.enqueued_ns,
-		    m->has_enqueued_ns ? m->enqueued_ns : 0);
+		if (w->id != m->id || w->len != m->data.len ||
+		    (m->data.len > 0 &&
+		        memcmp(w->data, m->data.data, m->data.len) != 0) ||
+		    w->band != (m->has_band ? m->band : 0) ||
+		    w->has_deliveries != (int)m->has_deliveries ||
+		    (m->has_deliveries && w->deliveries != m->deliveries) ||
+		    w->enqueued_ns != (m->has_enqueued_ns ? m->enqueued_ns : 0))
+			ck_abort_msg(
+			    "message %zu of %zu differs", i, r->n_msgs);
 	}
 	conqueue__reply__free_unpacked(r, NULL);
 	return 1;
+}
+
+/* compare_cap with room for every message a test builds. */
+static int
+compare(const uint8_t *buf, size_t len)
+{
+	return compare_cap(buf, len, MAXMSGS + 2);
 }
 
 START_TEST(test_fast_decodes_push_pop_and_error_replies)
 {
 	size_t (*samples[])(uint8_t *) = {sample_push, sample_pop, sample_error,
 	    sample_empty_msg, sample_long_varints};
-	uint8_t buf[4096];
+	uint8_t buf[BUFSZ];
 	size_t i, n;
 
 	for (i = 0; i < sizeof samples / sizeof samples[0]; i++) {
@@ -182,7 +203,7 @@ START_TEST(test_fast_never_accepts_corrupted_replies)
 	    sample_empty_msg, sample_long_varints};
 	static const uint8_t vals[] = {0x00, 0x01, 0x02, 0x07, 0x08, 0x0a, 0x0d,
 	    0x10, 0x12, 0x18, 0x1a, 0x2a, 0x2d, 0x60, 0x7f, 0x80, 0x81, 0xff};
-	uint8_t orig[4096], buf[4096 + 16];
+	uint8_t orig[BUFSZ], buf[2 * BUFSZ + 16];
 	size_t i, n, pos, v, accepted = 0, declined = 0;
 
 	for (i = 0; i < sizeof samples / sizeof samples[0]; i++) {
@@ -224,6 +245,7 @@ END_TEST
 
 START_TEST(test_fast_declines_malformed_and_unusual_replies)
 {
+	struct wire_msg one;
 	struct wire_reply wr;
 	/* Each: (length, bytes). */
 	static const struct {
@@ -246,7 +268,7 @@ START_TEST(test_fast_declines_malformed_and_unusual_replies)
 	    {8, "\x08\x01\x10\x00\x2a\x02\x08\x01", 0},
 	    /* a Msg field with the wrong wire type */
 	    {12, "\x08\x01\x10\x00\x2a\x06\x08\x01\x12\x00\x1a\x00", 0},
-	    /* two Msgs: well-formed, but for the strict path */
+	    /* two Msgs, room for one: well-formed, strict path */
 	    {16,
 	        "\x08\x01\x10\x00\x2a\x04\x08\x01\x12\x00\x2a\x04\x08\x02\x12"
 	        "\x00",
@@ -265,6 +287,8 @@ START_TEST(test_fast_declines_malformed_and_unusual_replies)
 	size_t i;
 
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		wr.msgs = &one;
+		wr.msgs_cap = 1;
 		ck_assert_msg(!wire_reply_fast((const uint8_t *)cases[i].b,
 		                  cases[i].len, &wr),
 		    "case %zu accepted", i);
@@ -275,6 +299,184 @@ START_TEST(test_fast_declines_malformed_and_unusual_replies)
 		if (r != NULL)
 			conqueue__reply__free_unpacked(r, NULL);
 	}
+}
+END_TEST
+
+/* xorshift64: the same replies on every run. */
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A value of random magnitude: varints of every length, 1..10 bytes. */
+static uint64_t
+rnd_val(uint64_t *s)
+{
+	unsigned bits = (unsigned)(rnd(s) % 65);
+
+	return bits == 0 ? 0 : rnd(s) >> (64 - bits);
+}
+
+/* A pop reply of n messages with random fields, as protobuf-c packs it. */
+static size_t
+sample_many(uint64_t *s, size_t n, uint8_t *buf)
+{
+	static const char pool[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+	Conqueue__Msg m[MAXMSGS], *mp[MAXMSGS];
+	size_t i;
+
+	ck_assert_uint_le(n, MAXMSGS);
+	r.id = rnd_val(s);
+	r.status = rnd(s) % 4 == 0 ? (uint32_t)rnd_val(s) : CQ_OK;
+	if (rnd(s) % 8 == 0)
+		r.detail = (char *)(uintptr_t) "detail";
+	if (rnd(s) % 8 == 0) {
+		r.has_sys_errno = 1;
+		r.sys_errno = (int32_t)(uint32_t)rnd_val(s);
+	}
+	if (rnd(s) % 4 == 0) {
+		r.has_first_id = 1;
+		r.first_id = rnd_val(s);
+	}
+	for (i = 0; i < n; i++) {
+		conqueue__msg__init(&m[i]);
+		mp[i] = &m[i];
+		m[i].id = rnd_val(s);
+		m[i].data.len = (size_t)(rnd(s) % 24);
+		m[i].data.data = (uint8_t *)(uintptr_t)pool + rnd(s) % 8;
+		if ((m[i].has_band = rnd(s) % 2))
+			m[i].band = (uint32_t)rnd_val(s);
+		if ((m[i].has_deliveries = rnd(s) % 2))
+			m[i].deliveries = (uint32_t)rnd_val(s);
+		if ((m[i].has_enqueued_ns = rnd(s) % 2))
+			m[i].enqueued_ns = rnd_val(s);
+	}
+	r.n_msgs = n;
+	r.msgs = n > 0 ? mp : NULL;
+	return pack(&r, buf);
+}
+
+/*
+ * Offsets of the top-level fields of a reply as pack() writes it (one-byte
+ * tags); off[k] is where field k starts, off[*nf] the end.
+ */
+static void
+fields(const uint8_t *buf, size_t len, size_t *off, size_t *nf)
+{
+	size_t p = 0;
+	uint64_t v;
+	unsigned shift;
+
+	*nf = 0;
+	while (p < len) {
+		uint8_t tag = buf[p++];
+
+		off[(*nf)++] = p - 1;
+		v = 0;
+		shift = 0;
+		do {
+			v |= (uint64_t)(buf[p] & 0x7f) << shift;
+			shift += 7;
+		} while (buf[p++] & 0x80);
+		if ((tag & 7) == 2)
+			p += (size_t)v;
+	}
+	ck_assert_uint_eq(p, len);
+	off[*nf] = len;
+}
+
+/* buf with the bytes ins inserted at pos, into out; the new length. */
+static size_t
+insert(const uint8_t *buf, size_t len, size_t pos, const void *ins, size_t n,
+    uint8_t *out)
+{
+	memcpy(out, buf, pos);
+	memcpy(out + pos, ins, n);
+	memcpy(out + pos + n, buf + pos, len - pos);
+	return len + n;
+}
+
+START_TEST(test_fast_many_messages_match_strict)
+{
+	static const uint8_t vals[] = {0x00, 0x01, 0x02, 0x08, 0x0a, 0x10, 0x12,
+	    0x1a, 0x2a, 0x2d, 0x60, 0x7f, 0x80, 0xff};
+	/* A Msg without data (required), an unknown field, a first_id
+	 * (out of order before a Msg, or a duplicate), a second status. */
+	static const struct {
+		size_t len;
+		const char *b;
+	} bad[] = {
+	    {4, "\x2a\x02\x08\x05"},
+	    {2, "\x78\x01"},
+	    {2, "\x60\x01"},
+	    {2, "\x10\x00"},
+	};
+	static uint8_t orig[BUFSZ], buf[BUFSZ + 16];
+	size_t off[MAXMSGS + 8];
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	size_t n, len, nf, k, pos, t, accepted = 0, declined = 0, mlen;
+
+	for (n = 0; n <= MAXMSGS; n++) {
+		len = sample_many(&seed, n, orig);
+		/* The canonical reply: handled fast, given room. */
+		ck_assert_msg(compare(orig, len), "%zu messages declined", n);
+		ck_assert_msg(compare_cap(orig, len, n > 0 ? n : 1),
+		    "%zu messages declined with room for exactly them", n);
+		if (n > 1)
+			ck_assert(!compare_cap(orig, len, n - 1));
+		/* Truncations: all of the short ones, a sample of the rest. */
+		for (t = 0; t < (n <= 8 ? len : 300); t++) {
+			pos = n <= 8 ? t : (size_t)(rnd(&seed) % len);
+			memcpy(buf, orig, pos);
+			if (compare(buf, pos))
+				accepted++;
+			else
+				declined++;
+		}
+		/* Byte substitutions at random places. */
+		for (t = 0; t < 400; t++) {
+			memcpy(buf, orig, len);
+			pos = (size_t)(rnd(&seed) % len);
+			buf[pos] = vals[rnd(&seed) % sizeof vals];
+			if (compare(buf, len))
+				accepted++;
+			else
+				declined++;
+		}
+		fields(orig, len, off, &nf);
+		/* Two adjacent fields swapped: out of order, or Msgs in
+		 * another order (which must then decode the same way). */
+		for (k = 0; k + 1 < nf; k++) {
+			size_t a = off[k], b = off[k + 1], e = off[k + 2];
+
+			memcpy(buf, orig, a);
+			memcpy(buf + a, orig + b, e - b);
+			memcpy(buf + a + (e - b), orig + a, b - a);
+			memcpy(buf + e, orig + e, len - e);
+			(void)compare(buf, len);
+		}
+		/* Each bad field at every boundary after id and status:
+		 * between Msgs, before and after them. */
+		for (k = 2; k <= nf; k++) {
+			for (t = 0; t < sizeof bad / sizeof bad[0]; t++) {
+				if (t == 2 && k == nf)
+					continue; /* last: maybe in order */
+				mlen = insert(orig, len, off[k], bad[t].b,
+				    bad[t].len, buf);
+				ck_assert_msg(!compare(buf, mlen),
+				    "bad field %zu at field %zu of %zu "
+				    "accepted",
+				    t, k, nf);
+			}
+		}
+	}
+	ck_assert_uint_gt(accepted, 0);
+	ck_assert_uint_gt(declined, 0);
 }
 END_TEST
 
@@ -479,6 +681,7 @@ client_wire_suite(void)
 	tcase_add_test(tc, test_fast_decodes_push_pop_and_error_replies);
 	tcase_add_test(tc, test_fast_never_accepts_corrupted_replies);
 	tcase_add_test(tc, test_fast_declines_malformed_and_unusual_replies);
+	tcase_add_test(tc, test_fast_many_messages_match_strict);
 	tcase_add_test(tc, test_requests_encode_as_protobuf_c);
 	tcase_add_test(tc, test_hot_requests_encode_as_protobuf_c);
 	suite_add_tcase(s, tc);
