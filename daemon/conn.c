@@ -32,6 +32,13 @@
 #define CONN_LINGER_MS 1000
 /* Reads go here first; frames are decoded in place. */
 #define CONN_READ_SIZE (256 * 1024)
+/*
+ * After a frame this large, a connection's next read takes only the next
+ * header, and a large frame is then read straight into a buffer of its
+ * size: copying the start of every batch frame out of the shared buffer
+ * cost more than the extra read.
+ */
+#define CONN_BIG_FRAME (64 * 1024)
 /* At most this much is read from one connection per wake-up (fairness). */
 #define CONN_READ_MAX (1024 * 1024)
 
@@ -53,6 +60,7 @@ struct conn {
 	size_t ilen, icap;
 	struct event *frame_timer; /* hello, or a started frame, or linger */
 	int frame_armed;           /* frame_timer is pending */
+	uint32_t last_big;         /* size of the last frame, if large */
 	struct event *slow_timer;  /* started when reading was paused */
 	int in_read;               /* conn_process on the stack: defer free */
 	int closing;
@@ -378,6 +386,7 @@ conn_frames(struct conn *c, const uint8_t *buf, size_t len)
 			break;
 		}
 		used += FRAME_HDR_LEN + flen;
+		c->last_big = flen >= CONN_BIG_FRAME ? flen : 0;
 		dispatch_request(&c->peer, req);
 		conn_arena_reset();
 	}
@@ -387,12 +396,13 @@ conn_frames(struct conn *c, const uint8_t *buf, size_t len)
 /*
  * Bytes for c's own buffer to hold the n bytes at p and read more: the
  * whole frame they start if its header is there, but never more than
- * twice what arrived (plus 256 KiB), so a header alone cannot make the
- * daemon reserve max_frame bytes. A header over max_frame is refused when
- * the frame is handled; it sizes nothing.
+ * twice what arrived (plus 256 KiB, or twice the large frame c sent last),
+ * so a header alone cannot make the daemon reserve max_frame bytes. A
+ * header over max_frame is refused when the frame is handled; it sizes
+ * nothing.
  */
 static size_t
-conn_want(const uint8_t *p, size_t n)
+conn_want(const struct conn *c, const uint8_t *p, size_t n)
 {
 	size_t total, grow;
 	uint32_t flen;
@@ -401,6 +411,9 @@ conn_want(const uint8_t *p, size_t n)
 	    (total = (size_t)flen + FRAME_HDR_LEN) <= n)
 		return n + 4096;
 	grow = n < CONN_READ_SIZE ? n + CONN_READ_SIZE : 2 * n;
+	/* A peer sending large frames gets room for twice the last one. */
+	if (grow < 2 * (size_t)c->last_big)
+		grow = 2 * (size_t)c->last_big;
 	return total < grow ? total : grow;
 }
 
@@ -408,7 +421,7 @@ conn_want(const uint8_t *p, size_t n)
 static int
 conn_keep(struct conn *c, const uint8_t *p, size_t n)
 {
-	size_t want = conn_want(p, n);
+	size_t want = conn_want(c, p, n);
 
 	if ((c->ibuf = malloc(want)) == NULL)
 		return -1;
@@ -422,7 +435,7 @@ conn_keep(struct conn *c, const uint8_t *p, size_t n)
 static int
 conn_room(struct conn *c)
 {
-	size_t want = conn_want(c->ibuf, c->ilen);
+	size_t want = conn_want(c, c->ibuf, c->ilen);
 	uint8_t *p;
 
 	if (want <= c->icap)
@@ -476,7 +489,7 @@ conn_input(struct conn *c)
 			room = c->icap - c->ilen;
 		} else {
 			dst = conn_rbuf;
-			room = sizeof conn_rbuf;
+			room = c->last_big ? FRAME_HDR_LEN : sizeof conn_rbuf;
 		}
 		n = read(c->fd, dst, room);
 		if (n < 0 && errno == EINTR)
