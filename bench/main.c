@@ -1224,9 +1224,9 @@ main(int argc, char **argv)
 			base_mq_restore();
 			return 1;
 		}
-		unlink(cfgpath);
 		bench_have_daemon = 1;
 		if (cqt_init(bench_d.sock, err, sizeof err) != 0) {
+			unlink(cfgpath);
 			fprintf(stderr, "conqueue-bench: %s\n", err);
 			bdaemon_cleanup(&bench_d);
 			base_mq_restore();
@@ -1246,14 +1246,34 @@ main(int argc, char **argv)
 		printf("daemon: CPU %.2f s in all, peak RSS (VmHWM) %ld kB\n",
 		    bdaemon_cpu_s(bench_d.pid),
 		    bdaemon_status_kb(bench_d.pid, "VmHWM"));
-		if (scale)
-			failed |= scale_run(&cfg, &bench_d);
 		cqt_fini();
 		if (bdaemon_stop(&bench_d) != 0) {
 			printf("daemon: did not exit 0 on SIGTERM\n");
 			failed = 1;
 		}
 		bdaemon_cleanup(&bench_d);
+		/*
+		 * The scale checks get a daemon of their own: the heap the
+		 * workloads freed stays with the one that ran them, and would
+		 * hide what idle connections cost (and its idle RSS).
+		 */
+		if (scale) {
+			if (bdaemon_start(
+			        &bench_d, cfg.daemon, cfgpath, NULL) != 0) {
+				printf("scale   cannot start %s: FAILED\n",
+				    cfg.daemon);
+				failed = 1;
+			} else {
+				failed |= scale_run(&cfg, &bench_d);
+				if (bdaemon_stop(&bench_d) != 0) {
+					printf("daemon: did not exit 0 on "
+					       "SIGTERM\n");
+					failed = 1;
+				}
+			}
+			bdaemon_cleanup(&bench_d);
+		}
+		unlink(cfgpath);
 	}
 	base_mq_restore();
 	printf("result: %s\n", failed ? "SOME RUNS FAILED"
