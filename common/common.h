@@ -14,6 +14,22 @@
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 #endif
 
+/*
+ * 1 when built with AddressSanitizer (gcc says so with
+ * __SANITIZE_ADDRESS__, clang with __has_feature), else 0: record reuse
+ * is off under it, so that a use after free is still caught.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define CQ_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CQ_ASAN 1
+#endif
+#endif
+#ifndef CQ_ASAN
+#define CQ_ASAN 0
+#endif
+
 /* Nanoseconds on CLOCK_MONOTONIC. */
 uint64_t time_mono_ns(void);
 /* Nanoseconds on CLOCK_REALTIME. */

@@ -83,26 +83,47 @@ struct resv {
 };
 
 /*
- * Freed op records, for reuse: every one-message pop makes one (its
- * hand-off record), so they come and go at the message rate.
+ * Freed records kept for reuse: every one-message pop makes an op (its
+ * hand-off record) and every reserved message a resv, so they come and go
+ * at the message rate. Not under ASan, which should see a use after free.
  */
-#define OP_CACHE_MAX 256
-/* Not under ASan: it is there to catch a use after free of an op. */
-#if defined(__SANITIZE_ADDRESS__)
-#define OP_CACHE_USE 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define OP_CACHE_USE 0
-#endif
-#endif
-#ifndef OP_CACHE_USE
-#define OP_CACHE_USE 1
-#endif
-static struct op *dispatch_op_cache[OP_CACHE_MAX];
-static size_t dispatch_op_ncache;
-/* Likewise reservations: one per reserved message. */
-static struct resv *dispatch_resv_cache[OP_CACHE_MAX];
-static size_t dispatch_resv_ncache;
+#define POOL_MAX 256
+struct dispatch_pool {
+	void *v[POOL_MAX];
+	size_t n;
+};
+static struct dispatch_pool dispatch_ops, dispatch_resvs;
+
+/* A record of size bytes from pool, its first clear bytes zeroed. */
+static void *
+dispatch_pool_get(struct dispatch_pool *pool, size_t size, size_t clear)
+{
+	void *p;
+
+	if (pool->n == 0)
+		return calloc(1, size);
+	p = pool->v[--pool->n];
+	memset(p, 0, clear);
+	return p;
+}
+
+/* Keep record p in pool for reuse, or free it. */
+static void
+dispatch_pool_put(struct dispatch_pool *pool, void *p)
+{
+	if (!CQ_ASAN && pool->n < POOL_MAX)
+		pool->v[pool->n++] = p;
+	else
+		free(p);
+}
+
+/* Free what pool keeps. */
+static void
+dispatch_pool_free(struct dispatch_pool *pool)
+{
+	while (pool->n > 0)
+		free(pool->v[--pool->n]);
+}
 
 uint64_t dispatch_total_ops;
 /* Orders deliveries, to give them back in reverse when a peer leaves. */
@@ -111,7 +132,6 @@ uint32_t dispatch_connections;
 uint64_t dispatch_start_ns;
 
 static void dispatch_serve(struct rqueue *q);
-static struct resv *dispatch_resv_new(void);
 static void dispatch_lease_expired(struct lease_timer *t);
 
 /* Match an op by request id. */
@@ -256,6 +276,15 @@ dispatch_lookup(struct peer *p, uint64_t id, ProtobufCBinaryData name, int need,
 	return q;
 }
 
+/* Free a parked push's copy of its messages, unless it is inline. */
+static void
+dispatch_op_drop_blob(struct op *o)
+{
+	if (o->blob != o->inl)
+		free(o->blob);
+	o->blob = NULL;
+}
+
 /* Add a new op to p's table; NULL (reply sent) at the pending limit. */
 static struct op *
 dispatch_op_new(struct peer *p, uint64_t id, int kind, struct rqueue *q)
@@ -268,11 +297,9 @@ dispatch_op_new(struct peer *p, uint64_t id, int kind, struct rqueue *q)
 		    cfg.max_pending_per_conn);
 		return NULL;
 	}
-	if (dispatch_op_ncache > 0) {
-		o = dispatch_op_cache[--dispatch_op_ncache];
-		memset(o, 0, offsetof(struct op, inl));
-	} else
-		o = calloc(1, sizeof *o);
+	/* The inline blob needs no clearing. */
+	o = dispatch_pool_get(
+	    &dispatch_ops, sizeof *o, offsetof(struct op, inl));
 	if (o == NULL ||
 	    htab_insert(&p->opsby_id, &o->h, htab_hash_u64(id)) != 0) {
 		free(o);
@@ -296,14 +323,10 @@ dispatch_op_free(struct op *o)
 		waiters_remove(&o->w);
 	else
 		TAILQ_REMOVE(&o->q->handoffs, o, qlink);
-	if (o->blob != o->inl)
-		free(o->blob);
+	dispatch_op_drop_blob(o);
 	if (o->msgs != &o->one)
 		free(o->msgs);
-	if (OP_CACHE_USE && dispatch_op_ncache < OP_CACHE_MAX)
-		dispatch_op_cache[dispatch_op_ncache++] = o;
-	else
-		free(o);
+	dispatch_pool_put(&dispatch_ops, o);
 }
 
 /* Fill a QueueStat for q; the name points into q. */
@@ -472,7 +495,8 @@ dispatch_settle(struct rqueue *q, const struct core_msg *m, int quiet)
 static void
 dispatch_hold(struct rqueue *q, const struct core_msg *m)
 {
-	struct resv *r = dispatch_resv_new();
+	struct resv *r =
+	    dispatch_pool_get(&dispatch_resvs, sizeof *r, sizeof *r);
 
 	if (r == NULL ||
 	    htab_insert(&q->resv, &r->h, htab_hash_u64(m->id)) != 0) {
@@ -522,23 +546,7 @@ dispatch_resv_free(struct resv *r)
 	htab_remove(&r->q->resv, &r->h);
 	if (r->peer != NULL)
 		TAILQ_REMOVE(&r->peer->resv, r, plink);
-	if (OP_CACHE_USE && dispatch_resv_ncache < OP_CACHE_MAX)
-		dispatch_resv_cache[dispatch_resv_ncache++] = r;
-	else
-		free(r);
-}
-
-/* A zeroed reservation record, reused if one is at hand. */
-static struct resv *
-dispatch_resv_new(void)
-{
-	struct resv *r;
-
-	if (dispatch_resv_ncache == 0)
-		return calloc(1, sizeof(struct resv));
-	r = dispatch_resv_cache[--dispatch_resv_ncache];
-	memset(r, 0, sizeof *r);
-	return r;
+	dispatch_pool_put(&dispatch_resvs, r);
 }
 
 /*
@@ -639,7 +647,8 @@ dispatch_reserve_msgs(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if ((r = dispatch_resv_new()) == NULL)
+		if ((r = dispatch_pool_get(
+		         &dispatch_resvs, sizeof *r, sizeof *r)) == NULL)
 			return -1;
 		r->t.fire = dispatch_lease_expired;
 		r->q = q;
@@ -758,9 +767,7 @@ dispatch_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 		/* The op becomes the hand-off record, awaiting confirm. */
 		if (o->kind == OP_PARKED) {
 			waiters_remove(&o->w);
-			if (o->blob != o->inl)
-				free(o->blob);
-			o->blob = NULL;
+			dispatch_op_drop_blob(o);
 			o->kind = OP_HANDOFF;
 			TAILQ_INSERT_TAIL(&q->handoffs, o, qlink);
 		}
@@ -1805,8 +1812,6 @@ dispatch_free_all(void)
 		while ((e = htab_drain_next(&q->resv, &i)) != NULL)
 			dispatch_resv_free(dispatch_resv_of(e));
 	}
-	while (dispatch_op_ncache > 0)
-		free(dispatch_op_cache[--dispatch_op_ncache]);
-	while (dispatch_resv_ncache > 0)
-		free(dispatch_resv_cache[--dispatch_resv_ncache]);
+	dispatch_pool_free(&dispatch_ops);
+	dispatch_pool_free(&dispatch_resvs);
 }

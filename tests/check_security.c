@@ -847,16 +847,6 @@ wait_fds(int want)
 	return n;
 }
 
-/* clang says ASan with __has_feature, gcc with __SANITIZE_ADDRESS__. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CQ_CLANG_ASAN 1
-#endif
-#endif
-#ifndef CQ_CLANG_ASAN
-#define CQ_CLANG_ASAN 0
-#endif
-
 /*
  * Run the table many times: with about 70 connections and 150 requests
  * per round, 60 rounds are some 9,000 requests, so a leak of even one
@@ -883,7 +873,7 @@ START_TEST(test_resources_return_to_baseline)
 	       "after %d rounds: %d fds, VmData %ld kB, VmRSS %ld kB\n",
 	    fds0, data0, rss0, rounds, fds1, data1, rss1);
 	ck_assert_int_eq(fds1, fds0);
-#if defined(__SANITIZE_ADDRESS__) || CQ_CLANG_ASAN
+#if CQ_ASAN
 	/* ASan's quarantine keeps freed memory; LeakSanitizer checks. */
 	(void)data1;
 	(void)rss1;
