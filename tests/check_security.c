@@ -1223,8 +1223,9 @@ START_TEST(test_limit_connections_unauthenticated)
 {
 	int silent[3], i, fd;
 
+	/* Long enough that the silent ones are all there when refused. */
 	restart_with_config("max_connections = 3\n"
-	                    "frame_timeout_ms = 300\n",
+	                    "frame_timeout_ms = 3000\n",
 	    0);
 	for (i = 0; i < 3; i++) {
 		silent[i] = rc_connect_raw(D.sock);
