@@ -1,8 +1,12 @@
 /* lock.c - the segment's robust lock and the recovery a dead owner needs. */
 
 #include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/header.h"
 #include "core/lock.h"
@@ -31,6 +35,63 @@ lock_init(pthread_mutex_t *m)
 }
 
 /*
+ * The glibc kind word of a mutex lock_init makes, read once from one made
+ * here: a segment's lock whose kind differs was not made by us (a
+ * priority-inheritance kind, say, makes glibc assert on a dead owner).
+ */
+static int
+lock_kind(void)
+{
+	static int kind = -1;
+	pthread_mutex_t m;
+	int k = __atomic_load_n(&kind, __ATOMIC_RELAXED);
+
+	if (k == -1 && lock_init(&m) == 0) {
+		k = m.__data.__kind;
+		pthread_mutex_destroy(&m);
+		__atomic_store_n(&kind, k, __ATOMIC_RELAXED);
+	}
+	return k;
+}
+
+/* Return 1 if thread tid does not exist (or is us: we never nest). */
+static int
+lock_tid_dead(pid_t tid)
+{
+	if (tid == gettid())
+		return 1;
+	/* kill(2) takes any thread id; EPERM means someone else's, alive. */
+	return kill(tid, 0) != 0 && errno == ESRCH;
+}
+
+/*
+ * The lock is held: if its owner word names a thread that does not exist
+ * (a tampered word, or an owner the kernel could not flag), do what the
+ * kernel does for a robust owner that dies: keep the waiters bit, set
+ * FUTEX_OWNER_DIED, clear the thread id, wake a waiter. The next trylock
+ * then gets EOWNERDEAD and recovers. Liveness, never a timeout, decides:
+ * a live owner keeps its lock however long it holds it. One compare and
+ * swap, so a word that changed meanwhile is left alone.
+ */
+static void
+lock_reap(struct core_queue *q)
+{
+	int *word = &q->hdr->lock.__data.__lock;
+	unsigned int w = (unsigned int)__atomic_load_n(word, __ATOMIC_ACQUIRE);
+	unsigned int tid = w & FUTEX_TID_MASK;
+	int nw;
+
+	if (tid == 0 || (w & FUTEX_OWNER_DIED) != 0 ||
+	    !lock_tid_dead((pid_t)tid))
+		return;
+	nw = (int)((w & FUTEX_WAITERS) | FUTEX_OWNER_DIED);
+	if (__atomic_compare_exchange_n(word, &(int){(int)w}, nw, 0,
+	        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
+	    (w & FUTEX_WAITERS) != 0)
+		syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/*
  * Take q's lock: trylock when ms <= 0, else wait until now + ms on the
  * monotonic clock if the lock is held. A dead owner makes us recover before
  * anything else, and pthread_mutex_consistent() comes last so that a crash
@@ -44,8 +105,18 @@ lock_take(struct core_queue *q, int64_t ms)
 
 	if (q->corrupt)
 		return CQ_CORRUPT;
+	/* Vet the kind before glibc acts on it (the lock stays untouched). */
+	if (__atomic_load_n(&q->hdr->lock.__data.__kind, __ATOMIC_RELAXED) !=
+	    lock_kind()) {
+		q->corrupt = 1;
+		return CQ_CORRUPT;
+	}
 	/* Uncontended (the usual case): no clock read, no deadline. */
 	r = pthread_mutex_trylock(&q->hdr->lock);
+	if (r == EBUSY) {
+		lock_reap(q);
+		r = pthread_mutex_trylock(&q->hdr->lock);
+	}
 	if (r == EBUSY && ms > 0) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += ms / 1000;

@@ -25,6 +25,14 @@
  * CQ_CORRUPT once the segment is quarantined (then for every operation, on
  * every handle).
  *
+ * A tampered lock never reaches glibc unchecked: a lock whose glibc kind is
+ * not the one core_create made gives CQ_CORRUPT; an owner word naming a
+ * thread that does not exist (kill(tid, 0) fails with ESRCH, or it names
+ * the caller, who never nests) is treated as a dead owner: the word is
+ * flagged FUTEX_OWNER_DIED as the kernel would, and the next locker
+ * recovers. Liveness decides, never a timeout, so every process sharing
+ * a segment must share the daemon's pid namespace.
+ *
  * API
  *   core_create / core_attach / core_detach / core_unlink   segment life
  *   core_push / core_push_many                               enqueue
