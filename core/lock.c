@@ -166,18 +166,26 @@ lock_release(struct core_queue *q)
 	pthread_mutex_unlock(&q->hdr->lock);
 }
 
+/* Count one message recovery dropped (in the header and the handle). */
+static void
+lock_count_drop(struct core_queue *q)
+{
+	q->hdr->corrupt_dropped++;
+	q->dropped++;
+}
+
 /*
  * Validate and repair q under its lock; 0 if the queue can be used, -1 if
  * the header cannot be trusted. Only committed fields are read to decide
- * and only derived fields (plus a tail cut at the first bad entry) are
- * written, so running it again after a crash in the middle gives the same
- * result.
+ * and only derived fields (plus bands closed up over their bad entries)
+ * are written, so running it again after a crash in the middle gives the
+ * same result.
  */
 int
 lock_recover(struct core_queue *q)
 {
 	struct queue_hdr *hdr = q->hdr;
-	uint64_t h, t, p, maxid = 0, n = 0, top = 0;
+	uint64_t h, t, p, w, maxid = 0, n = 0, top = 0;
 	uint32_t cap = q->capacity, b, s;
 
 	CORE_HOOK("recover.begin");
@@ -206,19 +214,30 @@ lock_recover(struct core_queue *q)
 	for (b = 0; b < q->bands; b++) {
 		h = hdr->head[b];
 		t = hdr->tail[b];
-		for (p = h; p != t; p++) {
+		/*
+		 * Keep every good entry, in order, and close up over the bad
+		 * ones; the tail store commits the new band. Killed half-way,
+		 * a good entry may sit twice (moved down, not yet committed):
+		 * the rerun keeps its first copy and skips the second as a
+		 * duplicate, so it ends where this run would have.
+		 */
+		for (p = w = h; p != t; p++) {
 			s = q->ring[(size_t)b * cap + p % cap];
-			if (s >= cap || q->mark[s] != LOCK_FREE ||
-			    !slot_ok(q, s, b)) {
-				/* Keep the valid prefix of the band. */
-				__atomic_store_n(
-				    &hdr->tail[b], p, __ATOMIC_RELEASE);
-				break;
+			if (s < cap && q->mark[s] != LOCK_FREE)
+				continue; /* a duplicate: not a message */
+			if (s >= cap || !slot_ok(q, s, b)) {
+				lock_count_drop(q);
+				continue;
 			}
+			if (w != p)
+				q->ring[(size_t)b * cap + w % cap] = s;
+			w++;
 			q->mark[s] = LOCK_RING;
 			if (queue_slot_at(q, s)->id > maxid)
 				maxid = queue_slot_at(q, s)->id;
 		}
+		if (w != t)
+			__atomic_store_n(&hdr->tail[b], w, __ATOMIC_RELEASE);
 	}
 	CORE_HOOK("recover.middle");
 
@@ -233,9 +252,13 @@ lock_recover(struct core_queue *q)
 		 * did not commit, or a return that committed but did not
 		 * clear its entry.
 		 */
-		if (q->mark[s] != LOCK_FREE || !slot_ok(q, s, -1) ||
-		    queue_slot_at(q, s)->id != id) {
+		if (q->mark[s] != LOCK_FREE) {
 			__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
+			continue;
+		}
+		if (!slot_ok(q, s, -1) || queue_slot_at(q, s)->id != id) {
+			__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
+			lock_count_drop(q);
 			continue;
 		}
 		q->mark[s] = LOCK_FLIGHT;

@@ -47,6 +47,9 @@ queue_push_locked(struct core_queue *q, const struct iovec *iov, size_t n,
 	if (hdr->closed)
 		return CQ_CLOSED;
 	top = hdr->free_top;
+	/* A derived word gone wrong: rebuild it rather than give up. */
+	if (top > q->capacity && lock_recover(q) == 0)
+		top = hdr->free_top;
 	if (top > q->capacity)
 		return CQ_CORRUPT;
 	if (n > top)
@@ -116,6 +119,24 @@ core_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
 	return st;
 }
 
+/*
+ * Drop the message at the head of band b (position h, slot s): its slot
+ * failed its checksum, so it must never be delivered. Advancing the head
+ * is the commit, as for a pop; the free stack and the counters are
+ * derived (recovery frees the slot if we die before the push).
+ */
+static void
+queue_drop(struct core_queue *q, unsigned b, uint64_t h, uint32_t s)
+{
+	struct queue_hdr *hdr = q->hdr;
+
+	__atomic_store_n(&hdr->head[b], h + 1, __ATOMIC_RELEASE);
+	if (hdr->free_top < q->capacity)
+		q->free[hdr->free_top++] = s;
+	hdr->corrupt_dropped++;
+	q->dropped++;
+}
+
 /* Move up to max messages of the best band into flight, one commit. */
 static cq_status
 queue_pop_locked(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
@@ -129,6 +150,7 @@ queue_pop_locked(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
 	size_t i;
 	int b;
 
+again:
 	for (b = (int)q->bands - 1; b >= 0; b--) {
 		if ((k = ring_band_len(q, (unsigned)b)) > 0)
 			break;
@@ -147,14 +169,25 @@ queue_pop_locked(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
 	h = hdr->head[b];
 	for (i = 0; i < k; i++) {
 		s = *ring_cell(q, (unsigned)b, h + i);
-		if (s >= q->capacity)
-			return CQ_CORRUPT;
+		if (s >= q->capacity) {
+			if (i == 0)
+				return CQ_CORRUPT;
+			break;
+		}
+		/* Checked on every delivery: a bad slot never leaves. */
+		if (!slot_ok(q, s, b)) {
+			if (i > 0)
+				break; /* the next pop drops it */
+			queue_drop(q, (unsigned)b, h, s);
+			goto again;
+		}
 		e = &q->inflight[s];
 		e->owner = owner;
 		e->deadline_ns = deadline_ns;
 		__atomic_store_n(
 		    &e->id, queue_slot_at(q, s)->id, __ATOMIC_RELAXED);
 	}
+	k = i;
 	CORE_HOOK("pop.before_commit");
 	__atomic_store_n(&hdr->head[b], h + k, __ATOMIC_RELEASE);
 	CORE_HOOK("pop.after_commit");

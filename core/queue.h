@@ -88,6 +88,7 @@ struct core_stat {
 	uint64_t oldest_enqueued_ns; /* 0 if empty */
 	int closed;
 	int paused;
+	uint64_t corrupt_dropped; /* dropped: their slot failed its checksum */
 };
 
 /* Size in bytes of the segment for these attributes; 0 on overflow. */
@@ -157,6 +158,13 @@ cq_status core_pop(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
 /*
  * Pop up to max messages (1..max on CQ_OK, *n set), all from the highest
  * non-empty band (one commit); a serial queue gives at most one.
+ *
+ * Every message handed out (core_pop, core_pop_many, so reserve too) has
+ * passed its slot checksum under the lock. A slot that fails it is never
+ * delivered: it is dropped from its ring (its own commit), counted in the
+ * header (core_stat's corrupt_dropped) and in the handle (core_dropped),
+ * and the pop goes on with the next message; a bad slot behind good ones
+ * in one batch ends the batch and is dropped by the next pop.
  */
 cq_status core_pop_many(struct core_queue *q, uint64_t owner,
     uint64_t deadline_ns, struct core_msg *m, size_t max, size_t *n);
@@ -220,6 +228,12 @@ cq_status core_set_owner(struct core_queue *q, uint32_t uid, uint32_t gid);
 cq_status core_count_dead_letter(struct core_queue *q);
 /* Fill st. */
 cq_status core_stat(struct core_queue *q, struct core_stat *st);
+/*
+ * core_dropped: how many corrupt messages this handle dropped (on pop or
+ * in recovery, attach included) since the last call; resets the count.
+ * No lock, no shared memory: the daemon logs it after an operation.
+ */
+uint64_t core_dropped(struct core_queue *q);
 /* Attributes (name, owner, mode, ...) without taking the lock. */
 const struct core_attr *core_attr(struct core_queue *q);
 
@@ -230,8 +244,9 @@ uint64_t core_length(struct core_queue *q);
 
 /*
  * Take the lock (recovering after a dead owner), validate every committed
- * field and live slot, repair derived state, truncate a band at its first
- * invalid slot, release the lock. CQ_CORRUPT if the header cannot be
+ * field and live slot, repair derived state, drop every invalid slot from
+ * its band (the good ones keep their order; counted in corrupt_dropped),
+ * release the lock. CQ_CORRUPT if the header cannot be
  * trusted; from then on every operation returns CQ_CORRUPT.
  */
 cq_status core_check(struct core_queue *q);

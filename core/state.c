@@ -83,7 +83,33 @@ core_count_dead_letter(struct core_queue *q)
 	return CQ_OK;
 }
 
-/* Fill st with state and counters. */
+/*
+ * Return 1 if the header's words could be true (under the lock): each band
+ * within the capacity, queued plus in flight too, every one of them
+ * numbered below next_id, flags 0 or 1, mode within 07777.
+ */
+static int
+state_plausible(struct core_queue *q)
+{
+	struct queue_hdr *hdr = q->hdr;
+	uint64_t n = 0, f = hdr->in_flight;
+	unsigned b;
+
+	for (b = 0; b < q->bands; b++) {
+		if (hdr->tail[b] - hdr->head[b] > q->capacity)
+			return 0;
+		n += hdr->tail[b] - hdr->head[b];
+	}
+	return f <= q->capacity && n + f <= q->capacity && hdr->next_id != 0 &&
+	       hdr->next_id - 1 >= n + f && hdr->free_top <= q->capacity &&
+	       hdr->closed <= 1 && hdr->paused <= 1 && hdr->mode <= 07777;
+}
+
+/*
+ * Fill st with state and counters. Impossible words (a tampered in_flight,
+ * say) are never reported: they make us run recovery, which rebuilds the
+ * derived ones from committed state or quarantines the queue.
+ */
 cq_status
 core_stat(struct core_queue *q, struct core_stat *st)
 {
@@ -96,6 +122,13 @@ core_stat(struct core_queue *q, struct core_stat *st)
 
 	if ((r = lock_take(q, q->lock_ms)) != CQ_OK)
 		return r;
+	if (!state_plausible(q) &&
+	    (lock_recover(q) != 0 || !state_plausible(q))) {
+		__atomic_store_n(&hdr->quarantined, 1, __ATOMIC_RELEASE);
+		q->corrupt = 1;
+		lock_release(q);
+		return CQ_CORRUPT;
+	}
 	memset(st, 0, sizeof *st);
 	st->attr = q->attr;
 	st->attr.mode = (uint32_t)hdr->mode;
@@ -110,7 +143,13 @@ core_stat(struct core_queue *q, struct core_stat *st)
 	 */
 	st->total_pushed = hdr->next_id - 1;
 	st->total_popped = st->total_pushed - st->length - st->in_flight;
-	st->dead_lettered = hdr->dead_lettered;
+	/* Counters only count what left the queue: never more than that. */
+	st->dead_lettered = hdr->dead_lettered < st->total_popped
+	                        ? hdr->dead_lettered
+	                        : st->total_popped;
+	st->corrupt_dropped = hdr->corrupt_dropped < st->total_popped
+	                          ? hdr->corrupt_dropped
+	                          : st->total_popped;
 	for (b = 0; b < q->bands; b++) {
 		if (ring_band_len(q, b) == 0)
 			continue;
@@ -126,6 +165,16 @@ core_stat(struct core_queue *q, struct core_stat *st)
 	st->paused = hdr->paused != 0;
 	lock_release(q);
 	return CQ_OK;
+}
+
+/* Corrupt messages this handle dropped since the last call. */
+uint64_t
+core_dropped(struct core_queue *q)
+{
+	uint64_t n = q->dropped;
+
+	q->dropped = 0;
+	return n;
 }
 
 /* Attributes, with the current mode and owner. */

@@ -178,6 +178,153 @@ START_TEST(test_lock_of_another_kind_is_quarantined_not_fatal)
 }
 END_TEST
 
+/* Flip one payload byte of the message at position pos of band 0. */
+static void
+flip_payload(int pos)
+{
+	struct queue_hdr *h;
+	struct queue_slot *sl;
+	unsigned char *base;
+	uint32_t *ring, s;
+	size_t len;
+
+	h = raw_map(&len);
+	base = (unsigned char *)h;
+	ring = (uint32_t *)(void *)(base + h->imm.ring_off);
+	s = ring[(h->head[0] + (uint64_t)pos) % h->imm.capacity];
+	ck_assert_uint_lt(s, h->imm.capacity);
+	sl = (struct queue_slot *)(void *)(base + h->imm.slot_off +
+	                                   (size_t)s * h->imm.slot_size);
+	ck_assert_uint_gt(sl->len, 2);
+	sl->data[2] ^= 0x20; /* "msg-5" -> "Msg-5"'s neighbour: one bit */
+	munmap(h, len);
+}
+
+/* Pop everything with pop_many, texts in order with one skipped. */
+static int
+drain_many(struct core_queue *q, int skip)
+{
+	struct core_msg m[NMSG];
+	char t[32];
+	size_t n, j;
+	int i = 0, total = 0;
+	cq_status st;
+
+	while ((st = core_pop_many(q, 1, 0, m, NMSG, &n)) == CQ_OK) {
+		for (j = 0; j < n; j++) {
+			if (i == skip)
+				i++;
+			snprintf(t, sizeof t, "msg-%d", i);
+			ck_assert_uint_eq(m[j].len, strlen(t));
+			ck_assert_msg(memcmp(m[j].data, t, m[j].len) == 0,
+			    "message %d: %.*s", i, (int)m[j].len,
+			    (const char *)m[j].data);
+			i++;
+			total++;
+		}
+		ck_assert_int_eq(core_confirm_many(q, m, n), CQ_OK);
+	}
+	ck_assert_int_eq(st, CQ_EMPTY);
+	return total;
+}
+
+/* Check the stats after 19 of 20 came out and one was dropped. */
+static void
+check_dropped_one(struct core_queue *q)
+{
+	struct core_stat st;
+
+	ck_assert_int_eq(core_stat(q, &st), CQ_OK);
+	ck_assert_uint_eq(st.corrupt_dropped, 1);
+	ck_assert_uint_eq(st.length, 0);
+	ck_assert_uint_eq(st.in_flight, 0);
+	ck_assert_uint_eq(st.total_pushed, NMSG);
+	ck_assert_uint_eq(st.total_popped, NMSG);
+	ck_assert_uint_eq(core_dropped(q), 1);
+	ck_assert_uint_eq(core_dropped(q), 0);
+}
+
+/* A flipped byte in slot 5 of 20 under a live handle: 19 delivered. */
+START_TEST(test_flipped_payload_is_dropped_on_pop)
+{
+	struct core_queue *q;
+
+	make_queue(32, NMSG);
+	ck_assert_int_eq(core_attach(seg, &q), CQ_OK);
+	flip_payload(5);
+	if (_i == 0)
+		ck_assert_int_eq(drain(q, 5), NMSG - 1);
+	else
+		ck_assert_int_eq(drain_many(q, 5), NMSG - 1);
+	check_dropped_one(q);
+	/* The dropped slot was freed: the queue holds its capacity. */
+	ck_assert_uint_eq(core_free_slots(q), 32);
+	core_detach(q);
+	core_unlink(seg);
+}
+END_TEST
+
+/* The same found by recovery at attach: 19 kept, not 5. */
+START_TEST(test_flipped_payload_is_dropped_by_recovery)
+{
+	struct core_queue *q;
+
+	make_queue(32, NMSG);
+	flip_payload(5);
+	ck_assert_int_eq(core_attach(seg, &q), CQ_OK);
+	ck_assert_uint_eq(core_length(q), NMSG - 1);
+	ck_assert_int_eq(drain(q, 5), NMSG - 1);
+	check_dropped_one(q);
+	core_detach(q);
+	core_unlink(seg);
+}
+END_TEST
+
+/* A tampered in_flight is never reported; recovery rebuilds it. */
+START_TEST(test_impossible_in_flight_is_rebuilt_not_shown)
+{
+	struct core_queue *q;
+	struct queue_hdr *h;
+	struct core_stat st;
+	struct core_msg m;
+	size_t len;
+
+	make_queue(32, NMSG);
+	ck_assert_int_eq(core_attach(seg, &q), CQ_OK);
+	ck_assert_int_eq(core_pop(q, 1, 0, &m), CQ_OK);
+	h = raw_map(&len);
+	h->in_flight = 2147483789u;
+	munmap(h, len);
+	ck_assert_int_eq(core_stat(q, &st), CQ_OK);
+	ck_assert_uint_eq(st.in_flight, 1);
+	ck_assert_uint_eq(st.length, NMSG - 1);
+	ck_assert_uint_eq(st.total_pushed, NMSG);
+	ck_assert_uint_eq(st.total_popped, 0);
+	ck_assert_uint_eq(core_free_slots(q), 32 - NMSG);
+	core_detach(q);
+	core_unlink(seg);
+}
+END_TEST
+
+/* A tampered free-stack top is rebuilt by the next push. */
+START_TEST(test_impossible_free_top_is_rebuilt_by_push)
+{
+	struct core_queue *q;
+	struct queue_hdr *h;
+	size_t len;
+
+	make_queue(32, NMSG);
+	ck_assert_int_eq(core_attach(seg, &q), CQ_OK);
+	h = raw_map(&len);
+	h->free_top = 1u << 31;
+	munmap(h, len);
+	ck_assert_int_eq(core_push(q, "msg-20", 6, 0, 0, NULL), CQ_OK);
+	ck_assert_uint_eq(core_length(q), NMSG + 1);
+	core_detach(q);
+	core_unlink(seg);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 hostile_suite(void)
@@ -191,6 +338,14 @@ hostile_suite(void)
 	    test_lock_word_of_a_dead_thread_is_repaired_under_a_handle, 0, 2);
 	tcase_add_test(tc, test_lock_word_of_our_own_thread_is_repaired);
 	tcase_add_test(tc, test_lock_of_another_kind_is_quarantined_not_fatal);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("data");
+	tcase_add_loop_test(tc, test_flipped_payload_is_dropped_on_pop, 0, 2);
+	tcase_add_test(tc, test_flipped_payload_is_dropped_by_recovery);
+	tcase_add_test(tc, test_impossible_in_flight_is_rebuilt_not_shown);
+	tcase_add_test(tc, test_impossible_free_top_is_rebuilt_by_push);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
