@@ -175,6 +175,7 @@ struct core_queue {
 	int64_t lock_ms;
 	int corrupt;         /* quarantined */
 	uint64_t dropped;    /* corrupt messages this handle dropped */
+	int locked;          /* we hold the lock (kept if a SIGBUS hit) */
 	unsigned char *mark; /* recovery scratch: capacity bytes */
 	uint32_t *order;     /* return_all scratch: capacity slots */
 };

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/guard.h"
 #include "core/header.h"
 #include "core/lock.h"
 #include "core/slot.h"
@@ -156,6 +157,7 @@ lock_take(struct core_queue *q, int64_t ms)
 		q->corrupt = 1;
 		return CQ_CORRUPT;
 	}
+	q->locked = 1;
 	return CQ_OK;
 }
 
@@ -163,6 +165,7 @@ lock_take(struct core_queue *q, int64_t ms)
 void
 lock_release(struct core_queue *q)
 {
+	q->locked = 0;
 	pthread_mutex_unlock(&q->hdr->lock);
 }
 
@@ -282,8 +285,8 @@ lock_recover(struct core_queue *q)
 }
 
 /* Validate and repair under the lock. */
-cq_status
-core_check(struct core_queue *q)
+static cq_status
+lock_check(struct core_queue *q)
 {
 	cq_status st;
 
@@ -296,4 +299,11 @@ core_check(struct core_queue *q)
 	}
 	lock_release(q);
 	return st;
+}
+
+/* core_check under a SIGBUS guard. */
+cq_status
+core_check(struct core_queue *q)
+{
+	return GUARD_STATUS(q, lock_check(q));
 }

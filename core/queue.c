@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "core/guard.h"
 #include "core/lock.h"
 #include "core/ring.h"
 #include "core/slot.h"
@@ -82,6 +83,20 @@ queue_push_locked(struct core_queue *q, const struct iovec *iov, size_t n,
 	return CQ_OK;
 }
 
+/* Push n messages under the lock. */
+static cq_status
+queue_push(struct core_queue *q, const struct iovec *iov, size_t n,
+    unsigned band, int front, uint64_t *first_id)
+{
+	cq_status st;
+
+	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
+		return st;
+	st = queue_push_locked(q, iov, n, band, front, first_id);
+	lock_release(q);
+	return st;
+}
+
 /* Push one message. */
 cq_status
 core_push(struct core_queue *q, const void *buf, size_t len, unsigned band,
@@ -99,7 +114,6 @@ cq_status
 core_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
     unsigned band, int front, uint64_t *first_id)
 {
-	cq_status st;
 	size_t i;
 
 	if (q->corrupt)
@@ -112,11 +126,7 @@ core_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
 		if (iov[i].iov_base == NULL && iov[i].iov_len > 0)
 			return CQ_INVALID;
 	}
-	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
-		return st;
-	st = queue_push_locked(q, iov, n, band, front, first_id);
-	lock_release(q);
-	return st;
+	return GUARD_STATUS(q, queue_push(q, iov, n, band, front, first_id));
 }
 
 /*
@@ -208,6 +218,20 @@ again:
 	return CQ_OK;
 }
 
+/* Pop 1..max messages under the lock. */
+static cq_status
+queue_pop(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
+    struct core_msg *m, size_t max, size_t *n)
+{
+	cq_status st;
+
+	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
+		return st;
+	st = queue_pop_locked(q, owner, deadline_ns, m, max, n);
+	lock_release(q);
+	return st;
+}
+
 /* Pop one message into flight. */
 cq_status
 core_pop(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
@@ -223,16 +247,10 @@ cq_status
 core_pop_many(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
     struct core_msg *m, size_t max, size_t *n)
 {
-	cq_status st;
-
 	*n = 0;
 	if (q->corrupt)
 		return CQ_CORRUPT;
 	if (max == 0 || m == NULL)
 		return CQ_INVALID;
-	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
-		return st;
-	st = queue_pop_locked(q, owner, deadline_ns, m, max, n);
-	lock_release(q);
-	return st;
+	return GUARD_STATUS(q, queue_pop(q, owner, deadline_ns, m, max, n));
 }

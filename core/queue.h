@@ -41,8 +41,11 @@
  *   core_inflight_next                                       iterate in flight
  *   core_close / core_set_paused / core_stat / core_meta_*    state
  *   core_check                                               validate + repair
+ *   core_guard_install / core_guard_enter / core_guard_leave  SIGBUS guard
+ *   core_dropped                                             corrupt drops
  */
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -250,6 +253,53 @@ uint64_t core_length(struct core_queue *q);
  * trusted; from then on every operation returns CQ_CORRUPT.
  */
 cq_status core_check(struct core_queue *q);
+
+/*
+ * Truncation: a segment file cut short under a mapping makes any access
+ * past its new end raise SIGBUS. Attach and core_check compare the file's
+ * size (fstat) with the header; in between, every core operation runs
+ * under a guard: when core_guard_install() has installed the handler, a
+ * SIGBUS inside the guarded mapping replaces the whole mapping with
+ * private zero pages (so nothing ever faults on it again), marks the handle
+ * quarantined and makes the operation return CQ_CORRUPT (then every later
+ * one, on that handle only). A SIGBUS anywhere else, or without a guard,
+ * does what it did before the handler was installed (the default: die).
+ */
+struct core_guard {
+	sigjmp_buf jb;
+	unsigned char *lo; /* the guarded mapping */
+	size_t len;
+	int *faulted;            /* set to 1 when it faulted */
+	struct core_guard *prev; /* guards nest, innermost first */
+};
+
+/*
+ * core_guard_install: install the SIGBUS handler (SA_SIGINFO | SA_NODEFER;
+ * the previous disposition is kept for faults that are not ours). Call it
+ * once, early, before any queue is used. 0, or -1 with errno.
+ */
+int core_guard_install(void);
+
+/*
+ * core_guard_enter / core_guard_leave: guard the caller's own reads of q's
+ * mapping (a core_msg's data, say) for the daemon:
+ *
+ *	struct core_guard g;
+ *
+ *	core_guard_enter(&g, q);
+ *	if (sigsetjmp(g.jb, 0) == 0) {
+ *		memcpy(out, m.data, m.len);   (may fault)
+ *		core_guard_leave(&g);
+ *	} else {
+ *		q is quarantined: answer CQ_CORRUPT (g is already left)
+ *	}
+ *
+ * sigsetjmp must be called in the frame that stays live (hence no helper);
+ * leave every entered guard exactly once, innermost first, unless it
+ * faulted.
+ */
+void core_guard_enter(struct core_guard *g, struct core_queue *q);
+void core_guard_leave(struct core_guard *g);
 
 /*
  * Test seam: when non-NULL, called with a site name at each crash-relevant

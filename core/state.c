@@ -2,12 +2,13 @@
 
 #include <string.h>
 
+#include "core/guard.h"
 #include "core/lock.h"
 #include "core/ring.h"
 
 /* Set a mutable header word under the lock. */
 static cq_status
-state_set_word(struct core_queue *q, uint64_t *word, uint64_t v)
+state_store(struct core_queue *q, uint64_t *word, uint64_t v)
 {
 	cq_status st;
 
@@ -18,6 +19,13 @@ state_set_word(struct core_queue *q, uint64_t *word, uint64_t v)
 	return CQ_OK;
 }
 
+/* Set a mutable header word under the lock and a SIGBUS guard. */
+static cq_status
+state_set_word(struct core_queue *q, uint64_t *word, uint64_t v)
+{
+	return GUARD_STATUS(q, state_store(q, word, v));
+}
+
 /* Close the queue (idempotent). */
 cq_status
 core_close(struct core_queue *q)
@@ -25,11 +33,12 @@ core_close(struct core_queue *q)
 	return state_set_word(q, &q->hdr->closed, 1);
 }
 
-/* Return 1 if the queue is closed. */
+/* Return 1 if the queue is closed (0 once quarantined). */
 int
 core_is_closed(struct core_queue *q)
 {
-	return __atomic_load_n(&q->hdr->closed, __ATOMIC_ACQUIRE) != 0;
+	return GUARD_VALUE(
+	    q, __atomic_load_n(&q->hdr->closed, __ATOMIC_ACQUIRE) != 0, 0);
 }
 
 /* Pause or resume pops. */
@@ -71,8 +80,8 @@ core_set_owner(struct core_queue *q, uint32_t uid, uint32_t gid)
 }
 
 /* Count one dead-lettered message. */
-cq_status
-core_count_dead_letter(struct core_queue *q)
+static cq_status
+state_count_dead_letter(struct core_queue *q)
 {
 	cq_status st;
 
@@ -81,6 +90,13 @@ core_count_dead_letter(struct core_queue *q)
 	q->hdr->dead_lettered++;
 	lock_release(q);
 	return CQ_OK;
+}
+
+/* core_count_dead_letter under a SIGBUS guard. */
+cq_status
+core_count_dead_letter(struct core_queue *q)
+{
+	return GUARD_STATUS(q, state_count_dead_letter(q));
 }
 
 /*
@@ -110,8 +126,8 @@ state_plausible(struct core_queue *q)
  * say) are never reported: they make us run recovery, which rebuilds the
  * derived ones from committed state or quarantines the queue.
  */
-cq_status
-core_stat(struct core_queue *q, struct core_stat *st)
+static cq_status
+state_stat(struct core_queue *q, struct core_stat *st)
 {
 	struct queue_hdr *hdr = q->hdr;
 	const struct queue_slot *sl;
@@ -167,6 +183,13 @@ core_stat(struct core_queue *q, struct core_stat *st)
 	return CQ_OK;
 }
 
+/* core_stat under a SIGBUS guard. */
+cq_status
+core_stat(struct core_queue *q, struct core_stat *st)
+{
+	return GUARD_STATUS(q, state_stat(q, st));
+}
+
 /* Corrupt messages this handle dropped since the last call. */
 uint64_t
 core_dropped(struct core_queue *q)
@@ -177,14 +200,22 @@ core_dropped(struct core_queue *q)
 	return n;
 }
 
-/* Attributes, with the current mode and owner. */
-const struct core_attr *
-core_attr(struct core_queue *q)
+/* Refresh the mode and owner of q->attr from the header. */
+static int
+state_attr(struct core_queue *q)
 {
 	q->attr.mode =
 	    (uint32_t)__atomic_load_n(&q->hdr->mode, __ATOMIC_RELAXED);
 	layout_owner(__atomic_load_n(&q->hdr->owner, __ATOMIC_ACQUIRE),
 	    &q->attr.uid, &q->attr.gid);
+	return 0;
+}
+
+/* Attributes, with the current mode and owner (cached once quarantined). */
+const struct core_attr *
+core_attr(struct core_queue *q)
+{
+	(void)GUARD_VALUE(q, state_attr(q), 0);
 	return &q->attr;
 }
 
@@ -192,8 +223,9 @@ core_attr(struct core_queue *q)
 uint32_t
 core_free_slots(struct core_queue *q)
 {
-	uint64_t used =
-	    ring_len(q) + __atomic_load_n(&q->hdr->in_flight, __ATOMIC_RELAXED);
+	uint64_t used = GUARD_VALUE(q,
+	    ring_len(q) + __atomic_load_n(&q->hdr->in_flight, __ATOMIC_RELAXED),
+	    (uint64_t)q->capacity);
 
 	return used >= q->capacity ? 0 : q->capacity - (uint32_t)used;
 }
@@ -202,5 +234,5 @@ core_free_slots(struct core_queue *q)
 uint64_t
 core_length(struct core_queue *q)
 {
-	return ring_len(q);
+	return GUARD_VALUE(q, ring_len(q), (uint64_t)0);
 }

@@ -325,6 +325,164 @@ START_TEST(test_impossible_free_top_is_rebuilt_by_push)
 }
 END_TEST
 
+/* Cut seg's file to len bytes, as `truncate` would. */
+static void
+truncate_seg(off_t len)
+{
+	int fd = shm_open(seg, O_RDWR, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, len), 0);
+	close(fd);
+}
+
+/* Truncated to 0, half or 4096 bytes: quarantined, nothing else hurt. */
+START_TEST(test_truncated_segment_is_quarantined_not_fatal)
+{
+	struct core_queue *q, *other;
+	struct core_attr a = cu_attr(8, 16, 1);
+	char oseg[128];
+	struct core_stat st;
+	struct core_msg m;
+	size_t len;
+	off_t to;
+
+	ck_assert_int_eq(core_guard_install(), 0);
+	make_queue(256, NMSG);
+	len = core_segment_size(
+	    &(struct core_attr){.capacity = 256, .max_size = 32, .bands = 2});
+	ck_assert_uint_gt(len, 3 * 4096);
+	to = _i == 0 ? 0 : _i == 1 ? (off_t)len / 2 : 4096;
+	cu_segname(oseg, sizeof oseg);
+	ck_assert_int_eq(core_create(oseg, &a, &other), CQ_OK);
+	ck_assert_int_eq(core_attach(seg, &q), CQ_OK);
+	truncate_seg(to);
+	ck_assert_int_eq(core_pop(q, 1, 0, &m), CQ_CORRUPT);
+	/* From now on, on this handle: CQ_CORRUPT, and nothing faults. */
+	ck_assert_int_eq(core_push(q, "x", 1, 0, 0, NULL), CQ_CORRUPT);
+	ck_assert_int_eq(core_stat(q, &st), CQ_CORRUPT);
+	ck_assert_int_eq(core_check(q), CQ_CORRUPT);
+	ck_assert_uint_eq(core_length(q), 0);
+	ck_assert_str_eq(core_attr(q)->name, "test.q");
+	core_detach(q);
+	/* A new attach sees the size at once. */
+	ck_assert_int_eq(
+	    core_attach(seg, &q), to == 0 ? CQ_NOTFOUND : CQ_CORRUPT);
+	/* The other queue of this process goes on. */
+	ck_assert_int_eq(core_push(other, "ok", 2, 0, 0, NULL), CQ_OK);
+	ck_assert_int_eq(core_pop(other, 1, 0, &m), CQ_OK);
+	ck_assert_int_eq(core_confirm(other, m.slot, m.id), CQ_OK);
+	core_detach(other);
+	core_unlink(oseg);
+	core_unlink(seg);
+}
+END_TEST
+
+static const char *cut_site;
+static off_t cut_to;
+
+/* Crash hook turned attacker: cut the file at one site, once. */
+static void
+cut_hook(const char *site)
+{
+	if (cut_site != NULL && strcmp(site, cut_site) == 0) {
+		cut_site = NULL;
+		truncate_seg(cut_to);
+	}
+}
+
+/*
+ * The file is cut after every check passed, inside the operation (pop
+ * holding the lock, recovery half-way): SIGBUS, caught, quarantined.
+ */
+START_TEST(test_truncation_racing_the_check_is_caught)
+{
+	static const char *sites[] = {"pop.before_commit", "pop.after_commit",
+	    "recover.middle", "push.before_commit"};
+	struct core_queue *q;
+	struct core_msg m;
+	cq_status st;
+
+	ck_assert_int_eq(core_guard_install(), 0);
+	make_queue(256, NMSG);
+	ck_assert_int_eq(core_attach(seg, &q), CQ_OK);
+	cut_site = sites[_i];
+	cut_to = _i == 2 ? 4096 : 0; /* recovery reaches past 4096 */
+	core_crash_hook = cut_hook;
+	if (_i < 2)
+		st = core_pop(q, 1, 0, &m);
+	else if (_i == 2)
+		st = core_check(q);
+	else
+		st = core_push(q, "x", 1, 0, 0, NULL);
+	core_crash_hook = NULL;
+	ck_assert_ptr_null(cut_site); /* the cut happened */
+	ck_assert_int_eq(st, CQ_CORRUPT);
+	ck_assert_int_eq(core_pop(q, 1, 0, &m), CQ_CORRUPT);
+	core_detach(q);
+	core_unlink(seg);
+}
+END_TEST
+
+/* Run f in a child; return how it ended (the wait status). */
+static int
+in_child(void (*f)(void))
+{
+	pid_t pid = fork();
+	int status;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		f();
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+/* Fault on a truncated mapping that no guard covers. */
+static void
+fault_unguarded(void)
+{
+	struct queue_hdr *h;
+	size_t len;
+
+	h = raw_map(&len);
+	truncate_seg(0);
+	*(volatile uint64_t *)(void *)&h->next_id = 1;
+}
+
+/* Fault on another mapping while a guard covers some queue. */
+static void
+fault_inside_other_guard(void)
+{
+	struct core_guard g;
+	struct core_queue *q;
+
+	if (core_attach(seg, &q) != CQ_OK)
+		_exit(3);
+	core_guard_enter(&g, q);
+	if (sigsetjmp(g.jb, 0) == 0) {
+		fault_unguarded();
+		core_guard_leave(&g);
+	}
+	_exit(4); /* the guard must not catch someone else's fault */
+}
+
+/* A SIGBUS that is not ours still kills, guard installed or not. */
+START_TEST(test_unrelated_sigbus_still_kills)
+{
+	int status;
+
+	ck_assert_int_eq(core_guard_install(), 0);
+	make_queue(256, NMSG);
+	status = in_child(_i == 0 ? fault_unguarded : fault_inside_other_guard);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
+	    "status %#x", status);
+	core_unlink(seg);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 hostile_suite(void)
@@ -346,6 +504,15 @@ hostile_suite(void)
 	tcase_add_test(tc, test_flipped_payload_is_dropped_by_recovery);
 	tcase_add_test(tc, test_impossible_in_flight_is_rebuilt_not_shown);
 	tcase_add_test(tc, test_impossible_free_top_is_rebuilt_by_push);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("truncate");
+	tcase_add_loop_test(
+	    tc, test_truncated_segment_is_quarantined_not_fatal, 0, 3);
+	tcase_add_loop_test(
+	    tc, test_truncation_racing_the_check_is_caught, 0, 4);
+	tcase_add_loop_test(tc, test_unrelated_sigbus_still_kills, 0, 2);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
