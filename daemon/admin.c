@@ -139,7 +139,8 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 		reply_status(p, id, st, why);
 		return;
 	}
-	log_debug("uid %u created queue '%s'", p->uid, a.name);
+	log_info("queue '%s': created by uid %u (mode %04o)", a.name, p->uid,
+	    a.mode);
 	reply_stat(p, id, q);
 }
 
@@ -200,8 +201,8 @@ admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 		reply_stat(p, id, q);
 		return;
 	case CONQUEUE__NAMED__KIND__DELETE:
-		log_debug("uid %u deleted queue '%.*s'", p->uid,
-		    (int)q->namelen, q->name);
+		log_info("queue '%.*s': deleted by uid %u", (int)q->namelen,
+		    q->name, p->uid);
 		admin_delete_queue(q);
 		break;
 	case CONQUEUE__NAMED__KIND__CLOSE:
@@ -240,6 +241,7 @@ void
 admin_chmod(struct peer *p, uint64_t id, const Conqueue__Chmod *m)
 {
 	struct rqueue *q;
+	uint32_t old;
 	cq_status st;
 
 	if ((q = access_lookup(p, id, m->name, ACCESS_OWNER, 0)) == NULL)
@@ -248,7 +250,11 @@ admin_chmod(struct peer *p, uint64_t id, const Conqueue__Chmod *m)
 		reply_status(p, id, CQ_INVALID, "mode must be within 0777");
 		return;
 	}
+	old = core_attr(q->core)->mode;
 	st = core_set_mode(q->core, m->mode);
+	if (st == CQ_OK)
+		log_info("queue '%.*s': mode %04o -> %04o (by uid %u)",
+		    (int)q->namelen, q->name, old, m->mode, p->uid);
 	reply_status(p, id, st, cq_strstatus(st));
 }
 

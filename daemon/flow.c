@@ -233,6 +233,30 @@ fail:
 	return st;
 }
 
+/*
+ * The oldest parked op of kind in q whose deadline has not passed, or
+ * NULL. Those whose deadline passed are answered CQ_TIMEDOUT first: their
+ * timer may not have run yet (a late event loop), and their client has
+ * given up, so a message handed to them would sit in flight unseen.
+ */
+static struct waiter *
+flow_first_live(struct rqueue *q, int kind)
+{
+	struct waiter *w;
+	uint64_t now = 0;
+
+	while ((w = waiters_first(&q->wq, kind)) != NULL) {
+		if (w->deadline_ns == UINT64_MAX)
+			return w;
+		if (now == 0)
+			now = time_mono_ns();
+		if (w->deadline_ns > now)
+			return w;
+		flow_expired(w);
+	}
+	return NULL;
+}
+
 /* Answer every parked op of q that can complete now, oldest first. */
 void
 flow_serve(struct rqueue *q)
@@ -252,7 +276,7 @@ flow_serve(struct rqueue *q)
 	q->serving = 1;
 	do {
 		q->serve_again = 0;
-		while ((w = waiters_first(&q->wq, WAIT_PUSH)) != NULL) {
+		while ((w = flow_first_live(q, WAIT_PUSH)) != NULL) {
 			o = op_of_waiter(w);
 			st = flow_do_push(q, &o->push, &first);
 			if (st == CQ_FULL)
@@ -260,7 +284,7 @@ flow_serve(struct rqueue *q)
 			flow_reply(o->peer, o->id, WAIT_PUSH, st, first);
 			op_free(o);
 		}
-		while ((w = waiters_first(&q->wq, WAIT_POP)) != NULL) {
+		while ((w = flow_first_live(q, WAIT_POP)) != NULL) {
 			o = op_of_waiter(w);
 			st = flow_do_pop(o->peer, q, &o->pop, o->id, &o);
 			if (st == CQ_EMPTY)
@@ -392,7 +416,7 @@ flow_push(struct peer *p, const Conqueue__Request *req)
 		}
 	}
 	/* Earlier parked pushers go first (no starvation of batches). */
-	if (q->wq.n[WAIT_PUSH] > 0 && !core_is_closed(q->core))
+	if (flow_first_live(q, WAIT_PUSH) != NULL && !core_is_closed(q->core))
 		st = CQ_FULL;
 	else
 		st = flow_do_push(q, m, &first);
@@ -428,7 +452,7 @@ flow_pop(struct peer *p, const Conqueue__Request *req)
 		return;
 	}
 	/* Earlier parked poppers go first. */
-	if (q->wq.n[WAIT_POP] > 0)
+	if (flow_first_live(q, WAIT_POP) != NULL)
 		st = CQ_EMPTY;
 	else
 		st = flow_do_pop(p, q, m, req->id, &o);
