@@ -184,17 +184,4 @@ queue_slot_at(struct core_queue *q, uint32_t s)
 	    struct queue_slot *)(void *)(q->slots + (size_t)s * q->slot_size);
 }
 
-/* segment.c */
-int segment_geom(
-    uint32_t capacity, uint32_t max_size, uint32_t bands, struct queue_geom *g);
-uint32_t segment_slot_crc(
-    uint64_t id, uint32_t band, uint32_t len, const void *data);
-
-/* lock.c */
-cq_status lock_take(struct core_queue *q, int64_t ms);
-void lock_release(struct core_queue *q);
-
-/* recover.c */
-int recover_run(struct core_queue *q);
-
 #endif /* CQ_CORE_LAYOUT_H */
