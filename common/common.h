@@ -45,7 +45,8 @@ int64_t time_left_ms(uint64_t deadline_ns);
 /* CRC-32C (Castagnoli) of len bytes, continuing from crc (start with 0). */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 
-/* Default socket path rule of DESIGN 2.4 (no $CONQUEUE_SOCKET lookup). */
+/* The default socket path rule of cq_default_socket(3), without its
+ * $CONQUEUE_SOCKET lookup. */
 int socket_default_path(char *buf, size_t len);
 
 #endif /* CQ_COMMON_H */
