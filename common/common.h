@@ -45,8 +45,13 @@ int64_t time_left_ms(uint64_t deadline_ns);
 /* CRC-32C (Castagnoli) of len bytes, continuing from crc (start with 0). */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 
+/* The system daemon's socket: root's default, everyone's fallback. */
+#define SOCKET_SYSTEM_PATH "/run/conqueue/conqueued.sock"
+
 /* The default socket path rule of cq_default_socket(3), without its
  * $CONQUEUE_SOCKET lookup. */
 int socket_default_path(char *buf, size_t len);
+/* The path a client tries when its default is absent, or NULL. */
+const char *socket_fallback_path(void);
 
 #endif /* CQ_COMMON_H */
