@@ -65,6 +65,8 @@ struct conn {
 	size_t ilen, icap;
 	struct event *frame_timer; /* hello, or a started frame, or linger */
 	int frame_armed;           /* frame_timer is pending */
+	uint64_t frames;           /* frames handled */
+	uint64_t armed_for;        /* frames when frame_timer was armed */
 	uint32_t last_big;         /* size of the last frame, if large */
 	struct event *slow_timer;  /* started when reading was paused */
 	int in_read;               /* conn_process on the stack: defer free */
@@ -106,6 +108,7 @@ conn_frame_arm(struct conn *c, uint32_t ms)
 {
 	conn_arm(c->frame_timer, ms);
 	c->frame_armed = 1;
+	c->armed_for = c->frames;
 }
 
 /* Stop c's frame timer; most requests find it stopped already. */
@@ -391,6 +394,7 @@ conn_frames(struct conn *c, const uint8_t *buf, size_t len)
 			break;
 		}
 		used += FRAME_HDR_LEN + flen;
+		c->frames++;
 		c->last_big = flen >= CONN_BIG_FRAME ? flen : 0;
 		dispatch_request(&c->peer, req);
 		conn_arena_reset();
@@ -536,7 +540,12 @@ conn_input(struct conn *c)
 	if (c->paused)
 		conn_frame_disarm(c);
 	else if (!c->peer.greeted || c->ilen > 0) {
-		if (total > 0 || !c->frame_armed)
+		/*
+		 * The deadline runs from the first byte of the frame (or from
+		 * the connect, for the hello): bytes that trickle in must not
+		 * push it back, or one byte a second holds a frame open.
+		 */
+		if (!c->frame_armed || c->armed_for != c->frames)
 			conn_frame_arm(c, cfg.frame_timeout_ms);
 	} else
 		conn_frame_disarm(c);
