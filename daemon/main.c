@@ -509,6 +509,9 @@ main(int argc, char **argv)
 	main_raise_nofile();
 	waiters_init(main_base, dispatch_waiter_expired);
 	admin_start_ns = time_mono_ns();
+	/* A truncated segment quarantines its queue instead of killing us. */
+	if (core_guard_install() != 0)
+		main_fatal("cannot handle SIGBUS", NULL);
 	if (registry_open(instance, &cause) != 0)
 		main_fatal("registry", cause);
 	if (listener_open(main_base, sockpath, act_fd, &cause) != 0)
