@@ -12,9 +12,9 @@
 /*
  * Read the name and owner of segment segname with pread only (nothing is
  * mapped, so a truncated file cannot SIGBUS). CQ_OK only if the file is
- * ours and the immutable header carries its magic and checksum: then the
- * name is the queue's own, even when the rest of the segment is damaged.
- * The caller keeps a quarantined queue under that name.
+ * ours (mode 0600) and the immutable header carries its magic and checksum:
+ * then the name is the queue's own, even when the rest of the segment is
+ * damaged. The caller keeps a quarantined queue under that name.
  */
 cq_status
 core_peek(const char *segname, struct core_attr *a)
@@ -27,8 +27,9 @@ core_peek(const char *segname, struct core_attr *a)
 	memset(a, 0, sizeof *a);
 	if ((fd = shm_open(segname, O_RDONLY | O_NOFOLLOW, 0)) < 0)
 		return CQ_NOTFOUND;
+	/* Only a file nobody else could have written names a queue. */
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid()) {
+	    sb.st_uid != geteuid() || (sb.st_mode & 07777) != 0600) {
 		close(fd);
 		return CQ_CORRUPT;
 	}
