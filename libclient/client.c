@@ -105,6 +105,7 @@ cq_connect_named(cq_client **cp, const char *path, const char *client_name)
 	Conqueue__Hello hello = CONQUEUE__HELLO__INIT;
 	Conqueue__Reply *r = NULL;
 	char def[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
+	const char *sys;
 	cq_client *c;
 	cq_status st;
 	int fd, err;
@@ -117,7 +118,18 @@ cq_connect_named(cq_client **cp, const char *path, const char *client_name)
 			return CQ_INVALID;
 		path = def;
 	}
-	if ((fd = client_dial(path)) < 0)
+	fd = client_dial(path);
+	/* Nobody at the default: try the system daemon (DESIGN 2.4). An
+	 * absent system socket reports the first failure; any other (a
+	 * permission) is the more useful one. */
+	if (fd < 0 && path == def &&
+	    (errno == ENOENT || errno == ECONNREFUSED) &&
+	    (sys = socket_fallback_path()) != NULL) {
+		err = errno;
+		if ((fd = client_dial(sys)) < 0 && errno == ENOENT)
+			errno = err;
+	}
+	if (fd < 0)
 		return errno == ENAMETOOLONG ? CQ_INVALID
 		                             : client_connect_status(errno);
 	if ((c = engine_new(fd)) == NULL) {
