@@ -155,7 +155,7 @@ main(int argc, char **argv)
 	r.cancel = &cancel;
 	mkseeds_write(dir, ddir, "cancel", &r);
 
-	/* The hot frames as the client writes them (frame_request_fast). */
+	/* The hot frames as the client writes them (wire_request_fast). */
 	r.id = 0;
 	r.n_confirm = 2;
 	r.confirm = receipts;
