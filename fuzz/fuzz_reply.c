@@ -13,31 +13,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Most Msgs wire_reply_fast gets room for (the client: its largest pop). */
 #define FUZZ_REPLY_MSGS 256
 
-/* The arena wire_reply_unpack decodes into (the client's: a block). */
-static _Alignas(16) uint8_t fuzz_reply_arena[3 * 4 * 1024 * 1024];
-static size_t fuzz_reply_used;
-
-static void *
-fuzz_reply_alloc(void *data, size_t n)
-{
-	void *p;
-
-	(void)data;
-	n = (n + 15) & ~(size_t)15;
-	if (n > sizeof fuzz_reply_arena - fuzz_reply_used)
-		return NULL;
-	p = fuzz_reply_arena + fuzz_reply_used;
-	fuzz_reply_used += n;
-	return p;
-}
-
-static void
-fuzz_reply_free(void *data, void *p)
-{
-	(void)data;
-	(void)p;
-}
-
 /*
  * One reply body through every decoder the client has: whatever
  * wire_reply_fast (with room for cap Msgs) or wire_reply_unpack takes,
@@ -48,7 +23,6 @@ static void
 fuzz_reply_one(const uint8_t *buf, size_t len, size_t cap)
 {
 	static struct wire_msg msgs[FUZZ_REPLY_MSGS];
-	ProtobufCAllocator al = {fuzz_reply_alloc, fuzz_reply_free, NULL};
 	struct wire_reply wr = {.msgs = msgs, .msgs_cap = cap};
 	Conqueue__Reply *strict, *rp;
 	const char *why = NULL;
@@ -59,17 +33,17 @@ fuzz_reply_one(const uint8_t *buf, size_t len, size_t cap)
 	if (wire_reply_fast(buf, len, &wr) &&
 	    (strict == NULL || wire_same_fast(&wr, strict) != NULL))
 		__builtin_trap();
-	fuzz_reply_used = 0;
+	wire_same_arena_reset();
 	if (frame_check_wire(&conqueue__reply__descriptor, buf, len, &why) ==
 	    0) {
-		if (wire_reply_unpack(&al, buf, len, &rp)) {
+		if (wire_reply_unpack(&wire_same_arena, buf, len, &rp)) {
 			if ((rp == NULL) != (strict == NULL))
 				__builtin_trap();
 			if (rp != NULL &&
-			    ((void *)rp != (void *)fuzz_reply_arena ||
+			    ((const void *)rp != wire_same_arena_base() ||
 			        wire_same_reply(rp, strict) != NULL))
 				__builtin_trap();
-		} else if (fuzz_reply_used != 0)
+		} else if (wire_same_arena_used() != 0)
 			__builtin_trap();
 	} else if (strict != NULL)
 		__builtin_trap();

@@ -48,36 +48,6 @@ rng_val(void)
 	return bits == 0 ? 0 : rng() >> (64 - bits);
 }
 
-/*
- * The arena wire_reply_unpack gets: one block, handed out in order, never
- * freed one by one (as the client's).
- */
-static _Alignas(16) uint8_t arena[4 * BUFSZ + 64 * 1024];
-static size_t arena_used;
-
-static void *
-arena_alloc(void *data, size_t n)
-{
-	void *p;
-
-	(void)data;
-	n = (n + 15) & ~(size_t)15;
-	if (n > sizeof arena - arena_used)
-		return NULL;
-	p = arena + arena_used;
-	arena_used += n;
-	return p;
-}
-
-static void
-arena_free(void *data, void *p)
-{
-	(void)data;
-	(void)p;
-}
-
-static ProtobufCAllocator arena_al = {arena_alloc, arena_free, NULL};
-
 /* What the decoders did over a run: each must be seen, or the test has
  * no power. */
 struct tally {
@@ -112,23 +82,24 @@ check_reply(const uint8_t *buf, size_t len, size_t cap)
 	}
 	if (frame_check_wire(&conqueue__reply__descriptor, buf, len, &why) ==
 	    0) {
-		arena_used = 0;
-		handled = wire_reply_unpack(&arena_al, buf, len, &rp);
+		wire_same_arena_reset();
+		handled = wire_reply_unpack(&wire_same_arena, buf, len, &rp);
 		if (!handled) {
 			tally.unpack_declined++;
-			ck_assert_msg(arena_used == 0,
+			ck_assert_msg(wire_same_arena_used() == 0,
 			    "wire_reply_unpack declined after allocating");
 		} else if (rp == NULL) {
 			tally.unpack_refused++;
-			ck_assert_msg(
-			    strict == NULL, "wire_reply_unpack refused a reply "
-			                    "protobuf-c takes");
+			ck_assert_msg(strict == NULL,
+			    "wire_reply_unpack refused a reply "
+			    "protobuf-c takes");
 		} else {
 			tally.unpack_ok++;
+			ck_assert_msg(strict != NULL,
+			    "wire_reply_unpack took a reply "
+			    "protobuf-c refuses");
 			ck_assert_msg(
-			    strict != NULL, "wire_reply_unpack took a reply "
-			                    "protobuf-c refuses");
-			ck_assert_msg((void *)rp == (void *)arena,
+			    (const void *)rp == wire_same_arena_base(),
 			    "the Reply is not the arena's first allocation");
 			diff = wire_same_reply(rp, strict);
 			ck_assert_msg(diff == NULL,

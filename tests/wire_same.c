@@ -5,6 +5,53 @@
 
 #include "wire_same.h"
 
+/* Room for the largest frame fuzz_reply reads, decoded. */
+static _Alignas(16) uint8_t wire_same_block[3 * 4 * 1024 * 1024];
+static size_t wire_same_used;
+
+/* Hand out n bytes (16-aligned) of the block, NULL once it is full. */
+static void *
+wire_same_alloc(void *data, size_t n)
+{
+	void *p;
+
+	(void)data;
+	n = (n + 15) & ~(size_t)15;
+	if (n > sizeof wire_same_block - wire_same_used)
+		return NULL;
+	p = wire_same_block + wire_same_used;
+	wire_same_used += n;
+	return p;
+}
+
+/* Nothing is freed piecemeal. */
+static void
+wire_same_free(void *data, void *p)
+{
+	(void)data;
+	(void)p;
+}
+
+ProtobufCAllocator wire_same_arena = {wire_same_alloc, wire_same_free, NULL};
+
+void
+wire_same_arena_reset(void)
+{
+	wire_same_used = 0;
+}
+
+size_t
+wire_same_arena_used(void)
+{
+	return wire_same_used;
+}
+
+const void *
+wire_same_arena_base(void)
+{
+	return wire_same_block;
+}
+
 /* Whether r has a field outside the hand codec's. */
 static int
 wire_same_other(const Conqueue__Reply *r)

@@ -22,4 +22,14 @@ const char *wire_same_fast(
  */
 const char *wire_same_pack(const Conqueue__Reply *r);
 
+/*
+ * The arena wire_reply_unpack decodes into, as the client's: one block
+ * handed out in order and never freed piecemeal. The Reply must be its
+ * first allocation (wire_same_arena_base) and a decline allocates nothing.
+ */
+extern ProtobufCAllocator wire_same_arena;
+void wire_same_arena_reset(void);
+size_t wire_same_arena_used(void);
+const void *wire_same_arena_base(void);
+
 #endif /* CQ_TESTS_WIRE_SAME_H */
