@@ -108,6 +108,12 @@ struct queue_hdr {
 	 * means imm.uid/imm.gid. imm stays as created: it is checksummed.
 	 */
 	uint64_t owner;
+	/*
+	 * Messages dropped because their slot failed its checksum (on
+	 * delivery or in recovery). Derived like dead_lettered: it may be
+	 * off by one after a crash. 0 in segments older than the word.
+	 */
+	uint64_t corrupt_dropped;
 
 	pthread_mutex_t lock __attribute__((aligned(64)));
 };
@@ -118,6 +124,9 @@ struct queue_hdr {
  */
 _Static_assert(offsetof(struct queue_hdr, owner) % 64 != 0,
     "the owner word moved the lock: bump QUEUE_LAYOUT");
+_Static_assert(offsetof(struct queue_hdr, lock) ==
+                   offsetof(struct queue_hdr, closed) + 256,
+    "a mutable word moved the lock: bump QUEUE_LAYOUT");
 
 /* A slot: message header then payload. */
 struct queue_slot {
@@ -165,6 +174,8 @@ struct core_queue {
 	struct core_attr attr;
 	int64_t lock_ms;
 	int corrupt;         /* quarantined */
+	uint64_t dropped;    /* corrupt messages this handle dropped */
+	int locked;          /* we hold the lock (kept if a SIGBUS hit) */
 	unsigned char *mark; /* recovery scratch: capacity bytes */
 	uint32_t *order;     /* return_all scratch: capacity slots */
 };
@@ -183,18 +194,5 @@ queue_slot_at(struct core_queue *q, uint32_t s)
 	return (
 	    struct queue_slot *)(void *)(q->slots + (size_t)s * q->slot_size);
 }
-
-/* segment.c */
-int segment_geom(
-    uint32_t capacity, uint32_t max_size, uint32_t bands, struct queue_geom *g);
-uint32_t segment_slot_crc(
-    uint64_t id, uint32_t band, uint32_t len, const void *data);
-
-/* lock.c */
-cq_status lock_take(struct core_queue *q, int64_t ms);
-void lock_release(struct core_queue *q);
-
-/* recover.c */
-int recover_run(struct core_queue *q);
 
 #endif /* CQ_CORE_LAYOUT_H */
