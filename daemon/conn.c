@@ -33,6 +33,7 @@
 #include "daemon/log.h"
 #include "daemon/registry.h"
 #include "proto/frame.h"
+#include "proto/wire.h"
 
 /* How long a closing connection may take to accept its last replies. */
 #define CONN_LINGER_MS 1000
@@ -222,7 +223,7 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 	 * Push and pop replies skip protobuf-c's descriptor walk: room for
 	 * their upper bound, and the header written once their size is known.
 	 */
-	size_t fast = frame_reply_fast_bound(r);
+	size_t fast = wire_reply_pack_bound(r);
 	size_t len = fast != 0 ? fast : conqueue__reply__get_packed_size(r);
 
 	if (len > UINT32_MAX - FRAME_HDR_LEN ||
@@ -234,8 +235,7 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 		return;
 	}
 	if (fast != 0)
-		len = frame_reply_fast_pack(
-		    r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
+		len = wire_reply_pack(r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
 	else
 		conqueue__reply__pack(r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
 	frame_put_len(v.iov_base, (uint32_t)len);

@@ -7,6 +7,7 @@
 #include "common/common.h"
 #include "daemon/decode.h"
 #include "proto/frame.h"
+#include "proto/wire.h"
 
 /* The request id of an undecodable body, if its first field is the id. */
 uint64_t
@@ -97,10 +98,10 @@ static ProtobufCAllocator decode_allocator = {
 Conqueue__Request *
 decode_request(const uint8_t *body, size_t len, const char **why)
 {
-	static struct frame_fast_req fast;
+	static struct wire_fast_req fast;
 	Conqueue__Request *r;
 
-	if (frame_request_fast(body, len, &fast))
+	if (wire_request_fast(body, len, &fast))
 		return &fast.req;
 	if (frame_check_wire(&conqueue__request__descriptor, body, len, why))
 		return NULL;

@@ -1,7 +1,7 @@
 /* dispatch.c - decoded requests to queue operations and replies. */
 
 /*
- * dispatch knows the protocol's semantics (protocol.txt) and nothing of
+ * dispatch knows the protocol's semantics (doc/protocol.md) and nothing of
  * sockets or libevent: a connection is a struct peer with two callbacks,
  * so tests can drive it directly. This file checks a request's envelope
  * and routes it; the work lives below it, each file with one job:
@@ -108,7 +108,7 @@ dispatch_hello(struct peer *p, const Conqueue__Request *req)
 	p->ops->send(p, &r);
 }
 
-/* Handle one request; see protocol.txt for the rules applied here. */
+/* Handle one request; see doc/protocol.md for the rules applied here. */
 void
 dispatch_request(struct peer *p, const Conqueue__Request *req)
 {
