@@ -1,6 +1,13 @@
 /* cmd_pop.c - pop one, N or all messages and print them exactly. */
 
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -9,17 +16,76 @@
 #define POP_BATCH 1024
 
 /*
- * Print one message and its terminator. The library confirms a pop to the
- * daemon with the next request, so each batch is flushed before the next
- * call: everything confirmed has really been written. If output fails,
- * exit at once without disconnecting: the unconfirmed messages go back.
+ * Print one message and its terminator, or with m NULL flush what was
+ * printed. The library confirms a pop to the daemon with the next request
+ * (or at disconnect), so what is printed is flushed (and, into a pipe,
+ * read) before the next call: everything confirmed has really been
+ * delivered. If output fails, exit at once without disconnecting: the
+ * unconfirmed messages go back to the queue.
  */
 static void
-pop_print(const cq_msg *m, int delim)
+pop_print(struct cli_ctx *x, const cq_msg *m, int delim)
 {
-	if (fwrite(cq_msg_data(m), 1, cq_msg_len(m), stdout) != cq_msg_len(m) ||
-	    putchar(delim) == EOF)
-		exit(CLI_EXIT_ERROR);
+	int ok;
+
+	if (m == NULL)
+		ok = fflush(stdout) == 0;
+	else
+		ok = fwrite(cq_msg_data(m), 1, cq_msg_len(m), stdout) ==
+		         cq_msg_len(m) &&
+		     putchar(delim) != EOF;
+	if (ok)
+		return;
+	/* A reader that went away is the normal end of "| head": quiet. */
+	if (errno != EPIPE)
+		fprintf(stderr,
+		    "conqueue-cli: %s: cannot write: %s (the unwritten "
+		    "messages stay in the queue)\n",
+		    x->cmd, strerror(errno));
+	exit(CLI_EXIT_ERROR);
+}
+
+/*
+ * Wait until the reader at the other end of the stdout pipe has read
+ * everything written: a message is confirmed with the next pop, and one
+ * still in the pipe buffer when the reader exits would be lost. The kernel
+ * has no "pipe empty" event: yield a while, then look every millisecond; a
+ * reader that closes its end ends the wait at once (POLLERR) and the process,
+ * leaving the unconfirmed message in the queue.
+ */
+static void
+pop_drain(void)
+{
+	struct pollfd pfd = {STDOUT_FILENO, 0, 0};
+	int unread, spins = 0;
+
+	while (ioctl(STDOUT_FILENO, FIONREAD, &unread) == 0 && unread > 0) {
+		/* A reader that keeps up takes it within microseconds. */
+		if (spins++ < 200) {
+			sched_yield();
+			continue;
+		}
+		if (poll(&pfd, 1, 1) > 0 && (pfd.revents & POLLERR))
+			exit(CLI_EXIT_ERROR);
+	}
+}
+
+/*
+ * How many messages to ask for at once: into a regular file, batches;
+ * anywhere else (a pipe, a terminal, a socket) one at a time, so that a
+ * reader that stops early costs at most the message it did not read.
+ * Sets *pipe when stdout is a pipe (see pop_drain).
+ */
+static size_t
+pop_batch(int *pipe)
+{
+	struct stat sb;
+
+	*pipe = 0;
+	if (fstat(STDOUT_FILENO, &sb) != 0)
+		return 1;
+	*pipe = S_ISFIFO(sb.st_mode);
+	return S_ISREG(sb.st_mode) ? POP_BATCH : 1;
 }
 
 /* pop NAME [--count N | --all] [--try] [--timeout MS] [-0]. */
@@ -39,8 +105,8 @@ cmd_pop(struct cli_ctx *x, int argc, char **argv)
 	cq_queue *q;
 	cq_status st;
 	int64_t count = 1, timeout = CQ_FOREVER, done = 0;
-	size_t got, i, want;
-	int n, rv, all, delim;
+	size_t got, i, want, batch;
+	int n, rv, all, delim, pipe;
 
 	if ((rv = cli_parse(x, &cli_cmd_pop, argc, argv, opts, &name, 1, 1,
 	         &n)) != CLI_PARSE_OK)
@@ -60,19 +126,21 @@ cmd_pop(struct cli_ctx *x, int argc, char **argv)
 	delim = opts[4].set ? '\0' : '\n';
 	if ((rv = cli_open(x, name, &q)) != 0)
 		return rv;
+	batch = pop_batch(&pipe);
 	for (;;) {
-		want = POP_BATCH;
+		want = batch;
 		if (!all && (uint64_t)(count - done) < want)
 			want = (size_t)(count - done);
 		st = cq_pop_many(q, msgs, want, &got, timeout);
 		if (st != CQ_OK)
 			break;
 		for (i = 0; i < got; i++) {
-			pop_print(msgs[i], delim);
+			pop_print(x, msgs[i], delim);
 			cq_msg_free(msgs[i]);
 		}
-		if (fflush(stdout) != 0)
-			exit(CLI_EXIT_ERROR);
+		pop_print(x, NULL, delim);
+		if (pipe)
+			pop_drain();
 		done += (int64_t)got;
 		if (!all && done >= count)
 			return CLI_EXIT_OK;

@@ -1,0 +1,31 @@
+#!/bin/sh
+# cli_pipe.sh - pop into a pipe whose reader exits early, and into a file
+# that cannot be written: what was not read stays in the queue.
+
+. "${top_srcdir:-.}/tests/cli_lib.sh"
+
+start_daemon
+expect_rc 0 cli create p --capacity 6000
+seq 5000 | cli push p || fail "push 5000"
+
+# head reads one line and exits: at most the message in the pipe when it
+# left may be gone, never a pipe buffer's worth.
+first=$(cli pop p --count 5000 | head -n 1)
+[ "$first" = 1 ] || fail "head read '$first', want 1"
+left=$(cli stat p | sed -n 's/^length: //p')
+[ "$left" -ge 4998 ] || fail "$left messages left after | head -1, want >= 4998"
+
+# A reader that reads everything gets everything, in order.
+cli pop p --count "$left" | cat >"$dir/all" || fail "pop | cat"
+[ "$(wc -l <"$dir/all")" -eq "$left" ] || fail "pop | cat lost messages"
+expect_out 0 sh -c "$CONQUEUE_CLI -s '$dir/s' stat p | sed -n 's/^length: //p'"
+
+# A write error is reported and leaves the message in the queue.
+if [ -w /dev/full ]; then
+	expect_rc 0 cli push p one two
+	expect_rc 1 sh -c "'$CONQUEUE_CLI' -s '$dir/s' pop p --count 2 >/dev/full"
+	grep -q "cannot write: No space left on device" "$dir/stderr" ||
+	    fail "no message for a write error: $(cat "$dir/stderr")"
+	expect_out "one" cli pop p
+fi
+exit 0
