@@ -614,3 +614,15 @@ core_length(struct core_queue *q)
 {
 	return queue_len(q);
 }
+
+/*
+ * The direct path's push (core/direct.c), which takes the lock itself so
+ * that a failed attempt and its waiter registration share one critical
+ * section. Arguments are checked by the caller as core_push_many does.
+ */
+cq_status
+queue_push_held(struct core_queue *q, const struct iovec *iov, size_t n,
+    unsigned band, int front, uint64_t *first_id)
+{
+	return queue_push_locked(q, iov, n, band, front, first_id);
+}

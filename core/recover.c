@@ -46,7 +46,7 @@ recover_run(struct core_queue *q)
 	 * below, a changed owner or mode means someone else touched it.
 	 */
 	if (fstat(q->fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid() || (sb.st_mode & 07777) != 0600 ||
+	    sb.st_uid != q->file_uid || (sb.st_mode & 07777) != 0600 ||
 	    (uint64_t)sb.st_size != q->size)
 		return -1;
 	/* The cached copy was validated at attach (checksum and sizes). */
@@ -123,6 +123,7 @@ recover_run(struct core_queue *q)
 		hdr->next_id = maxid + 1;
 	if (hdr->next_id == 0)
 		hdr->next_id = 1;
+	direct_reset_waiters(q);
 	CORE_HOOK("recover.before_consistent");
 	return 0;
 }

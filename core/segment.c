@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/common.h"
+#include "core/direct.h"
 #include "core/layout.h"
 
 /* Round v up to a multiple of a (a power of two); 0 on overflow. */
@@ -119,6 +120,7 @@ segment_handle(unsigned char *base, size_t size, int fd, struct core_queue **qp)
 	q->base = base;
 	q->size = size;
 	q->fd = fd;
+	q->file_uid = (uint32_t)geteuid(); /* core_attach_fd: the daemon's */
 	q->hdr = hdr;
 	q->imm = *im;
 	q->capacity = im->capacity;
@@ -285,8 +287,8 @@ segment_check_hdr(const unsigned char *base, size_t size)
 	if (size < sizeof *hdr)
 		return -1;
 	im = hdr->imm;
-	if (im.magic != QUEUE_MAGIC || im.layout != QUEUE_LAYOUT ||
-	    im.hdr_size != sizeof *hdr ||
+	if (im.magic != QUEUE_MAGIC || im.layout < QUEUE_LAYOUT_MIN ||
+	    im.layout > QUEUE_LAYOUT || im.hdr_size != sizeof *hdr ||
 	    crc32c(0, &im, sizeof im) != hdr->hcrc)
 		return -1;
 	if (segment_geom(im.capacity, im.max_size, im.bands, &g) != 0 ||
@@ -399,4 +401,64 @@ core_unlink(const char *segname)
 	if (shm_unlink(segname) != 0)
 		return segment_open_status(errno);
 	return CQ_OK;
+}
+
+/*
+ * Attach a segment through an fd the daemon handed over (the direct
+ * path): the file must be owned by owner (the daemon's uid, from the
+ * socket's peer credentials), mode 0600, with a layout that has the direct
+ * words; then the same header checks, validation and repair as
+ * core_attach. On CQ_OK the handle owns fd; on failure the caller keeps it.
+ * CQ_INVALID for a layout-1 segment (served over the socket only).
+ */
+cq_status
+core_attach_fd(int fd, uint32_t owner, struct core_queue **qp)
+{
+	const struct queue_hdr *hdr;
+	struct stat sb;
+	unsigned char *base;
+	cq_status st;
+	size_t size;
+
+	*qp = NULL;
+	if (fstat(fd, &sb) != 0)
+		return CQ_SYSTEM;
+	if (!S_ISREG(sb.st_mode) || sb.st_uid != owner ||
+	    (sb.st_mode & 07777) != 0600 ||
+	    sb.st_size < (off_t)sizeof(struct queue_hdr) ||
+	    (uint64_t)sb.st_size > SIZE_MAX)
+		return CQ_CORRUPT;
+	size = (size_t)sb.st_size;
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED)
+		return CQ_SYSTEM;
+	hdr = (const struct queue_hdr *)(const void *)base;
+	if (segment_check_hdr(base, size) != 0) {
+		munmap(base, size);
+		return CQ_CORRUPT;
+	}
+	if (hdr->imm.layout < QUEUE_LAYOUT_DIRECT) {
+		munmap(base, size);
+		return CQ_INVALID;
+	}
+	if ((st = segment_handle(base, size, fd, qp)) != CQ_OK) {
+		munmap(base, size);
+		return st;
+	}
+	(*qp)->file_uid = owner;
+	st = lock_take(*qp, QUEUE_ATTACH_LOCK_MS);
+	if (st == CQ_OK) {
+		if (recover_run(*qp) != 0) {
+			__atomic_store_n(
+			    &(*qp)->hdr->quarantined, 1, __ATOMIC_RELEASE);
+			st = CQ_CORRUPT;
+		}
+		lock_release(*qp);
+	}
+	if (st != CQ_OK) {
+		(*qp)->fd = -1; /* the caller keeps its fd */
+		core_detach(*qp);
+		*qp = NULL;
+	}
+	return st;
 }
