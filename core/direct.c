@@ -7,6 +7,8 @@
 #include "core/direct.h"
 #include "core/futex.h"
 #include "core/layout.h"
+#include "core/lock.h"
+#include "core/slot.h"
 
 int64_t direct_slice_ms = 1000;
 
@@ -54,7 +56,7 @@ direct_usable(struct core_queue *q)
 static cq_status
 direct_damaged(struct core_queue *q)
 {
-	if (recover_run(q) != 0) {
+	if (lock_recover(q) != 0) {
 		__atomic_store_n(&q->hdr->quarantined, 1, __ATOMIC_RELEASE);
 		q->corrupt = 1;
 	}
@@ -367,7 +369,7 @@ direct_take_attempt(struct core_queue *q, struct direct_op *op)
 			return CQ_TOOBIG;
 		}
 		memcpy(op->buf + off, sl->data, len);
-		if (segment_slot_crc(m->id, m->band, len, op->buf + off) != crc)
+		if (slot_crc(m->id, m->band, len, op->buf + off) != crc)
 			return direct_damaged(q);
 		m->len = len;
 		m->off = (uint32_t)off;

@@ -154,6 +154,13 @@ void direct_wake(struct core_queue *q, enum direct_change what, uint32_t n);
 void direct_set_parked(
     struct core_queue *q, uint32_t poppers, uint32_t pushers);
 
+/* Internal to core/: the direct path's hooks in queue.c and lock.c. */
+/* queue.c: core_push_many's attempt, with q's lock held by the caller. */
+cq_status queue_push_held(struct core_queue *q, const struct iovec *iov,
+    size_t n, unsigned band, int front, uint64_t *first_id);
+/* Recovery (lock held): forget every direct waiter and wake them all. */
+void direct_reset_waiters(struct core_queue *q);
+
 /*
  * Longest single futex sleep in ms (<= 0: none). Wake-ups are exact; the
  * slice only bounds the damage of a mapper that scribbles on the counts.

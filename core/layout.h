@@ -199,7 +199,8 @@ struct core_queue {
 	int64_t lock_ms;
 	int corrupt;         /* quarantined */
 	unsigned char *mark; /* recovery scratch: capacity bytes */
-	uint32_t file_uid;   /* owner the segment file must keep (recovery) */
+	uint32_t file_uid;   /* owner the file must keep: our euid, or the
+	                        daemon's for core_attach_fd */
 	uint32_t *order;     /* return_all scratch: capacity slots */
 };
 
@@ -217,25 +218,5 @@ queue_slot_at(struct core_queue *q, uint32_t s)
 	return (
 	    struct queue_slot *)(void *)(q->slots + (size_t)s * q->slot_size);
 }
-
-/* segment.c */
-int segment_geom(
-    uint32_t capacity, uint32_t max_size, uint32_t bands, struct queue_geom *g);
-uint32_t segment_slot_crc(
-    uint64_t id, uint32_t band, uint32_t len, const void *data);
-
-/* lock.c */
-cq_status lock_take(struct core_queue *q, int64_t ms);
-void lock_release(struct core_queue *q);
-
-/* recover.c */
-int recover_run(struct core_queue *q);
-
-/* queue.c: the direct path's entry (core/direct.c); the lock is held. */
-cq_status queue_push_held(struct core_queue *q, const struct iovec *iov,
-    size_t n, unsigned band, int front, uint64_t *first_id);
-
-/* direct.c: recovery forgets every direct waiter and wakes them all. */
-void direct_reset_waiters(struct core_queue *q);
 
 #endif /* CQ_CORE_LAYOUT_H */

@@ -10,78 +10,8 @@
 
 #include "common/common.h"
 #include "core/direct.h"
-#include "core/layout.h"
-
-/* Round v up to a multiple of a (a power of two); 0 on overflow. */
-static uint64_t
-segment_roundup(uint64_t v, uint64_t a)
-{
-	if (v > UINT64_MAX - (a - 1))
-		return 0;
-	return (v + a - 1) & ~(a - 1);
-}
-
-/* Compute the layout for these sizes; -1 if invalid or too large. */
-int
-segment_geom(
-    uint32_t capacity, uint32_t max_size, uint32_t bands, struct queue_geom *g)
-{
-	uint64_t off, n;
-
-	if (capacity < 1 || capacity > UINT32_MAX - 1 || max_size < 1 ||
-	    max_size > QUEUE_MAX_SIZE || bands < 1 || bands > CQ_BANDS_MAX)
-		return -1;
-	g->slot_size = (uint32_t)(sizeof(struct queue_slot) +
-	                          segment_roundup(max_size, 8));
-	off = segment_roundup(sizeof(struct queue_hdr), 64);
-	g->ring_off = off;
-	off += (uint64_t)bands * capacity * sizeof(uint32_t);
-	g->slot_off = off = segment_roundup(off, 64);
-	if (__builtin_mul_overflow((uint64_t)capacity, g->slot_size, &n) ||
-	    __builtin_add_overflow(off, n, &off))
-		return -1;
-	g->inflight_off = off = segment_roundup(off, 64);
-	if (off == 0)
-		return -1;
-	off += (uint64_t)capacity * sizeof(struct queue_inflight);
-	g->free_off = off = segment_roundup(off, 64);
-	if (off == 0)
-		return -1;
-	off += (uint64_t)capacity * sizeof(uint32_t);
-	g->total = segment_roundup(off, 64);
-	if (g->total == 0 || g->total > (uint64_t)SIZE_MAX ||
-	    g->total > (uint64_t)INT64_MAX)
-		return -1;
-	return 0;
-}
-
-/*
- * Checksum a slot's identity and payload: id, band and len (native byte
- * order, packed), then the data. A CRC continues across calls, so one
- * call over the 16 packed bytes gives what three calls over the fields
- * gave: the stored checksums do not change.
- */
-uint32_t
-segment_slot_crc(uint64_t id, uint32_t band, uint32_t len, const void *data)
-{
-	unsigned char ident[sizeof id + sizeof band + sizeof len];
-
-	memcpy(ident, &id, sizeof id);
-	memcpy(ident + sizeof id, &band, sizeof band);
-	memcpy(ident + sizeof id + sizeof band, &len, sizeof len);
-	return crc32c(crc32c(0, ident, sizeof ident), data, len);
-}
-
-/* Return the segment size for attr; 0 if the attributes are invalid. */
-size_t
-core_segment_size(const struct core_attr *attr)
-{
-	struct queue_geom g;
-
-	if (segment_geom(attr->capacity, attr->max_size, attr->bands, &g) != 0)
-		return 0;
-	return (size_t)g.total;
-}
+#include "core/header.h"
+#include "core/lock.h"
 
 /* Map an errno of shm_open to a status. */
 static cq_status
@@ -158,23 +88,6 @@ segment_handle(unsigned char *base, size_t size, int fd, struct core_queue **qp)
 	return CQ_OK;
 }
 
-/* Initialise the robust process-shared mutex in place. */
-static int
-segment_init_lock(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t ma;
-	int r;
-
-	if ((r = pthread_mutexattr_init(&ma)) != 0)
-		return r;
-	if ((r = pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED)) ==
-	        0 &&
-	    (r = pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST)) == 0)
-		r = pthread_mutex_init(m, &ma);
-	pthread_mutexattr_destroy(&ma);
-	return r;
-}
-
 /* Create and initialise a segment. */
 cq_status
 core_create(
@@ -190,8 +103,7 @@ core_create(
 
 	*qp = NULL;
 	if (segname == NULL ||
-	    segment_geom(attr->capacity, attr->max_size, attr->bands, &g) !=
-	        0 ||
+	    header_geom(attr->capacity, attr->max_size, attr->bands, &g) != 0 ||
 	    memchr(attr->name, '\0', sizeof attr->name) == NULL ||
 	    (attr->mode & ~07777u) != 0 || attr->serial > 1)
 		return CQ_INVALID;
@@ -250,7 +162,7 @@ core_create(
 	hdr->next_id = 1;
 	for (i = 0; i < CQ_BANDS_MAX; i++)
 		hdr->head[i] = hdr->tail[i] = im.base;
-	if ((r = segment_init_lock(&hdr->lock)) != 0) {
+	if ((r = lock_init(&hdr->lock)) != 0) {
 		munmap(base, (size_t)g.total);
 		errno = r;
 		st = CQ_SYSTEM;
@@ -276,38 +188,12 @@ fail:
 	return st;
 }
 
-/* Check the header of a mapping of size bytes; 0 if it can be trusted. */
-static int
-segment_check_hdr(const unsigned char *base, size_t size)
-{
-	const struct queue_hdr *hdr = (const void *)base;
-	struct queue_imm im;
-	struct queue_geom g;
-
-	if (size < sizeof *hdr)
-		return -1;
-	im = hdr->imm;
-	if (im.magic != QUEUE_MAGIC || im.layout < QUEUE_LAYOUT_MIN ||
-	    im.layout > QUEUE_LAYOUT || im.hdr_size != sizeof *hdr ||
-	    crc32c(0, &im, sizeof im) != hdr->hcrc)
-		return -1;
-	if (segment_geom(im.capacity, im.max_size, im.bands, &g) != 0 ||
-	    g.total != im.total_size || g.total != size ||
-	    g.ring_off != im.ring_off || g.slot_off != im.slot_off ||
-	    g.inflight_off != im.inflight_off || g.free_off != im.free_off ||
-	    g.slot_size != im.slot_size || im.serial > 1 ||
-	    im.base % im.capacity != 0 || im.base < (UINT64_C(1) << 61) ||
-	    memchr(im.name, '\0', CQ_NAME_MAX + 1) == NULL)
-		return -1;
-	return 0;
-}
-
 /* Attach an existing segment, validating it before any use. */
 cq_status
 core_attach(const char *segname, struct core_queue **qp)
 {
-	struct stat sb;
 	unsigned char *base;
+	size_t size;
 	cq_status st;
 	int fd;
 
@@ -317,28 +203,11 @@ core_attach(const char *segname, struct core_queue **qp)
 	fd = shm_open(segname, O_RDWR, 0);
 	if (fd < 0)
 		return segment_open_status(errno);
-	if (fstat(fd, &sb) != 0) {
+	if ((st = header_stat(fd, (uint32_t)geteuid(), &size)) != CQ_OK) {
 		close(fd);
-		return CQ_SYSTEM;
+		return st;
 	}
-	/* Someone else's file, or one we would not have made: don't trust. */
-	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
-	    (sb.st_mode & 07777) != 0600) {
-		close(fd);
-		return CQ_CORRUPT;
-	}
-	/* A create that died before its fallocate committed nothing. */
-	if (sb.st_size == 0) {
-		close(fd);
-		return CQ_NOTFOUND;
-	}
-	if (sb.st_size < (off_t)sizeof(struct queue_hdr) ||
-	    (uint64_t)sb.st_size > SIZE_MAX) {
-		close(fd);
-		return CQ_CORRUPT;
-	}
-	base = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE,
-	    MAP_SHARED, fd, 0);
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		close(fd);
 		return CQ_SYSTEM;
@@ -346,26 +215,22 @@ core_attach(const char *segname, struct core_queue **qp)
 	/* No magic: a create that died before its commit (the magic store). */
 	if (__atomic_load_n(
 	        &((const struct queue_hdr *)(const void *)base)->imm.magic,
-	        __ATOMIC_ACQUIRE) == 0) {
-		munmap(base, (size_t)sb.st_size);
-		close(fd);
-		return CQ_NOTFOUND;
-	}
-	if (segment_check_hdr(base, (size_t)sb.st_size) != 0) {
-		munmap(base, (size_t)sb.st_size);
-		close(fd);
-		return CQ_CORRUPT;
-	}
-	st = segment_handle(base, (size_t)sb.st_size, fd, qp);
+	        __ATOMIC_ACQUIRE) == 0)
+		st = CQ_NOTFOUND;
+	else if ((st = header_validate(
+	              fd, (uint32_t)geteuid(), base, size, NULL)) == CQ_SYSTEM)
+		st = CQ_CORRUPT;
+	if (st == CQ_OK)
+		st = segment_handle(base, size, fd, qp);
 	if (st != CQ_OK) {
-		munmap(base, (size_t)sb.st_size);
+		munmap(base, size);
 		close(fd);
 		return st;
 	}
 	/* The daemon attaches after its own restart: validate and repair. */
 	st = lock_take(*qp, QUEUE_ATTACH_LOCK_MS);
 	if (st == CQ_OK) {
-		if (recover_run(*qp) != 0) {
+		if (lock_recover(*qp) != 0) {
 			__atomic_store_n(
 			    &(*qp)->hdr->quarantined, 1, __ATOMIC_RELEASE);
 			st = CQ_CORRUPT;
@@ -406,49 +271,39 @@ core_unlink(const char *segname)
 /*
  * Attach a segment through an fd the daemon handed over (the direct
  * path): the file must be owned by owner (the daemon's uid, from the
- * socket's peer credentials), mode 0600, with a layout that has the direct
- * words; then the same header checks, validation and repair as
- * core_attach. On CQ_OK the handle owns fd; on failure the caller keeps it.
- * CQ_INVALID for a layout-1 segment (served over the socket only).
+ * socket's peer credentials), with a layout that has the direct words;
+ * then the same checks, validation and repair as core_attach. On CQ_OK the
+ * handle owns fd; on failure the caller keeps it. CQ_INVALID for a
+ * layout-1 segment (served over the socket only).
  */
 cq_status
 core_attach_fd(int fd, uint32_t owner, struct core_queue **qp)
 {
 	const struct queue_hdr *hdr;
-	struct stat sb;
 	unsigned char *base;
-	cq_status st;
 	size_t size;
+	cq_status st;
 
 	*qp = NULL;
-	if (fstat(fd, &sb) != 0)
-		return CQ_SYSTEM;
-	if (!S_ISREG(sb.st_mode) || sb.st_uid != owner ||
-	    (sb.st_mode & 07777) != 0600 ||
-	    sb.st_size < (off_t)sizeof(struct queue_hdr) ||
-	    (uint64_t)sb.st_size > SIZE_MAX)
-		return CQ_CORRUPT;
-	size = (size_t)sb.st_size;
+	if ((st = header_stat(fd, owner, &size)) != CQ_OK)
+		return st == CQ_NOTFOUND ? CQ_CORRUPT : st;
 	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED)
 		return CQ_SYSTEM;
 	hdr = (const struct queue_hdr *)(const void *)base;
-	if (segment_check_hdr(base, size) != 0) {
+	if ((st = header_validate(fd, owner, base, size, NULL)) == CQ_OK &&
+	    hdr->imm.layout < QUEUE_LAYOUT_DIRECT)
+		st = CQ_INVALID;
+	if (st == CQ_OK)
+		st = segment_handle(base, size, fd, qp);
+	if (st != CQ_OK) {
 		munmap(base, size);
-		return CQ_CORRUPT;
-	}
-	if (hdr->imm.layout < QUEUE_LAYOUT_DIRECT) {
-		munmap(base, size);
-		return CQ_INVALID;
-	}
-	if ((st = segment_handle(base, size, fd, qp)) != CQ_OK) {
-		munmap(base, size);
-		return st;
+		return st == CQ_SYSTEM || st == CQ_INVALID ? st : CQ_CORRUPT;
 	}
 	(*qp)->file_uid = owner;
 	st = lock_take(*qp, QUEUE_ATTACH_LOCK_MS);
 	if (st == CQ_OK) {
-		if (recover_run(*qp) != 0) {
+		if (lock_recover(*qp) != 0) {
 			__atomic_store_n(
 			    &(*qp)->hdr->quarantined, 1, __ATOMIC_RELEASE);
 			st = CQ_CORRUPT;

@@ -29,7 +29,6 @@ setup(void)
 {
 	ck_assert_int_eq(tu_daemon_start(&D, NULL), 0);
 	d_started = 1;
-	tu_registry_note(&D);
 	atexit(cleanup);
 }
 
@@ -435,13 +434,5 @@ batch_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(batch_suite());
-	int failed;
-
-	tu_registry_open("batch");
-	srunner_run_all(sr, CK_NORMAL);
-	tu_registry_sweep();
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tu_run(batch_suite(), "batch");
 }

@@ -5,8 +5,8 @@
  * to numeric ids no user database knows (the daemon only sees what
  * SO_PEERCRED and SO_PEERGROUPS report), so nothing is added to
  * /etc/passwd and parallel suites cannot collide. Without root the
- * program exits 77 (skipped). Every daemon a test starts is listed in a
- * file so main removes it even when a failed test skipped its teardown.
+ * program exits 77 (skipped). tu_run removes every daemon a test started
+ * even when a failed test skipped its teardown.
  */
 
 #include <sys/stat.h>
@@ -44,7 +44,6 @@ static const struct who C = {"C", 61003, G_SHARE, 0};
 
 static struct tu_daemon D;
 static int d_started;
-static char started_list[64];
 static char conf_path[64];
 static char conf_storage[64]; /* max_storage_per_uid 18 MiB */
 static const char *d_args[] = {"-c", conf_path, "--socket-mode", "0666", NULL};
@@ -61,18 +60,6 @@ enum chop {
 	OP_CREATE_BIG
 };
 
-/* List D in started_list, so main removes it whatever happens. */
-static void
-record_started(void)
-{
-	FILE *f;
-
-	if (D.dir[0] != '\0' && (f = fopen(started_list, "ae")) != NULL) {
-		fprintf(f, "%s %s\n", D.instance, D.dir);
-		fclose(f);
-	}
-}
-
 /* Start the daemon with the config (max_queues_per_uid 1) everyone reaches. */
 static void
 setup(void)
@@ -80,7 +67,6 @@ setup(void)
 
 	signal(SIGPIPE, SIG_IGN);
 	d_started = tu_daemon_start(&D, d_args) == 0;
-	record_started();
 	ck_assert(d_started);
 	ck_assert_int_eq(chmod(D.dir, 0711), 0);
 }
@@ -92,27 +78,6 @@ teardown(void)
 	if (d_started)
 		tu_daemon_cleanup(&D);
 	d_started = 0;
-}
-
-/* Remove the daemons listed in started_list (a failed test skips teardown). */
-static void
-cleanup_started(void)
-{
-	struct tu_daemon d;
-	char inst[64], dir[256];
-	FILE *f = fopen(started_list, "re");
-
-	if (f != NULL) {
-		while (fscanf(f, "%63s %255s", inst, dir) == 2) {
-			memset(&d, 0, sizeof d);
-			d.pid = -1;
-			snprintf(d.instance, sizeof d.instance, "%s", inst);
-			snprintf(d.dir, sizeof d.dir, "%s", dir);
-			tu_daemon_cleanup(&d);
-		}
-		fclose(f);
-	}
-	unlink(started_list);
 }
 
 /* In a child: take w's identity (groups first, uid last); 0 or -1. */
@@ -439,7 +404,6 @@ START_TEST(test_dead_letter_queue_follows_separately)
 	d_started = 0;
 	ck_assert_int_eq(tu_daemon_start(&D, d_args + 2), 0);
 	d_started = 1;
-	record_started();
 	ck_assert_int_eq(chmod(D.dir, 0711), 0);
 	ck_assert_int_eq(as(&A, OP_CREATE, "qd", 0600, 1), CQ_OK);
 	ck_assert_int_eq(as(&A, OP_DEAD_LETTER, "qd", 0, 0), CQ_OK);
@@ -481,7 +445,6 @@ START_TEST(test_storage_quota)
 	d_started = 0;
 	ck_assert_int_eq(tu_daemon_start(&D, d_args + 2), 0);
 	d_started = 1;
-	record_started();
 	ck_assert_int_eq(chmod(D.dir, 0711), 0);
 	ck_assert_int_eq(as(&A, OP_CREATE_BIG, "big", 0600, 256), CQ_OK);
 	ck_assert_int_eq(as(&B, OP_CREATE_BIG, "mid", 0600, 64), CQ_OK);
@@ -524,45 +487,41 @@ chown_suite(void)
 	return s;
 }
 
+/* Write a one-off config file into path (a mkstemp template); 1 if made. */
+static int
+write_conf(char *path, const char *text)
+{
+	int fd = mkstemp(path), ok;
+
+	if (fd < 0)
+		return 0;
+	ok = dprintf(fd, "%s", text) > 0;
+	close(fd);
+	if (!ok)
+		unlink(path);
+	return ok;
+}
+
 int
 main(void)
 {
-	SRunner *sr;
-	int failed = 0, fd;
+	int rc = EXIT_FAILURE, made_conf, made_storage = 0;
 
-	if (geteuid() != 0) {
-		printf("SKIP: check_chown needs root (clients of several "
-		       "uids); CI runs it as root\n");
-		return 77;
-	}
-	snprintf(started_list, sizeof started_list, "/tmp/cqchown.XXXXXX");
-	if ((fd = mkstemp(started_list)) < 0)
-		return EXIT_FAILURE;
-	close(fd);
+	tu_require(geteuid() == 0, "check_chown needs root (clients of several "
+	                           "uids); CI runs it as root");
 	/* One config for every test (main removes it whatever happens). */
 	snprintf(conf_path, sizeof conf_path, "/tmp/cqchown-conf.XXXXXX");
-	if ((fd = mkstemp(conf_path)) < 0) {
-		unlink(started_list);
-		return EXIT_FAILURE;
-	}
-	if (dprintf(fd, "# check_chown\nmax_queues_per_uid = 1\n") <= 0)
-		failed = 1;
-	close(fd);
 	snprintf(conf_storage, sizeof conf_storage, "/tmp/cqchown-conf.XXXXXX");
-	if ((fd = mkstemp(conf_storage)) < 0) {
+	made_conf =
+	    write_conf(conf_path, "# check_chown\nmax_queues_per_uid = 1\n");
+	if (made_conf)
+		made_storage = write_conf(
+		    conf_storage, "max_storage_per_uid = 18874368\n");
+	if (made_storage)
+		rc = tu_run(chown_suite(), "chown");
+	if (made_conf)
 		unlink(conf_path);
-		unlink(started_list);
-		return EXIT_FAILURE;
-	}
-	if (dprintf(fd, "max_storage_per_uid = 18874368\n") <= 0)
-		failed = 1;
-	close(fd);
-	sr = srunner_create(chown_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed += srunner_ntests_failed(sr);
-	srunner_free(sr);
-	cleanup_started();
-	unlink(conf_path);
-	unlink(conf_storage);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	if (made_storage)
+		unlink(conf_storage);
+	return rc;
 }

@@ -20,6 +20,7 @@
 #include "conqueue/conqueue-event.h"
 #include "conqueue/conqueue.h"
 #include "proto/frame.h"
+#include "tests/rawclient.h"
 #include "tests/testutil.h"
 
 static struct tu_daemon D;
@@ -40,7 +41,6 @@ setup(void)
 {
 	ck_assert_int_eq(tu_daemon_start(&D, NULL), 0);
 	d_started = 1;
-	tu_registry_note(&D);
 	atexit(cleanup);
 }
 
@@ -953,72 +953,38 @@ START_TEST(test_libevent_adapter)
 }
 END_TEST
 
-/*
- * A fake daemon that never answers pops: the client's safety net must end
- * the pop with CQ_TIMEDOUT after timeout + 2 s, send Cancel, and reject
- * the pop reply that then arrives late.
- */
-static int
-fake_read(int fd, Conqueue__Request **req)
-{
-	uint8_t hdr[4], *buf;
-	uint32_t len;
-	const char *why;
-	size_t got;
-	ssize_t n;
-
-	for (got = 0; got < 4; got += (size_t)n)
-		if ((n = read(fd, hdr + got, 4 - got)) <= 0)
-			return -1;
-	len = frame_get_len(hdr);
-	if ((buf = malloc(len ? len : 1)) == NULL)
-		return -1;
-	for (got = 0; got < len; got += (size_t)n)
-		if ((n = read(fd, buf + got, len - got)) <= 0)
-			return -1;
-	*req = frame_decode_request(buf, len, &why);
-	free(buf);
-	return *req != NULL ? 0 : -1;
-}
-
-/* Send one reply frame. */
+/* Send a fake daemon's reply; a failure ends the fake with status 90. */
 static void
 fake_send(int fd, Conqueue__Reply *r)
 {
-	size_t n = conqueue__reply__get_packed_size(r);
-	uint8_t *buf = malloc(n + 4);
-
-	frame_put_len(buf, (uint32_t)n);
-	conqueue__reply__pack(r, buf + 4);
-	if (write(fd, buf, n + 4) != (ssize_t)(n + 4))
+	if (rc_send_reply(fd, r) != 0)
 		_exit(90);
-	free(buf);
 }
 
-/* The fake's life: report 'R' once the late pop reply is rejected. */
+/*
+ * A fake daemon that never answers pops: the client's safety net must end
+ * the pop with CQ_TIMEDOUT after timeout + 2 s, send Cancel, and reject
+ * the pop reply that then arrives late. It reports 'R' on pipe end
+ * ((int *)arg)[1] once the late pop reply is rejected.
+ */
 static void
-fake_serve(int lfd, int report)
+fake_serve(int lfd, void *arg)
 {
 	Conqueue__Request *req;
 	Conqueue__Reply r;
-	Conqueue__Welcome w = CONQUEUE__WELCOME__INIT;
-	Conqueue__Limits l = CONQUEUE__LIMITS__INIT;
+	Conqueue__Welcome w;
+	Conqueue__Limits l;
 	Conqueue__Msg msg = CONQUEUE__MSG__INIT, *msgs[1] = {&msg};
 	uint64_t pop_id = 0;
 	size_t i;
+	int report = ((int *)arg)[1];
 	int fd = accept(lfd, NULL, NULL);
 
-	l.max_frame = 1 << 20;
-	l.max_message = 1 << 16;
-	l.max_pending = 100;
-	l.max_batch = 10;
-	w.protocol_version = 1;
-	w.server_version = (char *)(uintptr_t) "fake";
-	w.limits = &l;
+	rc_welcome(&w, &l);
 	msg.id = 42;
 	msg.data.data = (uint8_t *)(uintptr_t) "late";
 	msg.data.len = 4;
-	while (fake_read(fd, &req) == 0) {
+	while (rc_read_request(fd, &req) == 0) {
 		for (i = 0; i < req->n_reject; i++) {
 			if (pop_id != 0 && req->reject[i] == pop_id) {
 				if (write(report, "R", 1) != 1)
@@ -1056,31 +1022,20 @@ fake_serve(int lfd, int report)
 
 START_TEST(test_local_safety_net_rejects_late_reply)
 {
-	struct sockaddr_un sa;
+	char path[300];
 	cq_client *c;
 	cq_queue *q;
 	cq_msg *m = NULL;
 	char res = 0;
 	pid_t pid;
-	int lfd, p[2], ws;
+	int p[2];
 
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	ck_assert_int_lt(
-	    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/fake.sock", D.dir),
-	    (int)sizeof sa.sun_path);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_ge(lfd, 0);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-	ck_assert_int_eq(listen(lfd, 1), 0);
 	ck_assert_int_eq(pipe(p), 0);
-	if ((pid = fork()) == 0) {
-		close(p[0]);
-		fake_serve(lfd, p[1]);
-	}
-	close(lfd);
+	pid =
+	    tu_fake_start(D.dir, "fake.sock", path, sizeof path, fake_serve, p);
+	ck_assert_int_gt(pid, 0);
 	close(p[1]);
-	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_OK);
+	ck_assert_int_eq(cq_connect(&c, path), CQ_OK);
 	ck_assert_int_eq(cq_open(c, "q", &q), CQ_OK);
 	ck_assert_int_eq(cq_pop(q, &m, 100), CQ_TIMEDOUT);
 	ck_assert_ptr_null(m);
@@ -1088,8 +1043,7 @@ START_TEST(test_local_safety_net_rejects_late_reply)
 	ck_assert_int_eq(cq_ping(c), CQ_OK);
 	ck_assert_int_eq(read(p[0], &res, 1), 1);
 	ck_assert_int_eq(res, 'R');
-	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	ck_assert(tu_fake_wait(pid));
 	close(p[0]);
 	cq_disconnect(c);
 }
@@ -1111,7 +1065,6 @@ setup_limits(void)
 	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
 	unlink(conf);
 	d_started = 1;
-	tu_registry_note(&D);
 	atexit(cleanup);
 }
 
@@ -1221,7 +1174,6 @@ setup_open_socket(void)
 
 	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
 	d_started = 1;
-	tu_registry_note(&D);
 	atexit(cleanup);
 	ck_assert_int_eq(chmod(D.dir, 0755), 0);
 }
@@ -1233,8 +1185,6 @@ START_TEST(test_access_denied_for_other_uid)
 	pid_t pid;
 	int ws;
 
-	if (getuid() != 0)
-		return; /* needs root to act as another uid */
 	c = conn();
 	q = mkq(c, "private", 4, 1);
 	ck_assert_int_eq(cq_push(q, "secret", 6, 0), CQ_OK);
@@ -1278,55 +1228,50 @@ START_TEST(test_access_denied_for_other_uid)
 }
 END_TEST
 
-START_TEST(test_protocol_mismatch_and_garbage)
+/* 1: a daemon of another protocol version; 2: garbage. */
+static void
+fake_old(int lfd, void *arg)
 {
-	struct sockaddr_un sa;
 	Conqueue__Request *req;
 	Conqueue__Reply r;
+	int round;
+
+	(void)arg;
+	for (round = 1; round <= 2; round++) {
+		int fd = accept(lfd, NULL, NULL);
+
+		if (rc_read_request(fd, &req) != 0)
+			_exit(80);
+		if (round == 1) {
+			conqueue__reply__init(&r);
+			r.id = req->id;
+			r.status = CQ_PROTOCOL;
+			r.detail = (char *)(uintptr_t) "protocol version "
+			                               "mismatch: daemon "
+			                               "speaks 2";
+			fake_send(fd, &r);
+		} else if (write(fd, "\0\0\0\3xyz", 7) != 7) {
+			_exit(81);
+		}
+		conqueue__request__free_unpacked(req, NULL);
+		close(fd);
+	}
+}
+
+START_TEST(test_protocol_mismatch_and_garbage)
+{
+	char path[300];
 	cq_client *c = NULL;
 	pid_t pid;
-	int lfd, ws, round;
 
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	ck_assert_int_lt(
-	    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/old.sock", D.dir),
-	    (int)sizeof sa.sun_path);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_ge(lfd, 0);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-	ck_assert_int_eq(listen(lfd, 2), 0);
-	if ((pid = fork()) == 0) {
-		/* 1: a daemon of another protocol version; 2: garbage. */
-		for (round = 1; round <= 2; round++) {
-			int fd = accept(lfd, NULL, NULL);
-
-			if (fake_read(fd, &req) != 0)
-				_exit(80);
-			if (round == 1) {
-				conqueue__reply__init(&r);
-				r.id = req->id;
-				r.status = CQ_PROTOCOL;
-				r.detail =
-				    (char *)(uintptr_t) "protocol version "
-				                        "mismatch: daemon "
-				                        "speaks 2";
-				fake_send(fd, &r);
-			} else if (write(fd, "\0\0\0\3xyz", 7) != 7) {
-				_exit(81);
-			}
-			conqueue__request__free_unpacked(req, NULL);
-			close(fd);
-		}
-		_exit(0);
-	}
-	close(lfd);
-	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_PROTOCOL);
+	pid =
+	    tu_fake_start(D.dir, "old.sock", path, sizeof path, fake_old, NULL);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(cq_connect(&c, path), CQ_PROTOCOL);
 	ck_assert_ptr_null(c);
-	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_PROTOCOL);
+	ck_assert_int_eq(cq_connect(&c, path), CQ_PROTOCOL);
 	ck_assert_ptr_null(c);
-	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	ck_assert(tu_fake_wait(pid));
 }
 END_TEST
 
@@ -1355,25 +1300,20 @@ fake_send_raw(int fd, uint64_t id, const char *tail, size_t tail_len)
  * gets a message without its (required) data.
  */
 static void
-fake_bad_replies(int lfd)
+fake_bad_replies(int lfd, void *arg)
 {
 	Conqueue__Request *req;
 	Conqueue__Reply r;
-	Conqueue__Welcome w = CONQUEUE__WELCOME__INIT;
-	Conqueue__Limits l = CONQUEUE__LIMITS__INIT;
+	Conqueue__Welcome w;
+	Conqueue__Limits l;
 	int round, npush, fd;
 
-	l.max_frame = 1 << 20;
-	l.max_message = 1 << 16;
-	l.max_pending = 100;
-	l.max_batch = 10;
-	w.protocol_version = 1;
-	w.server_version = (char *)(uintptr_t) "fake";
-	w.limits = &l;
+	(void)arg;
+	rc_welcome(&w, &l);
 	for (round = 1; round <= 2; round++) {
 		fd = accept(lfd, NULL, NULL);
 		npush = 0;
-		while (fake_read(fd, &req) == 0) {
+		while (rc_read_request(fd, &req) == 0) {
 			if (req->op_case == CONQUEUE__REQUEST__OP_PUSH &&
 			    ++npush == 1) {
 				/* status, then id with a two-byte tag */
@@ -1420,28 +1360,18 @@ bad_push_cb(cq_status st, void *arg)
 
 START_TEST(test_malformed_async_replies_rejected)
 {
-	struct sockaddr_un sa;
+	char path[300];
 	struct slot s1 = {0, CQ_OK}, s2 = {0, CQ_OK}, s3 = {0, CQ_OK};
 	cq_client *c;
 	cq_queue *q;
 	pid_t pid;
-	int lfd, ws;
 
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	ck_assert_int_lt(
-	    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/bad.sock", D.dir),
-	    (int)sizeof sa.sun_path);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_ge(lfd, 0);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-	ck_assert_int_eq(listen(lfd, 2), 0);
-	if ((pid = fork()) == 0)
-		fake_bad_replies(lfd);
-	close(lfd);
+	pid = tu_fake_start(
+	    D.dir, "bad.sock", path, sizeof path, fake_bad_replies, NULL);
+	ck_assert_int_gt(pid, 0);
 	slot_total = 0;
 
-	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_OK);
+	ck_assert_int_eq(cq_connect(&c, path), CQ_OK);
 	ck_assert_int_eq(cq_open(c, "q", &q), CQ_OK);
 	ck_assert_int_eq(
 	    cq_push_async(q, "a", 1, 0, -1, bad_push_cb, &s1, NULL), CQ_OK);
@@ -1456,7 +1386,7 @@ START_TEST(test_malformed_async_replies_rejected)
 	ck_assert_ptr_nonnull(strstr(cq_client_error(c), "duplicate field"));
 	cq_disconnect(c);
 
-	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_OK);
+	ck_assert_int_eq(cq_connect(&c, path), CQ_OK);
 	ck_assert_int_eq(cq_open(c, "q", &q), CQ_OK);
 	ck_assert_int_eq(cq_pop_async(q, -1, slot_cb, &s3, NULL), CQ_OK);
 	run_until(c, &slot_total, 3);
@@ -1466,8 +1396,7 @@ START_TEST(test_malformed_async_replies_rejected)
 	ck_assert_ptr_nonnull(strstr(cq_client_error(c), "undecodable"));
 	cq_disconnect(c);
 
-	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	ck_assert(tu_fake_wait(pid));
 }
 END_TEST
 
@@ -1564,25 +1493,20 @@ fake_named(const Conqueue__Request *req, const char *name)
  * answer once its handler wrote to sigfd. Anything else: a plain OK.
  */
 static void
-fake_blocking(int lfd, int sigfd)
+fake_blocking(int lfd, void *arg)
 {
 	Conqueue__Request *req;
 	Conqueue__Reply r;
-	Conqueue__Welcome w = CONQUEUE__WELCOME__INIT;
-	Conqueue__Limits l = CONQUEUE__LIMITS__INIT;
+	Conqueue__Welcome w;
+	Conqueue__Limits l;
 	Conqueue__Msg msg = CONQUEUE__MSG__INIT, *msgs[1] = {&msg};
 	pid_t client = getppid();
 	char b;
+	int sigfd = ((int *)arg)[0]; /* the read end of the test's pipe */
 	int fd = accept(lfd, NULL, NULL);
 
-	l.max_frame = 1 << 20;
-	l.max_message = 1 << 16;
-	l.max_pending = 100;
-	l.max_batch = 10;
-	w.protocol_version = 1;
-	w.server_version = (char *)(uintptr_t) "fake";
-	w.limits = &l;
-	while (fake_read(fd, &req) == 0) {
+	rc_welcome(&w, &l);
+	while (rc_read_request(fd, &req) == 0) {
 		conqueue__reply__init(&r);
 		conqueue__msg__init(&msg);
 		r.id = req->id;
@@ -1661,7 +1585,7 @@ fake_msg_check(cq_msg *m)
  */
 START_TEST(test_blocking_call_replies)
 {
-	struct sockaddr_un sa;
+	char path[300];
 	struct sigaction act;
 	cq_client *c;
 	cq_queue *qfull, *qnone, *qerr, *qsig;
@@ -1669,23 +1593,12 @@ START_TEST(test_blocking_call_replies)
 	size_t lens[2] = {1, 2};
 	cq_msg *m = NULL;
 	pid_t pid;
-	int lfd, p[2], ws;
+	int p[2];
 
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	ck_assert_int_lt(
-	    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/blk.sock", D.dir),
-	    (int)sizeof sa.sun_path);
-	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-	ck_assert_int_ge(lfd, 0);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-	ck_assert_int_eq(listen(lfd, 1), 0);
 	ck_assert_int_eq(pipe(p), 0);
-	if ((pid = fork()) == 0) {
-		close(p[1]);
-		fake_blocking(lfd, p[0]);
-	}
-	close(lfd);
+	pid = tu_fake_start(
+	    D.dir, "blk.sock", path, sizeof path, fake_blocking, p);
+	ck_assert_int_gt(pid, 0);
 	close(p[0]);
 	sig_fd = p[1];
 	memset(&act, 0, sizeof act);
@@ -1694,7 +1607,7 @@ START_TEST(test_blocking_call_replies)
 	act.sa_flags = 0; /* no SA_RESTART: the wait sees EINTR */
 	ck_assert_int_eq(sigaction(SIGUSR1, &act, NULL), 0);
 
-	ck_assert_int_eq(cq_connect(&c, sa.sun_path), CQ_OK);
+	ck_assert_int_eq(cq_connect(&c, path), CQ_OK);
 	ck_assert_int_eq(cq_open(c, "full", &qfull), CQ_OK);
 	ck_assert_int_eq(cq_open(c, "none", &qnone), CQ_OK);
 	ck_assert_int_eq(cq_open(c, "err", &qerr), CQ_OK);
@@ -1740,8 +1653,7 @@ START_TEST(test_blocking_call_replies)
 
 	ck_assert_int_eq(cq_ping(c), CQ_OK);
 	cq_disconnect(c);
-	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
-	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	ck_assert(tu_fake_wait(pid));
 	signal(SIGUSR1, SIG_DFL);
 	close(p[1]);
 }
@@ -1842,7 +1754,6 @@ client_suite(void)
 	TCase *tc = tcase_create("daemon");
 	TCase *ts = tcase_create("static");
 	TCase *tl = tcase_create("limits");
-	TCase *ta = tcase_create("access");
 
 	tcase_add_checked_fixture(tc, setup, cleanup);
 	tcase_set_timeout(tc, 60);
@@ -1872,26 +1783,32 @@ client_suite(void)
 	tcase_set_timeout(tl, 60);
 	tcase_add_test(tl, test_daemon_limits);
 	suite_add_tcase(s, tl);
-	tcase_add_checked_fixture(ta, setup_open_socket, cleanup);
-	tcase_set_timeout(ta, 60);
-	tcase_add_test(ta, test_access_denied_for_other_uid);
-	suite_add_tcase(s, ta);
 	tcase_add_test(ts, test_only_cq_symbols_exported);
 	suite_add_tcase(s, ts);
 	return s;
 }
 
-/* Run the suite; the exit status is the number of failures. */
-int
-main(void)
+/* The tests that need root (another uid): the check_client_root twin. */
+static Suite *
+client_root_suite(void)
 {
-	SRunner *sr = srunner_create(client_suite());
-	int failed;
+	Suite *s = suite_create("client_root");
+	TCase *ta = tcase_create("access");
 
-	tu_registry_open("client");
-	srunner_run_all(sr, CK_NORMAL);
-	tu_registry_sweep();
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	tcase_add_checked_fixture(ta, setup_open_socket, cleanup);
+	tcase_set_timeout(ta, 60);
+	tcase_add_test(ta, test_access_denied_for_other_uid);
+	suite_add_tcase(s, ta);
+	return s;
+}
+
+int
+main(int argc, char **argv)
+{
+	(void)argc;
+	if (tu_is_variant(argv[0], "_root")) {
+		tu_require(getuid() == 0, "check_client_root needs root");
+		return tu_run(client_root_suite(), "clientroot");
+	}
+	return tu_run(client_suite(), "client");
 }

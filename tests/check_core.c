@@ -15,6 +15,7 @@
 #include "common/common.h"
 #include "core/queue.h"
 #include "tests/core_util.h"
+#include "tests/testutil.h"
 
 static char seg[128];
 static struct core_queue *q;
@@ -683,17 +684,27 @@ START_TEST(test_attach_refuses_untrusted_files)
 	close(fd);
 	ck_assert_int_eq(core_attach(name, &q2), CQ_CORRUPT);
 	core_unlink(name);
+}
+END_TEST
 
-	/* Someone else's file (we run as root in CI, else skip). */
-	if (geteuid() == 0) {
-		cu_segname(name, sizeof name);
-		copy_seg(name, 0600, len);
-		fd = shm_open(name, O_RDWR, 0);
-		ck_assert_int_eq(fchown(fd, 4242, 4242), 0);
-		close(fd);
-		ck_assert_int_eq(core_attach(name, &q2), CQ_CORRUPT);
-		core_unlink(name);
-	}
+/* Someone else's file is refused (root: check_core_root). */
+START_TEST(test_attach_refuses_foreign_owner)
+{
+	size_t len = core_segment_size(core_attr(q));
+	struct core_queue *q2 = (void *)1;
+	char name[128];
+	int fd;
+
+	ck_assert_int_eq(push_str("a", 0, 0), CQ_OK);
+	cu_segname(name, sizeof name);
+	copy_seg(name, 0600, len);
+	fd = shm_open(name, O_RDWR, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fchown(fd, 4242, 4242), 0);
+	close(fd);
+	ck_assert_int_eq(core_attach(name, &q2), CQ_CORRUPT);
+	ck_assert_ptr_null(q2);
+	core_unlink(name);
 }
 END_TEST
 
@@ -748,9 +759,9 @@ START_TEST(test_create_too_big_for_shm_fails_cleanly)
 	int before = cu_count();
 	cq_status st;
 
+	/* Size-limited /dev/shm only (check_core_root requires it). */
 	ck_assert_int_eq(statvfs("/dev/shm", &vfs), 0);
-	if (vfs.f_blocks == 0)
-		return; /* unlimited tmpfs: we would eat the machine's memory */
+	ck_assert_uint_gt(vfs.f_blocks, 0);
 	a.capacity = (uint32_t)(2 * ((uint64_t)vfs.f_blocks * vfs.f_frsize /
 	                                (1u << 30)) +
 	                        2);
@@ -871,7 +882,6 @@ core_suite(void)
 	tcase_add_test(tc, test_attach_refuses_untrusted_files);
 	tcase_add_test(tc, test_create_on_existing_is_exists);
 	tcase_add_test(tc, test_create_rejects_bad_attributes);
-	tcase_add_test(tc, test_create_too_big_for_shm_fails_cleanly);
 	tcase_add_test(tc, test_created_file_is_0600_whatever_the_umask);
 	tcase_add_test(tc, test_check_passes_on_busy_queue);
 	tcase_add_test(tc, test_check_quarantines_a_file_changed_under_it);
@@ -881,14 +891,46 @@ core_suite(void)
 }
 
 /* Run the suite, then remove any segment a failed test left behind. */
+/*
+ * The tests that need root (a foreign owner) or a size-limited /dev/shm
+ * (an unlimited tmpfs would eat the machine's memory): the check_core_root
+ * twin, which exits 77 without them.
+ */
+static Suite *
+core_root_suite(void)
+{
+	Suite *s = suite_create("core_root");
+	TCase *tc = tcase_create("root");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_attach_refuses_foreign_owner);
+	tcase_add_test(tc, test_create_too_big_for_shm_fails_cleanly);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* Unless run as root on a size-limited /dev/shm, skip the twin. */
+static void
+core_root_require(void)
+{
+	struct statvfs vfs;
+
+	tu_require(geteuid() == 0, "check_core_root needs root");
+	tu_require(statvfs("/dev/shm", &vfs) == 0 && vfs.f_blocks > 0,
+	    "check_core_root needs a size-limited /dev/shm");
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	SRunner *sr;
-	int failed;
+	int failed, root = tu_is_variant(argv[0], "_root");
 
+	(void)argc;
+	if (root)
+		core_root_require();
 	cu_init();
-	sr = srunner_create(core_suite());
+	sr = srunner_create(root ? core_root_suite() : core_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

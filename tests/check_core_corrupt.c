@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/common.h"
-#include "core/layout.h"
+#include "core/slot.h"
 #include "tests/core_util.h"
 
 #define CAP   12
@@ -328,10 +328,10 @@ START_TEST(test_slot_crc_is_the_chained_crc)
 		crc = crc32c(crc, &band, sizeof band);
 		crc = crc32c(crc, &len, sizeof len);
 		crc = crc32c(crc, data, len);
-		ck_assert_uint_eq(segment_slot_crc(id, band, len, data), crc);
+		ck_assert_uint_eq(slot_crc(id, band, len, data), crc);
 	}
 	/* And a known value, so both sides cannot change together. */
-	ck_assert_uint_eq(segment_slot_crc(1, 0, 3, "abc"), 0xe282ca2fu);
+	ck_assert_uint_eq(slot_crc(1, 0, 3, "abc"), 0xe282ca2fu);
 }
 END_TEST
 

@@ -19,19 +19,11 @@
 
 #include "common/common.h"
 #include "proto/frame.h"
+#include "rawclient.h"
 #include "testutil.h"
-
-#define IO_TIMEOUT_MS 10000
 
 static struct tu_daemon D;
 static int d_started;
-static uint64_t next_id = 1;
-/*
- * A failed assertion ends the test process at once (Check kills its
- * process group, daemon included), skipping teardown: every daemon
- * started is also listed here for main to clean up after the run.
- */
-static char started_list[64];
 
 /* Stop the daemon and remove its files; safe to call twice. */
 static void
@@ -47,13 +39,8 @@ cleanup(void)
 static int
 try_start_daemon(const char *const *extra)
 {
-	FILE *f;
 	int rc = tu_daemon_start(&D, extra);
 
-	if (D.dir[0] != '\0' && (f = fopen(started_list, "ae")) != NULL) {
-		fprintf(f, "%s %s\n", D.instance, D.dir);
-		fclose(f);
-	}
 	d_started = 1;
 	return rc;
 }
@@ -63,27 +50,6 @@ static void
 start_daemon(const char *const *extra)
 {
 	ck_assert_int_eq(try_start_daemon(extra), 0);
-}
-
-/* Remove what the daemons listed in started_list left behind. */
-static void
-cleanup_started(void)
-{
-	struct tu_daemon d;
-	char inst[64], dir[256];
-	FILE *f = fopen(started_list, "re");
-
-	if (f != NULL) {
-		while (fscanf(f, "%63s %255s", inst, dir) == 2) {
-			memset(&d, 0, sizeof d);
-			d.pid = -1;
-			snprintf(d.instance, sizeof d.instance, "%s", inst);
-			snprintf(d.dir, sizeof d.dir, "%s", dir);
-			tu_daemon_cleanup(&d);
-		}
-		fclose(f);
-	}
-	unlink(started_list);
 }
 
 /* Checked fixture: a daemon per test, removed even if the test fails. */
@@ -110,15 +76,9 @@ teardown(void)
 static int
 cl_connect_raw(void)
 {
-	struct sockaddr_un sun;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = rc_connect_raw(D.sock);
 
 	ck_assert_int_ge(fd, 0);
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	ck_assert_uint_lt(strlen(D.sock), sizeof sun.sun_path);
-	memcpy(sun.sun_path, D.sock, strlen(D.sock) + 1);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof sun), 0);
 	return fd;
 }
 
@@ -126,109 +86,34 @@ cl_connect_raw(void)
 static void
 cl_write(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		ck_assert_msg(n > 0, "write: %s", strerror(errno));
-		p += n;
-		len -= (size_t)n;
-	}
+	ck_assert_msg(
+	    rc_write(fd, buf, len) == 0, "write: %s", strerror(errno));
 }
 
-/* Send one Request frame. */
+/* Send one Request frame (an op with id 0 gets a fresh id). */
 static void
-cl_send(int fd, const Conqueue__Request *r)
+cl_send(int fd, Conqueue__Request *r)
 {
-	size_t len = conqueue__request__get_packed_size(r);
-	uint8_t *buf = malloc(len + FRAME_HDR_LEN);
-
-	ck_assert_ptr_nonnull(buf);
-	frame_put_len(buf, (uint32_t)len);
-	conqueue__request__pack(r, buf + FRAME_HDR_LEN);
-	cl_write(fd, buf, len + FRAME_HDR_LEN);
-	free(buf);
-}
-
-/* Read exactly len bytes; 0 on EOF, -1 on timeout. */
-static int
-cl_read_full(int fd, void *buf, size_t len)
-{
-	struct pollfd pfd = {fd, POLLIN, 0};
-	char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		if (poll(&pfd, 1, IO_TIMEOUT_MS) != 1)
-			return -1;
-		n = read(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == ECONNRESET)
-			return 0;
-		if (n <= 0)
-			return 0;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 1;
+	ck_assert_int_eq(rc_send(fd, r), 0);
 }
 
 /* Receive one Reply, or NULL at EOF. */
 static Conqueue__Reply *
 cl_recv(int fd)
 {
-	uint8_t hdr[FRAME_HDR_LEN], *body;
-	Conqueue__Reply *r;
-	const char *why = NULL;
-	uint32_t len;
-	int rc;
+	int eof;
+	Conqueue__Reply *r = rc_recv_or_eof(fd, &eof);
 
-	rc = cl_read_full(fd, hdr, sizeof hdr);
-	ck_assert_msg(rc >= 0, "timed out waiting for a reply");
-	if (rc == 0)
-		return NULL;
-	len = frame_get_len(hdr);
-	ck_assert_uint_le(len, FRAME_MAX_LIMIT);
-	body = malloc(len + 1);
-	ck_assert_ptr_nonnull(body);
-	ck_assert_int_eq(cl_read_full(fd, body, len), 1);
-	r = frame_decode_reply(body, len, &why);
-	ck_assert_msg(r != NULL, "bad reply: %s", why);
-	free(body);
+	ck_assert_msg(r != NULL || eof, "no reply: timed out or bad frame");
 	return r;
 }
 
-/* Return 1 once the daemon closed fd (discarding what comes before). */
-static int
-cl_wait_eof(int fd)
-{
-	char buf[4096];
-	struct pollfd pfd = {fd, POLLIN, 0};
-	ssize_t n;
-
-	for (;;) {
-		if (poll(&pfd, 1, IO_TIMEOUT_MS) != 1)
-			return 0;
-		n = read(fd, buf, sizeof buf);
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return 1;
-		if (n < 0 && errno != EINTR)
-			return 0;
-	}
-}
-
-/* Send r with a fresh id and wait for its reply (the next one to come). */
+/* Send r (a fresh id if 0) and wait for its reply (the next one to come). */
 static Conqueue__Reply *
 cl_call(int fd, Conqueue__Request *r)
 {
 	Conqueue__Reply *rep;
 
-	if (r->id == 0)
-		r->id = next_id++;
 	cl_send(fd, r);
 	rep = cl_recv(fd);
 	ck_assert_ptr_nonnull(rep);
@@ -236,29 +121,13 @@ cl_call(int fd, Conqueue__Request *r)
 	return rep;
 }
 
-/* Reply's status, freeing it. */
-static cq_status
-st_of(Conqueue__Reply *r)
-{
-	cq_status st = (cq_status)r->status;
-
-	conqueue__reply__free_unpacked(r, NULL);
-	return st;
-}
-
 /* Connect and greet. */
 static int
 cl_connect(void)
 {
-	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
-	Conqueue__Hello h = CONQUEUE__HELLO__INIT;
-	int fd = cl_connect_raw();
+	int fd = rc_connect(D.sock);
 
-	h.protocol_version = CQ_PROTOCOL_VERSION;
-	h.client_name = (char *)(uintptr_t) "check_daemon";
-	r.op_case = CONQUEUE__REQUEST__OP_HELLO;
-	r.hello = &h;
-	ck_assert_int_eq(st_of(cl_call(fd, &r)), CQ_OK);
+	ck_assert_int_ge(fd, 0);
 	return fd;
 }
 
@@ -298,7 +167,7 @@ st_create_attr(int fd, const char *name, const Conqueue__QueueAttr *a)
 	c.attr = (Conqueue__QueueAttr *)(uintptr_t)a;
 	r.op_case = CONQUEUE__REQUEST__OP_CREATE;
 	r.create = &c;
-	return st_of(cl_call(fd, &r));
+	return rc_status(cl_call(fd, &r));
 }
 
 /* A named op. */
@@ -341,7 +210,7 @@ send_push_many(int fd, const char *name, const char *const *msgs, size_t n,
 	p.front = front;
 	p.has_timeout_ms = 1;
 	p.timeout_ms = timeout_ms;
-	r.id = next_id++;
+	r.id = rc_fresh_id();
 	r.op_case = CONQUEUE__REQUEST__OP_PUSH;
 	r.push = &p;
 	cl_send(fd, &r);
@@ -364,7 +233,7 @@ st_push(int fd, const char *name, const char *msg, int64_t timeout_ms)
 
 	ck_assert_ptr_nonnull(r);
 	ck_assert_uint_eq(r->id, id);
-	return st_of(r);
+	return rc_status(r);
 }
 
 /* Send a pop; returns its id. */
@@ -385,7 +254,7 @@ send_pop(int fd, const char *name, uint32_t max, int64_t timeout_ms,
 	p.timeout_ms = timeout_ms;
 	p.has_reserve = p.reserve = reserve != 0;
 	p.has_detach = p.detach = detach != 0;
-	r.id = next_id++;
+	r.id = rc_fresh_id();
 	r.op_case = CONQUEUE__REQUEST__OP_POP;
 	r.pop = &p;
 	cl_send(fd, &r);
@@ -457,7 +326,7 @@ sync_conn(int fd)
 
 	r.op_case = CONQUEUE__REQUEST__OP_PING;
 	r.ping = &p;
-	ck_assert_int_eq(st_of(cl_call(fd, &r)), CQ_OK);
+	ck_assert_int_eq(rc_status(cl_call(fd, &r)), CQ_OK);
 }
 
 /* Stat of a queue (caller frees). */
@@ -471,13 +340,6 @@ stat_of(int fd, const char *name)
 	return r;
 }
 
-/* Milliseconds on the monotonic clock. */
-static int64_t
-now_ms(void)
-{
-	return (int64_t)(time_mono_ns() / 1000000u);
-}
-
 /* Write a config file into a temp path; returns the path (static). */
 static const char *
 write_config(const char *text)
@@ -488,44 +350,9 @@ write_config(const char *text)
 	snprintf(path, sizeof path, "/tmp/cqconf.XXXXXX");
 	fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
-	cl_write(fd, text, strlen(text));
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	return path;
-}
-
-/* Run conqueued with argv to completion; exit status, stderr in err. */
-static int
-run_daemon_sync(const char *const *args, char *err, size_t errlen)
-{
-	char prog[512];
-	char *argv[16];
-	int p[2], st, n = 0, i;
-	size_t got = 0;
-	ssize_t r;
-	pid_t pid;
-
-	tu_program("conqueued", prog, sizeof prog);
-	argv[n++] = prog;
-	for (i = 0; args[i] != NULL && n < 15; i++)
-		argv[n++] = (char *)(uintptr_t)args[i];
-	argv[n] = NULL;
-	ck_assert_int_eq(pipe(p), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(p[1], 2);
-		close(p[0]);
-		execv(prog, argv);
-		_exit(127);
-	}
-	close(p[1]);
-	while (got + 1 < errlen &&
-	       (r = read(p[0], err + got, errlen - 1 - got)) > 0)
-		got += (size_t)r;
-	err[got] = '\0';
-	close(p[0]);
-	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -570,7 +397,7 @@ START_TEST(test_version_mismatch_closes)
 	ck_assert_str_eq(
 	    rep->detail, "protocol version mismatch: daemon speaks 1");
 	conqueue__reply__free_unpacked(rep, NULL);
-	ck_assert(cl_wait_eof(fd));
+	ck_assert(rc_wait_eof(fd));
 	close(fd);
 }
 END_TEST
@@ -587,7 +414,7 @@ START_TEST(test_op_before_hello_closes)
 	rep = cl_call(fd, &r);
 	ck_assert_int_eq(rep->status, CQ_PROTOCOL);
 	conqueue__reply__free_unpacked(rep, NULL);
-	ck_assert(cl_wait_eof(fd));
+	ck_assert(rc_wait_eof(fd));
 	close(fd);
 }
 END_TEST
@@ -614,25 +441,25 @@ START_TEST(test_create_open_delete_list)
 	ck_assert_int_eq(tu_shm_count_prefix(D.instance), 1);
 
 	ck_assert_int_eq(
-	    st_of(op_create(fd, "com.example.jobs", 8, 2)), CQ_EXISTS);
+	    rc_status(op_create(fd, "com.example.jobs", 8, 2)), CQ_EXISTS);
 	/* exist_ok */
 	c.name.data = (uint8_t *)(uintptr_t) "com.example.jobs";
 	c.name.len = strlen("com.example.jobs");
 	c.has_exist_ok = c.exist_ok = 1;
 	req.op_case = CONQUEUE__REQUEST__OP_CREATE;
 	req.create = &c;
-	ck_assert_int_eq(st_of(cl_call(fd, &req)), CQ_OK);
+	ck_assert_int_eq(rc_status(cl_call(fd, &req)), CQ_OK);
 
 	/* Bad names. */
-	ck_assert_int_eq(st_of(op_create(fd, ".hidden", 1, 1)), CQ_INVALID);
-	ck_assert_int_eq(st_of(op_create(fd, "", 1, 1)), CQ_INVALID);
-	ck_assert_int_eq(st_of(op_create(fd, "a/b", 1, 1)), CQ_INVALID);
-	ck_assert_int_eq(st_of(op_create(fd, "sp ace", 1, 1)), CQ_INVALID);
+	ck_assert_int_eq(rc_status(op_create(fd, ".hidden", 1, 1)), CQ_INVALID);
+	ck_assert_int_eq(rc_status(op_create(fd, "", 1, 1)), CQ_INVALID);
+	ck_assert_int_eq(rc_status(op_create(fd, "a/b", 1, 1)), CQ_INVALID);
+	ck_assert_int_eq(rc_status(op_create(fd, "sp ace", 1, 1)), CQ_INVALID);
 	memset(longname, 'x', 65);
 	longname[65] = '\0';
-	ck_assert_int_eq(st_of(op_create(fd, longname, 1, 1)), CQ_INVALID);
+	ck_assert_int_eq(rc_status(op_create(fd, longname, 1, 1)), CQ_INVALID);
 	longname[64] = '\0';
-	ck_assert_int_eq(st_of(op_create(fd, longname, 1, 1)), CQ_OK);
+	ck_assert_int_eq(rc_status(op_create(fd, longname, 1, 1)), CQ_OK);
 
 	/* Bad attributes. */
 	a.has_capacity = 1;
@@ -673,17 +500,18 @@ START_TEST(test_create_open_delete_list)
 	ck_assert_int_eq(r->status, CQ_OK);
 	ck_assert_uint_eq(r->n_queues, 2);
 	conqueue__reply__free_unpacked(r, NULL);
-	ck_assert_int_eq(st_of(op_named(fd, CONQUEUE__NAMED__KIND__DELETE,
+	ck_assert_int_eq(rc_status(op_named(fd, CONQUEUE__NAMED__KIND__DELETE,
 	                     "com.example.jobs")),
 	    CQ_OK);
-	ck_assert_int_eq(st_of(op_named(fd, CONQUEUE__NAMED__KIND__OPEN,
+	ck_assert_int_eq(rc_status(op_named(fd, CONQUEUE__NAMED__KIND__OPEN,
 	                     "com.example.jobs")),
 	    CQ_NOTFOUND);
-	ck_assert_int_eq(st_of(op_named(fd, CONQUEUE__NAMED__KIND__DELETE,
+	ck_assert_int_eq(rc_status(op_named(fd, CONQUEUE__NAMED__KIND__DELETE,
 	                     "com.example.jobs")),
 	    CQ_NOTFOUND);
 	ck_assert_int_eq(
-	    st_of(op_named(fd, CONQUEUE__NAMED__KIND__STAT, "..")), CQ_INVALID);
+	    rc_status(op_named(fd, CONQUEUE__NAMED__KIND__STAT, "..")),
+	    CQ_INVALID);
 	ck_assert_int_eq(tu_shm_count_prefix(D.instance), 1);
 	close(fd);
 }
@@ -697,7 +525,7 @@ START_TEST(test_push_pop_basics)
 	static const char *const three[] = {"m1", "m2", "m3"};
 	char big[70000];
 
-	st_of(op_create(fd, "q", 4, 1));
+	ck_assert_int_eq(rc_status(op_create(fd, "q", 4, 1)), CQ_OK);
 	/* Push: ids ascend; pop: FIFO with message ids. */
 	id = send_push(fd, "q", "a", -1);
 	r = cl_recv(fd);
@@ -718,14 +546,14 @@ START_TEST(test_push_pop_basics)
 	ck_assert_uint_eq(expect_msg(r, "b"), first + 1);
 	send_receipt(fd, r->id, 0);
 	conqueue__reply__free_unpacked(r, NULL);
-	ck_assert_int_eq(st_of(do_pop(fd, "q", 1, 0)), CQ_EMPTY);
+	ck_assert_int_eq(rc_status(do_pop(fd, "q", 1, 0)), CQ_EMPTY);
 
 	/* try_push on a full queue; too big; push_front. */
 	ck_assert_int_eq(st_push(fd, "q", "x1", 0), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "q", "x2", 0), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "q", "x3", 0), CQ_OK);
 	send_push_many(fd, "q", (const char *const[]){"x0"}, 1, 0, 0, 1);
-	ck_assert_int_eq(st_of(cl_recv(fd)), CQ_OK);
+	ck_assert_int_eq(rc_status(cl_recv(fd)), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "q", "x5", 0), CQ_FULL);
 	pop_expect(fd, "q", "x0");
 	pop_expect(fd, "q", "x1");
@@ -736,7 +564,7 @@ START_TEST(test_push_pop_basics)
 	ck_assert_int_eq(st_push(fd, "q", big, 0), CQ_TOOBIG);
 	/* band out of range */
 	send_push_many(fd, "q", three, 1, 0, 1, 0);
-	ck_assert_int_eq(st_of(cl_recv(fd)), CQ_INVALID);
+	ck_assert_int_eq(rc_status(cl_recv(fd)), CQ_INVALID);
 	/* push_many: consecutive ids, all or nothing. */
 	send_push_many(fd, "q", three, 3, 0, 0, 0);
 	r = cl_recv(fd);
@@ -744,10 +572,10 @@ START_TEST(test_push_pop_basics)
 	first = r->first_id;
 	conqueue__reply__free_unpacked(r, NULL);
 	send_push_many(fd, "q", three, 2, 0, 0, 0);
-	ck_assert_int_eq(st_of(cl_recv(fd)), CQ_FULL);
+	ck_assert_int_eq(rc_status(cl_recv(fd)), CQ_FULL);
 	send_push_many(fd, "q", (const char *const[]){"a", "b", "c", "d", "e"},
 	    5, -1, 0, 0);
-	ck_assert_int_eq(st_of(cl_recv(fd)), CQ_INVALID); /* > capacity */
+	ck_assert_int_eq(rc_status(cl_recv(fd)), CQ_INVALID); /* > capacity */
 	r = do_pop(fd, "q", 3, 0);
 	ck_assert_int_eq(r->status, CQ_OK);
 	ck_assert_uint_eq(r->n_msgs, 3);
@@ -757,10 +585,10 @@ START_TEST(test_push_pop_basics)
 	send_receipt(fd, r->id, 0);
 	conqueue__reply__free_unpacked(r, NULL);
 	/* pop max out of range */
-	ck_assert_int_eq(st_of(do_pop(fd, "q", 1025, 0)), CQ_INVALID);
+	ck_assert_int_eq(rc_status(do_pop(fd, "q", 1025, 0)), CQ_INVALID);
 	/* Unknown queue. */
 	ck_assert_int_eq(st_push(fd, "nope", "x", 0), CQ_NOTFOUND);
-	ck_assert_int_eq(st_of(do_pop(fd, "nope", 1, 0)), CQ_NOTFOUND);
+	ck_assert_int_eq(rc_status(do_pop(fd, "nope", 1, 0)), CQ_NOTFOUND);
 	close(fd);
 }
 END_TEST
@@ -769,16 +597,16 @@ START_TEST(test_bands_and_front)
 {
 	int fd = cl_connect();
 
-	st_of(op_create(fd, "prio", 16, 3));
+	ck_assert_int_eq(rc_status(op_create(fd, "prio", 16, 3)), CQ_OK);
 	send_push_many(fd, "prio", (const char *const[]){"low1"}, 1, 0, 0, 0);
-	ck_assert_int_eq(st_of(cl_recv(fd)), CQ_OK);
+	ck_assert_int_eq(rc_status(cl_recv(fd)), CQ_OK);
 	send_push_many(
 	    fd, "prio", (const char *const[]){"high1", "high2"}, 2, 0, 2, 0);
-	ck_assert_int_eq(st_of(cl_recv(fd)), CQ_OK);
+	ck_assert_int_eq(rc_status(cl_recv(fd)), CQ_OK);
 	send_push_many(fd, "prio", (const char *const[]){"mid"}, 1, 0, 1, 0);
-	ck_assert_int_eq(st_of(cl_recv(fd)), CQ_OK);
+	ck_assert_int_eq(rc_status(cl_recv(fd)), CQ_OK);
 	send_push_many(fd, "prio", (const char *const[]){"high0"}, 1, 0, 2, 1);
-	ck_assert_int_eq(st_of(cl_recv(fd)), CQ_OK);
+	ck_assert_int_eq(rc_status(cl_recv(fd)), CQ_OK);
 	pop_expect(fd, "prio", "high0");
 	pop_expect(fd, "prio", "high1");
 	pop_expect(fd, "prio", "high2");
@@ -793,24 +621,24 @@ START_TEST(test_close_is_closed_drain)
 	int fd = cl_connect();
 	Conqueue__Reply *r;
 
-	st_of(op_create(fd, "c", 4, 1));
+	ck_assert_int_eq(rc_status(op_create(fd, "c", 4, 1)), CQ_OK);
 	r = op_named(fd, CONQUEUE__NAMED__KIND__IS_CLOSED, "c");
 	ck_assert(r->has_flag && !r->flag);
 	conqueue__reply__free_unpacked(r, NULL);
 	ck_assert_int_eq(st_push(fd, "c", "1", 0), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "c", "2", 0), CQ_OK);
 	ck_assert_int_eq(
-	    st_of(op_named(fd, CONQUEUE__NAMED__KIND__CLOSE, "c")), CQ_OK);
+	    rc_status(op_named(fd, CONQUEUE__NAMED__KIND__CLOSE, "c")), CQ_OK);
 	ck_assert_int_eq(
-	    st_of(op_named(fd, CONQUEUE__NAMED__KIND__CLOSE, "c")), CQ_OK);
+	    rc_status(op_named(fd, CONQUEUE__NAMED__KIND__CLOSE, "c")), CQ_OK);
 	r = op_named(fd, CONQUEUE__NAMED__KIND__IS_CLOSED, "c");
 	ck_assert(r->has_flag && r->flag);
 	conqueue__reply__free_unpacked(r, NULL);
 	ck_assert_int_eq(st_push(fd, "c", "3", -1), CQ_CLOSED);
 	pop_expect(fd, "c", "1");
 	pop_expect(fd, "c", "2");
-	ck_assert_int_eq(st_of(do_pop(fd, "c", 1, -1)), CQ_CLOSED);
-	ck_assert_int_eq(st_of(do_pop(fd, "c", 1, 0)), CQ_CLOSED);
+	ck_assert_int_eq(rc_status(do_pop(fd, "c", 1, -1)), CQ_CLOSED);
+	ck_assert_int_eq(rc_status(do_pop(fd, "c", 1, 0)), CQ_CLOSED);
 	close(fd);
 }
 END_TEST
@@ -821,7 +649,7 @@ START_TEST(test_pause_resume_length_stat)
 	Conqueue__Reply *r;
 	uint64_t id;
 
-	st_of(op_create(a, "p", 4, 1));
+	ck_assert_int_eq(rc_status(op_create(a, "p", 4, 1)), CQ_OK);
 	/* length = queued - waiting poppers */
 	id = send_pop(b, "p", 1, -1, 0, 0);
 	sync_conn(b);
@@ -835,16 +663,16 @@ START_TEST(test_pause_resume_length_stat)
 	conqueue__reply__free_unpacked(r, NULL);
 
 	ck_assert_int_eq(
-	    st_of(op_named(a, CONQUEUE__NAMED__KIND__PAUSE, "p")), CQ_OK);
+	    rc_status(op_named(a, CONQUEUE__NAMED__KIND__PAUSE, "p")), CQ_OK);
 	ck_assert_int_eq(st_push(a, "p", "m", 0), CQ_OK); /* pushes go in */
-	ck_assert_int_eq(st_of(do_pop(a, "p", 1, 0)), CQ_EMPTY);
+	ck_assert_int_eq(rc_status(do_pop(a, "p", 1, 0)), CQ_EMPTY);
 	r = stat_of(a, "p");
 	ck_assert(r->stat->paused);
 	ck_assert_uint_eq(r->stat->length, 1);
 	ck_assert_uint_eq(r->stat->total_pushed, 1);
 	conqueue__reply__free_unpacked(r, NULL);
 	ck_assert_int_eq(
-	    st_of(op_named(a, CONQUEUE__NAMED__KIND__RESUME, "p")), CQ_OK);
+	    rc_status(op_named(a, CONQUEUE__NAMED__KIND__RESUME, "p")), CQ_OK);
 	r = cl_recv(b);
 	ck_assert_uint_eq(r->id, id);
 	expect_msg(r, "m");
@@ -873,7 +701,7 @@ START_TEST(test_ping_info)
 	Conqueue__Reply *rep;
 
 	sync_conn(fd);
-	st_of(op_create(fd, "i1", 2, 1));
+	ck_assert_int_eq(rc_status(op_create(fd, "i1", 2, 1)), CQ_OK);
 	r.op_case = CONQUEUE__REQUEST__OP_INFO;
 	r.info = &i;
 	rep = cl_call(fd, &r);
@@ -898,7 +726,7 @@ START_TEST(test_close_wakes_other_connections)
 	uint64_t idp, id1, id2, idx;
 	Conqueue__Reply *r;
 
-	st_of(op_create(ctl, "w", 1, 1));
+	ck_assert_int_eq(rc_status(op_create(ctl, "w", 1, 1)), CQ_OK);
 	id1 = send_pop(pop1, "w", 1, -1, 0, 0);
 	sync_conn(pop1);
 	id2 = send_pop(pop2, "w", 1, -1, 0, 0);
@@ -917,13 +745,13 @@ START_TEST(test_close_wakes_other_connections)
 	ck_assert_uint_eq(r->stat->waiting_poppers, 1);
 	conqueue__reply__free_unpacked(r, NULL);
 	ck_assert_int_eq(
-	    st_of(op_named(ctl, CONQUEUE__NAMED__KIND__CLOSE, "w")), CQ_OK);
+	    rc_status(op_named(ctl, CONQUEUE__NAMED__KIND__CLOSE, "w")), CQ_OK);
 	r = cl_recv(pusher);
 	ck_assert_uint_eq(r->id, idp);
-	ck_assert_int_eq(st_of(r), CQ_CLOSED);
+	ck_assert_int_eq(rc_status(r), CQ_CLOSED);
 	r = cl_recv(pop2);
 	ck_assert_uint_eq(r->id, id2);
-	ck_assert_int_eq(st_of(r), CQ_CLOSED);
+	ck_assert_int_eq(rc_status(r), CQ_CLOSED);
 	/* pop1 rejects its message: it is back, drained, then CLOSED. */
 	send_receipt(pop1, id1, 1);
 	idx = send_pop(pop1, "w", 1, -1, 0, 0);
@@ -933,7 +761,7 @@ START_TEST(test_close_wakes_other_connections)
 	ck_assert_uint_eq(r->msgs[0]->deliveries, 2);
 	send_receipt(pop1, idx, 0);
 	conqueue__reply__free_unpacked(r, NULL);
-	ck_assert_int_eq(st_of(do_pop(pop1, "w", 1, -1)), CQ_CLOSED);
+	ck_assert_int_eq(rc_status(do_pop(pop1, "w", 1, -1)), CQ_CLOSED);
 	close(ctl);
 	close(pusher);
 	close(pop1);
@@ -947,14 +775,15 @@ START_TEST(test_delete_wakes_waiters)
 	uint64_t id;
 	Conqueue__Reply *r;
 
-	st_of(op_create(ctl, "del", 1, 1));
+	ck_assert_int_eq(rc_status(op_create(ctl, "del", 1, 1)), CQ_OK);
 	id = send_pop(p, "del", 1, -1, 0, 0);
 	sync_conn(p);
 	ck_assert_int_eq(
-	    st_of(op_named(ctl, CONQUEUE__NAMED__KIND__DELETE, "del")), CQ_OK);
+	    rc_status(op_named(ctl, CONQUEUE__NAMED__KIND__DELETE, "del")),
+	    CQ_OK);
 	r = cl_recv(p);
 	ck_assert_uint_eq(r->id, id);
-	ck_assert_int_eq(st_of(r), CQ_CLOSED);
+	ck_assert_int_eq(rc_status(r), CQ_CLOSED);
 	ck_assert_int_eq(tu_shm_count_prefix(D.instance), 0);
 	close(ctl);
 	close(p);
@@ -966,15 +795,15 @@ START_TEST(test_timed_ops_time_out)
 	int fd = cl_connect();
 	int64_t t0, dt;
 
-	st_of(op_create(fd, "t", 1, 1));
-	t0 = now_ms();
-	ck_assert_int_eq(st_of(do_pop(fd, "t", 1, 200)), CQ_TIMEDOUT);
-	dt = now_ms() - t0;
+	ck_assert_int_eq(rc_status(op_create(fd, "t", 1, 1)), CQ_OK);
+	t0 = tu_now_ms();
+	ck_assert_int_eq(rc_status(do_pop(fd, "t", 1, 200)), CQ_TIMEDOUT);
+	dt = tu_now_ms() - t0;
 	ck_assert_int_ge(dt, 190);
 	ck_assert_int_eq(st_push(fd, "t", "fill", 0), CQ_OK);
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	ck_assert_int_eq(st_push(fd, "t", "more", 200), CQ_TIMEDOUT);
-	dt = now_ms() - t0;
+	dt = tu_now_ms() - t0;
 	ck_assert_int_ge(dt, 190);
 	/* A timed pop that is served in time gets its message. */
 	pop_expect(fd, "t", "fill");
@@ -989,8 +818,8 @@ START_TEST(test_parked_pop_survives_traffic)
 	int i;
 	Conqueue__Reply *r;
 
-	st_of(op_create(a, "s", 8, 1));
-	st_of(op_create(a, "other", 8, 1));
+	ck_assert_int_eq(rc_status(op_create(a, "s", 8, 1)), CQ_OK);
+	ck_assert_int_eq(rc_status(op_create(a, "other", 8, 1)), CQ_OK);
 	id = send_pop(a, "s", 1, -1, 0, 0);
 	for (i = 0; i < 20; i++) {
 		sync_conn(a); /* other ops on the same connection */
@@ -1016,7 +845,7 @@ START_TEST(test_waiters_fifo_fairness)
 	char want[8];
 	Conqueue__Reply *r;
 
-	st_of(op_create(prod, "fair", 8, 1));
+	ck_assert_int_eq(rc_status(op_create(prod, "fair", 8, 1)), CQ_OK);
 	for (i = 0; i < 3; i++) {
 		c[i] = cl_connect();
 		id[i] = send_pop(c[i], "fair", 1, -1, 0, 0);
@@ -1045,7 +874,7 @@ START_TEST(test_cancel_parked_pop)
 	Conqueue__Reply *rep;
 	uint64_t id;
 
-	st_of(op_create(fd, "cx", 2, 1));
+	ck_assert_int_eq(rc_status(op_create(fd, "cx", 2, 1)), CQ_OK);
 	id = send_pop(fd, "cx", 1, -1, 0, 0);
 	/* The same id again while pending: CQ_INVALID. */
 	{
@@ -1061,17 +890,17 @@ START_TEST(test_cancel_parked_pop)
 	c.target = id;
 	r.op_case = CONQUEUE__REQUEST__OP_CANCEL;
 	r.cancel = &c;
-	r.id = next_id++;
+	r.id = rc_fresh_id();
 	cl_send(fd, &r);
 	rep = cl_recv(fd);
 	ck_assert_uint_eq(rep->id, id);
-	ck_assert_int_eq(st_of(rep), CQ_CANCELED);
+	ck_assert_int_eq(rc_status(rep), CQ_CANCELED);
 	rep = cl_recv(fd);
 	ck_assert_uint_eq(rep->id, r.id);
-	ck_assert_int_eq(st_of(rep), CQ_OK);
+	ck_assert_int_eq(rc_status(rep), CQ_OK);
 	/* Already completed: NOTFOUND. */
 	r.id = 0;
-	ck_assert_int_eq(st_of(cl_call(fd, &r)), CQ_NOTFOUND);
+	ck_assert_int_eq(rc_status(cl_call(fd, &r)), CQ_NOTFOUND);
 	/* The cancelled pop took nothing. */
 	ck_assert_int_eq(st_push(fd, "cx", "kept", 0), CQ_OK);
 	pop_expect(fd, "cx", "kept");
@@ -1084,7 +913,7 @@ START_TEST(test_handoff_close_before_confirm)
 	int a = cl_connect(), b = cl_connect();
 	Conqueue__Reply *r;
 
-	st_of(op_create(a, "h", 4, 1));
+	ck_assert_int_eq(rc_status(op_create(a, "h", 4, 1)), CQ_OK);
 	ck_assert_int_eq(st_push(a, "h", "one", 0), CQ_OK);
 	ck_assert_int_eq(st_push(a, "h", "two", 0), CQ_OK);
 	r = do_pop(a, "h", 2, 0);
@@ -1111,7 +940,7 @@ START_TEST(test_handoff_reject_and_confirm)
 	Conqueue__Reply *r, *s;
 	uint64_t id;
 
-	st_of(op_create(fd, "rj", 4, 1));
+	ck_assert_int_eq(rc_status(op_create(fd, "rj", 4, 1)), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "rj", "a", 0), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "rj", "b", 0), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "rj", "c", 0), CQ_OK);
@@ -1139,7 +968,7 @@ START_TEST(test_handoff_reject_and_confirm)
 	ck_assert_uint_eq(s->stat->in_flight, 0);
 	ck_assert_uint_eq(s->stat->length, 0);
 	conqueue__reply__free_unpacked(s, NULL);
-	ck_assert_int_eq(st_of(do_pop(fd, "rj", 1, 0)), CQ_EMPTY);
+	ck_assert_int_eq(rc_status(do_pop(fd, "rj", 1, 0)), CQ_EMPTY);
 	close(fd);
 }
 END_TEST
@@ -1152,7 +981,7 @@ START_TEST(test_reserve_ack_release_detach)
 	Conqueue__Reply *rep;
 	uint64_t mid;
 
-	st_of(op_create(a, "rs", 4, 1));
+	ck_assert_int_eq(rc_status(op_create(a, "rs", 4, 1)), CQ_OK);
 	ck_assert_int_eq(st_push(a, "rs", "job1", 0), CQ_OK);
 	ck_assert_int_eq(st_push(a, "rs", "job2", 0), CQ_OK);
 	send_pop(a, "rs", 1, 0, 1, 0);
@@ -1166,15 +995,15 @@ START_TEST(test_reserve_ack_release_detach)
 	r.msg_op = &m;
 	/* Another connection may not ack an attached reservation. */
 	m.kind = CONQUEUE__MSG_OP__KIND__ACK;
-	ck_assert_int_eq(st_of(cl_call(b, &r)), CQ_NOTFOUND);
+	ck_assert_int_eq(rc_status(cl_call(b, &r)), CQ_NOTFOUND);
 	r.id = 0;
 	m.kind = CONQUEUE__MSG_OP__KIND__TOUCH;
-	ck_assert_int_eq(st_of(cl_call(a, &r)), CQ_OK);
+	ck_assert_int_eq(rc_status(cl_call(a, &r)), CQ_OK);
 	r.id = 0;
 	m.kind = CONQUEUE__MSG_OP__KIND__RELEASE;
-	ck_assert_int_eq(st_of(cl_call(a, &r)), CQ_OK);
+	ck_assert_int_eq(rc_status(cl_call(a, &r)), CQ_OK);
 	r.id = 0;
-	ck_assert_int_eq(st_of(cl_call(a, &r)), CQ_NOTFOUND);
+	ck_assert_int_eq(rc_status(cl_call(a, &r)), CQ_NOTFOUND);
 	/* Released: job1 is back at the head. Reserve detached, ack from b. */
 	send_pop(a, "rs", 1, 0, 1, 1);
 	rep = cl_recv(a);
@@ -1185,9 +1014,9 @@ START_TEST(test_reserve_ack_release_detach)
 	m.msg_id = mid;
 	m.kind = CONQUEUE__MSG_OP__KIND__ACK;
 	r.id = 0;
-	ck_assert_int_eq(st_of(cl_call(b, &r)), CQ_OK);
+	ck_assert_int_eq(rc_status(cl_call(b, &r)), CQ_OK);
 	pop_expect(b, "rs", "job2");
-	ck_assert_int_eq(st_of(do_pop(b, "rs", 1, 0)), CQ_EMPTY);
+	ck_assert_int_eq(rc_status(do_pop(b, "rs", 1, 0)), CQ_EMPTY);
 	close(b);
 }
 END_TEST
@@ -1199,7 +1028,7 @@ START_TEST(test_reserve_lease_expiry_and_disconnect)
 	Conqueue__Pop p = CONQUEUE__POP__INIT;
 	Conqueue__Reply *rep;
 
-	st_of(op_create(a, "ls", 4, 1));
+	ck_assert_int_eq(rc_status(op_create(a, "ls", 4, 1)), CQ_OK);
 	ck_assert_int_eq(st_push(a, "ls", "L", 0), CQ_OK);
 	p.name.data = (uint8_t *)(uintptr_t) "ls";
 	p.name.len = 2;
@@ -1255,7 +1084,7 @@ START_TEST(test_dead_letter_queue)
 	ck_assert_uint_eq(r->msgs[0]->deliveries, 2);
 	send_receipt(fd, r->id, 1); /* second delivery failed: dead letter */
 	conqueue__reply__free_unpacked(r, NULL);
-	ck_assert_int_eq(st_of(do_pop(fd, "dq", 1, 0)), CQ_EMPTY);
+	ck_assert_int_eq(rc_status(do_pop(fd, "dq", 1, 0)), CQ_EMPTY);
 	pop_expect(fd, "dq.dlq", "poison");
 	r = stat_of(fd, "dq");
 	ck_assert_uint_eq(r->stat->dead_lettered, 1);
@@ -1270,8 +1099,8 @@ START_TEST(test_kill_and_restart_keeps_everything)
 	int fd = cl_connect();
 	Conqueue__Reply *r;
 
-	st_of(op_create(fd, "keep", 8, 2));
-	st_of(op_create(fd, "keep2", 2, 1));
+	ck_assert_int_eq(rc_status(op_create(fd, "keep", 8, 2)), CQ_OK);
+	ck_assert_int_eq(rc_status(op_create(fd, "keep2", 2, 1)), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "keep", "k1", 0), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "keep", "k2", 0), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "keep", "k3", 0), CQ_OK);
@@ -1293,7 +1122,7 @@ START_TEST(test_kill_and_restart_keeps_everything)
 	pop_expect(fd, "keep", "k3");
 	pop_expect(fd, "keep2", "z");
 	/* New queues get fresh segments next to the old ones. */
-	ck_assert_int_eq(st_of(op_create(fd, "new", 2, 1)), CQ_OK);
+	ck_assert_int_eq(rc_status(op_create(fd, "new", 2, 1)), CQ_OK);
 	ck_assert_int_eq(tu_shm_count_prefix(D.instance), 3);
 	close(fd);
 }
@@ -1305,7 +1134,7 @@ START_TEST(test_second_daemon_refused)
 	const char *args[] = {"-s", D.sock, "--instance", D.instance, NULL};
 	int fd;
 
-	ck_assert_int_eq(run_daemon_sync(args, err, sizeof err), 1);
+	ck_assert_int_eq(tu_daemon_run(args, err, sizeof err), 1);
 	ck_assert_ptr_nonnull(strstr(err, "already running"));
 	/* The first one is unharmed. */
 	fd = cl_connect();
@@ -1341,7 +1170,7 @@ expect_protocol_error(const void *bytes, size_t len)
 	ck_assert_int_eq(r->status, CQ_PROTOCOL);
 	ck_assert_ptr_nonnull(r->detail);
 	conqueue__reply__free_unpacked(r, NULL);
-	ck_assert(cl_wait_eof(fd));
+	ck_assert(rc_wait_eof(fd));
 	close(fd);
 }
 
@@ -1376,14 +1205,14 @@ START_TEST(test_malformed_frames)
 	cl_write(fd, unknown, sizeof unknown);
 	r = cl_recv(fd);
 	ck_assert_uint_eq(r->id, 5);
-	ck_assert_int_eq(st_of(r), CQ_PROTOCOL);
+	ck_assert_int_eq(rc_status(r), CQ_PROTOCOL);
 	close(fd);
 	/* Garbage as the very first frame. */
 	fd = cl_connect_raw();
 	cl_write(fd, garbage, sizeof garbage);
 	r = cl_recv(fd);
-	ck_assert_int_eq(st_of(r), CQ_PROTOCOL);
-	ck_assert(cl_wait_eof(fd));
+	ck_assert_int_eq(rc_status(r), CQ_PROTOCOL);
+	ck_assert(rc_wait_eof(fd));
 	close(fd);
 	/* Another connection kept working throughout. */
 	sync_conn(other);
@@ -1407,13 +1236,13 @@ START_TEST(test_frame_timeout)
 	ck_assert_int_eq(rc, 0);
 	fd = cl_connect();
 	silent = cl_connect_raw(); /* never says hello */
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	cl_write(fd, partial, sizeof partial);
 	r = cl_recv(fd);
-	ck_assert_int_eq(st_of(r), CQ_PROTOCOL);
-	ck_assert(cl_wait_eof(fd));
-	ck_assert_int_ge(now_ms() - t0, 190);
-	ck_assert(cl_wait_eof(silent));
+	ck_assert_int_eq(rc_status(r), CQ_PROTOCOL);
+	ck_assert(rc_wait_eof(fd));
+	ck_assert_int_ge(tu_now_ms() - t0, 190);
+	ck_assert(rc_wait_eof(silent));
 	close(fd);
 	close(silent);
 }
@@ -1439,12 +1268,12 @@ START_TEST(test_connection_and_pending_limits)
 	ck_assert_uint_eq(r->id, 0);
 	ck_assert_int_eq(r->status, CQ_LIMIT);
 	conqueue__reply__free_unpacked(r, NULL);
-	ck_assert(cl_wait_eof(c));
+	ck_assert(rc_wait_eof(c));
 	close(c);
-	st_of(op_create(a, "pl", 2, 1));
+	ck_assert_int_eq(rc_status(op_create(a, "pl", 2, 1)), CQ_OK);
 	send_pop(a, "pl", 1, -1, 0, 0);
 	send_pop(a, "pl", 1, -1, 0, 0);
-	ck_assert_int_eq(st_of(do_pop(a, "pl", 1, -1)), CQ_LIMIT);
+	ck_assert_int_eq(rc_status(do_pop(a, "pl", 1, -1)), CQ_LIMIT);
 	close(a);
 	close(b);
 	/* The closed connections free their places. */
@@ -1462,7 +1291,7 @@ START_TEST(test_connection_and_pending_limits)
 		}
 		r = cl_recv(a);
 		close(a);
-		if (r != NULL && st_of(r) == CQ_OK)
+		if (r != NULL && rc_status(r) == CQ_OK)
 			return;
 		nanosleep(&ts, NULL); /* bounded poll on a condition */
 	}
@@ -1477,13 +1306,13 @@ START_TEST(test_bad_config_refused)
 	                                   "no_such_key = 1\n");
 	const char *args[] = {"-c", cfgpath, "-s", "/tmp/never.sock", NULL};
 
-	ck_assert_int_eq(run_daemon_sync(args, err, sizeof err), 1);
+	ck_assert_int_eq(tu_daemon_run(args, err, sizeof err), 1);
 	ck_assert_msg(strstr(err, ":3: unknown key 'no_such_key'") != NULL,
 	    "stderr: %s", err);
 	unlink(cfgpath);
 	cfgpath = write_config("max_frame = lots\n");
 	args[1] = cfgpath;
-	ck_assert_int_eq(run_daemon_sync(args, err, sizeof err), 1);
+	ck_assert_int_eq(tu_daemon_run(args, err, sizeof err), 1);
 	ck_assert_ptr_nonnull(strstr(err, ":1: max_frame"));
 	unlink(cfgpath);
 }
@@ -1495,7 +1324,7 @@ START_TEST(test_sigterm_answers_parked_and_exits_0)
 	Conqueue__Reply *r;
 	uint64_t id;
 
-	st_of(op_create(fd, "term", 1, 1));
+	ck_assert_int_eq(rc_status(op_create(fd, "term", 1, 1)), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "term", "stays", 0), CQ_OK);
 	id = send_push(fd, "term", "never", -1); /* full: parks */
 	sync_conn(fd);
@@ -1506,14 +1335,14 @@ START_TEST(test_sigterm_answers_parked_and_exits_0)
 	ck_assert_int_eq(r->status, CQ_DISCONNECTED);
 	ck_assert_str_eq(r->detail, "daemon shutting down");
 	conqueue__reply__free_unpacked(r, NULL);
-	ck_assert(cl_wait_eof(fd));
+	ck_assert(rc_wait_eof(fd));
 	close(fd);
 	/* The queues stay in shared memory. */
 	ck_assert_int_eq(tu_shm_count_prefix(D.instance), 1);
 	ck_assert_int_eq(tu_daemon_restart(&D, NULL), 0);
 	fd = cl_connect();
 	pop_expect(fd, "term", "stays");
-	ck_assert_int_eq(st_of(do_pop(fd, "term", 1, 0)), CQ_EMPTY);
+	ck_assert_int_eq(rc_status(do_pop(fd, "term", 1, 0)), CQ_EMPTY);
 	close(fd);
 }
 END_TEST
@@ -1524,7 +1353,7 @@ START_TEST(test_sigterm_answers_parked_pop)
 	Conqueue__Reply *r;
 	uint64_t id;
 
-	st_of(op_create(fd, "tp", 1, 1));
+	ck_assert_int_eq(rc_status(op_create(fd, "tp", 1, 1)), CQ_OK);
 	id = send_pop(fd, "tp", 1, -1, 0, 0);
 	sync_conn(fd);
 	ck_assert_int_eq(tu_daemon_stop(&D), 0);
@@ -1576,12 +1405,12 @@ access_as_nobody(void)
 	fd = cl_connect();
 	if (st_push(fd, "priv", "x", 0) != CQ_DENIED)
 		return 1;
-	if (st_of(do_pop(fd, "priv", 1, 0)) != CQ_DENIED)
+	if (rc_status(do_pop(fd, "priv", 1, 0)) != CQ_DENIED)
 		return 2;
-	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__STAT, "priv")) !=
+	if (rc_status(op_named(fd, CONQUEUE__NAMED__KIND__STAT, "priv")) !=
 	    CQ_DENIED)
 		return 3;
-	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__OPEN, "priv")) !=
+	if (rc_status(op_named(fd, CONQUEUE__NAMED__KIND__OPEN, "priv")) !=
 	    CQ_DENIED)
 		return 4;
 	if (st_push(fd, "pub", "x", 0) != CQ_OK)
@@ -1593,17 +1422,17 @@ access_as_nobody(void)
 	conqueue__reply__free_unpacked(rep, NULL);
 	if (st_push(fd, "ro", "x", 0) != CQ_DENIED)
 		return 7;
-	if (st_of(do_pop(fd, "ro", 1, 0)) != CQ_EMPTY)
+	if (rc_status(do_pop(fd, "ro", 1, 0)) != CQ_EMPTY)
 		return 8;
-	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__OPEN, "wo")) != CQ_OK)
+	if (rc_status(op_named(fd, CONQUEUE__NAMED__KIND__OPEN, "wo")) != CQ_OK)
 		return 9; /* a producer may open a push-only queue */
-	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__CLOSE, "pub")) !=
+	if (rc_status(op_named(fd, CONQUEUE__NAMED__KIND__CLOSE, "pub")) !=
 	    CQ_DENIED)
 		return 10;
-	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__DELETE, "pub")) !=
+	if (rc_status(op_named(fd, CONQUEUE__NAMED__KIND__DELETE, "pub")) !=
 	    CQ_DENIED)
 		return 11;
-	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__PAUSE, "pub")) !=
+	if (rc_status(op_named(fd, CONQUEUE__NAMED__KIND__PAUSE, "pub")) !=
 	    CQ_DENIED)
 		return 12;
 	r.op_case = CONQUEUE__REQUEST__OP_LIST;
@@ -1621,14 +1450,15 @@ access_as_nobody(void)
 	r = (Conqueue__Request)CONQUEUE__REQUEST__INIT;
 	r.op_case = CONQUEUE__REQUEST__OP_CHMOD;
 	r.chmod = &c;
-	if (st_of(cl_call(fd, &r)) != CQ_OK)
+	if (rc_status(cl_call(fd, &r)) != CQ_OK)
 		return 15;
 	c.name.data = (uint8_t *)(uintptr_t) "pub";
 	c.name.len = 3;
 	r.id = 0;
-	if (st_of(cl_call(fd, &r)) != CQ_DENIED)
+	if (rc_status(cl_call(fd, &r)) != CQ_DENIED)
 		return 16;
-	if (st_of(op_named(fd, CONQUEUE__NAMED__KIND__CLOSE, "mine")) != CQ_OK)
+	if (rc_status(op_named(fd, CONQUEUE__NAMED__KIND__CLOSE, "mine")) !=
+	    CQ_OK)
 		return 17;
 	close(fd);
 	return 0;
@@ -1642,9 +1472,7 @@ START_TEST(test_access_by_mode)
 	int fd, st;
 	pid_t pid;
 
-	if (geteuid() != 0)
-		return; /* needs a second uid */
-	restart_with(args, NULL);
+	restart_with(args, NULL); /* root: check_daemon_root */
 	ck_assert_int_eq(stat(D.sock, &sb), 0);
 	ck_assert_uint_eq(sb.st_mode & 0777, 0666);
 	ck_assert_int_eq(chmod(D.dir, 0711), 0);
@@ -1669,7 +1497,8 @@ START_TEST(test_access_by_mode)
 	conqueue__reply__free_unpacked(r, NULL);
 	/* An admin passes every check. */
 	ck_assert_int_eq(
-	    st_of(op_named(fd, CONQUEUE__NAMED__KIND__DELETE, "mine")), CQ_OK);
+	    rc_status(op_named(fd, CONQUEUE__NAMED__KIND__DELETE, "mine")),
+	    CQ_OK);
 	close(fd);
 }
 END_TEST
@@ -1734,7 +1563,7 @@ START_TEST(test_slow_reader_dropped)
 	/* The daemon drops it after the grace period; watch sees it go. */
 	for (i = 0; i < 500; i++) {
 		struct timespec ts = {0, 10000000};
-		r.id = next_id++;
+		r.id = rc_fresh_id();
 		cl_send(watch, &r);
 		rep = cl_recv(watch);
 		ck_assert_ptr_nonnull(rep);
@@ -1746,7 +1575,7 @@ START_TEST(test_slow_reader_dropped)
 	}
 	ck_assert_int_eq(n, 1);
 	fcntl(slow, F_SETFL, 0);
-	ck_assert(cl_wait_eof(slow));
+	ck_assert(rc_wait_eof(slow));
 	close(slow);
 	close(watch);
 }
@@ -1828,20 +1657,20 @@ START_TEST(test_notify_socket)
 	unsetenv("WATCHDOG_USEC");
 	pfd.fd = s;
 	pfd.events = POLLIN;
-	ck_assert_int_eq(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
+	ck_assert_int_eq(poll(&pfd, 1, RC_IO_TIMEOUT_MS), 1);
 	n = recv(s, buf, sizeof buf - 1, 0);
 	ck_assert_int_gt(n, 0);
 	buf[n] = '\0';
 	ck_assert_ptr_nonnull(strstr(buf, "READY=1"));
 	/* WatchdogSec: pings at half the interval. */
-	ck_assert_int_eq(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
+	ck_assert_int_eq(poll(&pfd, 1, RC_IO_TIMEOUT_MS), 1);
 	n = recv(s, buf, sizeof buf - 1, 0);
 	ck_assert_int_gt(n, 0);
 	buf[n] = '\0';
 	ck_assert_str_eq(buf, "WATCHDOG=1");
 	ck_assert_int_eq(tu_daemon_stop(&D), 0);
 	do {
-		ck_assert_int_eq(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
+		ck_assert_int_eq(poll(&pfd, 1, RC_IO_TIMEOUT_MS), 1);
 		n = recv(s, buf, sizeof buf - 1, 0);
 		ck_assert_int_gt(n, 0);
 		buf[n] = '\0';
@@ -1862,8 +1691,8 @@ START_TEST(test_quarantined_segment)
 	size_t i, quarantined = 0;
 
 	fd = cl_connect();
-	st_of(op_create(fd, "bad", 4, 1));
-	st_of(op_create(fd, "good", 4, 1));
+	ck_assert_int_eq(rc_status(op_create(fd, "bad", 4, 1)), CQ_OK);
+	ck_assert_int_eq(rc_status(op_create(fd, "good", 4, 1)), CQ_OK);
 	ck_assert_int_eq(st_push(fd, "good", "fine", 0), CQ_OK);
 	tu_daemon_kill(&D);
 	close(fd);
@@ -1895,14 +1724,14 @@ START_TEST(test_quarantined_segment)
 	/* Every other queue keeps working; the bad one answers CQ_CORRUPT. */
 	pop_expect(fd, "good", "fine");
 	ck_assert_int_eq(
-	    st_of(op_named(fd, CONQUEUE__NAMED__KIND__OPEN, "bad")),
+	    rc_status(op_named(fd, CONQUEUE__NAMED__KIND__OPEN, "bad")),
 	    CQ_NOTFOUND);
 	ck_assert_int_eq(st_push(fd, ".quarantined-1", "x", 0), CQ_CORRUPT);
-	ck_assert_int_eq(
-	    st_of(op_named(fd, CONQUEUE__NAMED__KIND__STAT, ".quarantined-1")),
+	ck_assert_int_eq(rc_status(op_named(fd, CONQUEUE__NAMED__KIND__STAT,
+	                     ".quarantined-1")),
 	    CQ_CORRUPT);
 	/* Deleting it is the way to get rid of it. */
-	ck_assert_int_eq(st_of(op_named(fd, CONQUEUE__NAMED__KIND__DELETE,
+	ck_assert_int_eq(rc_status(op_named(fd, CONQUEUE__NAMED__KIND__DELETE,
 	                     ".quarantined-1")),
 	    CQ_OK);
 	ck_assert_int_eq(access(seg, F_OK), -1);
@@ -1920,7 +1749,7 @@ START_TEST(test_unsafe_socket_dir_refused)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(sock, sizeof sock, "%s/q.sock", dir);
 	chmod(dir, 0777); /* world-writable, no sticky bit */
-	rc = run_daemon_sync(args, err, sizeof err);
+	rc = tu_daemon_run(args, err, sizeof err);
 	rmdir(dir);
 	ck_assert_int_eq(rc, 1);
 	ck_assert_msg(
@@ -1963,7 +1792,8 @@ START_TEST(test_queue_limits)
 	ck_assert_int_eq(st_create_attr(fd, "q3", &a), CQ_LIMIT);
 	/* Deleting gives the quota back. */
 	ck_assert_int_eq(
-	    st_of(op_named(fd, CONQUEUE__NAMED__KIND__DELETE, "q1")), CQ_OK);
+	    rc_status(op_named(fd, CONQUEUE__NAMED__KIND__DELETE, "q1")),
+	    CQ_OK);
 	ck_assert_int_eq(st_create_attr(fd, "q3", &a), CQ_OK);
 	close(fd);
 }
@@ -2015,7 +1845,7 @@ START_TEST(test_slow_reader_resumes)
 	/* Now read: the daemon resumes and answers every request. */
 	while (off != 0 || replies < frames_sent) {
 		pfd.events = POLLIN | (off != 0 ? POLLOUT : 0);
-		ck_assert_int_eq(poll(&pfd, 1, IO_TIMEOUT_MS), 1);
+		ck_assert_int_eq(poll(&pfd, 1, RC_IO_TIMEOUT_MS), 1);
 		if ((pfd.revents & POLLOUT) && off != 0) {
 			n = write(fd, batch + off, blen - off);
 			if (n > 0 && (off += (size_t)n) == blen) {
@@ -2074,7 +1904,7 @@ START_TEST(test_large_messages_and_batches)
 	data[0].len = sizeof big;
 	r.op_case = CONQUEUE__REQUEST__OP_PUSH;
 	r.push = &p;
-	ck_assert_int_eq(st_of(cl_call(fd, &r)), CQ_OK);
+	ck_assert_int_eq(rc_status(cl_call(fd, &r)), CQ_OK);
 	/* A batch of max_batch small messages, all or nothing. */
 	for (i = 0; i < 1024; i++) {
 		snprintf((char *)small[i], sizeof small[i], "%zu", i);
@@ -2109,8 +1939,8 @@ START_TEST(test_large_messages_and_batches)
 		send_receipt(fd, rep->id, 0);
 		conqueue__reply__free_unpacked(rep, NULL);
 	}
-	ck_assert_int_eq(st_of(do_pop(fd, "big", 1, 0)), CQ_EMPTY);
-	ck_assert_int_eq(st_of(do_pop(fd, "many", 1, 0)), CQ_EMPTY);
+	ck_assert_int_eq(rc_status(do_pop(fd, "big", 1, 0)), CQ_EMPTY);
+	ck_assert_int_eq(rc_status(do_pop(fd, "many", 1, 0)), CQ_EMPTY);
 	close(fd);
 }
 END_TEST
@@ -2163,7 +1993,7 @@ START_TEST(test_frames_split_anywhere)
 	Conqueue__Reply *rep;
 	uint8_t *stream, *msg;
 	size_t i, j, off, len, cut, total = 0, ends[N];
-	uint64_t first_id = next_id;
+	uint64_t first_id = 0;
 	unsigned seed = 12345;
 	int fd = cl_connect();
 
@@ -2172,7 +2002,6 @@ START_TEST(test_frames_split_anywhere)
 	a.has_max_size = 1;
 	a.max_size = 600000;
 	ck_assert_int_eq(st_create_attr(fd, "split", &a), CQ_OK);
-	first_id = next_id;
 	stream = malloc(N * (600000 + 64));
 	msg = malloc(600000);
 	ck_assert_ptr_nonnull(stream);
@@ -2188,7 +2017,9 @@ START_TEST(test_frames_split_anywhere)
 			msg[j] = split_byte(i, j);
 		d.data = msg;
 		d.len = sizes[i];
-		r.id = next_id++;
+		r.id = rc_fresh_id();
+		if (i == 0)
+			first_id = r.id;
 		len = conqueue__request__get_packed_size(&r);
 		frame_put_len(stream + total, (uint32_t)len);
 		conqueue__request__pack(&r, stream + total + FRAME_HDR_LEN);
@@ -2237,7 +2068,7 @@ START_TEST(test_frames_split_anywhere)
 		send_receipt(fd, rep->id, 0);
 		conqueue__reply__free_unpacked(rep, NULL);
 	}
-	ck_assert_int_eq(st_of(do_pop(fd, "split", 1, 0)), CQ_EMPTY);
+	ck_assert_int_eq(rc_status(do_pop(fd, "split", 1, 0)), CQ_EMPTY);
 	free(stream);
 	free(msg);
 	close(fd);
@@ -2284,7 +2115,6 @@ daemon_suite(void)
 	tcase_add_test(tc, test_bad_config_refused);
 	tcase_add_test(tc, test_sigterm_answers_parked_and_exits_0);
 	tcase_add_test(tc, test_sigterm_answers_parked_pop);
-	tcase_add_test(tc, test_access_by_mode);
 	tcase_add_test(tc, test_default_socket_mode);
 	tcase_add_test(tc, test_slow_reader_dropped);
 	tcase_add_test(tc, test_slow_reader_resumes);
@@ -2297,19 +2127,27 @@ daemon_suite(void)
 	return s;
 }
 
-int
-main(void)
+/* The tests that need root (a second uid): the check_daemon_root twin. */
+static Suite *
+daemon_root_suite(void)
 {
-	SRunner *sr = srunner_create(daemon_suite());
-	int failed, fd;
+	Suite *s = suite_create("daemon_root");
+	TCase *tc = tcase_create("root");
 
-	snprintf(started_list, sizeof started_list, "/tmp/cqdaemons.XXXXXX");
-	if ((fd = mkstemp(started_list)) < 0)
-		return EXIT_FAILURE;
-	close(fd);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	cleanup_started();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_access_by_mode);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(int argc, char **argv)
+{
+	(void)argc;
+	if (tu_is_variant(argv[0], "_root")) {
+		tu_require(geteuid() == 0, "check_daemon_root needs root");
+		return tu_run(daemon_root_suite(), "daemonroot");
+	}
+	return tu_run(daemon_suite(), "daemon");
 }

@@ -382,16 +382,12 @@ dispatch_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
+	int rc;
 
 	/* One instance for the run: the tests run one after the other. */
 	snprintf(instance, sizeof instance, "dd%ld-", (long)getpid());
-	sr = srunner_create(dispatch_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = tu_run(dispatch_suite(), "dispatch");
 	/* A failed test skips its teardown: remove its segments here. */
 	tu_shm_remove_prefix(instance);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return rc;
 }

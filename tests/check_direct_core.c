@@ -15,6 +15,7 @@
 #include "common/common.h"
 #include "core/direct.h"
 #include "core/layout.h"
+#include "core/lock.h"
 #include "tests/core_util.h"
 
 #define MAXSZ   64

@@ -35,20 +35,14 @@
 
 static struct tu_daemon D;
 static int d_started;
-static char started_list[64];
 static int verbose; /* print the table of observed results */
 
 /* Start the test's daemon with extra arguments. */
 static void
 start_daemon(const char *const *extra)
 {
-	FILE *f;
 	int rc = tu_daemon_start(&D, extra);
 
-	if (D.dir[0] != '\0' && (f = fopen(started_list, "ae")) != NULL) {
-		fprintf(f, "%s %s\n", D.instance, D.dir);
-		fclose(f);
-	}
 	d_started = 1;
 	ck_assert_int_eq(rc, 0);
 }
@@ -73,32 +67,6 @@ teardown(void)
 		tu_daemon_cleanup(&D);
 	d_started = 0;
 	ck_assert_int_eq(st, 0);
-}
-
-/* Remove what the daemons listed in started_list left behind. */
-static void
-cleanup_started(void)
-{
-	struct tu_daemon d;
-	char inst[64], dir[256];
-	FILE *f = fopen(started_list, "re");
-
-	if (f != NULL) {
-		while (fscanf(f, "%63s %255s", inst, dir) == 2) {
-			memset(&d, 0, sizeof d);
-			d.pid = -1;
-			snprintf(d.instance, sizeof d.instance, "%s", inst);
-			snprintf(d.dir, sizeof d.dir, "%s", dir);
-			tu_daemon_cleanup(&d);
-			/* Directories planted by the shm test. */
-			snprintf(dir, sizeof dir,
-			    "rmdir /dev/shm/conqueue-%s-* 2>/dev/null", inst);
-			if (system(dir) != 0)
-				continue;
-		}
-		fclose(f);
-	}
-	unlink(started_list);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1179,7 +1147,6 @@ restart_with_config(const char *text, int world)
 	char path[] = "/tmp/cqsecconf.XXXXXX";
 	const char *args[] = {"-c", path, "--socket-mode", "0666", NULL};
 	int fd = mkstemp(path), rc;
-	FILE *f;
 
 	ck_assert_int_ge(fd, 0);
 	rc = (int)write(fd, text, strlen(text));
@@ -1194,10 +1161,6 @@ restart_with_config(const char *text, int world)
 	d_started = 0;
 	rc = tu_daemon_start(&D, args);
 	d_started = 1;
-	if (D.dir[0] != '\0' && (f = fopen(started_list, "ae")) != NULL) {
-		fprintf(f, "%s %s\n", D.instance, D.dir);
-		fclose(f);
-	}
 	unlink(path); /* before any assertion can end the test */
 	ck_assert_int_eq(rc, 0);
 	if (world)
@@ -1328,10 +1291,6 @@ START_TEST(test_limit_per_uid_and_total)
 	char detail[300];
 	int a, b, fd;
 
-	if (geteuid() != 0) {
-		printf("skipped test_limit_per_uid_and_total: needs root\n");
-		return;
-	}
 	restart_with_config("max_connections_per_uid = 2\n"
 	                    "max_queues = 3\n"
 	                    "max_queues_per_uid = 2\n",
@@ -1675,7 +1634,6 @@ security_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_limit_connections_unauthenticated);
-	tcase_add_test(tc, test_limit_per_uid_and_total);
 	tcase_add_test(tc, test_limit_texts_and_nothing_half_created);
 	tcase_add_test(tc, test_limit_max_frame_configured);
 	tcase_add_test(tc, test_socket_dir_modes);
@@ -1684,20 +1642,28 @@ security_suite(void)
 	return s;
 }
 
-int
-main(void)
+/* The tests that need root (a second uid): the check_security_root twin. */
+static Suite *
+security_root_suite(void)
 {
-	SRunner *sr = srunner_create(security_suite());
-	int failed, fd;
+	Suite *s = suite_create("security_root");
+	TCase *tc = tcase_create("root");
 
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_limit_per_uid_and_total);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(int argc, char **argv)
+{
+	(void)argc;
 	verbose = getenv("CQ_SECURITY_VERBOSE") != NULL;
-	snprintf(started_list, sizeof started_list, "/tmp/cqsec.XXXXXX");
-	if ((fd = mkstemp(started_list)) < 0)
-		return EXIT_FAILURE;
-	close(fd);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	cleanup_started();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	if (tu_is_variant(argv[0], "_root")) {
+		tu_require(geteuid() == 0, "check_security_root needs root");
+		return tu_run(security_root_suite(), "secroot");
+	}
+	return tu_run(security_suite(), "sec");
 }

@@ -57,7 +57,6 @@ static const unsigned sec_modes[] = {0600, 0640, 0660, 0620, 0666};
 
 static struct tu_daemon D;
 static int d_started;
-static char started_list[64];
 
 /* Run a shell command quietly; its exit status. */
 static int
@@ -130,16 +129,11 @@ static void
 setup(void)
 {
 	const char *args[] = {"--socket-mode", "0666", NULL};
-	FILE *f;
 
 	signal(SIGPIPE, SIG_IGN);
 	ck_assert_msg(sec_users_add() == 0, "useradd/groupadd failed");
 	ck_assert_int_eq(tu_daemon_start(&D, args), 0);
 	d_started = 1;
-	if ((f = fopen(started_list, "ae")) != NULL) {
-		fprintf(f, "%s %s\n", D.instance, D.dir);
-		fclose(f);
-	}
 	ck_assert_int_eq(chmod(D.dir, 0711), 0);
 }
 
@@ -151,27 +145,6 @@ teardown(void)
 		tu_daemon_cleanup(&D);
 	d_started = 0;
 	sec_users_remove();
-}
-
-/* Remove the daemons listed in started_list (a failed test skips teardown). */
-static void
-sec_cleanup_started(void)
-{
-	struct tu_daemon d;
-	char inst[64], dir[256];
-	FILE *f = fopen(started_list, "re");
-
-	if (f != NULL) {
-		while (fscanf(f, "%63s %255s", inst, dir) == 2) {
-			memset(&d, 0, sizeof d);
-			d.pid = -1;
-			snprintf(d.instance, sizeof d.instance, "%s", inst);
-			snprintf(d.dir, sizeof d.dir, "%s", dir);
-			tu_daemon_cleanup(&d);
-		}
-		fclose(f);
-	}
-	unlink(started_list);
 }
 
 /* The queue of one matrix cell. */
@@ -632,15 +605,10 @@ START_TEST(test_socket_group)
 	struct stat sb;
 	int who, st, rc;
 	pid_t pid;
-	FILE *f;
 
 	ck_assert_ptr_nonnull(gr);
 	tu_daemon_cleanup(&D);
 	rc = tu_daemon_start(&D, args);
-	if (D.dir[0] != '\0' && (f = fopen(started_list, "ae")) != NULL) {
-		fprintf(f, "%s %s\n", D.instance, D.dir);
-		fclose(f);
-	}
 	ck_assert_int_eq(rc, 0);
 	ck_assert_int_eq(chmod(D.dir, 0711), 0);
 	ck_assert_int_eq(stat(D.sock, &sb), 0);
@@ -681,30 +649,17 @@ access_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed, fd;
+	int rc;
 
-	if (geteuid() != 0) {
-		printf("SKIP: check_security_access needs root (useradd and "
-		       "clients of several uids); CI runs it as root\n");
-		return 77;
-	}
-	if (getenv("CQ_UNDER_VALGRIND") != NULL) {
-		/* valgrind would follow useradd too, which leaks by design. */
-		printf("SKIP: check_security_access under valgrind (useradd "
-		       "leaks); the plain and ASan runs cover it\n");
-		return 77;
-	}
-	snprintf(started_list, sizeof started_list, "/tmp/cqsecacc.XXXXXX");
-	if ((fd = mkstemp(started_list)) < 0)
-		return EXIT_FAILURE;
-	close(fd);
+	tu_require(geteuid() == 0, "check_security_access needs root (useradd "
+	                           "and clients of several uids); CI runs it "
+	                           "as root");
+	/* valgrind would follow useradd too, which leaks by design. */
+	tu_require(getenv("CQ_UNDER_VALGRIND") == NULL,
+	    "check_security_access under valgrind (useradd leaks); the plain "
+	    "and ASan runs cover it");
 	sec_users_remove(); /* leftovers of a run that was killed */
-	sr = srunner_create(access_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	sec_cleanup_started();
+	rc = tu_run(access_suite(), "secacc");
 	sec_users_remove();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return rc;
 }

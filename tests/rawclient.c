@@ -111,24 +111,44 @@ rc_read_full(int fd, void *buf, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return 0;
+			return 0; /* EOF or ECONNRESET: a hang-up */
 		p += n;
 		len -= (size_t)n;
 	}
 	return 1;
 }
 
+/* A fresh request id. */
+uint64_t
+rc_fresh_id(void)
+{
+	return rc_next_id++;
+}
+
 /* The next Reply, or NULL. */
 Conqueue__Reply *
 rc_recv(int fd)
+{
+	int eof;
+
+	return rc_recv_or_eof(fd, &eof);
+}
+
+/* The next Reply, or NULL with *eof set if the daemon hung up. */
+Conqueue__Reply *
+rc_recv_or_eof(int fd, int *eof)
 {
 	uint8_t hdr[FRAME_HDR_LEN], *body;
 	Conqueue__Reply *r;
 	const char *why = NULL;
 	uint32_t len;
+	int rc;
 
-	if (rc_read_full(fd, hdr, sizeof hdr) != 1)
+	*eof = 0;
+	if ((rc = rc_read_full(fd, hdr, sizeof hdr)) != 1) {
+		*eof = rc == 0;
 		return NULL;
+	}
 	len = frame_get_len(hdr);
 	if (len > FRAME_MAX_LIMIT || (body = malloc(len + 1)) == NULL)
 		return NULL;
@@ -277,6 +297,25 @@ rc_confirm(int fd, uint64_t id)
 	return rc_send(fd, &r);
 }
 
+/* MsgOp on a message; status. */
+int
+rc_msgop(int fd, const char *name, Conqueue__MsgOp__Kind kind, uint64_t id,
+    uint32_t delay_ms)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__MsgOp mo = CONQUEUE__MSG_OP__INIT;
+
+	mo.kind = kind;
+	mo.name.data = (uint8_t *)(uintptr_t)name;
+	mo.name.len = strlen(name);
+	mo.msg_id = id;
+	mo.has_delay_ms = delay_ms > 0;
+	mo.delay_ms = delay_ms;
+	r.op_case = CONQUEUE__REQUEST__OP_MSG_OP;
+	r.msg_op = &mo;
+	return rc_status(rc_call(fd, &r));
+}
+
 /* Chmod; status. */
 int
 rc_chmod(int fd, const char *name, uint32_t mode)
@@ -302,4 +341,58 @@ rc_ping(int fd)
 	r.op_case = CONQUEUE__REQUEST__OP_PING;
 	r.ping = &p;
 	return rc_status(rc_call(fd, &r));
+}
+
+/* Read one Request frame (blocking: a fake daemon has nothing else to do). */
+int
+rc_read_request(int fd, Conqueue__Request **req)
+{
+	uint8_t hdr[FRAME_HDR_LEN], *buf;
+	const char *why;
+	uint32_t len;
+
+	if (rc_read_full(fd, hdr, sizeof hdr) != 1)
+		return -1;
+	len = frame_get_len(hdr);
+	if (len > FRAME_MAX_LIMIT || (buf = malloc(len ? len : 1)) == NULL)
+		return -1;
+	if (rc_read_full(fd, buf, len) != 1) {
+		free(buf);
+		return -1;
+	}
+	*req = frame_decode_request(buf, len, &why);
+	free(buf);
+	return *req != NULL ? 0 : -1;
+}
+
+/* Send one Reply frame. */
+int
+rc_send_reply(int fd, const Conqueue__Reply *r)
+{
+	size_t n = conqueue__reply__get_packed_size(r);
+	uint8_t *buf;
+	int rc;
+
+	if ((buf = malloc(n + FRAME_HDR_LEN)) == NULL)
+		return -1;
+	frame_put_len(buf, (uint32_t)n);
+	conqueue__reply__pack(r, buf + FRAME_HDR_LEN);
+	rc = rc_write(fd, buf, n + FRAME_HDR_LEN);
+	free(buf);
+	return rc;
+}
+
+/* The welcome of a fake daemon. */
+void
+rc_welcome(Conqueue__Welcome *w, Conqueue__Limits *l)
+{
+	conqueue__welcome__init(w);
+	conqueue__limits__init(l);
+	l->max_frame = 1 << 20;
+	l->max_message = 1 << 16;
+	l->max_pending = 100;
+	l->max_batch = 10;
+	w->protocol_version = 1;
+	w->server_version = (char *)(uintptr_t) "fake";
+	w->limits = l;
 }

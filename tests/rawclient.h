@@ -27,6 +27,10 @@ int rc_write(int fd, const void *buf, size_t len);
 int rc_send(int fd, Conqueue__Request *r);
 /* The next Reply, or NULL on EOF, error or RC_IO_TIMEOUT_MS of silence. */
 Conqueue__Reply *rc_recv(int fd);
+/* rc_recv that tells apart a hang-up (NULL, *eof = 1) from the rest. */
+Conqueue__Reply *rc_recv_or_eof(int fd, int *eof);
+/* A fresh request id (the one rc_send gives an op with id 0). */
+uint64_t rc_fresh_id(void);
 /* 1 once the daemon closed fd (discarding replies before), else 0. */
 int rc_wait_eof(int fd);
 /* Send r and return the next reply if it answers r, else NULL. */
@@ -46,9 +50,20 @@ Conqueue__Reply *rc_pop(
     int fd, const char *name, uint32_t max, int64_t timeout_ms, int reserve);
 /* Confirm receipt of pop id (an id-0 frame). */
 int rc_confirm(int fd, uint64_t id);
+/* MsgOp kind on message id of name, with delay_ms if > 0; status. */
+int rc_msgop(int fd, const char *name, Conqueue__MsgOp__Kind kind, uint64_t id,
+    uint32_t delay_ms);
 /* Chmod; status. */
 int rc_chmod(int fd, const char *name, uint32_t mode);
 /* Ping; status. */
 int rc_ping(int fd);
+
+/* The daemon side, for fake daemons (tu_fake_start). */
+/* Read one Request frame into *req (caller frees); 0 or -1 at EOF/error. */
+int rc_read_request(int fd, Conqueue__Request **req);
+/* Send r as one Reply frame; 0 or -1. */
+int rc_send_reply(int fd, const Conqueue__Reply *r);
+/* Fill a version-1 Welcome (server "fake") with small limits in l. */
+void rc_welcome(Conqueue__Welcome *w, Conqueue__Limits *l);
 
 #endif /* CQ_RAWCLIENT_H */

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -17,6 +19,8 @@
 #include <stdint.h>
 
 #include "testutil.h"
+
+static char tu_registry[128]; /* this suite run's registry file */
 
 /* Drop const for an argv entry (execv does not modify its strings). */
 static char *
@@ -121,6 +125,7 @@ tu_daemon_start(struct tu_daemon *d, const char *const *extra)
 	snprintf(d->sock, sizeof d->sock, "%s/cq.sock", d->dir);
 	snprintf(d->instance, sizeof d->instance, "t%ld-%d-%s", (long)getpid(),
 	    seq++, strrchr(tmpl, '.') + 1);
+	tu_registry_note(d);
 	return tu_daemon_spawn(d, extra);
 }
 
@@ -204,7 +209,12 @@ tu_shm_walk(const char *prefix, int remove)
 		n++;
 		if (remove) {
 			snprintf(name, sizeof name, "/%s", de->d_name);
-			shm_unlink(name);
+			if (shm_unlink(name) !=
+			    0) { /* a directory a test planted */
+				snprintf(name, sizeof name, "/dev/shm/%s",
+				    de->d_name);
+				rmdir(name);
+			}
 		}
 	}
 	closedir(dir);
@@ -224,8 +234,6 @@ tu_shm_count_prefix(const char *prefix)
 {
 	return tu_shm_walk(prefix, 0);
 }
-
-static char tu_registry[128];
 
 /* Create the registry file of this suite run. */
 void
@@ -277,4 +285,119 @@ tu_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run conqueued to completion, collecting its stderr. */
+int
+tu_daemon_run(const char *const *args, char *err, size_t errlen)
+{
+	char prog[512];
+	char *argv[32];
+	int p[2], st, n = 0, i;
+	size_t got = 0;
+	ssize_t r;
+	pid_t pid;
+
+	tu_program("conqueued", prog, sizeof prog);
+	argv[n++] = prog;
+	for (i = 0; args[i] != NULL && n < 31; i++)
+		argv[n++] = tu_str(args[i]);
+	argv[n] = NULL;
+	if (pipe(p) != 0 || (pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(p[1], 2);
+		close(p[0]);
+		execv(prog, argv);
+		_exit(127);
+	}
+	close(p[1]);
+	while (got + 1 < errlen &&
+	       ((r = read(p[0], err + got, errlen - 1 - got)) > 0 ||
+	           (r < 0 && errno == EINTR)))
+		got += r > 0 ? (size_t)r : 0;
+	if (errlen > 0)
+		err[got] = '\0';
+	close(p[0]);
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Run a suite between opening and sweeping the registry. */
+int
+tu_run(Suite *s, const char *tag)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	tu_registry_open(tag);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	tu_registry_sweep();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* Skip the whole program unless ok. */
+void
+tu_require(int ok, const char *why)
+{
+	if (ok)
+		return;
+	printf("SKIP: %s\n", why);
+	fflush(stdout);
+	exit(77);
+}
+
+/* Whether argv0's base name ends in suffix (libtool's lt- prefix aside). */
+int
+tu_is_variant(const char *argv0, const char *suffix)
+{
+	size_t n = strlen(argv0), m = strlen(suffix);
+
+	return n >= m && strcmp(argv0 + n - m, suffix) == 0;
+}
+
+/* Listen on dir/name and fork the child that serves it. */
+pid_t
+tu_fake_start(const char *dir, const char *name, char *path, size_t pathlen,
+    void (*serve)(int lfd, void *arg), void *arg)
+{
+	struct sockaddr_un sa;
+	pid_t pid;
+	int lfd;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if ((size_t)snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", dir,
+	        name) >= sizeof sa.sun_path ||
+	    (size_t)snprintf(path, pathlen, "%s", sa.sun_path) >= pathlen)
+		return -1;
+	if ((lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+	    listen(lfd, 8) != 0 || (pid = fork()) < 0) {
+		close(lfd);
+		return -1;
+	}
+	if (pid == 0) {
+		serve(lfd, arg);
+		_exit(0);
+	}
+	close(lfd);
+	return pid;
+}
+
+/* Reap a fake daemon. */
+int
+tu_fake_wait(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return 0;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }

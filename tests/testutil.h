@@ -3,6 +3,7 @@
 #ifndef CQ_TESTUTIL_H
 #define CQ_TESTUTIL_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -18,7 +19,8 @@ struct tu_daemon {
 /*
  * Start $CONQUEUED (or ./conqueued) on a fresh private socket with a unique
  * instance name, passing extra argv (NULL-terminated, may be NULL), and wait
- * until it reports ready through --ready-fd. Returns 0 or -1.
+ * until it reports ready through --ready-fd. Returns 0 or -1. The daemon is
+ * noted in the suite's registry (tu_run) before it starts.
  */
 int tu_daemon_start(struct tu_daemon *d, const char *const *extra);
 /* Restart the daemon on the same socket and instance (after a kill). */
@@ -42,6 +44,37 @@ int tu_shm_count_prefix(const char *prefix);
 void tu_registry_open(const char *tag);
 void tu_registry_note(const struct tu_daemon *d);
 void tu_registry_sweep(void);
+/*
+ * Run conqueued with args (NULL-terminated) to completion, its stderr
+ * into err (NUL-terminated); its exit status, or -1.
+ */
+int tu_daemon_run(const char *const *args, char *err, size_t errlen);
+
+/*
+ * Run suite s with a registry tagged tag (every daemon tu_daemon_start
+ * started is removed afterwards, even when a failed test skipped its
+ * teardown); the program's exit status.
+ */
+int tu_run(Suite *s, const char *tag);
+/* Unless ok, print "SKIP: why" and exit 77 (Automake's skipped test). */
+void tu_require(int ok, const char *why);
+/*
+ * 1 if argv0 names the variant program ending in suffix (e.g. "_root"):
+ * a suite built twice keeps the tests that need root in its _root twin,
+ * which exits 77 when not root instead of passing them silently.
+ */
+int tu_is_variant(const char *argv0, const char *suffix);
+
+/*
+ * A fake daemon: a listening socket dir/name (path filled in) served by a
+ * forked child that runs serve(lfd, arg) and then _exit(0)s. The pid, or
+ * -1; the parent's copy of the socket is closed.
+ */
+pid_t tu_fake_start(const char *dir, const char *name, char *path,
+    size_t pathlen, void (*serve)(int lfd, void *arg), void *arg);
+/* Reap the fake daemon pid; 1 if it exited 0. */
+int tu_fake_wait(pid_t pid);
+
 /* Milliseconds on the monotonic clock. */
 int64_t tu_now_ms(void);
 /* Path of a built program: $top_builddir/name, else ./name. */

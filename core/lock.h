@@ -1,0 +1,28 @@
+/* lock.h - the segment's robust lock and the recovery it runs. */
+
+#ifndef CQ_CORE_LOCK_H
+#define CQ_CORE_LOCK_H
+
+#include <pthread.h>
+
+#include "core/layout.h"
+
+/* Initialise the robust process-shared mutex in place; 0 or an errno. */
+int lock_init(pthread_mutex_t *m);
+
+/*
+ * Take q's lock: trylock when ms <= 0, else wait up to ms. A dead owner
+ * makes us recover (lock_recover) before anything else. CQ_OK, CQ_BUSY,
+ * CQ_CORRUPT (quarantined), CQ_SYSTEM.
+ */
+cq_status lock_take(struct core_queue *q, int64_t ms);
+/* Release q's lock. */
+void lock_release(struct core_queue *q);
+
+/*
+ * Validate and repair q under its lock; 0 if the queue can be used, -1 if
+ * the header cannot be trusted (the caller quarantines).
+ */
+int lock_recover(struct core_queue *q);
+
+#endif /* CQ_CORE_LOCK_H */
