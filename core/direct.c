@@ -11,6 +11,7 @@
 #include "core/slot.h"
 
 int64_t direct_slice_ms = 1000;
+int direct_spin = 0;
 
 /* Which futex word a waiter sleeps on. */
 enum direct_side {
@@ -41,11 +42,14 @@ struct direct_op {
 #define DIRECT_BUMP(p)     __atomic_fetch_add((p), 1, __ATOMIC_SEQ_CST)
 #define DIRECT_ALL_WAITERS INT_MAX
 
+/* Whether q's layout carries the direct words (from the private copy). */
+#define DIRECT_USABLE(q) ((q)->imm.layout >= QUEUE_LAYOUT_DIRECT)
+
 /* Return 1 if q's layout carries the direct words. */
 int
 direct_usable(struct core_queue *q)
 {
-	return q->imm.layout >= QUEUE_LAYOUT_DIRECT;
+	return DIRECT_USABLE(q);
 }
 
 /*
@@ -69,7 +73,7 @@ direct_reset_waiters(struct core_queue *q)
 {
 	struct queue_hdr *hdr = q->hdr;
 
-	if (!direct_usable(q))
+	if (!DIRECT_USABLE(q))
 		return;
 	/*
 	 * A killed waiter left its count behind. Live waiters registered
@@ -107,7 +111,7 @@ direct_wake(struct core_queue *q, enum direct_change what, uint32_t n)
 {
 	struct queue_hdr *hdr = q->hdr;
 
-	if (!direct_usable(q))
+	if (!DIRECT_USABLE(q))
 		return;
 	switch (what) {
 	case DIRECT_PUSHED:
@@ -142,7 +146,7 @@ direct_wake(struct core_queue *q, enum direct_change what, uint32_t n)
 void
 direct_set_parked(struct core_queue *q, uint32_t poppers, uint32_t pushers)
 {
-	if (!direct_usable(q))
+	if (!DIRECT_USABLE(q))
 		return;
 	__atomic_store_n(&q->hdr->daemon_poppers, poppers, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&q->hdr->daemon_pushers, pushers, __ATOMIC_SEQ_CST);
@@ -219,6 +223,11 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 		}
 		word = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
 		lock_release(q);
+		for (int sp = 0; sp < direct_spin; sp++) {
+			if (__atomic_load_n(seq, __ATOMIC_ACQUIRE) != word)
+				break;
+			__builtin_ia32_pause();
+		}
 		if (futex_wait(seq, word, direct_sleep_ns(deadline)) != 0) {
 			if (lock_take(q, q->lock_ms) != CQ_OK)
 				return CQ_SYSTEM;
@@ -280,7 +289,7 @@ direct_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
 		*ring = 0;
 	if (q->corrupt)
 		return CQ_CORRUPT;
-	if (!direct_usable(q) || band >= q->bands || n == 0 || iov == NULL)
+	if (!DIRECT_USABLE(q) || band >= q->bands || n == 0 || iov == NULL)
 		return CQ_INVALID;
 	/* More than the capacity could never go in: fail instead of waiting. */
 	if (n > q->capacity)
@@ -291,8 +300,7 @@ direct_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
 		if (iov[i].iov_base == NULL && iov[i].iov_len > 0)
 			return CQ_INVALID;
 	}
-	memset(&op, 0, sizeof op);
-	op.side = DIRECT_SIDE_PUSH;
+	op.side = DIRECT_SIDE_PUSH; /* only what the push attempt reads */
 	op.attempt = direct_push_attempt;
 	op.iov = iov;
 	op.n = n;
@@ -405,11 +413,11 @@ direct_pop_many(struct core_queue *q, void *buf, size_t cap,
 		*ring = 0;
 	if (q->corrupt)
 		return CQ_CORRUPT;
-	if (!direct_usable(q) || q->imm.serial || max == 0 || m == NULL ||
+	if (!DIRECT_USABLE(q) || q->imm.serial || max == 0 || m == NULL ||
 	    (buf == NULL && cap > 0))
 		return CQ_INVALID;
-	memset(&op, 0, sizeof op);
-	op.side = DIRECT_SIDE_POP;
+	op.side = DIRECT_SIDE_POP; /* only what the pop attempt reads */
+	op.n = 1;
 	op.attempt = direct_take_attempt;
 	op.buf = buf;
 	op.cap = cap;
@@ -456,7 +464,7 @@ direct_close(struct core_queue *q, int *ring)
 
 	if (ring != NULL)
 		*ring = 0;
-	if (!direct_usable(q))
+	if (!DIRECT_USABLE(q))
 		return CQ_INVALID;
 	if ((st = core_close(q)) != CQ_OK)
 		return st;
@@ -474,7 +482,7 @@ direct_set_paused(struct core_queue *q, int paused, int *ring)
 
 	if (ring != NULL)
 		*ring = 0;
-	if (!direct_usable(q))
+	if (!DIRECT_USABLE(q))
 		return CQ_INVALID;
 	if ((st = core_set_paused(q, paused)) != CQ_OK || paused)
 		return st;
@@ -506,7 +514,7 @@ direct_stat(struct core_queue *q, struct direct_stat *st)
 	cq_status r;
 
 	memset(st, 0, sizeof *st);
-	if (!direct_usable(q))
+	if (!DIRECT_USABLE(q))
 		return CQ_INVALID;
 	if ((r = core_stat(q, &st->core)) != CQ_OK)
 		return r;

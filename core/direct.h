@@ -168,4 +168,11 @@ void direct_reset_waiters(struct core_queue *q);
  */
 extern int64_t direct_slice_ms;
 
+/*
+ * Polls of the futex word before each sleep (default 0). Measured on the
+ * 2-vCPU, heavily shared machine of doc/direct-path.md it did not pay;
+ * kept as a knob to measure on other machines.
+ */
+extern int direct_spin;
+
 #endif /* CQ_CORE_DIRECT_H */
