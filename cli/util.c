@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -167,23 +168,77 @@ cli_fail(struct cli_ctx *x, cq_status st, const char *what)
 	return cli_exit_status(st);
 }
 
-/* Connect to the daemon; 0 or an exit status. */
+/* The system daemon's socket: cq_connect's fallback (DESIGN 2.4). */
+#define CLI_SYSTEM_SOCKET "/run/conqueue/conqueued.sock"
+
+/*
+ * The sockets cq_connect tries for x: -s, or the default and then the
+ * system socket when that differs and nothing named a socket. Returns
+ * how many (1 or 2).
+ */
+static int
+cli_connect_paths(struct cli_ctx *x, char (*paths)[512])
+{
+	const char *env = getenv("CONQUEUE_SOCKET");
+
+	if (x->socket != NULL) {
+		snprintf(paths[0], sizeof paths[0], "%s", x->socket);
+		return 1;
+	}
+	if (cq_default_socket(paths[0], sizeof paths[0]) != CQ_OK)
+		snprintf(paths[0], sizeof paths[0], "(the default)");
+	if ((env != NULL && env[0] != '\0') || getuid() == 0 ||
+	    strcmp(paths[0], CLI_SYSTEM_SOCKET) == 0)
+		return 1;
+	snprintf(paths[1], sizeof paths[1], "%s", CLI_SYSTEM_SOCKET);
+	return 2;
+}
+
+/*
+ * Connect to the daemon; 0 or an exit status. A failure names every
+ * socket tried with its own reason (each is dialled again to learn it;
+ * one that answers now is used) and, when nobody answered or we were
+ * refused, the ways to reach a daemon.
+ */
 int
 cli_connect(struct cli_ctx *x)
 {
-	char path[512];
-	cq_status st;
+	char paths[2][512];
+	cq_status st, st1;
+	int i, n, err;
 
 	st = cq_connect_named(&x->c, x->socket, "conqueue-cli");
 	if (st == CQ_OK)
 		return 0;
-	if (x->socket == NULL && cq_default_socket(path, sizeof path) == CQ_OK)
-		x->socket = path;
-	fprintf(stderr, "conqueue-cli: cannot connect to %s: %s%s%s\n",
-	    x->socket ? x->socket : "the daemon", cq_strstatus(st),
-	    st == CQ_SYSTEM || st == CQ_DISCONNECTED ? ": " : "",
-	    st == CQ_SYSTEM || st == CQ_DISCONNECTED ? strerror(errno) : "");
-	x->socket = NULL;
+	err = errno;
+	n = cli_connect_paths(x, paths);
+	if (n == 1) {
+		fprintf(stderr, "conqueue-cli: cannot connect to %s: %s%s%s\n",
+		    paths[0], cq_strstatus(st),
+		    st == CQ_SYSTEM || st == CQ_DISCONNECTED ? ": " : "",
+		    st == CQ_SYSTEM || st == CQ_DISCONNECTED ? strerror(err)
+		                                             : "");
+	} else {
+		fprintf(stderr, "conqueue-cli: cannot connect to the daemon\n");
+		for (i = 0; i < n; i++) {
+			st1 = cq_connect_named(&x->c, paths[i], "conqueue-cli");
+			if (st1 == CQ_OK)
+				return 0;
+			fprintf(stderr, "  tried %s: %s\n", paths[i],
+			    st1 == CQ_SYSTEM || st1 == CQ_DISCONNECTED ||
+			            st1 == CQ_DENIED
+			        ? strerror(errno)
+			        : cq_strstatus(st1));
+		}
+	}
+	if (st == CQ_DISCONNECTED || st == CQ_DENIED)
+		fputs("To reach a daemon: start one (conqueued &, or systemctl "
+		      "start conqueued.socket),\n"
+		      "point at its socket (-s PATH or CONQUEUE_SOCKET=PATH), "
+		      "or join the group\n"
+		      "of the system socket (usermod -aG conqueue USER, then "
+		      "log in again).\n",
+		    stderr);
 	return CLI_EXIT_ERROR;
 }
 

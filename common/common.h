@@ -45,7 +45,12 @@ int64_t time_left_ms(uint64_t deadline_ns);
 /* CRC-32C (Castagnoli) of len bytes, continuing from crc (start with 0). */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 
+/* The system daemon's socket: root's default, everyone's fallback. */
+#define SOCKET_SYSTEM_PATH "/run/conqueue/conqueued.sock"
+
 /* Default socket path rule of DESIGN 2.4 (no $CONQUEUE_SOCKET lookup). */
 int socket_default_path(char *buf, size_t len);
+/* The path a client tries when its default is absent, or NULL. */
+const char *socket_fallback_path(void);
 
 #endif /* CQ_COMMON_H */

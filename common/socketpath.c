@@ -19,7 +19,7 @@ socket_default_path(char *buf, size_t len)
 	int n;
 
 	if (uid == 0)
-		n = snprintf(buf, len, "/run/conqueue/conqueued.sock");
+		n = snprintf(buf, len, "%s", SOCKET_SYSTEM_PATH);
 	else if ((xdg = getenv("XDG_RUNTIME_DIR")) != NULL && xdg[0] == '/')
 		n = snprintf(buf, len, "%s/conqueue/conqueued.sock", xdg);
 	else
@@ -42,4 +42,21 @@ cq_default_socket(char *buf, size_t len)
 		return (n < 0 || (size_t)n >= len) ? CQ_INVALID : CQ_OK;
 	}
 	return socket_default_path(buf, len) == 0 ? CQ_OK : CQ_INVALID;
+}
+
+/*
+ * A client whose own default socket is absent tries the system daemon's,
+ * so that a user in its group reaches it without configuration. Nothing
+ * to fall back to for root (that is its default) or when
+ * $CONQUEUE_SOCKET names the socket: an explicit choice is never second-
+ * guessed.
+ */
+const char *
+socket_fallback_path(void)
+{
+	const char *env = getenv("CONQUEUE_SOCKET");
+
+	if (getuid() == 0 || (env != NULL && env[0] != '\0'))
+		return NULL;
+	return SOCKET_SYSTEM_PATH;
 }

@@ -6,6 +6,7 @@
 #include "common/common.h"
 #include "core/direct.h"
 #include "core/futex.h"
+#include "core/guard.h"
 #include "core/layout.h"
 #include "core/lock.h"
 #include "core/slot.h"
@@ -106,13 +107,11 @@ direct_wake_n(uint32_t n)
 }
 
 /* Bump the word of a committed change and wake its sleepers. */
-void
-direct_wake(struct core_queue *q, enum direct_change what, uint32_t n)
+static int
+direct_wake_go(struct core_queue *q, enum direct_change what, uint32_t n)
 {
 	struct queue_hdr *hdr = q->hdr;
 
-	if (!DIRECT_USABLE(q))
-		return;
 	switch (what) {
 	case DIRECT_PUSHED:
 		DIRECT_BUMP(&hdr->push_seq);
@@ -140,16 +139,31 @@ direct_wake(struct core_queue *q, enum direct_change what, uint32_t n)
 		    &hdr->push_seq, &hdr->pop_waiters, DIRECT_ALL_WAITERS);
 		break;
 	}
+	return 0;
+}
+
+/* The daemon committed a change: wake the direct sleepers it concerns. */
+void
+direct_wake(struct core_queue *q, enum direct_change what, uint32_t n)
+{
+	if (DIRECT_USABLE(q))
+		(void)GUARD_VALUE(q, direct_wake_go(q, what, n), 0);
 }
 
 /* Publish the daemon's parked socket waiters. */
 void
 direct_set_parked(struct core_queue *q, uint32_t poppers, uint32_t pushers)
 {
+	struct queue_hdr *hdr = q->hdr;
+
 	if (!DIRECT_USABLE(q))
 		return;
-	__atomic_store_n(&q->hdr->daemon_poppers, poppers, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&q->hdr->daemon_pushers, pushers, __ATOMIC_SEQ_CST);
+	(void)GUARD_VALUE(q,
+	    (__atomic_store_n(&hdr->daemon_poppers, poppers, __ATOMIC_SEQ_CST),
+	        __atomic_store_n(
+	            &hdr->daemon_pushers, pushers, __ATOMIC_SEQ_CST),
+	        0),
+	    0);
 }
 
 /* Nanoseconds to sleep now: what is left, cut to the slice. */
@@ -276,13 +290,24 @@ direct_after_push(struct core_queue *q, uint32_t n, int *ring)
 		            &hdr->daemon_poppers, __ATOMIC_SEQ_CST) != 0;
 }
 
+/* Run a push and what follows its commit (under the caller's guard). */
+static cq_status
+direct_push_go(
+    struct core_queue *q, struct direct_op *op, int64_t timeout_ms, int *ring)
+{
+	cq_status st;
+
+	if ((st = direct_run(q, op, timeout_ms)) == CQ_OK)
+		direct_after_push(q, op->moved, ring);
+	return st;
+}
+
 /* Push n messages, all or nothing, waiting for room. */
 cq_status
 direct_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
     unsigned band, int front, int64_t timeout_ms, uint64_t *first_id, int *ring)
 {
 	struct direct_op op;
-	cq_status st;
 	size_t i;
 
 	if (ring != NULL)
@@ -307,9 +332,7 @@ direct_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
 	op.band = band;
 	op.front = front;
 	op.first_id = first_id;
-	if ((st = direct_run(q, &op, timeout_ms)) == CQ_OK)
-		direct_after_push(q, op.moved, ring);
-	return st;
+	return GUARD_STATUS(q, direct_push_go(q, &op, timeout_ms, ring));
 }
 
 /* Push one message, waiting for room. */
@@ -399,12 +422,31 @@ direct_take_attempt(struct core_queue *q, struct direct_op *op)
 	return CQ_OK;
 }
 
+/* Run a pop and what follows its commit (under the caller's guard). */
+static cq_status
+direct_pop_go(
+    struct core_queue *q, struct direct_op *op, int64_t timeout_ms, int *ring)
+{
+	struct queue_hdr *hdr = q->hdr;
+	cq_status st;
+
+	if ((st = direct_run(q, op, timeout_ms)) != CQ_OK)
+		return st;
+	/* A push_many sleeper may need more slots than we freed. */
+	direct_wake_word(&hdr->pop_seq, &hdr->push_waiters,
+	    DIRECT_LOAD(&hdr->many_waiters) != 0 ? DIRECT_ALL_WAITERS
+	                                         : direct_wake_n(op->moved));
+	if (ring != NULL)
+		*ring = __atomic_load_n(
+		            &hdr->daemon_pushers, __ATOMIC_SEQ_CST) != 0;
+	return CQ_OK;
+}
+
 /* Pop 1..max messages of one band, waiting for one. */
 cq_status
 direct_pop_many(struct core_queue *q, void *buf, size_t cap,
     struct direct_msg *m, size_t max, size_t *n, int64_t timeout_ms, int *ring)
 {
-	struct queue_hdr *hdr = q->hdr;
 	struct direct_op op;
 	cq_status st;
 
@@ -423,17 +465,10 @@ direct_pop_many(struct core_queue *q, void *buf, size_t cap,
 	op.cap = cap;
 	op.m = m;
 	op.max = max;
-	if ((st = direct_run(q, &op, timeout_ms)) != CQ_OK)
-		return st;
-	*n = op.moved;
-	/* A push_many sleeper may need more slots than we freed. */
-	direct_wake_word(&hdr->pop_seq, &hdr->push_waiters,
-	    DIRECT_LOAD(&hdr->many_waiters) != 0 ? DIRECT_ALL_WAITERS
-	                                         : direct_wake_n(op.moved));
-	if (ring != NULL)
-		*ring = __atomic_load_n(
-		            &hdr->daemon_pushers, __ATOMIC_SEQ_CST) != 0;
-	return CQ_OK;
+	if ((st = GUARD_STATUS(q, direct_pop_go(q, &op, timeout_ms, ring))) ==
+	    CQ_OK)
+		*n = op.moved;
+	return st;
 }
 
 /* Pop one message, waiting for it. */
@@ -456,21 +491,42 @@ direct_daemon_parked(struct core_queue *q, int pushers_too)
 	                           __ATOMIC_SEQ_CST) != 0);
 }
 
+/* Close, then wake (under the caller's guard). */
+static cq_status
+direct_close_go(struct core_queue *q, int *ring)
+{
+	cq_status st;
+
+	if ((st = core_close(q)) != CQ_OK)
+		return st;
+	direct_wake_go(q, DIRECT_CLOSED, 0);
+	if (ring != NULL)
+		*ring = direct_daemon_parked(q, 1);
+	return CQ_OK;
+}
+
 /* Close the queue and wake every waiter of both paths. */
 cq_status
 direct_close(struct core_queue *q, int *ring)
 {
-	cq_status st;
-
 	if (ring != NULL)
 		*ring = 0;
 	if (!DIRECT_USABLE(q))
 		return CQ_INVALID;
-	if ((st = core_close(q)) != CQ_OK)
+	return GUARD_STATUS(q, direct_close_go(q, ring));
+}
+
+/* Resume, then wake (under the caller's guard). */
+static cq_status
+direct_resume_go(struct core_queue *q, int *ring)
+{
+	cq_status st;
+
+	if ((st = core_set_paused(q, 0)) != CQ_OK)
 		return st;
-	direct_wake(q, DIRECT_CLOSED, 0);
+	direct_wake_go(q, DIRECT_RESUMED, 0);
 	if (ring != NULL)
-		*ring = direct_daemon_parked(q, 1);
+		*ring = direct_daemon_parked(q, 0);
 	return CQ_OK;
 }
 
@@ -478,18 +534,13 @@ direct_close(struct core_queue *q, int *ring)
 cq_status
 direct_set_paused(struct core_queue *q, int paused, int *ring)
 {
-	cq_status st;
-
 	if (ring != NULL)
 		*ring = 0;
 	if (!DIRECT_USABLE(q))
 		return CQ_INVALID;
-	if ((st = core_set_paused(q, paused)) != CQ_OK || paused)
-		return st;
-	direct_wake(q, DIRECT_RESUMED, 0);
-	if (ring != NULL)
-		*ring = direct_daemon_parked(q, 0);
-	return CQ_OK;
+	if (paused)
+		return core_set_paused(q, 1);
+	return GUARD_STATUS(q, direct_resume_go(q, ring));
 }
 
 /* Waiting poppers of both paths (a stale count included until recovery). */
@@ -504,18 +555,16 @@ direct_poppers(struct core_queue *q)
 int64_t
 direct_length(struct core_queue *q)
 {
-	return (int64_t)core_length(q) - (int64_t)direct_poppers(q);
+	return (int64_t)core_length(q) -
+	       (int64_t)GUARD_VALUE(q, direct_poppers(q), 0);
 }
 
-/* core_stat plus the waiters of both paths. */
-cq_status
-direct_stat(struct core_queue *q, struct direct_stat *st)
+/* core_stat plus the waiters of both paths (under the caller's guard). */
+static cq_status
+direct_stat_go(struct core_queue *q, struct direct_stat *st)
 {
 	cq_status r;
 
-	memset(st, 0, sizeof *st);
-	if (!DIRECT_USABLE(q))
-		return CQ_INVALID;
 	if ((r = core_stat(q, &st->core)) != CQ_OK)
 		return r;
 	st->waiting_poppers = direct_poppers(q);
@@ -523,4 +572,14 @@ direct_stat(struct core_queue *q, struct direct_stat *st)
 	                      DIRECT_LOAD(&q->hdr->daemon_pushers);
 	st->length = (int64_t)st->core.length - (int64_t)st->waiting_poppers;
 	return CQ_OK;
+}
+
+/* core_stat plus the waiters of both paths. */
+cq_status
+direct_stat(struct core_queue *q, struct direct_stat *st)
+{
+	memset(st, 0, sizeof *st);
+	if (!DIRECT_USABLE(q))
+		return CQ_INVALID;
+	return GUARD_STATUS(q, direct_stat_go(q, st));
 }

@@ -116,6 +116,12 @@ struct queue_hdr {
 	 * means imm.uid/imm.gid. imm stays as created: it is checksummed.
 	 */
 	uint64_t owner;
+	/*
+	 * Messages dropped because their slot failed its checksum (on
+	 * delivery or in recovery). Derived like dead_lettered: it may be
+	 * off by one after a crash. 0 in segments older than the word.
+	 */
+	uint64_t corrupt_dropped;
 
 	/*
 	 * The direct path (layout 2; see core/direct.h). Futex words and
@@ -142,6 +148,9 @@ struct queue_hdr {
  */
 _Static_assert(offsetof(struct queue_hdr, owner) % 64 != 0,
     "the owner word moved the lock: bump QUEUE_LAYOUT");
+_Static_assert(offsetof(struct queue_hdr, lock) ==
+                   offsetof(struct queue_hdr, closed) + 256,
+    "a mutable word moved the lock: bump QUEUE_LAYOUT");
 
 /*
  * Layout 2's words also went into padding: the lock, and with it every
@@ -198,6 +207,8 @@ struct core_queue {
 	struct core_attr attr;
 	int64_t lock_ms;
 	int corrupt;         /* quarantined */
+	uint64_t dropped;    /* corrupt messages this handle dropped */
+	int locked;          /* we hold the lock (kept if a SIGBUS hit) */
 	unsigned char *mark; /* recovery scratch: capacity bytes */
 	uint32_t file_uid;   /* owner the file must keep: our euid, or the
 	                        daemon's for core_attach_fd */

@@ -10,6 +10,7 @@
 
 #include "common/common.h"
 #include "core/direct.h"
+#include "core/guard.h"
 #include "core/header.h"
 #include "core/lock.h"
 
@@ -188,14 +189,53 @@ fail:
 	return st;
 }
 
-/* Attach an existing segment, validating it before any use. */
+/*
+ * Validate the mapping of fd at base (size bytes) and make the handle *qp:
+ * the header check (the file owned by owner), then the lock and recovery,
+ * as after a restart.
+ */
+static cq_status
+segment_attach_mapped(unsigned char *base, size_t size, int fd, uint32_t owner,
+    struct core_queue **qp)
+{
+	cq_status st;
+
+	/* No magic: a create that died before its commit (the magic store). */
+	if (__atomic_load_n(
+	        &((const struct queue_hdr *)(const void *)base)->imm.magic,
+	        __ATOMIC_ACQUIRE) == 0)
+		return CQ_NOTFOUND;
+	if ((st = header_validate(fd, owner, base, size, NULL)) != CQ_OK)
+		return st == CQ_SYSTEM ? CQ_CORRUPT : st;
+	if ((st = segment_handle(base, size, fd, qp)) != CQ_OK)
+		return st;
+	(*qp)->file_uid = owner;
+	/* The daemon attaches after its own restart: validate and repair. */
+	st = lock_take(*qp, QUEUE_ATTACH_LOCK_MS);
+	if (st == CQ_OK) {
+		if (lock_recover(*qp) != 0) {
+			__atomic_store_n(
+			    &(*qp)->hdr->quarantined, 1, __ATOMIC_RELEASE);
+			st = CQ_CORRUPT;
+		}
+		lock_release(*qp);
+	}
+	return st;
+}
+
+/*
+ * Attach an existing segment, validating it before any use. The file may
+ * be cut short between its fstat and our reads: a SIGBUS guard makes that
+ * CQ_CORRUPT too.
+ */
 cq_status
 core_attach(const char *segname, struct core_queue **qp)
 {
+	struct core_guard g;
 	unsigned char *base;
+	volatile cq_status st = CQ_CORRUPT;
 	size_t size;
-	cq_status st;
-	int fd;
+	int fd, faulted = 0;
 
 	*qp = NULL;
 	if (segname == NULL)
@@ -212,34 +252,21 @@ core_attach(const char *segname, struct core_queue **qp)
 		close(fd);
 		return CQ_SYSTEM;
 	}
-	/* No magic: a create that died before its commit (the magic store). */
-	if (__atomic_load_n(
-	        &((const struct queue_hdr *)(const void *)base)->imm.magic,
-	        __ATOMIC_ACQUIRE) == 0)
-		st = CQ_NOTFOUND;
-	else if ((st = header_validate(
-	              fd, (uint32_t)geteuid(), base, size, NULL)) == CQ_SYSTEM)
-		st = CQ_CORRUPT;
-	if (st == CQ_OK)
-		st = segment_handle(base, size, fd, qp);
-	if (st != CQ_OK) {
-		munmap(base, size);
-		close(fd);
-		return st;
+	st = CQ_CORRUPT;
+	guard_enter(&g, base, size, &faulted);
+	if (sigsetjmp(g.jb, 0) == 0) {
+		st = segment_attach_mapped(
+		    base, size, fd, (uint32_t)geteuid(), qp);
+		guard_leave(&g);
 	}
-	/* The daemon attaches after its own restart: validate and repair. */
-	st = lock_take(*qp, QUEUE_ATTACH_LOCK_MS);
-	if (st == CQ_OK) {
-		if (lock_recover(*qp) != 0) {
-			__atomic_store_n(
-			    &(*qp)->hdr->quarantined, 1, __ATOMIC_RELEASE);
-			st = CQ_CORRUPT;
+	if (st != CQ_OK) {
+		if (*qp != NULL) {
+			core_detach(*qp);
+			*qp = NULL;
+		} else {
+			munmap(base, size);
+			close(fd);
 		}
-		lock_release(*qp);
-	}
-	if (st != CQ_OK) {
-		core_detach(*qp);
-		*qp = NULL;
 	}
 	return st;
 }
@@ -250,7 +277,13 @@ core_detach(struct core_queue *q)
 {
 	if (q == NULL)
 		return;
-	munmap(q->base, q->size);
+	/*
+	 * A SIGBUS while we held the lock left the lock in glibc's robust
+	 * list of this thread, which it may still walk: keep the zero pages
+	 * guard.c put in place of the mapping (address space, no file).
+	 */
+	if (!q->locked)
+		munmap(q->base, q->size);
 	close(q->fd);
 	free(q->mark);
 	free(q->order);
@@ -272,17 +305,18 @@ core_unlink(const char *segname)
  * Attach a segment through an fd the daemon handed over (the direct
  * path): the file must be owned by owner (the daemon's uid, from the
  * socket's peer credentials), with a layout that has the direct words;
- * then the same checks, validation and repair as core_attach. On CQ_OK the
- * handle owns fd; on failure the caller keeps it. CQ_INVALID for a
- * layout-1 segment (served over the socket only).
+ * then the same checks, validation and repair as core_attach, under the
+ * same SIGBUS guard. On CQ_OK the handle owns fd; on failure the caller
+ * keeps it. CQ_INVALID for a layout-1 segment (served over the socket).
  */
 cq_status
 core_attach_fd(int fd, uint32_t owner, struct core_queue **qp)
 {
-	const struct queue_hdr *hdr;
+	struct core_guard g;
 	unsigned char *base;
+	volatile cq_status st = CQ_CORRUPT;
 	size_t size;
-	cq_status st;
+	int faulted = 0;
 
 	*qp = NULL;
 	if ((st = header_stat(fd, owner, &size)) != CQ_OK)
@@ -290,30 +324,23 @@ core_attach_fd(int fd, uint32_t owner, struct core_queue **qp)
 	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED)
 		return CQ_SYSTEM;
-	hdr = (const struct queue_hdr *)(const void *)base;
-	if ((st = header_validate(fd, owner, base, size, NULL)) == CQ_OK &&
-	    hdr->imm.layout < QUEUE_LAYOUT_DIRECT)
+	st = CQ_CORRUPT;
+	guard_enter(&g, base, size, &faulted);
+	if (sigsetjmp(g.jb, 0) == 0) {
+		st = segment_attach_mapped(base, size, fd, owner, qp);
+		guard_leave(&g);
+	}
+	if (st == CQ_NOTFOUND)
+		st = CQ_CORRUPT; /* the daemon handed over a half-made file */
+	if (st == CQ_OK && !direct_usable(*qp))
 		st = CQ_INVALID;
-	if (st == CQ_OK)
-		st = segment_handle(base, size, fd, qp);
 	if (st != CQ_OK) {
-		munmap(base, size);
-		return st == CQ_SYSTEM || st == CQ_INVALID ? st : CQ_CORRUPT;
-	}
-	(*qp)->file_uid = owner;
-	st = lock_take(*qp, QUEUE_ATTACH_LOCK_MS);
-	if (st == CQ_OK) {
-		if (lock_recover(*qp) != 0) {
-			__atomic_store_n(
-			    &(*qp)->hdr->quarantined, 1, __ATOMIC_RELEASE);
-			st = CQ_CORRUPT;
-		}
-		lock_release(*qp);
-	}
-	if (st != CQ_OK) {
-		(*qp)->fd = -1; /* the caller keeps its fd */
-		core_detach(*qp);
-		*qp = NULL;
+		if (*qp != NULL) {
+			(*qp)->fd = -1; /* the caller keeps its fd */
+			core_detach(*qp);
+			*qp = NULL;
+		} else
+			munmap(base, size);
 	}
 	return st;
 }

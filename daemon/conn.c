@@ -25,7 +25,12 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "daemon.h"
+#include "common/common.h"
+#include "daemon/config.h"
+#include "daemon/conn.h"
+#include "daemon/dispatch.h"
+#include "daemon/log.h"
+#include "daemon/registry.h"
 #include "proto/frame.h"
 
 /* How long a closing connection may take to accept its last replies. */

@@ -18,7 +18,17 @@
 
 #include <event2/event.h>
 
-#include "daemon.h"
+#include "common/common.h"
+#include "daemon/admin.h"
+#include "daemon/config.h"
+#include "daemon/conn.h"
+#include "daemon/crashpoint.h"
+#include "daemon/dispatch.h"
+#include "daemon/listener.h"
+#include "daemon/log.h"
+#include "daemon/notify.h"
+#include "daemon/registry.h"
+#include "daemon/waiters.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -465,7 +475,10 @@ main(int argc, char **argv)
 	if ((main_base = event_base_new()) == NULL)
 		main_fatal("cannot create the event loop", NULL);
 	waiters_init(main_base, dispatch_waiter_expired);
-	dispatch_start_ns = time_mono_ns();
+	admin_start_ns = time_mono_ns();
+	/* A truncated segment quarantines its queue instead of killing us. */
+	if (core_guard_install() != 0)
+		main_fatal("cannot handle SIGBUS", NULL);
 	if (registry_open(instance, &cause) != 0)
 		main_fatal("registry", cause);
 	if (listener_open(main_base, sockpath, act_fd, &cause) != 0)

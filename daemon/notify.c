@@ -1,6 +1,7 @@
 /* notify.c - service manager glue: readiness notification and activation. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 #endif
 
 #include "daemon.h"
+
+/* The first passed descriptor (SD_LISTEN_FDS_START). */
+#define NOTIFY_LISTEN_FDS_START 3
 
 #ifdef HAVE_SYSTEMD
 
@@ -106,11 +110,63 @@ notify_watchdog_usec(void)
 	return usec;
 }
 
-/* Without libsystemd there is no socket activation. */
+/*
+ * sd_listen_fds(1) without libsystemd: LISTEN_FDS/LISTEN_PID is a small,
+ * documented protocol (sd_listen_fds(3)), and a build that ignored it
+ * would bind its own socket over the one the service manager holds. The
+ * variables are dropped either way, as sd_listen_fds(1) does, so that no
+ * child takes our sockets for its own.
+ */
 int
 notify_listen_fd(void)
 {
-	return -1;
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int type = 0, acc = 0, fd;
+	struct sockaddr_un sun;
+	socklen_t len;
+	long n, p;
+	char *end;
+
+	if (pid == NULL || fds == NULL)
+		return -1;
+	errno = 0;
+	p = strtol(pid, &end, 10);
+	if (errno != 0 || *end != '\0' || end == pid || p != (long)getpid()) {
+		n = 0;
+	} else {
+		n = strtol(fds, &end, 10);
+		if (errno != 0 || *end != '\0' || end == fds || n < 0)
+			n = 0;
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (n < 1)
+		return -1;
+	if (n > 1)
+		log_warn("%ld sockets passed by the service manager: using the "
+		         "first",
+		    n);
+	for (fd = NOTIFY_LISTEN_FDS_START; fd < NOTIFY_LISTEN_FDS_START + n;
+	     fd++)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	fd = NOTIFY_LISTEN_FDS_START;
+	len = sizeof type;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) {
+		len = sizeof acc;
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0)
+			acc = 0;
+	}
+	len = sizeof sun;
+	memset(&sun, 0, sizeof sun);
+	if (type != SOCK_STREAM || !acc ||
+	    getsockname(fd, (struct sockaddr *)&sun, &len) != 0 ||
+	    sun.sun_family != AF_UNIX) {
+		log_warn("the socket passed by the service manager is not a "
+		         "listening AF_UNIX stream socket: ignored");
+		return -1;
+	}
+	return fd;
 }
 
 #endif

@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "common/common.h"
+#include "daemon/config.h"
+#include "daemon/crashpoint.h"
+#include "daemon/log.h"
+#include "daemon/registry.h"
 
 struct rqueue_list registry_queues = TAILQ_HEAD_INITIALIZER(registry_queues);
 uint32_t registry_count;
@@ -427,4 +431,14 @@ registry_delete(struct rqueue *q)
 		    q->name, q->segname, cq_strstatus(st));
 	htab_free(&q->resv);
 	free(q);
+}
+
+/* Write NAME.dlq for a queue name into buf: its length, or -1 if too long. */
+int
+registry_dlq_name(const char *name, size_t len, char *buf, size_t size)
+{
+	int n =
+	    snprintf(buf, size, "%.*s%s", (int)len, name, REGISTRY_DLQ_SUFFIX);
+
+	return n < 0 || (size_t)n >= size ? -1 : n;
 }

@@ -8,7 +8,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "arena.h"
+#include "engine.h"
+#include "ops.h"
+
+/* Local deadline of the handshake (the daemon's frame timeout is 10 s). */
+#define CLIENT_HELLO_MS 15000
 
 /* Map a failed connect(2) to a status (errno is kept for the caller). */
 static cq_status
@@ -70,7 +75,7 @@ client_welcome(cq_client *c, const Conqueue__Reply *r)
 
 	if (w == NULL || w->limits == NULL ||
 	    w->protocol_version != CQ_PROTOCOL_VERSION) {
-		engine_set_error(c, CQ_PROTOCOL,
+		conn_set_error(c, CQ_PROTOCOL,
 		    "daemon speaks another protocol version", 0);
 		return CQ_PROTOCOL;
 	}
@@ -100,6 +105,7 @@ cq_connect_named(cq_client **cp, const char *path, const char *client_name)
 	Conqueue__Hello hello = CONQUEUE__HELLO__INIT;
 	Conqueue__Reply *r = NULL;
 	char def[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
+	const char *sys;
 	cq_client *c;
 	cq_status st;
 	int fd, err;
@@ -112,7 +118,18 @@ cq_connect_named(cq_client **cp, const char *path, const char *client_name)
 			return CQ_INVALID;
 		path = def;
 	}
-	if ((fd = client_dial(path)) < 0)
+	fd = client_dial(path);
+	/* Nobody at the default: try the system daemon (DESIGN 2.4). An
+	 * absent system socket reports the first failure; any other (a
+	 * permission) is the more useful one. */
+	if (fd < 0 && path == def &&
+	    (errno == ENOENT || errno == ECONNREFUSED) &&
+	    (sys = socket_fallback_path()) != NULL) {
+		err = errno;
+		if ((fd = client_dial(sys)) < 0 && errno == ENOENT)
+			errno = err;
+	}
+	if (fd < 0)
 		return errno == ENAMETOOLONG ? CQ_INVALID
 		                             : client_connect_status(errno);
 	if ((c = engine_new(fd)) == NULL) {
@@ -128,14 +145,14 @@ cq_connect_named(cq_client **cp, const char *path, const char *client_name)
 	    (char *)(uintptr_t)(client_name != NULL ? client_name
 	                                            : "libconqueue-client");
 	st = ops_call(
-	    c, &req, ENGINE_HELLO_MS - ENGINE_GRACE_MS, OP_PLAIN, NULL, &r);
+	    c, &req, CLIENT_HELLO_MS - OPTAB_GRACE_MS, OP_PLAIN, NULL, &r);
 	/* Refused at a connection limit: say so rather than "lost". */
 	if (st == CQ_DISCONNECTED && c->conn_status != CQ_OK)
 		st = c->conn_status;
 	if (st == CQ_OK)
 		st = client_welcome(c, r);
 	if (r != NULL)
-		engine_reply_free(c, r);
+		arena_reply_free(c, r);
 	if (st != CQ_OK) {
 		engine_shutdown(c);
 		engine_free(c);
@@ -193,7 +210,7 @@ cq_client_fd(cq_client *c)
 int
 cq_client_events(cq_client *c)
 {
-	return engine_events(c);
+	return conn_events(c);
 }
 
 /* cq_client_process: do the I/O the socket allows and run callbacks. */
@@ -216,5 +233,5 @@ cq_client_set_watch(cq_client *c, void (*fn)(cq_client *, void *), void *arg)
 {
 	c->watch = fn;
 	c->watch_arg = arg;
-	c->watch_last = engine_events(c);
+	c->watch_last = conn_events(c);
 }

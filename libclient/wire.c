@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#include "client.h"
+#include "wire.h"
 
 /* Bytes of a varint: one per 7 significant bits (9/64 ~ 1/7). */
 static inline size_t

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "libclient/client.h"
+#include "libclient/wire.h"
 #include "proto/frame.h"
 
 /* Room for the largest reply the tests build. */

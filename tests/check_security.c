@@ -865,7 +865,7 @@ START_TEST(test_pipelined_never_read)
 	static uint8_t buf[10000 * 16];
 	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
 	Conqueue__Ping p = CONQUEUE__PING__INIT;
-	size_t off = 0, len, done = 0;
+	size_t off = 0, done = 0;
 	int fd, other, fds0, i, fl, spins = 0;
 	ssize_t n;
 
@@ -878,11 +878,10 @@ START_TEST(test_pipelined_never_read)
 	r.ping = &p;
 	for (i = 0; i < 10000; i++) {
 		r.id = (uint64_t)i + 100;
-		len = conqueue__request__get_packed_size(&r);
-		ck_assert_uint_le(off + len + FRAME_HDR_LEN, sizeof buf);
-		frame_put_len(buf + off, (uint32_t)len);
-		conqueue__request__pack(&r, buf + off + FRAME_HDR_LEN);
-		off += len + FRAME_HDR_LEN;
+		ck_assert_uint_le(off + conqueue__request__get_packed_size(&r) +
+		                      FRAME_HDR_LEN,
+		    sizeof buf);
+		off += rc_pack(&r, buf + off);
 	}
 	/* Write without blocking forever: the daemon may stop reading. */
 	fl = fcntl(fd, F_GETFL);
@@ -1224,8 +1223,9 @@ START_TEST(test_limit_connections_unauthenticated)
 {
 	int silent[3], i, fd;
 
+	/* Long enough that the silent ones are all there when refused. */
 	restart_with_config("max_connections = 3\n"
-	                    "frame_timeout_ms = 300\n",
+	                    "frame_timeout_ms = 3000\n",
 	    0);
 	for (i = 0; i < 3; i++) {
 		silent[i] = rc_connect_raw(D.sock);
@@ -1473,18 +1473,13 @@ make_stuck(int fd)
 	if (blen == 0) {
 		Conqueue__Request r = CONQUEUE__REQUEST__INIT;
 		Conqueue__Info in = CONQUEUE__INFO__INIT;
-		size_t len;
 		int i;
 
 		r.op_case = CONQUEUE__REQUEST__OP_INFO;
 		r.info = &in;
 		for (i = 0; i < 500; i++) {
 			r.id = 1000000 + (uint64_t)i;
-			len = conqueue__request__get_packed_size(&r);
-			frame_put_len(batch + blen, (uint32_t)len);
-			conqueue__request__pack(
-			    &r, batch + blen + FRAME_HDR_LEN);
-			blen += len + FRAME_HDR_LEN;
+			blen += rc_pack(&r, batch + blen);
 		}
 	}
 	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);

@@ -109,8 +109,8 @@ typedef struct cq_queue_stat {
 } cq_queue_stat;
 
 /*
- * cq_default_socket: write the default socket path (DESIGN 2.4:
- * $CONQUEUE_SOCKET, else /run/conqueue/conqueued.sock for root, else
+ * cq_default_socket: write the default socket path ($CONQUEUE_SOCKET,
+ * else /run/conqueue/conqueued.sock for root, else
  * $XDG_RUNTIME_DIR/conqueue/conqueued.sock, else
  * /tmp/conqueue-$UID/conqueued.sock) into buf. Returns CQ_OK, or CQ_INVALID
  * when it does not fit.
