@@ -43,6 +43,13 @@ struct direct_op {
 #define DIRECT_BUMP(p)     __atomic_fetch_add((p), 1, __ATOMIC_SEQ_CST)
 #define DIRECT_ALL_WAITERS INT_MAX
 
+/* Tell the CPU we are polling (the sibling hyperthread gets the core). */
+#if defined(__x86_64__) || defined(__i386__)
+#define DIRECT_RELAX() __builtin_ia32_pause()
+#else
+#define DIRECT_RELAX() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#endif
+
 /* Whether q's layout carries the direct words (from the private copy). */
 #define DIRECT_USABLE(q) ((q)->imm.layout >= QUEUE_LAYOUT_DIRECT)
 
@@ -197,7 +204,7 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 	struct queue_hdr *hdr = q->hdr;
 	uint32_t *seq, *count, *many = NULL, epoch = 0, word;
 	uint64_t deadline = 0;
-	int registered = 0;
+	int registered = 0, spin;
 	cq_status st;
 
 	if (op->side == DIRECT_SIDE_POP) {
@@ -237,10 +244,10 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 		}
 		word = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
 		lock_release(q);
-		for (int sp = 0; sp < direct_spin; sp++) {
+		for (spin = 0; spin < direct_spin; spin++) {
 			if (__atomic_load_n(seq, __ATOMIC_ACQUIRE) != word)
 				break;
-			__builtin_ia32_pause();
+			DIRECT_RELAX();
 		}
 		if (futex_wait(seq, word, direct_sleep_ns(deadline)) != 0) {
 			if (lock_take(q, q->lock_ms) != CQ_OK)
@@ -255,8 +262,7 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 		if (many != NULL)
 			__atomic_fetch_sub(many, 1, __ATOMIC_SEQ_CST);
 	}
-	/* Bumped under the lock: a waiter that read the word before us wakes.
-	 */
+	/* Bumped under the lock: whoever read the word before us wakes. */
 	if (st == CQ_OK)
 		DIRECT_BUMP(op->side == DIRECT_SIDE_POP ? &hdr->pop_seq
 		                                        : &hdr->push_seq);
