@@ -120,36 +120,35 @@ cq_stat(cq_queue *q, cq_queue_stat *st)
 	return s;
 }
 
-/* cq_chmod: change q's permission bits. */
-cq_status
-cq_chmod(cq_queue *q, uint32_t mode)
+/* Change name's permission bits (the queue need not be open). */
+static cq_status
+admin_chmod(cq_client *c, const char *name, size_t namelen, uint32_t mode)
 {
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Chmod ch = CONQUEUE__CHMOD__INIT;
 
-	if (q == NULL)
-		return CQ_INVALID;
 	req.op_case = CONQUEUE__REQUEST__OP_CHMOD;
 	req.chmod = &ch;
-	ch.name = ops_bytes(q->name, q->namelen);
+	ch.name = ops_bytes(name, namelen);
 	ch.mode = mode;
-	return ops_call(q->c, &req, -1, OP_PLAIN, NULL, NULL);
+	return ops_call(c, &req, -1, OP_PLAIN, NULL, NULL);
 }
 
-/* cq_chown: change q's owner and/or group; -1 leaves one unchanged. */
-cq_status
-cq_chown(cq_queue *q, int64_t uid, int64_t gid)
+/* Change name's owner and/or group (the queue need not be open). */
+static cq_status
+admin_chown(
+    cq_client *c, const char *name, size_t namelen, int64_t uid, int64_t gid)
 {
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Chown ch = CONQUEUE__CHOWN__INIT;
 
 	/* (uint32_t)-1 is chown(2)'s "unchanged", never an id: refuse it. */
-	if (q == NULL || uid < -1 || uid >= UINT32_MAX || gid < -1 ||
-	    gid >= UINT32_MAX || (uid == -1 && gid == -1))
+	if (uid < -1 || uid >= UINT32_MAX || gid < -1 || gid >= UINT32_MAX ||
+	    (uid == -1 && gid == -1))
 		return CQ_INVALID;
 	req.op_case = CONQUEUE__REQUEST__OP_CHOWN;
 	req.chown = &ch;
-	ch.name = ops_bytes(q->name, q->namelen);
+	ch.name = ops_bytes(name, namelen);
 	if (uid >= 0) {
 		ch.has_uid = 1;
 		ch.uid = (uint32_t)uid;
@@ -158,5 +157,89 @@ cq_chown(cq_queue *q, int64_t uid, int64_t gid)
 		ch.has_gid = 1;
 		ch.gid = (uint32_t)gid;
 	}
-	return ops_call(q->c, &req, -1, OP_PLAIN, NULL, NULL);
+	return ops_call(c, &req, -1, OP_PLAIN, NULL, NULL);
+}
+
+/* cq_chmod: change q's permission bits. */
+cq_status
+cq_chmod(cq_queue *q, uint32_t mode)
+{
+	if (q == NULL)
+		return CQ_INVALID;
+	return admin_chmod(q->c, q->name, q->namelen, mode);
+}
+
+/* cq_chown: change q's owner and/or group; -1 leaves one unchanged. */
+cq_status
+cq_chown(cq_queue *q, int64_t uid, int64_t gid)
+{
+	if (q == NULL)
+		return CQ_INVALID;
+	return admin_chown(q->c, q->name, q->namelen, uid, gid);
+}
+
+/*
+ * The owner's and admin's ops by name: they need no cq_open, which asks
+ * for read or write permission, so an owner who cleared its own bits can
+ * still restore them, close or pause its queue.
+ */
+
+/* Run a Named op on a queue given by name (validated first). */
+static cq_status
+admin_byname(cq_client *c, const char *name, Conqueue__Named__Kind kind)
+{
+	cq_status st;
+
+	if (c == NULL)
+		return CQ_INVALID;
+	if ((st = ops_check_name(c, name)) != CQ_OK)
+		return st;
+	return ops_named(c, name, kind, NULL);
+}
+
+/* cq_close_by_name: close queue name. */
+cq_status
+cq_close_by_name(cq_client *c, const char *name)
+{
+	return admin_byname(c, name, CONQUEUE__NAMED__KIND__CLOSE);
+}
+
+/* cq_pause_by_name: pause queue name. */
+cq_status
+cq_pause_by_name(cq_client *c, const char *name)
+{
+	return admin_byname(c, name, CONQUEUE__NAMED__KIND__PAUSE);
+}
+
+/* cq_resume_by_name: end the pause of queue name. */
+cq_status
+cq_resume_by_name(cq_client *c, const char *name)
+{
+	return admin_byname(c, name, CONQUEUE__NAMED__KIND__RESUME);
+}
+
+/* cq_chmod_by_name: change the permission bits of queue name. */
+cq_status
+cq_chmod_by_name(cq_client *c, const char *name, uint32_t mode)
+{
+	cq_status st;
+
+	if (c == NULL)
+		return CQ_INVALID;
+	if ((st = ops_check_name(c, name)) != CQ_OK)
+		return st;
+	return admin_chmod(c, name, strlen(name), mode);
+}
+
+/* cq_chown_by_name: change the owner and/or group of queue name. */
+cq_status
+cq_chown_by_name(cq_client *c, const char *name, int64_t uid, int64_t gid)
+{
+	cq_status st;
+
+	if (c == NULL)
+		return CQ_INVALID;
+	if ((st = ops_check_name(c, name)) != CQ_OK)
+		return st;
+	return admin_chown(c, name, strlen(name), uid, gid);
 }

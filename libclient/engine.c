@@ -287,6 +287,21 @@ engine_turn(cq_client *c)
 }
 
 /*
+ * Confirm at once the pops whose messages the caller now holds: one
+ * one-way receipt frame (no reply, no round trip) for all pending. Left
+ * for the next request, they would stay in flight while the program
+ * idles, and come back as duplicates if it exits without cq_disconnect.
+ */
+static void
+engine_confirm(cq_client *c)
+{
+	if (c->dead || (c->confirm.n == 0 && c->reject.n == 0))
+		return;
+	send_receipts(c);
+	engine_write(c);
+}
+
+/*
  * Drive the connection until op (submitted with sync) completes; async
  * callbacks that become due meanwhile run here. Returns op's status; the
  * caller still owns op.
@@ -321,6 +336,7 @@ engine_wait(cq_client *c, struct cq_op *op)
 		engine_callbacks(c);
 	}
 	engine_callbacks(c);
+	engine_confirm(c);
 	conn_notify(c);
 	return op->status;
 }
@@ -364,10 +380,9 @@ engine_process(cq_client *c)
 	engine_callbacks(c);
 	/* Confirm now what the callbacks got (an idle event-loop program
 	 * must not keep messages in flight), and send what they submitted. */
-	if (!c->dead) {
-		send_receipts(c);
+	engine_confirm(c);
+	if (!c->dead)
 		engine_write(c);
-	}
 	conn_notify(c);
 	return c->dead ? CQ_DISCONNECTED : CQ_OK;
 }

@@ -266,6 +266,20 @@ CQ_EXPORT cq_status cq_chmod(cq_queue *q, uint32_t mode);
  */
 CQ_EXPORT cq_status cq_chown(cq_queue *q, int64_t uid, int64_t gid);
 
+/*
+ * The owner's (and an admin's) ops by queue name, without cq_open (which
+ * needs read or write permission): an owner who cleared its own mode bits
+ * can still chmod, close, pause or resume its queue. Same results as the
+ * cq_queue forms, plus CQ_INVALID for a bad name and CQ_NOTFOUND.
+ */
+CQ_EXPORT cq_status cq_close_by_name(cq_client *c, const char *name);
+CQ_EXPORT cq_status cq_pause_by_name(cq_client *c, const char *name);
+CQ_EXPORT cq_status cq_resume_by_name(cq_client *c, const char *name);
+CQ_EXPORT cq_status cq_chmod_by_name(
+    cq_client *c, const char *name, uint32_t mode);
+CQ_EXPORT cq_status cq_chown_by_name(
+    cq_client *c, const char *name, int64_t uid, int64_t gid);
+
 /* Daemon figures, as returned by cq_info(). */
 typedef struct cq_daemon_info {
 	char version[32];
