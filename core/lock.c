@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/direct.h"
 #include "core/guard.h"
 #include "core/header.h"
 #include "core/lock.h"
@@ -193,7 +194,8 @@ lock_recover(struct core_queue *q)
 
 	CORE_HOOK("recover.begin");
 	/* The file and the header as attach checked them, or quarantine. */
-	if (header_validate(q->fd, q->base, q->size, &q->imm) != CQ_OK)
+	if (header_validate(q->fd, q->file_uid, q->base, q->size, &q->imm) !=
+	    CQ_OK)
 		return -1;
 	for (b = 0; b < q->bands; b++) {
 		h = hdr->head[b];
@@ -280,6 +282,7 @@ lock_recover(struct core_queue *q)
 		hdr->next_id = maxid + 1;
 	if (hdr->next_id == 0)
 		hdr->next_id = 1;
+	direct_reset_waiters(q);
 	CORE_HOOK("recover.before_consistent");
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "core/direct.h"
 #include "core/guard.h"
 #include "core/lock.h"
 #include "core/ring.h"
@@ -253,4 +254,16 @@ core_pop_many(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
 	if (max == 0 || m == NULL)
 		return CQ_INVALID;
 	return GUARD_STATUS(q, queue_pop(q, owner, deadline_ns, m, max, n));
+}
+
+/*
+ * The direct path's push (core/direct.c), which takes the lock itself so
+ * that a failed attempt and its waiter registration share one critical
+ * section. Arguments are checked by the caller as core_push_many does.
+ */
+cq_status
+queue_push_held(struct core_queue *q, const struct iovec *iov, size_t n,
+    unsigned band, int front, uint64_t *first_id)
+{
+	return queue_push_locked(q, iov, n, band, front, first_id);
 }
