@@ -123,6 +123,12 @@ void core_detach(struct core_queue *q);
 
 /* Remove segment segname. */
 cq_status core_unlink(const char *segname);
+/*
+ * Read segment segname's name and owner into *a without attaching (pread,
+ * no mapping): CQ_OK only if the file is ours and its immutable header
+ * checks out, so a quarantined queue can keep its name.
+ */
+cq_status core_peek(const char *segname, struct core_attr *a);
 
 /*
  * Lock timeout used by every operation below, in ms: 0 means trylock

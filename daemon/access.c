@@ -21,10 +21,10 @@ access_may(const struct peer *p, const struct rqueue *q, int need)
 
 	if (access_is_admin(p))
 		return 1;
-	if (need == ACCESS_OWNER)
+	/* A quarantined queue (no core) is its owner's to inspect and delete.
+	 */
+	if (need == ACCESS_OWNER || q->core == NULL)
 		return p->uid == q->uid;
-	if (q->core == NULL)
-		return 0;
 	a = core_attr(q->core);
 	if (p->uid == a->uid)
 		bits = a->mode >> 6;

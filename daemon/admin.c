@@ -190,8 +190,10 @@ admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 	default:
 		break;
 	}
-	q = access_lookup(
-	    p, id, m->name, need, m->kind == CONQUEUE__NAMED__KIND__DELETE);
+	/* A quarantined queue can be inspected and deleted, nothing else. */
+	q = access_lookup(p, id, m->name, need,
+	    m->kind == CONQUEUE__NAMED__KIND__DELETE ||
+	        m->kind == CONQUEUE__NAMED__KIND__STAT);
 	if (q == NULL)
 		return;
 	r.id = id;
@@ -338,8 +340,7 @@ admin_list(struct peer *p, uint64_t id)
 	}
 	TAILQ_FOREACH(q, &registry_queues, link)
 	{
-		if (q->quarantined ? !access_is_admin(p)
-		                   : !access_may(p, q, ACCESS_R))
+		if (!access_may(p, q, ACCESS_R))
 			continue;
 		if (reply_fill_stat(q, &s[n]) != CQ_OK) {
 			/* Storage went bad since: show it as quarantined. */

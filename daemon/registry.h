@@ -47,6 +47,8 @@ struct uid_usage {
 
 extern struct rqueue_list registry_queues;
 extern uint32_t registry_count;
+/* Open files the daemon may have (0: unknown); main sets it at start. */
+extern uint64_t registry_fd_limit;
 extern uint64_t registry_storage;
 
 /* Scan and reattach the instance's segments; -1 with *cause on failure. */

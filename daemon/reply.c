@@ -50,6 +50,8 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 	s->name.len = q->namelen;
 	if (q->quarantined) {
 		s->has_quarantined = s->quarantined = 1;
+		s->has_uid = 1;
+		s->uid = q->uid;
 		return CQ_OK;
 	}
 	if ((rc = core_stat(q->core, &st)) != CQ_OK)

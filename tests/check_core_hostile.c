@@ -160,6 +160,23 @@ START_TEST(test_lock_word_of_our_own_thread_is_repaired)
 END_TEST
 
 /*
+ * A live thread that is not ours in the word (our parent): it might hold
+ * the lock for real, so no reaping; attach says CQ_BUSY in its bounded
+ * wait instead of hanging, and the daemon quarantines the queue.
+ */
+START_TEST(test_lock_word_of_a_live_stranger_is_busy_not_a_hang)
+{
+	struct core_queue *q;
+
+	make_queue(32, NMSG);
+	tamper_lock((unsigned int)getppid(), 0);
+	ck_assert_int_eq(core_attach(seg, &q), CQ_BUSY);
+	ck_assert_ptr_null(q);
+	core_unlink(seg);
+}
+END_TEST
+
+/*
  * A lock turned into a priority-inheritance one with a dead owner: glibc
  * would assert (e != ESRCH || !robust) and abort. We quarantine instead.
  */
@@ -495,6 +512,8 @@ hostile_suite(void)
 	tcase_add_loop_test(tc,
 	    test_lock_word_of_a_dead_thread_is_repaired_under_a_handle, 0, 2);
 	tcase_add_test(tc, test_lock_word_of_our_own_thread_is_repaired);
+	tcase_add_test(
+	    tc, test_lock_word_of_a_live_stranger_is_busy_not_a_hang);
 	tcase_add_test(tc, test_lock_of_another_kind_is_quarantined_not_fatal);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
