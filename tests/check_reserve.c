@@ -845,8 +845,10 @@ START_TEST(test_serial_queue_plain_pop_waits_for_confirm)
 	cq_client *c = conn(), *o = conn();
 	cq_queue_attr a;
 	cq_queue *q, *oq;
+	Conqueue__Reply *rep;
 	cq_msg *m;
-	uint64_t id;
+	uint64_t id, pop_id;
+	int fd;
 
 	memset(&a, 0, sizeof a);
 	a.serial = 1;
@@ -860,12 +862,23 @@ START_TEST(test_serial_queue_plain_pop_waits_for_confirm)
 	ck_assert_int_eq(cq_try_pop(oq, &m), CQ_EMPTY);
 	ck_assert_int_eq(cq_reserve(oq, &m, 0, 0), CQ_EMPTY);
 	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
-	/* A plain pop blocks everyone until its receipt is confirmed. */
-	ck_assert_int_eq(cq_pop(oq, &m, 0), CQ_OK);
-	expect_data(m, "2");
-	cq_msg_free(m);
+	/* A plain pop blocks everyone until its receipt is confirmed. The
+	 * library confirms as it hands a message over, so a raw connection
+	 * holds the receipt back. */
+	fd = raw_connect();
+	ck_assert_ptr_nonnull(rep = rc_pop(fd, "ser", 1, 0, 0));
+	ck_assert_uint_eq(rep->status, CQ_OK);
+	ck_assert_uint_eq(rep->n_msgs, 1);
+	ck_assert_uint_eq(rep->msgs[0]->data.len, 1);
+	ck_assert_int_eq(rep->msgs[0]->data.data[0], '2');
+	pop_id = rep->id;
+	conqueue__reply__free_unpacked(rep, NULL);
 	ck_assert_int_eq(cq_try_pop(q, &m), CQ_EMPTY);
-	/* o's next frame carries the confirm. */
+	ck_assert_uint_eq(stat_of(oq).in_flight, 1);
+	/* The ping's reply comes after the daemon took the receipt. */
+	ck_assert_int_eq(rc_confirm(fd, pop_id), 0);
+	ck_assert_int_eq(rc_ping(fd), CQ_OK);
+	close(fd);
 	ck_assert_uint_eq(stat_of(oq).in_flight, 0);
 	ck_assert_int_eq(cq_try_pop(q, &m), CQ_OK);
 	expect_data(m, "3");
