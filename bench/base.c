@@ -1,6 +1,7 @@
 /*
- * base.c - the baselines every Linux host has: socketpair and POSIX mq,
- * and a do-nothing relay process (the hops of any broker, for B-64).
+ * base.c - the baselines every Linux host has: a socketpair, and a
+ * do-nothing relay process (the hops of any broker, for B-64). POSIX mq
+ * is base_mq.c.
  */
 
 #include <errno.h>
@@ -27,14 +28,14 @@
  * shared-queue equivalent, so C-64 over socketpairs is 4 independent
  * 1+1 streams (an upper bound, not the same workload).
  */
-struct sp_ctx {
+struct base_sp_ctx {
 	int fds[BENCH_MAXPROC][2];
 	int n;
 };
 
 /* Write all of buf. */
 static int
-sp_write_full(int fd, const void *buf, size_t len)
+base_sp_write_full(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 	ssize_t w;
@@ -53,7 +54,7 @@ sp_write_full(int fd, const void *buf, size_t len)
 
 /* Read exactly len bytes (a message: the stream has no boundaries). */
 static int
-sp_read_full(int fd, void *buf, size_t len)
+base_sp_read_full(int fd, void *buf, size_t len)
 {
 	char *p = buf;
 	ssize_t r;
@@ -72,9 +73,9 @@ sp_read_full(int fd, void *buf, size_t len)
 
 /* Make one socketpair per producer/consumer pair. */
 static int
-sp_prepare(struct run *r, char *err, size_t errlen)
+base_sp_prepare(struct run *r, char *err, size_t errlen)
 {
-	struct sp_ctx *c = bench_xmalloc(sizeof *c);
+	struct base_sp_ctx *c = bench_xmalloc(sizeof *c);
 	int i;
 
 	c->n = r->wl->kind == WL_PINGPONG ? 1 : r->wl->nprod;
@@ -102,9 +103,9 @@ sp_prepare(struct run *r, char *err, size_t errlen)
 
 /* Stream producer, or ping-pong client. */
 static void
-sp_produce(struct run *r, int idx, struct child_res *res)
+base_sp_produce(struct run *r, int idx, struct child_res *res)
 {
-	struct sp_ctx *c = r->ctx;
+	struct base_sp_ctx *c = r->ctx;
 	const struct wl *wl = r->wl;
 	int fd = c->fds[idx][0];
 	uint8_t *buf = bench_xmalloc(wl->size), *back;
@@ -116,7 +117,7 @@ sp_produce(struct run *r, int idx, struct child_res *res)
 		res->t_first = bench_now();
 		for (i = 0; i < n; i++) {
 			bench_fill(buf, wl->size, (uint32_t)idx, (uint32_t)i);
-			if (sp_write_full(fd, buf, wl->size) != 0) {
+			if (base_sp_write_full(fd, buf, wl->size) != 0) {
 				bench_fail(res, "write: %s", strerror(errno));
 				break;
 			}
@@ -132,8 +133,8 @@ sp_produce(struct run *r, int idx, struct child_res *res)
 	for (i = 0; i < wl->warm + wl->n; i++) {
 		bench_fill(buf, wl->size, 0, (uint32_t)i);
 		t0 = bench_now();
-		if (sp_write_full(fd, buf, wl->size) != 0 ||
-		    sp_read_full(fd, back, wl->size) != 0) {
+		if (base_sp_write_full(fd, buf, wl->size) != 0 ||
+		    base_sp_read_full(fd, back, wl->size) != 0) {
 			bench_fail(res, "round trip %llu: %s",
 			    (unsigned long long)i, strerror(errno));
 			break;
@@ -156,9 +157,9 @@ sp_produce(struct run *r, int idx, struct child_res *res)
 
 /* Stream consumer, or ping-pong server. */
 static void
-sp_consume(struct run *r, int idx, struct child_res *res)
+base_sp_consume(struct run *r, int idx, struct child_res *res)
 {
-	struct sp_ctx *c = r->ctx;
+	struct base_sp_ctx *c = r->ctx;
 	const struct wl *wl = r->wl;
 	int fd = c->fds[idx][1];
 	uint8_t *buf = bench_xmalloc(wl->size), *want;
@@ -170,7 +171,7 @@ sp_consume(struct run *r, int idx, struct child_res *res)
 		bench_checker_init(&ck, wl, res);
 		bench_barrier(r);
 		for (i = 0; i < n; i++) {
-			if (sp_read_full(fd, buf, wl->size) != 0) {
+			if (base_sp_read_full(fd, buf, wl->size) != 0) {
 				bench_fail(res, "read: %s",
 				    errno ? strerror(errno) : "EOF");
 				break;
@@ -185,7 +186,7 @@ sp_consume(struct run *r, int idx, struct child_res *res)
 	want = bench_xmalloc(wl->size);
 	bench_barrier(r);
 	for (i = 0; i < wl->warm + wl->n; i++) {
-		if (sp_read_full(fd, buf, wl->size) != 0) {
+		if (base_sp_read_full(fd, buf, wl->size) != 0) {
 			bench_fail(res, "server read: %s", strerror(errno));
 			break;
 		}
@@ -195,7 +196,7 @@ sp_consume(struct run *r, int idx, struct child_res *res)
 			    (unsigned long long)i);
 			break;
 		}
-		if (sp_write_full(fd, buf, wl->size) != 0) {
+		if (base_sp_write_full(fd, buf, wl->size) != 0) {
 			bench_fail(res, "server write: %s", strerror(errno));
 			break;
 		}
@@ -207,16 +208,16 @@ sp_consume(struct run *r, int idx, struct child_res *res)
 
 /* Nothing to do: consumers know their counts. */
 static int
-sp_finish(struct run *r, char *err, size_t errlen)
+base_sp_finish(struct run *r, char *err, size_t errlen)
 {
 	return 0;
 }
 
 /* Close the pairs. */
 static void
-sp_cleanup(struct run *r)
+base_sp_cleanup(struct run *r)
 {
-	struct sp_ctx *c = r->ctx;
+	struct base_sp_ctx *c = r->ctx;
 	int i;
 
 	if (c == NULL)
@@ -232,11 +233,11 @@ sp_cleanup(struct run *r)
 const struct transport bench_sockpair = {
     .name = "socketpair",
     .flavours = 1u << FL_PLAIN,
-    .prepare = sp_prepare,
-    .produce = sp_produce,
-    .consume = sp_consume,
-    .finish = sp_finish,
-    .cleanup = sp_cleanup,
+    .prepare = base_sp_prepare,
+    .produce = base_sp_produce,
+    .consume = base_sp_consume,
+    .finish = base_sp_finish,
+    .cleanup = base_sp_cleanup,
 };
 
 /* ---- a relay process between two socketpairs (B-64 only) ---- */
@@ -247,15 +248,16 @@ const struct transport bench_sockpair = {
  * wake the relay, as through any broker (conqueue needs at least these).
  * The ping-pong code of the socketpair baseline runs unchanged on it.
  */
-struct relay_ctx {
-	struct sp_ctx sp; /* first: sp_produce/sp_consume read fds[0] */
-	int mid[2];       /* the relay's ends: towards client, server */
+struct base_relay_ctx {
+	struct base_sp_ctx
+	    sp;     /* first: base_sp_produce/base_sp_consume read fds[0] */
+	int mid[2]; /* the relay's ends: towards client, server */
 	pid_t pid;
 };
 
 /* The relay: copy whatever arrives on one end to the other until EOF. */
 static void
-relay_run(int a, int b)
+base_relay_run(int a, int b)
 {
 	struct pollfd pfd[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
 	static uint8_t buf[65536];
@@ -274,7 +276,8 @@ relay_run(int a, int b)
 			n = read(pfd[i].fd, buf, sizeof buf);
 			if (n <= 0)
 				_exit(0);
-			if (sp_write_full(pfd[1 - i].fd, buf, (size_t)n) != 0)
+			if (base_sp_write_full(pfd[1 - i].fd, buf, (size_t)n) !=
+			    0)
 				_exit(1);
 		}
 	}
@@ -282,9 +285,9 @@ relay_run(int a, int b)
 
 /* Two socketpairs and the relay process between them. */
 static int
-relay_prepare(struct run *r, char *err, size_t errlen)
+base_relay_prepare(struct run *r, char *err, size_t errlen)
 {
-	struct relay_ctx *c;
+	struct base_relay_ctx *c;
 	int cl[2], sv[2];
 
 	if (r->wl->kind != WL_PINGPONG) {
@@ -320,7 +323,7 @@ relay_prepare(struct run *r, char *err, size_t errlen)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		close(cl[0]);
 		close(sv[1]);
-		relay_run(cl[1], sv[0]);
+		base_relay_run(cl[1], sv[0]);
 	}
 	r->ctx = c;
 	return 0;
@@ -328,9 +331,9 @@ relay_prepare(struct run *r, char *err, size_t errlen)
 
 /* Stop the relay and close everything. */
 static void
-relay_cleanup(struct run *r)
+base_relay_cleanup(struct run *r)
 {
-	struct relay_ctx *c = r->ctx;
+	struct base_relay_ctx *c = r->ctx;
 
 	if (c == NULL)
 		return;
@@ -348,374 +351,9 @@ relay_cleanup(struct run *r)
 const struct transport bench_relay = {
     .name = "relay",
     .flavours = 1u << FL_PLAIN,
-    .prepare = relay_prepare,
-    .produce = sp_produce,
-    .consume = sp_consume,
-    .finish = sp_finish,
-    .cleanup = relay_cleanup,
-};
-
-/* ---- POSIX message queues ---- */
-
-static long mq_maxmsg = 10;      /* capacity we may use */
-static long mq_old_msg_max = -1; /* to restore, when we raised it */
-static long mq_old_msgsize_max = -1;
-static long mq_size_max = -1; /* largest message we may use */
-
-/* Read a number from a /proc file; -1 on failure. */
-static long
-mq_proc_read(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f == NULL)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
-/* Write a number to a /proc file (async-signal-safe: used on signals). */
-static int
-mq_proc_write(const char *path, long v)
-{
-	char buf[32];
-	int fd, len;
-
-	if ((fd = open(path, O_WRONLY)) < 0)
-		return -1;
-	len = snprintf(buf, sizeof buf, "%ld\n", v);
-	if (write(fd, buf, (size_t)len) != len) {
-		close(fd);
-		return -1;
-	}
-	return close(fd);
-}
-
-/*
- * Give POSIX mq the capacity of the other transports (1024) and room for
- * 64 KiB messages: as root raise the sysctls (restored at exit) and the
- * RLIMIT_MSGQUEUE byte quota; otherwise use what the host allows. Writes a
- * note about what it did into note.
- */
-int
-base_mq_setup(char *note, size_t len)
-{
-	long msg_max = mq_proc_read("/proc/sys/fs/mqueue/msg_max");
-	long size_max = mq_proc_read("/proc/sys/fs/mqueue/msgsize_max");
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_MSGQUEUE, &rl) == 0) {
-		rl.rlim_cur = geteuid() == 0 ? RLIM_INFINITY : rl.rlim_max;
-		if (geteuid() == 0)
-			rl.rlim_max = RLIM_INFINITY;
-		setrlimit(RLIMIT_MSGQUEUE, &rl);
-	}
-	if (geteuid() == 0 && msg_max >= 0 && msg_max < 1024 &&
-	    mq_proc_write("/proc/sys/fs/mqueue/msg_max", 1024) == 0) {
-		mq_old_msg_max = msg_max;
-		msg_max = 1024;
-	}
-	if (geteuid() == 0 && size_max >= 0 && size_max < 65536 &&
-	    mq_proc_write("/proc/sys/fs/mqueue/msgsize_max", 65536) == 0) {
-		mq_old_msgsize_max = size_max;
-		size_max = 65536;
-	}
-	mq_maxmsg = msg_max < 1 ? 10 : msg_max > 1024 ? 1024 : msg_max;
-	mq_size_max = size_max;
-	if (mq_old_msg_max >= 0)
-		snprintf(note, len,
-		    "posix mq: capacity %ld (fs.mqueue.msg_max raised from "
-		    "%ld for the run, restored after)",
-		    mq_maxmsg, mq_old_msg_max);
-	else if (mq_maxmsg < 1024)
-		snprintf(note, len,
-		    "posix mq: capacity %ld only (fs.mqueue.msg_max; not root, "
-		    "so not raised to 1024)",
-		    mq_maxmsg);
-	else
-		snprintf(note, len, "posix mq: capacity %ld", mq_maxmsg);
-	return 0;
-}
-
-/* Put the mqueue sysctls back (safe to call twice and from a handler). */
-void
-base_mq_restore(void)
-{
-	if (mq_old_msg_max >= 0 &&
-	    mq_proc_write("/proc/sys/fs/mqueue/msg_max", mq_old_msg_max) == 0)
-		mq_old_msg_max = -1;
-	if (mq_old_msgsize_max >= 0 &&
-	    mq_proc_write(
-	        "/proc/sys/fs/mqueue/msgsize_max", mq_old_msgsize_max) == 0)
-		mq_old_msgsize_max = -1;
-}
-
-/* Capacity the mq runs got, by message size, for the report. */
-static struct {
-	size_t size;
-	long maxmsg;
-} mq_used[16];
-static int mq_nused;
-
-/* Remember the smallest capacity a queue of size-byte messages got. */
-static void
-base_mq_used(size_t size, long maxmsg)
-{
-	int i;
-
-	for (i = 0; i < mq_nused; i++) {
-		if (mq_used[i].size == size) {
-			if (maxmsg < mq_used[i].maxmsg)
-				mq_used[i].maxmsg = maxmsg;
-			return;
-		}
-	}
-	if (mq_nused < 16) {
-		mq_used[mq_nused].size = size;
-		mq_used[mq_nused++].maxmsg = maxmsg;
-	}
-}
-
-/* Say which message sizes got less than capacity 1024, and why. */
-void
-base_mq_report(FILE *f)
-{
-	struct rlimit rl;
-	int i;
-
-	getrlimit(RLIMIT_MSGQUEUE, &rl);
-	for (i = 0; i < mq_nused; i++)
-		if (mq_used[i].maxmsg < 1024)
-			fprintf(f,
-			    "note: posix mq with %zu B messages: capacity %ld, "
-			    "not 1024 (RLIMIT_MSGQUEUE %llu bytes, cannot be "
-			    "raised without CAP_SYS_RESOURCE)\n",
-			    mq_used[i].size, mq_used[i].maxmsg,
-			    (unsigned long long)rl.rlim_cur);
-}
-
-/* The data (or request) queue and the reply queue of a run. */
-struct mq_ctx {
-	char name[2][64];
-	mqd_t q[2];
-	size_t msgsize;
-};
-
-/* Create the queues of a run. */
-static int
-mq_prepare(struct run *r, char *err, size_t errlen)
-{
-	struct mq_ctx *c = bench_xmalloc(sizeof *c);
-	struct mq_attr attr;
-	int i, nq = r->wl->kind == WL_PINGPONG ? 2 : 1;
-
-	memset(c, 0, sizeof *c);
-	c->q[0] = c->q[1] = (mqd_t)-1;
-	c->msgsize = r->wl->size;
-	r->ctx = c;
-	if (mq_size_max > 0 && (long)c->msgsize > mq_size_max) {
-		snprintf(err, errlen,
-		    "%zu B is above fs.mqueue.msgsize_max "
-		    "(%ld) and only root may raise it",
-		    c->msgsize, mq_size_max);
-		return 1;
-	}
-	for (i = 0; i < nq; i++) {
-		snprintf(c->name[i], sizeof c->name[i], "/cqbench-%ld-%d",
-		    (long)getpid(), i);
-		mq_unlink(c->name[i]);
-		memset(&attr, 0, sizeof attr);
-		attr.mq_maxmsg = mq_maxmsg;
-		attr.mq_msgsize = (long)c->msgsize;
-		/*
-		 * RLIMIT_MSGQUEUE caps the bytes of all our queues; without
-		 * CAP_SYS_RESOURCE it cannot be raised, so shrink the
-		 * capacity until it fits (and report what was used).
-		 */
-		while ((c->q[i] = mq_open(c->name[i], O_RDWR | O_CREAT | O_EXCL,
-		            0600, &attr)) == (mqd_t)-1 &&
-		       errno == EMFILE && attr.mq_maxmsg > 8)
-			attr.mq_maxmsg = attr.mq_maxmsg * 9 / 10;
-		if (c->q[i] != (mqd_t)-1)
-			base_mq_used(r->wl->size, attr.mq_maxmsg);
-		if (c->q[i] == (mqd_t)-1) {
-			snprintf(err, errlen,
-			    "mq_open %s (maxmsg %ld, size "
-			    "%zu): %s",
-			    c->name[i], mq_maxmsg, c->msgsize, strerror(errno));
-			r->ctx = c;
-			return -1;
-		}
-	}
-	r->ctx = c;
-	return 0;
-}
-
-/* Stream producer, or ping-pong client. */
-static void
-mq_produce(struct run *r, int idx, struct child_res *res)
-{
-	struct mq_ctx *c = r->ctx;
-	const struct wl *wl = r->wl;
-	uint8_t *buf = bench_xmalloc(wl->size), *back;
-	uint64_t i, n, t0, *lat;
-	ssize_t got;
-
-	if (wl->kind == WL_STREAM) {
-		n = bench_per_prod(wl, idx);
-		bench_barrier(r);
-		res->t_first = bench_now();
-		for (i = 0; i < n; i++) {
-			bench_fill(buf, wl->size, (uint32_t)idx, (uint32_t)i);
-			if (mq_send(c->q[0], (char *)buf, wl->size, 0) != 0) {
-				if (errno == EINTR) {
-					i--;
-					continue;
-				}
-				bench_fail(res, "mq_send: %s", strerror(errno));
-				break;
-			}
-		}
-		res->t_last = bench_now();
-		res->count = i;
-		free(buf);
-		return;
-	}
-	back = bench_xmalloc(wl->size);
-	lat = bench_xmalloc(sizeof *lat * (wl->n + 1));
-	bench_barrier(r);
-	for (i = 0; i < wl->warm + wl->n; i++) {
-		bench_fill(buf, wl->size, 0, (uint32_t)i);
-		t0 = bench_now();
-		if (mq_send(c->q[0], (char *)buf, wl->size, 0) != 0 ||
-		    (got = mq_receive(
-		         c->q[1], (char *)back, c->msgsize, NULL)) < 0) {
-			bench_fail(res, "round trip %llu: %s",
-			    (unsigned long long)i, strerror(errno));
-			break;
-		}
-		if (i >= wl->warm)
-			lat[i - wl->warm] = bench_now() - t0;
-		if ((size_t)got != wl->size ||
-		    memcmp(buf, back, wl->size) != 0) {
-			bench_fail(res, "round trip %llu: wrong reply",
-			    (unsigned long long)i);
-			break;
-		}
-	}
-	res->count = i;
-	if (res->ok)
-		bench_lat_pct(lat, wl->n, res->lat);
-	free(lat);
-	free(back);
-	free(buf);
-}
-
-/* Stream consumer (stops at an empty sentinel), or ping-pong server. */
-static void
-mq_consume(struct run *r, int idx, struct child_res *res)
-{
-	struct mq_ctx *c = r->ctx;
-	const struct wl *wl = r->wl;
-	uint8_t *buf = bench_xmalloc(c->msgsize), *want;
-	struct checker ck;
-	uint64_t i;
-	ssize_t got;
-
-	if (wl->kind == WL_STREAM) {
-		bench_checker_init(&ck, wl, res);
-		bench_barrier(r);
-		for (;;) {
-			got =
-			    mq_receive(c->q[0], (char *)buf, c->msgsize, NULL);
-			if (got < 0 && errno == EINTR)
-				continue;
-			if (got < 0) {
-				bench_fail(
-				    res, "mq_receive: %s", strerror(errno));
-				break;
-			}
-			if (got == 0)
-				break;
-			res->t_last = bench_now();
-			if (bench_check(&ck, buf, (size_t)got) != 0)
-				break;
-		}
-		free(buf);
-		return;
-	}
-	want = bench_xmalloc(wl->size);
-	bench_barrier(r);
-	for (i = 0; i < wl->warm + wl->n; i++) {
-		got = mq_receive(c->q[0], (char *)buf, c->msgsize, NULL);
-		bench_fill(want, wl->size, 0, (uint32_t)i);
-		if (got != (ssize_t)wl->size ||
-		    memcmp(buf, want, wl->size) != 0) {
-			bench_fail(res, "server: request %llu wrong (%s)",
-			    (unsigned long long)i,
-			    got < 0 ? strerror(errno) : "content");
-			break;
-		}
-		if (mq_send(c->q[1], (char *)buf, wl->size, 0) != 0) {
-			bench_fail(res, "server mq_send: %s", strerror(errno));
-			break;
-		}
-	}
-	res->count = i;
-	free(want);
-	free(buf);
-}
-
-/* Every producer is done: one empty sentinel per consumer ends the run. */
-static int
-mq_finish(struct run *r, char *err, size_t errlen)
-{
-	struct mq_ctx *c = r->ctx;
-	struct timespec ts;
-	int i;
-
-	if (r->wl->kind != WL_STREAM)
-		return 0;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += r->cfg->timeout_s;
-	for (i = 0; i < r->wl->ncons; i++) {
-		if (mq_timedsend(c->q[0], "", 0, 0, &ts) != 0) {
-			snprintf(
-			    err, errlen, "mq sentinel: %s", strerror(errno));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Remove the queues. */
-static void
-mq_cleanup(struct run *r)
-{
-	struct mq_ctx *c = r->ctx;
-	int i;
-
-	if (c == NULL)
-		return;
-	for (i = 0; i < 2; i++) {
-		if (c->q[i] != (mqd_t)-1)
-			mq_close(c->q[i]);
-		if (c->name[i][0] != '\0')
-			mq_unlink(c->name[i]);
-	}
-	free(c);
-	r->ctx = NULL;
-}
-
-const struct transport bench_mq = {
-    .name = "posix-mq",
-    .flavours = 1u << FL_PLAIN,
-    .prepare = mq_prepare,
-    .produce = mq_produce,
-    .consume = mq_consume,
-    .finish = mq_finish,
-    .cleanup = mq_cleanup,
+    .prepare = base_relay_prepare,
+    .produce = base_sp_produce,
+    .consume = base_sp_consume,
+    .finish = base_sp_finish,
+    .cleanup = base_relay_cleanup,
 };

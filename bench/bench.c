@@ -10,6 +10,10 @@
 
 #include "bench/bench.h"
 
+/* Names of the flavours, as options and reports spell them. */
+const char *const bench_fl_names[FL_COUNT] = {
+    "-", "sync", "async", "batch", "sbatch"};
+
 /* Payload bytes after the header: the same for every message. */
 static uint8_t bench_pattern[1 << 20];
 static int bench_pattern_ready;

@@ -10,6 +10,9 @@
 
 #define BENCH_MAXPROC 8 /* most producers (or consumers) of one run */
 #define BENCH_HDR     8 /* message header: producer id, sequence (LE) */
+#define BENCH_MAXREPS 31
+#define BENCH_MAXCFGS 8
+#define BENCH_MAXWLS  8
 
 /* What a workload measures. */
 enum wl_kind {
@@ -27,7 +30,7 @@ enum flavour {
 	FL_COUNT
 };
 
-/* One workload of DESIGN 6 (or a size of the sweep). */
+/* One reference workload (or a size of the sweep). */
 struct wl {
 	char name[16]; /* "A-64" */
 	enum wl_kind kind;
@@ -93,6 +96,29 @@ struct transport {
 	void (*cleanup)(struct run *r);
 };
 
+/* The command line: the program's options and what to run. */
+struct options {
+	struct bench_cfg cfg;
+	const char *wlist, *systems, *flavours; /* lists; NULL: all */
+	int sizes, scale, instr;                /* extra parts asked for */
+};
+
+/* The outcome of one run. */
+struct result {
+	int ok;
+	int skipped; /* not applicable here (err says why): not a failure */
+	char err[256];
+	double value;  /* msg/s (stream) or p50 us (ping-pong) */
+	double lat[3]; /* p50, p99, p99.9 us (ping-pong) */
+	double dcpu_s; /* daemon CPU during the run */
+};
+
+/* One transport + flavour measured on a workload. */
+struct bcfg {
+	const struct transport *tr;
+	enum flavour fl;
+};
+
 /* Per-consumer verification of the messages it receives. */
 struct checker {
 	const struct wl *wl;
@@ -113,7 +139,42 @@ uint64_t bench_per_prod(const struct wl *wl, int prod);
 int bench_lat_pct(uint64_t *lat, size_t n, uint64_t out[3]);
 void *bench_xmalloc(size_t n);
 
-/* base.c: the baselines. */
+extern const char *const bench_fl_names[FL_COUNT];
+
+/* options.c: the command line. */
+void options_usage(FILE *f);
+int options_in_list(const char *list, const char *word);
+int options_parse(int argc, char **argv, struct options *o);
+
+/* run.c: one run of a workload, and the program's daemon. */
+extern struct bdaemon run_daemon;
+extern int run_have_daemon;
+void run_on_signal(int sig);
+void run_one(const struct bench_cfg *cfg, const struct transport *tr,
+    const struct wl *wl, enum flavour fl, struct result *out);
+
+/* report.c: statistics of the reps, figures and targets. */
+double report_median(const struct result *rs, int n, int field);
+void report_range(const struct result *rs, int n, double *lo, double *hi);
+void report_fmt(char *buf, size_t len, double v);
+double report_fig(struct result (*res)[BENCH_MAXCFGS][BENCH_MAXREPS],
+    struct bcfg (*cfgs)[BENCH_MAXCFGS], int *ncfg, int reps, int wi,
+    const struct transport *tr, enum flavour fl, int field);
+void report_ratio(double r);
+void report_target(
+    const char *what, double ratio, double want, int higher, const char *unit);
+
+/* workloads.c: the reference workloads and the size sweep. */
+int workloads_run(const struct bench_cfg *cfg, const char *wlist,
+    const char *systems, const char *flavours);
+int workloads_sizes(
+    const struct bench_cfg *cfg, const char *systems, const char *flavours);
+
+/* profile.c: the daemon under callgrind and strace. */
+int profile_instructions(
+    struct bench_cfg *cfg, const char *wlist, const char *flavours);
+
+/* base.c, base_mq.c: the baselines. */
 extern const struct transport bench_sockpair;
 extern const struct transport bench_mq;
 extern const struct transport bench_relay;

@@ -48,7 +48,8 @@ uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 /* The system daemon's socket: root's default, everyone's fallback. */
 #define SOCKET_SYSTEM_PATH "/run/conqueue/conqueued.sock"
 
-/* Default socket path rule of DESIGN 2.4 (no $CONQUEUE_SOCKET lookup). */
+/* The default socket path rule of cq_default_socket(3), without its
+ * $CONQUEUE_SOCKET lookup. */
 int socket_default_path(char *buf, size_t len);
 /* The path a client tries when its default is absent, or NULL. */
 const char *socket_fallback_path(void);

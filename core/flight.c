@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "core/guard.h"
 #include "core/lock.h"
 #include "core/ring.h"
 
@@ -35,8 +36,8 @@ flight_confirm_locked(struct core_queue *q, uint32_t slot, uint64_t id)
 }
 
 /* Delete an in-flight message. */
-cq_status
-core_confirm(struct core_queue *q, uint32_t slot, uint64_t id)
+static cq_status
+flight_confirm(struct core_queue *q, uint32_t slot, uint64_t id)
 {
 	cq_status st;
 
@@ -47,12 +48,19 @@ core_confirm(struct core_queue *q, uint32_t slot, uint64_t id)
 	return st;
 }
 
+/* core_confirm under a SIGBUS guard. */
+cq_status
+core_confirm(struct core_queue *q, uint32_t slot, uint64_t id)
+{
+	return GUARD_STATUS(q, flight_confirm(q, slot, id));
+}
+
 /*
  * Delete the n in-flight messages of m under one lock; each is its own
  * commit, as if confirmed one by one.
  */
-cq_status
-core_confirm_many(struct core_queue *q, const struct core_msg *m, size_t n)
+static cq_status
+flight_confirm_many(struct core_queue *q, const struct core_msg *m, size_t n)
 {
 	cq_status st, worst = CQ_OK;
 	size_t i;
@@ -70,6 +78,13 @@ core_confirm_many(struct core_queue *q, const struct core_msg *m, size_t n)
 	}
 	lock_release(q);
 	return worst;
+}
+
+/* core_confirm_many under a SIGBUS guard. */
+cq_status
+core_confirm_many(struct core_queue *q, const struct core_msg *m, size_t n)
+{
+	return GUARD_STATUS(q, flight_confirm_many(q, m, n));
 }
 
 /* Put in-flight entry e (slot s) back at the head of its band. */
@@ -94,8 +109,8 @@ flight_return_locked(struct core_queue *q, uint32_t s, struct queue_inflight *e)
 }
 
 /* Return an in-flight message to the head of its band. */
-cq_status
-core_return(struct core_queue *q, uint32_t slot, uint64_t id)
+static cq_status
+flight_return(struct core_queue *q, uint32_t slot, uint64_t id)
 {
 	struct queue_inflight *e;
 	cq_status st;
@@ -113,9 +128,16 @@ core_return(struct core_queue *q, uint32_t slot, uint64_t id)
 	return st;
 }
 
-/* Set a new lease deadline on an in-flight message. */
+/* core_return under a SIGBUS guard. */
 cq_status
-core_touch(
+core_return(struct core_queue *q, uint32_t slot, uint64_t id)
+{
+	return GUARD_STATUS(q, flight_return(q, slot, id));
+}
+
+/* Set a new lease deadline on an in-flight message. */
+static cq_status
+flight_touch(
     struct core_queue *q, uint32_t slot, uint64_t id, uint64_t deadline_ns)
 {
 	struct queue_inflight *e;
@@ -130,6 +152,14 @@ core_touch(
 		    &e->deadline_ns, deadline_ns, __ATOMIC_RELAXED);
 	lock_release(q);
 	return st;
+}
+
+/* core_touch under a SIGBUS guard. */
+cq_status
+core_touch(
+    struct core_queue *q, uint32_t slot, uint64_t id, uint64_t deadline_ns)
+{
+	return GUARD_STATUS(q, flight_touch(q, slot, id, deadline_ns));
 }
 
 /* In-flight id of slot s: the sort key of return_all. */
@@ -179,8 +209,8 @@ flight_sort(struct core_queue *q, uint32_t *a, size_t n)
  * band, so each band ends up in id order; a crash half-way leaves older
  * ones in flight and rerunning finishes in the same order.
  */
-cq_status
-core_return_all(struct core_queue *q)
+static cq_status
+flight_return_all(struct core_queue *q)
 {
 	cq_status st;
 	size_t n = 0, i;
@@ -202,9 +232,16 @@ core_return_all(struct core_queue *q)
 	return st;
 }
 
+/* core_return_all under a SIGBUS guard. */
+cq_status
+core_return_all(struct core_queue *q)
+{
+	return GUARD_STATUS(q, flight_return_all(q));
+}
+
 /* Iterate in-flight entries (a lock-free snapshot, entry by entry). */
-int
-core_inflight_next(struct core_queue *q, uint32_t *cursor, struct core_msg *m,
+static int
+flight_next(struct core_queue *q, uint32_t *cursor, struct core_msg *m,
     uint64_t *owner, uint64_t *deadline_ns)
 {
 	const struct queue_slot *sl;
@@ -212,8 +249,6 @@ core_inflight_next(struct core_queue *q, uint32_t *cursor, struct core_msg *m,
 	uint64_t id;
 	uint32_t s;
 
-	if (q->corrupt)
-		return 0;
 	for (s = *cursor; s < q->capacity; s++) {
 		e = &q->inflight[s];
 		if ((id = __atomic_load_n(&e->id, __ATOMIC_ACQUIRE)) == 0)
@@ -236,4 +271,12 @@ core_inflight_next(struct core_queue *q, uint32_t *cursor, struct core_msg *m,
 	}
 	*cursor = q->capacity;
 	return 0;
+}
+
+/* core_inflight_next under a SIGBUS guard (0: the end, or quarantined). */
+int
+core_inflight_next(struct core_queue *q, uint32_t *cursor, struct core_msg *m,
+    uint64_t *owner, uint64_t *deadline_ns)
+{
+	return GUARD_VALUE(q, flight_next(q, cursor, m, owner, deadline_ns), 0);
 }

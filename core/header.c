@@ -63,14 +63,14 @@ core_segment_size(const struct core_attr *attr)
 
 /* Check the file behind fd: ours, 0600, not empty; its size in *size. */
 cq_status
-header_stat(int fd, size_t *size)
+header_stat(int fd, uint32_t owner, size_t *size)
 {
 	struct stat sb;
 
 	if (fstat(fd, &sb) != 0)
 		return CQ_SYSTEM;
 	/* Someone else's file, or one we would not have made: don't trust. */
-	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+	if (!S_ISREG(sb.st_mode) || sb.st_uid != owner ||
 	    (sb.st_mode & 07777) != 0600)
 		return CQ_CORRUPT;
 	/* A create that died before its fallocate committed nothing. */
@@ -91,7 +91,7 @@ header_stat(int fd, size_t *size)
  * geometry no longer describes the segment.
  */
 cq_status
-header_validate(int fd, const unsigned char *base, size_t size,
+header_validate(int fd, uint32_t owner, const unsigned char *base, size_t size,
     const struct queue_imm *known)
 {
 	const struct queue_hdr *hdr = (const void *)base;
@@ -100,13 +100,13 @@ header_validate(int fd, const unsigned char *base, size_t size,
 	size_t now;
 	cq_status st;
 
-	if ((st = header_stat(fd, &now)) != CQ_OK)
+	if ((st = header_stat(fd, owner, &now)) != CQ_OK)
 		return st == CQ_SYSTEM ? st : CQ_CORRUPT;
 	if (now != size || size < sizeof *hdr)
 		return CQ_CORRUPT;
 	im = hdr->imm;
-	if (im.magic != QUEUE_MAGIC || im.layout != QUEUE_LAYOUT ||
-	    im.hdr_size != sizeof *hdr ||
+	if (im.magic != QUEUE_MAGIC || im.layout < QUEUE_LAYOUT_MIN ||
+	    im.layout > QUEUE_LAYOUT || im.hdr_size != sizeof *hdr ||
 	    crc32c(0, &im, sizeof im) != hdr->hcrc)
 		return CQ_CORRUPT;
 	if (known != NULL && memcmp(&im, known, sizeof im) != 0)

@@ -13,22 +13,22 @@ int header_geom(
     uint32_t capacity, uint32_t max_size, uint32_t bands, struct queue_geom *g);
 
 /*
- * Check the file behind fd before mapping it: a regular file owned by our
- * euid with mode 0600 (CQ_CORRUPT otherwise), not empty (CQ_NOTFOUND: a
- * create that died before its fallocate), at least a header long; *size
- * gets its size.
+ * Check the file behind fd before mapping it: a regular file owned by
+ * owner (our euid; the daemon's for a direct client) with mode 0600 (CQ_CORRUPT
+ * otherwise), not empty (CQ_NOTFOUND: a create that died before its fallocate),
+ * at least a header long; *size gets its size.
  */
-cq_status header_stat(int fd, size_t *size);
+cq_status header_stat(int fd, uint32_t owner, size_t *size);
 
 /*
  * The one validation of a mapped header, shared by attach and recovery:
  * the file (header_stat) must still be size bytes, and the header must
- * carry the magic, layout and checksum and describe exactly size bytes of
- * a geometry header_geom would make; with known (a handle's private copy
- * taken at attach), it must also still equal it. CQ_OK or CQ_CORRUPT
- * (CQ_SYSTEM if fstat failed).
+ * carry the magic, a layout from QUEUE_LAYOUT_MIN to QUEUE_LAYOUT and the
+ * checksum and describe exactly size bytes of a geometry header_geom would
+ * make; with known (a handle's private copy taken at attach), it must also
+ * still equal it. CQ_OK or CQ_CORRUPT (CQ_SYSTEM if fstat failed).
  */
-cq_status header_validate(int fd, const unsigned char *base, size_t size,
-    const struct queue_imm *known);
+cq_status header_validate(int fd, uint32_t owner, const unsigned char *base,
+    size_t size, const struct queue_imm *known);
 
 #endif /* CQ_CORE_HEADER_H */

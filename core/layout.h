@@ -42,8 +42,16 @@
 
 #include "core/queue.h"
 
+/*
+ * Layout 2 added the direct path's words (struct queue_hdr, after owner) in
+ * what layout 1 left as zeroed padding; nothing else moved. A layout-1
+ * segment is attached and served by the daemon as before, never handed to
+ * a direct client (doc/direct-path.md, "Layout versions").
+ */
 #define QUEUE_MAGIC          UINT64_C(0x31657565716e7163) /* "cqnqueue1" */
-#define QUEUE_LAYOUT         1
+#define QUEUE_LAYOUT         2
+#define QUEUE_LAYOUT_MIN     1 /* oldest layout core_attach accepts */
+#define QUEUE_LAYOUT_DIRECT  2 /* oldest layout with the direct words */
 #define QUEUE_MAX_SIZE       (UINT32_C(1) << 30) /* largest max_size */
 #define QUEUE_NAME_LEN       72                  /* name buffer, padded */
 #define QUEUE_ATTACH_LOCK_MS 250                 /* lock wait inside attach */
@@ -108,6 +116,28 @@ struct queue_hdr {
 	 * means imm.uid/imm.gid. imm stays as created: it is checksummed.
 	 */
 	uint64_t owner;
+	/*
+	 * Messages dropped because their slot failed its checksum (on
+	 * delivery or in recovery). Derived like dead_lettered: it may be
+	 * off by one after a crash. 0 in segments older than the word.
+	 */
+	uint64_t corrupt_dropped;
+
+	/*
+	 * The direct path (layout 2; see core/direct.h). Futex words and
+	 * counts: any value is safe to read (a wrong count costs a spare
+	 * wake-up, a doorbell or a wrong length, never memory safety).
+	 */
+	uint32_t push_seq;       /* futex: bumped after push, return, close,
+	                            resume, recovery: poppers sleep on it */
+	uint32_t pop_seq;        /* futex: bumped after a slot frees, close,
+	                            recovery: pushers sleep on it */
+	uint32_t pop_waiters;    /* direct poppers registered on push_seq */
+	uint32_t push_waiters;   /* direct pushers registered on pop_seq */
+	uint32_t many_waiters;   /* of those, pushers needing > 1 slot */
+	uint32_t waiter_epoch;   /* bumped by recovery with the counts reset */
+	uint32_t daemon_poppers; /* socket poppers parked in the daemon */
+	uint32_t daemon_pushers; /* socket pushers parked in the daemon */
 
 	pthread_mutex_t lock __attribute__((aligned(64)));
 };
@@ -118,6 +148,18 @@ struct queue_hdr {
  */
 _Static_assert(offsetof(struct queue_hdr, owner) % 64 != 0,
     "the owner word moved the lock: bump QUEUE_LAYOUT");
+_Static_assert(offsetof(struct queue_hdr, lock) ==
+                   offsetof(struct queue_hdr, closed) + 256,
+    "a mutable word moved the lock: bump QUEUE_LAYOUT");
+
+/*
+ * Layout 2's words also went into padding: the lock, and with it every
+ * offset, stays where layout 1 put it.
+ */
+_Static_assert(
+    (offsetof(struct queue_hdr, daemon_pushers) + 4 + 63) / 64 * 64 ==
+        offsetof(struct queue_hdr, lock),
+    "the direct words moved the lock: layout 1 would be misread");
 
 /* A slot: message header then payload. */
 struct queue_slot {
@@ -165,7 +207,11 @@ struct core_queue {
 	struct core_attr attr;
 	int64_t lock_ms;
 	int corrupt;         /* quarantined */
+	uint64_t dropped;    /* corrupt messages this handle dropped */
+	int locked;          /* we hold the lock (kept if a SIGBUS hit) */
 	unsigned char *mark; /* recovery scratch: capacity bytes */
+	uint32_t file_uid;   /* owner the file must keep: our euid, or the
+	                        daemon's for core_attach_fd */
 	uint32_t *order;     /* return_all scratch: capacity slots */
 };
 

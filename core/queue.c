@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "core/direct.h"
+#include "core/guard.h"
 #include "core/lock.h"
 #include "core/ring.h"
 #include "core/slot.h"
@@ -47,6 +49,9 @@ queue_push_locked(struct core_queue *q, const struct iovec *iov, size_t n,
 	if (hdr->closed)
 		return CQ_CLOSED;
 	top = hdr->free_top;
+	/* A derived word gone wrong: rebuild it rather than give up. */
+	if (top > q->capacity && lock_recover(q) == 0)
+		top = hdr->free_top;
 	if (top > q->capacity)
 		return CQ_CORRUPT;
 	if (n > top)
@@ -79,6 +84,20 @@ queue_push_locked(struct core_queue *q, const struct iovec *iov, size_t n,
 	return CQ_OK;
 }
 
+/* Push n messages under the lock. */
+static cq_status
+queue_push(struct core_queue *q, const struct iovec *iov, size_t n,
+    unsigned band, int front, uint64_t *first_id)
+{
+	cq_status st;
+
+	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
+		return st;
+	st = queue_push_locked(q, iov, n, band, front, first_id);
+	lock_release(q);
+	return st;
+}
+
 /* Push one message. */
 cq_status
 core_push(struct core_queue *q, const void *buf, size_t len, unsigned band,
@@ -96,7 +115,6 @@ cq_status
 core_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
     unsigned band, int front, uint64_t *first_id)
 {
-	cq_status st;
 	size_t i;
 
 	if (q->corrupt)
@@ -109,11 +127,25 @@ core_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
 		if (iov[i].iov_base == NULL && iov[i].iov_len > 0)
 			return CQ_INVALID;
 	}
-	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
-		return st;
-	st = queue_push_locked(q, iov, n, band, front, first_id);
-	lock_release(q);
-	return st;
+	return GUARD_STATUS(q, queue_push(q, iov, n, band, front, first_id));
+}
+
+/*
+ * Drop the message at the head of band b (position h, slot s): its slot
+ * failed its checksum, so it must never be delivered. Advancing the head
+ * is the commit, as for a pop; the free stack and the counters are
+ * derived (recovery frees the slot if we die before the push).
+ */
+static void
+queue_drop(struct core_queue *q, unsigned b, uint64_t h, uint32_t s)
+{
+	struct queue_hdr *hdr = q->hdr;
+
+	__atomic_store_n(&hdr->head[b], h + 1, __ATOMIC_RELEASE);
+	if (hdr->free_top < q->capacity)
+		q->free[hdr->free_top++] = s;
+	hdr->corrupt_dropped++;
+	q->dropped++;
 }
 
 /* Move up to max messages of the best band into flight, one commit. */
@@ -129,6 +161,7 @@ queue_pop_locked(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
 	size_t i;
 	int b;
 
+again:
 	for (b = (int)q->bands - 1; b >= 0; b--) {
 		if ((k = ring_band_len(q, (unsigned)b)) > 0)
 			break;
@@ -147,14 +180,25 @@ queue_pop_locked(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
 	h = hdr->head[b];
 	for (i = 0; i < k; i++) {
 		s = *ring_cell(q, (unsigned)b, h + i);
-		if (s >= q->capacity)
-			return CQ_CORRUPT;
+		if (s >= q->capacity) {
+			if (i == 0)
+				return CQ_CORRUPT;
+			break;
+		}
+		/* Checked on every delivery: a bad slot never leaves. */
+		if (!slot_ok(q, s, b)) {
+			if (i > 0)
+				break; /* the next pop drops it */
+			queue_drop(q, (unsigned)b, h, s);
+			goto again;
+		}
 		e = &q->inflight[s];
 		e->owner = owner;
 		e->deadline_ns = deadline_ns;
 		__atomic_store_n(
 		    &e->id, queue_slot_at(q, s)->id, __ATOMIC_RELAXED);
 	}
+	k = i;
 	CORE_HOOK("pop.before_commit");
 	__atomic_store_n(&hdr->head[b], h + k, __ATOMIC_RELEASE);
 	CORE_HOOK("pop.after_commit");
@@ -175,6 +219,20 @@ queue_pop_locked(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
 	return CQ_OK;
 }
 
+/* Pop 1..max messages under the lock. */
+static cq_status
+queue_pop(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
+    struct core_msg *m, size_t max, size_t *n)
+{
+	cq_status st;
+
+	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
+		return st;
+	st = queue_pop_locked(q, owner, deadline_ns, m, max, n);
+	lock_release(q);
+	return st;
+}
+
 /* Pop one message into flight. */
 cq_status
 core_pop(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
@@ -190,16 +248,22 @@ cq_status
 core_pop_many(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
     struct core_msg *m, size_t max, size_t *n)
 {
-	cq_status st;
-
 	*n = 0;
 	if (q->corrupt)
 		return CQ_CORRUPT;
 	if (max == 0 || m == NULL)
 		return CQ_INVALID;
-	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
-		return st;
-	st = queue_pop_locked(q, owner, deadline_ns, m, max, n);
-	lock_release(q);
-	return st;
+	return GUARD_STATUS(q, queue_pop(q, owner, deadline_ns, m, max, n));
+}
+
+/*
+ * The direct path's push (core/direct.c), which takes the lock itself so
+ * that a failed attempt and its waiter registration share one critical
+ * section. Arguments are checked by the caller as core_push_many does.
+ */
+cq_status
+queue_push_held(struct core_queue *q, const struct iovec *iov, size_t n,
+    unsigned band, int front, uint64_t *first_id)
+{
+	return queue_push_locked(q, iov, n, band, front, first_id);
 }

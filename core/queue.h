@@ -25,6 +25,14 @@
  * CQ_CORRUPT once the segment is quarantined (then for every operation, on
  * every handle).
  *
+ * A tampered lock never reaches glibc unchecked: a lock whose glibc kind is
+ * not the one core_create made gives CQ_CORRUPT; an owner word naming a
+ * thread that does not exist (kill(tid, 0) fails with ESRCH, or it names
+ * the caller, who never nests) is treated as a dead owner: the word is
+ * flagged FUTEX_OWNER_DIED as the kernel would, and the next locker
+ * recovers. Liveness decides, never a timeout, so every process sharing
+ * a segment must share the daemon's pid namespace.
+ *
  * API
  *   core_create / core_attach / core_detach / core_unlink   segment life
  *   core_push / core_push_many                               enqueue
@@ -33,8 +41,11 @@
  *   core_inflight_next                                       iterate in flight
  *   core_close / core_set_paused / core_stat / core_meta_*    state
  *   core_check                                               validate + repair
+ *   core_guard_install / core_guard_enter / core_guard_leave  SIGBUS guard
+ *   core_dropped                                             corrupt drops
  */
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -80,6 +91,7 @@ struct core_stat {
 	uint64_t oldest_enqueued_ns; /* 0 if empty */
 	int closed;
 	int paused;
+	uint64_t corrupt_dropped; /* dropped: their slot failed its checksum */
 };
 
 /* Size in bytes of the segment for these attributes; 0 on overflow. */
@@ -111,6 +123,12 @@ void core_detach(struct core_queue *q);
 
 /* Remove segment segname. */
 cq_status core_unlink(const char *segname);
+/*
+ * Read segment segname's name and owner into *a without attaching (pread,
+ * no mapping): CQ_OK only if the file is ours and its immutable header
+ * checks out, so a quarantined queue can keep its name.
+ */
+cq_status core_peek(const char *segname, struct core_attr *a);
 
 /*
  * Lock timeout used by every operation below, in ms: 0 means trylock
@@ -149,6 +167,13 @@ cq_status core_pop(struct core_queue *q, uint64_t owner, uint64_t deadline_ns,
 /*
  * Pop up to max messages (1..max on CQ_OK, *n set), all from the highest
  * non-empty band (one commit); a serial queue gives at most one.
+ *
+ * Every message handed out (core_pop, core_pop_many, so reserve too) has
+ * passed its slot checksum under the lock. A slot that fails it is never
+ * delivered: it is dropped from its ring (its own commit), counted in the
+ * header (core_stat's corrupt_dropped) and in the handle (core_dropped),
+ * and the pop goes on with the next message; a bad slot behind good ones
+ * in one batch ends the batch and is dropped by the next pop.
  */
 cq_status core_pop_many(struct core_queue *q, uint64_t owner,
     uint64_t deadline_ns, struct core_msg *m, size_t max, size_t *n);
@@ -212,6 +237,12 @@ cq_status core_set_owner(struct core_queue *q, uint32_t uid, uint32_t gid);
 cq_status core_count_dead_letter(struct core_queue *q);
 /* Fill st. */
 cq_status core_stat(struct core_queue *q, struct core_stat *st);
+/*
+ * core_dropped: how many corrupt messages this handle dropped (on pop or
+ * in recovery, attach included) since the last call; resets the count.
+ * No lock, no shared memory: the daemon logs it after an operation.
+ */
+uint64_t core_dropped(struct core_queue *q);
 /* Attributes (name, owner, mode, ...) without taking the lock. */
 const struct core_attr *core_attr(struct core_queue *q);
 
@@ -222,11 +253,59 @@ uint64_t core_length(struct core_queue *q);
 
 /*
  * Take the lock (recovering after a dead owner), validate every committed
- * field and live slot, repair derived state, truncate a band at its first
- * invalid slot, release the lock. CQ_CORRUPT if the header cannot be
+ * field and live slot, repair derived state, drop every invalid slot from
+ * its band (the good ones keep their order; counted in corrupt_dropped),
+ * release the lock. CQ_CORRUPT if the header cannot be
  * trusted; from then on every operation returns CQ_CORRUPT.
  */
 cq_status core_check(struct core_queue *q);
+
+/*
+ * Truncation: a segment file cut short under a mapping makes any access
+ * past its new end raise SIGBUS. Attach and core_check compare the file's
+ * size (fstat) with the header; in between, every core operation runs
+ * under a guard: when core_guard_install() has installed the handler, a
+ * SIGBUS inside the guarded mapping replaces the whole mapping with
+ * private zero pages (so nothing ever faults on it again), marks the handle
+ * quarantined and makes the operation return CQ_CORRUPT (then every later
+ * one, on that handle only). A SIGBUS anywhere else, or without a guard,
+ * does what it did before the handler was installed (the default: die).
+ */
+struct core_guard {
+	sigjmp_buf jb;
+	unsigned char *lo; /* the guarded mapping */
+	size_t len;
+	int *faulted;            /* set to 1 when it faulted */
+	struct core_guard *prev; /* guards nest, innermost first */
+};
+
+/*
+ * core_guard_install: install the SIGBUS handler (SA_SIGINFO | SA_NODEFER;
+ * the previous disposition is kept for faults that are not ours). Call it
+ * once, early, before any queue is used. 0, or -1 with errno.
+ */
+int core_guard_install(void);
+
+/*
+ * core_guard_enter / core_guard_leave: guard the caller's own reads of q's
+ * mapping (a core_msg's data, say) for the daemon:
+ *
+ *	struct core_guard g;
+ *
+ *	core_guard_enter(&g, q);
+ *	if (sigsetjmp(g.jb, 0) == 0) {
+ *		memcpy(out, m.data, m.len);   (may fault)
+ *		core_guard_leave(&g);
+ *	} else {
+ *		q is quarantined: answer CQ_CORRUPT (g is already left)
+ *	}
+ *
+ * sigsetjmp must be called in the frame that stays live (hence no helper);
+ * leave every entered guard exactly once, innermost first, unless it
+ * faulted.
+ */
+void core_guard_enter(struct core_guard *g, struct core_queue *q);
+void core_guard_leave(struct core_guard *g);
 
 /*
  * Test seam: when non-NULL, called with a site name at each crash-relevant

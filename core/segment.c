@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "common/common.h"
+#include "core/direct.h"
+#include "core/guard.h"
 #include "core/header.h"
 #include "core/lock.h"
 
@@ -49,6 +51,7 @@ segment_handle(unsigned char *base, size_t size, int fd, struct core_queue **qp)
 	q->base = base;
 	q->size = size;
 	q->fd = fd;
+	q->file_uid = (uint32_t)geteuid(); /* core_attach_fd: the daemon's */
 	q->hdr = hdr;
 	q->imm = *im;
 	q->capacity = im->capacity;
@@ -186,44 +189,27 @@ fail:
 	return st;
 }
 
-/* Attach an existing segment, validating it before any use. */
-cq_status
-core_attach(const char *segname, struct core_queue **qp)
+/*
+ * Validate the mapping of fd at base (size bytes) and make the handle *qp:
+ * the header check (the file owned by owner), then the lock and recovery,
+ * as after a restart.
+ */
+static cq_status
+segment_attach_mapped(unsigned char *base, size_t size, int fd, uint32_t owner,
+    struct core_queue **qp)
 {
-	unsigned char *base;
-	size_t size;
 	cq_status st;
-	int fd;
 
-	*qp = NULL;
-	if (segname == NULL)
-		return CQ_INVALID;
-	fd = shm_open(segname, O_RDWR, 0);
-	if (fd < 0)
-		return segment_open_status(errno);
-	if ((st = header_stat(fd, &size)) != CQ_OK) {
-		close(fd);
-		return st;
-	}
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED) {
-		close(fd);
-		return CQ_SYSTEM;
-	}
 	/* No magic: a create that died before its commit (the magic store). */
 	if (__atomic_load_n(
 	        &((const struct queue_hdr *)(const void *)base)->imm.magic,
 	        __ATOMIC_ACQUIRE) == 0)
-		st = CQ_NOTFOUND;
-	else if ((st = header_validate(fd, base, size, NULL)) == CQ_SYSTEM)
-		st = CQ_CORRUPT;
-	if (st == CQ_OK)
-		st = segment_handle(base, size, fd, qp);
-	if (st != CQ_OK) {
-		munmap(base, size);
-		close(fd);
+		return CQ_NOTFOUND;
+	if ((st = header_validate(fd, owner, base, size, NULL)) != CQ_OK)
+		return st == CQ_SYSTEM ? CQ_CORRUPT : st;
+	if ((st = segment_handle(base, size, fd, qp)) != CQ_OK)
 		return st;
-	}
+	(*qp)->file_uid = owner;
 	/* The daemon attaches after its own restart: validate and repair. */
 	st = lock_take(*qp, QUEUE_ATTACH_LOCK_MS);
 	if (st == CQ_OK) {
@@ -234,9 +220,53 @@ core_attach(const char *segname, struct core_queue **qp)
 		}
 		lock_release(*qp);
 	}
+	return st;
+}
+
+/*
+ * Attach an existing segment, validating it before any use. The file may
+ * be cut short between its fstat and our reads: a SIGBUS guard makes that
+ * CQ_CORRUPT too.
+ */
+cq_status
+core_attach(const char *segname, struct core_queue **qp)
+{
+	struct core_guard g;
+	unsigned char *base;
+	volatile cq_status st = CQ_CORRUPT;
+	size_t size;
+	int fd, faulted = 0;
+
+	*qp = NULL;
+	if (segname == NULL)
+		return CQ_INVALID;
+	fd = shm_open(segname, O_RDWR, 0);
+	if (fd < 0)
+		return segment_open_status(errno);
+	if ((st = header_stat(fd, (uint32_t)geteuid(), &size)) != CQ_OK) {
+		close(fd);
+		return st;
+	}
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		close(fd);
+		return CQ_SYSTEM;
+	}
+	st = CQ_CORRUPT;
+	guard_enter(&g, base, size, &faulted);
+	if (sigsetjmp(g.jb, 0) == 0) {
+		st = segment_attach_mapped(
+		    base, size, fd, (uint32_t)geteuid(), qp);
+		guard_leave(&g);
+	}
 	if (st != CQ_OK) {
-		core_detach(*qp);
-		*qp = NULL;
+		if (*qp != NULL) {
+			core_detach(*qp);
+			*qp = NULL;
+		} else {
+			munmap(base, size);
+			close(fd);
+		}
 	}
 	return st;
 }
@@ -247,7 +277,13 @@ core_detach(struct core_queue *q)
 {
 	if (q == NULL)
 		return;
-	munmap(q->base, q->size);
+	/*
+	 * A SIGBUS while we held the lock left the lock in glibc's robust
+	 * list of this thread, which it may still walk: keep the zero pages
+	 * guard.c put in place of the mapping (address space, no file).
+	 */
+	if (!q->locked)
+		munmap(q->base, q->size);
 	close(q->fd);
 	free(q->mark);
 	free(q->order);
@@ -263,4 +299,48 @@ core_unlink(const char *segname)
 	if (shm_unlink(segname) != 0)
 		return segment_open_status(errno);
 	return CQ_OK;
+}
+
+/*
+ * Attach a segment through an fd the daemon handed over (the direct
+ * path): the file must be owned by owner (the daemon's uid, from the
+ * socket's peer credentials), with a layout that has the direct words;
+ * then the same checks, validation and repair as core_attach, under the
+ * same SIGBUS guard. On CQ_OK the handle owns fd; on failure the caller
+ * keeps it. CQ_INVALID for a layout-1 segment (served over the socket).
+ */
+cq_status
+core_attach_fd(int fd, uint32_t owner, struct core_queue **qp)
+{
+	struct core_guard g;
+	unsigned char *base;
+	volatile cq_status st = CQ_CORRUPT;
+	size_t size;
+	int faulted = 0;
+
+	*qp = NULL;
+	if ((st = header_stat(fd, owner, &size)) != CQ_OK)
+		return st == CQ_NOTFOUND ? CQ_CORRUPT : st;
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED)
+		return CQ_SYSTEM;
+	st = CQ_CORRUPT;
+	guard_enter(&g, base, size, &faulted);
+	if (sigsetjmp(g.jb, 0) == 0) {
+		st = segment_attach_mapped(base, size, fd, owner, qp);
+		guard_leave(&g);
+	}
+	if (st == CQ_NOTFOUND)
+		st = CQ_CORRUPT; /* the daemon handed over a half-made file */
+	if (st == CQ_OK && !direct_usable(*qp))
+		st = CQ_INVALID;
+	if (st != CQ_OK) {
+		if (*qp != NULL) {
+			(*qp)->fd = -1; /* the caller keeps its fd */
+			core_detach(*qp);
+			*qp = NULL;
+		} else
+			munmap(base, size);
+	}
+	return st;
 }

@@ -2,12 +2,13 @@
 
 #include <string.h>
 
+#include "core/guard.h"
 #include "core/lock.h"
 #include "core/ring.h"
 
 /* Set a mutable header word under the lock. */
 static cq_status
-state_set_word(struct core_queue *q, uint64_t *word, uint64_t v)
+state_store(struct core_queue *q, uint64_t *word, uint64_t v)
 {
 	cq_status st;
 
@@ -18,6 +19,13 @@ state_set_word(struct core_queue *q, uint64_t *word, uint64_t v)
 	return CQ_OK;
 }
 
+/* Set a mutable header word under the lock and a SIGBUS guard. */
+static cq_status
+state_set_word(struct core_queue *q, uint64_t *word, uint64_t v)
+{
+	return GUARD_STATUS(q, state_store(q, word, v));
+}
+
 /* Close the queue (idempotent). */
 cq_status
 core_close(struct core_queue *q)
@@ -25,11 +33,12 @@ core_close(struct core_queue *q)
 	return state_set_word(q, &q->hdr->closed, 1);
 }
 
-/* Return 1 if the queue is closed. */
+/* Return 1 if the queue is closed (0 once quarantined). */
 int
 core_is_closed(struct core_queue *q)
 {
-	return __atomic_load_n(&q->hdr->closed, __ATOMIC_ACQUIRE) != 0;
+	return GUARD_VALUE(
+	    q, __atomic_load_n(&q->hdr->closed, __ATOMIC_ACQUIRE) != 0, 0);
 }
 
 /* Pause or resume pops. */
@@ -71,8 +80,8 @@ core_set_owner(struct core_queue *q, uint32_t uid, uint32_t gid)
 }
 
 /* Count one dead-lettered message. */
-cq_status
-core_count_dead_letter(struct core_queue *q)
+static cq_status
+state_count_dead_letter(struct core_queue *q)
 {
 	cq_status st;
 
@@ -83,9 +92,42 @@ core_count_dead_letter(struct core_queue *q)
 	return CQ_OK;
 }
 
-/* Fill st with state and counters. */
+/* core_count_dead_letter under a SIGBUS guard. */
 cq_status
-core_stat(struct core_queue *q, struct core_stat *st)
+core_count_dead_letter(struct core_queue *q)
+{
+	return GUARD_STATUS(q, state_count_dead_letter(q));
+}
+
+/*
+ * Return 1 if the header's words could be true (under the lock): each band
+ * within the capacity, queued plus in flight too, every one of them
+ * numbered below next_id, flags 0 or 1, mode within 07777.
+ */
+static int
+state_plausible(struct core_queue *q)
+{
+	struct queue_hdr *hdr = q->hdr;
+	uint64_t n = 0, f = hdr->in_flight;
+	unsigned b;
+
+	for (b = 0; b < q->bands; b++) {
+		if (hdr->tail[b] - hdr->head[b] > q->capacity)
+			return 0;
+		n += hdr->tail[b] - hdr->head[b];
+	}
+	return f <= q->capacity && n + f <= q->capacity && hdr->next_id != 0 &&
+	       hdr->next_id - 1 >= n + f && hdr->free_top <= q->capacity &&
+	       hdr->closed <= 1 && hdr->paused <= 1 && hdr->mode <= 07777;
+}
+
+/*
+ * Fill st with state and counters. Impossible words (a tampered in_flight,
+ * say) are never reported: they make us run recovery, which rebuilds the
+ * derived ones from committed state or quarantines the queue.
+ */
+static cq_status
+state_stat(struct core_queue *q, struct core_stat *st)
 {
 	struct queue_hdr *hdr = q->hdr;
 	const struct queue_slot *sl;
@@ -96,6 +138,13 @@ core_stat(struct core_queue *q, struct core_stat *st)
 
 	if ((r = lock_take(q, q->lock_ms)) != CQ_OK)
 		return r;
+	if (!state_plausible(q) &&
+	    (lock_recover(q) != 0 || !state_plausible(q))) {
+		__atomic_store_n(&hdr->quarantined, 1, __ATOMIC_RELEASE);
+		q->corrupt = 1;
+		lock_release(q);
+		return CQ_CORRUPT;
+	}
 	memset(st, 0, sizeof *st);
 	st->attr = q->attr;
 	st->attr.mode = (uint32_t)hdr->mode;
@@ -110,7 +159,13 @@ core_stat(struct core_queue *q, struct core_stat *st)
 	 */
 	st->total_pushed = hdr->next_id - 1;
 	st->total_popped = st->total_pushed - st->length - st->in_flight;
-	st->dead_lettered = hdr->dead_lettered;
+	/* Counters only count what left the queue: never more than that. */
+	st->dead_lettered = hdr->dead_lettered < st->total_popped
+	                        ? hdr->dead_lettered
+	                        : st->total_popped;
+	st->corrupt_dropped = hdr->corrupt_dropped < st->total_popped
+	                          ? hdr->corrupt_dropped
+	                          : st->total_popped;
 	for (b = 0; b < q->bands; b++) {
 		if (ring_band_len(q, b) == 0)
 			continue;
@@ -128,14 +183,39 @@ core_stat(struct core_queue *q, struct core_stat *st)
 	return CQ_OK;
 }
 
-/* Attributes, with the current mode and owner. */
-const struct core_attr *
-core_attr(struct core_queue *q)
+/* core_stat under a SIGBUS guard. */
+cq_status
+core_stat(struct core_queue *q, struct core_stat *st)
+{
+	return GUARD_STATUS(q, state_stat(q, st));
+}
+
+/* Corrupt messages this handle dropped since the last call. */
+uint64_t
+core_dropped(struct core_queue *q)
+{
+	uint64_t n = q->dropped;
+
+	q->dropped = 0;
+	return n;
+}
+
+/* Refresh the mode and owner of q->attr from the header. */
+static int
+state_attr(struct core_queue *q)
 {
 	q->attr.mode =
 	    (uint32_t)__atomic_load_n(&q->hdr->mode, __ATOMIC_RELAXED);
 	layout_owner(__atomic_load_n(&q->hdr->owner, __ATOMIC_ACQUIRE),
 	    &q->attr.uid, &q->attr.gid);
+	return 0;
+}
+
+/* Attributes, with the current mode and owner (cached once quarantined). */
+const struct core_attr *
+core_attr(struct core_queue *q)
+{
+	(void)GUARD_VALUE(q, state_attr(q), 0);
 	return &q->attr;
 }
 
@@ -143,8 +223,9 @@ core_attr(struct core_queue *q)
 uint32_t
 core_free_slots(struct core_queue *q)
 {
-	uint64_t used =
-	    ring_len(q) + __atomic_load_n(&q->hdr->in_flight, __ATOMIC_RELAXED);
+	uint64_t used = GUARD_VALUE(q,
+	    ring_len(q) + __atomic_load_n(&q->hdr->in_flight, __ATOMIC_RELAXED),
+	    (uint64_t)q->capacity);
 
 	return used >= q->capacity ? 0 : q->capacity - (uint32_t)used;
 }
@@ -153,5 +234,5 @@ core_free_slots(struct core_queue *q)
 uint64_t
 core_length(struct core_queue *q)
 {
-	return ring_len(q);
+	return GUARD_VALUE(q, ring_len(q), (uint64_t)0);
 }

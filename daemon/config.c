@@ -1,12 +1,15 @@
 /* config.c - conqueued.conf: defaults, key = value parsing, validation. */
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "common/common.h"
+#include "daemon/config.h"
+#include "daemon/log.h"
 #include "proto/frame.h"
 
 struct config cfg;

@@ -25,8 +25,15 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "daemon.h"
+#include "common/common.h"
+#include "daemon/config.h"
+#include "daemon/conn.h"
+#include "daemon/decode.h"
+#include "daemon/dispatch.h"
+#include "daemon/log.h"
+#include "daemon/registry.h"
 #include "proto/frame.h"
+#include "proto/wire.h"
 
 /* How long a closing connection may take to accept its last replies. */
 #define CONN_LINGER_MS 1000
@@ -60,6 +67,8 @@ struct conn {
 	size_t ilen, icap;
 	struct event *frame_timer; /* hello, or a started frame, or linger */
 	int frame_armed;           /* frame_timer is pending */
+	uint64_t frames;           /* frames handled */
+	uint64_t armed_for;        /* frames when frame_timer was armed */
 	uint32_t last_big;         /* size of the last frame, if large */
 	struct event *slow_timer;  /* started when reading was paused */
 	int in_read;               /* conn_process on the stack: defer free */
@@ -101,6 +110,7 @@ conn_frame_arm(struct conn *c, uint32_t ms)
 {
 	conn_arm(c->frame_timer, ms);
 	c->frame_armed = 1;
+	c->armed_for = c->frames;
 }
 
 /* Stop c's frame timer; most requests find it stopped already. */
@@ -213,7 +223,7 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 	 * Push and pop replies skip protobuf-c's descriptor walk: room for
 	 * their upper bound, and the header written once their size is known.
 	 */
-	size_t fast = frame_reply_fast_bound(r);
+	size_t fast = wire_reply_pack_bound(r);
 	size_t len = fast != 0 ? fast : conqueue__reply__get_packed_size(r);
 
 	if (len > UINT32_MAX - FRAME_HDR_LEN ||
@@ -225,8 +235,7 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 		return;
 	}
 	if (fast != 0)
-		len = frame_reply_fast_pack(
-		    r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
+		len = wire_reply_pack(r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
 	else
 		conqueue__reply__pack(r, (uint8_t *)v.iov_base + FRAME_HDR_LEN);
 	frame_put_len(v.iov_base, (uint32_t)len);
@@ -245,108 +254,6 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 		event_del(c->rd_ev);
 		conn_arm(c->slow_timer, cfg.slow_reader_grace_ms);
 	}
-}
-
-/* The request id of an undecodable body, if its first field is the id. */
-static uint64_t
-conn_guess_id(const uint8_t *p, size_t len)
-{
-	uint64_t v = 0;
-	unsigned shift = 0;
-	size_t i;
-
-	if (len < 2 || p[0] != 0x08)
-		return 0;
-	for (i = 1; i < len && i < 11; i++) {
-		v |= (uint64_t)(p[i] & 0x7f) << shift;
-		if ((p[i] & 0x80) == 0)
-			return v;
-		shift += 7;
-	}
-	return 0;
-}
-
-/*
- * Requests are decoded into one arena, reset after each frame: dispatch
- * only borrows them (a parked op copies what it needs), so a frame costs
- * no malloc/free per field. A field that does not fit (a large message)
- * gets its own block, freed at the reset.
- */
-struct conn_big {
-	struct conn_big *next;
-	max_align_t data[];
-};
-
-#define CONN_ARENA_SIZE (64 * 1024)
-static max_align_t conn_arena[CONN_ARENA_SIZE / sizeof(max_align_t)];
-static size_t conn_arena_used;
-static struct conn_big *conn_arena_big;
-
-/* protobuf-c allocation from the arena. */
-static void *
-conn_arena_alloc(void *data, size_t size)
-{
-	size_t n = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t);
-	struct conn_big *b;
-
-	(void)data;
-	if (n <= nitems(conn_arena) - conn_arena_used) {
-		conn_arena_used += n;
-		return &conn_arena[conn_arena_used - n];
-	}
-	if (size > SIZE_MAX - sizeof *b ||
-	    (b = malloc(sizeof *b + size)) == NULL)
-		return NULL;
-	b->next = conn_arena_big;
-	conn_arena_big = b;
-	return b->data;
-}
-
-/* protobuf-c frees: everything goes at the reset instead. */
-static void
-conn_arena_free(void *data, void *ptr)
-{
-	(void)data;
-	(void)ptr;
-}
-
-/* Forget the frame decoded last. */
-static void
-conn_arena_reset(void)
-{
-	struct conn_big *b;
-
-	while ((b = conn_arena_big) != NULL) {
-		conn_arena_big = b->next;
-		free(b);
-	}
-	conn_arena_used = 0;
-}
-
-static ProtobufCAllocator conn_allocator = {
-    conn_arena_alloc, conn_arena_free, NULL};
-
-/*
- * Decode a Request strictly (as frame_decode_request). The hot ones
- * (push, pop, receipts, as the library writes them) are decoded in place:
- * their names and data point into body, which stays put until dispatch
- * returns. Anything else goes through the strict pre-pass and protobuf-c
- * into the arena, which also gives the errors.
- */
-static Conqueue__Request *
-conn_decode(const uint8_t *body, size_t len, const char **why)
-{
-	static struct frame_fast_req fast;
-	Conqueue__Request *r;
-
-	if (frame_request_fast(body, len, &fast))
-		return &fast.req;
-	if (frame_check_wire(&conqueue__request__descriptor, body, len, why))
-		return NULL;
-	r = conqueue__request__unpack(&conn_allocator, len, body);
-	if (r == NULL)
-		*why = "undecodable message (missing required field?)";
-	return r;
 }
 
 /*
@@ -376,19 +283,20 @@ conn_frames(struct conn *c, const uint8_t *buf, size_t len)
 		if (len - used - FRAME_HDR_LEN < flen)
 			break;
 		body = buf + used + FRAME_HDR_LEN;
-		req = conn_decode(body, flen, &why);
+		req = decode_request(body, flen, &why);
 		if (req == NULL) {
 			snprintf(
 			    reason, sizeof reason, "malformed frame: %s", why);
 			conn_protocol_error(
-			    c, conn_guess_id(body, flen), reason);
-			conn_arena_reset();
+			    c, decode_guess_id(body, flen), reason);
+			decode_reset();
 			break;
 		}
 		used += FRAME_HDR_LEN + flen;
+		c->frames++;
 		c->last_big = flen >= CONN_BIG_FRAME ? flen : 0;
 		dispatch_request(&c->peer, req);
-		conn_arena_reset();
+		decode_reset();
 	}
 	return used;
 }
@@ -531,7 +439,12 @@ conn_input(struct conn *c)
 	if (c->paused)
 		conn_frame_disarm(c);
 	else if (!c->peer.greeted || c->ilen > 0) {
-		if (total > 0 || !c->frame_armed)
+		/*
+		 * The deadline runs from the first byte of the frame (or from
+		 * the connect, for the hello): bytes that trickle in must not
+		 * push it back, or one byte a second holds a frame open.
+		 */
+		if (!c->frame_armed || c->armed_for != c->frames)
 			conn_frame_arm(c, cfg.frame_timeout_ms);
 	} else
 		conn_frame_disarm(c);

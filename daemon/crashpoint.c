@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "core/queue.h"
-#include "daemon.h"
+#include "daemon/crashpoint.h"
+#include "daemon/log.h"
 
 #ifdef CQ_CRASH_POINTS
 static char crashpoint_site[64];

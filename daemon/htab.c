@@ -2,7 +2,7 @@
 
 #include <stdlib.h>
 
-#include "daemon.h"
+#include "daemon/htab.h"
 
 #define HTAB_MIN 16
 

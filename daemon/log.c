@@ -1,11 +1,12 @@
 /* log.c - leveled logging to stderr and optionally syslog. */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <syslog.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "daemon/log.h"
 
 static int log_level = LOG_LEVEL_INFO;
 static int log_syslog;

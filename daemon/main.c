@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,7 +19,17 @@
 
 #include <event2/event.h>
 
-#include "daemon.h"
+#include "common/common.h"
+#include "daemon/admin.h"
+#include "daemon/config.h"
+#include "daemon/conn.h"
+#include "daemon/crashpoint.h"
+#include "daemon/dispatch.h"
+#include "daemon/listener.h"
+#include "daemon/log.h"
+#include "daemon/notify.h"
+#include "daemon/registry.h"
+#include "daemon/waiters.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -155,6 +166,37 @@ main_watchdog_start(void)
 	    event_new(main_base, -1, EV_PERSIST, main_watchdog_cb, NULL);
 	if (main_watchdog == NULL || event_add(main_watchdog, &tv) != 0)
 		main_fatal("cannot arm the watchdog timer", NULL);
+}
+
+/*
+ * Raise the soft limit on open files to the hard one: every queue holds a
+ * descriptor, and a daemon started from a shell (ulimit -n 1024) would
+ * run out with a thousand queues. Tell the registry what it has.
+ */
+static void
+main_raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t old;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	old = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("cannot raise the open files limit from %llu "
+			         "to %llu: %s",
+			    (unsigned long long)old,
+			    (unsigned long long)rl.rlim_max, strerror(errno));
+			rl.rlim_cur = old;
+		} else
+			log_info("open files limit raised from %llu to %llu",
+			    (unsigned long long)old,
+			    (unsigned long long)rl.rlim_cur);
+	}
+	registry_fd_limit =
+	    rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
 }
 
 /* SIGHUP: reload the limits and the log level. */
@@ -464,8 +506,12 @@ main(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 	if ((main_base = event_base_new()) == NULL)
 		main_fatal("cannot create the event loop", NULL);
+	main_raise_nofile();
 	waiters_init(main_base, dispatch_waiter_expired);
-	dispatch_start_ns = time_mono_ns();
+	admin_start_ns = time_mono_ns();
+	/* A truncated segment quarantines its queue instead of killing us. */
+	if (core_guard_install() != 0)
+		main_fatal("cannot handle SIGBUS", NULL);
 	if (registry_open(instance, &cause) != 0)
 		main_fatal("registry", cause);
 	if (listener_open(main_base, sockpath, act_fd, &cause) != 0)

@@ -8,15 +8,23 @@
  */
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "common/common.h"
+#include "daemon/config.h"
+#include "daemon/crashpoint.h"
+#include "daemon/log.h"
+#include "daemon/registry.h"
 
 struct rqueue_list registry_queues = TAILQ_HEAD_INITIALIZER(registry_queues);
 uint32_t registry_count;
+uint64_t registry_fd_limit;
 uint64_t registry_storage;
 
 static struct htab registry_names;
@@ -149,11 +157,42 @@ registry_charge(struct rqueue *q, int sign)
 	}
 }
 
+/*
+ * Keep segment seg, which failed validation with st, as a quarantined
+ * queue: under its own name when its immutable header still gives one
+ * (so ops on that name answer CQ_CORRUPT, the name is not reused, and its
+ * owner can stat and delete it), else under a name no client can create.
+ */
+static void
+registry_quarantine(const char *seg, uint32_t segno, cq_status st)
+{
+	char qname[64];
+	struct core_attr a;
+	struct rqueue *q;
+	size_t len;
+
+	if (core_peek(seg, &a) == CQ_OK &&
+	    cq_name_valid(a.name, (len = strlen(a.name))) &&
+	    registry_find(a.name, len) == NULL) {
+		log_error("segment %s failed validation (%s): queue '%s' "
+		          "quarantined",
+		    seg, cq_strstatus(st), a.name);
+		if ((q = registry_add(a.name, len, segno, NULL)) != NULL)
+			q->uid = a.uid;
+		return;
+	}
+	/* A name no client can spell: it cannot shadow a queue. */
+	snprintf(qname, sizeof qname, ".quarantined-%u", segno);
+	log_error("segment %s failed validation (%s): quarantined as '%s'", seg,
+	    cq_strstatus(st), qname);
+	registry_add(qname, strlen(qname), segno, NULL);
+}
+
 /* Attach one segment found at start; quarantine it if it fails. */
 static void
 registry_reattach(const char *file, uint32_t segno)
 {
-	char seg[300], qname[64];
+	char seg[300];
 	struct core_queue *core = NULL;
 	const struct core_attr *a;
 	struct rqueue *q;
@@ -180,12 +219,7 @@ registry_reattach(const char *file, uint32_t segno)
 		}
 	}
 	if (st != CQ_OK) {
-		/* A name no client can spell: it cannot shadow a queue. */
-		snprintf(qname, sizeof qname, ".quarantined-%u", segno);
-		log_error("segment %s failed validation (%s): quarantined as "
-		          "'%s'",
-		    seg, cq_strstatus(st), qname);
-		registry_add(qname, strlen(qname), segno, NULL);
+		registry_quarantine(seg, segno, st);
 		return;
 	}
 	a = core_attr(core);
@@ -202,6 +236,28 @@ registry_reattach(const char *file, uint32_t segno)
 	q->storage = core_segment_size(a);
 	registry_charge(q, 1);
 	log_debug("reattached queue '%s' (%s)", a->name, seg);
+}
+
+/*
+ * Whether /dev/shm entry name can be a segment this daemon made: a regular
+ * file owned by its uid. /dev/shm is world-writable, so anything else was
+ * planted (or is a symlink): ignored and logged, never a queue, never
+ * counted against max_queues.
+ */
+static int
+registry_ours(int dfd, const char *name)
+{
+	struct stat sb;
+
+	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return 0;
+	if (S_ISREG(sb.st_mode) && sb.st_uid == geteuid())
+		return 1;
+	log_warn("/dev/shm/%s: ignored: %s owned by uid %u, not a segment of "
+	         "this daemon (uid %u)",
+	    name, S_ISREG(sb.st_mode) ? "a file" : "not a regular file",
+	    (unsigned)sb.st_uid, (unsigned)geteuid());
+	return 0;
 }
 
 /* Scan /dev/shm for this instance's segments and attach them. */
@@ -237,6 +293,8 @@ registry_open(const char *instance, char **cause)
 		errno = 0;
 		n = strtoul(p, &end, 10);
 		if (errno != 0 || n > UINT32_MAX - 1)
+			continue;
+		if (!registry_ours(dirfd(dir), de->d_name))
 			continue;
 		registry_reattach(de->d_name, (uint32_t)n);
 	}
@@ -320,6 +378,21 @@ registry_chown(
 	return CQ_OK;
 }
 
+/*
+ * Descriptors kept from queues: for connections (a quarter of the limit
+ * at most) and the daemon's own files, so that a user filling the daemon
+ * with queues cannot keep an admin from connecting.
+ */
+static uint64_t
+registry_fd_reserve(void)
+{
+	uint64_t conns = cfg.max_connections;
+
+	if (conns > registry_fd_limit / 4)
+		conns = registry_fd_limit / 4;
+	return conns + 64;
+}
+
 /* Create a queue's segment and record it. */
 cq_status
 registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
@@ -343,6 +416,16 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 	if (size == 0) {
 		snprintf(why, whylen, "queue size overflows");
 		return CQ_INVALID;
+	}
+	if (registry_fd_limit != 0 &&
+	    (uint64_t)registry_count + registry_fd_reserve() >=
+	        registry_fd_limit) {
+		snprintf(why, whylen,
+		    "no file descriptor left for another queue (open files "
+		    "limit %llu, %llu kept for connections)",
+		    (unsigned long long)registry_fd_limit,
+		    (unsigned long long)registry_fd_reserve());
+		return CQ_LIMIT;
 	}
 	if (!force) {
 		if (registry_count >= cfg.max_queues) {
@@ -427,4 +510,14 @@ registry_delete(struct rqueue *q)
 		    q->name, q->segname, cq_strstatus(st));
 	htab_free(&q->resv);
 	free(q);
+}
+
+/* Write NAME.dlq for a queue name into buf: its length, or -1 if too long. */
+int
+registry_dlq_name(const char *name, size_t len, char *buf, size_t size)
+{
+	int n =
+	    snprintf(buf, size, "%.*s%s", (int)len, name, REGISTRY_DLQ_SUFFIX);
+
+	return n < 0 || (size_t)n >= size ? -1 : n;
 }

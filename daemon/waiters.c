@@ -20,7 +20,8 @@
 
 #include <event2/event.h>
 
-#include "daemon.h"
+#include "common/common.h"
+#include "daemon/waiters.h"
 
 static struct event_base *waiters_base;
 static waiters_expire_fn *waiters_expire;

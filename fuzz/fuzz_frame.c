@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proto/frame.h"
+#include "proto/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,7 +21,7 @@ fuzz_frame_inside(const ProtobufCBinaryData *b, const uint8_t *buf, size_t len)
 }
 
 /*
- * frame_request_fast took buf: the strict decoding rq must exist and
+ * wire_request_fast took buf: the strict decoding rq must exist and
  * re-encode to the same bytes, and the fast one must point into buf.
  */
 static void
@@ -65,7 +66,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const uint32_t limit = 4u * 1024 * 1024;
-	static struct frame_fast_req fr;
+	static struct wire_fast_req fr;
 	const char *why;
 
 	while (size >= FRAME_HDR_LEN) {
@@ -79,7 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= FRAME_HDR_LEN;
 		why = NULL;
 		rq = frame_decode_request(data, len, &why);
-		if (frame_request_fast(data, len, &fr))
+		if (wire_request_fast(data, len, &fr))
 			fuzz_frame_same(&fr.req, rq, data, len);
 		if (rq != NULL)
 			conqueue__request__free_unpacked(rq, NULL);

@@ -1,10 +1,11 @@
-/* mkseeds.c - write the seed corpora of fuzz_frame and fuzz_dispatch. */
+/* mkseeds.c - write the seed corpora of the fuzz targets. */
 
 /*
- * Usage: mkseeds FRAME_DIR [DISPATCH_DIR]. FRAME_DIR gets one framed
- * request per file; DISPATCH_DIR gets fuzz_dispatch records (peer byte,
- * 2-byte length, body): each request alone, and whole sessions in which
- * the unprivileged peer (0) and the admin (1) share queues.
+ * Usage: mkseeds FRAME_DIR [DISPATCH_DIR [REPLY_DIR]]. FRAME_DIR gets one
+ * framed request per file; DISPATCH_DIR gets fuzz_dispatch records (peer
+ * byte, 2-byte length, body): each request alone, and whole sessions in
+ * which the unprivileged peer (0) and the admin (1) share queues;
+ * REPLY_DIR gets framed replies for fuzz_reply.
  */
 
 #include <stdio.h>
@@ -76,6 +77,94 @@ mkseeds_write(const char *dir, const char *ddir, const char *name,
 		    ddir, name, mkseeds_sess + start, mkseeds_sesslen - start);
 }
 
+/* Write one framed reply to dir/name. */
+static void
+mkseeds_reply(const char *dir, const char *name, const Conqueue__Reply *r)
+{
+	size_t len = conqueue__reply__get_packed_size(r);
+	uint8_t *buf = malloc(len + FRAME_HDR_LEN);
+
+	if (buf == NULL)
+		exit(1);
+	frame_put_len(buf, (uint32_t)len);
+	conqueue__reply__pack(r, buf + FRAME_HDR_LEN);
+	mkseeds_file(dir, name, buf, len + FRAME_HDR_LEN);
+	free(buf);
+}
+
+/* The replies a client reads: push, pop (one and many), errors, a stat. */
+static void
+mkseeds_replies(const char *dir)
+{
+	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+	Conqueue__Msg m[3], *mp[3] = {&m[0], &m[1], &m[2]};
+	Conqueue__QueueStat st = CONQUEUE__QUEUE_STAT__INIT;
+	size_t i;
+
+	r.id = 3;
+	r.has_first_id = 1;
+	r.first_id = 1u << 20;
+	mkseeds_reply(dir, "push", &r);
+	r.has_first_id = 0;
+	for (i = 0; i < 3; i++) {
+		conqueue__msg__init(&m[i]);
+		m[i].id = 1000 + i * 300;
+		m[i].data.len = 5 - 2 * i;
+		m[i].data.data = (uint8_t *)(uintptr_t) "hello";
+	}
+	m[1].has_band = m[1].has_deliveries = m[1].has_enqueued_ns = 1;
+	m[1].band = 2;
+	m[1].deliveries = 3;
+	m[1].enqueued_ns = 1764800000000000000ull;
+	r.id = 4;
+	r.n_msgs = 1;
+	r.msgs = &mp[1];
+	mkseeds_reply(dir, "pop", &r);
+	r.n_msgs = 3;
+	r.msgs = mp;
+	mkseeds_reply(dir, "pop-many", &r);
+	r.n_msgs = 0;
+	r.msgs = NULL;
+	r.id = 5;
+	r.status = CQ_SYSTEM;
+	r.detail = (char *)(uintptr_t) "out of space";
+	r.has_sys_errno = 1;
+	r.sys_errno = 28;
+	mkseeds_reply(dir, "error", &r);
+	r.id = 0;
+	r.status = CQ_PROTOCOL;
+	r.has_sys_errno = 0;
+	r.detail = (char *)(uintptr_t) "malformed frame";
+	mkseeds_reply(dir, "conn-error", &r);
+	r.id = 6;
+	r.status = CQ_OK;
+	r.detail = NULL;
+	st.name.len = 4;
+	st.name.data = (uint8_t *)(uintptr_t) "jobs";
+	st.has_length = 1;
+	st.length = 7;
+	r.stat = &st;
+	mkseeds_reply(dir, "stat", &r);
+}
+
+/*
+ * A pop reply with its varints as long as protobuf-c still reads them (5
+ * bytes for lengths, 10 for values): one byte more and it must be refused.
+ */
+static void
+mkseeds_reply_padded(const char *dir)
+{
+	static const uint8_t b[] = {0, 0, 0, 32, /* frame header */
+	    0x08, 0x87, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+	    0x10, 0x80, 0x00,                   /* status 0, 2 bytes */
+	    0x2a, 0x8a, 0x80, 0x80, 0x80, 0x00, /* Msg, 10 bytes */
+	    0x08, 0x81, 0x80, 0x00,             /* id 1 */
+	    0x12, 0x82, 0x80, 0x00, 'h', 'i',   /* data "hi" */
+	    0x60, 0x09};                        /* first_id 9 */
+
+	mkseeds_file(dir, "pop-padded", b, sizeof b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -99,6 +188,11 @@ main(int argc, char **argv)
 	Conqueue__Info info = CONQUEUE__INFO__INIT;
 	const char *dir = argc > 1 ? argv[1] : ".";
 	const char *ddir = argc > 2 ? argv[2] : NULL;
+
+	if (argc > 3) {
+		mkseeds_replies(argv[3]);
+		mkseeds_reply_padded(argv[3]);
+	}
 
 	r.id = 1;
 	hello.protocol_version = CQ_PROTOCOL_VERSION;
@@ -155,7 +249,7 @@ main(int argc, char **argv)
 	r.cancel = &cancel;
 	mkseeds_write(dir, ddir, "cancel", &r);
 
-	/* The hot frames as the client writes them (frame_request_fast). */
+	/* The hot frames as the client writes them (wire_request_fast). */
 	r.id = 0;
 	r.n_confirm = 2;
 	r.confirm = receipts;

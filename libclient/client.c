@@ -8,7 +8,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "arena.h"
+#include "engine.h"
+#include "ops.h"
+
+/* Local deadline of the handshake (the daemon's frame timeout is 10 s). */
+#define CLIENT_HELLO_MS 15000
 
 /* Map a failed connect(2) to a status (errno is kept for the caller). */
 static cq_status
@@ -70,7 +75,7 @@ client_welcome(cq_client *c, const Conqueue__Reply *r)
 
 	if (w == NULL || w->limits == NULL ||
 	    w->protocol_version != CQ_PROTOCOL_VERSION) {
-		engine_set_error(c, CQ_PROTOCOL,
+		conn_set_error(c, CQ_PROTOCOL,
 		    "daemon speaks another protocol version", 0);
 		return CQ_PROTOCOL;
 	}
@@ -140,14 +145,14 @@ cq_connect_named(cq_client **cp, const char *path, const char *client_name)
 	    (char *)(uintptr_t)(client_name != NULL ? client_name
 	                                            : "libconqueue-client");
 	st = ops_call(
-	    c, &req, ENGINE_HELLO_MS - ENGINE_GRACE_MS, OP_PLAIN, NULL, &r);
+	    c, &req, CLIENT_HELLO_MS - OPTAB_GRACE_MS, OP_PLAIN, NULL, &r);
 	/* Refused at a connection limit: say so rather than "lost". */
 	if (st == CQ_DISCONNECTED && c->conn_status != CQ_OK)
 		st = c->conn_status;
 	if (st == CQ_OK)
 		st = client_welcome(c, r);
 	if (r != NULL)
-		engine_reply_free(c, r);
+		arena_reply_free(c, r);
 	if (st != CQ_OK) {
 		engine_shutdown(c);
 		engine_free(c);
@@ -205,7 +210,7 @@ cq_client_fd(cq_client *c)
 int
 cq_client_events(cq_client *c)
 {
-	return engine_events(c);
+	return conn_events(c);
 }
 
 /* cq_client_process: do the I/O the socket allows and run callbacks. */
@@ -228,5 +233,5 @@ cq_client_set_watch(cq_client *c, void (*fn)(cq_client *, void *), void *arg)
 {
 	c->watch = fn;
 	c->watch_arg = arg;
-	c->watch_last = engine_events(c);
+	c->watch_last = conn_events(c);
 }

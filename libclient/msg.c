@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
+#include "msg.h"
 
 /* A cq_msg the application will own, holding a copy of data. */
 static cq_msg *

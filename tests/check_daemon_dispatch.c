@@ -337,6 +337,94 @@ START_TEST(test_parked_pop_expires_on_the_loop)
 }
 END_TEST
 
+/* A named op (pause, resume, ...) on queue name. */
+static uint64_t
+req_named(struct fpeer *f, const char *name, Conqueue__Named__Kind kind)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Named n = CONQUEUE__NAMED__INIT;
+
+	n.name.data = (uint8_t *)(uintptr_t)name;
+	n.name.len = strlen(name);
+	n.kind = kind;
+	r.id = next_id++;
+	r.op_case = CONQUEUE__REQUEST__OP_NAMED;
+	r.named = &n;
+	dispatch_request(&f->p, &r);
+	return r.id;
+}
+
+/*
+ * Wait until the oldest parked op of kind on queue name is past its
+ * deadline, without running the loop: its timer has not fired, as when
+ * the daemon was stopped or busy when the deadline passed.
+ */
+static void
+wait_deadline_passed(const char *name, int kind)
+{
+	struct rqueue *q = registry_find(name, strlen(name));
+	struct waiter *w;
+
+	ck_assert_ptr_nonnull(q);
+	w = waiters_first(&q->wq, kind);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_uint_ne(w->deadline_ns, UINT64_MAX);
+	while (time_mono_ns() <= w->deadline_ns)
+		usleep(10000); /* poll interval, not a synchronisation */
+}
+
+START_TEST(test_expired_pop_gets_nothing)
+{
+	struct fpeer a, b;
+	uint64_t late, pop;
+
+	fpeer_init(&a, 1);
+	fpeer_init(&b, 2);
+	ck_assert_int_eq(fpeer_status(&a, req_create(&a, "late", 4)), CQ_OK);
+	ck_assert_int_eq(fpeer_status(&a, req_named(&a, "late",
+	                                      CONQUEUE__NAMED__KIND__PAUSE)),
+	    CQ_OK);
+	ck_assert_int_eq(fpeer_status(&b, req_push(&b, "late", "m", 0)), CQ_OK);
+	late = req_pop(&a, "late", 100);
+	ck_assert_int_eq(a.n, 0);
+	wait_deadline_passed("late", WAIT_POP);
+	/* Resume: the abandoned pop is answered, not handed the message. */
+	ck_assert_int_eq(fpeer_status(&b, req_named(&b, "late",
+	                                      CONQUEUE__NAMED__KIND__RESUME)),
+	    CQ_OK);
+	ck_assert_int_eq(fpeer_status(&a, late), CQ_TIMEDOUT);
+	ck_assert_int_eq(a.n, 0);
+	pop = req_pop(&b, "late", 0);
+	ck_assert_uint_eq(expect_msg(&b, pop, "m"), 1);
+	fpeer_done(&a);
+	fpeer_done(&b);
+}
+END_TEST
+
+START_TEST(test_expired_push_is_not_done)
+{
+	struct fpeer a, b;
+	uint64_t late, pop;
+
+	fpeer_init(&a, 1);
+	fpeer_init(&b, 2);
+	ck_assert_int_eq(fpeer_status(&a, req_create(&a, "full", 1)), CQ_OK);
+	ck_assert_int_eq(
+	    fpeer_status(&a, req_push(&a, "full", "m1", 0)), CQ_OK);
+	late = req_push(&a, "full", "m2", 100);
+	ck_assert_int_eq(a.n, 0);
+	wait_deadline_passed("full", WAIT_PUSH);
+	pop = req_pop(&b, "full", 0);
+	expect_msg(&b, pop, "m1");
+	req_receipt(&b, pop, 0);
+	/* The room freed must not go to a push its client gave up on. */
+	ck_assert_int_eq(fpeer_status(&a, late), CQ_TIMEDOUT);
+	ck_assert_int_eq(fpeer_status(&b, req_pop(&b, "full", 0)), CQ_EMPTY);
+	fpeer_done(&a);
+	fpeer_done(&b);
+}
+END_TEST
+
 START_TEST(test_first_frame_must_be_hello)
 {
 	struct fpeer f;
@@ -374,6 +462,8 @@ dispatch_suite(void)
 	tcase_add_test(tc, test_gone_peer_returns_in_order);
 	tcase_add_test(tc, test_rejects_keep_order);
 	tcase_add_test(tc, test_parked_pop_expires_on_the_loop);
+	tcase_add_test(tc, test_expired_pop_gets_nothing);
+	tcase_add_test(tc, test_expired_push_is_not_done);
 	tcase_add_test(tc, test_first_frame_must_be_hello);
 	suite_add_tcase(s, tc);
 	return s;

@@ -290,13 +290,17 @@ START_TEST(test_lease_expiry_redelivers_and_touch_extends)
 	ck_assert_uint_eq(stat_of(q).lease_ms, 1000);
 	push_str(q, "x");
 	push_str(q, "y");
-	t0 = tu_now_ms();
-	kept = reserve_expect(q, "x", 0, 1); /* the queue's 1000 ms */
+	/*
+	 * Leases of 5 s: the touch must come before x's first lease ends,
+	 * and y's must end after it; no scheduler takes 5 s for a round trip.
+	 */
+	kept = reserve_expect(q, "x", 5000, 1);
 	ck_assert_int_eq(cq_touch(q, kept, 60000), CQ_OK);
-	id = reserve_expect(q, "y", 0, 1);
+	t0 = tu_now_ms();
+	id = reserve_expect(q, "y", 5000, 1);
 	/* y's lease runs out; x's first lease ended before y's... */
 	wait_counts(q, 1, 1);
-	ck_assert_int_ge(tu_now_ms() - t0, 1000);
+	ck_assert_int_ge(tu_now_ms() - t0, 5000);
 	/* ...but x was touched: only y came back, delivered twice. */
 	ck_assert_uint_eq(reserve_expect(q, "y", 60000, 2), id);
 	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
@@ -305,12 +309,15 @@ START_TEST(test_lease_expiry_redelivers_and_touch_extends)
 	wait_counts(q, 1, 0);
 	ck_assert_uint_eq(reserve_expect(q, "x", 60000, 2), kept);
 	ck_assert_int_eq(cq_ack(q, kept), CQ_OK);
-	/* An expired reservation can no longer be acked. */
+	/* A reserve naming no lease gets the queue's (1000 ms)... */
 	push_str(q, "z");
-	id = reserve_expect(q, "z", 100, 1);
+	t0 = tu_now_ms();
+	id = reserve_expect(q, "z", 0, 1);
 	wait_counts(q, 1, 0);
+	ck_assert_int_ge(tu_now_ms() - t0, 1000);
+	/* ...and an expired reservation can no longer be acked. */
 	ck_assert_int_eq(cq_ack(q, id), CQ_NOTFOUND);
-	ck_assert_uint_eq(reserve_expect(q, "z", 0, 2), id);
+	ck_assert_uint_eq(reserve_expect(q, "z", 60000, 2), id);
 	ck_assert_int_eq(cq_ack(q, id), CQ_OK);
 	cq_disconnect(c);
 }
@@ -635,7 +642,7 @@ START_TEST(test_stat_has_every_design_field)
 	cq_queue_attr a;
 	cq_queue *q, *wq, *eq, *weq;
 	cq_queue_stat st;
-	int64_t end;
+	int64_t end, t_push;
 	int done = 0;
 
 	memset(&a, 0, sizeof a);
@@ -648,10 +655,12 @@ START_TEST(test_stat_has_every_design_field)
 	a.serial = 1;
 	q = mkq(c, "full", &a);
 	wq = openq(w, "full");
+	t_push = tu_now_ms();
 	push_str(q, "1");
 	push_str(q, "2");
 	push_str(q, "3");
-	reserve_expect(q, "1", 0, 1);
+	/* Its own long lease: the queue's 4 s could end before the stat. */
+	reserve_expect(q, "1", 600000, 1);
 	/* One parked pusher here, one parked popper on an empty queue. */
 	ck_assert_int_eq(cq_push_async(wq, "4", 1, 0, CQ_FOREVER, count_push_cb,
 	                     &done, NULL),
@@ -687,7 +696,12 @@ START_TEST(test_stat_has_every_design_field)
 	ck_assert_uint_eq(st.total_pushed, 3);
 	ck_assert_uint_eq(st.total_popped, 0);
 	ck_assert_uint_eq(st.dead_lettered, 0);
-	ck_assert_uint_lt(st.oldest_age_ms, 60000);
+	/*
+	 * In milliseconds, not older than the test's own measurement (the
+	 * daemon reads the realtime clock: a second's slack for its steps).
+	 */
+	ck_assert_uint_le(
+	    st.oldest_age_ms, (uint64_t)(tu_now_ms() - t_push) + 1000);
 	ck_assert_int_eq(cq_close(eq), CQ_OK);
 	ck_assert_int_eq(cq_close(q), CQ_OK);
 	st = stat_of(q);

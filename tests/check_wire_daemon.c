@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proto/frame.h"
+#include "proto/wire.h"
 
 /* A small deterministic generator, so a failure repeats. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -37,18 +38,18 @@ static void
 compare(const Conqueue__Reply *r)
 {
 	size_t want = conqueue__reply__get_packed_size(r);
-	size_t got = frame_reply_fast_size(r);
+	size_t got = wire_reply_pack_size(r);
 	uint8_t *a, *b;
 
 	ck_assert_uint_eq(got, want);
-	ck_assert_uint_ge(frame_reply_fast_bound(r), want);
+	ck_assert_uint_ge(wire_reply_pack_bound(r), want);
 	a = malloc(want + 1);
 	b = malloc(want + 1);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(b);
 	a[want] = b[want] = 0xa5; /* guard: no write past the size */
 	ck_assert_uint_eq(conqueue__reply__pack(r, a), want);
-	ck_assert_uint_eq(frame_reply_fast_pack(r, b), want);
+	ck_assert_uint_eq(wire_reply_pack(r, b), want);
 	ck_assert_mem_eq(a, b, want);
 	ck_assert_uint_eq(b[want], 0xa5);
 	free(a);
@@ -113,33 +114,33 @@ START_TEST(test_other_replies_fall_back)
 
 	conqueue__reply__init(&r);
 	r.id = 1;
-	ck_assert_uint_ne(frame_reply_fast_size(&r), 0);
-	ck_assert_uint_ne(frame_reply_fast_bound(&r), 0);
+	ck_assert_uint_ne(wire_reply_pack_size(&r), 0);
+	ck_assert_uint_ne(wire_reply_pack_bound(&r), 0);
 	r.detail = (char *)(uintptr_t) "queue not found";
-	ck_assert_uint_eq(frame_reply_fast_size(&r), 0);
-	ck_assert_uint_eq(frame_reply_fast_bound(&r), 0);
+	ck_assert_uint_eq(wire_reply_pack_size(&r), 0);
+	ck_assert_uint_eq(wire_reply_pack_bound(&r), 0);
 	conqueue__reply__init(&r);
 	r.has_sys_errno = 1;
-	ck_assert_uint_eq(frame_reply_fast_size(&r), 0);
-	ck_assert_uint_eq(frame_reply_fast_bound(&r), 0);
+	ck_assert_uint_eq(wire_reply_pack_size(&r), 0);
+	ck_assert_uint_eq(wire_reply_pack_bound(&r), 0);
 	conqueue__reply__init(&r);
 	conqueue__queue_stat__init(&st);
 	r.stat = &st;
-	ck_assert_uint_eq(frame_reply_fast_size(&r), 0);
-	ck_assert_uint_eq(frame_reply_fast_bound(&r), 0);
+	ck_assert_uint_eq(wire_reply_pack_size(&r), 0);
+	ck_assert_uint_eq(wire_reply_pack_bound(&r), 0);
 	conqueue__reply__init(&r);
 	r.has_flag = 1;
-	ck_assert_uint_eq(frame_reply_fast_size(&r), 0);
-	ck_assert_uint_eq(frame_reply_fast_bound(&r), 0);
+	ck_assert_uint_eq(wire_reply_pack_size(&r), 0);
+	ck_assert_uint_eq(wire_reply_pack_bound(&r), 0);
 	conqueue__reply__init(&r);
 	r.has_length = 1;
-	ck_assert_uint_eq(frame_reply_fast_size(&r), 0);
-	ck_assert_uint_eq(frame_reply_fast_bound(&r), 0);
+	ck_assert_uint_eq(wire_reply_pack_size(&r), 0);
+	ck_assert_uint_eq(wire_reply_pack_bound(&r), 0);
 }
 END_TEST
 
 /*
- * Requests: frame_request_fast against frame_check_wire + protobuf-c on
+ * Requests: wire_request_fast against frame_check_wire + protobuf-c on
  * random frames and mutated copies. Frames are built as lists of fields
  * (of the Request and of its op's body) so mutations can reorder,
  * duplicate, drop and re-encode whole fields, not just bytes.
@@ -439,8 +440,8 @@ struct gen {
 	Conqueue__Hello hello;
 	Conqueue__MsgOp msg_op;
 	Conqueue__Chmod chmod;
-	ProtobufCBinaryData data[FRAME_FAST_DATA + 8];
-	uint64_t confirm[FRAME_FAST_IDS + 8], reject[FRAME_FAST_IDS + 8];
+	ProtobufCBinaryData data[WIRE_FAST_DATA + 8];
+	uint64_t confirm[WIRE_FAST_IDS + 8], reject[WIRE_FAST_IDS + 8];
 };
 
 /* Fill g->r with a random Request, push and pop the most likely. */
@@ -453,13 +454,13 @@ gen_request(struct gen *g, uint8_t *pool, size_t pool_len)
 	conqueue__request__init(r);
 	r->id = rng() % 4 == 0 ? 0 : rng_bits();
 	if (rng() % 2) {
-		r->n_confirm = random_count(1, FRAME_FAST_IDS);
+		r->n_confirm = random_count(1, WIRE_FAST_IDS);
 		r->confirm = g->confirm;
 		for (i = 0; i < r->n_confirm; i++)
 			g->confirm[i] = rng_bits();
 	}
 	if (rng() % 4 == 0) {
-		r->n_reject = random_count(1, FRAME_FAST_IDS);
+		r->n_reject = random_count(1, WIRE_FAST_IDS);
 		r->reject = g->reject;
 		for (i = 0; i < r->n_reject; i++)
 			g->reject[i] = rng_bits();
@@ -474,7 +475,7 @@ gen_request(struct gen *g, uint8_t *pool, size_t pool_len)
 		conqueue__push__init(&g->push);
 		random_bytes(&g->push.name, pool, pool_len);
 		g->push.n_data =
-		    random_count(rng() % 16 ? 1 : 0, FRAME_FAST_DATA);
+		    random_count(rng() % 16 ? 1 : 0, WIRE_FAST_DATA);
 		g->push.data = g->data;
 		for (i = 0; i < g->push.n_data; i++)
 			random_bytes(&g->data[i], pool, pool_len);
@@ -632,18 +633,18 @@ same_request(const Conqueue__Request *a, const Conqueue__Request *b,
 static size_t n_frames, n_fast, n_slow_ok, n_mutant_fast;
 
 /*
- * Decode len bytes both ways. Returns frame_request_fast's answer; if 1,
+ * Decode len bytes both ways. Returns wire_request_fast's answer; if 1,
  * the strict slow path must accept the frame and decode the same Request.
  */
 static int
 check_request(const uint8_t *buf, size_t len)
 {
-	static struct frame_fast_req fr;
+	static struct wire_fast_req fr;
 	Conqueue__Request *slow = NULL;
 	const char *why = NULL;
 	int fast;
 
-	fast = frame_request_fast(buf, len, &fr);
+	fast = wire_request_fast(buf, len, &fr);
 	REQUIRE(fast == 0 || fast == 1);
 	if (frame_check_wire(&conqueue__request__descriptor, buf, len, &why) ==
 	    0)
@@ -695,10 +696,10 @@ START_TEST(test_request_fast_differential)
 		if ((g.r.op_case == CONQUEUE__REQUEST__OP__NOT_SET ||
 		        g.r.op_case == CONQUEUE__REQUEST__OP_PUSH ||
 		        g.r.op_case == CONQUEUE__REQUEST__OP_POP) &&
-		    g.r.n_confirm <= FRAME_FAST_IDS &&
-		    g.r.n_reject <= FRAME_FAST_IDS &&
+		    g.r.n_confirm <= WIRE_FAST_IDS &&
+		    g.r.n_reject <= WIRE_FAST_IDS &&
 		    (g.r.op_case != CONQUEUE__REQUEST__OP_PUSH ||
-		        g.push.n_data <= FRAME_FAST_DATA)) {
+		        g.push.n_data <= WIRE_FAST_DATA)) {
 			eligible++;
 			eligible_fast += n;
 		} else if (n != 0)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # cli_chown.sh - conqueue-cli chmod and chown: ids and names, bad
-# arguments, exit statuses; as root also the owner's own group change and
-# what non-owners are refused (setpriv to numeric ids, no users added).
+# arguments, exit statuses. The owner's own group change and what
+# non-owners are refused need root: cli_chown_root.sh.
 
 . "${top_srcdir:-.}/tests/cli_lib.sh"
 
@@ -54,34 +54,4 @@ expect_rc 1 cli chown nosuch 61001
 expect_out 61001 stat_field q uid
 expect_out 0 stat_field q gid
 
-if [ "$(id -u)" -ne 0 ] || ! command -v setpriv >/dev/null 2>&1; then
-	echo "cli_chown: not root (or no setpriv): non-admin cases skipped"
-	exit 0
-fi
-
-# as UID GID GROUPS ARGS...: conqueue-cli ARGS as numeric ids (the
-# daemon's peer credentials are all it looks at).
-as() {
-	u=$1 g=$2 gs=$3
-	shift 3
-	$cq_timeout setpriv --reuid "$u" --regid "$g" --groups "$gs" \
-	    "$CONQUEUE_CLI" -s "$dir/s" "$@"
-}
-chmod 0711 "$dir"
-chmod 0666 "$dir/s"
-expect_rc 0 cli chown q 61001:61101
-# The owner: a group it belongs to, not another group, not a new owner.
-expect_rc 0 as 61001 61101 61102 chown q :61102
-expect_out 61102 stat_field q gid
-expect_rc 1 as 61001 61101 61102 chown q :61104
-grep -q "not in group" "$dir/stderr" || fail "no reason: $(cat "$dir/stderr")"
-expect_rc 1 as 61001 61101 61102 chown q 61002
-grep -q "only an admin" "$dir/stderr" || fail "no reason: $(cat "$dir/stderr")"
-expect_rc 0 as 61001 61101 61102 chmod q 0660
-# Others, even in the queue's group, may not.
-expect_rc 1 as 61003 61102 61102 chown q :61102
-expect_rc 1 as 61003 61102 61102 chmod q 0666
-expect_out 61001 stat_field q uid
-expect_out 61102 stat_field q gid
-expect_out 0660 stat_field q mode
 exit 0

@@ -1,6 +1,7 @@
 #!/bin/sh
-# cli_find_files.sh - the P0260 "find files with a string" pipeline of
-# DESIGN 3 across processes, compared with grep -rl over the same tree.
+# cli_find_files.sh - the P0260 "find files with a string" pipeline (the
+# one in conqueue-cli(1) EXAMPLES) across processes, compared with grep -rl
+# over the same tree.
 
 . "${top_srcdir:-.}/tests/cli_lib.sh"
 
@@ -22,7 +23,7 @@ done
 grep -rl pthread_mutex_consistent "$tree" | sort >"$dir/want"
 [ "$(wc -l <"$dir/want")" -eq 75 ] || fail "tree generation"
 
-# The pipeline, as DESIGN 3 writes it (queue created first).
+# The pipeline, as conqueue-cli(1) writes it (queue created first).
 expect_rc 0 cli create files --exist-ok
 { find "$tree" -type f | cli push files; cli close files; } &
 prod=$!

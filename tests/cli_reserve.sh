@@ -69,15 +69,23 @@ expect_out 0 stat_field jobs in_flight
 expect_out 0640 stat_field jobs.dlq mode
 expect_out second cli pop jobs.dlq --try
 
-# release --delay: in flight (and nobody's) until the delay is over.
+# release --delay: in flight (and nobody's) until the delay is over. The
+# delay that must not pass is ten minutes, so no scheduler can lose; the
+# message coming back is waited for with a short one.
 expect_rc 0 cli create later
-expect_rc 0 cli push later soon
+expect_rc 0 cli push later held
 out=$(cli reserve later) || fail "reserve exited $?"
 id=${out%%"	"*}
 expect_rc 64 cli release later "$id" --delay x
-expect_rc 0 cli release later "$id" --delay 300
+expect_rc 0 cli release later "$id" --delay 600000
 expect_out 1 stat_field later in_flight
+expect_out 0 stat_field later length
 expect_rc 1 cli ack later "$id"
+expect_rc 1 cli release later "$id"
+expect_rc 0 cli push later soon
+out=$(cli reserve later) || fail "reserve exited $?"
+id=${out%%"	"*}
+expect_rc 0 cli release later "$id" --delay 300
 i=0
 while [ "$(stat_field later length)" != 1 ]; do
 	i=$((i + 1))

@@ -1,6 +1,6 @@
 #!/bin/sh
 # cli_socket_fallback.sh - a user whose own default socket is absent
-# reaches the system daemon at /run/conqueue/conqueued.sock (DESIGN 2.4),
+# reaches the system daemon at /run/conqueue/conqueued.sock (cq_connect(3)),
 # and a failed connect names every path tried and the ways out. Runs in a
 # private mount namespace with its own /run: needs root and unshare(1).
 

@@ -76,6 +76,17 @@ rc_write(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* Pack one frame; the caller made room (get_packed_size + header). */
+size_t
+rc_pack(const Conqueue__Request *r, uint8_t *buf)
+{
+	size_t len = conqueue__request__get_packed_size(r);
+
+	frame_put_len(buf, (uint32_t)len);
+	conqueue__request__pack(r, buf + FRAME_HDR_LEN);
+	return len + FRAME_HDR_LEN;
+}
+
 /* Send r as one frame. */
 int
 rc_send(int fd, Conqueue__Request *r)
@@ -86,12 +97,10 @@ rc_send(int fd, Conqueue__Request *r)
 
 	if (r->id == 0 && r->op_case != CONQUEUE__REQUEST__OP__NOT_SET)
 		r->id = rc_next_id++;
-	len = conqueue__request__get_packed_size(r);
-	if ((buf = malloc(len + FRAME_HDR_LEN)) == NULL)
+	len = conqueue__request__get_packed_size(r) + FRAME_HDR_LEN;
+	if ((buf = malloc(len)) == NULL)
 		return -1;
-	frame_put_len(buf, (uint32_t)len);
-	conqueue__request__pack(r, buf + FRAME_HDR_LEN);
-	rc = rc_write(fd, buf, len + FRAME_HDR_LEN);
+	rc = rc_write(fd, buf, rc_pack(r, buf));
 	free(buf);
 	return rc;
 }

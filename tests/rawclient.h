@@ -23,6 +23,8 @@ int rc_connect_raw(const char *path);
 int rc_connect(const char *path);
 /* Write all of buf; 0 or -1 (EPIPE when the daemon hung up). */
 int rc_write(int fd, const void *buf, size_t len);
+/* Pack r as one frame (header too) into buf; the bytes written. */
+size_t rc_pack(const Conqueue__Request *r, uint8_t *buf);
 /* Send r as one frame; an op with id 0 gets the next fresh id. */
 int rc_send(int fd, Conqueue__Request *r);
 /* The next Reply, or NULL on EOF, error or RC_IO_TIMEOUT_MS of silence. */

@@ -109,8 +109,8 @@ typedef struct cq_queue_stat {
 } cq_queue_stat;
 
 /*
- * cq_default_socket: write the default socket path (DESIGN 2.4:
- * $CONQUEUE_SOCKET, else /run/conqueue/conqueued.sock for root, else
+ * cq_default_socket: write the default socket path ($CONQUEUE_SOCKET,
+ * else /run/conqueue/conqueued.sock for root, else
  * $XDG_RUNTIME_DIR/conqueue/conqueued.sock, else
  * /tmp/conqueue-$UID/conqueued.sock) into buf. Returns CQ_OK, or CQ_INVALID
  * when it does not fit.
@@ -265,6 +265,20 @@ CQ_EXPORT cq_status cq_chmod(cq_queue *q, uint32_t mode);
  * only to a group it belongs to); -1 leaves that one unchanged.
  */
 CQ_EXPORT cq_status cq_chown(cq_queue *q, int64_t uid, int64_t gid);
+
+/*
+ * The owner's (and an admin's) ops by queue name, without cq_open (which
+ * needs read or write permission): an owner who cleared its own mode bits
+ * can still chmod, close, pause or resume its queue. Same results as the
+ * cq_queue forms, plus CQ_INVALID for a bad name and CQ_NOTFOUND.
+ */
+CQ_EXPORT cq_status cq_close_by_name(cq_client *c, const char *name);
+CQ_EXPORT cq_status cq_pause_by_name(cq_client *c, const char *name);
+CQ_EXPORT cq_status cq_resume_by_name(cq_client *c, const char *name);
+CQ_EXPORT cq_status cq_chmod_by_name(
+    cq_client *c, const char *name, uint32_t mode);
+CQ_EXPORT cq_status cq_chown_by_name(
+    cq_client *c, const char *name, int64_t uid, int64_t gid);
 
 /* Daemon figures, as returned by cq_info(). */
 typedef struct cq_daemon_info {

@@ -4,11 +4,12 @@
 # Starts a private conqueued (-s SOCK --instance NAME --ready-fd N), creates
 # a queue, runs producer and consumer processes (cq_crash_client, each
 # logging every op) and meanwhile SIGKILLs the daemon and restarts it on the
-# same socket (each restart is timed until ready: the maximum must stay
-# under CQ_CRASH_MAX_RESTART_MS), and SIGKILLs random clients and restarts
-# them. At the end it closes the queue, lets the consumers drain it until
-# CQ_CLOSED, checks that nothing is left queued or in flight, stops the
-# daemon with SIGTERM (exit 0) and runs cq_crash_check on the logs.
+# same socket (each restart is timed until ready and the figures reported,
+# not judged: a loaded machine decides them), and SIGKILLs random clients
+# and restarts them. At the end it closes the queue, lets the consumers
+# drain it until CQ_CLOSED, checks that nothing is left queued or in
+# flight, stops the daemon with SIGTERM (exit 0) and runs cq_crash_check
+# on the logs.
 #
 # Scenarios (CQ_CRASH_SCENARIO, or the first argument):
 #   random  kills at random moments (seeded), spread over the traffic
@@ -27,8 +28,8 @@
 #   CQ_CRASH_CANCEL (7: consumer 2 pops async and cancels every 7th pop)
 #   CQ_CRASH_ABANDON (50: in reserve mode consumer 0 never acks every 50th
 #   reservation, under a lease of CQ_CRASH_LEASE_MS (300), so it expires)
-#   CQ_CRASH_CAPACITY (256)  CQ_CRASH_SIZE (64)  CQ_CRASH_MAX_RESTART_MS
-#   (1000)  CQ_CRASH_TIMEOUT (900 s for the whole run)  CQ_CRASH_SITE_COUNTS
+#   CQ_CRASH_CAPACITY (256)  CQ_CRASH_SIZE (64)
+#   CQ_CRASH_TIMEOUT (900 s for the whole run)  CQ_CRASH_SITE_COUNTS
 #   ("1 3 20")  CQ_CRASH_KEEP (1: keep the logs in /tmp on failure)
 #   CQ_CRASH_STALL (60: fail when the daemon hands out nothing for that
 #   many seconds)
@@ -62,7 +63,6 @@ CANCEL=${CQ_CRASH_CANCEL:-7}
 ABANDON=${CQ_CRASH_ABANDON:-50}
 LEASE_MS=${CQ_CRASH_LEASE_MS:-300}
 SIZE=${CQ_CRASH_SIZE:-64}
-MAX_RESTART_MS=${CQ_CRASH_MAX_RESTART_MS:-1000}
 TIMEOUT=${CQ_CRASH_TIMEOUT:-900}
 SITE_COUNTS=${CQ_CRASH_SITE_COUNTS:-1 3 20}
 KEEP=${CQ_CRASH_KEEP:-0}
@@ -533,8 +533,6 @@ dpid=
 echo "daemon: $daemon_kills SIGKILLs, $restarts starts, restart until ready: max ${restart_max} ms, mean $((restart_sum / restarts)) ms"
 echo "clients: $client_kills SIGKILLs; traffic took $(((t_end - t_start) / 1000)) ms; daemon totals pushed $4, popped $5"
 "$CHECK" "$logs" || fail "the checker found violations"
-[ "$restart_max" -lt "$MAX_RESTART_MS" ] ||
-    fail "a restart took ${restart_max} ms (limit ${MAX_RESTART_MS} ms)"
 result=0
 echo "PASS"
 exit 0

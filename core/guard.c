@@ -1,0 +1,113 @@
+/* guard.c - SIGBUS from a truncated segment: quarantine it, not the process. */
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/guard.h"
+
+/* The innermost guard of this thread (initial-exec: no lazy TLS in a handler).
+ */
+static __thread struct core_guard *guard_top
+    __attribute__((tls_model("initial-exec")));
+/* What SIGBUS did before core_guard_install. */
+static struct sigaction guard_old;
+static int guard_installed;
+
+/* Guard base..base+len for this thread. */
+void
+guard_enter(struct core_guard *g, unsigned char *base, size_t len, int *faulted)
+{
+	g->lo = base;
+	g->len = len;
+	g->faulted = faulted;
+	g->prev = guard_top;
+	/* The handler must see a whole guard: no reordering past this. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	guard_top = g;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* Leave the innermost guard. */
+void
+guard_leave(struct core_guard *g)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	guard_top = g->prev;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* Guard q's mapping (the daemon's own reads of message data). */
+void
+core_guard_enter(struct core_guard *g, struct core_queue *q)
+{
+	guard_enter(g, q->base, q->size, &q->corrupt);
+}
+
+/* Leave the innermost guard. */
+void
+core_guard_leave(struct core_guard *g)
+{
+	guard_leave(g);
+}
+
+/*
+ * SIGBUS: if the kernel raised it for an address inside a guarded mapping
+ * of this thread, put zero pages in place of the whole mapping (later
+ * reads, glibc's robust list walking the lock we may hold included, no
+ * longer fault), mark it faulted and jump back to the innermost guard of
+ * that mapping, dropping the guards inside it. Anything else: restore the
+ * previous disposition and let it happen (re-raise for the default).
+ */
+static void
+guard_handler(int sig, siginfo_t *si, void *uc)
+{
+	unsigned char *a = si->si_addr;
+	struct core_guard *g;
+	int saved = errno;
+
+	for (g = guard_top; g != NULL && si->si_code > 0; g = g->prev)
+		if (a >= g->lo && a < g->lo + g->len)
+			break;
+	if (g != NULL && si->si_code > 0) {
+		mmap(g->lo, g->len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		*g->faulted = 1;
+		guard_top = g->prev;
+		errno = saved;
+		siglongjmp(g->jb, 1);
+	}
+	if ((guard_old.sa_flags & SA_SIGINFO) != 0 &&
+	    guard_old.sa_sigaction != NULL) {
+		guard_old.sa_sigaction(sig, si, uc);
+	} else if (guard_old.sa_handler != SIG_DFL &&
+	           guard_old.sa_handler != SIG_IGN) {
+		guard_old.sa_handler(sig);
+	} else {
+		/* Not ours: the default (a fault re-faults; kill dies). */
+		sigaction(SIGBUS, &guard_old, NULL);
+		if (guard_old.sa_handler == SIG_DFL)
+			raise(SIGBUS);
+	}
+	errno = saved;
+}
+
+/* Install the SIGBUS handler once. */
+int
+core_guard_install(void)
+{
+	struct sigaction sa;
+
+	if (guard_installed)
+		return 0;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = guard_handler;
+	/* NODEFER: we leave by siglongjmp without restoring the mask. */
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &guard_old) != 0)
+		return -1;
+	guard_installed = 1;
+	return 0;
+}

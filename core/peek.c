@@ -1,0 +1,59 @@
+/* peek.c - read a segment's immutable header without attaching it. */
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/common.h"
+#include "core/layout.h"
+
+/*
+ * Read the name and owner of segment segname with pread only (nothing is
+ * mapped, so a truncated file cannot SIGBUS). CQ_OK only if the file is
+ * ours (mode 0600) and the immutable header carries its magic and checksum:
+ * then the name is the queue's own, even when the rest of the segment is
+ * damaged. The caller keeps a quarantined queue under that name.
+ */
+cq_status
+core_peek(const char *segname, struct core_attr *a)
+{
+	struct queue_hdr hdr;
+	struct stat sb;
+	ssize_t n;
+	int fd;
+
+	memset(a, 0, sizeof *a);
+	if ((fd = shm_open(segname, O_RDONLY | O_NOFOLLOW, 0)) < 0)
+		return CQ_NOTFOUND;
+	/* Only a file nobody else could have written names a queue. */
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_uid != geteuid() || (sb.st_mode & 07777) != 0600) {
+		close(fd);
+		return CQ_CORRUPT;
+	}
+	memset(&hdr, 0, sizeof hdr);
+	n = pread(fd, &hdr, offsetof(struct queue_hdr, lock), 0);
+	close(fd);
+	if (n < (ssize_t)offsetof(struct queue_hdr, pad1) ||
+	    hdr.imm.magic != QUEUE_MAGIC || hdr.imm.layout != QUEUE_LAYOUT ||
+	    crc32c(0, &hdr.imm, sizeof hdr.imm) != hdr.hcrc ||
+	    memchr(hdr.imm.name, '\0', CQ_NAME_MAX + 1) == NULL)
+		return CQ_CORRUPT;
+	memcpy(a->name, hdr.imm.name, strlen(hdr.imm.name) + 1);
+	a->capacity = hdr.imm.capacity;
+	a->max_size = hdr.imm.max_size;
+	a->bands = hdr.imm.bands;
+	a->uid = hdr.imm.uid;
+	a->gid = hdr.imm.gid;
+	a->max_deliveries = hdr.imm.max_deliveries;
+	a->lease_ms = hdr.imm.lease_ms;
+	a->serial = hdr.imm.serial;
+	/* The owner word is mutable: trust it only if the whole read came. */
+	if (n == (ssize_t)offsetof(struct queue_hdr, lock)) {
+		layout_owner(hdr.owner, &a->uid, &a->gid);
+		a->mode = (uint32_t)hdr.mode & 0777u;
+	}
+	return CQ_OK;
+}

@@ -1,0 +1,107 @@
+/* reply.c - replies that carry a status, a formatted detail or a stat. */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "common/common.h"
+#include "daemon/reply.h"
+
+/* Send a reply carrying only a status and detail. */
+void
+reply_status(struct peer *p, uint64_t id, cq_status st, const char *detail)
+{
+	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+
+	r.id = id;
+	r.status = (uint32_t)st;
+	if (st != CQ_OK && detail != NULL)
+		r.detail = (char *)(uintptr_t)detail;
+	if (st == CQ_SYSTEM) {
+		r.has_sys_errno = 1;
+		r.sys_errno = errno;
+	}
+	p->ops->send(p, &r);
+}
+
+/* Reply with a printf-formatted detail. */
+void
+reply_f(struct peer *p, uint64_t id, cq_status st, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	reply_status(p, id, st, buf);
+}
+
+/* Fill a QueueStat for q; the name points into q. */
+cq_status
+reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
+{
+	struct core_stat st;
+	uint64_t now;
+	cq_status rc;
+
+	conqueue__queue_stat__init(s);
+	s->name.data = (uint8_t *)q->name;
+	s->name.len = q->namelen;
+	if (q->quarantined) {
+		s->has_quarantined = s->quarantined = 1;
+		s->has_uid = 1;
+		s->uid = q->uid;
+		return CQ_OK;
+	}
+	if ((rc = core_stat(q->core, &st)) != CQ_OK)
+		return rc;
+#define SET(f, v)                                                              \
+	do {                                                                   \
+		s->has_##f = 1;                                                \
+		s->f = (v);                                                    \
+	} while (0)
+	SET(capacity, st.attr.capacity);
+	SET(max_size, st.attr.max_size);
+	SET(bands, st.attr.bands);
+	SET(mode, st.attr.mode);
+	SET(uid, st.attr.uid);
+	SET(gid, st.attr.gid);
+	SET(max_deliveries, st.attr.max_deliveries);
+	SET(lease_ms, st.attr.lease_ms);
+	SET(serial, st.attr.serial != 0);
+	SET(length, st.length);
+	SET(in_flight, st.in_flight);
+	SET(waiting_poppers, q->wq.n[WAIT_POP]);
+	SET(waiting_pushers, q->wq.n[WAIT_PUSH]);
+	SET(closed, st.closed != 0);
+	SET(paused, st.paused != 0);
+	SET(total_pushed, st.total_pushed);
+	SET(total_popped, st.total_popped);
+	SET(dead_lettered, st.dead_lettered);
+	now = time_real_ns();
+	SET(oldest_age_ms,
+	    st.oldest_enqueued_ns != 0 && now > st.oldest_enqueued_ns
+	        ? (now - st.oldest_enqueued_ns) / 1000000u
+	        : 0);
+#undef SET
+	return CQ_OK;
+}
+
+/* Reply with the stat of q. */
+void
+reply_stat(struct peer *p, uint64_t id, struct rqueue *q)
+{
+	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+	Conqueue__QueueStat s;
+	cq_status st;
+
+	if ((st = reply_fill_stat(q, &s)) != CQ_OK) {
+		reply_status(p, id, st, cq_strstatus(st));
+		return;
+	}
+	r.id = id;
+	r.status = CQ_OK;
+	r.stat = &s;
+	p->ops->send(p, &r);
+}

@@ -1,0 +1,245 @@
+/* admin.c - queue state and ownership: close, pause, stat, chmod, chown. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "ops.h"
+
+/* Run a named op on q. */
+static cq_status
+admin_qnamed(cq_queue *q, Conqueue__Named__Kind kind, Conqueue__Reply **r)
+{
+	if (q == NULL)
+		return CQ_INVALID;
+	return ops_named(q->c, q->name, kind, r);
+}
+
+/* cq_close: close q. */
+cq_status
+cq_close(cq_queue *q)
+{
+	return admin_qnamed(q, CONQUEUE__NAMED__KIND__CLOSE, NULL);
+}
+
+/* cq_pause: pops wait until cq_resume. */
+cq_status
+cq_pause(cq_queue *q)
+{
+	return admin_qnamed(q, CONQUEUE__NAMED__KIND__PAUSE, NULL);
+}
+
+/* cq_resume: end a pause. */
+cq_status
+cq_resume(cq_queue *q)
+{
+	return admin_qnamed(q, CONQUEUE__NAMED__KIND__RESUME, NULL);
+}
+
+/* cq_is_closed: whether q is closed. */
+cq_status
+cq_is_closed(cq_queue *q, int *closed)
+{
+	Conqueue__Reply *r = NULL;
+	cq_status st;
+
+	if (closed == NULL)
+		return CQ_INVALID;
+	*closed = 0;
+	st = admin_qnamed(q, CONQUEUE__NAMED__KIND__IS_CLOSED, &r);
+	if (st == CQ_OK)
+		*closed = r->has_flag && r->flag;
+	if (r != NULL)
+		arena_reply_free(q->c, r);
+	return st;
+}
+
+/* cq_length: queued minus waiting poppers. */
+cq_status
+cq_length(cq_queue *q, int64_t *length)
+{
+	Conqueue__Reply *r = NULL;
+	cq_status st;
+
+	if (length == NULL)
+		return CQ_INVALID;
+	*length = 0;
+	st = admin_qnamed(q, CONQUEUE__NAMED__KIND__LENGTH, &r);
+	if (st == CQ_OK)
+		*length = r->length;
+	if (r != NULL)
+		arena_reply_free(q->c, r);
+	return st;
+}
+
+/* cq_stat: q's state and counters. */
+cq_status
+cq_stat(cq_queue *q, cq_queue_stat *st)
+{
+	Conqueue__Reply *r = NULL;
+	const Conqueue__QueueStat *w;
+	cq_status s;
+	size_t len;
+
+	if (st == NULL)
+		return CQ_INVALID;
+	memset(st, 0, sizeof *st);
+	s = admin_qnamed(q, CONQUEUE__NAMED__KIND__STAT, &r);
+	if (s == CQ_OK && (r == NULL || r->stat == NULL)) {
+		conn_set_error(q->c, CQ_PROTOCOL, "stat reply without stat", 0);
+		s = CQ_PROTOCOL;
+	}
+	if (s == CQ_OK) {
+		w = r->stat;
+		len = w->name.len < CQ_NAME_MAX ? w->name.len : CQ_NAME_MAX;
+		memcpy(st->name, w->name.data, len);
+		st->name[len] = '\0';
+		st->capacity = w->capacity;
+		st->max_size = w->max_size;
+		st->bands = w->bands;
+		st->mode = w->mode;
+		st->uid = (uid_t)w->uid;
+		st->gid = (gid_t)w->gid;
+		st->max_deliveries = w->max_deliveries;
+		st->lease_ms = w->lease_ms;
+		st->serial = w->serial;
+		st->length = w->length;
+		st->in_flight = w->in_flight;
+		st->waiting_poppers = w->waiting_poppers;
+		st->waiting_pushers = w->waiting_pushers;
+		st->closed = w->closed;
+		st->paused = w->paused;
+		st->total_pushed = w->total_pushed;
+		st->total_popped = w->total_popped;
+		st->dead_lettered = w->dead_lettered;
+		st->oldest_age_ms = w->oldest_age_ms;
+	}
+	if (r != NULL)
+		arena_reply_free(q->c, r);
+	return s;
+}
+
+/* Change name's permission bits (the queue need not be open). */
+static cq_status
+admin_chmod(cq_client *c, const char *name, size_t namelen, uint32_t mode)
+{
+	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
+	Conqueue__Chmod ch = CONQUEUE__CHMOD__INIT;
+
+	req.op_case = CONQUEUE__REQUEST__OP_CHMOD;
+	req.chmod = &ch;
+	ch.name = ops_bytes(name, namelen);
+	ch.mode = mode;
+	return ops_call(c, &req, -1, OP_PLAIN, NULL, NULL);
+}
+
+/* Change name's owner and/or group (the queue need not be open). */
+static cq_status
+admin_chown(
+    cq_client *c, const char *name, size_t namelen, int64_t uid, int64_t gid)
+{
+	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
+	Conqueue__Chown ch = CONQUEUE__CHOWN__INIT;
+
+	/* (uint32_t)-1 is chown(2)'s "unchanged", never an id: refuse it. */
+	if (uid < -1 || uid >= UINT32_MAX || gid < -1 || gid >= UINT32_MAX ||
+	    (uid == -1 && gid == -1))
+		return CQ_INVALID;
+	req.op_case = CONQUEUE__REQUEST__OP_CHOWN;
+	req.chown = &ch;
+	ch.name = ops_bytes(name, namelen);
+	if (uid >= 0) {
+		ch.has_uid = 1;
+		ch.uid = (uint32_t)uid;
+	}
+	if (gid >= 0) {
+		ch.has_gid = 1;
+		ch.gid = (uint32_t)gid;
+	}
+	return ops_call(c, &req, -1, OP_PLAIN, NULL, NULL);
+}
+
+/* cq_chmod: change q's permission bits. */
+cq_status
+cq_chmod(cq_queue *q, uint32_t mode)
+{
+	if (q == NULL)
+		return CQ_INVALID;
+	return admin_chmod(q->c, q->name, q->namelen, mode);
+}
+
+/* cq_chown: change q's owner and/or group; -1 leaves one unchanged. */
+cq_status
+cq_chown(cq_queue *q, int64_t uid, int64_t gid)
+{
+	if (q == NULL)
+		return CQ_INVALID;
+	return admin_chown(q->c, q->name, q->namelen, uid, gid);
+}
+
+/*
+ * The owner's and admin's ops by name: they need no cq_open, which asks
+ * for read or write permission, so an owner who cleared its own bits can
+ * still restore them, close or pause its queue.
+ */
+
+/* Run a Named op on a queue given by name (validated first). */
+static cq_status
+admin_byname(cq_client *c, const char *name, Conqueue__Named__Kind kind)
+{
+	cq_status st;
+
+	if (c == NULL)
+		return CQ_INVALID;
+	if ((st = ops_check_name(c, name)) != CQ_OK)
+		return st;
+	return ops_named(c, name, kind, NULL);
+}
+
+/* cq_close_by_name: close queue name. */
+cq_status
+cq_close_by_name(cq_client *c, const char *name)
+{
+	return admin_byname(c, name, CONQUEUE__NAMED__KIND__CLOSE);
+}
+
+/* cq_pause_by_name: pause queue name. */
+cq_status
+cq_pause_by_name(cq_client *c, const char *name)
+{
+	return admin_byname(c, name, CONQUEUE__NAMED__KIND__PAUSE);
+}
+
+/* cq_resume_by_name: end the pause of queue name. */
+cq_status
+cq_resume_by_name(cq_client *c, const char *name)
+{
+	return admin_byname(c, name, CONQUEUE__NAMED__KIND__RESUME);
+}
+
+/* cq_chmod_by_name: change the permission bits of queue name. */
+cq_status
+cq_chmod_by_name(cq_client *c, const char *name, uint32_t mode)
+{
+	cq_status st;
+
+	if (c == NULL)
+		return CQ_INVALID;
+	if ((st = ops_check_name(c, name)) != CQ_OK)
+		return st;
+	return admin_chmod(c, name, strlen(name), mode);
+}
+
+/* cq_chown_by_name: change the owner and/or group of queue name. */
+cq_status
+cq_chown_by_name(cq_client *c, const char *name, int64_t uid, int64_t gid)
+{
+	cq_status st;
+
+	if (c == NULL)
+		return CQ_INVALID;
+	if ((st = ops_check_name(c, name)) != CQ_OK)
+		return st;
+	return admin_chown(c, name, strlen(name), uid, gid);
+}

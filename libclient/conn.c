@@ -1,0 +1,40 @@
+/* conn.c - a connection's last error and the events an event loop watches. */
+
+#include <string.h>
+
+#include "conn.h"
+
+/* Tell the event-loop adapter if the events we want changed. */
+void
+conn_notify(cq_client *c)
+{
+	int ev;
+
+	if (c->watch == NULL)
+		return;
+	ev = conn_events(c);
+	if (ev != c->watch_last) {
+		c->watch_last = ev;
+		c->watch(c, c->watch_arg);
+	}
+}
+
+/* Record a failure for cq_client_error() and cq_client_errno(). */
+void
+conn_set_error(cq_client *c, cq_status st, const char *detail, int sys_errno)
+{
+	if (detail == NULL || detail[0] == '\0')
+		detail = cq_strstatus(st);
+	strncpy(c->error, detail, sizeof c->error - 1);
+	c->error[sizeof c->error - 1] = '\0';
+	c->sys_errno = st == CQ_SYSTEM ? sys_errno : 0;
+}
+
+/* cq_client_events: what to poll for. */
+int
+conn_events(cq_client *c)
+{
+	if (c->dead)
+		return 0;
+	return CQ_WANT_READ | (c->out_off < c->out_len ? CQ_WANT_WRITE : 0);
+}

@@ -1,0 +1,174 @@
+/* push.c - the push family: one or many messages, blocking or async. */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "send.h"
+
+/* Push one message without protobuf-c structs: async, or blocking when
+ * async is 0 (cb, arg and opp unused then). */
+static cq_status
+push_hot(cq_queue *q, const void *buf, size_t len, unsigned band, int front,
+    int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **opp, int async)
+{
+	struct wire_hot h;
+	struct cq_op *op;
+	cq_status st;
+
+	if (opp != NULL)
+		*opp = NULL;
+	if (q == NULL)
+		return CQ_INVALID;
+	memset(&h, 0, sizeof h);
+	h.op = CONQUEUE__REQUEST__OP_PUSH;
+	h.name = q->name;
+	h.namelen = q->namelen;
+	h.timeout_ms = ops_timeout(timeout_ms);
+	h.data = buf;
+	h.len = len;
+	h.band = band;
+	h.front = front != 0;
+	st = send_submit_hot(q->c, &h, OP_PLAIN, h.timeout_ms, !async, &op);
+	if (st != CQ_OK) {
+		if (!async)
+			conn_set_error(
+			    q->c, st, NULL, st == CQ_SYSTEM ? ENOMEM : 0);
+		return st;
+	}
+	if (!async) {
+		st = ops_wait(q->c, op, NULL);
+		optab_op_free(op);
+		return st;
+	}
+	op->push_cb = cb;
+	op->arg = arg;
+	if (opp != NULL)
+		*opp = op;
+	return CQ_OK;
+}
+
+/* Build a Push of n messages and run it blocking or async. */
+static cq_status
+push_run(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
+    unsigned band, int front, int64_t timeout_ms, cq_push_cb *cb, void *arg,
+    cq_op **opp, int async)
+{
+	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
+	Conqueue__Push push = CONQUEUE__PUSH__INIT;
+	ProtobufCBinaryData local[64], *data = local;
+	struct cq_op *op;
+	cq_status st;
+	size_t i;
+
+	if (opp != NULL)
+		*opp = NULL;
+	if (q == NULL || n == 0 || bufs == NULL || lens == NULL)
+		return CQ_INVALID;
+	if (n == 1)
+		return push_hot(q, bufs[0], lens[0], band, front, timeout_ms,
+		    cb, arg, opp, async);
+	if (n > sizeof local / sizeof local[0] &&
+	    (data = malloc(n * sizeof *data)) == NULL)
+		return CQ_SYSTEM;
+	for (i = 0; i < n; i++)
+		data[i] = ops_bytes(bufs[i], lens[i]);
+	req.op_case = CONQUEUE__REQUEST__OP_PUSH;
+	req.push = &push;
+	push.name = ops_bytes(q->name, q->namelen);
+	push.n_data = n;
+	push.data = data;
+	push.has_band = band != 0;
+	push.band = band;
+	push.has_front = front != 0;
+	push.front = front != 0;
+	push.has_timeout_ms = 1;
+	push.timeout_ms = ops_timeout(timeout_ms);
+	if (async) {
+		st = send_submit(q->c, &req, OP_PLAIN, push.timeout_ms, 0, &op);
+		if (st == CQ_OK) {
+			op->push_cb = cb;
+			op->arg = arg;
+			if (opp != NULL)
+				*opp = op;
+		}
+	} else {
+		st =
+		    ops_call(q->c, &req, push.timeout_ms, OP_PLAIN, NULL, NULL);
+	}
+	/* A batch too large for one frame is a daemon limit, one message
+	 * too large for any frame is simply too big. */
+	if (st == CQ_TOOBIG && n > 1)
+		st = CQ_LIMIT;
+	if (data != local)
+		free(data);
+	return st;
+}
+
+/* cq_push: push to band 0. */
+cq_status
+cq_push(cq_queue *q, const void *buf, size_t len, int64_t timeout_ms)
+{
+	return push_run(
+	    q, &buf, &len, 1, 0, 0, timeout_ms, NULL, NULL, NULL, 0);
+}
+
+/* cq_try_push: push without waiting. */
+cq_status
+cq_try_push(cq_queue *q, const void *buf, size_t len)
+{
+	return push_run(q, &buf, &len, 1, 0, 0, CQ_NOWAIT, NULL, NULL, NULL, 0);
+}
+
+/* cq_push_band: push to a priority band. */
+cq_status
+cq_push_band(
+    cq_queue *q, const void *buf, size_t len, unsigned band, int64_t timeout_ms)
+{
+	return push_run(
+	    q, &buf, &len, 1, band, 0, timeout_ms, NULL, NULL, NULL, 0);
+}
+
+/* cq_push_front: push to the head of a band. */
+cq_status
+cq_push_front(
+    cq_queue *q, const void *buf, size_t len, unsigned band, int64_t timeout_ms)
+{
+	return push_run(
+	    q, &buf, &len, 1, band, 1, timeout_ms, NULL, NULL, NULL, 0);
+}
+
+/* cq_push_many: push n messages, all or nothing. */
+cq_status
+cq_push_many(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
+    unsigned band, int64_t timeout_ms)
+{
+	return push_run(
+	    q, bufs, lens, n, band, 0, timeout_ms, NULL, NULL, NULL, 0);
+}
+
+/* cq_push_async: push; cb(status, arg) runs later. */
+cq_status
+cq_push_async(cq_queue *q, const void *buf, size_t len, unsigned band,
+    int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **op)
+{
+	return push_hot(q, buf, len, band, 0, timeout_ms, cb, arg, op, 1);
+}
+
+/* cq_push_many_async: push n messages, all or nothing; cb runs later. */
+cq_status
+cq_push_many_async(cq_queue *q, const void *const *bufs, const size_t *lens,
+    size_t n, unsigned band, int64_t timeout_ms, cq_push_cb *cb, void *arg,
+    cq_op **op)
+{
+	return push_run(q, bufs, lens, n, band, 0, timeout_ms, cb, arg, op, 1);
+}
+
+/* cq_push_front_async: push to the head of band; cb runs later. */
+cq_status
+cq_push_front_async(cq_queue *q, const void *buf, size_t len, unsigned band,
+    int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **op)
+{
+	return push_hot(q, buf, len, band, 1, timeout_ms, cb, arg, op, 1);
+}
