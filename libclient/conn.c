@@ -1,6 +1,7 @@
 /* conn.c - a connection's last error and the events an event loop watches. */
 
 #include <string.h>
+#include <unistd.h>
 
 #include "conn.h"
 
@@ -37,4 +38,42 @@ conn_events(cq_client *c)
 	if (c->dead)
 		return 0;
 	return CQ_WANT_READ | (c->out_off < c->out_len ? CQ_WANT_WRITE : 0);
+}
+
+/* Keep a received fd for the reply frame that claims it (full: close). */
+void
+conn_fdq_push(cq_client *c, int fd)
+{
+	if (c->fdq_n < CONN_FDQ_MAX)
+		c->fdq[c->fdq_n++] = fd;
+	else
+		close(fd);
+}
+
+/*
+ * Take the n oldest received fds into fds. -1 when fewer are there: what
+ * was there is closed (the frame that claims them is a protocol error).
+ */
+int
+conn_fdq_take(cq_client *c, int *fds, size_t n)
+{
+	size_t i;
+
+	if (c->fdq_n < n) {
+		conn_fdq_clear(c);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		fds[i] = c->fdq[i];
+	memmove(c->fdq, c->fdq + n, (c->fdq_n - n) * sizeof c->fdq[0]);
+	c->fdq_n -= n;
+	return 0;
+}
+
+/* Close every fd nobody claimed (on disconnect, or a broken frame). */
+void
+conn_fdq_clear(cq_client *c)
+{
+	while (c->fdq_n > 0)
+		close(c->fdq[--c->fdq_n]);
 }

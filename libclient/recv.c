@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "msg.h"
@@ -20,6 +22,7 @@
 
 #define RECV_READ_CHUNK     (256 * 1024) /* a whole batch in one recv */
 #define RECV_READS_PER_TURN 16
+#define RECV_FDS_MAX        8 /* fds one recvmsg takes (more: truncated) */
 
 /* Release every message of a reservation nobody will see. */
 static void
@@ -43,12 +46,59 @@ recv_release(cq_client *c, const char *qname, const Conqueue__Reply *r)
 	}
 }
 
+/*
+ * Take the fds a reply frame says it carries from the FIFO: an OPEN's
+ * segment and doorbell go to its op (at most 2), else they are closed.
+ * Fewer than announced makes that op a protocol error (*bad).
+ */
+static void
+recv_claim_fds(
+    cq_client *c, const Conqueue__Reply *r, int *fds, size_t *nfds, int *bad)
+{
+	int tmp[CONN_FDQ_MAX];
+	size_t n = r->has_fds ? r->fds : 0, i;
+
+	*nfds = 0;
+	*bad = 0;
+	if (n == 0)
+		return;
+	if (n > CONN_FDQ_MAX || conn_fdq_take(c, tmp, n) != 0) {
+		conn_fdq_clear(c);
+		*bad = 1;
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (i < 2)
+			fds[(*nfds)++] = tmp[i];
+		else
+			close(tmp[i]);
+	}
+	if (n > 2)
+		*bad = 1;
+}
+
 /* Match a reply to its op and complete it; -1: the connection ends. */
 static int
 recv_reply(cq_client *c, Conqueue__Reply *r)
 {
 	struct cq_op *op;
 	int got_msgs = r->status == CQ_OK && r->n_msgs > 0;
+	int fds[2], bad;
+	size_t nfds;
+
+	recv_claim_fds(c, r, fds, &nfds, &bad);
+	if (nfds > 0 || bad) {
+		op = optab_find(c, r->id);
+		if (op != NULL && op->state == OPS_SENT && op->sync) {
+			memcpy(op->fds, fds, nfds * sizeof fds[0]);
+			op->nfds = nfds;
+			if (bad && r->status == CQ_OK)
+				r->status = CQ_PROTOCOL;
+		} else {
+			while (nfds > 0)
+				close(fds[--nfds]);
+		}
+	}
 
 	if (r->id == 0) {
 		/* A connection-level error: the daemon closes next. */
@@ -248,8 +298,15 @@ recv_reserve(cq_client *c)
 int
 recv_read(cq_client *c, const char **why)
 {
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(RECV_FDS_MAX * sizeof(int))];
+	} ctl;
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *cm;
 	ssize_t n;
-	size_t room;
+	size_t room, k, nfd;
 	int i;
 
 	*why = NULL;
@@ -259,7 +316,29 @@ recv_read(cq_client *c, const char **why)
 			return -1;
 		}
 		room = c->in_cap - c->in_len;
-		n = recv(c->fd, c->in + c->in_len, room, MSG_DONTWAIT);
+		/* recvmsg: a reply may carry fds (SCM_RIGHTS), which must
+		 * be taken (and never leaked) with the bytes they came with. */
+		iov.iov_base = c->in + c->in_len;
+		iov.iov_len = room;
+		memset(&mh, 0, sizeof mh);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof ctl.buf;
+		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		for (cm = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm != NULL;
+		     cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET ||
+			    cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (k = 0; k < nfd; k++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(cm) + k * sizeof fd,
+				    sizeof fd);
+				conn_fdq_push(c, fd);
+			}
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
