@@ -287,6 +287,39 @@ START_TEST(test_cross_path_exchange_in_order)
 }
 END_TEST
 
+/* A pusher blocked on a full queue is freed by a pop on the other path
+ * (_i: 0 direct pusher, 1 socket pusher). */
+START_TEST(test_blocked_push_freed_by_other_path)
+{
+	cq_client *c = conn(!_i);
+	cq_queue *q;
+	pid_t pid;
+	int st;
+
+	mkq(c, "one", 1, 0);
+	q = openq(c, "one", _i);
+	ck_assert_int_eq(cq_push(q, "a", 1, 0), CQ_OK);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		cq_client *pc = conn(_i);
+		cq_queue *pq;
+
+		if (cq_open(pc, "one", &pq) != CQ_OK ||
+		    cq_queue_direct(pq) != !_i)
+			_exit(100);
+		_exit((int)cq_push(pq, "b", 1, CQ_FOREVER));
+	}
+	wait_waiters(q, 0, 1);
+	pop_is(q, CQ_FOREVER, "a", 0);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), CQ_OK);
+	pop_is(q, CQ_FOREVER, "b", 0);
+	cq_disconnect(c);
+}
+END_TEST
+
 /* Fork a child that runs one blocking op on q's path; exits with it. */
 static pid_t
 waiter(int socket_only, int push)
@@ -417,6 +450,7 @@ direct_suite(void)
 	tcase_add_test(tc, test_direct_by_default_and_opt_outs);
 	tcase_add_loop_test(tc, test_same_results_on_both_paths, 0, 2);
 	tcase_add_loop_test(tc, test_cross_path_exchange_in_order, 0, 2);
+	tcase_add_loop_test(tc, test_blocked_push_freed_by_other_path, 0, 2);
 	tcase_add_test(tc, test_close_wakes_waiters_of_both_paths);
 	tcase_add_test(tc, test_direct_outlives_the_daemon);
 	tcase_add_test(tc, test_no_fd_leak);
