@@ -42,32 +42,51 @@ conn_events(cq_client *c)
 
 /* Keep a received fd for the reply frame that claims it (full: close). */
 void
-conn_fdq_push(cq_client *c, int fd)
+conn_fdq_push(cq_client *c, int fd, uint64_t at)
 {
-	if (c->fdq_n < CONN_FDQ_MAX)
+	if (c->fdq_n < CONN_FDQ_MAX) {
+		c->fdq_at[c->fdq_n] = at;
 		c->fdq[c->fdq_n++] = fd;
-	else
+	} else {
 		close(fd);
+	}
+}
+
+/* Remove the first k fds from the FIFO (already taken or closed). */
+static void
+conn_fdq_shift(cq_client *c, size_t k)
+{
+	memmove(c->fdq, c->fdq + k, (c->fdq_n - k) * sizeof c->fdq[0]);
+	memmove(c->fdq_at, c->fdq_at + k, (c->fdq_n - k) * sizeof c->fdq_at[0]);
+	c->fdq_n -= k;
+}
+
+/* Close every fd that came with a byte before stream offset end. */
+void
+conn_fdq_drop(cq_client *c, uint64_t end)
+{
+	size_t k = 0;
+
+	while (k < c->fdq_n && c->fdq_at[k] < end)
+		close(c->fdq[k++]);
+	conn_fdq_shift(c, k);
 }
 
 /*
- * Take the n oldest received fds into fds. -1 when fewer are there: what
- * was there is closed (the frame that claims them is a protocol error).
+ * Take up to n fds that came with a byte before stream offset end into
+ * fds (oldest first); returns how many.
  */
-int
-conn_fdq_take(cq_client *c, int *fds, size_t n)
+size_t
+conn_fdq_take(cq_client *c, int *fds, size_t n, uint64_t end)
 {
-	size_t i;
+	size_t k = 0;
 
-	if (c->fdq_n < n) {
-		conn_fdq_clear(c);
-		return -1;
+	while (k < n && k < c->fdq_n && c->fdq_at[k] < end) {
+		fds[k] = c->fdq[k];
+		k++;
 	}
-	for (i = 0; i < n; i++)
-		fds[i] = c->fdq[i];
-	memmove(c->fdq, c->fdq + n, (c->fdq_n - n) * sizeof c->fdq[0]);
-	c->fdq_n -= n;
-	return 0;
+	conn_fdq_shift(c, k);
+	return k;
 }
 
 /* Close every fd nobody claimed (on disconnect, or a broken frame). */

@@ -22,6 +22,13 @@
 #include "ops.h"
 #include "send.h"
 
+/*
+ * Longest single wait for the segment's lock. The lock is held for
+ * microseconds; a holder that stops (SIGSTOP) makes a blocking op retry
+ * until its own deadline and a try op return CQ_BUSY after this.
+ */
+#define DPATH_LOCK_MS 1000
+
 /* A first copy-out buffer of at most this (grown on CQ_TOOBIG). */
 #define DPATH_BUF_FIRST (1024 * 1024)
 
@@ -59,6 +66,7 @@ dpath_attach(cq_client *c, cq_queue *q, int seg, int bell)
 		close(bell);
 		return;
 	}
+	core_set_lock_timeout(dq, DPATH_LOCK_MS);
 	q->dq = dq;
 	q->bell = bell;
 	q->max_size = a->max_size;
@@ -130,12 +138,50 @@ dpath_result(cq_queue *q, cq_status st)
 	return st;
 }
 
+/* Milliseconds left until deadline (monotonic ns), never negative. */
+static int64_t
+dpath_left(int64_t timeout_ms, uint64_t deadline)
+{
+	uint64_t now;
+
+	if (timeout_ms <= 0)
+		return timeout_ms < 0 ? -1 : 0;
+	now = time_mono_ns();
+	return now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000u);
+}
+
+/* The deadline of a timed op (monotonic ns), 0 for try and forever. */
+static uint64_t
+dpath_deadline(int64_t timeout_ms)
+{
+	return timeout_ms > 0 ? time_mono_ns() + (uint64_t)timeout_ms * 1000000u
+	                      : 0;
+}
+
+/*
+ * After CQ_BUSY (the lock stayed held past DPATH_LOCK_MS): 1 to try
+ * again, as a blocking op on the socket path would keep waiting; else
+ * *st becomes the op's result (try: CQ_BUSY, timed out: CQ_TIMEDOUT).
+ */
+static int
+dpath_busy_again(cq_status *st, int64_t timeout_ms, uint64_t deadline)
+{
+	if (*st != CQ_BUSY || timeout_ms == 0)
+		return 0;
+	if (timeout_ms > 0 && dpath_left(timeout_ms, deadline) == 0) {
+		*st = CQ_TIMEDOUT;
+		return 0;
+	}
+	return 1;
+}
+
 /* Push n messages to band (front: at its head), all or nothing. */
 cq_status
 dpath_push(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
     unsigned band, int front, int64_t timeout_ms)
 {
 	struct iovec local[64] = {{NULL, 0}}, *iov = local;
+	uint64_t deadline;
 	cq_status st;
 	size_t i;
 	int ring = 0;
@@ -143,23 +189,26 @@ dpath_push(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 	/* The daemon's own limit on a batch, for the same answer. */
 	if (n > q->c->max_batch)
 		return dpath_result(q, CQ_INVALID);
-	if (n == 1) {
-		st = direct_push(q->dq, bufs[0], lens[0], band, front,
-		    ops_timeout(timeout_ms), NULL, &ring);
-	} else {
-		if (n > sizeof local / sizeof local[0] &&
-		    (iov = malloc(n * sizeof *iov)) == NULL)
-			return dpath_result(q, CQ_SYSTEM);
-		for (i = 0; i < n; i++) {
-			iov[i].iov_base = (void *)(uintptr_t)bufs[i];
-			iov[i].iov_len = lens[i];
-		}
-		st = direct_push_many(q->dq, iov, n, band, front,
-		    ops_timeout(timeout_ms), NULL, &ring);
-		if (iov != local)
-			free(iov);
+	if (n > sizeof local / sizeof local[0] &&
+	    (iov = malloc(n * sizeof *iov)) == NULL)
+		return dpath_result(q, CQ_SYSTEM);
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = (void *)(uintptr_t)bufs[i];
+		iov[i].iov_len = lens[i];
 	}
-	dpath_ring(q, ring);
+	timeout_ms = ops_timeout(timeout_ms);
+	deadline = dpath_deadline(timeout_ms);
+	do {
+		if (n == 1)
+			st = direct_push(q->dq, bufs[0], lens[0], band, front,
+			    dpath_left(timeout_ms, deadline), NULL, &ring);
+		else
+			st = direct_push_many(q->dq, iov, n, band, front,
+			    dpath_left(timeout_ms, deadline), NULL, &ring);
+		dpath_ring(q, ring);
+	} while (dpath_busy_again(&st, timeout_ms, deadline));
+	if (iov != local)
+		free(iov);
 	return dpath_result(q, st);
 }
 
@@ -178,31 +227,18 @@ dpath_grow(cq_queue *q, size_t want)
 	return 0;
 }
 
-/* Milliseconds left until deadline (monotonic ns), never negative. */
-static int64_t
-dpath_left(int64_t timeout_ms, uint64_t deadline)
-{
-	uint64_t now;
-
-	if (timeout_ms <= 0)
-		return timeout_ms < 0 ? -1 : 0;
-	now = time_mono_ns();
-	return now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000u);
-}
-
 /* Pop 1..max messages of one band into cq_msgs the caller owns. */
 cq_status
 dpath_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n, int64_t timeout_ms)
 {
 	struct direct_msg local[16], *m = local;
-	uint64_t deadline = 0;
+	uint64_t deadline;
 	size_t got = 0, i, want;
 	cq_status st;
 	int ring = 0;
 
 	timeout_ms = ops_timeout(timeout_ms);
-	if (timeout_ms > 0)
-		deadline = time_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	deadline = dpath_deadline(timeout_ms);
 	if (max > sizeof local / sizeof local[0] &&
 	    (m = malloc(max * sizeof *m)) == NULL)
 		return dpath_result(q, CQ_SYSTEM);
@@ -225,6 +261,8 @@ dpath_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n, int64_t timeout_ms)
 			    max, &got, dpath_left(timeout_ms, deadline), &ring);
 		}
 		dpath_ring(q, ring);
+		if (dpath_busy_again(&st, timeout_ms, deadline))
+			continue;
 		/* The head needs m[0].len bytes; nothing was taken. */
 		if (st != CQ_TOOBIG || m[0].len <= q->pbuf_cap ||
 		    m[0].len > q->max_size)
@@ -272,8 +310,14 @@ dpath_stat(cq_queue *q, cq_queue_stat *st)
 	const struct core_attr *a;
 	uint64_t now;
 	cq_status s;
+	int tries;
 
-	if ((s = direct_stat(q->dq, &ds)) != CQ_OK)
+	/* Each try waits up to DPATH_LOCK_MS for the lock: a few, then
+	 * CQ_BUSY (the holder is stopped or gone wrong). */
+	for (tries = 0; (s = direct_stat(q->dq, &ds)) == CQ_BUSY && tries < 4;
+	     tries++)
+		;
+	if (s != CQ_OK)
 		return dpath_result(q, s);
 	a = &ds.core.attr;
 	memcpy(st->name, a->name, sizeof st->name);

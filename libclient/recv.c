@@ -47,46 +47,33 @@ recv_release(cq_client *c, const char *qname, const Conqueue__Reply *r)
 }
 
 /*
- * Take the fds a reply frame says it carries from the FIFO: an OPEN's
- * segment and doorbell go to its op (at most 2), else they are closed.
- * Fewer than announced makes that op a protocol error (*bad).
+ * Take the fds that came with this frame's bytes (stream offsets start to
+ * end): an OPEN's segment and doorbell go to its op (at most 2), the rest
+ * are closed, as are fds left by earlier frames. Fewer than the frame
+ * announces, or more than 2, makes that op a protocol error (*bad).
  */
 static void
-recv_claim_fds(
-    cq_client *c, const Conqueue__Reply *r, int *fds, size_t *nfds, int *bad)
+recv_claim_fds(cq_client *c, const Conqueue__Reply *r, uint64_t start,
+    uint64_t end, int *fds, size_t *nfds, int *bad)
 {
-	int tmp[CONN_FDQ_MAX];
-	size_t n = r->has_fds ? r->fds : 0, i;
+	size_t n = r->has_fds ? r->fds : 0;
 
-	*nfds = 0;
-	*bad = 0;
-	if (n == 0)
-		return;
-	if (n > CONN_FDQ_MAX || conn_fdq_take(c, tmp, n) != 0) {
-		conn_fdq_clear(c);
-		*bad = 1;
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		if (i < 2)
-			fds[(*nfds)++] = tmp[i];
-		else
-			close(tmp[i]);
-	}
-	if (n > 2)
-		*bad = 1;
+	conn_fdq_drop(c, start);
+	*nfds = conn_fdq_take(c, fds, n < 2 ? n : 2, end);
+	*bad = *nfds < n || n > 2;
+	conn_fdq_drop(c, end);
 }
 
 /* Match a reply to its op and complete it; -1: the connection ends. */
 static int
-recv_reply(cq_client *c, Conqueue__Reply *r)
+recv_reply(cq_client *c, Conqueue__Reply *r, uint64_t start, uint64_t end)
 {
 	struct cq_op *op;
 	int got_msgs = r->status == CQ_OK && r->n_msgs > 0;
 	int fds[2], bad;
 	size_t nfds;
 
-	recv_claim_fds(c, r, fds, &nfds, &bad);
+	recv_claim_fds(c, r, start, end, fds, &nfds, &bad);
 	if (nfds > 0 || bad) {
 		op = optab_find(c, r->id);
 		if (op != NULL && op->state == OPS_SENT && op->sync) {
@@ -230,6 +217,7 @@ recv_parse(cq_client *c)
 	const char *why;
 	Conqueue__Reply *r;
 	uint32_t len;
+	uint64_t start, end;
 
 	while (!c->dead && c->in_len - c->in_off >= FRAME_HDR_LEN) {
 		len = frame_get_len(c->in + c->in_off);
@@ -242,18 +230,26 @@ recv_parse(cq_client *c)
 		if (c->in_len - c->in_off < FRAME_HDR_LEN + (size_t)len)
 			break;
 		buf = c->in + c->in_off + FRAME_HDR_LEN;
+		/* The frame's stream offsets, to match fds to it. */
+		start = c->rx_total - (c->in_len - c->in_off);
+		end = start + FRAME_HDR_LEN + len;
 		c->in_off += FRAME_HDR_LEN + (size_t)len;
 		wr.msgs = c->wmsgs_cap > 0 ? c->wmsgs : &one;
 		wr.msgs_cap = c->wmsgs_cap > 0 ? c->wmsgs_cap : 1;
-		if (wire_reply_fast(buf, len, &wr) && recv_reply_fast(c, &wr))
-			continue;
+		if (wire_reply_fast(buf, len, &wr)) {
+			/* No fds field (never fast): its fds are strays. */
+			if (c->fdq_n > 0)
+				conn_fdq_drop(c, end);
+			if (recv_reply_fast(c, &wr))
+				continue;
+		}
 		r = arena_decode_reply(c, buf, len, &why);
 		if (r == NULL) {
 			conn_set_error(c, CQ_PROTOCOL, why, 0);
 			c->conn_status = CQ_PROTOCOL;
 			return -1;
 		}
-		if (recv_reply(c, r) != 0)
+		if (recv_reply(c, r, start, end) != 0)
 			return -1;
 	}
 	if (c->in_off == c->in_len)
@@ -336,7 +332,7 @@ recv_read(cq_client *c, const char **why)
 				int fd;
 				memcpy(&fd, CMSG_DATA(cm) + k * sizeof fd,
 				    sizeof fd);
-				conn_fdq_push(c, fd);
+				conn_fdq_push(c, fd, c->rx_total);
 			}
 		}
 		if (n < 0 && errno == EINTR)
@@ -349,6 +345,7 @@ recv_read(cq_client *c, const char **why)
 			return -1;
 		}
 		c->in_len += (size_t)n;
+		c->rx_total += (uint64_t)n;
 		if (recv_parse(c) != 0)
 			return -1;
 		if ((size_t)n < room)
