@@ -115,7 +115,7 @@ cq_connect_flags(
 	if (cp == NULL)
 		return CQ_INVALID;
 	*cp = NULL;
-	if ((flags & ~CQ_CONNECT_NO_DIRECT) != 0)
+	if ((flags & ~(CQ_CONNECT_NO_DIRECT | CQ_CONNECT_DIRECT)) != 0)
 		return CQ_INVALID;
 	if (path == NULL) {
 		if (cq_default_socket(def, sizeof def) != CQ_OK)
@@ -142,7 +142,7 @@ cq_connect_flags(
 		errno = err;
 		return CQ_SYSTEM;
 	}
-	c->no_direct = (flags & CQ_CONNECT_NO_DIRECT) != 0 || dpath_env_off();
+	c->no_direct = dpath_off(flags);
 	req.op_case = CONQUEUE__REQUEST__OP_HELLO;
 	req.hello = &hello;
 	hello.protocol_version = CQ_PROTOCOL_VERSION;

@@ -32,13 +32,21 @@
 /* A first copy-out buffer of at most this (grown on CQ_TOOBIG). */
 #define DPATH_BUF_FIRST (1024 * 1024)
 
-/* 1 if the environment says CONQUEUE_DIRECT=0 (socket path only). */
+/*
+ * 1 if handles of a connection made with these flags stay on the socket.
+ * The direct path is opt-in in this release (CQ_CONNECT_DIRECT or
+ * CONQUEUE_DIRECT=1); CQ_CONNECT_NO_DIRECT and CONQUEUE_DIRECT=0 win.
+ */
 int
-dpath_env_off(void)
+dpath_off(unsigned flags)
 {
 	const char *v = getenv("CONQUEUE_DIRECT");
 
-	return v != NULL && strcmp(v, "0") == 0;
+	if ((flags & CQ_CONNECT_NO_DIRECT) != 0 ||
+	    (v != NULL && strcmp(v, "0") == 0))
+		return 1;
+	return !((flags & CQ_CONNECT_DIRECT) != 0 ||
+	         (v != NULL && strcmp(v, "1") == 0));
 }
 
 /*

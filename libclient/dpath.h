@@ -8,7 +8,7 @@
 
 #include "conn.h"
 
-int dpath_env_off(void);
+int dpath_off(unsigned flags);
 cq_status dpath_open(cq_client *c, cq_queue *q);
 void dpath_free(cq_queue *q);
 cq_status dpath_push(cq_queue *q, const void *const *bufs, const size_t *lens,

@@ -55,8 +55,9 @@ conn(int socket_only)
 {
 	cq_client *c = NULL;
 
-	ck_assert_int_eq(cq_connect_flags(&c, D.sock, NULL,
-	                     socket_only ? CQ_CONNECT_NO_DIRECT : 0),
+	ck_assert_int_eq(
+	    cq_connect_flags(&c, D.sock, NULL,
+	        socket_only ? CQ_CONNECT_NO_DIRECT : CQ_CONNECT_DIRECT),
 	    CQ_OK);
 	return c;
 }
@@ -118,8 +119,12 @@ wait_waiters(cq_queue *q, uint32_t poppers, uint32_t pushers)
 	}
 }
 
-/* A handle is direct by default; the two opt-outs give the socket. */
-START_TEST(test_direct_by_default_and_opt_outs)
+/*
+ * The direct path is opt-in in this release: a plain connection stays on
+ * the socket, CQ_CONNECT_DIRECT or CONQUEUE_DIRECT=1 asks for it, and
+ * CQ_CONNECT_NO_DIRECT or CONQUEUE_DIRECT=0 wins over both.
+ */
+START_TEST(test_direct_opt_in_and_opt_outs)
 {
 	cq_client *c = conn(0), *s = conn(1), *e, *bad = NULL;
 	cq_queue *q;
@@ -129,6 +134,20 @@ START_TEST(test_direct_by_default_and_opt_outs)
 	cq_queue_free(q);
 	q = openq(s, "dq", 0);
 	cq_queue_free(q);
+	ck_assert_int_eq(cq_connect(&e, D.sock), CQ_OK);
+	q = openq(e, "dq", 0);
+	cq_queue_free(q);
+	cq_disconnect(e);
+	setenv("CONQUEUE_DIRECT", "1", 1);
+	ck_assert_int_eq(cq_connect(&e, D.sock), CQ_OK);
+	q = openq(e, "dq", 1);
+	cq_queue_free(q);
+	cq_disconnect(e);
+	ck_assert_int_eq(
+	    cq_connect_flags(&e, D.sock, NULL, CQ_CONNECT_NO_DIRECT), CQ_OK);
+	q = openq(e, "dq", 0);
+	cq_queue_free(q);
+	cq_disconnect(e);
 	setenv("CONQUEUE_DIRECT", "0", 1);
 	e = conn(0);
 	q = openq(e, "dq", 0);
@@ -447,7 +466,7 @@ direct_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, cleanup);
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_direct_by_default_and_opt_outs);
+	tcase_add_test(tc, test_direct_opt_in_and_opt_outs);
 	tcase_add_loop_test(tc, test_same_results_on_both_paths, 0, 2);
 	tcase_add_loop_test(tc, test_cross_path_exchange_in_order, 0, 2);
 	tcase_add_loop_test(tc, test_blocked_push_freed_by_other_path, 0, 2);

@@ -157,7 +157,8 @@ START_TEST(test_fds_claimed_refused_and_never_leaked)
 	pid = tu_fake_start(dir, "f.sock", path, sizeof path, fake_serve, NULL);
 	ck_assert_int_gt(pid, 0);
 	before = nfds();
-	ck_assert_int_eq(cq_connect(&c, path), CQ_OK);
+	ck_assert_int_eq(
+	    cq_connect_flags(&c, path, NULL, CQ_CONNECT_DIRECT), CQ_OK);
 	for (i = 0; i < 20; i++) {
 		/* Not a segment: refused, the open still succeeds. */
 		ck_assert_int_eq(cq_open(c, "bogus", &q), CQ_OK);
@@ -180,9 +181,11 @@ START_TEST(test_fds_claimed_refused_and_never_leaked)
 	ck_assert_int_eq(cq_open(c, "ask", &q), CQ_NOTFOUND);
 	cq_disconnect(c);
 	setenv("CONQUEUE_DIRECT", "0", 1);
-	ck_assert_int_eq(cq_connect(&c, path), CQ_OK);
+	ck_assert_int_eq(
+	    cq_connect_flags(&c, path, NULL, CQ_CONNECT_DIRECT), CQ_OK);
 	ck_assert_int_eq(cq_open(c, "ask", &q), CQ_NOTFOUND);
 	cq_disconnect(c);
+	unsetenv("CONQUEUE_DIRECT");
 	unsetenv("CONQUEUE_DIRECT");
 	ck_assert_int_eq(nfds(), before);
 	ck_assert(tu_fake_wait(pid));
