@@ -45,7 +45,7 @@ hostile_config(const char *text)
 static void
 seg_path(const struct tu_daemon *d, unsigned segno, char *buf, size_t len)
 {
-	snprintf(buf, len, "/dev/shm/conqueue-%s-%u", d->instance, segno);
+	snprintf(buf, len, "/dev/shm/conqueue-%s/%u", d->instance, segno);
 }
 
 /* The stat reply of name (caller frees), which must succeed. */
