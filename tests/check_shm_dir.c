@@ -6,7 +6,8 @@
  * directory that is a symlink, another uid's or writable by others, moves
  * old-style /dev/shm/conqueue-INSTANCE-N segments of its own in, ignores
  * what it did not make, and holds no fd per queue. Squatting by another
- * uid needs root (setuid nobody): the _root twin, exit 77 otherwise.
+ * uid and the administrators' descriptor reserve need root (setuid
+ * nobody): the _root twin, exit 77 otherwise.
  */
 
 #include <check.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -363,6 +365,84 @@ START_TEST(test_squatting_by_another_uid)
 }
 END_TEST
 
+/* Write text to a fresh config file; its path (static). */
+static const char *
+write_config(const char *text)
+{
+	static char path[64];
+	int fd;
+
+	snprintf(path, sizeof path, "/tmp/cqconf.XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+/*
+ * A daemon limited to 96 open files; nobody opens connections until one
+ * is refused, and holds them: root can still connect and ping.
+ */
+START_TEST(test_admin_connects_when_others_used_the_fds)
+{
+	const char *cfgpath = write_config("socket_mode = 0666\n"
+	                                   "max_connections = 1000\n"
+	                                   "max_connections_per_uid = 1000\n");
+	const char *args[] = {"-c", cfgpath, NULL};
+	struct passwd *pw = getpwnam("nobody");
+	struct tu_daemon d;
+	struct rlimit rl, low;
+	int pfd[2], fd, n = 0, rc;
+	pid_t pid;
+
+	tu_require(pw != NULL, "no user nobody");
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	/*
+	 * The daemon cannot raise it. Nor can this test process (its own
+	 * fork under Check) raise it back without CAP_SYS_RESOURCE: it and
+	 * the nobody child keep 96, more than either needs.
+	 */
+	low.rlim_cur = low.rlim_max = rl.rlim_max < 96 ? rl.rlim_max : 96;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	rc = tu_daemon_start(&d, args);
+	unlink(cfgpath);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(chmod(d.dir, 0755), 0);
+	ck_assert_int_eq(pipe(pfd), 0);
+	if ((pid = fork()) == 0) {
+		close(pfd[0]);
+		if (setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+			_exit(2);
+		/* Until refused (CQ_LIMIT or closed): never a hang. */
+		while (n < 300 && rc_connect(d.sock) >= 0)
+			n++;
+		if (write(pfd[1], &n, sizeof n) != (ssize_t)sizeof n)
+			_exit(3);
+		pause(); /* hold them */
+		_exit(0);
+	}
+	ck_assert_int_gt(pid, 0);
+	close(pfd[1]);
+	ck_assert_int_eq(read(pfd[0], &n, sizeof n), (ssize_t)sizeof n);
+	close(pfd[0]);
+	ck_assert_int_gt(n, 0);
+	ck_assert_int_lt(n, (int)low.rlim_max);
+	/* Root still gets in, twice. */
+	fd = rc_connect(d.sock);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(rc_ping(fd), CQ_OK);
+	rc = rc_connect(d.sock);
+	ck_assert_int_ge(rc, 0);
+	ck_assert_int_eq(rc_ping(rc), CQ_OK);
+	close(rc);
+	close(fd);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	tu_daemon_cleanup(&d);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 shm_dir_suite(void)
@@ -390,6 +470,7 @@ shm_dir_root_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_squatting_by_another_uid);
+	tcase_add_test(tc, test_admin_connects_when_others_used_the_fds);
 	suite_add_tcase(s, tc);
 	return s;
 }
