@@ -194,7 +194,11 @@ struct queue_geom {
 struct core_queue {
 	unsigned char *base; /* mapping */
 	size_t size;
-	int fd; /* kept to re-check owner, mode and size in recovery */
+	int fd;    /* core_attach_fd's fd; -1 for a segment opened by name */
+	int dirfd; /* directory of a named segment (reopened, never held) */
+	int own_dirfd;   /* dirfd is ours to close (the /dev/shm wrappers) */
+	char fname[256]; /* the segment's name in dirfd */
+	unsigned long long dev, ino; /* the file attach checked */
 	struct queue_hdr *hdr;
 	uint32_t *ring;
 	unsigned char *slots;

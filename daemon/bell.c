@@ -129,7 +129,7 @@ bell_open_reply(struct peer *p, struct rqueue *q, Conqueue__Reply *r)
 	int fds[2] = {-1, -1};
 
 	if (bell_may(p, q) && (fds[1] = bell_get(q)) >= 0 &&
-	    (fds[0] = shm_open(q->segname, O_RDWR | O_CLOEXEC, 0)) >= 0) {
+	    (fds[0] = registry_segment_fd(q)) >= 0) {
 		r->has_fds = 1;
 		r->fds = 2;
 		if (p->ops->send_fds(p, r, fds, 2) == 0) {

@@ -64,6 +64,11 @@ struct rqueue *registry_find(const void *name, size_t len);
  */
 cq_status registry_create(const struct core_attr *attr, int force,
     struct rqueue **qp, char *why, size_t whylen);
+/*
+ * Open q's segment file again, O_RDWR|O_CLOEXEC, for SCM_RIGHTS (no fd is
+ * kept per queue): the caller closes it. -1 with errno.
+ */
+int registry_segment_fd(struct rqueue *q);
 /* Remove q's segment and forget it (the caller has woken its waiters). */
 void registry_delete(struct rqueue *q);
 /*

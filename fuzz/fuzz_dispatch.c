@@ -67,7 +67,7 @@ fz_cleanup(void)
 	char cmd[160];
 
 	registry_close();
-	snprintf(cmd, sizeof cmd, "rm -f /dev/shm/conqueue-%s-*", fz_instance);
+	snprintf(cmd, sizeof cmd, "rm -rf /dev/shm/conqueue-%s", fz_instance);
 	if (system(cmd) != 0)
 		fprintf(stderr, "fuzz_dispatch: %s failed\n", cmd);
 }
