@@ -15,12 +15,14 @@
 #define CLI_EXIT_CLOSED   3
 #define CLI_EXIT_TIMEDOUT 4
 #define CLI_EXIT_BUSY     5
+#define CLI_EXIT_USAGE    64 /* a bad command line: sysexits EX_USAGE */
 
 /* What every command gets: global options and the connection. */
 struct cli_ctx {
 	const char *cmd;    /* command name, for messages */
 	const char *socket; /* -s, or NULL for the default */
 	int json;           /* --json */
+	int verbose;        /* -v: a summary line on stderr */
 	cq_client *c;       /* after cli_connect */
 };
 
@@ -43,7 +45,7 @@ struct cli_opt {
 /* Results of cli_parse. */
 #define CLI_PARSE_OK    0
 #define CLI_PARSE_HELP  1  /* usage printed: exit 0 */
-#define CLI_PARSE_ERROR -1 /* message printed: exit 1 */
+#define CLI_PARSE_ERROR -1 /* message printed: exit CLI_EXIT_USAGE */
 
 int cli_parse(struct cli_ctx *x, const struct cli_cmd *cmd, int argc,
     char **argv, struct cli_opt *opts, char **operands, int min, int max,
@@ -54,6 +56,7 @@ int cli_usage_error(struct cli_ctx *x, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int cli_exit_status(cq_status st);
 int cli_fail(struct cli_ctx *x, cq_status st, const char *what);
+int cli_status(struct cli_ctx *x, cq_status st, const char *what);
 int cli_connect(struct cli_ctx *x);
 int cli_open(struct cli_ctx *x, const char *name, cq_queue **q);
 void cli_json_string(FILE *f, const char *s);

@@ -11,7 +11,7 @@ cmd_ping(struct cli_ctx *x, int argc, char **argv)
 
 	if ((rv = cli_parse(x, &cli_cmd_ping, argc, argv, NULL, NULL, 0, 0,
 	         &n)) != CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if ((rv = cli_connect(x)) != 0)
 		return rv;
 	st = cq_ping(x->c);
@@ -28,7 +28,7 @@ cmd_info(struct cli_ctx *x, int argc, char **argv)
 
 	if ((rv = cli_parse(x, &cli_cmd_info, argc, argv, NULL, NULL, 0, 0,
 	         &n)) != CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if ((rv = cli_connect(x)) != 0)
 		return rv;
 	if ((st = cq_info(x->c, &in)) != CQ_OK)

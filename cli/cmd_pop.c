@@ -110,7 +110,7 @@ cmd_pop(struct cli_ctx *x, int argc, char **argv)
 
 	if ((rv = cli_parse(x, &cli_cmd_pop, argc, argv, opts, &name, 1, 1,
 	         &n)) != CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	all = opts[1].set;
 	if (all && opts[0].set)
 		return cli_usage_error(x, "--count and --all exclude each "
@@ -142,16 +142,25 @@ cmd_pop(struct cli_ctx *x, int argc, char **argv)
 		if (pipe)
 			pop_drain();
 		done += (int64_t)got;
-		if (!all && done >= count)
+		if (!all && done >= count) {
+			if (x->verbose)
+				fprintf(stderr, "conqueue-cli: popped %lld\n",
+				    (long long)done);
 			return CLI_EXIT_OK;
+		}
 	}
-	if (all && st == CQ_CLOSED)
+	if (all && st == CQ_CLOSED) {
+		if (x->verbose)
+			fprintf(stderr,
+			    "conqueue-cli: popped %lld: queue closed "
+			    "and drained\n",
+			    (long long)done);
 		return CLI_EXIT_OK;
-	/* Empty, closed, timed out and busy speak through the exit status;
-	 * only real errors get a message. */
-	if (cli_exit_status(st) == CLI_EXIT_ERROR)
-		return cli_fail(x, st, name);
-	return cli_exit_status(st);
+	}
+	if (x->verbose)
+		fprintf(stderr, "conqueue-cli: popped %lld: %s\n",
+		    (long long)done, cq_strstatus(st));
+	return cli_status(x, st, name);
 }
 
 const struct cli_cmd cli_cmd_pop = {"pop", cmd_pop,

@@ -47,16 +47,19 @@ push_one(cq_queue *q, const struct push_how *h, const void *buf, size_t len)
  */
 static cq_status
 push_some(cq_queue *q, const struct push_how *h, const void *const *bufs,
-    const size_t *lens, size_t n)
+    const size_t *lens, size_t n, size_t *done)
 {
 	cq_status st;
 	size_t i;
 
 	if (n > 1 && !h->front &&
-	    cq_push_many(q, bufs, lens, n, h->band, CQ_NOWAIT) == CQ_OK)
+	    cq_push_many(q, bufs, lens, n, h->band, CQ_NOWAIT) == CQ_OK) {
+		*done += n;
 		return CQ_OK;
+	}
 	for (i = 0, st = CQ_OK; i < n && st == CQ_OK; i++)
-		st = push_one(q, h, bufs[i], lens[i]);
+		if ((st = push_one(q, h, bufs[i], lens[i])) == CQ_OK)
+			(*done)++;
 	return st;
 }
 
@@ -127,7 +130,8 @@ push_fill(struct push_in *in)
 
 /* Push stdin's records in batches of what is already there. */
 static cq_status
-push_stdin(cq_queue *q, const struct push_how *h, int delim, int *read_error)
+push_stdin(cq_queue *q, const struct push_how *h, int delim, int *read_error,
+    size_t *done)
 {
 	const void *bufs[PUSH_BATCH];
 	size_t lens[PUSH_BATCH], n, bytes;
@@ -152,7 +156,7 @@ push_stdin(cq_queue *q, const struct push_how *h, int delim, int *read_error)
 			in.off += lens[n] + (end != NULL);
 			bytes += lens[n];
 		}
-		st = push_some(q, h, bufs, lens, n);
+		st = push_some(q, h, bufs, lens, n, done);
 	}
 	*read_error = in.error;
 	free(in.buf);
@@ -178,7 +182,7 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 	};
 	struct push_how h = {0, 0, CQ_FOREVER};
 	const void *bufs[PUSH_BATCH];
-	size_t lens[PUSH_BATCH], k;
+	size_t lens[PUSH_BATCH], k, done = 0;
 	char **operands;
 	cq_queue *q;
 	cq_status st = CQ_OK;
@@ -191,7 +195,7 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 	    x, &cli_cmd_push, argc, argv, opts, operands, 1, argc, &n);
 	if (rv != CLI_PARSE_OK) {
 		free(operands);
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	}
 	rv = 0;
 	if (opts[1].set)
@@ -217,23 +221,27 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 				bufs[k] = operands[i];
 				lens[k] = strlen(operands[i]);
 			}
-			st = push_some(q, &h, bufs, lens, k);
+			st = push_some(q, &h, bufs, lens, k, &done);
 		}
 	} else {
-		st = push_stdin(q, &h, delim, &read_error);
+		st = push_stdin(q, &h, delim, &read_error, &done);
 		if (st == CQ_OK && read_error) {
 			fprintf(stderr, "conqueue-cli: push: error reading "
 			                "standard input\n");
 			rv = CLI_EXIT_ERROR;
 		}
 	}
+	if (x->verbose && n > 1)
+		fprintf(stderr, "conqueue-cli: pushed %zu of %d%s%s\n", done,
+		    n - 1, st != CQ_OK ? ": " : "",
+		    st != CQ_OK ? cq_strstatus(st) : "");
+	else if (x->verbose)
+		fprintf(stderr, "conqueue-cli: pushed %zu%s%s\n", done,
+		    st != CQ_OK ? ": " : "",
+		    st != CQ_OK ? cq_strstatus(st) : "");
 	free(operands);
-	/* Full, closed, timed out and busy speak through the exit status
-	 * alone (as for pop); only real errors get a message. */
-	if (st != CQ_OK && cli_exit_status(st) != CLI_EXIT_ERROR)
-		return cli_exit_status(st);
 	if (st != CQ_OK)
-		return cli_fail(x, st, cq_queue_name(q));
+		return cli_status(x, st, cq_queue_name(q));
 	return rv;
 }
 

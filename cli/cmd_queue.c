@@ -29,6 +29,7 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	cq_queue_attr attr;
+	cq_queue *q;
 	char *name;
 	int64_t v;
 	int n, rv;
@@ -36,7 +37,7 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 
 	if ((rv = cli_parse(x, &cli_cmd_create, argc, argv, opts, &name, 1, 1,
 	         &n)) != CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	memset(&attr, 0, sizeof attr);
 	attr.capacity = 1024;
 	attr.max_size = 65536;
@@ -61,8 +62,7 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 		attr.bands = (uint32_t)v;
 	}
 	if (opts[3].set) {
-		if ((rv = cli_int(x, "mode", opts[3].arg, 1, 07777, 8, &v)) !=
-		    0)
+		if ((rv = cli_int(x, "mode", opts[3].arg, 0, 0777, 8, &v)) != 0)
 			return rv;
 		attr.mode = (uint32_t)v;
 	}
@@ -84,6 +84,11 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	if ((rv = cli_connect(x)) != 0)
 		return rv;
 	st = cq_create(x->c, name, &attr);
+	/* Mode 0 in the attributes means "the default": a queue nobody but
+	 * an admin may use is made by a chmod right after. */
+	if (st == CQ_OK && opts[3].set && attr.mode == 0 &&
+	    (st = cq_open(x->c, name, &q)) == CQ_OK)
+		st = cq_chmod(q, 0);
 	if (st == CQ_EXISTS && opts[4].set)
 		st = CQ_OK;
 	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, name);
@@ -101,7 +106,7 @@ cmd_simple(struct cli_ctx *x, const struct cli_cmd *cmd, int argc, char **argv,
 
 	if ((rv = cli_parse(x, cmd, argc, argv, NULL, &name, 1, 1, &n)) !=
 	    CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if ((rv = cli_open(x, name, &q)) != 0)
 		return rv;
 	st = fn(q);
@@ -118,7 +123,7 @@ cmd_delete(struct cli_ctx *x, int argc, char **argv)
 
 	if ((rv = cli_parse(x, &cli_cmd_delete, argc, argv, NULL, &name, 1, 1,
 	         &n)) != CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if ((rv = cli_connect(x)) != 0)
 		return rv;
 	st = cq_delete(x->c, name);
@@ -158,7 +163,7 @@ cmd_chmod(struct cli_ctx *x, int argc, char **argv)
 
 	if ((rv = cli_parse(x, &cli_cmd_chmod, argc, argv, NULL, ops, 2, 2,
 	         &n)) != CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if ((rv = cli_int(x, "mode", ops[1], 0, 0777, 8, &mode)) != 0)
 		return rv;
 	if ((rv = cli_open(x, ops[0], &q)) != 0)
@@ -204,7 +209,7 @@ cmd_chown(struct cli_ctx *x, int argc, char **argv)
 
 	if ((rv = cli_parse(x, &cli_cmd_chown, argc, argv, NULL, ops, 2, 2,
 	         &n)) != CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	user = ops[1];
 	colon = strchr(user, ':');
 	/* "", ":" and "USER:" (chown(1)'s login group) name nothing here. */
@@ -225,51 +230,130 @@ cmd_chown(struct cli_ctx *x, int argc, char **argv)
 	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, ops[0]);
 }
 
-/* stat NAME: "key: value" lines or a JSON object. */
+/*
+ * stat NAME...: "key: value" lines (a blank line between queues) or JSON
+ * (an object for one name, an array for several). A name that fails is
+ * reported and skipped; the exit status is that of the first failure.
+ */
 static int
 cmd_stat(struct cli_ctx *x, int argc, char **argv)
 {
 	cq_queue_stat st;
 	cq_queue *q;
-	char *name;
-	int n, rv;
+	char **names;
+	int i, n, rv, first = 1, status = CLI_EXIT_OK;
 	cq_status s;
 
-	if ((rv = cli_parse(x, &cli_cmd_stat, argc, argv, NULL, &name, 1, 1,
-	         &n)) != CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
-	if ((rv = cli_open(x, name, &q)) != 0)
+	if ((names = calloc((size_t)argc, sizeof *names)) == NULL)
+		return CLI_EXIT_ERROR;
+	if ((rv = cli_parse(x, &cli_cmd_stat, argc, argv, NULL, names, 1, argc,
+	         &n)) != CLI_PARSE_OK) {
+		free(names);
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	}
+	if ((rv = cli_connect(x)) != 0) {
+		free(names);
 		return rv;
-	if ((s = cq_stat(q, &st)) != CQ_OK)
-		return cli_fail(x, s, name);
-	cli_stat_print(x, &st, 0);
-	if (x->json)
-		putchar('\n');
-	return CLI_EXIT_OK;
+	}
+	if (x->json && n > 1)
+		fputs("[", stdout);
+	for (i = 0; i < n; i++) {
+		if ((s = cq_open(x->c, names[i], &q)) == CQ_OK) {
+			s = cq_stat(q, &st);
+			cq_queue_free(q);
+		}
+		if (s != CQ_OK) {
+			rv = cli_fail(x, s, names[i]);
+			if (status == CLI_EXIT_OK)
+				status = rv;
+			continue;
+		}
+		if (x->json && n > 1)
+			fputs(first ? "\n" : ",\n", stdout);
+		else if (!first)
+			putchar('\n');
+		first = 0;
+		cli_stat_print(x, &st, x->json && n > 1);
+		if (x->json && n == 1)
+			putchar('\n');
+	}
+	if (x->json && n > 1)
+		fputs(first ? "]\n" : "\n]\n", stdout);
+	free(names);
+	return status;
 }
 
-/* list: one name a line, or a JSON array of stat objects. */
+/* Bytes as a short human figure: 512, 64K, 1.5M, 2G. */
+static void
+cmd_list_size(char *buf, size_t len, uint64_t v)
+{
+	static const char units[] = "KMGT";
+	double d = (double)v;
+	int u = -1;
+
+	while (d >= 1024 && u < 3) {
+		d /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+	else if (d < 10 && d != (double)(uint64_t)d)
+		snprintf(buf, len, "%.1f%c", d, units[u]);
+	else
+		snprintf(buf, len, "%.0f%c", d, units[u]);
+}
+
+/* One row of list -l. */
+static void
+cmd_list_row(const cq_queue_stat *st)
+{
+	struct passwd *pw = getpwuid(st->uid);
+	char owner[32], mem[32], waiters[24];
+
+	if (pw != NULL)
+		snprintf(owner, sizeof owner, "%s", pw->pw_name);
+	else
+		snprintf(owner, sizeof owner, "%lu", (unsigned long)st->uid);
+	cmd_list_size(mem, sizeof mem, (uint64_t)st->capacity * st->max_size);
+	snprintf(waiters, sizeof waiters, "%u/%u", st->waiting_poppers,
+	    st->waiting_pushers);
+	printf("%-20s %8llu %8u %9llu %9s %04o %-10s %7s%s%s\n", st->name,
+	    (unsigned long long)st->length, st->capacity,
+	    (unsigned long long)st->in_flight, waiters, st->mode, owner, mem,
+	    st->closed ? " closed" : "", st->paused ? " paused" : "");
+}
+
+/* list [-l]: one name a line, a table, or a JSON array of stat objects. */
 static int
 cmd_list(struct cli_ctx *x, int argc, char **argv)
 {
+	struct cli_opt opts[] = {
+	    {"--long", "-l", 0, 0, NULL},
+	    {NULL, NULL, 0, 0, NULL},
+	};
 	cq_queue_stat st;
 	cq_queue *q;
 	char **names;
 	size_t count, i;
-	int n, rv, first = 1;
+	int n, rv, first = 1, detail;
 	cq_status s;
 
-	if ((rv = cli_parse(x, &cli_cmd_list, argc, argv, NULL, NULL, 0, 0,
+	if ((rv = cli_parse(x, &cli_cmd_list, argc, argv, opts, NULL, 0, 0,
 	         &n)) != CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	detail = x->json || opts[0].set;
 	if ((rv = cli_connect(x)) != 0)
 		return rv;
 	if ((s = cq_list(x->c, &names, &count)) != CQ_OK)
 		return cli_fail(x, s, NULL);
 	if (x->json)
 		fputs("[", stdout);
+	else if (detail)
+		printf("%-20s %8s %8s %9s %9s %-4s %-10s %7s\n", "NAME",
+		    "DEPTH", "CAPACITY", "IN-FLIGHT", "WAITERS", "MODE",
+		    "OWNER", "MEMORY");
 	for (i = 0; i < count; i++) {
-		if (!x->json) {
+		if (!detail) {
 			printf("%s\n", names[i]);
 			continue;
 		}
@@ -280,6 +364,10 @@ cmd_list(struct cli_ctx *x, int argc, char **argv)
 		cq_queue_free(q);
 		if (s != CQ_OK)
 			continue;
+		if (!x->json) {
+			cmd_list_row(&st);
+			continue;
+		}
 		fputs(first ? "\n" : ",\n", stdout);
 		first = 0;
 		cli_stat_print(x, &st, 1);
@@ -301,7 +389,7 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "  --capacity N         most messages (default 1024)\n"
     "  --max-size BYTES     largest message (default 65536)\n"
     "  --priorities N       priority bands 1..8 (default 1)\n"
-    "  --mode OCTAL         permission bits (default 0600)\n"
+    "  --mode OCTAL         permission bits 0000..0777 (default 0600)\n"
     "  --exist-ok           an existing queue is not an error\n"
     "  --max-deliveries N   move a message delivered N times to "
     "NAME.dlq\n"
@@ -317,14 +405,18 @@ const struct cli_cmd cli_cmd_delete = {"delete", cmd_delete,
     "Close queue NAME (waking every waiter) and remove it.\n"};
 
 const struct cli_cmd cli_cmd_list = {"list", cmd_list,
-    "usage: conqueue-cli [--json] list\n"
+    "usage: conqueue-cli [--json] list [-l]\n"
     "Print the names of the queues you may read, one a line\n"
-    "(--json: an array of objects with the fields of stat).\n"};
+    "(--json: an array of objects with the fields of stat).\n"
+    "  -l, --long   a table: depth, capacity, in flight, waiters\n"
+    "               (poppers/pushers), mode, owner and memory\n"
+    "               (capacity x max-size), then closed/paused\n"};
 
 const struct cli_cmd cli_cmd_stat = {"stat", cmd_stat,
-    "usage: conqueue-cli [--json] stat NAME\n"
-    "Print the attributes, state and counters of queue NAME as\n"
-    "\"key: value\" lines (--json: one object).\n"};
+    "usage: conqueue-cli [--json] stat NAME...\n"
+    "Print the attributes, state and counters of each queue as\n"
+    "\"key: value\" lines, a blank line between queues (--json: one\n"
+    "object, or an array of them for several names).\n"};
 
 const struct cli_cmd cli_cmd_close = {"close", cmd_close,
     "usage: conqueue-cli close NAME\n"

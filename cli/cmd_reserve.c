@@ -25,7 +25,7 @@ cmd_reserve(struct cli_ctx *x, int argc, char **argv)
 
 	if ((rv = cli_parse(x, &cli_cmd_reserve, argc, argv, opts, &name, 1, 1,
 	         &n)) != CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if (opts[0].set && (rv = cli_int(x, "timeout", opts[0].arg, -1,
 	                        INT64_MAX, 10, &timeout)) != 0)
 		return rv;
@@ -35,11 +35,8 @@ cmd_reserve(struct cli_ctx *x, int argc, char **argv)
 	if ((rv = cli_open(x, name, &q)) != 0)
 		return rv;
 	st = cq_reserve_detached(q, &m, timeout, (uint32_t)lease);
-	if (st != CQ_OK) {
-		if (cli_exit_status(st) == CLI_EXIT_ERROR)
-			return cli_fail(x, st, name);
-		return cli_exit_status(st);
-	}
+	if (st != CQ_OK)
+		return cli_status(x, st, name);
 	printf("%" PRIu64 "\t", cq_msg_id(m));
 	fwrite(cq_msg_data(m), 1, cq_msg_len(m), stdout);
 	putchar('\n');
@@ -64,7 +61,7 @@ cmd_msgop(struct cli_ctx *x, const struct cli_cmd *cmd, int argc, char **argv,
 
 	if ((rv = cli_parse(x, cmd, argc, argv, which != 0 ? opts : NULL, ops,
 	         2, 2, &n)) != CLI_PARSE_OK)
-		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if ((rv = cli_int(x, "message id", ops[1], 0, INT64_MAX, 10, &id)) != 0)
 		return rv;
 	if (which != 0 && opts[0].set &&

@@ -26,8 +26,8 @@ static const struct cli_cmd *const main_cmds[] = {
 };
 
 static const char main_usage[] =
-    "usage: conqueue-cli [-s SOCKET] [--json] COMMAND [ARGS]\n"
-    "       conqueue-cli COMMAND --help\n"
+    "usage: conqueue-cli [-s SOCKET] [--json] [-v] COMMAND [ARGS]\n"
+    "       conqueue-cli help [COMMAND]   (or COMMAND --help)\n"
     "\n"
     "commands:\n"
     "  ping                       exit 0 when the daemon answers\n"
@@ -35,8 +35,9 @@ static const char main_usage[] =
     "              [--mode OCTAL] [--exist-ok] [--max-deliveries N]\n"
     "              [--serial] [--lease MS]\n"
     "  delete NAME\n"
-    "  list\n"
-    "  stat NAME\n"
+    "  list [-l]                  -l: a table of depth, in flight, waiters,\n"
+    "                             mode, owner and memory\n"
+    "  stat NAME...\n"
     "  push NAME [MESSAGE...] [--try] [--timeout MS] [--front]\n"
     "            [--priority P] [-0]   (no MESSAGE: one per stdin line)\n"
     "  pop NAME [--count N | --all] [--try] [--timeout MS] [-0]\n"
@@ -52,11 +53,42 @@ static const char main_usage[] =
     "global options:\n"
     "  -s, --socket SOCKET        the daemon's socket ($CONQUEUE_SOCKET)\n"
     "  --json                     JSON output for stat, list and info\n"
+    "  -v, --verbose              a summary on stderr (pushed 10 of 20: ...)\n"
     "  -h, --help                 this text\n"
     "  -V, --version              the version\n"
     "\n"
     "exit status: 0 done, 1 error, 2 empty/full (--try), 3 closed,\n"
-    "4 timed out, 5 busy\n";
+    "4 timed out, 5 busy, 64 usage error\n";
+
+/* The command called name, or NULL. */
+static const struct cli_cmd *
+main_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof main_cmds / sizeof main_cmds[0]; i++)
+		if (strcmp(main_cmds[i]->name, name) == 0)
+			return main_cmds[i];
+	return NULL;
+}
+
+/* help [COMMAND]: the usage of one command, or of them all. */
+static int
+main_help(struct cli_ctx *x, int argc, char **argv)
+{
+	const struct cli_cmd *cmd;
+
+	if (argc < 2) {
+		fputs(main_usage, stdout);
+		return CLI_EXIT_OK;
+	}
+	if (argc > 2)
+		return cli_usage_error(x, "help takes one command");
+	if ((cmd = main_find(argv[1])) == NULL)
+		return cli_usage_error(x, "unknown command '%s'", argv[1]);
+	fputs(cmd->usage, stdout);
+	return CLI_EXIT_OK;
+}
 
 /* Parse the global options, run the command, disconnect. */
 int
@@ -64,7 +96,6 @@ main(int argc, char **argv)
 {
 	struct cli_ctx x;
 	const struct cli_cmd *cmd = NULL;
-	size_t i;
 	int a, rv;
 
 	memset(&x, 0, sizeof x);
@@ -80,6 +111,9 @@ main(int argc, char **argv)
 			return CLI_EXIT_OK;
 		} else if (strcmp(o, "--json") == 0) {
 			x.json = 1;
+		} else if (strcmp(o, "-v") == 0 ||
+		           strcmp(o, "--verbose") == 0) {
+			x.verbose = 1;
 		} else if (strcmp(o, "-s") == 0 || strcmp(o, "--socket") == 0) {
 			if (++a >= argc)
 				return cli_usage_error(
@@ -93,10 +127,9 @@ main(int argc, char **argv)
 	}
 	if (a >= argc)
 		return cli_usage_error(&x, "no command given");
-	for (i = 0; i < sizeof main_cmds / sizeof main_cmds[0]; i++)
-		if (strcmp(main_cmds[i]->name, argv[a]) == 0)
-			cmd = main_cmds[i];
-	if (cmd == NULL)
+	if (strcmp(argv[a], "help") == 0)
+		return main_help(&x, argc - a, argv + a);
+	if ((cmd = main_find(argv[a])) == NULL)
 		return cli_usage_error(&x, "unknown command '%s'", argv[a]);
 	x.cmd = cmd->name;
 	rv = cmd->run(&x, argc - a, argv + a);

@@ -21,7 +21,7 @@ cli_usage_error(struct cli_ctx *x, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'conqueue-cli %s%s--help'.\n",
 	    x->cmd ? x->cmd : "", x->cmd ? " " : "");
-	return CLI_EXIT_ERROR;
+	return CLI_EXIT_USAGE;
 }
 
 /* Find the option named by arg ("--name", "--name=v" or its alias). */
@@ -82,6 +82,10 @@ cli_parse(struct cli_ctx *x, const struct cli_cmd *cmd, int argc, char **argv,
 			x->json = 1;
 			continue;
 		}
+		if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			x->verbose = 1;
+			continue;
+		}
 		if (strcmp(a, "-s") == 0 || strcmp(a, "--socket") == 0) {
 			if (++i >= argc)
 				return cli_usage_error(
@@ -124,8 +128,12 @@ cli_int(struct cli_ctx *x, const char *what, const char *s, int64_t min,
 	errno = 0;
 	v = strtoll(s, &end, base);
 	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-		cli_usage_error(x, "bad %s '%s'", what, s);
-		return CLI_EXIT_ERROR;
+		if (base == 8)
+			return cli_usage_error(x,
+			    "bad %s '%s': must be %04llo to %04llo", what, s,
+			    (long long)min, (long long)max);
+		return cli_usage_error(x, "bad %s '%s': must be %lld to %lld",
+		    what, s, (long long)min, (long long)max);
 	}
 	*out = v;
 	return 0;
@@ -165,6 +173,22 @@ cli_fail(struct cli_ctx *x, cq_status st, const char *what)
 		fprintf(stderr, "conqueue-cli: %s: %s%s%s (%s)\n", x->cmd,
 		    what ? what : "", what ? ": " : "", detail,
 		    cq_status_name(st));
+	return cli_exit_status(st);
+}
+
+/*
+ * The exit status for st. Empty, full, closed, timed out and busy are
+ * answers, not errors: scripts read them from the status alone, and a
+ * person at a terminal gets one line saying which. Errors get cli_fail.
+ */
+int
+cli_status(struct cli_ctx *x, cq_status st, const char *what)
+{
+	if (cli_exit_status(st) == CLI_EXIT_ERROR)
+		return cli_fail(x, st, what);
+	if (st != CQ_OK && isatty(STDERR_FILENO))
+		fprintf(stderr, "conqueue-cli: %s: %s%s%s\n", x->cmd,
+		    what ? what : "", what ? ": " : "", cq_strstatus(st));
 	return cli_exit_status(st);
 }
 

@@ -12,17 +12,17 @@ for c in "" ping create delete list stat push pop close pause resume \
 done
 expect_rc 0 "$CONQUEUE_CLI" -V
 # Bad usage: message on stderr, exit 1.
-expect_rc 1 "$CONQUEUE_CLI"
-expect_rc 1 "$CONQUEUE_CLI" frobnicate
-expect_rc 1 "$CONQUEUE_CLI" --bogus ping
-expect_rc 1 "$CONQUEUE_CLI" stat
+expect_rc 64 "$CONQUEUE_CLI"
+expect_rc 64 "$CONQUEUE_CLI" frobnicate
+expect_rc 64 "$CONQUEUE_CLI" --bogus ping
+expect_rc 64 "$CONQUEUE_CLI" stat
 expect_rc 1 "$CONQUEUE_CLI" stat a b
-expect_rc 1 "$CONQUEUE_CLI" pop q --count
-expect_rc 1 "$CONQUEUE_CLI" pop q --count 0
-expect_rc 1 "$CONQUEUE_CLI" pop q --count 2 --all
-expect_rc 1 "$CONQUEUE_CLI" create q --mode 9
-expect_rc 1 "$CONQUEUE_CLI" create q --priorities 9
-expect_rc 1 "$CONQUEUE_CLI" ack q notanumber
+expect_rc 64 "$CONQUEUE_CLI" pop q --count
+expect_rc 64 "$CONQUEUE_CLI" pop q --count 0
+expect_rc 64 "$CONQUEUE_CLI" pop q --count 2 --all
+expect_rc 64 "$CONQUEUE_CLI" create q --mode 9
+expect_rc 64 "$CONQUEUE_CLI" create q --priorities 9
+expect_rc 64 "$CONQUEUE_CLI" ack q notanumber
 "$CONQUEUE_CLI" frobnicate 2>&1 >/dev/null | grep -q . ||
     fail "no message on stderr for a bad command"
 
@@ -37,8 +37,8 @@ CONQUEUE_SOCKET=$dir/s expect_rc 0 "$CONQUEUE_CLI" ping
 expect_rc 0 cli create jobs
 expect_rc 1 cli create jobs
 expect_rc 0 cli create jobs --exist-ok
-expect_rc 1 cli create 'bad name'
-expect_rc 1 cli create .hidden
+expect_rc 64 cli create 'bad name'
+expect_rc 64 cli create .hidden
 expect_rc 0 cli create --capacity 5 com.example.big --max-size 10 \
     --priorities 3 --mode 0640
 cli stat jobs >"$dir/stat" || fail "stat failed"

@@ -19,9 +19,9 @@ expect_rc 0 cli chown --help
 # chmod NAME OCTAL.
 expect_rc 0 cli chmod q 0640
 expect_out 0640 stat_field q mode
-expect_rc 1 cli chmod q 1777
-expect_rc 1 cli chmod q 9
-expect_rc 1 cli chmod q
+expect_rc 64 cli chmod q 1777
+expect_rc 64 cli chmod q 9
+expect_rc 64 cli chmod q
 expect_rc 1 cli chmod nosuch 0600
 grep -q "not found" "$dir/stderr" || fail "chmod nosuch: $(cat "$dir/stderr")"
 expect_out 0640 stat_field q mode
@@ -42,14 +42,14 @@ expect_rc 0 cli chown q 61001:root
 expect_out 61001 stat_field q uid
 expect_out 0 stat_field q gid
 
-# Bad arguments change nothing and exit 1 with a reason.
+# Bad arguments change nothing and exit 64 with a reason.
 for spec in "" ":" "61001:" nosuchuser_cq ":nosuchgroup_cq" 4294967295 \
     ":4294967295" -5 "1:2:3"; do
-	expect_rc 1 cli chown q "$spec"
+	expect_rc 64 cli chown q "$spec"
 	grep -q . "$dir/stderr" || fail "chown q '$spec' said nothing"
 done
-expect_rc 1 cli chown q
-expect_rc 1 cli chown q 1 2
+expect_rc 64 cli chown q
+expect_rc 64 cli chown q 1 2
 expect_rc 1 cli chown nosuch 61001
 expect_out 61001 stat_field q uid
 expect_out 0 stat_field q gid

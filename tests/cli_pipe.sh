@@ -26,6 +26,13 @@ if [ -w /dev/full ]; then
 	expect_rc 1 sh -c "'$CONQUEUE_CLI' -s '$dir/s' pop p --count 2 >/dev/full"
 	grep -q "cannot write: No space left on device" "$dir/stderr" ||
 	    fail "no message for a write error: $(cat "$dir/stderr")"
+	# The daemon takes "one" back when it sees our connection close.
+	i=0
+	while [ "$(cli stat p | sed -n 's/^length: //p')" != 2 ]; do
+		i=$((i + 1))
+		[ $i -lt 600 ] || fail "the unwritten message did not come back"
+		sleep 0.1
+	done
 	expect_out "one" cli pop p
 fi
 exit 0

@@ -39,7 +39,7 @@ expect_rc 0 cli push p low1 low2
 expect_rc 0 cli push p --priority 2 high
 expect_rc 0 cli push p --front first
 expect_rc 1 cli push p --priority 3 bad
-expect_rc 1 cli push p --priority 8 bad
+expect_rc 64 cli push p --priority 8 bad
 expect_out "$(printf 'high\nfirst\nlow1\nlow2')" cli pop p --count 4
 
 # --all pops until closed and drained, then exits 0; afterwards 3.

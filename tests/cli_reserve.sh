@@ -18,9 +18,9 @@ expect_out 60000 stat_field jobs lease_ms
 expect_out false stat_field jobs serial
 expect_out 0 stat_field jobs in_flight
 expect_out 0 stat_field jobs dead_lettered
-expect_rc 1 cli create bad --max-deliveries -1
-expect_rc 1 cli create bad --lease 0
-expect_rc 1 cli create bad --lease x
+expect_rc 64 cli create bad --max-deliveries -1
+expect_rc 64 cli create bad --lease 0
+expect_rc 64 cli create bad --lease x
 # No room for ".dlq" after a 61-byte name.
 long=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 expect_rc 1 cli create "$long" --max-deliveries 1
@@ -44,7 +44,7 @@ expect_out 1 stat_field jobs length
 # touch and ack from other processes.
 expect_rc 0 cli touch jobs "$id"
 expect_rc 0 cli touch jobs "$id" --lease 120000
-expect_rc 1 cli touch jobs "$id" --lease 0
+expect_rc 64 cli touch jobs "$id" --lease 0
 expect_rc 0 cli ack jobs "$id"
 expect_out 0 stat_field jobs in_flight
 # Gone now: ack, release and touch fail (exit 1, with a message).
@@ -52,8 +52,8 @@ expect_rc 1 cli ack jobs "$id"
 grep -q . "$dir/stderr" || fail "ack of a done message printed nothing"
 expect_rc 1 cli release jobs "$id"
 expect_rc 1 cli touch jobs "$id"
-expect_rc 1 cli ack jobs
-expect_rc 1 cli ack jobs 1 2
+expect_rc 64 cli ack jobs
+expect_rc 64 cli ack jobs 1 2
 
 # release: back at the head, delivered again; the second time (the
 # queue's max_deliveries) it goes to jobs.dlq.
@@ -76,7 +76,7 @@ expect_rc 0 cli create later
 expect_rc 0 cli push later held
 out=$(cli reserve later) || fail "reserve exited $?"
 id=${out%%"	"*}
-expect_rc 1 cli release later "$id" --delay x
+expect_rc 64 cli release later "$id" --delay x
 expect_rc 0 cli release later "$id" --delay 600000
 expect_out 1 stat_field later in_flight
 expect_out 0 stat_field later length
