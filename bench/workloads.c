@@ -64,6 +64,17 @@ workloads_fig(struct result (*res)[BENCH_MAXCFGS][BENCH_MAXREPS],
 	              : report_fig(res, cfgs, ncfg, reps, wi, tr, fl, -1);
 }
 
+/* A ratio as "1.23x", or "-" when either side is missing or failed. */
+static const char *
+workloads_x(char *buf, size_t len, double r)
+{
+	if (isnan(r))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.2fx", r);
+	return buf;
+}
+
 /*
  * The direct path's targets (issue 13), each a ratio to a baseline of
  * this run, and whether the direct runs were checked to be direct.
@@ -76,6 +87,7 @@ workloads_direct_targets(struct result (*res)[BENCH_MAXCFGS][BENCH_MAXREPS],
 #define FIG(name, tr, fl)                                                      \
 	workloads_fig(res, cfgs, ncfg, reps, wls, nwl, name, tr, fl)
 	const struct transport *cq = &bench_conqueue, *mq = &bench_mq;
+	char v[4][16];
 
 	if (!options_in_list(flavours, "dsync") &&
 	    !options_in_list(flavours, "dbatch") &&
@@ -104,16 +116,16 @@ workloads_direct_targets(struct result (*res)[BENCH_MAXCFGS][BENCH_MAXREPS],
 	    FIG("A-64", cq, FL_DBATCH) / FIG("A-64", mq, FL_PLAIN), 10.0, 1,
 	    "x");
 	/* Same run, same calls: what skipping the daemon's hop buys. */
-	printf("info    direct / socket, same run:");
-	printf(" sync A-64");
-	report_ratio(FIG("A-64", cq, FL_DSYNC) / FIG("A-64", cq, FL_SYNC));
-	printf(", batch A-64");
-	report_ratio(FIG("A-64", cq, FL_DBATCH) / FIG("A-64", cq, FL_BATCH));
-	printf(", sync B-64 p50");
-	report_ratio(FIG("B-64", cq, FL_DSYNC) / FIG("B-64", cq, FL_SYNC));
-	printf(", sync C-64");
-	report_ratio(FIG("C-64", cq, FL_DSYNC) / FIG("C-64", cq, FL_SYNC));
-	printf("\n");
+	printf("info    direct / socket, same run: sync A-64 %s, batch A-64 "
+	       "%s, sync B-64 p50 %s, sync C-64 %s\n",
+	    workloads_x(v[0], sizeof v[0],
+	        FIG("A-64", cq, FL_DSYNC) / FIG("A-64", cq, FL_SYNC)),
+	    workloads_x(v[1], sizeof v[1],
+	        FIG("A-64", cq, FL_DBATCH) / FIG("A-64", cq, FL_BATCH)),
+	    workloads_x(v[2], sizeof v[2],
+	        FIG("B-64", cq, FL_DSYNC) / FIG("B-64", cq, FL_SYNC)),
+	    workloads_x(v[3], sizeof v[3],
+	        FIG("C-64", cq, FL_DSYNC) / FIG("C-64", cq, FL_SYNC)));
 #undef FIG
 }
 
