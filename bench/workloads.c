@@ -168,8 +168,10 @@ workloads_run(const struct bench_cfg *cfg, const char *wlist,
 					    rep + 1, cfg->reps, wls[wi].name,
 					    cfgs[wi][ci].tr->name,
 					    bench_fl_names[cfgs[wi][ci].fl],
-					    rr->ok ? "" : "FAILED ", rr->value,
-					    rr->ok ? "" : rr->err);
+					    rr->ok        ? ""
+					    : rr->skipped ? "skipped "
+					                  : "FAILED ",
+					    rr->value, rr->ok ? "" : rr->err);
 			}
 		}
 	}
