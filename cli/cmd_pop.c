@@ -17,11 +17,12 @@
 
 /*
  * Print one message and its terminator, or with m NULL flush what was
- * printed. The library confirms a pop to the daemon with the next request
- * (or at disconnect), so what is printed is flushed (and, into a pipe,
- * read) before the next call: everything confirmed has really been
- * delivered. If output fails, exit at once without disconnecting: the
- * unconfirmed messages go back to the queue.
+ * printed. Messages are printed inside the pop callback, and the library
+ * confirms them to the daemon only when the callback has returned: what
+ * is printed is flushed (and, into a pipe, read) before that, so
+ * everything confirmed has really been delivered. If output fails, leave
+ * at once (_exit, from inside the callback): the connection closes with
+ * the messages unconfirmed and they go back to the queue.
  */
 static void
 pop_print(struct cli_ctx *x, const cq_msg *m, int delim)
@@ -42,13 +43,14 @@ pop_print(struct cli_ctx *x, const cq_msg *m, int delim)
 		    "conqueue-cli: %s: cannot write: %s (the unwritten "
 		    "messages stay in the queue)\n",
 		    x->cmd, strerror(errno));
-	exit(CLI_EXIT_ERROR);
+	_exit(CLI_EXIT_ERROR);
 }
 
 /*
  * Wait until the reader at the other end of the stdout pipe has read
- * everything written: a message is confirmed with the next pop, and one
- * still in the pipe buffer when the reader exits would be lost. The kernel
+ * everything written: the messages are confirmed when the callback that
+ * printed them returns, and one still in the pipe buffer when the reader
+ * exits would be lost. The kernel
  * has no "pipe empty" event: yield a while, then look every millisecond; a
  * reader that closes its end ends the wait at once (POLLERR) and the process,
  * leaving the unconfirmed message in the queue.
@@ -66,7 +68,7 @@ pop_drain(void)
 			continue;
 		}
 		if (poll(&pfd, 1, 1) > 0 && (pfd.revents & POLLERR))
-			exit(CLI_EXIT_ERROR);
+			_exit(CLI_EXIT_ERROR);
 	}
 }
 
@@ -88,6 +90,67 @@ pop_batch(int *pipe)
 	return S_ISREG(sb.st_mode) ? POP_BATCH : 1;
 }
 
+/* One pop_many in flight: what its callback needs and found. */
+struct pop_run {
+	struct cli_ctx *x;
+	int delim;
+	int pipe;
+	int done;
+	cq_status st;
+	size_t got;
+};
+
+/* Print a batch inside the callback, before the library confirms it. */
+static void
+pop_cb(cq_status st, cq_msg **msgs, size_t n, void *arg)
+{
+	struct pop_run *r = arg;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		pop_print(r->x, msgs[i], r->delim);
+		cq_msg_free(msgs[i]);
+	}
+	if (n > 0) {
+		pop_print(r->x, NULL, r->delim);
+		if (r->pipe)
+			pop_drain();
+	}
+	r->st = st;
+	r->got = n;
+	r->done = 1;
+}
+
+/* Pop up to want messages and print them; the pop's status. */
+static cq_status
+pop_some(struct cli_ctx *x, cq_queue *q, size_t want, int64_t timeout,
+    struct pop_run *r)
+{
+	struct pollfd pfd;
+	cq_status st;
+	int ev;
+
+	r->done = 0;
+	r->got = 0;
+	if ((st = cq_pop_many_async(q, want, timeout, pop_cb, r, NULL)) !=
+	    CQ_OK)
+		return st;
+	for (;;) {
+		if ((st = cq_client_process(x->c)) != CQ_OK && !r->done)
+			return st;
+		if (r->done)
+			return r->st;
+		ev = cq_client_events(x->c);
+		pfd.fd = cq_client_fd(x->c);
+		pfd.events = (short)(((ev & CQ_WANT_READ) ? POLLIN : 0) |
+		                     ((ev & CQ_WANT_WRITE) ? POLLOUT : 0));
+		pfd.revents = 0;
+		/* The daemon answers at the deadline; 1 s only re-checks. */
+		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+			return CQ_SYSTEM;
+	}
+}
+
 /* pop NAME [--count N | --all] [--try] [--timeout MS] [-0]. */
 static int
 cmd_pop(struct cli_ctx *x, int argc, char **argv)
@@ -100,12 +163,12 @@ cmd_pop(struct cli_ctx *x, int argc, char **argv)
 	    {"--null", "-0", 0, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
-	static cq_msg *msgs[POP_BATCH];
+	struct pop_run run;
 	char *name;
 	cq_queue *q;
 	cq_status st;
 	int64_t count = 1, timeout = CQ_FOREVER, done = 0;
-	size_t got, i, want, batch;
+	size_t want, batch;
 	int n, rv, all, delim, pipe;
 
 	if ((rv = cli_parse(x, &cli_cmd_pop, argc, argv, opts, &name, 1, 1,
@@ -127,21 +190,17 @@ cmd_pop(struct cli_ctx *x, int argc, char **argv)
 	if ((rv = cli_open(x, name, &q)) != 0)
 		return rv;
 	batch = pop_batch(&pipe);
+	run.x = x;
+	run.delim = delim;
+	run.pipe = pipe;
 	for (;;) {
 		want = batch;
 		if (!all && (uint64_t)(count - done) < want)
 			want = (size_t)(count - done);
-		st = cq_pop_many(q, msgs, want, &got, timeout);
+		st = pop_some(x, q, want, timeout, &run);
 		if (st != CQ_OK)
 			break;
-		for (i = 0; i < got; i++) {
-			pop_print(x, msgs[i], delim);
-			cq_msg_free(msgs[i]);
-		}
-		pop_print(x, NULL, delim);
-		if (pipe)
-			pop_drain();
-		done += (int64_t)got;
+		done += (int64_t)run.got;
 		if (!all && done >= count) {
 			if (x->verbose)
 				fprintf(stderr, "conqueue-cli: popped %lld\n",

@@ -50,6 +50,7 @@ core_peek(const char *segname, struct core_attr *a)
 	a->max_deliveries = hdr.imm.max_deliveries;
 	a->lease_ms = hdr.imm.lease_ms;
 	a->serial = hdr.imm.serial;
+	a->no_direct = (hdr.imm.flags & QUEUE_IMM_NO_DIRECT) != 0;
 	/* The owner word is mutable: trust it only if the whole read came. */
 	if (n == (ssize_t)offsetof(struct queue_hdr, lock)) {
 		layout_owner(hdr.owner, &a->uid, &a->gid);

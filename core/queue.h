@@ -67,6 +67,7 @@ struct core_attr {
 	uint32_t max_deliveries; /* 0: unlimited */
 	uint32_t lease_ms;       /* default reserve lease */
 	uint32_t serial;         /* 1: one message in flight at a time */
+	uint32_t no_direct;      /* 1: never handed to direct clients */
 };
 
 /* A message handed out by core_pop: valid while it stays in flight. */

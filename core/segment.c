@@ -85,6 +85,7 @@ segment_handle(unsigned char *base, size_t size, int fd, struct core_queue **qp)
 	q->attr.max_deliveries = im->max_deliveries;
 	q->attr.lease_ms = im->lease_ms;
 	q->attr.serial = im->serial;
+	q->attr.no_direct = (im->flags & QUEUE_IMM_NO_DIRECT) != 0;
 	*qp = q;
 	return CQ_OK;
 }
@@ -153,6 +154,7 @@ core_create(
 	im.max_deliveries = attr->max_deliveries;
 	im.lease_ms = attr->lease_ms;
 	im.serial = attr->serial;
+	im.flags = attr->no_direct ? QUEUE_IMM_NO_DIRECT : 0;
 	memcpy(im.name, attr->name, strlen(attr->name));
 
 	/* The magic is written last: a crash mid-create leaves no magic. */

@@ -8,6 +8,7 @@
 
 #include "common/common.h"
 #include "daemon/access.h"
+#include "daemon/bell.h"
 #include "daemon/config.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
@@ -296,6 +297,8 @@ flow_serve(struct rqueue *q)
 		}
 	} while (q->serve_again);
 	q->serving = 0;
+	/* Callers serve after every commit: direct sleepers look too. */
+	bell_wake(q);
 }
 
 /* A parked op's deadline passed. */
@@ -367,8 +370,15 @@ flow_park(struct peer *p, struct rqueue *q, const Conqueue__Request *req,
 	o->pop.name.data = o->push.name.data = NULL;
 	o->pop.name.len = o->push.name.len = 0;
 	if (waiters_park(&q->wq, &o->w, kind, time_deadline_ns(timeout_ms)) ==
-	    0)
+	    0) {
+		/*
+		 * The count is published (bell.c): a direct commit that
+		 * read the old one did not ring, so try once more now.
+		 */
+		if (q->bell_ev != NULL)
+			flow_serve(q);
 		return;
+	}
 fail:
 	op_free(o);
 	errno = ENOMEM;

@@ -18,6 +18,7 @@
 
 #include "common/common.h"
 #include "daemon/config.h"
+#include "daemon/bell.h"
 #include "daemon/crashpoint.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
@@ -314,6 +315,7 @@ registry_close(void)
 	registry_last = NULL;
 	while ((q = TAILQ_FIRST(&registry_queues)) != NULL) {
 		TAILQ_REMOVE(&registry_queues, q, link);
+		bell_free(q);
 		if (q->core != NULL)
 			core_detach(q->core);
 		htab_free(&q->resv);
@@ -500,6 +502,7 @@ registry_delete(struct rqueue *q)
 	htab_remove(&registry_names, &q->h);
 	TAILQ_REMOVE(&registry_queues, q, link);
 	registry_count--;
+	bell_free(q);
 	if (q->core != NULL)
 		core_detach(q->core);
 	crashpoint("delete.before_unlink");

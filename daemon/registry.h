@@ -12,6 +12,7 @@
 #include "daemon/htab.h"
 #include "daemon/waiters.h"
 
+struct event;
 struct op;
 TAILQ_HEAD(op_list, op);
 
@@ -32,7 +33,9 @@ struct rqueue {
 	struct htab resv;        /* dispatch's reservations by message id */
 	int serving;             /* dispatch: serve loop running */
 	int serve_again;
-	int back_mark; /* dispatch: listed among queues to serve */
+	int back_mark;         /* dispatch: listed among queues to serve */
+	struct event *bell_ev; /* bell.c: doorbell watch, NULL until a grant */
+	int bell_fd;           /* its eventfd, valid while bell_ev is set */
 };
 TAILQ_HEAD(rqueue_list, rqueue);
 

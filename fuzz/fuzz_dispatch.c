@@ -58,7 +58,7 @@ fz_close(struct peer *p, const char *why)
 	((struct fzpeer *)(void *)p)->closed = 1;
 }
 
-static const struct peer_ops fz_ops = {fz_send, fz_close};
+static const struct peer_ops fz_ops = {fz_send, fz_close, NULL};
 
 /* Remove this process's segments at exit. */
 static void

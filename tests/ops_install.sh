@@ -40,8 +40,13 @@ if command -v readelf >/dev/null 2>&1; then
 fi
 hdr=$(one /include/conqueue/conqueue.h)
 one /include/conqueue/conqueue-event.h >/dev/null
-one /pkgconfig/conqueue-client.pc >/dev/null
-one /pkgconfig/conqueue-event.pc >/dev/null
+# Both pkg-config files are relocatable: every path relative to ${prefix}.
+for pcname in conqueue-client conqueue-event; do
+	pcfile=$(one "/pkgconfig/$pcname.pc")
+	grep -q '^libdir=\${exec_prefix}' "$pcfile" &&
+	    grep -q '^includedir=\${prefix}' "$pcfile" ||
+	    fail "$pcname.pc is not relocatable: $(cat "$pcfile")"
+done
 for page in man1/conqueue-cli.1 man5/conqueued.conf.5 man7/conqueue.7 \
     man8/conqueued.8 man3/cq_push.3 man3/cq_try_pop.3; do
 	one "/man/$page" >/dev/null
