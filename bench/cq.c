@@ -100,11 +100,10 @@ cqt_open(struct run *r, struct child_res *res, cq_client **cl, cq_queue **q)
 
 	/*
 	 * The socket flavours opt out of the direct path; the direct ones
-	 * take the default, which is direct for a client that may read and
-	 * write the queue.
+	 * opt in (the direct path is opt-in in this release).
 	 */
 	if (direct)
-		unsetenv("CONQUEUE_DIRECT");
+		setenv("CONQUEUE_DIRECT", "1", 1); /* opt-in in this release */
 	else
 		setenv("CONQUEUE_DIRECT", "0", 1);
 	st = cq_connect_named(cl, cqt_sock, "conqueue-bench");
