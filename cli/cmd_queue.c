@@ -29,7 +29,6 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	cq_queue_attr attr;
-	cq_queue *q;
 	char *name;
 	int64_t v;
 	int n, rv;
@@ -86,20 +85,21 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	st = cq_create(x->c, name, &attr);
 	/* Mode 0 in the attributes means "the default": a queue nobody but
 	 * an admin may use is made by a chmod right after. */
-	if (st == CQ_OK && opts[3].set && attr.mode == 0 &&
-	    (st = cq_open(x->c, name, &q)) == CQ_OK)
-		st = cq_chmod(q, 0);
+	if (st == CQ_OK && opts[3].set && attr.mode == 0)
+		st = cq_chmod_by_name(x->c, name, 0);
 	if (st == CQ_EXISTS && opts[4].set)
 		st = CQ_OK;
 	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, name);
 }
 
-/* Run a no-result operation on one named queue. */
+/*
+ * Run an owner's no-result operation on one named queue, by name: an
+ * owner who cleared its own mode bits can still close, pause or resume.
+ */
 static int
 cmd_simple(struct cli_ctx *x, const struct cli_cmd *cmd, int argc, char **argv,
-    cq_status (*fn)(cq_queue *))
+    cq_status (*fn)(cq_client *, const char *))
 {
-	cq_queue *q;
 	char *name;
 	int n, rv;
 	cq_status st;
@@ -107,9 +107,9 @@ cmd_simple(struct cli_ctx *x, const struct cli_cmd *cmd, int argc, char **argv,
 	if ((rv = cli_parse(x, cmd, argc, argv, NULL, &name, 1, 1, &n)) !=
 	    CLI_PARSE_OK)
 		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
-	if ((rv = cli_open(x, name, &q)) != 0)
+	if ((rv = cli_connect(x)) != 0)
 		return rv;
-	st = fn(q);
+	st = fn(x->c, name);
 	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, name);
 }
 
@@ -134,21 +134,21 @@ cmd_delete(struct cli_ctx *x, int argc, char **argv)
 static int
 cmd_close(struct cli_ctx *x, int argc, char **argv)
 {
-	return cmd_simple(x, &cli_cmd_close, argc, argv, cq_close);
+	return cmd_simple(x, &cli_cmd_close, argc, argv, cq_close_by_name);
 }
 
 /* pause NAME. */
 static int
 cmd_pause(struct cli_ctx *x, int argc, char **argv)
 {
-	return cmd_simple(x, &cli_cmd_pause, argc, argv, cq_pause);
+	return cmd_simple(x, &cli_cmd_pause, argc, argv, cq_pause_by_name);
 }
 
 /* resume NAME. */
 static int
 cmd_resume(struct cli_ctx *x, int argc, char **argv)
 {
-	return cmd_simple(x, &cli_cmd_resume, argc, argv, cq_resume);
+	return cmd_simple(x, &cli_cmd_resume, argc, argv, cq_resume_by_name);
 }
 
 /* chmod NAME OCTAL. */
@@ -156,7 +156,6 @@ static int
 cmd_chmod(struct cli_ctx *x, int argc, char **argv)
 {
 	char *ops[2];
-	cq_queue *q;
 	int64_t mode;
 	int n, rv;
 	cq_status st;
@@ -166,9 +165,9 @@ cmd_chmod(struct cli_ctx *x, int argc, char **argv)
 		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if ((rv = cli_int(x, "mode", ops[1], 0, 0777, 8, &mode)) != 0)
 		return rv;
-	if ((rv = cli_open(x, ops[0], &q)) != 0)
+	if ((rv = cli_connect(x)) != 0)
 		return rv;
-	st = cq_chmod(q, (uint32_t)mode);
+	st = cq_chmod_by_name(x->c, ops[0], (uint32_t)mode);
 	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, ops[0]);
 }
 
@@ -203,7 +202,6 @@ cmd_chown(struct cli_ctx *x, int argc, char **argv)
 {
 	char *ops[2], *user, *colon;
 	int64_t uid = -1, gid = -1;
-	cq_queue *q;
 	int n, rv;
 	cq_status st;
 
@@ -224,9 +222,9 @@ cmd_chown(struct cli_ctx *x, int argc, char **argv)
 	}
 	if (*user != '\0' && (rv = cmd_chown_id(x, user, 0, &uid)) != 0)
 		return rv;
-	if ((rv = cli_open(x, ops[0], &q)) != 0)
+	if ((rv = cli_connect(x)) != 0)
 		return rv;
-	st = cq_chown(q, uid, gid);
+	st = cq_chown_by_name(x->c, ops[0], uid, gid);
 	return st == CQ_OK ? CLI_EXIT_OK : cli_fail(x, st, ops[0]);
 }
 

@@ -44,4 +44,20 @@ expect_rc 1 as 61003 61102 61102 chmod q 0666
 expect_out 61001 stat_field q uid
 expect_out 61102 stat_field q gid
 expect_out 0660 stat_field q mode
+
+# An owner who clears its own mode bits is not locked out: its ops go by
+# name (issue 20), and create --mode 0000 is accepted.
+expect_rc 0 as 61001 61101 61101 chmod q 0
+expect_out 0000 stat_field q mode
+expect_rc 1 as 61001 61101 61101 push q x
+expect_rc 0 as 61001 61101 61101 pause q
+expect_rc 0 as 61001 61101 61101 resume q
+expect_rc 0 as 61001 61101 61101 chmod q 0600
+expect_rc 0 as 61001 61101 61101 push q x
+expect_rc 0 as 61001 61101 61101 close q
+expect_out true stat_field q closed
+expect_rc 0 as 61001 61101 61101 create mine --mode 0000
+expect_out 0000 stat_field mine mode
+expect_rc 0 as 61001 61101 61101 chmod mine 0640
+expect_out 0640 stat_field mine mode
 exit 0
