@@ -12,7 +12,30 @@
 
 /* Names of the flavours, as options and reports spell them. */
 const char *const bench_fl_names[FL_COUNT] = {
-    "-", "sync", "async", "batch", "sbatch"};
+    "-", "sync", "async", "batch", "sbatch", "dsync", "dbatch", "dsbatch"};
+
+/* 1 if fl runs on the direct path (shared memory, no daemon hop). */
+int
+bench_fl_direct(enum flavour fl)
+{
+	return fl == FL_DSYNC || fl == FL_DBATCH || fl == FL_DSBATCH;
+}
+
+/* The calling style of fl, whichever path it takes. */
+enum flavour
+bench_fl_base(enum flavour fl)
+{
+	switch (fl) {
+	case FL_DSYNC:
+		return FL_SYNC;
+	case FL_DBATCH:
+		return FL_BATCH;
+	case FL_DSBATCH:
+		return FL_SBATCH;
+	default:
+		return fl;
+	}
+}
 
 /* Payload bytes after the header: the same for every message. */
 static uint8_t bench_pattern[1 << 20];

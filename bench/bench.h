@@ -8,10 +8,14 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#ifdef __cplusplus
+extern "C" { /* bench/base_boost.cpp */
+#endif
+
 #define BENCH_MAXPROC 8 /* most producers (or consumers) of one run */
 #define BENCH_HDR     8 /* message header: producer id, sequence (LE) */
 #define BENCH_MAXREPS 31
-#define BENCH_MAXCFGS 8
+#define BENCH_MAXCFGS 12
 #define BENCH_MAXWLS  8
 
 /* What a workload measures. */
@@ -27,6 +31,10 @@ enum flavour {
 	FL_ASYNC,     /* async API, a window of ops in flight */
 	FL_BATCH,     /* async push_many / pop_many, batches in flight */
 	FL_SBATCH,    /* blocking push_many / pop_many, one batch a call */
+	/* The same on the direct path; the four above use the socket. */
+	FL_DSYNC,   /* sync, direct */
+	FL_DBATCH,  /* batch, direct */
+	FL_DSBATCH, /* sbatch, direct */
 	FL_COUNT
 };
 
@@ -81,6 +89,7 @@ struct transport {
 	const char *name;
 	unsigned flavours; /* bit per enum flavour */
 	int is_conqueue;
+	const char *not_built; /* why this build lacks it, or NULL */
 	/*
 	 * Parent: make the queues of run r: 0, -1 failed, or 1 not possible
 	 * on this host (a skip, not a failure); err says why.
@@ -140,6 +149,8 @@ int bench_lat_pct(uint64_t *lat, size_t n, uint64_t out[3]);
 void *bench_xmalloc(size_t n);
 
 extern const char *const bench_fl_names[FL_COUNT];
+int bench_fl_direct(enum flavour fl);
+enum flavour bench_fl_base(enum flavour fl);
 
 /* options.c: the command line. */
 void options_usage(FILE *f);
@@ -173,11 +184,13 @@ int workloads_sizes(
 /* profile.c: the daemon under callgrind and strace. */
 int profile_instructions(
     struct bench_cfg *cfg, const char *wlist, const char *flavours);
+double profile_cg_total(const char *path);
 
 /* base.c, base_mq.c: the baselines. */
 extern const struct transport bench_sockpair;
 extern const struct transport bench_mq;
 extern const struct transport bench_relay;
+extern const struct transport bench_boost; /* base_boost.cpp or _none.c */
 int base_mq_setup(char *note, size_t len);
 void base_mq_restore(void);
 void base_mq_report(FILE *f);
@@ -207,5 +220,13 @@ int cqt_info(struct cq_daemon_info *info);
 
 /* scale.c: cost per message against depth, queues, connections. */
 int scale_run(const struct bench_cfg *cfg, const struct bdaemon *d);
+
+/* pairs.c: instructions of a direct push + pop pair (--instructions). */
+int pairs_child(int argc, char **argv);
+int pairs_profile(const struct bench_cfg *cfg);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* CQ_BENCH_H */

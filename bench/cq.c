@@ -1,4 +1,4 @@
-/* cq.c - conqueue as a benchmark transport: sync, async and batch. */
+/* cq.c - conqueue as a benchmark transport: every flavour, both paths. */
 
 #include <errno.h>
 #include <poll.h>
@@ -9,6 +9,7 @@
 
 #include "conqueue/conqueue.h"
 #include "bench/bench.h"
+#include "bench/direct_api.h" /* generated: BENCH_HAVE_QUEUE_DIRECT */
 
 /* The parent's connection: creates, closes and deletes the queues. */
 static cq_client *cqt_parent;
@@ -95,8 +96,16 @@ cqt_open(struct run *r, struct child_res *res, cq_client **cl, cq_queue **q)
 {
 	struct cqt_ctx *c = r->ctx;
 	cq_status st;
-	int i;
+	int i, direct = bench_fl_direct(r->fl);
 
+	/*
+	 * The socket flavours opt out of the direct path; the direct ones
+	 * opt in (the direct path is opt-in in this release).
+	 */
+	if (direct)
+		setenv("CONQUEUE_DIRECT", "1", 1); /* opt-in in this release */
+	else
+		setenv("CONQUEUE_DIRECT", "0", 1);
 	st = cq_connect_named(cl, cqt_sock, "conqueue-bench");
 	if (st != CQ_OK) {
 		bench_fail(res, "connect: %s", cq_strstatus(st));
@@ -109,6 +118,15 @@ cqt_open(struct run *r, struct child_res *res, cq_client **cl, cq_queue **q)
 			    res, "open %s: %s", c->name[i], cq_strstatus(st));
 			return -1;
 		}
+#ifdef BENCH_HAVE_QUEUE_DIRECT
+		/* A figure under the wrong path's name would be a lie. */
+		if ((cq_queue_direct(q[i]) ? 1 : 0) != direct) {
+			bench_fail(res, "handle of %s is %s, not %s",
+			    c->name[i], direct ? "on the socket" : "direct",
+			    direct ? "direct" : "on the socket");
+			return -1;
+		}
+#endif
 	}
 	return 0;
 }
@@ -213,8 +231,10 @@ cqt_stream_produce(
 {
 	const struct wl *wl = r->wl;
 	uint64_t n = bench_per_prod(wl, idx), i = 0, k, j;
-	size_t nb =
-	    r->fl == FL_BATCH || r->fl == FL_SBATCH ? (size_t)r->batch : 1;
+	size_t nb = bench_fl_base(r->fl) == FL_BATCH ||
+	                    bench_fl_base(r->fl) == FL_SBATCH
+	                ? (size_t)r->batch
+	                : 1;
 	uint8_t *buf = bench_xmalloc(wl->size * nb);
 	const void **bufs = bench_xmalloc(sizeof *bufs * nb);
 	size_t *lens = bench_xmalloc(sizeof *lens * nb);
@@ -229,7 +249,7 @@ cqt_stream_produce(
 	a.res = res;
 	bench_barrier(r);
 	res->t_first = bench_now();
-	switch (r->fl) {
+	switch (bench_fl_base(r->fl)) {
 	case FL_SYNC:
 		for (i = 0; i < n; i++) {
 			bench_fill(buf, wl->size, (uint32_t)idx, (uint32_t)i);
@@ -319,8 +339,10 @@ static void
 cqt_stream_consume(
     struct run *r, cq_client *cl, cq_queue *q, struct child_res *res)
 {
-	size_t nb = r->fl == FL_BATCH || r->fl == FL_SBATCH ? (size_t)r->batch
-	                                                    : 1,
+	size_t nb = bench_fl_base(r->fl) == FL_BATCH ||
+	                    bench_fl_base(r->fl) == FL_SBATCH
+	                ? (size_t)r->batch
+	                : 1,
 	       k, j;
 	cq_msg **msgs = bench_xmalloc(sizeof *msgs * nb);
 	struct cqt_async a;
@@ -331,7 +353,7 @@ cqt_stream_consume(
 	a.res = res;
 	bench_checker_init(&a.ck, r->wl, res);
 	bench_barrier(r);
-	switch (r->fl) {
+	switch (bench_fl_base(r->fl)) {
 	case FL_BATCH:
 		while (!a.failed && !(a.closed && a.inflight == 0)) {
 			while (!a.failed && !a.closed &&
@@ -353,7 +375,7 @@ cqt_stream_consume(
 	case FL_SYNC:
 	case FL_SBATCH:
 		for (;;) {
-			if (r->fl == FL_SYNC) {
+			if (bench_fl_base(r->fl) == FL_SYNC) {
 				st = cq_pop(q, &msgs[0], CQ_FOREVER);
 				k = 1;
 			} else
@@ -545,8 +567,9 @@ cqt_cleanup(struct run *r)
 
 const struct transport bench_conqueue = {
     .name = "conqueue",
-    .flavours =
-        1u << FL_SYNC | 1u << FL_ASYNC | 1u << FL_BATCH | 1u << FL_SBATCH,
+    .flavours = 1u << FL_SYNC | 1u << FL_ASYNC | 1u << FL_BATCH |
+                1u << FL_SBATCH | 1u << FL_DSYNC | 1u << FL_DBATCH |
+                1u << FL_DSBATCH,
     .is_conqueue = 1,
     .prepare = cqt_prepare,
     .produce = cqt_produce,

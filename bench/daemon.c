@@ -180,6 +180,19 @@ bdaemon_cleanup(struct bdaemon *d)
 		}
 		closedir(dir);
 	}
+	/* The daemon's segment directory, /dev/shm/conqueue-INSTANCE/. */
+	if (d->instance[0] != '\0') {
+		snprintf(
+		    want, sizeof want, "/dev/shm/conqueue-%s", d->instance);
+		if ((dir = opendir(want)) != NULL) {
+			while ((de = readdir(dir)) != NULL)
+				if (de->d_name[0] != '.')
+					(void)unlinkat(
+					    dirfd(dir), de->d_name, 0);
+			closedir(dir);
+		}
+		rmdir(want);
+	}
 	if (d->dir[0] == '\0')
 		return;
 	if ((dir = opendir(d->dir)) != NULL) {

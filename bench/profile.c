@@ -35,7 +35,7 @@ profile_system(char *const argv[])
 }
 
 /* Instructions ("summary:" or "totals:") of a callgrind dump, or -1. */
-static double
+double
 profile_cg_total(const char *path)
 {
 	char line[512];
@@ -313,5 +313,6 @@ profile_instructions(
 	bdaemon_cleanup(&run_daemon);
 	snprintf(dump, sizeof dump, "/tmp/cqbench-cg.%ld", (long)getpid());
 	unlink(dump);
-	return failed | profile_strace(cfg, &wl, flavours);
+	failed |= profile_strace(cfg, &wl, flavours);
+	return failed | pairs_profile(cfg);
 }

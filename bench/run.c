@@ -168,6 +168,11 @@ run_one(const struct bench_cfg *cfg, const struct transport *tr,
 	for (i = 0; i < nchild; i++)
 		pids[i] = -1;
 
+	if (tr->not_built != NULL) {
+		out->skipped = 1;
+		snprintf(out->err, sizeof out->err, "%s", tr->not_built);
+		return;
+	}
 	if (tr->is_conqueue && !bdaemon_alive(&run_daemon)) {
 		snprintf(out->err, sizeof out->err,
 		    "daemon not running "

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bench/bench.h"
+#include "bench/direct_api.h" /* generated: BENCH_HAVE_QUEUE_DIRECT */
 
 /* The configurations measured on workload wl. */
 static int
@@ -19,6 +20,8 @@ workloads_cfgs(const struct wl *wl, const char *systems, const char *flavours,
 		out[n++] = (struct bcfg){&bench_sockpair, FL_PLAIN};
 	if (options_in_list(systems, "mq"))
 		out[n++] = (struct bcfg){&bench_mq, FL_PLAIN};
+	if (options_in_list(systems, "boost"))
+		out[n++] = (struct bcfg){&bench_boost, FL_PLAIN};
 	/* The hops of a broker with no work in it: ping-pong only. */
 	if (options_in_list(systems, "relay") && wl->kind == WL_PINGPONG)
 		out[n++] = (struct bcfg){&bench_relay, FL_PLAIN};
@@ -26,7 +29,8 @@ workloads_cfgs(const struct wl *wl, const char *systems, const char *flavours,
 		return n;
 	for (f = FL_SYNC; f < FL_COUNT; f++) {
 		/* Ping-pong has one message in flight: only sync applies. */
-		if (wl->kind == WL_PINGPONG && f != FL_SYNC)
+		if (wl->kind == WL_PINGPONG &&
+		    bench_fl_base((enum flavour)f) != FL_SYNC)
 			continue;
 		if (options_in_list(flavours, bench_fl_names[f]))
 			out[n++] =
@@ -45,6 +49,84 @@ workloads_index(const struct wl *wls, int nwl, const char *name)
 		if (strcmp(wls[i].name, name) == 0)
 			return i;
 	return -1;
+}
+
+/* Median of configuration (tr, fl) on the workload called name, or NaN. */
+static double
+workloads_fig(struct result (*res)[BENCH_MAXCFGS][BENCH_MAXREPS],
+    struct bcfg (*cfgs)[BENCH_MAXCFGS], int *ncfg, int reps,
+    const struct wl *wls, int nwl, const char *name, const struct transport *tr,
+    enum flavour fl)
+{
+	int wi = workloads_index(wls, nwl, name);
+
+	return wi < 0 ? (double)NAN
+	              : report_fig(res, cfgs, ncfg, reps, wi, tr, fl, -1);
+}
+
+/* A ratio as "1.23x", or "-" when either side is missing or failed. */
+static const char *
+workloads_x(char *buf, size_t len, double r)
+{
+	if (isnan(r))
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.2fx", r);
+	return buf;
+}
+
+/*
+ * The direct path's targets (issue 13), each a ratio to a baseline of
+ * this run, and whether the direct runs were checked to be direct.
+ */
+static void
+workloads_direct_targets(struct result (*res)[BENCH_MAXCFGS][BENCH_MAXREPS],
+    struct bcfg (*cfgs)[BENCH_MAXCFGS], int *ncfg, int reps,
+    const struct wl *wls, int nwl, const char *flavours)
+{
+#define FIG(name, tr, fl)                                                      \
+	workloads_fig(res, cfgs, ncfg, reps, wls, nwl, name, tr, fl)
+	const struct transport *cq = &bench_conqueue, *mq = &bench_mq;
+	char v[4][16];
+
+	if (!options_in_list(flavours, "dsync") &&
+	    !options_in_list(flavours, "dbatch") &&
+	    !options_in_list(flavours, "dsbatch"))
+		return;
+#ifdef BENCH_HAVE_QUEUE_DIRECT
+	printf("direct: verified (every direct handle said cq_queue_direct, "
+	       "every socket one did not)\n");
+#else
+	printf("direct: unverified (this build's conqueue.h has no "
+	       "cq_queue_direct: the d* runs took the default path, "
+	       "whichever it was)\n");
+#endif
+	report_target("dsync A-64 / POSIX mq A-64",
+	    FIG("A-64", cq, FL_DSYNC) / FIG("A-64", mq, FL_PLAIN), 4.0, 1, "x");
+	report_target("dsync A-64 / Boost mq A-64 (stretch)",
+	    FIG("A-64", cq, FL_DSYNC) / FIG("A-64", &bench_boost, FL_PLAIN),
+	    1.0, 1, "x");
+	report_target("dsync B-64 p50 / POSIX mq B-64 p50",
+	    FIG("B-64", cq, FL_DSYNC) / FIG("B-64", mq, FL_PLAIN), 1.0, 0, "x");
+	report_target("dsync B-64 p50 / POSIX mq B-64 p50 (stretch)",
+	    FIG("B-64", cq, FL_DSYNC) / FIG("B-64", mq, FL_PLAIN), 0.5, 0, "x");
+	report_target("dsync C-64 / POSIX mq C-64",
+	    FIG("C-64", cq, FL_DSYNC) / FIG("C-64", mq, FL_PLAIN), 4.0, 1, "x");
+	report_target("dbatch A-64 / POSIX mq A-64",
+	    FIG("A-64", cq, FL_DBATCH) / FIG("A-64", mq, FL_PLAIN), 10.0, 1,
+	    "x");
+	/* Same run, same calls: what skipping the daemon's hop buys. */
+	printf("info    direct / socket, same run: sync A-64 %s, batch A-64 "
+	       "%s, sync B-64 p50 %s, sync C-64 %s\n",
+	    workloads_x(v[0], sizeof v[0],
+	        FIG("A-64", cq, FL_DSYNC) / FIG("A-64", cq, FL_SYNC)),
+	    workloads_x(v[1], sizeof v[1],
+	        FIG("A-64", cq, FL_DBATCH) / FIG("A-64", cq, FL_BATCH)),
+	    workloads_x(v[2], sizeof v[2],
+	        FIG("B-64", cq, FL_DSYNC) / FIG("B-64", cq, FL_SYNC)),
+	    workloads_x(v[3], sizeof v[3],
+	        FIG("C-64", cq, FL_DSYNC) / FIG("C-64", cq, FL_SYNC)));
+#undef FIG
 }
 
 /* Run the reference workloads, print the table, ratios and targets. */
@@ -86,13 +168,15 @@ workloads_run(const struct bench_cfg *cfg, const char *wlist,
 					    rep + 1, cfg->reps, wls[wi].name,
 					    cfgs[wi][ci].tr->name,
 					    bench_fl_names[cfgs[wi][ci].fl],
-					    rr->ok ? "" : "FAILED ", rr->value,
-					    rr->ok ? "" : rr->err);
+					    rr->ok        ? ""
+					    : rr->skipped ? "skipped "
+					                  : "FAILED ",
+					    rr->value, rr->ok ? "" : rr->err);
 			}
 		}
 	}
 
-	printf("\n%-5s %-10s %-6s %12s %-6s %8s %8s %12s  %s\n", "wload",
+	printf("\n%-5s %-10s %-7s %12s %-6s %8s %8s %12s  %s\n", "wload",
 	    "system", "flav", "median", "unit", "vs-mq", "vs-sp", "daemon-cpu",
 	    "spread(min..max)");
 	for (wi = 0; wi < nwl; wi++) {
@@ -109,9 +193,11 @@ workloads_run(const struct bench_cfg *cfg, const char *wlist,
 			m = report_median(res[wi][ci], cfg->reps, -1);
 			report_range(res[wi][ci], cfg->reps, &lo, &hi);
 			if (res[wi][ci][0].skipped) {
-				printf("%-5s %-10s %-6s %12s  %s\n",
+				printf("%-5s %-10s %-7s %12s  %s\n",
 				    wls[wi].name, b->tr->name,
-				    bench_fl_names[b->fl], "skipped",
+				    bench_fl_names[b->fl],
+				    b->tr->not_built != NULL ? "not built"
+				                             : "skipped",
 				    res[wi][ci][0].err);
 				continue;
 			}
@@ -121,7 +207,7 @@ workloads_run(const struct bench_cfg *cfg, const char *wlist,
 				snprintf(v1, sizeof v1, "%.1f", m);
 			else
 				report_fmt(v1, sizeof v1, m);
-			printf("%-5s %-10s %-6s %12s %-6s", wls[wi].name,
+			printf("%-5s %-10s %-7s %12s %-6s", wls[wi].name,
 			    b->tr->name, bench_fl_names[b->fl],
 			    isnan(m) ? "FAILED" : v1, unit);
 			if (b->tr->is_conqueue) {
@@ -197,6 +283,8 @@ workloads_run(const struct bench_cfg *cfg, const char *wlist,
 		        FL_BATCH, -1) *
 		        4096 / 1e9,
 		    1.5, 1, "");
+	workloads_direct_targets(res, cfgs, ncfg, cfg->reps, wls, nwl,
+	    options_in_list(systems, "conqueue") ? flavours : "");
 	return failed;
 }
 

@@ -1,5 +1,7 @@
 /* header.c - a segment's geometry and the one check of its header. */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,6 +63,24 @@ core_segment_size(const struct core_attr *attr)
 	return (size_t)g.total;
 }
 
+/* Check the file stat sb describes: ours, 0600, not empty; size in *size. */
+static cq_status
+header_check_sb(const struct stat *sb, uint32_t owner, size_t *size)
+{
+	/* Someone else's file, or one we would not have made: don't trust. */
+	if (!S_ISREG(sb->st_mode) || sb->st_uid != owner ||
+	    (sb->st_mode & 07777) != 0600)
+		return CQ_CORRUPT;
+	/* A create that died before its fallocate committed nothing. */
+	if (sb->st_size == 0)
+		return CQ_NOTFOUND;
+	if (sb->st_size < (off_t)sizeof(struct queue_hdr) ||
+	    (uint64_t)sb->st_size > SIZE_MAX)
+		return CQ_CORRUPT;
+	*size = (size_t)sb->st_size;
+	return CQ_OK;
+}
+
 /* Check the file behind fd: ours, 0600, not empty; its size in *size. */
 cq_status
 header_stat(int fd, uint32_t owner, size_t *size)
@@ -69,18 +89,27 @@ header_stat(int fd, uint32_t owner, size_t *size)
 
 	if (fstat(fd, &sb) != 0)
 		return CQ_SYSTEM;
-	/* Someone else's file, or one we would not have made: don't trust. */
-	if (!S_ISREG(sb.st_mode) || sb.st_uid != owner ||
-	    (sb.st_mode & 07777) != 0600)
-		return CQ_CORRUPT;
-	/* A create that died before its fallocate committed nothing. */
-	if (sb.st_size == 0)
-		return CQ_NOTFOUND;
-	if (sb.st_size < (off_t)sizeof(struct queue_hdr) ||
-	    (uint64_t)sb.st_size > SIZE_MAX)
-		return CQ_CORRUPT;
-	*size = (size_t)sb.st_size;
-	return CQ_OK;
+	return header_check_sb(&sb, owner, size);
+}
+
+/*
+ * Stat q's file without holding an fd: by dirfd and name (no symlink
+ * followed), and it must still be the file attach checked; fstat of the
+ * handed-over fd for core_attach_fd. -1 if it is gone or replaced.
+ */
+int
+header_file_stat(const struct core_queue *q, struct stat *sb)
+{
+	if (q->fd >= 0)
+		return fstat(q->fd, sb);
+	if (fstatat(q->dirfd, q->fname, sb, AT_SYMLINK_NOFOLLOW) != 0)
+		return -1;
+	if ((unsigned long long)sb->st_dev != q->dev ||
+	    (unsigned long long)sb->st_ino != q->ino) {
+		errno = ESTALE;
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -91,8 +120,8 @@ header_stat(int fd, uint32_t owner, size_t *size)
  * geometry no longer describes the segment.
  */
 cq_status
-header_validate(int fd, uint32_t owner, const unsigned char *base, size_t size,
-    const struct queue_imm *known)
+header_validate(const struct stat *sb, uint32_t owner,
+    const unsigned char *base, size_t size, const struct queue_imm *known)
 {
 	const struct queue_hdr *hdr = (const void *)base;
 	struct queue_imm im;
@@ -100,8 +129,8 @@ header_validate(int fd, uint32_t owner, const unsigned char *base, size_t size,
 	size_t now;
 	cq_status st;
 
-	if ((st = header_stat(fd, owner, &now)) != CQ_OK)
-		return st == CQ_SYSTEM ? st : CQ_CORRUPT;
+	if ((st = header_check_sb(sb, owner, &now)) != CQ_OK)
+		return CQ_CORRUPT;
 	if (now != size || size < sizeof *hdr)
 		return CQ_CORRUPT;
 	im = hdr->imm;

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "core/layout.h"
 
@@ -26,9 +27,13 @@ cq_status header_stat(int fd, uint32_t owner, size_t *size);
  * carry the magic, a layout from QUEUE_LAYOUT_MIN to QUEUE_LAYOUT and the
  * checksum and describe exactly size bytes of a geometry header_geom would
  * make; with known (a handle's private copy taken at attach), it must also
- * still equal it. CQ_OK or CQ_CORRUPT (CQ_SYSTEM if fstat failed).
+ * still equal it. sb is the file's stat, taken by the caller. CQ_OK or
+ * CQ_CORRUPT.
  */
-cq_status header_validate(int fd, uint32_t owner, const unsigned char *base,
-    size_t size, const struct queue_imm *known);
+cq_status header_validate(const struct stat *sb, uint32_t owner,
+    const unsigned char *base, size_t size, const struct queue_imm *known);
+
+/* Stat q's file again (by dirfd+name, same inode, or its fd); -1 if gone. */
+int header_file_stat(const struct core_queue *q, struct stat *sb);
 
 #endif /* CQ_CORE_HEADER_H */

@@ -54,6 +54,7 @@
 #define QUEUE_LAYOUT_DIRECT  2 /* oldest layout with the direct words */
 #define QUEUE_MAX_SIZE       (UINT32_C(1) << 30) /* largest max_size */
 #define QUEUE_NAME_LEN       72                  /* name buffer, padded */
+#define QUEUE_IMM_NO_DIRECT  1u                  /* imm.flags: socket only */
 #define QUEUE_ATTACH_LOCK_MS 250                 /* lock wait inside attach */
 
 /* Decode hdr->owner into *uid, *gid (unchanged if the word is 0). */
@@ -86,7 +87,7 @@ struct queue_imm {
 	uint32_t max_deliveries;
 	uint32_t lease_ms;
 	uint32_t serial;
-	uint32_t pad0;
+	uint32_t flags; /* QUEUE_IMM_*; padding (0) before no_direct */
 	char name[QUEUE_NAME_LEN];
 };
 
@@ -193,7 +194,11 @@ struct queue_geom {
 struct core_queue {
 	unsigned char *base; /* mapping */
 	size_t size;
-	int fd; /* kept to re-check owner, mode and size in recovery */
+	int fd;    /* core_attach_fd's fd; -1 for a segment opened by name */
+	int dirfd; /* directory of a named segment (reopened, never held) */
+	int own_dirfd;   /* dirfd is ours to close (the /dev/shm wrappers) */
+	char fname[256]; /* the segment's name in dirfd */
+	unsigned long long dev, ino; /* the file attach checked */
 	struct queue_hdr *hdr;
 	uint32_t *ring;
 	unsigned char *slots;

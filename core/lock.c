@@ -191,11 +191,13 @@ lock_recover(struct core_queue *q)
 	struct queue_hdr *hdr = q->hdr;
 	uint64_t h, t, p, w, maxid = 0, n = 0, top = 0;
 	uint32_t cap = q->capacity, b, s;
+	struct stat sb;
 
 	CORE_HOOK("recover.begin");
 	/* The file and the header as attach checked them, or quarantine. */
-	if (header_validate(q->fd, q->file_uid, q->base, q->size, &q->imm) !=
-	    CQ_OK)
+	if (header_file_stat(q, &sb) != 0 ||
+	    header_validate(&sb, q->file_uid, q->base, q->size, &q->imm) !=
+	        CQ_OK)
 		return -1;
 	for (b = 0; b < q->bands; b++) {
 		h = hdr->head[b];

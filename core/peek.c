@@ -17,7 +17,7 @@
  * damaged. The caller keeps a quarantined queue under that name.
  */
 cq_status
-core_peek(const char *segname, struct core_attr *a)
+core_peek_at(int dirfd, const char *segname, struct core_attr *a)
 {
 	struct queue_hdr hdr;
 	struct stat sb;
@@ -25,7 +25,8 @@ core_peek(const char *segname, struct core_attr *a)
 	int fd;
 
 	memset(a, 0, sizeof *a);
-	if ((fd = shm_open(segname, O_RDONLY | O_NOFOLLOW, 0)) < 0)
+	if ((fd = openat(dirfd, segname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) <
+	    0)
 		return CQ_NOTFOUND;
 	/* Only a file nobody else could have written names a queue. */
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
@@ -50,10 +51,28 @@ core_peek(const char *segname, struct core_attr *a)
 	a->max_deliveries = hdr.imm.max_deliveries;
 	a->lease_ms = hdr.imm.lease_ms;
 	a->serial = hdr.imm.serial;
+	a->no_direct = (hdr.imm.flags & QUEUE_IMM_NO_DIRECT) != 0;
 	/* The owner word is mutable: trust it only if the whole read came. */
 	if (n == (ssize_t)offsetof(struct queue_hdr, lock)) {
 		layout_owner(hdr.owner, &a->uid, &a->gid);
 		a->mode = (uint32_t)hdr.mode & 0777u;
 	}
 	return CQ_OK;
+}
+
+/* core_peek_at for a shm_open-style name ("/name") in /dev/shm. */
+cq_status
+core_peek(const char *segname, struct core_attr *a)
+{
+	cq_status st;
+	int dfd;
+
+	memset(a, 0, sizeof *a);
+	if (segname == NULL || segname[0] != '/')
+		return CQ_INVALID;
+	if ((dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return CQ_SYSTEM;
+	st = core_peek_at(dfd, segname + 1, a);
+	close(dfd);
+	return st;
 }

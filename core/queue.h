@@ -67,6 +67,7 @@ struct core_attr {
 	uint32_t max_deliveries; /* 0: unlimited */
 	uint32_t lease_ms;       /* default reserve lease */
 	uint32_t serial;         /* 1: one message in flight at a time */
+	uint32_t no_direct;      /* 1: never handed to direct clients */
 };
 
 /* A message handed out by core_pop: valid while it stays in flight. */
@@ -129,6 +130,26 @@ cq_status core_unlink(const char *segname);
  * checks out, so a quarantined queue can keep its name.
  */
 cq_status core_peek(const char *segname, struct core_attr *a);
+
+/*
+ * The same four by directory fd and plain name (no '/'): the daemon keeps
+ * its segments in a directory of its own. The file is opened with
+ * O_NOFOLLOW|O_CLOEXEC (O_CREAT|O_EXCL for a create); a symlink is
+ * CQ_CORRUPT. The handle holds no fd of the file: dirfd must stay open
+ * while the handle lives. The "/name" forms above are these in /dev/shm.
+ */
+cq_status core_create_at(int dirfd, const char *name,
+    const struct core_attr *attr, struct core_queue **qp);
+cq_status core_attach_at(int dirfd, const char *name, struct core_queue **qp);
+cq_status core_unlink_at(int dirfd, const char *name);
+cq_status core_peek_at(int dirfd, const char *name, struct core_attr *a);
+/*
+ * Open the handle's segment file again, O_RDWR|O_CLOEXEC (for handing it
+ * to a direct client over SCM_RIGHTS): by dirfd and name, never through a
+ * symlink, and only if it is still the file attach checked (else -1 with
+ * ESTALE). The caller closes it. -1 with errno on failure.
+ */
+int core_reopen(struct core_queue *q);
 
 /*
  * Lock timeout used by every operation below, in ms: 0 means trylock

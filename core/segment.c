@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -51,6 +52,7 @@ segment_handle(unsigned char *base, size_t size, int fd, struct core_queue **qp)
 	q->base = base;
 	q->size = size;
 	q->fd = fd;
+	q->dirfd = -1;
 	q->file_uid = (uint32_t)geteuid(); /* core_attach_fd: the daemon's */
 	q->hdr = hdr;
 	q->imm = *im;
@@ -85,14 +87,34 @@ segment_handle(unsigned char *base, size_t size, int fd, struct core_queue **qp)
 	q->attr.max_deliveries = im->max_deliveries;
 	q->attr.lease_ms = im->lease_ms;
 	q->attr.serial = im->serial;
+	q->attr.no_direct = (im->flags & QUEUE_IMM_NO_DIRECT) != 0;
 	*qp = q;
 	return CQ_OK;
 }
 
-/* Create and initialise a segment. */
+/* Record the file behind fd as the one a reopen must find again. */
+static int
+segment_remember(struct core_queue *q, int dirfd, const char *name, int fd)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0 || (size_t)snprintf(q->fname, sizeof q->fname,
+	                               "%s", name) >= sizeof q->fname)
+		return -1;
+	q->dirfd = dirfd;
+	q->dev = (unsigned long long)sb.st_dev;
+	q->ino = (unsigned long long)sb.st_ino;
+	return 0;
+}
+
+/*
+ * Create and initialise segment name in directory dirfd. The handle keeps
+ * no fd of the file: after the mapping it is closed (core_reopen opens it
+ * again by dirfd and name when needed).
+ */
 cq_status
-core_create(
-    const char *segname, const struct core_attr *attr, struct core_queue **qp)
+core_create_at(int dirfd, const char *name, const struct core_attr *attr,
+    struct core_queue **qp)
 {
 	struct queue_geom g;
 	struct queue_imm im;
@@ -103,17 +125,18 @@ core_create(
 	int fd, r, saved;
 
 	*qp = NULL;
-	if (segname == NULL ||
+	if (name == NULL || name[0] == '\0' || strchr(name, '/') != NULL ||
 	    header_geom(attr->capacity, attr->max_size, attr->bands, &g) != 0 ||
 	    memchr(attr->name, '\0', sizeof attr->name) == NULL ||
 	    (attr->mode & ~07777u) != 0 || attr->serial > 1)
 		return CQ_INVALID;
 
-	fd = shm_open(segname, O_CREAT | O_EXCL | O_RDWR, 0600);
+	fd = openat(dirfd, name,
+	    O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return segment_open_status(errno);
 	CORE_HOOK("create.after_open");
-	/* shm_open's mode went through the umask; set what we mean. */
+	/* open's mode went through the umask; set what we mean. */
 	if (fchmod(fd, 0600) != 0) {
 		st = CQ_SYSTEM;
 		goto fail;
@@ -153,6 +176,7 @@ core_create(
 	im.max_deliveries = attr->max_deliveries;
 	im.lease_ms = attr->lease_ms;
 	im.serial = attr->serial;
+	im.flags = attr->no_direct ? QUEUE_IMM_NO_DIRECT : 0;
 	memcpy(im.name, attr->name, strlen(attr->name));
 
 	/* The magic is written last: a crash mid-create leaves no magic. */
@@ -169,11 +193,18 @@ core_create(
 		st = CQ_SYSTEM;
 		goto fail;
 	}
-	st = segment_handle(base, (size_t)g.total, fd, qp);
+	st = segment_handle(base, (size_t)g.total, -1, qp);
+	if (st == CQ_OK && segment_remember(*qp, dirfd, name, fd) != 0) {
+		core_detach(*qp);
+		*qp = NULL;
+		st = CQ_SYSTEM;
+		goto fail;
+	}
 	if (st != CQ_OK) {
 		munmap(base, (size_t)g.total);
 		goto fail;
 	}
+	close(fd);
 	for (i = 0; i < attr->capacity; i++)
 		(*qp)->free[i] = attr->capacity - 1 - i;
 	hdr->free_top = attr->capacity;
@@ -183,7 +214,7 @@ core_create(
 
 fail:
 	saved = errno;
-	shm_unlink(segname);
+	unlinkat(dirfd, name, 0);
 	close(fd);
 	errno = saved;
 	return st;
@@ -195,9 +226,10 @@ fail:
  * as after a restart.
  */
 static cq_status
-segment_attach_mapped(unsigned char *base, size_t size, int fd, uint32_t owner,
-    struct core_queue **qp)
+segment_attach_mapped(unsigned char *base, size_t size, int fd, int dirfd,
+    const char *name, uint32_t owner, struct core_queue **qp)
 {
+	struct stat sb;
 	cq_status st;
 
 	/* No magic: a create that died before its commit (the magic store). */
@@ -205,11 +237,16 @@ segment_attach_mapped(unsigned char *base, size_t size, int fd, uint32_t owner,
 	        &((const struct queue_hdr *)(const void *)base)->imm.magic,
 	        __ATOMIC_ACQUIRE) == 0)
 		return CQ_NOTFOUND;
-	if ((st = header_validate(fd, owner, base, size, NULL)) != CQ_OK)
-		return st == CQ_SYSTEM ? CQ_CORRUPT : st;
-	if ((st = segment_handle(base, size, fd, qp)) != CQ_OK)
+	if (fstat(fd, &sb) != 0)
+		return CQ_SYSTEM;
+	if ((st = header_validate(&sb, owner, base, size, NULL)) != CQ_OK)
+		return st;
+	if ((st = segment_handle(base, size, name == NULL ? fd : -1, qp)) !=
+	    CQ_OK)
 		return st;
 	(*qp)->file_uid = owner;
+	if (name != NULL && segment_remember(*qp, dirfd, name, fd) != 0)
+		return CQ_SYSTEM;
 	/* The daemon attaches after its own restart: validate and repair. */
 	st = lock_take(*qp, QUEUE_ATTACH_LOCK_MS);
 	if (st == CQ_OK) {
@@ -224,12 +261,12 @@ segment_attach_mapped(unsigned char *base, size_t size, int fd, uint32_t owner,
 }
 
 /*
- * Attach an existing segment, validating it before any use. The file may
- * be cut short between its fstat and our reads: a SIGBUS guard makes that
- * CQ_CORRUPT too.
+ * Attach existing segment name in dirfd, validating it before any use. The
+ * file may be cut short between its fstat and our reads: a SIGBUS guard
+ * makes that CQ_CORRUPT too. The fd is closed once mapped.
  */
 cq_status
-core_attach(const char *segname, struct core_queue **qp)
+core_attach_at(int dirfd, const char *name, struct core_queue **qp)
 {
 	struct core_guard g;
 	unsigned char *base;
@@ -238,11 +275,11 @@ core_attach(const char *segname, struct core_queue **qp)
 	int fd, faulted = 0;
 
 	*qp = NULL;
-	if (segname == NULL)
+	if (name == NULL || name[0] == '\0' || strchr(name, '/') != NULL)
 		return CQ_INVALID;
-	fd = shm_open(segname, O_RDWR, 0);
+	fd = openat(dirfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return segment_open_status(errno);
+		return errno == ELOOP ? CQ_CORRUPT : segment_open_status(errno);
 	if ((st = header_stat(fd, (uint32_t)geteuid(), &size)) != CQ_OK) {
 		close(fd);
 		return st;
@@ -256,17 +293,16 @@ core_attach(const char *segname, struct core_queue **qp)
 	guard_enter(&g, base, size, &faulted);
 	if (sigsetjmp(g.jb, 0) == 0) {
 		st = segment_attach_mapped(
-		    base, size, fd, (uint32_t)geteuid(), qp);
+		    base, size, fd, dirfd, name, (uint32_t)geteuid(), qp);
 		guard_leave(&g);
 	}
+	close(fd);
 	if (st != CQ_OK) {
 		if (*qp != NULL) {
 			core_detach(*qp);
 			*qp = NULL;
-		} else {
+		} else
 			munmap(base, size);
-			close(fd);
-		}
 	}
 	return st;
 }
@@ -284,17 +320,112 @@ core_detach(struct core_queue *q)
 	 */
 	if (!q->locked)
 		munmap(q->base, q->size);
-	close(q->fd);
+	if (q->fd >= 0)
+		close(q->fd);
+	if (q->own_dirfd)
+		close(q->dirfd);
 	free(q->mark);
 	free(q->order);
 	free(q);
 }
 
-/* Remove a segment by name. */
+/* Remove segment name from dirfd. */
+cq_status
+core_unlink_at(int dirfd, const char *name)
+{
+	if (name == NULL || name[0] == '\0' || strchr(name, '/') != NULL)
+		return CQ_INVALID;
+	if (unlinkat(dirfd, name, 0) != 0)
+		return segment_open_status(errno);
+	return CQ_OK;
+}
+
+/*
+ * Open q's file again (O_RDWR|O_CLOEXEC, the caller closes it): by dirfd
+ * and name, refusing a symlink and any file other than the one attach
+ * checked; a dup of the handed-over fd for core_attach_fd. -1 with errno.
+ */
+int
+core_reopen(struct core_queue *q)
+{
+	struct stat sb;
+	int fd;
+
+	if (q->fd >= 0)
+		return fcntl(q->fd, F_DUPFD_CLOEXEC, 0);
+	if (q->dirfd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	fd = openat(q->dirfd, q->fname, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) != 0 || (unsigned long long)sb.st_dev != q->dev ||
+	    (unsigned long long)sb.st_ino != q->ino) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
+}
+
+/* Open /dev/shm for the shm_open-style wrappers ("/name"). */
+static int
+segment_shm_dir(const char *segname)
+{
+	if (segname == NULL || segname[0] != '/') {
+		errno = EINVAL;
+		return -1;
+	}
+	return open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* core_create_at in /dev/shm; the handle owns the directory fd. */
+cq_status
+core_create(
+    const char *segname, const struct core_attr *attr, struct core_queue **qp)
+{
+	cq_status st;
+	int dfd;
+
+	*qp = NULL;
+	if ((dfd = segment_shm_dir(segname)) < 0)
+		return segname == NULL || segname[0] != '/'
+		           ? CQ_INVALID
+		           : segment_open_status(errno);
+	if ((st = core_create_at(dfd, segname + 1, attr, qp)) != CQ_OK) {
+		close(dfd);
+		return st;
+	}
+	(*qp)->own_dirfd = 1;
+	return CQ_OK;
+}
+
+/* core_attach_at in /dev/shm; the handle owns the directory fd. */
+cq_status
+core_attach(const char *segname, struct core_queue **qp)
+{
+	cq_status st;
+	int dfd;
+
+	*qp = NULL;
+	if ((dfd = segment_shm_dir(segname)) < 0)
+		return segname == NULL || segname[0] != '/'
+		           ? CQ_INVALID
+		           : segment_open_status(errno);
+	if ((st = core_attach_at(dfd, segname + 1, qp)) != CQ_OK) {
+		close(dfd);
+		return st;
+	}
+	(*qp)->own_dirfd = 1;
+	return CQ_OK;
+}
+
+/* Remove segment segname ("/name") from /dev/shm. */
 cq_status
 core_unlink(const char *segname)
 {
-	if (segname == NULL)
+	if (segname == NULL || segname[0] != '/')
 		return CQ_INVALID;
 	if (shm_unlink(segname) != 0)
 		return segment_open_status(errno);
@@ -327,7 +458,7 @@ core_attach_fd(int fd, uint32_t owner, struct core_queue **qp)
 	st = CQ_CORRUPT;
 	guard_enter(&g, base, size, &faulted);
 	if (sigsetjmp(g.jb, 0) == 0) {
-		st = segment_attach_mapped(base, size, fd, owner, qp);
+		st = segment_attach_mapped(base, size, fd, -1, NULL, owner, qp);
 		guard_leave(&g);
 	}
 	if (st == CQ_NOTFOUND)

@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include "common/common.h"
+#include "core/direct.h"
 #include "daemon/access.h"
 #include "daemon/admin.h"
+#include "daemon/bell.h"
 #include "daemon/config.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
@@ -102,6 +104,7 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	                 ? qa->lease_ms
 	                 : RESV_DEFAULT_LEASE_MS;
 	a.serial = qa && qa->has_serial && qa->serial;
+	a.no_direct = qa && qa->has_no_direct && qa->no_direct;
 	a.uid = p->uid;
 	a.gid = p->gid;
 	if (a.capacity < 1 || a.capacity > cfg.max_capacity) {
@@ -165,7 +168,25 @@ admin_delete_queue(struct rqueue *q)
 	while ((o = TAILQ_FIRST(&q->handoffs)) != NULL)
 		op_free(o);
 	resv_free_queue(q);
-	registry_delete(q);
+	registry_delete(q); /* wakes direct sleepers: closed */
+}
+
+/* OPEN asking for the direct path: the stat, with the fds if granted. */
+static void
+admin_open_direct(struct peer *p, uint64_t id, struct rqueue *q)
+{
+	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
+	Conqueue__QueueStat s;
+	cq_status st;
+
+	if ((st = reply_fill_stat(q, &s)) != CQ_OK) {
+		reply_status(p, id, st, cq_strstatus(st));
+		return;
+	}
+	r.id = id;
+	r.status = CQ_OK;
+	r.stat = &s;
+	bell_open_reply(p, q, &r);
 }
 
 /* Operations that only name a queue. */
@@ -199,6 +220,12 @@ admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 	r.id = id;
 	switch (m->kind) {
 	case CONQUEUE__NAMED__KIND__OPEN:
+		if (m->has_direct && m->direct) {
+			admin_open_direct(p, id, q);
+			return;
+		}
+		reply_stat(p, id, q);
+		return;
 	case CONQUEUE__NAMED__KIND__STAT:
 		reply_stat(p, id, q);
 		return;
@@ -223,8 +250,11 @@ admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 		break;
 	case CONQUEUE__NAMED__KIND__LENGTH:
 		r.has_length = 1;
-		r.length =
-		    (int64_t)core_length(q->core) - (int64_t)q->wq.n[WAIT_POP];
+		/* Direct poppers wait too; the parked ones are published. */
+		r.length = direct_usable(q->core)
+		               ? direct_length(q->core)
+		               : (int64_t)core_length(q->core) -
+		                     (int64_t)q->wq.n[WAIT_POP];
 		break;
 	default:
 		st = CQ_INVALID;
@@ -398,6 +428,8 @@ admin_info(struct peer *p, uint64_t id)
 	i.rss_bytes = admin_rss();
 	i.has_pid = 1;
 	i.pid = (uint32_t)getpid();
+	i.has_direct = 1;
+	i.direct = cfg.direct != 0;
 	r.id = id;
 	r.status = CQ_OK;
 	r.info = &i;

@@ -49,6 +49,7 @@ static const struct config_key config_keys[] = {
     CK(slow_reader_grace_ms, CT_U32, 1, 86400000),
     CK(frame_timeout_ms, CT_U32, 1, 86400000),
     CK(lock_timeout_ms, CT_U32, 0, 60000),
+    CK(direct, CT_BOOL, 0, 1),
 };
 #undef CK
 
@@ -73,6 +74,7 @@ config_defaults(struct config *c)
 	c->slow_reader_grace_ms = 10000;
 	c->frame_timeout_ms = 10000;
 	c->lock_timeout_ms = 100;
+	c->direct = 1;
 }
 
 /* Free the strings of c. */

@@ -28,6 +28,7 @@ struct config {
 	uint32_t slow_reader_grace_ms;
 	uint32_t frame_timeout_ms;
 	uint32_t lock_timeout_ms;
+	int direct; /* hand segments to direct clients (DESIGN 2.5) */
 };
 
 /* The settings in force (main owns it; SIGHUP updates the limits). */

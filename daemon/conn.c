@@ -90,8 +90,11 @@ uint32_t conn_count;
 
 static void conn_send(struct peer *p, const Conqueue__Reply *r);
 static void conn_close_peer(struct peer *p, const char *why);
+static int conn_send_fds(
+    struct peer *p, const Conqueue__Reply *r, const int *fds, int nfds);
 
-static const struct peer_ops conn_peer_ops = {conn_send, conn_close_peer};
+static const struct peer_ops conn_peer_ops = {
+    conn_send, conn_close_peer, conn_send_fds};
 
 /* Arm timer ev to fire after ms milliseconds. */
 static void
@@ -254,6 +257,71 @@ conn_send(struct peer *p, const Conqueue__Reply *r)
 		event_del(c->rd_ev);
 		conn_arm(c->slow_timer, cfg.slow_reader_grace_ms);
 	}
+}
+
+/*
+ * Send reply r as one frame with fds attached to its first byte, only if
+ * nothing is queued before it (fds never wait behind buffered output): 0
+ * when the frame went (what the socket did not take is queued), -1 when
+ * nothing was sent. The caller keeps its fds.
+ */
+static int
+conn_send_fds(
+    struct peer *p, const Conqueue__Reply *r, const int *fds, int nfds)
+{
+	struct conn *c = (struct conn *)(void *)p;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} cm;
+	struct msghdr mh;
+	struct cmsghdr *h;
+	struct iovec iov;
+	size_t len = conqueue__reply__get_packed_size(r);
+	uint8_t *buf;
+	ssize_t n;
+
+	if (nfds < 1 || nfds > 4 || c->closing ||
+	    evbuffer_get_length(c->out) != 0 ||
+	    (buf = malloc(len + FRAME_HDR_LEN)) == NULL)
+		return -1;
+	frame_put_len(buf, (uint32_t)len);
+	conqueue__reply__pack(r, buf + FRAME_HDR_LEN);
+	memset(&cm, 0, sizeof cm);
+	memset(&mh, 0, sizeof mh);
+	iov.iov_base = buf;
+	iov.iov_len = len + FRAME_HDR_LEN;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+	h = CMSG_FIRSTHDR(&mh);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+	memcpy(CMSG_DATA(h), fds, (size_t)nfds * sizeof(int));
+	do
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		free(buf);
+		return -1;
+	}
+	/* The fds went with the first byte; the rest is plain output. */
+	if ((size_t)n < iov.iov_len &&
+	    evbuffer_add(c->out, buf + n, iov.iov_len - (size_t)n) != 0) {
+		free(buf);
+		conn_close(c, "out of memory");
+		return 0;
+	}
+	free(buf);
+	if ((size_t)n < iov.iov_len && !c->dirty) {
+		c->dirty = 1;
+		TAILQ_INSERT_TAIL(&conn_dirty, c, dlink);
+		if (TAILQ_FIRST(&conn_dirty) == c && !conn_reading)
+			event_active(conn_flush_ev, EV_TIMEOUT, 0);
+	}
+	return 0;
 }
 
 /*

@@ -1,6 +1,7 @@
 /* flow.c - push and pop: try at once, park, serve the parked. */
 
 #include <errno.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "common/common.h"
 #include "daemon/access.h"
+#include "daemon/bell.h"
 #include "daemon/config.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
@@ -111,6 +113,41 @@ flow_unpop(struct rqueue *q, const struct core_msg *msgs, size_t n)
 	}
 }
 
+/* Log (one warn line) the corrupt messages the last core call dropped. */
+static void
+flow_log_dropped(struct rqueue *q)
+{
+	uint64_t d;
+
+	if (q->core != NULL && (d = core_dropped(q->core)) != 0)
+		log_warn("queue '%.*s': %llu corrupt message(s) dropped "
+		         "(checksum failed)",
+		    (int)q->namelen, q->name, (unsigned long long)d);
+}
+
+/*
+ * Send pop reply r, packed straight from q's mapping, under the SIGBUS
+ * guard: a truncation racing this copy quarantines q (the core marks it)
+ * instead of killing the daemon. The packing commits nothing until it
+ * ends, so on -1 nothing was sent.
+ */
+static int
+flow_send_guarded(struct peer *p, struct rqueue *q, const Conqueue__Reply *r)
+{
+	struct core_guard g;
+
+	core_guard_enter(&g, q->core);
+	if (sigsetjmp(g.jb, 0) == 0) {
+		p->ops->send(p, r);
+		core_guard_leave(&g);
+		return 0;
+	}
+	log_error("queue '%.*s': segment cut short while a pop copied it: "
+	          "quarantined",
+	    (int)q->namelen, q->name);
+	return -1;
+}
+
 /* Fill the reply's message entries pm (and pointers pp) from msgs. */
 static void
 flow_fill_msgs(Conqueue__Msg *pm, Conqueue__Msg **pp,
@@ -173,6 +210,7 @@ flow_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 		lease_deadline =
 		    time_deadline_ns(resv_lease_ms(q, m->lease_ms));
 	st = core_pop_many(q->core, p->cid, lease_deadline, msgs, want, &n);
+	flow_log_dropped(q);
 	if (st != CQ_OK)
 		goto fail;
 	if (n <= FLOW_POP_STACK) {
@@ -194,7 +232,11 @@ flow_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 	r.status = CQ_OK;
 	r.n_msgs = n;
 	r.msgs = pp;
-	p->ops->send(p, &r);
+	if (flow_send_guarded(p, q, &r) != 0) {
+		flow_unpop(q, msgs, n);
+		st = CQ_CORRUPT;
+		goto fail;
+	}
 	if (pm != pm_stack) {
 		free(pm);
 		free(pp);
@@ -296,6 +338,8 @@ flow_serve(struct rqueue *q)
 		}
 	} while (q->serve_again);
 	q->serving = 0;
+	/* Callers serve after every commit: direct sleepers look too. */
+	bell_wake(q);
 }
 
 /* A parked op's deadline passed. */
@@ -367,8 +411,15 @@ flow_park(struct peer *p, struct rqueue *q, const Conqueue__Request *req,
 	o->pop.name.data = o->push.name.data = NULL;
 	o->pop.name.len = o->push.name.len = 0;
 	if (waiters_park(&q->wq, &o->w, kind, time_deadline_ns(timeout_ms)) ==
-	    0)
+	    0) {
+		/*
+		 * The count is published (bell.c): a direct commit that
+		 * read the old one did not ring, so try once more now.
+		 */
+		if (q->bell_ev != NULL)
+			flow_serve(q);
 		return;
+	}
 fail:
 	op_free(o);
 	errno = ENOMEM;

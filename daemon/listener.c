@@ -1,6 +1,7 @@
 /* listener.c - the listening socket: bind, accept, connection limits. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,14 @@
 
 static struct evconnlistener *listener;
 static struct event *listener_pause;
+static int listener_spare = -1; /* released to accept when out of fds */
+
+/*
+ * Descriptors non-administrators' connections may not take: the daemon's
+ * own files (listener, lock, log, segment directory, libevent, the spare)
+ * and room for administrators to connect.
+ */
+#define LISTENER_RESERVE_FDS 32
 
 /* Refuse a connection over a limit: one CQ_LIMIT reply with id 0. */
 static void
@@ -30,6 +39,21 @@ listener_refuse(int fd, const char *why)
 	r.detail = (char *)(uintptr_t)why;
 	conn_send_direct(fd, &r);
 	close(fd);
+}
+
+/* Whether uid is an administrator (root or the daemon's own uid). */
+static int
+listener_admin(uid_t uid)
+{
+	return uid == 0 || uid == geteuid();
+}
+
+/* Keep one descriptor aside, to accept with when the others run out. */
+static void
+listener_keep_spare(void)
+{
+	if (listener_spare < 0)
+		listener_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 /* A connection arrived: identify the peer, check the limits, hand it on. */
@@ -49,6 +73,17 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
 		log_warn("SO_PEERCRED: %s", strerror(errno));
 		close(fd);
+		return;
+	}
+	/* Past the budget of others, the rest is kept for administrators. */
+	if (!listener_admin(cred.uid) && registry_fd_limit != 0 &&
+	    (uint64_t)conn_count + LISTENER_RESERVE_FDS >= registry_fd_limit) {
+		snprintf(why, sizeof why,
+		    "no file descriptor left for another connection (open "
+		    "files limit %llu, %u kept for administrators)",
+		    (unsigned long long)registry_fd_limit,
+		    LISTENER_RESERVE_FDS);
+		listener_refuse(fd, why);
 		return;
 	}
 	if (conn_count >= cfg.max_connections) {
@@ -72,6 +107,41 @@ listener_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		log_warn("cannot set up a connection: out of memory");
 		close(fd);
 	}
+	listener_keep_spare();
+}
+
+/*
+ * Out of descriptors: give up the spare to accept the pending connection
+ * (the classic EMFILE trick), so that it is answered instead of left
+ * hanging: an administrator's is served on it, anyone else's gets
+ * CQ_LIMIT and is closed. 1 if a connection was taken off the queue.
+ */
+static int
+listener_accept_spare(struct evconnlistener *l)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	int fd;
+
+	if (listener_spare < 0)
+		return 0;
+	close(listener_spare);
+	listener_spare = -1;
+	fd = accept4(
+	    evconnlistener_get_fd(l), NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		listener_keep_spare();
+		return 0;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	    listener_admin(cred.uid)) {
+		/* Served on the spare's slot; a new spare when one frees. */
+		listener_accept_cb(l, fd, NULL, 0, NULL);
+		return 1;
+	}
+	listener_refuse(fd, "no file descriptor left for another connection");
+	listener_keep_spare();
+	return 1;
 }
 
 /* The pause after an accept failure is over: listen again. */
@@ -96,6 +166,12 @@ listener_error_cb(struct evconnlistener *l, void *arg)
 	struct timeval tv = {0, 100 * 1000};
 
 	(void)arg;
+	if (errno == EMFILE || errno == ENFILE) {
+		listener_keep_spare(); /* if a descriptor freed since */
+		if (listener_accept_spare(l))
+			return;
+		errno = EMFILE;
+	}
 	log_warn("accept: %s", strerror(errno));
 	if (listener_pause == NULL)
 		listener_pause = evtimer_new(
@@ -212,6 +288,7 @@ listener_open(struct event_base *base, const char *path, int fd, char **cause)
 		return -1;
 	}
 	evconnlistener_set_error_cb(listener, listener_error_cb);
+	listener_keep_spare();
 	return 0;
 }
 
@@ -225,4 +302,7 @@ listener_close(void)
 	if (listener_pause != NULL)
 		event_free(listener_pause);
 	listener_pause = NULL;
+	if (listener_spare >= 0)
+		close(listener_spare);
+	listener_spare = -1;
 }

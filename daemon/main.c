@@ -21,6 +21,7 @@
 
 #include "common/common.h"
 #include "daemon/admin.h"
+#include "daemon/bell.h"
 #include "daemon/config.h"
 #include "daemon/conn.h"
 #include "daemon/crashpoint.h"
@@ -61,7 +62,8 @@ main_usage(FILE *f)
 	fprintf(f,
 	    "usage: conqueued [-hV] [-s SOCKET] [-c CONFIG] [-i INSTANCE] "
 	    "[--ready-fd N]\n"
-	    "                 [-l LEVEL] [--syslog] [-m MODE] [-g GROUP]\n"
+	    "                 [-l LEVEL] [--syslog] [-m MODE] [-g GROUP] "
+	    "[--no-direct]\n"
 	    "  -s, --socket PATH        socket path (default: the "
 	    "CONQUEUE_SOCKET rule)\n"
 	    "  -c, --config FILE        configuration file (default %s if "
@@ -75,6 +77,8 @@ main_usage(FILE *f)
 	    "      --syslog             log to syslog as well\n"
 	    "  -m, --socket-mode OCTAL  socket file mode (default 0660)\n"
 	    "  -g, --socket-group GROUP socket file group\n"
+	    "      --no-direct          never hand segments to clients "
+	    "(direct = no)\n"
 	    "  -h, --help               this help\n"
 	    "  -V, --version            print the version\n",
 	    MAIN_DEFAULT_CONFIG);
@@ -390,6 +394,7 @@ main(int argc, char **argv)
 	    {"syslog", no_argument, NULL, 'S'},
 	    {"socket-mode", required_argument, NULL, 'm'},
 	    {"socket-group", required_argument, NULL, 'g'},
+	    {"no-direct", no_argument, NULL, 'D'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -436,6 +441,9 @@ main(int argc, char **argv)
 			break;
 		case 'g':
 			main_flag("socket_group", optarg);
+			break;
+		case 'D':
+			main_flag("direct", "no");
 			break;
 		case 'h':
 			main_usage(stdout);
@@ -514,6 +522,7 @@ main(int argc, char **argv)
 		main_fatal("cannot handle SIGBUS", NULL);
 	if (registry_open(instance, &cause) != 0)
 		main_fatal("registry", cause);
+	bell_init(main_base);
 	if (listener_open(main_base, sockpath, act_fd, &cause) != 0)
 		main_fatal("listen", cause);
 	for (i = 0; i < 3; i++) {

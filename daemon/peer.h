@@ -20,6 +20,12 @@ struct peer_ops {
 	void (*send)(struct peer *p, const Conqueue__Reply *r);
 	/* Close the connection after flushing what was sent. */
 	void (*close)(struct peer *p, const char *why);
+	/*
+	 * Send r with fds (SCM_RIGHTS) if nothing else is queued: 0 when
+	 * sent (the caller keeps its fds), -1 when r was not sent. NULL: never.
+	 */
+	int (*send_fds)(
+	    struct peer *p, const Conqueue__Reply *r, const int *fds, int nfds);
 };
 
 /* One client connection as dispatch sees it. */

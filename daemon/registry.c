@@ -1,10 +1,13 @@
 /* registry.c - queue names to shared-memory segments, reattached on start. */
 
 /*
- * The daemon builds every segment name itself: /conqueue-INSTANCE-N with a
- * decimal N, never from a client string. At start the instance's segments
- * found in /dev/shm are attached again; the in-flight messages of the
- * previous run go back to their queues.
+ * The daemon keeps its segments in a directory of its own on tmpfs,
+ * /dev/shm/conqueue-INSTANCE/ (mode 0700, owned by its uid: nobody else
+ * can create, plant or squat a name there), each named by a decimal N it
+ * builds itself, never from a client string. The handles hold no fd of
+ * their files. At start the instance's segments are attached again (old
+ * /dev/shm/conqueue-INSTANCE-N files of ours are first moved in); the
+ * in-flight messages of the previous run go back to their queues.
  */
 
 #include <dirent.h>
@@ -18,6 +21,7 @@
 
 #include "common/common.h"
 #include "daemon/config.h"
+#include "daemon/bell.h"
 #include "daemon/crashpoint.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
@@ -31,6 +35,8 @@ static struct htab registry_names;
 static struct htab registry_uids;
 static char registry_instance[72]; /* at most 64 bytes */
 static uint32_t registry_next_segno = 1;
+static int registry_dirfd = -1;    /* the segment directory */
+static char registry_dirpath[128]; /* its path, for messages */
 
 /* Key for name lookups. */
 struct registry_key {
@@ -119,8 +125,7 @@ registry_add(
 	memcpy(q->name, name, namelen);
 	q->namelen = namelen;
 	q->segno = segno;
-	snprintf(q->segname, sizeof q->segname, "/conqueue-%s-%u",
-	    registry_instance, segno);
+	snprintf(q->segname, sizeof q->segname, "%u", segno);
 	q->core = core;
 	q->quarantined = core == NULL;
 	waitq_init(&q->wq);
@@ -171,48 +176,48 @@ registry_quarantine(const char *seg, uint32_t segno, cq_status st)
 	struct rqueue *q;
 	size_t len;
 
-	if (core_peek(seg, &a) == CQ_OK &&
+	if (core_peek_at(registry_dirfd, seg, &a) == CQ_OK &&
 	    cq_name_valid(a.name, (len = strlen(a.name))) &&
 	    registry_find(a.name, len) == NULL) {
-		log_error("segment %s failed validation (%s): queue '%s' "
+		log_error("segment %s/%s failed validation (%s): queue '%s' "
 		          "quarantined",
-		    seg, cq_strstatus(st), a.name);
+		    registry_dirpath, seg, cq_strstatus(st), a.name);
 		if ((q = registry_add(a.name, len, segno, NULL)) != NULL)
 			q->uid = a.uid;
 		return;
 	}
 	/* A name no client can spell: it cannot shadow a queue. */
 	snprintf(qname, sizeof qname, ".quarantined-%u", segno);
-	log_error("segment %s failed validation (%s): quarantined as '%s'", seg,
-	    cq_strstatus(st), qname);
+	log_error("segment %s/%s failed validation (%s): quarantined as '%s'",
+	    registry_dirpath, seg, cq_strstatus(st), qname);
 	registry_add(qname, strlen(qname), segno, NULL);
 }
 
 /* Attach one segment found at start; quarantine it if it fails. */
 static void
-registry_reattach(const char *file, uint32_t segno)
+registry_reattach(const char *seg, uint32_t segno)
 {
-	char seg[300];
 	struct core_queue *core = NULL;
 	const struct core_attr *a;
 	struct rqueue *q;
 	cq_status st;
+	uint64_t dropped;
 
-	snprintf(seg, sizeof seg, "/%s", file);
-	st = core_attach(seg, &core);
+	st = core_attach_at(registry_dirfd, seg, &core);
 	if (st == CQ_NOTFOUND) {
 		/* A create that died before its commit: it did nothing. */
-		log_info("segment %s: unfinished create, removed", seg);
-		core_unlink(seg);
+		log_info("segment %s/%s: unfinished create, removed",
+		    registry_dirpath, seg);
+		core_unlink_at(registry_dirfd, seg);
 		return;
 	}
 	if (st == CQ_OK) {
 		a = core_attr(core);
 		if (registry_find(a->name, strlen(a->name)) != NULL ||
 		    !cq_name_valid(a->name, strlen(a->name))) {
-			log_error("segment %s: duplicate or bad queue name; "
+			log_error("segment %s/%s: duplicate or bad queue name; "
 			          "quarantined",
-			    seg);
+			    registry_dirpath, seg);
 			core_detach(core);
 			core = NULL;
 			st = CQ_CORRUPT;
@@ -227,6 +232,10 @@ registry_reattach(const char *file, uint32_t segno)
 	if ((st = core_return_all(core)) != CQ_OK)
 		log_warn("queue '%s': returning in-flight messages: %s",
 		    a->name, cq_strstatus(st));
+	if ((dropped = core_dropped(core)) != 0)
+		log_warn(
+		    "queue '%s': %llu corrupt message(s) dropped at attach",
+		    a->name, (unsigned long long)dropped);
 	if ((q = registry_add(a->name, strlen(a->name), segno, core)) == NULL) {
 		log_error("queue '%s': out of memory", a->name);
 		core_detach(core);
@@ -235,17 +244,18 @@ registry_reattach(const char *file, uint32_t segno)
 	q->uid = a->uid;
 	q->storage = core_segment_size(a);
 	registry_charge(q, 1);
-	log_debug("reattached queue '%s' (%s)", a->name, seg);
+	log_debug(
+	    "reattached queue '%s' (%s/%s)", a->name, registry_dirpath, seg);
 }
 
 /*
- * Whether /dev/shm entry name can be a segment this daemon made: a regular
- * file owned by its uid. /dev/shm is world-writable, so anything else was
- * planted (or is a symlink): ignored and logged, never a queue, never
- * counted against max_queues.
+ * Whether entry name of directory dfd (where) can be a segment this daemon
+ * made: a regular file owned by its uid. Anything else was planted (or is
+ * a symlink): ignored and logged, never a queue, never counted against
+ * max_queues.
  */
 static int
-registry_ours(int dfd, const char *name)
+registry_ours(int dfd, const char *where, const char *name)
 {
 	struct stat sb;
 
@@ -253,54 +263,174 @@ registry_ours(int dfd, const char *name)
 		return 0;
 	if (S_ISREG(sb.st_mode) && sb.st_uid == geteuid())
 		return 1;
-	log_warn("/dev/shm/%s: ignored: %s owned by uid %u, not a segment of "
+	log_warn("%s/%s: ignored: %s owned by uid %u, not a segment of "
 	         "this daemon (uid %u)",
-	    name, S_ISREG(sb.st_mode) ? "a file" : "not a regular file",
+	    where, name, S_ISREG(sb.st_mode) ? "a file" : "not a regular file",
 	    (unsigned)sb.st_uid, (unsigned)geteuid());
 	return 0;
 }
 
-/* Scan /dev/shm for this instance's segments and attach them. */
-int
-registry_open(const char *instance, char **cause)
+/* The segment number a name spells (decimal, no leading 0), or 0. */
+static uint32_t
+registry_segno(const char *p)
+{
+	unsigned long n;
+
+	if (*p < '1' || *p > '9' || strspn(p, "0123456789") != strlen(p) ||
+	    strlen(p) > 10)
+		return 0;
+	errno = 0;
+	n = strtoul(p, NULL, 10);
+	if (errno != 0 || n > UINT32_MAX - 1)
+		return 0;
+	return (uint32_t)n;
+}
+
+/*
+ * Open (creating it, mode 0700, if absent) the segment directory and check
+ * it: a directory, not a symlink, owned by our uid, writable by nobody
+ * else; anything else could be a neighbour's trap, so refuse to start.
+ */
+static int
+registry_dir_open(char **cause)
+{
+	struct stat sb;
+	int created = 0, fd;
+
+	if (mkdir(registry_dirpath, 0700) == 0)
+		created = 1;
+	else if (errno != EEXIST) {
+		if (asprintf(cause, "cannot create %s: %s", registry_dirpath,
+		        strerror(errno)) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	fd = open(
+	    registry_dirpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (asprintf(cause, "%s: %s", registry_dirpath,
+		        errno == ELOOP || errno == ENOTDIR
+		            ? "a symlink or not a directory: refusing it "
+		              "(remove "
+		              "it if you did not make it)"
+		            : strerror(errno)) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	if (created)
+		(void)fchmod(fd, 0700); /* mkdir's mode went through umask */
+	if (fstat(fd, &sb) != 0 || sb.st_uid != geteuid() ||
+	    (sb.st_mode & 022) != 0) {
+		if (asprintf(cause,
+		        "%s is owned by uid %u mode %04o: it must be owned by "
+		        "the daemon's uid %u and writable by nobody else; "
+		        "refusing it (remove it if you did not make it)",
+		        registry_dirpath, (unsigned)sb.st_uid,
+		        (unsigned)(sb.st_mode & 07777),
+		        (unsigned)geteuid()) < 0)
+			*cause = NULL;
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Move segments of the old layout (/dev/shm/conqueue-INSTANCE-N, ours)
+ * into the directory: one rename each, atomic on one tmpfs, never over a
+ * file already there.
+ */
+static void
+registry_migrate(void)
 {
 	char prefix[160];
 	size_t plen;
 	DIR *dir;
 	struct dirent *de;
-	const char *p;
-	unsigned long n;
-	char *end;
+	uint32_t n;
+
+	plen = (size_t)snprintf(
+	    prefix, sizeof prefix, "conqueue-%s-", registry_instance);
+	if ((dir = opendir("/dev/shm")) == NULL)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		if (strncmp(de->d_name, prefix, plen) != 0 ||
+		    (n = registry_segno(de->d_name + plen)) == 0 ||
+		    !registry_ours(dirfd(dir), "/dev/shm", de->d_name))
+			continue;
+		if (renameat2(dirfd(dir), de->d_name, registry_dirfd,
+		        de->d_name + plen, RENAME_NOREPLACE) != 0)
+			log_warn("/dev/shm/%s: cannot move it to %s: %s",
+			    de->d_name, registry_dirpath, strerror(errno));
+		else
+			log_info("/dev/shm/%s: moved to %s/%u", de->d_name,
+			    registry_dirpath, (unsigned)n);
+	}
+	closedir(dir);
+}
+
+/* Open the segment directory and attach the instance's segments. */
+int
+registry_open(const char *instance, char **cause)
+{
+	DIR *dir;
+	struct dirent *de;
+	uint32_t n;
+	int dfd;
 
 	htab_init(&registry_names);
 	htab_init(&registry_uids);
 	snprintf(registry_instance, sizeof registry_instance, "%s", instance);
-	plen =
-	    (size_t)snprintf(prefix, sizeof prefix, "conqueue-%s-", instance);
-	if ((dir = opendir("/dev/shm")) == NULL) {
-		if (asprintf(cause, "/dev/shm: %s", strerror(errno)) < 0)
+	snprintf(registry_dirpath, sizeof registry_dirpath,
+	    "/dev/shm/conqueue-%s", instance);
+	if ((registry_dirfd = registry_dir_open(cause)) < 0)
+		return -1;
+	registry_migrate();
+	/* readdir gets its own fd: registry_dirfd stays for the handles. */
+	if ((dfd = openat(registry_dirfd, ".",
+	         O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    (dir = fdopendir(dfd)) == NULL) {
+		if (asprintf(
+		        cause, "%s: %s", registry_dirpath, strerror(errno)) < 0)
 			*cause = NULL;
+		if (dfd >= 0)
+			close(dfd);
 		return -1;
 	}
 	while ((de = readdir(dir)) != NULL) {
-		if (strncmp(de->d_name, prefix, plen) != 0)
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
-		/* Only digits may follow: "a-1" must not claim "a-1-2". */
-		p = de->d_name + plen;
-		if (*p < '1' || *p > '9' ||
-		    strspn(p, "0123456789") != strlen(p))
+		if ((n = registry_segno(de->d_name)) == 0) {
+			log_warn("%s/%s: ignored: not a segment name",
+			    registry_dirpath, de->d_name);
 			continue;
-		errno = 0;
-		n = strtoul(p, &end, 10);
-		if (errno != 0 || n > UINT32_MAX - 1)
+		}
+		if (!registry_ours(
+		        registry_dirfd, registry_dirpath, de->d_name))
 			continue;
-		if (!registry_ours(dirfd(dir), de->d_name))
-			continue;
-		registry_reattach(de->d_name, (uint32_t)n);
+		registry_reattach(de->d_name, n);
 	}
 	closedir(dir);
-	log_info("instance %s: %u queue(s) attached", instance, registry_count);
+	log_info("instance %s: %u queue(s) attached from %s", instance,
+	    registry_count, registry_dirpath);
 	return 0;
+}
+
+/*
+ * Open q's segment O_RDWR|O_CLOEXEC (by the directory fd and its name,
+ * the file attach checked, never through a symlink) for handing it to a
+ * direct client; the caller closes it. -1 with errno (EINVAL if q is
+ * quarantined).
+ */
+int
+registry_segment_fd(struct rqueue *q)
+{
+	if (q->core == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	return core_reopen(q->core);
 }
 
 /* Detach every queue and free the tables (the segments stay). */
@@ -314,6 +444,7 @@ registry_close(void)
 	registry_last = NULL;
 	while ((q = TAILQ_FIRST(&registry_queues)) != NULL) {
 		TAILQ_REMOVE(&registry_queues, q, link);
+		bell_free(q);
 		if (q->core != NULL)
 			core_detach(q->core);
 		htab_free(&q->resv);
@@ -328,6 +459,9 @@ registry_close(void)
 		free(e);
 	}
 	htab_free(&registry_uids);
+	if (registry_dirfd >= 0)
+		close(registry_dirfd);
+	registry_dirfd = -1;
 }
 
 /*
@@ -378,21 +512,6 @@ registry_chown(
 	return CQ_OK;
 }
 
-/*
- * Descriptors kept from queues: for connections (a quarter of the limit
- * at most) and the daemon's own files, so that a user filling the daemon
- * with queues cannot keep an admin from connecting.
- */
-static uint64_t
-registry_fd_reserve(void)
-{
-	uint64_t conns = cfg.max_connections;
-
-	if (conns > registry_fd_limit / 4)
-		conns = registry_fd_limit / 4;
-	return conns + 64;
-}
-
 /* Create a queue's segment and record it. */
 cq_status
 registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
@@ -403,7 +522,7 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 	struct rqueue *q;
 	size_t size;
 	uint32_t segno;
-	char seg[300];
+	char seg[32];
 	cq_status st;
 	int tries;
 
@@ -416,16 +535,6 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 	if (size == 0) {
 		snprintf(why, whylen, "queue size overflows");
 		return CQ_INVALID;
-	}
-	if (registry_fd_limit != 0 &&
-	    (uint64_t)registry_count + registry_fd_reserve() >=
-	        registry_fd_limit) {
-		snprintf(why, whylen,
-		    "no file descriptor left for another queue (open files "
-		    "limit %llu, %llu kept for connections)",
-		    (unsigned long long)registry_fd_limit,
-		    (unsigned long long)registry_fd_reserve());
-		return CQ_LIMIT;
 	}
 	if (!force) {
 		if (registry_count >= cfg.max_queues) {
@@ -455,17 +564,16 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 	/* A leftover segment with the next number is skipped, not reused. */
 	for (tries = 0; tries < 100; tries++) {
 		segno = registry_next_segno++;
-		snprintf(seg, sizeof seg, "/conqueue-%s-%u", registry_instance,
-		    segno);
-		st = core_create(seg, attr, &core);
+		snprintf(seg, sizeof seg, "%u", segno);
+		st = core_create_at(registry_dirfd, seg, attr, &core);
 		if (st != CQ_EXISTS)
 			break;
 	}
 	if (st == CQ_LIMIT) {
 		/* core keeps the errno: say which resource ran out. */
 		snprintf(why, whylen,
-		    "cannot reserve %zu bytes of queue storage in /dev/shm: %s",
-		    size, strerror(errno));
+		    "cannot reserve %zu bytes of queue storage in %s: %s", size,
+		    registry_dirpath, strerror(errno));
 		return st;
 	}
 	if (st != CQ_OK) {
@@ -477,7 +585,7 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 	q = registry_add(attr->name, strlen(attr->name), segno, core);
 	if (q == NULL) {
 		core_detach(core);
-		core_unlink(seg);
+		core_unlink_at(registry_dirfd, seg);
 		snprintf(why, whylen, "out of memory");
 		return CQ_SYSTEM;
 	}
@@ -500,14 +608,15 @@ registry_delete(struct rqueue *q)
 	htab_remove(&registry_names, &q->h);
 	TAILQ_REMOVE(&registry_queues, q, link);
 	registry_count--;
+	bell_free(q);
 	if (q->core != NULL)
 		core_detach(q->core);
 	crashpoint("delete.before_unlink");
-	st = core_unlink(q->segname);
+	st = core_unlink_at(registry_dirfd, q->segname);
 	crashpoint("delete.after_unlink");
 	if (st != CQ_OK)
-		log_warn("queue '%.*s': removing %s: %s", (int)q->namelen,
-		    q->name, q->segname, cq_strstatus(st));
+		log_warn("queue '%.*s': removing %s/%s: %s", (int)q->namelen,
+		    q->name, registry_dirpath, q->segname, cq_strstatus(st));
 	htab_free(&q->resv);
 	free(q);
 }

@@ -12,6 +12,7 @@
 #include "daemon/htab.h"
 #include "daemon/waiters.h"
 
+struct event;
 struct op;
 TAILQ_HEAD(op_list, op);
 
@@ -32,7 +33,9 @@ struct rqueue {
 	struct htab resv;        /* dispatch's reservations by message id */
 	int serving;             /* dispatch: serve loop running */
 	int serve_again;
-	int back_mark; /* dispatch: listed among queues to serve */
+	int back_mark;         /* dispatch: listed among queues to serve */
+	struct event *bell_ev; /* bell.c: doorbell watch, NULL until a grant */
+	int bell_fd;           /* its eventfd, valid while bell_ev is set */
 };
 TAILQ_HEAD(rqueue_list, rqueue);
 
@@ -61,6 +64,11 @@ struct rqueue *registry_find(const void *name, size_t len);
  */
 cq_status registry_create(const struct core_attr *attr, int force,
     struct rqueue **qp, char *why, size_t whylen);
+/*
+ * Open q's segment file again, O_RDWR|O_CLOEXEC, for SCM_RIGHTS (no fd is
+ * kept per queue): the caller closes it. -1 with errno.
+ */
+int registry_segment_fd(struct rqueue *q);
 /* Remove q's segment and forget it (the caller has woken its waiters). */
 void registry_delete(struct rqueue *q);
 /*

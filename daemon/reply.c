@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "common/common.h"
+#include "core/direct.h"
 #include "daemon/reply.h"
 
 /* Send a reply carrying only a status and detail. */
@@ -41,7 +42,9 @@ reply_f(struct peer *p, uint64_t id, cq_status st, const char *fmt, ...)
 cq_status
 reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 {
+	struct direct_stat ds;
 	struct core_stat st;
+	uint32_t poppers, pushers;
 	uint64_t now;
 	cq_status rc;
 
@@ -54,7 +57,16 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 		s->uid = q->uid;
 		return CQ_OK;
 	}
-	if ((rc = core_stat(q->core, &st)) != CQ_OK)
+	/* Waiters and length count direct clients too (direct_stat). */
+	poppers = q->wq.n[WAIT_POP];
+	pushers = q->wq.n[WAIT_PUSH];
+	if (direct_usable(q->core)) {
+		if ((rc = direct_stat(q->core, &ds)) != CQ_OK)
+			return rc;
+		st = ds.core;
+		poppers = ds.waiting_poppers;
+		pushers = ds.waiting_pushers;
+	} else if ((rc = core_stat(q->core, &st)) != CQ_OK)
 		return rc;
 #define SET(f, v)                                                              \
 	do {                                                                   \
@@ -72,8 +84,10 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 	SET(serial, st.attr.serial != 0);
 	SET(length, st.length);
 	SET(in_flight, st.in_flight);
-	SET(waiting_poppers, q->wq.n[WAIT_POP]);
-	SET(waiting_pushers, q->wq.n[WAIT_PUSH]);
+	SET(waiting_poppers, poppers);
+	SET(waiting_pushers, pushers);
+	SET(no_direct, st.attr.no_direct != 0);
+	SET(corrupt_dropped, st.corrupt_dropped);
 	SET(closed, st.closed != 0);
 	SET(paused, st.paused != 0);
 	SET(total_pushed, st.total_pushed);

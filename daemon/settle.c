@@ -1,6 +1,7 @@
 /* settle.c - in-flight messages going back: requeue, dead-letter, hold. */
 
 #include <errno.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,37 @@
 #define SETTLE_RETRY_MS 1000 /* a held message tries to settle again */
 
 /*
+ * Copy message m's bytes out of q's mapping under the SIGBUS guard (never
+ * inside core_push, which holds the dead-letter queue's lock): a
+ * truncation racing the copy quarantines q instead of killing the daemon.
+ * A malloc'ed copy (the caller frees it), or NULL with *st CQ_CORRUPT
+ * (quarantined) or CQ_SYSTEM (no memory): the message stays in flight.
+ */
+static void *
+settle_copy(struct rqueue *q, const struct core_msg *m, cq_status *st)
+{
+	struct core_guard g;
+	void *volatile buf;
+
+	*st = CQ_SYSTEM;
+	if ((buf = malloc(m->len != 0 ? m->len : 1)) == NULL)
+		return NULL;
+	*st = CQ_OK;
+	core_guard_enter(&g, q->core);
+	if (sigsetjmp(g.jb, 0) == 0) {
+		memcpy(buf, m->data, m->len);
+		core_guard_leave(&g);
+		return buf;
+	}
+	log_error("queue '%.*s': segment cut short while dead-lettering "
+	          "message %llu: quarantined",
+	    (int)q->namelen, q->name, (unsigned long long)m->id);
+	*st = CQ_CORRUPT;
+	free(buf);
+	return NULL;
+}
+
+/*
  * Move in-flight message m of q (delivered max_deliveries times) to
  * NAME.dlq, created on demand like q. 0 when done; -1 (logged unless
  * quiet, a retry) when it stays in flight.
@@ -26,6 +58,7 @@ settle_dead_letter(struct rqueue *q, const struct core_msg *m, int quiet)
 	struct core_attr a = *core_attr(q->core);
 	struct rqueue *dlq;
 	char why[256];
+	void *copy;
 	uint64_t id;
 	cq_status st;
 	int n;
@@ -65,10 +98,14 @@ settle_dead_letter(struct rqueue *q, const struct core_msg *m, int quiet)
 	}
 	if (dlq->core == NULL)
 		st = CQ_CORRUPT;
-	else
-		st = core_push(dlq->core, m->data, m->len,
+	else if ((copy = settle_copy(q, m, &st)) == NULL)
+		; /* st says why */
+	else {
+		st = core_push(dlq->core, copy, m->len,
 		    m->band < core_attr(dlq->core)->bands ? m->band : 0, 0,
 		    &id);
+		free(copy);
+	}
 	if (st != CQ_OK) {
 		if (!quiet)
 			log_warn("queue '%s': dead-lettering message %llu: "

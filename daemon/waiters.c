@@ -25,6 +25,7 @@
 
 static struct event_base *waiters_base;
 static waiters_expire_fn *waiters_expire;
+static void (*waiters_count_fn)(struct waitq *wq);
 
 /* Remember the event base and what to call when a deadline passes. */
 void
@@ -32,6 +33,13 @@ waiters_init(struct event_base *base, waiters_expire_fn *expire)
 {
 	waiters_base = base;
 	waiters_expire = expire;
+}
+
+/* Call fn(wq) after every change of wq's counts. */
+void
+waiters_on_count(void (*fn)(struct waitq *wq))
+{
+	waiters_count_fn = fn;
 }
 
 /* Initialise the lists of one queue. */
@@ -111,6 +119,8 @@ waiters_park(struct waitq *wq, struct waiter *w, int kind, uint64_t deadline_ns)
 	w->wq = wq;
 	TAILQ_INSERT_TAIL(&wq->list[kind], w, link);
 	wq->n[kind]++;
+	if (waiters_count_fn != NULL)
+		waiters_count_fn(wq);
 	return 0;
 }
 
@@ -126,6 +136,8 @@ waiters_remove(struct waiter *w)
 		return;
 	TAILQ_REMOVE(&w->wq->list[w->kind], w, link);
 	w->wq->n[w->kind]--;
+	if (waiters_count_fn != NULL)
+		waiters_count_fn(w->wq);
 	w->wq = NULL;
 }
 

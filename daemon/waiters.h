@@ -32,6 +32,8 @@ struct waiter {
 typedef void waiters_expire_fn(struct waiter *w);
 
 void waiters_init(struct event_base *base, waiters_expire_fn *expire);
+/* Call fn(wq) after every change of wq's counts (the direct path). */
+void waiters_on_count(void (*fn)(struct waitq *wq));
 void waitq_init(struct waitq *wq);
 /* Park w at the tail of wq's kind list until deadline_ns (UINT64_MAX: never).
  */

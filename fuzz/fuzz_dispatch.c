@@ -58,7 +58,7 @@ fz_close(struct peer *p, const char *why)
 	((struct fzpeer *)(void *)p)->closed = 1;
 }
 
-static const struct peer_ops fz_ops = {fz_send, fz_close};
+static const struct peer_ops fz_ops = {fz_send, fz_close, NULL};
 
 /* Remove this process's segments at exit. */
 static void
@@ -67,7 +67,7 @@ fz_cleanup(void)
 	char cmd[160];
 
 	registry_close();
-	snprintf(cmd, sizeof cmd, "rm -f /dev/shm/conqueue-%s-*", fz_instance);
+	snprintf(cmd, sizeof cmd, "rm -rf /dev/shm/conqueue-%s", fz_instance);
 	if (system(cmd) != 0)
 		fprintf(stderr, "fuzz_dispatch: %s failed\n", cmd);
 }

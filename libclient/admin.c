@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "dpath.h"
 #include "ops.h"
 
 /* Run a named op on q. */
@@ -47,6 +48,8 @@ cq_is_closed(cq_queue *q, int *closed)
 	if (closed == NULL)
 		return CQ_INVALID;
 	*closed = 0;
+	if (q != NULL && q->dq != NULL)
+		return dpath_is_closed(q, closed);
 	st = admin_qnamed(q, CONQUEUE__NAMED__KIND__IS_CLOSED, &r);
 	if (st == CQ_OK)
 		*closed = r->has_flag && r->flag;
@@ -65,6 +68,8 @@ cq_length(cq_queue *q, int64_t *length)
 	if (length == NULL)
 		return CQ_INVALID;
 	*length = 0;
+	if (q != NULL && q->dq != NULL)
+		return dpath_length(q, length);
 	st = admin_qnamed(q, CONQUEUE__NAMED__KIND__LENGTH, &r);
 	if (st == CQ_OK)
 		*length = r->length;
@@ -85,6 +90,8 @@ cq_stat(cq_queue *q, cq_queue_stat *st)
 	if (st == NULL)
 		return CQ_INVALID;
 	memset(st, 0, sizeof *st);
+	if (q != NULL && q->dq != NULL)
+		return dpath_stat(q, st);
 	s = admin_qnamed(q, CONQUEUE__NAMED__KIND__STAT, &r);
 	if (s == CQ_OK && (r == NULL || r->stat == NULL)) {
 		conn_set_error(q->c, CQ_PROTOCOL, "stat reply without stat", 0);

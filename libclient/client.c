@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "dpath.h"
 #include "engine.h"
 #include "ops.h"
 
@@ -97,9 +98,10 @@ client_welcome(cq_client *c, const Conqueue__Reply *r)
 	return CQ_OK;
 }
 
-/* cq_connect_named: connect, say Hello and check the Welcome. */
+/* cq_connect_flags: connect, say Hello and check the Welcome. */
 cq_status
-cq_connect_named(cq_client **cp, const char *path, const char *client_name)
+cq_connect_flags(
+    cq_client **cp, const char *path, const char *client_name, unsigned flags)
 {
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Hello hello = CONQUEUE__HELLO__INIT;
@@ -113,6 +115,8 @@ cq_connect_named(cq_client **cp, const char *path, const char *client_name)
 	if (cp == NULL)
 		return CQ_INVALID;
 	*cp = NULL;
+	if ((flags & ~(CQ_CONNECT_NO_DIRECT | CQ_CONNECT_DIRECT)) != 0)
+		return CQ_INVALID;
 	if (path == NULL) {
 		if (cq_default_socket(def, sizeof def) != CQ_OK)
 			return CQ_INVALID;
@@ -138,6 +142,7 @@ cq_connect_named(cq_client **cp, const char *path, const char *client_name)
 		errno = err;
 		return CQ_SYSTEM;
 	}
+	c->no_direct = dpath_off(flags);
 	req.op_case = CONQUEUE__REQUEST__OP_HELLO;
 	req.hello = &hello;
 	hello.protocol_version = CQ_PROTOCOL_VERSION;
@@ -162,6 +167,13 @@ cq_connect_named(cq_client **cp, const char *path, const char *client_name)
 	return CQ_OK;
 }
 
+/* cq_connect_named: cq_connect_flags with the default flags. */
+cq_status
+cq_connect_named(cq_client **cp, const char *path, const char *client_name)
+{
+	return cq_connect_flags(cp, path, client_name, 0);
+}
+
 /* cq_connect: cq_connect_named without a client name. */
 cq_status
 cq_connect(cq_client **cp, const char *path)
@@ -180,6 +192,7 @@ cq_disconnect(cq_client *c)
 	engine_shutdown(c);
 	for (q = c->queues; q != NULL; q = next) {
 		next = q->next;
+		dpath_free(q);
 		free(q);
 	}
 	engine_free(c);

@@ -1,6 +1,7 @@
 /* conn.c - a connection's last error and the events an event loop watches. */
 
 #include <string.h>
+#include <unistd.h>
 
 #include "conn.h"
 
@@ -37,4 +38,61 @@ conn_events(cq_client *c)
 	if (c->dead)
 		return 0;
 	return CQ_WANT_READ | (c->out_off < c->out_len ? CQ_WANT_WRITE : 0);
+}
+
+/* Keep a received fd for the reply frame that claims it (full: close). */
+void
+conn_fdq_push(cq_client *c, int fd, uint64_t at)
+{
+	if (c->fdq_n < CONN_FDQ_MAX) {
+		c->fdq_at[c->fdq_n] = at;
+		c->fdq[c->fdq_n++] = fd;
+	} else {
+		close(fd);
+	}
+}
+
+/* Remove the first k fds from the FIFO (already taken or closed). */
+static void
+conn_fdq_shift(cq_client *c, size_t k)
+{
+	memmove(c->fdq, c->fdq + k, (c->fdq_n - k) * sizeof c->fdq[0]);
+	memmove(c->fdq_at, c->fdq_at + k, (c->fdq_n - k) * sizeof c->fdq_at[0]);
+	c->fdq_n -= k;
+}
+
+/* Close every fd that came with a byte before stream offset end. */
+void
+conn_fdq_drop(cq_client *c, uint64_t end)
+{
+	size_t k = 0;
+
+	while (k < c->fdq_n && c->fdq_at[k] < end)
+		close(c->fdq[k++]);
+	conn_fdq_shift(c, k);
+}
+
+/*
+ * Take up to n fds that came with a byte before stream offset end into
+ * fds (oldest first); returns how many.
+ */
+size_t
+conn_fdq_take(cq_client *c, int *fds, size_t n, uint64_t end)
+{
+	size_t k = 0;
+
+	while (k < n && k < c->fdq_n && c->fdq_at[k] < end) {
+		fds[k] = c->fdq[k];
+		k++;
+	}
+	conn_fdq_shift(c, k);
+	return k;
+}
+
+/* Close every fd nobody claimed (on disconnect, or a broken frame). */
+void
+conn_fdq_clear(cq_client *c)
+{
+	while (c->fdq_n > 0)
+		close(c->fdq[--c->fdq_n]);
 }

@@ -21,7 +21,11 @@
 #include "proto/frame.h"
 
 struct arena;
+struct core_queue;
 struct cq_op;
+
+/* Fds received with SCM_RIGHTS and not yet claimed by a reply frame. */
+#define CONN_FDQ_MAX 16
 struct wire_msg;
 
 /* A growable list of request ids (pending confirms and rejects). */
@@ -80,6 +84,15 @@ struct cq_client {
 	struct cq_op *op_free;
 	size_t nop_free;
 
+	/* Received fds in arrival order, each with the stream offset of the
+	 * first byte that came with it: a reply frame announcing fds = N
+	 * takes those that came with its bytes; any other is closed. */
+	int fdq[CONN_FDQ_MAX];
+	uint64_t fdq_at[CONN_FDQ_MAX];
+	size_t fdq_n;
+	uint64_t rx_total; /* bytes received so far */
+	int no_direct;     /* CQ_CONNECT_NO_DIRECT or CONQUEUE_DIRECT=0 */
+
 	/* Told whenever cq_client_events() may have changed. */
 	void (*watch)(cq_client *, void *);
 	void *watch_arg;
@@ -91,6 +104,13 @@ struct cq_queue {
 	struct cq_queue *next, *prev;
 	size_t namelen;
 	char name[CQ_NAME_MAX + 1];
+
+	/* The direct path (dpath.c): the mapped segment, or NULL. */
+	struct core_queue *dq;
+	int bell;          /* the daemon's doorbell eventfd */
+	uint32_t max_size; /* of the segment's geometry */
+	uint8_t *pbuf;     /* a direct pop's copy-out buffer */
+	size_t pbuf_cap;
 };
 
 /* conn.c */
@@ -98,5 +118,9 @@ void conn_set_error(
     cq_client *c, cq_status st, const char *detail, int sys_errno);
 int conn_events(cq_client *c);
 void conn_notify(cq_client *c);
+void conn_fdq_push(cq_client *c, int fd, uint64_t at);
+size_t conn_fdq_take(cq_client *c, int *fds, size_t n, uint64_t end);
+void conn_fdq_drop(cq_client *c, uint64_t end);
+void conn_fdq_clear(cq_client *c);
 
 #endif /* CQ_LIBCLIENT_CONN_H */

@@ -452,6 +452,7 @@ engine_free(cq_client *c)
 {
 	struct cq_op *op;
 
+	conn_fdq_clear(c);
 	while ((op = c->op_free) != NULL) {
 		c->op_free = op->next;
 		free(op);

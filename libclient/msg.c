@@ -6,7 +6,7 @@
 #include "msg.h"
 
 /* A cq_msg the application will own, holding a copy of data. */
-static cq_msg *
+cq_msg *
 msg_new(uint64_t id, unsigned band, uint32_t deliveries, uint64_t enqueued_ns,
     const uint8_t *data, size_t len)
 {

@@ -19,6 +19,8 @@ struct cq_msg {
 	uint8_t *data; /* points just after the struct; NUL-terminated */
 };
 
+cq_msg *msg_new(uint64_t id, unsigned band, uint32_t deliveries,
+    uint64_t enqueued_ns, const uint8_t *data, size_t len);
 cq_msg *msg_from_wire(const Conqueue__Msg *w);
 cq_msg *msg_from_fast(const struct wire_msg *w);
 

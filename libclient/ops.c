@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "dpath.h"
 #include "engine.h"
 #include "ops.h"
 #include "send.h"
@@ -225,9 +226,6 @@ cq_open(cq_client *c, const char *name, cq_queue **qp)
 	*qp = NULL;
 	if ((st = ops_check_name(c, name)) != CQ_OK)
 		return st;
-	st = ops_named(c, name, CONQUEUE__NAMED__KIND__OPEN, NULL);
-	if (st != CQ_OK)
-		return st;
 	if ((q = calloc(1, sizeof *q)) == NULL) {
 		conn_set_error(c, CQ_SYSTEM, "out of memory", ENOMEM);
 		return CQ_SYSTEM;
@@ -235,6 +233,11 @@ cq_open(cq_client *c, const char *name, cq_queue **qp)
 	q->c = c;
 	q->namelen = strlen(name);
 	memcpy(q->name, name, q->namelen + 1);
+	/* The daemon may hand over the segment (the direct path). */
+	if ((st = dpath_open(c, q)) != CQ_OK) {
+		free(q);
+		return st;
+	}
 	q->next = c->queues;
 	if (c->queues != NULL)
 		c->queues->prev = q;
@@ -255,6 +258,7 @@ cq_queue_free(cq_queue *q)
 		q->c->queues = q->next;
 	if (q->next != NULL)
 		q->next->prev = q->prev;
+	dpath_free(q);
 	free(q);
 }
 

@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "optab.h"
@@ -221,6 +222,8 @@ optab_op_free(struct cq_op *op)
 		free(op->frame);
 	if (op->qname != NULL)
 		free(op->qname);
+	while (op->nfds > 0) /* fds nobody took over */
+		close(op->fds[--op->nfds]);
 	/* An async stream frees one op per message: keep it for the next. */
 	if (op->c->nop_free < OPTAB_OP_FREE_MAX) {
 		op->next = op->c->op_free;

@@ -58,6 +58,9 @@ struct cq_op {
 	cq_pop_many_cb *pop_many_cb;
 	void *arg;
 
+	int fds[2]; /* OPEN with direct: fds its reply carried (nfds) */
+	size_t nfds;
+
 	char *qname;    /* reserve: queue name, to release a late reply */
 	uint8_t *frame; /* OPS_BACKLOG: the packed frame */
 	size_t frame_len;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dpath.h"
 #include "ops.h"
 #include "send.h"
 
@@ -66,6 +67,10 @@ push_run(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 		*opp = NULL;
 	if (q == NULL || n == 0 || bufs == NULL || lens == NULL)
 		return CQ_INVALID;
+	/* Blocking calls of a direct handle skip the daemon; async ones
+	 * park there as always. */
+	if (!async && q->dq != NULL)
+		return dpath_push(q, bufs, lens, n, band, front, timeout_ms);
 	if (n == 1)
 		return push_hot(q, bufs[0], lens[0], band, front, timeout_ms,
 		    cb, arg, opp, async);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "msg.h"
@@ -20,6 +22,7 @@
 
 #define RECV_READ_CHUNK     (256 * 1024) /* a whole batch in one recv */
 #define RECV_READS_PER_TURN 16
+#define RECV_FDS_MAX        8 /* fds one recvmsg takes (more: truncated) */
 
 /* Release every message of a reservation nobody will see. */
 static void
@@ -43,12 +46,46 @@ recv_release(cq_client *c, const char *qname, const Conqueue__Reply *r)
 	}
 }
 
+/*
+ * Take the fds that came with this frame's bytes (stream offsets start to
+ * end): an OPEN's segment and doorbell go to its op (at most 2), the rest
+ * are closed, as are fds left by earlier frames. Fewer than the frame
+ * announces, or more than 2, makes that op a protocol error (*bad).
+ */
+static void
+recv_claim_fds(cq_client *c, const Conqueue__Reply *r, uint64_t start,
+    uint64_t end, int *fds, size_t *nfds, int *bad)
+{
+	size_t n = r->has_fds ? r->fds : 0;
+
+	conn_fdq_drop(c, start);
+	*nfds = conn_fdq_take(c, fds, n < 2 ? n : 2, end);
+	*bad = *nfds < n || n > 2;
+	conn_fdq_drop(c, end);
+}
+
 /* Match a reply to its op and complete it; -1: the connection ends. */
 static int
-recv_reply(cq_client *c, Conqueue__Reply *r)
+recv_reply(cq_client *c, Conqueue__Reply *r, uint64_t start, uint64_t end)
 {
 	struct cq_op *op;
 	int got_msgs = r->status == CQ_OK && r->n_msgs > 0;
+	int fds[2], bad;
+	size_t nfds;
+
+	recv_claim_fds(c, r, start, end, fds, &nfds, &bad);
+	if (nfds > 0 || bad) {
+		op = optab_find(c, r->id);
+		if (op != NULL && op->state == OPS_SENT && op->sync) {
+			memcpy(op->fds, fds, nfds * sizeof fds[0]);
+			op->nfds = nfds;
+			if (bad && r->status == CQ_OK)
+				r->status = CQ_PROTOCOL;
+		} else {
+			while (nfds > 0)
+				close(fds[--nfds]);
+		}
+	}
 
 	if (r->id == 0) {
 		/* A connection-level error: the daemon closes next. */
@@ -180,6 +217,7 @@ recv_parse(cq_client *c)
 	const char *why;
 	Conqueue__Reply *r;
 	uint32_t len;
+	uint64_t start, end;
 
 	while (!c->dead && c->in_len - c->in_off >= FRAME_HDR_LEN) {
 		len = frame_get_len(c->in + c->in_off);
@@ -192,18 +230,26 @@ recv_parse(cq_client *c)
 		if (c->in_len - c->in_off < FRAME_HDR_LEN + (size_t)len)
 			break;
 		buf = c->in + c->in_off + FRAME_HDR_LEN;
+		/* The frame's stream offsets, to match fds to it. */
+		start = c->rx_total - (c->in_len - c->in_off);
+		end = start + FRAME_HDR_LEN + len;
 		c->in_off += FRAME_HDR_LEN + (size_t)len;
 		wr.msgs = c->wmsgs_cap > 0 ? c->wmsgs : &one;
 		wr.msgs_cap = c->wmsgs_cap > 0 ? c->wmsgs_cap : 1;
-		if (wire_reply_fast(buf, len, &wr) && recv_reply_fast(c, &wr))
-			continue;
+		if (wire_reply_fast(buf, len, &wr)) {
+			/* No fds field (never fast): its fds are strays. */
+			if (c->fdq_n > 0)
+				conn_fdq_drop(c, end);
+			if (recv_reply_fast(c, &wr))
+				continue;
+		}
 		r = arena_decode_reply(c, buf, len, &why);
 		if (r == NULL) {
 			conn_set_error(c, CQ_PROTOCOL, why, 0);
 			c->conn_status = CQ_PROTOCOL;
 			return -1;
 		}
-		if (recv_reply(c, r) != 0)
+		if (recv_reply(c, r, start, end) != 0)
 			return -1;
 	}
 	if (c->in_off == c->in_len)
@@ -248,8 +294,15 @@ recv_reserve(cq_client *c)
 int
 recv_read(cq_client *c, const char **why)
 {
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(RECV_FDS_MAX * sizeof(int))];
+	} ctl;
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *cm;
 	ssize_t n;
-	size_t room;
+	size_t room, k, nfd;
 	int i;
 
 	*why = NULL;
@@ -259,7 +312,29 @@ recv_read(cq_client *c, const char **why)
 			return -1;
 		}
 		room = c->in_cap - c->in_len;
-		n = recv(c->fd, c->in + c->in_len, room, MSG_DONTWAIT);
+		/* recvmsg: a reply may carry fds (SCM_RIGHTS), which must
+		 * be taken (and never leaked) with the bytes they came with. */
+		iov.iov_base = c->in + c->in_len;
+		iov.iov_len = room;
+		memset(&mh, 0, sizeof mh);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof ctl.buf;
+		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		for (cm = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm != NULL;
+		     cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET ||
+			    cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (k = 0; k < nfd; k++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(cm) + k * sizeof fd,
+				    sizeof fd);
+				conn_fdq_push(c, fd, c->rx_total);
+			}
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -270,6 +345,7 @@ recv_read(cq_client *c, const char **why)
 			return -1;
 		}
 		c->in_len += (size_t)n;
+		c->rx_total += (uint64_t)n;
 		if (recv_parse(c) != 0)
 			return -1;
 		if ((size_t)n < room)

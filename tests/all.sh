@@ -38,7 +38,7 @@ autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 
 step "plain build --with-systemd + make check (warnings are errors)"
 mkdir -p build-test
-(cd build-test && "$src/configure" -q --enable-werror --with-systemd \
+(cd build-test && "$src/configure" -q --enable-werror --with-systemd --enable-crash-points \
     ${CQ_CONFIGURE_FLAGS:-} &&
     make -j"$jobs" >/dev/null && make -j"$jobs" check) || {
 	failures build-test; summary build-test; exit 1; }
@@ -49,7 +49,7 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=all"
 mkdir -p build-asan
 # No -Werror here: -O1 makes gcc's truncation analysis noisier, and this
 # build is about runtime checks; the plain build above enforces warnings.
-(cd build-asan && "$src/configure" -q ${CQ_CONFIGURE_FLAGS:-} \
+(cd build-asan && "$src/configure" -q --enable-crash-points ${CQ_CONFIGURE_FLAGS:-} \
     CFLAGS="-O1 -g -fno-omit-frame-pointer $san" LDFLAGS="$san" &&
     make -j"$jobs" >/dev/null &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \

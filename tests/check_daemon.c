@@ -1694,7 +1694,7 @@ START_TEST(test_quarantined_segment)
 	tu_daemon_kill(&D);
 	close(fd);
 	/* Overwrite the header of the first queue's segment. */
-	snprintf(seg, sizeof seg, "/dev/shm/conqueue-%s-1", D.instance);
+	snprintf(seg, sizeof seg, "/dev/shm/conqueue-%s/1", D.instance);
 	sfd = open(seg, O_WRONLY);
 	ck_assert_int_ge(sfd, 0);
 	memset(junk, 0xa5, sizeof junk);

@@ -48,7 +48,7 @@ fpeer_close(struct peer *p, const char *why)
 	((struct fpeer *)(void *)p)->closed = 1;
 }
 
-static const struct peer_ops fpeer_ops = {fpeer_send, fpeer_close};
+static const struct peer_ops fpeer_ops = {fpeer_send, fpeer_close, NULL};
 
 /* Take the oldest reply (the caller frees it). */
 static Conqueue__Reply *

@@ -45,6 +45,13 @@ hostile_config(const char *text)
 static void
 seg_path(const struct tu_daemon *d, unsigned segno, char *buf, size_t len)
 {
+	snprintf(buf, len, "/dev/shm/conqueue-%s/%u", d->instance, segno);
+}
+
+/* The old-style (before the segment directory) path of segment segno. */
+static void
+old_seg_path(const struct tu_daemon *d, unsigned segno, char *buf, size_t len)
+{
 	snprintf(buf, len, "/dev/shm/conqueue-%s-%u", d->instance, segno);
 }
 
@@ -296,10 +303,13 @@ START_TEST(test_planted_files_are_ignored)
 	expect_push(fd, "mine", "m", CQ_OK);
 	close(fd);
 	ck_assert_int_eq(tu_daemon_stop(&d), 0);
-	/* Another uid plants a file and a symlink with segment names. */
-	seg_path(&d, 7, path, sizeof path);
+	/*
+	 * Another uid plants a file and a symlink with (old-style) segment
+	 * names: it cannot write in the daemon's directory at all.
+	 */
+	old_seg_path(&d, 7, path, sizeof path);
 	ck_assert_int_eq(plant_as_nobody(path, 0), 0);
-	seg_path(&d, 8, path, sizeof path);
+	old_seg_path(&d, 8, path, sizeof path);
 	ck_assert_int_eq(plant_as_nobody(path, 1), 0);
 	ck_assert_int_eq(tu_daemon_restart(&d, NULL), 0);
 	fd = rc_connect(d.sock);
@@ -314,9 +324,9 @@ START_TEST(test_planted_files_are_ignored)
 	ck_assert_int_eq(rc_create(fd, "more", 4, 0600, 8, 64), CQ_OK);
 	close(fd);
 	/* The planted files are not the daemon's to remove: the test's. */
-	seg_path(&d, 7, path, sizeof path);
+	old_seg_path(&d, 7, path, sizeof path);
 	unlink(path);
-	seg_path(&d, 8, path, sizeof path);
+	old_seg_path(&d, 8, path, sizeof path);
 	unlink(path);
 	tu_daemon_cleanup(&d);
 }

@@ -967,7 +967,7 @@ seg_path(unsigned n)
 
 	k ^= 1;
 	snprintf(
-	    path[k], sizeof path[k], "/dev/shm/conqueue-%s-%u", D.instance, n);
+	    path[k], sizeof path[k], "/dev/shm/conqueue-%s/%u", D.instance, n);
 	return path[k];
 }
 

@@ -16,7 +16,7 @@ cleanup() {
 		wait "$dpid" 2>/dev/null
 	fi
 	rm -rf "$dir"
-	rm -f /dev/shm/conqueue-"$inst"-*
+	rm -rf /dev/shm/conqueue-"$inst" /dev/shm/conqueue-"$inst"-*
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP

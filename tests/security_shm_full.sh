@@ -23,7 +23,7 @@ fi
 
 # Number of our segments in the private /dev/shm.
 shm_files() {
-	ls /dev/shm | grep -c "^conqueue-$inst-"
+	ls "/dev/shm/conqueue-$inst" 2>/dev/null | grep -c .
 }
 
 start_daemon

@@ -191,13 +191,18 @@ tu_daemon_cleanup(struct tu_daemon *d)
 	rmdir(d->dir);
 }
 
-/* Walk /dev/shm entries named conqueue-PREFIX*; unlink if asked. */
+/*
+ * Walk /dev/shm entries named conqueue-PREFIX*: the daemon's segment
+ * directories (conqueue-INSTANCE/, count and remove what is inside, then
+ * the directory) and old-style or planted files; remove them if asked.
+ */
 static int
 tu_shm_walk(const char *prefix, int remove)
 {
-	char want[128], name[300];
-	DIR *dir;
-	struct dirent *de;
+	char want[128], name[600];
+	DIR *dir, *sub;
+	struct dirent *de, *se;
+	struct stat sb;
 	int n = 0;
 
 	snprintf(want, sizeof want, "conqueue-%s", prefix);
@@ -206,16 +211,28 @@ tu_shm_walk(const char *prefix, int remove)
 	while ((de = readdir(dir)) != NULL) {
 		if (strncmp(de->d_name, want, strlen(want)) != 0)
 			continue;
-		n++;
-		if (remove) {
-			snprintf(name, sizeof name, "/%s", de->d_name);
-			if (shm_unlink(name) !=
-			    0) { /* a directory a test planted */
-				snprintf(name, sizeof name, "/dev/shm/%s",
-				    de->d_name);
-				rmdir(name);
+		snprintf(name, sizeof name, "/dev/shm/%s", de->d_name);
+		if (lstat(name, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			if ((sub = opendir(name)) != NULL) {
+				while ((se = readdir(sub)) != NULL) {
+					if (strcmp(se->d_name, ".") == 0 ||
+					    strcmp(se->d_name, "..") == 0)
+						continue;
+					n++;
+					if (remove && unlinkat(dirfd(sub),
+					                  se->d_name, 0) != 0)
+						(void)unlinkat(dirfd(sub),
+						    se->d_name, AT_REMOVEDIR);
+				}
+				closedir(sub);
 			}
+			if (remove)
+				rmdir(name);
+			continue;
 		}
+		n++;
+		if (remove)
+			unlink(name);
 	}
 	closedir(dir);
 	return n;

@@ -132,6 +132,17 @@ CQ_EXPORT cq_status cq_connect(cq_client **c, const char *socket_path);
 CQ_EXPORT cq_status cq_connect_named(
     cq_client **c, const char *socket_path, const char *client_name);
 
+/* Flags of cq_connect_flags(). */
+#define CQ_CONNECT_NO_DIRECT 0x1u /* every handle uses the socket path */
+#define CQ_CONNECT_DIRECT    0x2u /* ask for the direct path at cq_open */
+
+/*
+ * cq_connect_flags: like cq_connect_named, with CQ_CONNECT_* flags (0: the
+ * defaults). Unknown flags are CQ_INVALID.
+ */
+CQ_EXPORT cq_status cq_connect_flags(cq_client **c, const char *socket_path,
+    const char *client_name, unsigned flags);
+
 /*
  * cq_disconnect: send any pending receipt confirmations, complete every
  * pending async operation with CQ_CANCELED (callbacks run now), close the
@@ -173,6 +184,11 @@ CQ_EXPORT void cq_list_free(char **names);
 CQ_EXPORT cq_status cq_open(cq_client *c, const char *name, cq_queue **q);
 CQ_EXPORT void cq_queue_free(cq_queue *q);
 CQ_EXPORT const char *cq_queue_name(const cq_queue *q);
+/*
+ * cq_queue_direct: 1 if q uses the direct path (the queue's segment is
+ * mapped in this process), 0 if every op goes through the daemon.
+ */
+CQ_EXPORT int cq_queue_direct(const cq_queue *q);
 
 /*
  * cq_push: append len bytes of buf to band 0, waiting up to timeout_ms for

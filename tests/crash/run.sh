@@ -136,7 +136,7 @@ cleanup() {
 		kill -KILL "$pid" 2>/dev/null
 	done
 	{ wait; } 2>/dev/null
-	rm -f /dev/shm/conqueue-"$inst"-* 2>/dev/null
+	rm -rf /dev/shm/conqueue-"$inst" /dev/shm/conqueue-"$inst"-* 2>/dev/null
 	if [ "$result" -ne 0 ] && [ "$KEEP" = 1 ]; then
 		echo "run.sh: logs kept in $tmp"
 	else
