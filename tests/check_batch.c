@@ -9,51 +9,18 @@
 #include <unistd.h>
 
 #include "conqueue/conqueue.h"
+#include "tests/testclient.h"
 #include "tests/testutil.h"
-
-static struct tu_daemon D;
-static int d_started;
-/* Stop the daemon and remove what it left. */
-static void
-cleanup(void)
-{
-	if (d_started) {
-		d_started = 0;
-		tu_daemon_cleanup(&D);
-	}
-}
-
-/* Each test (a forked child) gets a private daemon. */
-static void
-setup(void)
-{
-	ck_assert_int_eq(tu_daemon_start(&D, NULL), 0);
-	d_started = 1;
-	atexit(cleanup);
-}
-
-/* A new connection to the test daemon. */
-static cq_client *
-conn(void)
-{
-	cq_client *c = NULL;
-
-	ck_assert_int_eq(cq_connect(&c, D.sock), CQ_OK);
-	return c;
-}
 
 /* Create queue name with capacity cap and open it. */
 static cq_queue *
 mkq(cq_client *c, const char *name, uint32_t cap)
 {
 	cq_queue_attr a;
-	cq_queue *q = NULL;
 
 	memset(&a, 0, sizeof a);
 	a.capacity = cap;
-	ck_assert_int_eq(cq_create(c, name, &a), CQ_OK);
-	ck_assert_int_eq(cq_open(c, name, &q), CQ_OK);
-	return q;
+	return tc_mkq(c, name, &a);
 }
 
 /* Push n messages "m<first+i>" as one batch, blocking. */
@@ -88,7 +55,7 @@ msg_is(const cq_msg *m, int k)
 static int64_t
 length_of(const char *name)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue_stat st;
 	cq_queue *q = NULL;
 	int64_t len;
@@ -99,26 +66,6 @@ length_of(const char *name)
 	len = (int64_t)st.length;
 	cq_disconnect(c);
 	return len;
-}
-
-/* Drive c until *counter reaches target (bounded). */
-static void
-run_until(cq_client *c, const int *counter, int target)
-{
-	int64_t end = tu_now_ms() + 30000;
-	struct pollfd pfd;
-
-	while (*counter < target) {
-		ck_assert_msg(tu_now_ms() < end, "callbacks missing: %d of %d",
-		    *counter, target);
-		pfd.fd = cq_client_fd(c);
-		pfd.events = POLLIN;
-		if (cq_client_events(c) & CQ_WANT_WRITE)
-			pfd.events |= POLLOUT;
-		if (pfd.fd >= 0)
-			poll(&pfd, 1, 100);
-		cq_client_process(c);
-	}
 }
 
 /* Wait (bounded poll loop) until q has the given waiting poppers. */
@@ -186,7 +133,7 @@ on_pop_many(cq_status st, cq_msg **msgs, size_t n, void *arg)
 
 START_TEST(test_push_many_all_or_nothing)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q = mkq(c, "aon", 4);
 	cq_msg *msgs[4];
 	size_t n = 99;
@@ -218,7 +165,7 @@ END_TEST
 
 START_TEST(test_pop_many_one_to_n)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q = mkq(c, "pm", 100);
 	cq_msg *msgs[64];
 	size_t n, i;
@@ -253,7 +200,7 @@ END_TEST
 START_TEST(test_async_batches_in_flight)
 {
 	enum { NB = 8, PER = 16 };
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q = mkq(c, "inflight", 1000);
 	struct seen ps, pp;
 	char text[NB * PER][16];
@@ -284,8 +231,8 @@ START_TEST(test_async_batches_in_flight)
 		                     on_pop_many, &pp, NULL),
 		    CQ_OK);
 	ck_assert_uint_eq(cq_client_pending(c), 2 * NB);
-	run_until(c, &pp.calls, NB);
-	run_until(c, &ps.calls, NB);
+	tc_run_until(c, &pp.calls, NB);
+	tc_run_until(c, &ps.calls, NB);
 	for (b = 0; b < NB; b++) {
 		ck_assert_int_eq(ps.st[b], CQ_OK);
 		ck_assert_int_eq(pp.st[b], CQ_OK);
@@ -301,7 +248,7 @@ END_TEST
 
 START_TEST(test_async_push_many_full_and_pop_many_parked)
 {
-	cq_client *c = conn(), *p = conn();
+	cq_client *c = tc_conn(), *p = tc_conn();
 	cq_queue *q = mkq(c, "parked", 4), *pq;
 	struct seen ps, pp;
 	const void *bufs[2] = {"a", "b"};
@@ -319,7 +266,7 @@ START_TEST(test_async_push_many_full_and_pop_many_parked)
 	cq_client_process(p);
 	wait_poppers(q, 1);
 	ck_assert_int_eq(push_batch(q, 0, 3, CQ_FOREVER), CQ_OK);
-	run_until(p, &pp.calls, 1);
+	tc_run_until(p, &pp.calls, 1);
 	ck_assert_int_eq(pp.st[0], CQ_OK);
 	ck_assert_int_ge(pp.msgs, 1);
 	ck_assert_int_le(pp.msgs, 3);
@@ -333,7 +280,7 @@ START_TEST(test_async_push_many_full_and_pop_many_parked)
 	ck_assert_int_eq(
 	    cq_push_many_async(q, bufs, lens, 2, 0, 50, on_push, &ps, NULL),
 	    CQ_OK);
-	run_until(c, &ps.calls, 2);
+	tc_run_until(c, &ps.calls, 2);
 	ck_assert_int_eq(ps.st[0], CQ_FULL);
 	ck_assert_int_eq(ps.st[1], CQ_TIMEDOUT);
 	ck_assert_int_eq(cq_length(q, &len), CQ_OK);
@@ -353,7 +300,7 @@ END_TEST
 
 START_TEST(test_cancel_pop_many_loses_nothing)
 {
-	cq_client *c = conn(), *p = conn();
+	cq_client *c = tc_conn(), *p = tc_conn();
 	cq_queue *q = mkq(c, "cancel", 100), *pq;
 	struct seen pp, race;
 	cq_op *op = NULL;
@@ -371,7 +318,7 @@ START_TEST(test_cancel_pop_many_loses_nothing)
 	cq_client_process(p);
 	wait_poppers(q, 1);
 	ck_assert_int_eq(cq_op_cancel(op), CQ_OK);
-	run_until(p, &pp.calls, 1);
+	tc_run_until(p, &pp.calls, 1);
 	ck_assert_int_eq(pp.st[0], CQ_CANCELED);
 	ck_assert_int_eq(pp.msgs, 0);
 	ck_assert(pp.order_ok);
@@ -392,7 +339,7 @@ START_TEST(test_cancel_pop_many_loses_nothing)
 		/* The handle is valid only until the callback has run. */
 		if (race.calls == 0)
 			ck_assert_int_eq(cq_op_cancel(op), CQ_OK);
-		run_until(p, &race.calls, 1);
+		tc_run_until(p, &race.calls, 1);
 		ck_assert(race.last == CQ_OK || race.last == CQ_CANCELED);
 		ck_assert(race.order_ok);
 		n = 0;
@@ -419,7 +366,7 @@ batch_suite(void)
 	Suite *s = suite_create("batch");
 	TCase *tc = tcase_create("daemon");
 
-	tcase_add_checked_fixture(tc, setup, cleanup);
+	tcase_add_checked_fixture(tc, tc_setup, tc_cleanup);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_push_many_all_or_nothing);
 	tcase_add_test(tc, test_pop_many_one_to_n);

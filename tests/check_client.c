@@ -22,63 +22,19 @@
 #include "proto/frame.h"
 #include "tests/rawclient.h"
 #include "tests/rawclient.h"
+#include "tests/testclient.h"
 #include "tests/testutil.h"
-
-static struct tu_daemon D;
-static int d_started;
-/* Stop the daemon and remove what it left (also on a failed assert). */
-static void
-cleanup(void)
-{
-	if (d_started) {
-		d_started = 0;
-		tu_daemon_cleanup(&D);
-	}
-}
-
-/* Each test (a forked child) gets a private daemon. */
-static void
-setup(void)
-{
-	ck_assert_int_eq(tu_daemon_start(&D, NULL), 0);
-	d_started = 1;
-	atexit(cleanup);
-}
-
-/* A new connection to the test daemon. */
-static cq_client *
-conn(void)
-{
-	cq_client *c = NULL;
-
-	ck_assert_int_eq(cq_connect(&c, D.sock), CQ_OK);
-	ck_assert_ptr_nonnull(c);
-	return c;
-}
 
 /* Create queue name and open it. */
 static cq_queue *
 mkq(cq_client *c, const char *name, uint32_t cap, uint32_t bands)
 {
 	cq_queue_attr a;
-	cq_queue *q = NULL;
 
 	memset(&a, 0, sizeof a);
 	a.capacity = cap;
 	a.bands = bands;
-	ck_assert_int_eq(cq_create(c, name, &a), CQ_OK);
-	ck_assert_int_eq(cq_open(c, name, &q), CQ_OK);
-	return q;
-}
-
-/* Open an existing queue. */
-static cq_queue *
-openq(cq_client *c, const char *name)
-{
-	cq_queue *q = NULL;
-
-	ck_assert_int_eq(cq_open(c, name, &q), CQ_OK);
-	return q;
+	return tc_mkq(c, name, &a);
 }
 
 /* Pop one message and check its bytes. */
@@ -91,26 +47,6 @@ pop_expect(cq_queue *q, const char *want)
 	ck_assert_uint_eq(cq_msg_len(m), strlen(want));
 	ck_assert_mem_eq(cq_msg_data(m), want, strlen(want));
 	cq_msg_free(m);
-}
-
-/* Drive c's event loop until *counter reaches target (bounded). */
-static void
-run_until(cq_client *c, const int *counter, int target)
-{
-	int64_t end = tu_now_ms() + 30000;
-	struct pollfd pfd;
-
-	while (*counter < target) {
-		ck_assert_msg(tu_now_ms() < end, "callbacks missing: %d of %d",
-		    *counter, target);
-		pfd.fd = cq_client_fd(c);
-		pfd.events = POLLIN;
-		if (cq_client_events(c) & CQ_WANT_WRITE)
-			pfd.events |= POLLOUT;
-		if (pfd.fd >= 0)
-			poll(&pfd, 1, 100);
-		cq_client_process(c);
-	}
 }
 
 /* Wait (bounded poll loop) until q's stat satisfies the check. */
@@ -137,11 +73,11 @@ START_TEST(test_connect_ping_info_and_statics)
 	cq_daemon_info in;
 	char path[256], buf[4];
 
-	c = conn();
+	c = tc_conn();
 	ck_assert_int_eq(cq_ping(c), CQ_OK);
 	ck_assert_int_eq(cq_info(c, &in), CQ_OK);
 	ck_assert_str_eq(in.version, cq_version());
-	ck_assert_uint_eq(in.pid, (uint32_t)D.pid);
+	ck_assert_uint_eq(in.pid, (uint32_t)tc_d.pid);
 	ck_assert_uint_ge(in.connections, 1);
 	ck_assert_str_eq(cq_client_error(c), "");
 	ck_assert_int_eq(cq_client_errno(c), 0);
@@ -150,15 +86,15 @@ START_TEST(test_connect_ping_info_and_statics)
 	ck_assert_uint_eq(cq_client_pending(c), 0);
 	cq_disconnect(c);
 
-	ck_assert_int_lt(snprintf(path, sizeof path, "%s/none.sock", D.dir),
+	ck_assert_int_lt(snprintf(path, sizeof path, "%s/none.sock", tc_d.dir),
 	    (int)sizeof path);
 	ck_assert_int_eq(cq_connect(&bad, path), CQ_DISCONNECTED);
 	ck_assert_ptr_null(bad);
 	/* NULL path: $CONQUEUE_SOCKET wins. */
-	setenv("CONQUEUE_SOCKET", D.sock, 1);
+	setenv("CONQUEUE_SOCKET", tc_d.sock, 1);
 	ck_assert_int_eq(cq_connect_named(&c, NULL, "check"), CQ_OK);
 	ck_assert_int_eq(cq_default_socket(path, sizeof path), CQ_OK);
-	ck_assert_str_eq(path, D.sock);
+	ck_assert_str_eq(path, tc_d.sock);
 	ck_assert_int_eq(cq_default_socket(buf, sizeof buf), CQ_INVALID);
 	unsetenv("CONQUEUE_SOCKET");
 	cq_disconnect(c);
@@ -172,7 +108,7 @@ END_TEST
 
 START_TEST(test_create_open_stat_list_delete)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue_attr a;
 	cq_queue_stat st;
 	cq_queue *q;
@@ -194,7 +130,7 @@ START_TEST(test_create_open_stat_list_delete)
 	ck_assert_ptr_null(q);
 	ck_assert_str_ne(cq_client_error(c), "");
 
-	q = openq(c, "jobs.a");
+	q = tc_openq(c, "jobs.a");
 	ck_assert_str_eq(cq_queue_name(q), "jobs.a");
 	ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
 	ck_assert_str_eq(st.name, "jobs.a");
@@ -223,14 +159,14 @@ START_TEST(test_create_open_stat_list_delete)
 	ck_assert_int_eq(cq_delete(c, "jobs.b"), CQ_OK);
 	ck_assert_int_eq(cq_delete(c, "jobs.b"), CQ_NOTFOUND);
 	ck_assert_int_eq(cq_open(c, "jobs.b", &q), CQ_NOTFOUND);
-	cq_queue_free(openq(c, "jobs.a"));
+	cq_queue_free(tc_openq(c, "jobs.a"));
 	cq_disconnect(c);
 }
 END_TEST
 
 START_TEST(test_push_pop_order_bands_front_batch)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q = mkq(c, "q", 4, 3);
 	cq_msg *m, *ms[4];
 	const void *bufs[3] = {"x", "y", "z"};
@@ -305,7 +241,7 @@ END_TEST
 
 START_TEST(test_close_pause_resume_timeouts)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q = mkq(c, "q", 1, 1);
 	cq_msg *m;
 	int closed = -1;
@@ -344,7 +280,7 @@ child_block(int fd, const char *name, int push)
 	cq_msg *m = NULL;
 	unsigned char st;
 
-	if (cq_connect(&c, D.sock) != CQ_OK || cq_open(c, name, &q) != CQ_OK)
+	if (cq_connect(&c, tc_d.sock) != CQ_OK || cq_open(c, name, &q) != CQ_OK)
 		_exit(99);
 	if (push)
 		st = (unsigned char)cq_push(q, "p", 1, CQ_FOREVER);
@@ -359,7 +295,7 @@ child_block(int fd, const char *name, int push)
 
 START_TEST(test_close_wakes_other_processes)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *e = mkq(c, "empty", 4, 1), *f = mkq(c, "full", 1, 1);
 	unsigned char st[4];
 	pid_t pids[4];
@@ -409,7 +345,7 @@ die_in_pop_cb(cq_status st, cq_msg *m, void *arg)
 
 START_TEST(test_killed_popper_message_returns)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q = mkq(c, "q", 4, 1);
 	cq_msg *m;
 	char got[8] = "";
@@ -424,7 +360,7 @@ START_TEST(test_killed_popper_message_returns)
 		cq_queue *cq;
 
 		close(p[0]);
-		if (cq_connect(&cc, D.sock) != CQ_OK ||
+		if (cq_connect(&cc, tc_d.sock) != CQ_OK ||
 		    cq_open(cc, "q", &cq) != CQ_OK ||
 		    cq_pop_async(cq, 5000, die_in_pop_cb, &p[1], NULL) != CQ_OK)
 			_exit(99);
@@ -514,7 +450,7 @@ pop_cb(cq_status st, cq_msg *m, void *arg)
 
 START_TEST(test_daemon_killed_and_restarted)
 {
-	cq_client *c = conn(), *c2;
+	cq_client *c = tc_conn(), *c2;
 	cq_queue *q = mkq(c, "keep", 8, 1), *q2, *e;
 	Conqueue__Reply *rep;
 	cq_queue_stat st;
@@ -533,16 +469,16 @@ START_TEST(test_daemon_killed_and_restarted)
 	/* Popped but not confirmed: in flight when the daemon dies (the
 	 * library confirms as it hands a message over, so a raw connection
 	 * holds the receipt back). */
-	ck_assert_int_ge(fd = rc_connect(D.sock), 0);
+	ck_assert_int_ge(fd = rc_connect(tc_d.sock), 0);
 	ck_assert_ptr_nonnull(rep = rc_pop(fd, "keep", 1, 0, 0));
 	ck_assert_uint_eq(rep->status, CQ_OK);
 	ck_assert_uint_eq(rep->n_msgs, 1);
 	ck_assert_int_eq(rep->msgs[0]->data.data[0], 'a');
 	conqueue__reply__free_unpacked(rep, NULL);
 
-	tu_daemon_kill(&D);
+	tu_daemon_kill(&tc_d);
 	close(fd);
-	run_until(c, &t.done, 1);
+	tc_run_until(c, &t.done, 1);
 	ck_assert_int_eq(t.other, 1); /* CQ_DISCONNECTED */
 	ck_assert_int_eq(cq_client_pending(c), 0);
 	ck_assert_int_eq(cq_ping(c), CQ_DISCONNECTED);
@@ -552,9 +488,9 @@ START_TEST(test_daemon_killed_and_restarted)
 	ck_assert_int_eq(cq_client_events(c), 0);
 	cq_disconnect(c);
 
-	ck_assert_int_eq(tu_daemon_restart(&D, NULL), 0);
-	c2 = conn();
-	q2 = openq(c2, "keep");
+	ck_assert_int_eq(tu_daemon_restart(&tc_d, NULL), 0);
+	c2 = tc_conn();
+	q2 = tc_openq(c2, "keep");
 	ck_assert_int_eq(cq_stat(q2, &st), CQ_OK);
 	ck_assert_uint_eq(st.length, 3);
 	pop_expect(q2, "a");
@@ -566,8 +502,8 @@ END_TEST
 
 START_TEST(test_reserve_ack_release_touch)
 {
-	cq_client *c = conn(), *o = conn();
-	cq_queue *q = mkq(c, "r", 4, 1), *oq = openq(o, "r");
+	cq_client *c = tc_conn(), *o = tc_conn();
+	cq_queue *q = mkq(c, "r", 4, 1), *oq = tc_openq(o, "r");
 	cq_queue_stat st;
 	cq_msg *m, *m2;
 	uint64_t id;
@@ -610,7 +546,7 @@ END_TEST
 START_TEST(test_async_ten_thousand_in_flight)
 {
 	enum { N = 10000 };
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q = mkq(c, "many", N, 1);
 	struct tally pt, ot;
 	cq_queue_stat st;
@@ -635,7 +571,7 @@ START_TEST(test_async_ten_thousand_in_flight)
 	for (i = 0; i < N; i++)
 		ck_assert_int_eq(
 		    cq_pop_async(q, CQ_FOREVER, pop_cb, &ot, NULL), CQ_OK);
-	run_until(c, &ot.done, N);
+	tc_run_until(c, &ot.done, N);
 	ck_assert_int_eq(pt.ok, N);
 	ck_assert_int_eq(ot.ok, N);
 	ck_assert_int_eq(ot.ordered, 1);
@@ -652,7 +588,7 @@ END_TEST
 
 START_TEST(test_async_pop_several_queues)
 {
-	cq_client *c = conn(), *p = conn();
+	cq_client *c = tc_conn(), *p = tc_conn();
 	struct tally t[3];
 	const char *names[3] = {"qa", "qb", "qc"};
 	cq_queue *q[3];
@@ -662,7 +598,7 @@ START_TEST(test_async_pop_several_queues)
 	memset(t, 0, sizeof t);
 	for (i = 0; i < 3; i++) {
 		cq_queue_free(mkq(p, names[i], 4, 1));
-		q[i] = openq(c, names[i]);
+		q[i] = tc_openq(c, names[i]);
 		t[i].last = i - 1;
 		t[i].ordered = 1;
 		ck_assert_int_eq(
@@ -671,7 +607,7 @@ START_TEST(test_async_pop_several_queues)
 	cq_client_process(c); /* send them */
 	for (i = 2; i >= 0; i--) {
 		char buf[16];
-		cq_queue *pq = openq(p, names[i]);
+		cq_queue *pq = tc_openq(p, names[i]);
 		snprintf(buf, sizeof buf, "%d", i);
 		ck_assert_int_eq(cq_push(pq, buf, strlen(buf), 0), CQ_OK);
 	}
@@ -694,8 +630,8 @@ END_TEST
 
 START_TEST(test_cancel_parked_pop_loses_nothing)
 {
-	cq_client *c = conn(), *o = conn();
-	cq_queue *q = mkq(c, "q", 4, 1), *oq = openq(o, "q");
+	cq_client *c = tc_conn(), *o = tc_conn();
+	cq_queue *q = mkq(c, "q", 4, 1), *oq = tc_openq(o, "q");
 	struct tally t;
 	cq_op *op;
 
@@ -706,7 +642,7 @@ START_TEST(test_cancel_parked_pop_loses_nothing)
 	wait_waiting(oq, 1, 0);
 	ck_assert_int_eq(cq_op_cancel(op), CQ_OK);
 	ck_assert_int_eq(t.done, 0); /* not re-entrant */
-	run_until(c, &t.done, 1);
+	tc_run_until(c, &t.done, 1);
 	ck_assert_int_eq(t.canceled, 1);
 	ck_assert_uint_eq(cq_client_pending(c), 0);
 	ck_assert_int_eq(cq_push(oq, "7", 1, 0), CQ_OK);
@@ -726,7 +662,7 @@ static cq_client *volatile inherited_by_children;
 START_TEST(test_cancel_racing_completion)
 {
 	enum { N = 300 };
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q = mkq(c, "race", N, 1);
 	struct tally t;
 	cq_op *op;
@@ -744,7 +680,7 @@ START_TEST(test_cancel_racing_completion)
 		cq_queue *pq;
 		char buf[16];
 
-		if (cq_connect(&pc, D.sock) != CQ_OK ||
+		if (cq_connect(&pc, tc_d.sock) != CQ_OK ||
 		    cq_open(pc, "race", &pq) != CQ_OK)
 			_exit(99);
 		for (i = 0; i < N; i++) {
@@ -765,7 +701,7 @@ START_TEST(test_cancel_racing_completion)
 		/* The handle is valid until its callback has run. */
 		if (t.done < target)
 			ck_assert_int_eq(cq_op_cancel(op), CQ_OK);
-		run_until(c, &t.done, target);
+		tc_run_until(c, &t.done, target);
 	}
 	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
 	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
@@ -809,7 +745,7 @@ cancel_self_cb(cq_status st, cq_msg *m, void *arg)
 
 START_TEST(test_cancel_in_callback_and_twice)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q = mkq(c, "q", 4, 1), *e = mkq(c, "e", 4, 1);
 	struct tally pt, vt;
 	cq_op *op;
@@ -821,7 +757,7 @@ START_TEST(test_cancel_in_callback_and_twice)
 	ck_assert_int_eq(
 	    cq_push_async(q, "1", 1, 0, CQ_FOREVER, cancel_other_cb, &pt, NULL),
 	    CQ_OK);
-	run_until(c, &vt.done, 1);
+	tc_run_until(c, &vt.done, 1);
 	ck_assert_int_eq(pt.victim_rc, CQ_OK);
 	ck_assert_int_eq(pt.ok, 1);
 	ck_assert_int_eq(vt.canceled, 1);
@@ -832,7 +768,7 @@ START_TEST(test_cancel_in_callback_and_twice)
 	ck_assert_int_eq(
 	    cq_pop_async(q, CQ_FOREVER, cancel_self_cb, &vt, &vt.victim),
 	    CQ_OK);
-	run_until(c, &vt.done, 1);
+	tc_run_until(c, &vt.done, 1);
 	ck_assert_int_eq(vt.ok, 1);
 	ck_assert_int_eq(cq_ping(c), CQ_OK);
 	ck_assert_int_eq(vt.done, 1);
@@ -842,9 +778,9 @@ END_TEST
 
 START_TEST(test_disconnect_with_pending_ops)
 {
-	cq_client *c = conn(), *o = conn();
+	cq_client *c = tc_conn(), *o = tc_conn();
 	cq_queue *q = mkq(c, "q", 1, 1), *e = mkq(c, "e", 4, 1);
-	cq_queue *oq = openq(o, "q"), *oe = openq(o, "e");
+	cq_queue *oq = tc_openq(o, "q"), *oe = tc_openq(o, "e");
 	struct tally got, pend, pushes;
 	cq_queue_stat st;
 	int i;
@@ -856,7 +792,7 @@ START_TEST(test_disconnect_with_pending_ops)
 	/* One pop that gets its message (callback run, receipt pending). */
 	ck_assert_int_eq(
 	    cq_pop_async(q, CQ_FOREVER, pop_cb, &got, NULL), CQ_OK);
-	run_until(c, &got.done, 1);
+	tc_run_until(c, &got.done, 1);
 	ck_assert_int_eq(got.ok, 1);
 	ck_assert_int_eq(cq_push(q, "x", 1, 0), CQ_OK);
 	/* Parked ops of both kinds. */
@@ -886,9 +822,9 @@ END_TEST
 
 START_TEST(test_close_completes_parked_async_ops)
 {
-	cq_client *c = conn(), *o = conn();
+	cq_client *c = tc_conn(), *o = tc_conn();
 	cq_queue *f = mkq(c, "f", 2, 1), *e = mkq(c, "e", 2, 1);
-	cq_queue *of = openq(o, "f"), *oe = openq(o, "e");
+	cq_queue *of = tc_openq(o, "f"), *oe = tc_openq(o, "e");
 	struct tally pushes, pops, drain;
 	int i;
 
@@ -909,8 +845,8 @@ START_TEST(test_close_completes_parked_async_ops)
 	wait_waiting(oe, 3, 0);
 	ck_assert_int_eq(cq_close(of), CQ_OK);
 	ck_assert_int_eq(cq_close(oe), CQ_OK);
-	run_until(c, &pushes.done, 2);
-	run_until(c, &pops.done, 3);
+	tc_run_until(c, &pushes.done, 2);
+	tc_run_until(c, &pops.done, 3);
 	ck_assert_int_eq(pushes.closed, 2);
 	ck_assert_int_eq(pops.closed, 3);
 	/* The closed queue still drains, then says closed. */
@@ -918,7 +854,7 @@ START_TEST(test_close_completes_parked_async_ops)
 	for (i = 0; i < 3; i++)
 		ck_assert_int_eq(
 		    cq_pop_async(f, CQ_FOREVER, pop_cb, &drain, NULL), CQ_OK);
-	run_until(c, &drain.done, 3);
+	tc_run_until(c, &drain.done, 3);
 	ck_assert_int_eq(drain.ok, 2);
 	ck_assert_int_eq(drain.last, 1);
 	ck_assert_int_eq(drain.closed, 1);
@@ -940,7 +876,7 @@ event_pop_cb(cq_status st, cq_msg *m, void *arg)
 
 START_TEST(test_libevent_adapter)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q = mkq(c, "ev", 100, 1);
 	struct event_base *base = event_base_new();
 	struct tally pt, ot;
@@ -1054,8 +990,8 @@ START_TEST(test_local_safety_net_rejects_late_reply)
 	int p[2];
 
 	ck_assert_int_eq(pipe(p), 0);
-	pid =
-	    tu_fake_start(D.dir, "fake.sock", path, sizeof path, fake_serve, p);
+	pid = tu_fake_start(
+	    tc_d.dir, "fake.sock", path, sizeof path, fake_serve, p);
 	ck_assert_int_gt(pid, 0);
 	close(p[1]);
 	ck_assert_int_eq(cq_connect(&c, path), CQ_OK);
@@ -1085,10 +1021,8 @@ setup_limits(void)
 	ck_assert_ptr_nonnull(f = fdopen(fd, "w"));
 	fprintf(f, "max_connections = 2\nmax_pending_per_conn = 40\n");
 	fclose(f);
-	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
+	tc_setup_args(extra);
 	unlink(conf);
-	d_started = 1;
-	atexit(cleanup);
 }
 
 /* One async op's own result, for tests that cancel many ops. */
@@ -1113,14 +1047,14 @@ slot_cb(cq_status st, cq_msg *m, void *arg)
 START_TEST(test_daemon_limits)
 {
 	enum { N = 500 };
-	cq_client *c = conn(), *c2 = conn(), *c3 = NULL;
+	cq_client *c = tc_conn(), *c2 = tc_conn(), *c3 = NULL;
 	cq_queue *q = mkq(c, "lim", N, 1);
 	struct tally pt, ot;
 	char buf[16];
 	int i;
 
 	/* A refused connection says why: CQ_LIMIT. */
-	ck_assert_int_eq(cq_connect(&c3, D.sock), CQ_LIMIT);
+	ck_assert_int_eq(cq_connect(&c3, tc_d.sock), CQ_LIMIT);
 	ck_assert_ptr_null(c3);
 
 	/* Far more ops than the daemon's pending limit: the library holds
@@ -1141,15 +1075,15 @@ START_TEST(test_daemon_limits)
 	/* The pops park first and fill the window: a second connection
 	 * feeds them until the pushes get their turn. */
 	{
-		cq_queue *q2 = openq(c2, "lim");
+		cq_queue *q2 = tc_openq(c2, "lim");
 		for (i = 0; i < N && ot.done < N; i++) {
 			ck_assert_int_eq(cq_client_process(c), CQ_OK);
 			if (cq_push(q2, "x", 1, 0) != CQ_OK)
 				break;
 		}
 	}
-	run_until(c, &ot.done, N);
-	run_until(c, &pt.done, N);
+	tc_run_until(c, &ot.done, N);
+	tc_run_until(c, &pt.done, N);
 	ck_assert_int_eq(ot.other, 0);
 	ck_assert_int_eq(pt.other, 0);
 	ck_assert_int_eq(ot.ok, N);
@@ -1174,7 +1108,7 @@ START_TEST(test_daemon_limits)
 		for (i = 0; i < M; i++)
 			if (!sl[i].done)
 				ck_assert_int_eq(cq_op_cancel(ops[i]), CQ_OK);
-		run_until(c, &slot_total, M);
+		tc_run_until(c, &slot_total, M);
 		for (i = 0; i < M; i++) {
 			ck_assert_int_eq(sl[i].done, 1);
 			ok += sl[i].st == CQ_OK;
@@ -1195,10 +1129,8 @@ setup_open_socket(void)
 {
 	const char *extra[] = {"-m", "0666", NULL};
 
-	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
-	d_started = 1;
-	atexit(cleanup);
-	ck_assert_int_eq(chmod(D.dir, 0755), 0);
+	tc_setup_args(extra);
+	ck_assert_int_eq(chmod(tc_d.dir, 0755), 0);
 }
 
 START_TEST(test_access_denied_for_other_uid)
@@ -1208,12 +1140,12 @@ START_TEST(test_access_denied_for_other_uid)
 	pid_t pid;
 	int ws;
 
-	c = conn();
+	c = tc_conn();
 	q = mkq(c, "private", 4, 1);
 	ck_assert_int_eq(cq_push(q, "secret", 6, 0), CQ_OK);
 	ck_assert_int_eq(cq_create(c, "public", NULL), CQ_OK);
 	{
-		cq_queue *pq = openq(c, "public");
+		cq_queue *pq = tc_openq(c, "public");
 		ck_assert_int_eq(cq_chmod(pq, 0666), CQ_OK);
 	}
 	inherited_by_children = c;
@@ -1224,7 +1156,7 @@ START_TEST(test_access_denied_for_other_uid)
 
 		if (setgid(65534) != 0 || setuid(65534) != 0)
 			_exit(90);
-		if (cq_connect(&oc, D.sock) != CQ_OK)
+		if (cq_connect(&oc, tc_d.sock) != CQ_OK)
 			_exit(91);
 		if (cq_open(oc, "private", &oq) != CQ_DENIED)
 			_exit(92);
@@ -1287,8 +1219,8 @@ START_TEST(test_protocol_mismatch_and_garbage)
 	cq_client *c = NULL;
 	pid_t pid;
 
-	pid =
-	    tu_fake_start(D.dir, "old.sock", path, sizeof path, fake_old, NULL);
+	pid = tu_fake_start(
+	    tc_d.dir, "old.sock", path, sizeof path, fake_old, NULL);
 	ck_assert_int_gt(pid, 0);
 	ck_assert_int_eq(cq_connect(&c, path), CQ_PROTOCOL);
 	ck_assert_ptr_null(c);
@@ -1390,7 +1322,7 @@ START_TEST(test_malformed_async_replies_rejected)
 	pid_t pid;
 
 	pid = tu_fake_start(
-	    D.dir, "bad.sock", path, sizeof path, fake_bad_replies, NULL);
+	    tc_d.dir, "bad.sock", path, sizeof path, fake_bad_replies, NULL);
 	ck_assert_int_gt(pid, 0);
 	slot_total = 0;
 
@@ -1398,11 +1330,11 @@ START_TEST(test_malformed_async_replies_rejected)
 	ck_assert_int_eq(cq_open(c, "q", &q), CQ_OK);
 	ck_assert_int_eq(
 	    cq_push_async(q, "a", 1, 0, -1, bad_push_cb, &s1, NULL), CQ_OK);
-	run_until(c, &slot_total, 1);
+	tc_run_until(c, &slot_total, 1);
 	ck_assert_int_eq(s1.st, CQ_OK); /* unusual, valid: accepted */
 	ck_assert_int_eq(
 	    cq_push_async(q, "b", 1, 0, -1, bad_push_cb, &s2, NULL), CQ_OK);
-	run_until(c, &slot_total, 2);
+	tc_run_until(c, &slot_total, 2);
 	ck_assert_int_eq(s2.done, 1);
 	ck_assert_int_eq(s2.st, CQ_DISCONNECTED);
 	ck_assert_int_eq(cq_client_process(c), CQ_DISCONNECTED);
@@ -1412,7 +1344,7 @@ START_TEST(test_malformed_async_replies_rejected)
 	ck_assert_int_eq(cq_connect(&c, path), CQ_OK);
 	ck_assert_int_eq(cq_open(c, "q", &q), CQ_OK);
 	ck_assert_int_eq(cq_pop_async(q, -1, slot_cb, &s3, NULL), CQ_OK);
-	run_until(c, &slot_total, 3);
+	tc_run_until(c, &slot_total, 3);
 	ck_assert_int_eq(s3.done, 1);
 	ck_assert_int_eq(s3.st, CQ_DISCONNECTED);
 	ck_assert_int_eq(cq_client_process(c), CQ_DISCONNECTED);
@@ -1620,7 +1552,7 @@ START_TEST(test_blocking_call_replies)
 
 	ck_assert_int_eq(pipe(p), 0);
 	pid = tu_fake_start(
-	    D.dir, "blk.sock", path, sizeof path, fake_blocking, p);
+	    tc_d.dir, "blk.sock", path, sizeof path, fake_blocking, p);
 	ck_assert_int_gt(pid, 0);
 	close(p[0]);
 	sig_fd = p[1];
@@ -1706,7 +1638,7 @@ count_pop_cb(cq_status st, cq_msg *m, void *arg)
  */
 START_TEST(test_async_callback_during_blocking_call)
 {
-	cq_client *c = conn(), *c2;
+	cq_client *c = tc_conn(), *c2;
 	cq_queue *qa = mkq(c, "cba", 8, 1), *qb = mkq(c, "cbb", 8, 1);
 	cq_queue *qa2, *qb2;
 	struct slot sl = {0, CQ_OK};
@@ -1719,9 +1651,9 @@ START_TEST(test_async_callback_during_blocking_call)
 	ck_assert_int_eq(cq_client_process(c), CQ_OK);
 	child_inherited = c;
 	if ((pid = fork()) == 0) {
-		c2 = conn();
-		qa2 = openq(c2, "cba");
-		qb2 = openq(c2, "cbb");
+		c2 = tc_conn();
+		qa2 = tc_openq(c2, "cba");
+		qb2 = tc_openq(c2, "cbb");
 		wait_waiting(qb2, 1, 0);
 		wait_waiting(qa2, 1, 0);
 		if (cq_push(qa2, "a", 1, CQ_FOREVER) != CQ_OK ||
@@ -1778,7 +1710,7 @@ client_suite(void)
 	TCase *ts = tcase_create("static");
 	TCase *tl = tcase_create("limits");
 
-	tcase_add_checked_fixture(tc, setup, cleanup);
+	tcase_add_checked_fixture(tc, tc_setup, tc_cleanup);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_connect_ping_info_and_statics);
 	tcase_add_test(tc, test_create_open_stat_list_delete);
@@ -1802,7 +1734,7 @@ client_suite(void)
 	tcase_add_test(tc, test_blocking_call_replies);
 	tcase_add_test(tc, test_async_callback_during_blocking_call);
 	suite_add_tcase(s, tc);
-	tcase_add_checked_fixture(tl, setup_limits, cleanup);
+	tcase_add_checked_fixture(tl, setup_limits, tc_cleanup);
 	tcase_set_timeout(tl, 60);
 	tcase_add_test(tl, test_daemon_limits);
 	suite_add_tcase(s, tl);
@@ -1818,7 +1750,7 @@ client_root_suite(void)
 	Suite *s = suite_create("client_root");
 	TCase *ta = tcase_create("access");
 
-	tcase_add_checked_fixture(ta, setup_open_socket, cleanup);
+	tcase_add_checked_fixture(ta, setup_open_socket, tc_cleanup);
 	tcase_set_timeout(ta, 60);
 	tcase_add_test(ta, test_access_denied_for_other_uid);
 	suite_add_tcase(s, ta);

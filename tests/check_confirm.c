@@ -19,53 +19,18 @@
 #include <unistd.h>
 
 #include "conqueue/conqueue.h"
+#include "tests/testclient.h"
 #include "tests/testutil.h"
 
 /* How long a figure may take to settle: generous for a loaded machine. */
 #define SETTLE_MS 20000
 
-static struct tu_daemon D;
-static int d_started;
-
-/* Stop the daemon and remove what it left. */
-static void
-cleanup(void)
-{
-	if (d_started) {
-		d_started = 0;
-		tu_daemon_cleanup(&D);
-	}
-}
-
 /* Each test (a forked child) gets a private daemon. */
 static void
 setup(void)
 {
-	ck_assert_int_eq(tu_daemon_start(&D, NULL), 0);
-	d_started = 1;
-	tu_registry_note(&D);
-	atexit(cleanup);
-}
-
-/* A new connection to the test daemon. */
-static cq_client *
-conn(void)
-{
-	cq_client *c = NULL;
-
-	ck_assert_int_eq(cq_connect(&c, D.sock), CQ_OK);
-	ck_assert_ptr_nonnull(c);
-	return c;
-}
-
-/* Open queue name on c. */
-static cq_queue *
-openq(cq_client *c, const char *name)
-{
-	cq_queue *q = NULL;
-
-	ck_assert_int_eq(cq_open(c, name, &q), CQ_OK);
-	return q;
+	tc_setup();
+	tu_registry_note(&tc_d);
 }
 
 /* Create queue name and push the n messages "m0".."m<n-1>" to it. */
@@ -77,7 +42,7 @@ fill(cq_client *c, const char *name, int n)
 	int i;
 
 	ck_assert_int_eq(cq_create(c, name, NULL), CQ_OK);
-	q = openq(c, name);
+	q = tc_openq(c, name);
 	for (i = 0; i < n; i++) {
 		snprintf(buf, sizeof buf, "m%d", i);
 		ck_assert_int_eq(cq_push(q, buf, strlen(buf), 0), CQ_OK);
@@ -131,8 +96,8 @@ child_pop(int fd, int wait_for_kill)
 	cq_msg *m;
 	uint64_t id;
 
-	if (cq_connect(&c, D.sock) != CQ_OK || cq_open(c, "dq", &q) != CQ_OK ||
-	    cq_pop(q, &m, CQ_FOREVER) != CQ_OK)
+	if (cq_connect(&c, tc_d.sock) != CQ_OK ||
+	    cq_open(c, "dq", &q) != CQ_OK || cq_pop(q, &m, CQ_FOREVER) != CQ_OK)
 		_exit(3);
 	id = cq_msg_id(m);
 	if (write(fd, &id, sizeof id) != (ssize_t)sizeof id)
@@ -172,13 +137,13 @@ pop_in_child(int kill_it)
 
 START_TEST(test_pop_then_exit_without_disconnect_is_not_redelivered)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q;
 	cq_msg *m = NULL;
 	uint64_t id;
 
 	fill(c, "dq", 2);
-	q = openq(c, "dq");
+	q = tc_openq(c, "dq");
 	id = pop_in_child(0);
 	/* Exactly the second message is left, delivered once. */
 	ck_assert_int_eq(cq_try_pop(q, &m), CQ_OK);
@@ -194,11 +159,11 @@ END_TEST
 
 START_TEST(test_pop_then_killed_while_processing_is_not_redelivered)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *q;
 
 	fill(c, "dq", 1);
-	q = openq(c, "dq");
+	q = tc_openq(c, "dq");
 	/* Killed after cq_pop returned, before any other call. */
 	pop_in_child(1);
 	assert_gone(q, 1);
@@ -209,14 +174,14 @@ END_TEST
 
 START_TEST(test_idle_consumer_keeps_nothing_in_flight)
 {
-	cq_client *c = conn(), *w = conn();
+	cq_client *c = tc_conn(), *w = tc_conn();
 	cq_queue *q, *wq;
 	cq_msg *m = NULL, *ms[4] = {NULL};
 	size_t n = 0, i;
 
 	fill(w, "iq", 4);
-	wq = openq(w, "iq");
-	q = openq(c, "iq");
+	wq = tc_openq(w, "iq");
+	q = tc_openq(c, "iq");
 	/* try_pop, then the consumer idles: no further call on c. */
 	ck_assert_int_eq(cq_try_pop(q, &m), CQ_OK);
 	ck_assert_str_eq((const char *)cq_msg_data(m), "m0");
@@ -247,13 +212,13 @@ keep_cb(cq_status st, cq_msg *m, void *arg)
 
 START_TEST(test_async_pop_confirmed_when_its_callback_ran)
 {
-	cq_client *c = conn(), *w = conn();
+	cq_client *c = tc_conn(), *w = tc_conn();
 	cq_queue *q, *wq;
 	cq_msg *m1 = NULL, *m2 = NULL;
 
 	fill(w, "aq", 2);
-	wq = openq(w, "aq");
-	q = openq(c, "aq");
+	wq = tc_openq(w, "aq");
+	q = tc_openq(c, "aq");
 	/* Both callbacks run inside the blocking ping (their replies come
 	 * first); after it the consumer idles. */
 	ck_assert_int_eq(
@@ -281,7 +246,7 @@ confirm_suite(void)
 	Suite *s = suite_create("confirm");
 	TCase *tc = tcase_create("daemon");
 
-	tcase_add_checked_fixture(tc, setup, cleanup);
+	tcase_add_checked_fixture(tc, setup, tc_cleanup);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(
 	    tc, test_pop_then_exit_without_disconnect_is_not_redelivered);

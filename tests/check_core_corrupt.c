@@ -357,18 +357,5 @@ corrupt_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	cu_init();
-	sr = srunner_create(corrupt_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (cu_count() != 0) {
-		fprintf(stderr, "check_core_corrupt: segments left behind\n");
-		failed++;
-	}
-	cu_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return cu_run(corrupt_suite, "check_core_corrupt");
 }

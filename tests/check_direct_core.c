@@ -696,18 +696,5 @@ direct_suite(void)
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
-	cu_init();
-	sr = srunner_create(direct_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (cu_count() != 0) {
-		fprintf(stderr, "check_direct_core: segments left behind\n");
-		failed++;
-	}
-	cu_cleanup();
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return cu_run(direct_suite, "check_direct_core");
 }

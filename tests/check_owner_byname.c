@@ -20,35 +20,22 @@
 #include <unistd.h>
 
 #include "conqueue/conqueue.h"
+#include "tests/testclient.h"
 #include "tests/testutil.h"
 
 #define OWNER 61201u /* the queue's owner */
 #define OTHER 61202u /* anyone else */
 
-static struct tu_daemon D;
-static int d_started;
 static const char *d_args[] = {"--socket-mode", "0666", NULL};
-
-/* Stop the daemon and remove what it left. */
-static void
-cleanup(void)
-{
-	if (d_started) {
-		d_started = 0;
-		tu_daemon_cleanup(&D);
-	}
-}
 
 /* Each test (a forked child) gets a daemon every uid can reach. */
 static void
 setup(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	ck_assert_int_eq(tu_daemon_start(&D, d_args), 0);
-	d_started = 1;
-	tu_registry_note(&D);
-	atexit(cleanup);
-	ck_assert_int_eq(chmod(D.dir, 0711), 0);
+	tc_setup_args(d_args);
+	tu_registry_note(&tc_d);
+	ck_assert_int_eq(chmod(tc_d.dir, 0711), 0);
 }
 
 /*
@@ -86,7 +73,7 @@ run_as(uid_t uid, const struct step *steps, size_t n)
 	if (setgroups(1, &g) != 0 || setgid(g) != 0 || setuid(uid) != 0 ||
 	    geteuid() != uid)
 		_exit(102);
-	if (cq_connect(&c, D.sock) != CQ_OK)
+	if (cq_connect(&c, tc_d.sock) != CQ_OK)
 		_exit(103);
 	for (i = 0; i < n; i++) {
 		switch (steps[i].op) {
@@ -164,7 +151,7 @@ START_TEST(test_by_name_rejects_bad_names)
 {
 	cq_client *c = NULL;
 
-	ck_assert_int_eq(cq_connect(&c, D.sock), CQ_OK);
+	ck_assert_int_eq(cq_connect(&c, tc_d.sock), CQ_OK);
 	ck_assert_int_eq(cq_chmod_by_name(c, ".bad", 0600), CQ_INVALID);
 	ck_assert_int_eq(cq_close_by_name(c, NULL), CQ_INVALID);
 	ck_assert_int_eq(cq_pause_by_name(NULL, "mine"), CQ_INVALID);
@@ -182,7 +169,7 @@ owner_suite(void)
 	Suite *s = suite_create("owner_byname");
 	TCase *tc = tcase_create("daemon");
 
-	tcase_add_checked_fixture(tc, setup, cleanup);
+	tcase_add_checked_fixture(tc, setup, tc_cleanup);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(
 	    tc, test_owner_with_mode_0_restores_closes_and_pauses_by_name);

@@ -28,21 +28,10 @@
 #include "proto/conqueue.pb-c.h"
 #include "proto/frame.h"
 #include "tests/rawclient.h"
+#include "tests/testclient.h"
 #include "tests/testutil.h"
 
 #define WAIT_MS 10000 /* longest wait for an expected event */
-
-static struct tu_daemon D;
-static int d_started;
-/* Stop the daemon and remove what it left. */
-static void
-cleanup(void)
-{
-	if (d_started) {
-		d_started = 0;
-		tu_daemon_cleanup(&D);
-	}
-}
 
 /* Each test gets a private daemon whose socket any uid may use. */
 static void
@@ -50,50 +39,8 @@ setup(void)
 {
 	const char *extra[] = {"-m", "0666", NULL};
 
-	ck_assert_int_eq(tu_daemon_start(&D, extra), 0);
-	d_started = 1;
-	atexit(cleanup);
-	ck_assert_int_eq(chmod(D.dir, 0755), 0);
-}
-
-/*
- * Connections of the running test. A test that forks leaves a copy in each
- * child, which _exits without freeing it: this keeps it reachable (else
- * valgrind calls it lost).
- */
-static cq_client *volatile conns[8]; /* volatile: never read */
-
-/* A new connection to the test daemon. */
-static cq_client *
-conn(void)
-{
-	static unsigned n;
-	cq_client *c = NULL;
-
-	ck_assert_int_eq(cq_connect(&c, D.sock), CQ_OK);
-	conns[n++ % 8] = c;
-	return c;
-}
-
-/* Create queue name with attributes a (NULL: defaults) and open it. */
-static cq_queue *
-mkq(cq_client *c, const char *name, const cq_queue_attr *a)
-{
-	cq_queue *q = NULL;
-
-	ck_assert_int_eq(cq_create(c, name, a), CQ_OK);
-	ck_assert_int_eq(cq_open(c, name, &q), CQ_OK);
-	return q;
-}
-
-/* Open an existing queue. */
-static cq_queue *
-openq(cq_client *c, const char *name)
-{
-	cq_queue *q = NULL;
-
-	ck_assert_int_eq(cq_open(c, name, &q), CQ_OK);
-	return q;
+	tc_setup_args(extra);
+	ck_assert_int_eq(chmod(tc_d.dir, 0755), 0);
 }
 
 /* Push the string s. */
@@ -164,7 +111,7 @@ wait_counts(cq_queue *q, uint64_t length, uint64_t in_flight)
 static int
 raw_connect(void)
 {
-	int fd = rc_connect(D.sock);
+	int fd = rc_connect(tc_d.sock);
 
 	ck_assert_int_ge(fd, 0);
 	return fd;
@@ -189,7 +136,7 @@ raw_reserve(int fd, const char *name)
 
 START_TEST(test_reserve_ack_release_touch_statuses)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue_attr a;
 	cq_queue *q;
 	cq_msg *m = NULL;
@@ -199,7 +146,7 @@ START_TEST(test_reserve_ack_release_touch_statuses)
 
 	memset(&a, 0, sizeof a);
 	a.capacity = 8;
-	q = mkq(c, "jobs", &a);
+	q = tc_mkq(c, "jobs", &a);
 	/* Empty: try and timed reserve. */
 	ck_assert_int_eq(cq_reserve(q, &m, 0, 0), CQ_EMPTY);
 	t0 = tu_now_ms();
@@ -258,8 +205,8 @@ END_TEST
 
 START_TEST(test_other_connection_cannot_ack)
 {
-	cq_client *c = conn(), *o = conn();
-	cq_queue *q = mkq(c, "shared", NULL), *oq = openq(o, "shared");
+	cq_client *c = tc_conn(), *o = tc_conn();
+	cq_queue *q = tc_mkq(c, "shared", NULL), *oq = tc_openq(o, "shared");
 	uint64_t id;
 
 	push_str(q, "mine");
@@ -278,7 +225,7 @@ END_TEST
 
 START_TEST(test_lease_expiry_redelivers_and_touch_extends)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue_attr a;
 	cq_queue *q;
 	uint64_t id, kept;
@@ -286,7 +233,7 @@ START_TEST(test_lease_expiry_redelivers_and_touch_extends)
 
 	memset(&a, 0, sizeof a);
 	a.lease_ms = 1000;
-	q = mkq(c, "lease", &a);
+	q = tc_mkq(c, "lease", &a);
 	ck_assert_uint_eq(stat_of(q).lease_ms, 1000);
 	push_str(q, "x");
 	push_str(q, "y");
@@ -325,8 +272,8 @@ END_TEST
 
 START_TEST(test_disconnect_returns_attached_not_detached)
 {
-	cq_client *c = conn(), *o = conn();
-	cq_queue *q = mkq(c, "dc", NULL), *oq = openq(o, "dc");
+	cq_client *c = tc_conn(), *o = tc_conn();
+	cq_queue *q = tc_mkq(c, "dc", NULL), *oq = tc_openq(o, "dc");
 	cq_msg *m;
 	uint64_t att, det;
 
@@ -355,7 +302,7 @@ END_TEST
 
 START_TEST(test_detached_reservation_of_other_uid_is_not_found)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue_attr a;
 	cq_queue *q;
 	cq_msg *m;
@@ -365,7 +312,7 @@ START_TEST(test_detached_reservation_of_other_uid_is_not_found)
 
 	memset(&a, 0, sizeof a);
 	a.mode = 0666;
-	q = mkq(c, "det", &a);
+	q = tc_mkq(c, "det", &a);
 	push_str(q, "secret");
 	push_str(q, "theirs");
 	ck_assert_int_eq(cq_reserve_detached(q, &m, 0, 60000), CQ_OK);
@@ -378,7 +325,7 @@ START_TEST(test_detached_reservation_of_other_uid_is_not_found)
 
 		if (setgid(65534) != 0 || setuid(65534) != 0)
 			_exit(90);
-		if (cq_connect(&oc, D.sock) != CQ_OK ||
+		if (cq_connect(&oc, tc_d.sock) != CQ_OK ||
 		    cq_open(oc, "det", &oq) != CQ_OK)
 			_exit(91);
 		if (cq_ack(oq, id) != CQ_NOTFOUND ||
@@ -405,7 +352,7 @@ END_TEST
 
 START_TEST(test_max_deliveries_moves_to_dlq)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue_attr a;
 	cq_queue *q, *dq;
 	cq_queue_stat st;
@@ -417,7 +364,7 @@ START_TEST(test_max_deliveries_moves_to_dlq)
 	a.lease_ms = 100;
 	a.mode = 0640;
 	a.bands = 2;
-	q = mkq(c, "work", &a);
+	q = tc_mkq(c, "work", &a);
 	push_str(q, "poison");
 	ck_assert_int_eq(cq_push_band(q, "hot", 3, 1, 0), CQ_OK);
 	ck_assert_int_eq(cq_open(c, "work.dlq", &dq), CQ_NOTFOUND);
@@ -440,7 +387,7 @@ START_TEST(test_max_deliveries_moves_to_dlq)
 	ck_assert_uint_eq(st.total_popped, 2);
 
 	/* The dead-letter queue: the parent's mode, owner and bands. */
-	dq = openq(c, "work.dlq");
+	dq = tc_openq(c, "work.dlq");
 	st = stat_of(dq);
 	ck_assert_uint_eq(st.mode, 0640);
 	ck_assert_uint_eq(st.uid, getuid());
@@ -460,7 +407,7 @@ END_TEST
 
 START_TEST(test_dlq_of_other_uid_owner)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue *dq;
 	cq_queue_stat st;
 	pid_t pid;
@@ -474,7 +421,7 @@ START_TEST(test_dlq_of_other_uid_owner)
 
 		if (setgid(65533) != 0 || setuid(65534) != 0)
 			_exit(90);
-		if (cq_connect(&oc, D.sock) != CQ_OK)
+		if (cq_connect(&oc, tc_d.sock) != CQ_OK)
 			_exit(91);
 		memset(&a, 0, sizeof a);
 		a.max_deliveries = 1;
@@ -494,7 +441,7 @@ START_TEST(test_dlq_of_other_uid_owner)
 	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
 	ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
 	    "other uid: exit %d", WEXITSTATUS(ws));
-	dq = openq(c, "nob.dlq");
+	dq = tc_openq(c, "nob.dlq");
 	st = stat_of(dq);
 	ck_assert_uint_eq(st.uid, 65534);
 	ck_assert_uint_eq(st.gid, 65533);
@@ -507,7 +454,7 @@ END_TEST
 START_TEST(test_dlq_name_length)
 {
 	char name[CQ_NAME_MAX + 1];
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue_attr a;
 	cq_queue *q;
 	uint64_t id;
@@ -524,13 +471,13 @@ START_TEST(test_dlq_name_length)
 	/* 60 bytes: its dlq name is 64 bytes, the longest valid. */
 	a.max_deliveries = 1;
 	name[60] = '\0';
-	q = mkq(c, name, &a);
+	q = tc_mkq(c, name, &a);
 	push_str(q, "p");
 	id = reserve_expect(q, "p", 0, 1);
 	ck_assert_int_eq(cq_release(q, id), CQ_OK);
 	ck_assert_uint_eq(stat_of(q).dead_lettered, 1);
 	strcat(name, ".dlq");
-	ck_assert_uint_eq(stat_of(openq(c, name)).length, 1);
+	ck_assert_uint_eq(stat_of(tc_openq(c, name)).length, 1);
 	cq_disconnect(c);
 }
 END_TEST
@@ -538,7 +485,7 @@ END_TEST
 /* Another uid cannot take over a queue's dead letters (root: a 2nd uid). */
 START_TEST(test_dlq_squatting_by_other_uid)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue_attr a;
 	pid_t pid;
 	int ws;
@@ -546,13 +493,13 @@ START_TEST(test_dlq_squatting_by_other_uid)
 	memset(&a, 0, sizeof a);
 	a.max_deliveries = 1;
 	a.mode = 0666;
-	mkq(c, "open", &a);
+	tc_mkq(c, "open", &a);
 	if ((pid = fork()) == 0) {
 		cq_client *oc;
 
 		if (setgid(65534) != 0 || setuid(65534) != 0)
 			_exit(90);
-		if (cq_connect(&oc, D.sock) != CQ_OK)
+		if (cq_connect(&oc, tc_d.sock) != CQ_OK)
 			_exit(91);
 		if (cq_create(oc, "open.dlq", NULL) != CQ_DENIED)
 			_exit(92);
@@ -576,7 +523,7 @@ END_TEST
 
 START_TEST(test_dlq_full_holds_the_message_until_room)
 {
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue_attr a;
 	cq_queue *q, *dq;
 	cq_queue_stat st;
@@ -588,7 +535,7 @@ START_TEST(test_dlq_full_holds_the_message_until_room)
 	memset(&a, 0, sizeof a);
 	a.capacity = 2; /* NAME.dlq gets the same */
 	a.max_deliveries = 1;
-	q = mkq(c, "tight", &a);
+	q = tc_mkq(c, "tight", &a);
 	for (i = 0; i < 3; i++) {
 		push_str(q, s[i]);
 		id = reserve_expect(q, s[i], 0, 1);
@@ -603,7 +550,7 @@ START_TEST(test_dlq_full_holds_the_message_until_room)
 	ck_assert_int_eq(cq_ack(q, id), CQ_NOTFOUND);
 	ck_assert_int_eq(cq_release(q, id), CQ_NOTFOUND);
 	/* Room in NAME.dlq: the next retry moves it. */
-	dq = openq(c, "tight.dlq");
+	dq = tc_openq(c, "tight.dlq");
 	ck_assert_int_eq(cq_try_pop(dq, &m), CQ_OK);
 	expect_data(m, "a");
 	cq_msg_free(m);
@@ -638,7 +585,7 @@ count_push_cb(cq_status st, void *arg)
 
 START_TEST(test_stat_has_every_design_field)
 {
-	cq_client *c = conn(), *w = conn();
+	cq_client *c = tc_conn(), *w = tc_conn();
 	cq_queue_attr a;
 	cq_queue *q, *wq, *eq, *weq;
 	cq_queue_stat st;
@@ -653,8 +600,8 @@ START_TEST(test_stat_has_every_design_field)
 	a.max_deliveries = 5;
 	a.lease_ms = 4000;
 	a.serial = 1;
-	q = mkq(c, "full", &a);
-	wq = openq(w, "full");
+	q = tc_mkq(c, "full", &a);
+	wq = tc_openq(w, "full");
 	t_push = tu_now_ms();
 	push_str(q, "1");
 	push_str(q, "2");
@@ -665,8 +612,8 @@ START_TEST(test_stat_has_every_design_field)
 	ck_assert_int_eq(cq_push_async(wq, "4", 1, 0, CQ_FOREVER, count_push_cb,
 	                     &done, NULL),
 	    CQ_OK);
-	eq = mkq(c, "empty", NULL);
-	weq = openq(w, "empty");
+	eq = tc_mkq(c, "empty", NULL);
+	weq = tc_openq(w, "empty");
 	ck_assert_int_eq(
 	    cq_pop_async(weq, CQ_FOREVER, count_cb, &done, NULL), CQ_OK);
 	ck_assert_int_eq(cq_pause(q), CQ_OK);
@@ -741,7 +688,7 @@ serial_consumer(struct serial_log *log, uint32_t who)
 	uint32_t i, start;
 	char buf[16];
 
-	if (cq_connect(&c, D.sock) != CQ_OK ||
+	if (cq_connect(&c, tc_d.sock) != CQ_OK ||
 	    cq_open(c, "serial", &q) != CQ_OK)
 		_exit(70);
 	for (;;) {
@@ -786,7 +733,7 @@ START_TEST(test_serial_queue_four_consumers_in_order)
 {
 	enum { N = 500, NC = 4 };
 	struct serial_log *log;
-	cq_client *c = conn();
+	cq_client *c = tc_conn();
 	cq_queue_attr a;
 	cq_queue *q;
 	pid_t pids[NC];
@@ -800,7 +747,7 @@ START_TEST(test_serial_queue_four_consumers_in_order)
 	memset(&a, 0, sizeof a);
 	a.capacity = N;
 	a.serial = 1;
-	q = mkq(c, "serial", &a);
+	q = tc_mkq(c, "serial", &a);
 	ck_assert_int_eq(stat_of(q).serial, 1);
 	for (k = 0; k < NC; k++) {
 		pids[k] = fork();
@@ -842,7 +789,7 @@ END_TEST
 
 START_TEST(test_serial_queue_plain_pop_waits_for_confirm)
 {
-	cq_client *c = conn(), *o = conn();
+	cq_client *c = tc_conn(), *o = tc_conn();
 	cq_queue_attr a;
 	cq_queue *q, *oq;
 	Conqueue__Reply *rep;
@@ -852,8 +799,8 @@ START_TEST(test_serial_queue_plain_pop_waits_for_confirm)
 
 	memset(&a, 0, sizeof a);
 	a.serial = 1;
-	q = mkq(c, "ser", &a);
-	oq = openq(o, "ser");
+	q = tc_mkq(c, "ser", &a);
+	oq = tc_openq(o, "ser");
 	push_str(q, "1");
 	push_str(q, "2");
 	push_str(q, "3");
@@ -896,8 +843,8 @@ END_TEST
  */
 START_TEST(test_release_with_delay)
 {
-	cq_client *c = conn();
-	cq_queue *q = mkq(c, "later", NULL);
+	cq_client *c = tc_conn();
+	cq_queue *q = tc_mkq(c, "later", NULL);
 	uint64_t id, other;
 	int64_t t0;
 	int fd;
@@ -935,7 +882,7 @@ END_TEST
 
 START_TEST(test_restart_returns_in_flight_in_order)
 {
-	cq_client *c = conn(), *o;
+	cq_client *c = tc_conn(), *o;
 	cq_queue_attr a;
 	cq_queue *q;
 	cq_msg *m;
@@ -945,7 +892,7 @@ START_TEST(test_restart_returns_in_flight_in_order)
 
 	memset(&a, 0, sizeof a);
 	a.bands = 2;
-	q = mkq(c, "survive", &a);
+	q = tc_mkq(c, "survive", &a);
 	for (i = 0; i < 5; i++) {
 		snprintf(buf, sizeof buf, "m%d", i);
 		push_str(q, buf);
@@ -966,13 +913,13 @@ START_TEST(test_restart_returns_in_flight_in_order)
 	cq_msg_free(m);
 	ck_assert_uint_eq(stat_of(q).in_flight, 4);
 
-	tu_daemon_kill(&D);
+	tu_daemon_kill(&tc_d);
 	ck_assert_int_eq(cq_ack(q, ids[0]), CQ_DISCONNECTED);
 	cq_disconnect(c);
-	ck_assert_int_eq(tu_daemon_restart(&D, NULL), 0);
+	ck_assert_int_eq(tu_daemon_restart(&tc_d, NULL), 0);
 
-	o = conn();
-	q = openq(o, "survive");
+	o = tc_conn();
+	q = tc_openq(o, "survive");
 	{
 		cq_queue_stat st = stat_of(q);
 		ck_assert_uint_eq(st.length, 6);
@@ -1039,8 +986,8 @@ async_drive(cq_client *c, struct async_seen *s, int want)
 START_TEST(test_async_reserve_cancel_loses_nothing)
 {
 	enum { ROUNDS = 12, BATCH = 16 };
-	cq_client *c = conn(), *p = conn();
-	cq_queue *q = mkq(c, "async", NULL), *pq = openq(p, "async");
+	cq_client *c = tc_conn(), *p = tc_conn();
+	cq_queue *q = tc_mkq(c, "async", NULL), *pq = tc_openq(p, "async");
 	int got[ROUNDS * BATCH / 2], i, k, round;
 	struct async_seen s;
 	cq_queue_stat st;
@@ -1098,8 +1045,8 @@ END_TEST
 
 START_TEST(test_reserve_given_up_locally_is_released)
 {
-	cq_client *c = conn(), *p = conn();
-	cq_queue *q = mkq(c, "ghost", NULL), *pq = openq(p, "ghost");
+	cq_client *c = tc_conn(), *p = tc_conn();
+	cq_queue *q = tc_mkq(c, "ghost", NULL), *pq = tc_openq(p, "ghost");
 	struct async_seen s;
 	cq_op *op;
 
@@ -1110,10 +1057,10 @@ START_TEST(test_reserve_given_up_locally_is_released)
 	 * (timeout + its grace), then the daemon serves it anyway. The late
 	 * message must go back to the queue, not stay reserved.
 	 */
-	ck_assert_int_eq(kill(D.pid, SIGSTOP), 0);
+	ck_assert_int_eq(kill(tc_d.pid, SIGSTOP), 0);
 	ck_assert_int_eq(cq_reserve_async(q, 50, 0, async_cb, &s, &op), CQ_OK);
 	async_drive(c, &s, 1);
-	ck_assert_int_eq(kill(D.pid, SIGCONT), 0);
+	ck_assert_int_eq(kill(tc_d.pid, SIGCONT), 0);
 	ck_assert_int_eq(s.nids, 0);
 	ck_assert_int_eq(s.fail + s.canceled, 1);
 	/* The release from the library and the stat are ordered on c. */
@@ -1132,7 +1079,7 @@ reserve_suite(void)
 	Suite *s = suite_create("reserve");
 	TCase *tc = tcase_create("reserve");
 
-	tcase_add_checked_fixture(tc, setup, cleanup);
+	tcase_add_checked_fixture(tc, setup, tc_cleanup);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_reserve_ack_release_touch_statuses);
 	tcase_add_test(tc, test_other_connection_cannot_ack);
@@ -1159,7 +1106,7 @@ reserve_root_suite(void)
 	Suite *s = suite_create("reserve_root");
 	TCase *tc = tcase_create("root");
 
-	tcase_add_checked_fixture(tc, setup, cleanup);
+	tcase_add_checked_fixture(tc, setup, tc_cleanup);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_detached_reservation_of_other_uid_is_not_found);
 	tcase_add_test(tc, test_dlq_of_other_uid_owner);

@@ -1,5 +1,6 @@
 /* core_util.c - helpers shared by the core test suites. */
 
+#include <check.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,4 +115,24 @@ cu_rand(uint64_t *state)
 	x ^= x >> 27;
 	*state = x;
 	return x * UINT64_C(2685821657736338717);
+}
+
+/* Run the suite, then remove any segment a failed test left behind. */
+int
+cu_run(struct Suite *(*make)(void), const char *name)
+{
+	SRunner *sr;
+	int failed;
+
+	cu_init();
+	sr = srunner_create(make());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (cu_count() != 0) {
+		fprintf(stderr, "%s: segments left behind\n", name);
+		failed++;
+	}
+	cu_cleanup();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

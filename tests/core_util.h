@@ -8,6 +8,8 @@
 
 #include "core/queue.h"
 
+struct Suite; /* check.h */
+
 /* Remember the suite's pid: every segment name starts with it. */
 void cu_init(void);
 /* A fresh segment name unique to this process and call. */
@@ -24,5 +26,10 @@ long cu_scaled(long n);
 long cu_count_env(const char *name, long dflt);
 /* A small deterministic PRNG (xorshift64*). */
 uint64_t cu_rand(uint64_t *state);
+/*
+ * A core suite's main: run make()'s suite, then fail if it left a segment
+ * behind (and remove those); name labels the message. Exit status for main.
+ */
+int cu_run(struct Suite *(*make)(void), const char *name);
 
 #endif /* CQ_CORE_UTIL_H */
