@@ -286,7 +286,8 @@ splice(uint8_t *out, size_t len, size_t at, size_t cut, const uint8_t *ins,
     size_t n)
 {
 	memmove(out + at + n, out + at + cut, len - at - cut);
-	memcpy(out + at, ins, n);
+	if (n > 0)
+		memcpy(out + at, ins, n);
 	return len - cut + n;
 }
 
