@@ -293,8 +293,14 @@ consumers_running() {
 	done
 }
 
-# SIGKILL consumer $1 and start it again.
+# SIGKILL consumer $1 and start it again. In pop mode a plain pop is
+# confirmed as soon as the library hands the message over (issue 20), so a
+# consumer killed between that and its log line has received a message
+# the harness cannot see: pop-mode consumers are not killed (a consumer
+# killed while its pop waits is covered by the reserve mode and the
+# daemon's own tests); reserve mode kills them, mid-work included.
 kill_consumer() {
+	[ "$MODE" = pop ] && return 0
 	kill -KILL "${cpid[$1]}" 2>/dev/null
 	{ wait "${cpid[$1]}"; } 2>/dev/null
 	start_consumer "$1"
