@@ -397,7 +397,7 @@ dd_child_pop(const char *sock, cq_status want, const char *msg)
 	struct core_queue *q;
 	struct direct_msg m;
 	char buf[64];
-	int fd, bell, ring;
+	int fd, bell, ring, rc;
 	cq_status st;
 
 	fd = rc_connect(sock);
@@ -405,12 +405,16 @@ dd_child_pop(const char *sock, cq_status want, const char *msg)
 		return 20;
 	q = dd_map(fd, "dq", &bell);
 	st = direct_pop(q, buf, sizeof buf, &m, -1, &ring);
+	rc = 0;
 	if (st != want)
-		return 21;
-	if (msg != NULL &&
+		rc = 21;
+	else if (msg != NULL &&
 	    (m.len != strlen(msg) || memcmp(buf + m.off, msg, m.len) != 0))
-		return 22;
-	return 0;
+		rc = 22;
+	core_detach(q);
+	close(bell);
+	close(fd);
+	return rc;
 }
 
 /* A direct pop blocked in a child ends as want after action by the parent. */
