@@ -54,6 +54,7 @@ mkdir -p build-asan
     make -j"$jobs" >/dev/null &&
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    CK_TIMEOUT_MULTIPLIER=${CK_TIMEOUT_MULTIPLIER:-3} \
     CQ_SANITIZER=1 make -j"$jobs" check) || {
 	failures build-asan; summary build-asan; exit 1; }
 summary build-asan
