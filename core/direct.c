@@ -314,7 +314,7 @@ direct_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
     unsigned band, int front, int64_t timeout_ms, uint64_t *first_id, int *ring)
 {
 	struct direct_op op;
-	size_t i;
+	cq_status st;
 
 	if (ring != NULL)
 		*ring = 0;
@@ -325,12 +325,8 @@ direct_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
 	/* More than the capacity could never go in: fail instead of waiting. */
 	if (n > q->capacity)
 		return CQ_INVALID;
-	for (i = 0; i < n; i++) {
-		if (iov[i].iov_len > q->max_size)
-			return CQ_TOOBIG;
-		if (iov[i].iov_base == NULL && iov[i].iov_len > 0)
-			return CQ_INVALID;
-	}
+	if ((st = slot_iov_check(q, iov, n)) != CQ_OK)
+		return st;
 	op.side = DIRECT_SIDE_PUSH; /* only what the push attempt reads */
 	op.attempt = direct_push_attempt;
 	op.iov = iov;

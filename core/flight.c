@@ -35,26 +35,6 @@ flight_confirm_locked(struct core_queue *q, uint32_t slot, uint64_t id)
 	return CQ_OK;
 }
 
-/* Delete an in-flight message. */
-static cq_status
-flight_confirm(struct core_queue *q, uint32_t slot, uint64_t id)
-{
-	cq_status st;
-
-	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
-		return st;
-	st = flight_confirm_locked(q, slot, id);
-	lock_release(q);
-	return st;
-}
-
-/* core_confirm under a SIGBUS guard. */
-cq_status
-core_confirm(struct core_queue *q, uint32_t slot, uint64_t id)
-{
-	return GUARD_STATUS(q, flight_confirm(q, slot, id));
-}
-
 /*
  * Delete the n in-flight messages of m under one lock; each is its own
  * commit, as if confirmed one by one.
@@ -85,6 +65,17 @@ cq_status
 core_confirm_many(struct core_queue *q, const struct core_msg *m, size_t n)
 {
 	return GUARD_STATUS(q, flight_confirm_many(q, m, n));
+}
+
+/* core_confirm: a confirm of one (the same commit and status). */
+cq_status
+core_confirm(struct core_queue *q, uint32_t slot, uint64_t id)
+{
+	struct core_msg m;
+
+	m.slot = slot;
+	m.id = id;
+	return GUARD_STATUS(q, flight_confirm_many(q, &m, 1));
 }
 
 /* Put in-flight entry e (slot s) back at the head of its band. */

@@ -115,18 +115,14 @@ cq_status
 core_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
     unsigned band, int front, uint64_t *first_id)
 {
-	size_t i;
+	cq_status st;
 
 	if (q->corrupt)
 		return CQ_CORRUPT;
 	if (band >= q->bands || n == 0 || (iov == NULL))
 		return CQ_INVALID;
-	for (i = 0; i < n; i++) {
-		if (iov[i].iov_len > q->max_size)
-			return CQ_TOOBIG;
-		if (iov[i].iov_base == NULL && iov[i].iov_len > 0)
-			return CQ_INVALID;
-	}
+	if ((st = slot_iov_check(q, iov, n)) != CQ_OK)
+		return st;
 	return GUARD_STATUS(q, queue_push(q, iov, n, band, front, first_id));
 }
 

@@ -369,15 +369,35 @@ core_reopen(struct core_queue *q)
 	return fd;
 }
 
-/* Open /dev/shm for the shm_open-style wrappers ("/name"). */
+/*
+ * Open /dev/shm for the shm_open-style wrappers ("/name"): the fd, or -1
+ * with the status in *st.
+ */
 static int
-segment_shm_dir(const char *segname)
+segment_shm_dir(const char *segname, cq_status *st)
 {
+	int dfd;
+
 	if (segname == NULL || segname[0] != '/') {
-		errno = EINVAL;
+		*st = CQ_INVALID;
 		return -1;
 	}
-	return open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		*st = segment_open_status(errno);
+	return dfd;
+}
+
+/* Give the handle *qp that st made the directory fd dfd, or close it. */
+static cq_status
+segment_own_dir(cq_status st, int dfd, struct core_queue **qp)
+{
+	if (st != CQ_OK) {
+		close(dfd);
+		return st;
+	}
+	(*qp)->own_dirfd = 1;
+	return CQ_OK;
 }
 
 /* core_create_at in /dev/shm; the handle owns the directory fd. */
@@ -389,16 +409,10 @@ core_create(
 	int dfd;
 
 	*qp = NULL;
-	if ((dfd = segment_shm_dir(segname)) < 0)
-		return segname == NULL || segname[0] != '/'
-		           ? CQ_INVALID
-		           : segment_open_status(errno);
-	if ((st = core_create_at(dfd, segname + 1, attr, qp)) != CQ_OK) {
-		close(dfd);
+	if ((dfd = segment_shm_dir(segname, &st)) < 0)
 		return st;
-	}
-	(*qp)->own_dirfd = 1;
-	return CQ_OK;
+	return segment_own_dir(
+	    core_create_at(dfd, segname + 1, attr, qp), dfd, qp);
 }
 
 /* core_attach_at in /dev/shm; the handle owns the directory fd. */
@@ -409,16 +423,9 @@ core_attach(const char *segname, struct core_queue **qp)
 	int dfd;
 
 	*qp = NULL;
-	if ((dfd = segment_shm_dir(segname)) < 0)
-		return segname == NULL || segname[0] != '/'
-		           ? CQ_INVALID
-		           : segment_open_status(errno);
-	if ((st = core_attach_at(dfd, segname + 1, qp)) != CQ_OK) {
-		close(dfd);
+	if ((dfd = segment_shm_dir(segname, &st)) < 0)
 		return st;
-	}
-	(*qp)->own_dirfd = 1;
-	return CQ_OK;
+	return segment_own_dir(core_attach_at(dfd, segname + 1, qp), dfd, qp);
 }
 
 /* Remove segment segname ("/name") from /dev/shm. */

@@ -3,6 +3,9 @@
 #ifndef CQ_CORE_SLOT_H
 #define CQ_CORE_SLOT_H
 
+#include <sys/uio.h>
+
+#include <stddef.h>
 #include <string.h>
 
 #include "common/common.h"
@@ -42,6 +45,24 @@ slot_ok(struct core_queue *q, uint32_t s, int64_t band)
 	    (band >= 0 && b != (uint32_t)band))
 		return 0;
 	return slot_crc(id, b, len, sl->data) == sl->crc;
+}
+
+/*
+ * Whether the n messages of iov each fit a slot: CQ_TOOBIG for one over
+ * max_size, CQ_INVALID for a NULL buffer with a length, else CQ_OK.
+ */
+static inline cq_status
+slot_iov_check(const struct core_queue *q, const struct iovec *iov, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (iov[i].iov_len > q->max_size)
+			return CQ_TOOBIG;
+		if (iov[i].iov_base == NULL && iov[i].iov_len > 0)
+			return CQ_INVALID;
+	}
+	return CQ_OK;
 }
 
 #endif /* CQ_CORE_SLOT_H */

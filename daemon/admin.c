@@ -171,24 +171,6 @@ admin_delete_queue(struct rqueue *q)
 	registry_delete(q); /* wakes direct sleepers: closed */
 }
 
-/* OPEN asking for the direct path: the stat, with the fds if granted. */
-static void
-admin_open_direct(struct peer *p, uint64_t id, struct rqueue *q)
-{
-	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
-	Conqueue__QueueStat s;
-	cq_status st;
-
-	if ((st = reply_fill_stat(q, &s)) != CQ_OK) {
-		reply_status(p, id, st, cq_strstatus(st));
-		return;
-	}
-	r.id = id;
-	r.status = CQ_OK;
-	r.stat = &s;
-	bell_open_reply(p, q, &r);
-}
-
 /* Operations that only name a queue. */
 void
 admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
@@ -221,7 +203,7 @@ admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 	switch (m->kind) {
 	case CONQUEUE__NAMED__KIND__OPEN:
 		if (m->has_direct && m->direct) {
-			admin_open_direct(p, id, q);
+			reply_stat_via(p, id, q, bell_open_reply);
 			return;
 		}
 		reply_stat(p, id, q);

@@ -13,7 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "daemon/conn.h"
+#include "daemon/conn.h" /* conn_count, defined here */
 #include "daemon/conn_state.h"
 #include "daemon/dispatch.h"
 #include "daemon/log.h"
@@ -84,7 +84,7 @@ conn_state_linger(struct conn *c)
 	conn_state_frame_arm(c, CONN_LINGER_MS);
 }
 
-/* Close c after its last replies; deferred while conn_process runs. */
+/* Close c after its last replies; deferred while conn_in_read runs. */
 void
 conn_state_close(struct conn *c, const char *why)
 {

@@ -4,8 +4,8 @@
  * Each daemon module has its own header (config.h, log.h, htab.h,
  * waiters.h, registry.h, peer.h, dispatch.h, conn.h, listener.h,
  * notify.h, crashpoint.h); daemon files include just the ones they use.
- * This umbrella is for the tests and fuzzers that drive the daemon's
- * modules from outside, and for files not yet moved to direct includes.
+ * This umbrella is only for the tests and fuzzers that drive the daemon's
+ * modules from outside: no daemon file includes it.
  */
 
 #ifndef CQ_DAEMON_H

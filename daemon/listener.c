@@ -15,8 +15,13 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "daemon.h"
+#include "common/common.h"
+#include "daemon/config.h"
+#include "daemon/conn.h"
 #include "daemon/conn_out.h"
+#include "daemon/listener.h"
+#include "daemon/log.h"
+#include "daemon/registry.h"
 
 static struct evconnlistener *listener;
 static struct event *listener_pause;

@@ -13,7 +13,8 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "daemon.h"
+#include "daemon/log.h"
+#include "daemon/notify.h"
 
 /* The first passed descriptor (SD_LISTEN_FDS_START). */
 #define NOTIFY_LISTEN_FDS_START 3

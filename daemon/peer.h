@@ -14,7 +14,7 @@ struct peer;
 struct resv;
 TAILQ_HEAD(resv_list, resv);
 
-/* How dispatch talks back to a connection (conn.c, or a test harness). */
+/* How dispatch talks back to a connection (conn_out.c, or a test harness). */
 struct peer_ops {
 	/* Queue reply r for the peer (packed at once: r may be freed). */
 	void (*send)(struct peer *p, const Conqueue__Reply *r);

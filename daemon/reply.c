@@ -102,9 +102,18 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 	return CQ_OK;
 }
 
-/* Reply with the stat of q. */
+/* Send r to p as it is (reply_stat's plain way). */
+static void
+reply_send_plain(struct peer *p, struct rqueue *q, Conqueue__Reply *r)
+{
+	(void)q;
+	p->ops->send(p, r);
+}
+
+/* Reply with the stat of q, handing the reply to send (an error: plainly). */
 void
-reply_stat(struct peer *p, uint64_t id, struct rqueue *q)
+reply_stat_via(struct peer *p, uint64_t id, struct rqueue *q,
+    void (*send)(struct peer *, struct rqueue *, Conqueue__Reply *))
 {
 	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
 	Conqueue__QueueStat s;
@@ -117,5 +126,12 @@ reply_stat(struct peer *p, uint64_t id, struct rqueue *q)
 	r.id = id;
 	r.status = CQ_OK;
 	r.stat = &s;
-	p->ops->send(p, &r);
+	send(p, q, &r);
+}
+
+/* Reply with the stat of q. */
+void
+reply_stat(struct peer *p, uint64_t id, struct rqueue *q)
+{
+	reply_stat_via(p, id, q, reply_send_plain);
 }

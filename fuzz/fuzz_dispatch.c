@@ -4,10 +4,10 @@
  * The input is a stream of records: one byte choosing the peer (bit 0: an
  * unprivileged uid or the daemon's own, an admin), a 2-byte big-endian
  * length, then that many bytes of a Request body. Each body that decodes
- * strictly goes to dispatch_request for that peer, as conn.c would hand it
- * over; every reply is packed like conn.c does. After the input both peers
- * leave and every queue is deleted, so inputs do not depend on each other
- * and leaks show up per input.
+ * strictly goes to dispatch_request for that peer, as conn_in.c would
+ * hand it over; every reply is packed like conn_out.c does. After the
+ * input both peers leave and every queue is deleted, so inputs do not
+ * depend on each other and leaks show up per input.
  */
 
 #include <stdint.h>
@@ -33,7 +33,7 @@ struct fzpeer {
 static struct event_base *fz_base;
 static char fz_instance[64];
 
-/* Pack the reply like conn.c does; it must be a valid Reply. */
+/* Pack the reply like conn_out.c does; it must be a valid Reply. */
 static void
 fz_send(struct peer *p, const Conqueue__Reply *r)
 {

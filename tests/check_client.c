@@ -1012,15 +1012,10 @@ END_TEST
 static void
 setup_limits(void)
 {
-	static char conf[] = "/tmp/cqclient-conf.XXXXXX";
+	const char *conf =
+	    tu_write_config("max_connections = 2\nmax_pending_per_conn = 40\n");
 	const char *extra[] = {"-c", conf, NULL};
-	FILE *f;
-	int fd = mkstemp(conf);
 
-	ck_assert_int_ge(fd, 0);
-	ck_assert_ptr_nonnull(f = fdopen(fd, "w"));
-	fprintf(f, "max_connections = 2\nmax_pending_per_conn = 40\n");
-	fclose(f);
 	tc_setup_args(extra);
 	unlink(conf);
 }

@@ -340,21 +340,6 @@ stat_of(int fd, const char *name)
 	return r;
 }
 
-/* Write a config file into a temp path; returns the path (static). */
-static const char *
-write_config(const char *text)
-{
-	static char path[64];
-	int fd;
-
-	snprintf(path, sizeof path, "/tmp/cqconf.XXXXXX");
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	return path;
-}
-
 /* ------------------------------------------------------------------ */
 
 START_TEST(test_handshake_welcome)
@@ -1224,7 +1209,7 @@ START_TEST(test_frame_timeout)
 {
 	static const uint8_t partial[] = {0, 0, 0, 10, 0x08};
 	const char *cfgpath =
-	    write_config("frame_timeout_ms = 2000   # short for the test\n");
+	    tu_write_config("frame_timeout_ms = 2000   # short for the test\n");
 	const char *args[] = {"-c", cfgpath, NULL};
 	int fd, silent, rc;
 	Conqueue__Reply *r;
@@ -1250,8 +1235,8 @@ END_TEST
 
 START_TEST(test_connection_and_pending_limits)
 {
-	const char *cfgpath = write_config("max_connections_per_uid = 2\n"
-	                                   "max_pending_per_conn = 2\n");
+	const char *cfgpath = tu_write_config("max_connections_per_uid = 2\n"
+	                                      "max_pending_per_conn = 2\n");
 	const char *args[] = {"-c", cfgpath, NULL};
 	int a, b, c, rc;
 	Conqueue__Reply *r;
@@ -1302,15 +1287,15 @@ END_TEST
 START_TEST(test_bad_config_refused)
 {
 	char err[2048];
-	const char *cfgpath = write_config("# comment\nmax_batch = 10\n"
-	                                   "no_such_key = 1\n");
+	const char *cfgpath = tu_write_config("# comment\nmax_batch = 10\n"
+	                                      "no_such_key = 1\n");
 	const char *args[] = {"-c", cfgpath, "-s", "/tmp/never.sock", NULL};
 
 	ck_assert_int_eq(tu_daemon_run(args, err, sizeof err), 1);
 	ck_assert_msg(strstr(err, ":3: unknown key 'no_such_key'") != NULL,
 	    "stderr: %s", err);
 	unlink(cfgpath);
-	cfgpath = write_config("max_frame = lots\n");
+	cfgpath = tu_write_config("max_frame = lots\n");
 	args[1] = cfgpath;
 	ck_assert_int_eq(tu_daemon_run(args, err, sizeof err), 1);
 	ck_assert_ptr_nonnull(strstr(err, ":1: max_frame"));
@@ -1515,8 +1500,8 @@ END_TEST
 
 START_TEST(test_slow_reader_dropped)
 {
-	const char *cfgpath = write_config("max_outbuf = 65536\n"
-	                                   "slow_reader_grace_ms = 300\n");
+	const char *cfgpath = tu_write_config("max_outbuf = 65536\n"
+	                                      "slow_reader_grace_ms = 300\n");
 	const char *args[] = {"-c", cfgpath, NULL};
 	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
 	Conqueue__Info in = CONQUEUE__INFO__INIT;
@@ -1589,7 +1574,7 @@ START_TEST(test_sighup_reloads_limits)
 	int fd, i;
 
 	snprintf(
-	    cfgpath, sizeof cfgpath, "%s", write_config("max_batch = 10\n"));
+	    cfgpath, sizeof cfgpath, "%s", tu_write_config("max_batch = 10\n"));
 	cleanup();
 	ck_assert_int_eq(try_start_daemon(args), 0);
 	h.protocol_version = CQ_PROTOCOL_VERSION;
@@ -1605,10 +1590,10 @@ START_TEST(test_sighup_reloads_limits)
 	 * atomically so the daemon never reads half of one).
 	 */
 	ck_assert_int_eq(
-	    rename(write_config("max_batch = many\n"), cfgpath), 0);
+	    rename(tu_write_config("max_batch = many\n"), cfgpath), 0);
 	kill(D.pid, SIGHUP);
-	ck_assert_int_eq(rename(write_config("max_batch = 20\n"
-	                                     "log_level = debug\n"),
+	ck_assert_int_eq(rename(tu_write_config("max_batch = 20\n"
+	                                        "log_level = debug\n"),
 	                     cfgpath),
 	    0);
 	kill(D.pid, SIGHUP);
@@ -1760,11 +1745,11 @@ END_TEST
 
 START_TEST(test_queue_limits)
 {
-	const char *cfgpath = write_config("max_queues = 3\n"
-	                                   "max_queues_per_uid = 2\n"
-	                                   "max_capacity = 100\n"
-	                                   "max_message = 1000\n"
-	                                   "max_storage_per_uid = 200000\n");
+	const char *cfgpath = tu_write_config("max_queues = 3\n"
+	                                      "max_queues_per_uid = 2\n"
+	                                      "max_capacity = 100\n"
+	                                      "max_message = 1000\n"
+	                                      "max_storage_per_uid = 200000\n");
 	const char *args[] = {"-c", cfgpath, NULL};
 	Conqueue__QueueAttr a = CONQUEUE__QUEUE_ATTR__INIT;
 	Conqueue__Reply *r;
@@ -1802,8 +1787,8 @@ END_TEST
 
 START_TEST(test_slow_reader_resumes)
 {
-	const char *cfgpath = write_config("max_outbuf = 65536\n"
-	                                   "slow_reader_grace_ms = 20000\n");
+	const char *cfgpath = tu_write_config("max_outbuf = 65536\n"
+	                                      "slow_reader_grace_ms = 20000\n");
 	const char *args[] = {"-c", cfgpath, NULL};
 	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
 	Conqueue__Info in = CONQUEUE__INFO__INIT;

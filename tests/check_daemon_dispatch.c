@@ -63,6 +63,27 @@ fpeer_take(struct fpeer *f)
 	return r;
 }
 
+/* Send request r as op (a fresh id) to dispatch from f; the id. */
+static uint64_t
+req_send(struct fpeer *f, Conqueue__Request *r, Conqueue__Request__OpCase op)
+{
+	r->id = next_id++;
+	r->op_case = op;
+	dispatch_request(&f->p, r);
+	return r->id;
+}
+
+/* A queue name as the request field (borrowed). */
+static ProtobufCBinaryData
+req_name(const char *name)
+{
+	ProtobufCBinaryData b;
+
+	b.data = (uint8_t *)(uintptr_t)name;
+	b.len = strlen(name);
+	return b;
+}
+
 /* Set up a greeted peer. */
 static void
 fpeer_init(struct fpeer *f, uint64_t cid)
@@ -77,10 +98,8 @@ fpeer_init(struct fpeer *f, uint64_t cid)
 	f->p.gid = (uint32_t)getgid();
 	dispatch_peer_init(&f->p);
 	h.protocol_version = CQ_PROTOCOL_VERSION;
-	r.id = next_id++;
-	r.op_case = CONQUEUE__REQUEST__OP_HELLO;
 	r.hello = &h;
-	dispatch_request(&f->p, &r);
+	req_send(f, &r, CONQUEUE__REQUEST__OP_HELLO);
 	ck_assert_int_eq(f->n, 1);
 	ck_assert_int_eq(f->r[0]->status, CQ_OK);
 	ck_assert_ptr_nonnull(f->r[0]->welcome);
@@ -116,18 +135,14 @@ req_create(struct fpeer *f, const char *name, uint32_t capacity)
 	Conqueue__Create c = CONQUEUE__CREATE__INIT;
 	Conqueue__QueueAttr a = CONQUEUE__QUEUE_ATTR__INIT;
 
-	c.name.data = (uint8_t *)(uintptr_t)name;
-	c.name.len = strlen(name);
+	c.name = req_name(name);
 	a.has_capacity = 1;
 	a.capacity = capacity;
 	a.has_max_size = 1;
 	a.max_size = 64;
 	c.attr = &a;
-	r.id = next_id++;
-	r.op_case = CONQUEUE__REQUEST__OP_CREATE;
 	r.create = &c;
-	dispatch_request(&f->p, &r);
-	return r.id;
+	return req_send(f, &r, CONQUEUE__REQUEST__OP_CREATE);
 }
 
 /* Push one message. */
@@ -137,24 +152,22 @@ req_push(struct fpeer *f, const char *name, const char *msg, int64_t timeout)
 	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
 	Conqueue__Push p = CONQUEUE__PUSH__INIT;
 	ProtobufCBinaryData d;
+	uint64_t id;
 	char copy[64];
 
 	/* The request is only lent: scribble over it after the call. */
 	snprintf(copy, sizeof copy, "%s", msg);
 	d.data = (uint8_t *)copy;
 	d.len = strlen(copy);
-	p.name.data = (uint8_t *)(uintptr_t)name;
-	p.name.len = strlen(name);
+	p.name = req_name(name);
 	p.n_data = 1;
 	p.data = &d;
 	p.has_timeout_ms = 1;
 	p.timeout_ms = timeout;
-	r.id = next_id++;
-	r.op_case = CONQUEUE__REQUEST__OP_PUSH;
 	r.push = &p;
-	dispatch_request(&f->p, &r);
+	id = req_send(f, &r, CONQUEUE__REQUEST__OP_PUSH);
 	memset(copy, 'X', sizeof copy);
-	return r.id;
+	return id;
 }
 
 /* Pop one message. */
@@ -164,15 +177,11 @@ req_pop(struct fpeer *f, const char *name, int64_t timeout)
 	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
 	Conqueue__Pop p = CONQUEUE__POP__INIT;
 
-	p.name.data = (uint8_t *)(uintptr_t)name;
-	p.name.len = strlen(name);
+	p.name = req_name(name);
 	p.has_timeout_ms = 1;
 	p.timeout_ms = timeout;
-	r.id = next_id++;
-	r.op_case = CONQUEUE__REQUEST__OP_POP;
 	r.pop = &p;
-	dispatch_request(&f->p, &r);
-	return r.id;
+	return req_send(f, &r, CONQUEUE__REQUEST__OP_POP);
 }
 
 /* Confirm (or reject) pop id. */
@@ -344,14 +353,10 @@ req_named(struct fpeer *f, const char *name, Conqueue__Named__Kind kind)
 	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
 	Conqueue__Named n = CONQUEUE__NAMED__INIT;
 
-	n.name.data = (uint8_t *)(uintptr_t)name;
-	n.name.len = strlen(name);
+	n.name = req_name(name);
 	n.kind = kind;
-	r.id = next_id++;
-	r.op_case = CONQUEUE__REQUEST__OP_NAMED;
 	r.named = &n;
-	dispatch_request(&f->p, &r);
-	return r.id;
+	return req_send(f, &r, CONQUEUE__REQUEST__OP_NAMED);
 }
 
 /*

@@ -26,21 +26,6 @@
 #include "rawclient.h"
 #include "testutil.h"
 
-/* Write text to a fresh config file; its path (static). */
-static const char *
-hostile_config(const char *text)
-{
-	static char path[64];
-	int fd;
-
-	snprintf(path, sizeof path, "/tmp/cqconf.XXXXXX");
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	return path;
-}
-
 /* The /dev/shm path of segment number segno of d. */
 static void
 seg_path(const struct tu_daemon *d, unsigned segno, char *buf, size_t len)
@@ -178,17 +163,14 @@ START_TEST(test_frame_deadline_runs_from_first_byte)
 {
 	/* A frame declaring 200 bytes, of which one comes every 100 ms. */
 	static const uint8_t start[] = {0, 0, 0, 200, 0x08};
-	const char *cfgpath = hostile_config("frame_timeout_ms = 300\n");
-	const char *args[] = {"-c", cfgpath, NULL};
 	struct tu_daemon d;
 	struct pollfd pfd;
 	Conqueue__Reply *r;
 	uint8_t byte = 0x01;
-	int fd, rc, sent = (int)sizeof start - 4;
+	int fd, sent = (int)sizeof start - 4;
 
-	rc = tu_daemon_start(&d, args);
-	unlink(cfgpath);
-	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(
+	    tu_daemon_start_config(&d, "frame_timeout_ms = 300\n"), 0);
 	fd = rc_connect(d.sock);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(rc_write(fd, start, sizeof start), 0);
@@ -223,18 +205,13 @@ END_TEST
 START_TEST(test_low_open_files_limit_still_answers)
 {
 	struct tu_daemon d;
-	struct rlimit rl, low;
-	int fd, conns[20], i, n, rc;
+	struct rlimit rl;
+	int fd, conns[20], i, n;
 	char name[32];
 
-	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	/* As a shell's ulimit -n would leave it; the daemon inherits it. */
-	low = rl;
-	low.rlim_cur = 64;
-	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-	rc = tu_daemon_start(&d, NULL);
-	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(tu_daemon_start_nofile(&d, NULL, 64, 0), 0);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	/* More queues than 64 descriptors, within what the hard limit has. */
 	n = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > 1500
 	        ? 1000

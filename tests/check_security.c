@@ -1163,16 +1163,10 @@ END_TEST
 static void
 restart_with_config(const char *text, int world)
 {
-	char path[] = "/tmp/cqsecconf.XXXXXX";
+	const char *path = tu_write_config(text);
 	const char *args[] = {"-c", path, "--socket-mode", "0666", NULL};
-	int fd = mkstemp(path), rc;
+	int rc;
 
-	ck_assert_int_ge(fd, 0);
-	rc = (int)write(fd, text, strlen(text));
-	if (rc != (int)strlen(text))
-		unlink(path);
-	ck_assert_int_eq(rc, (int)strlen(text));
-	close(fd);
 	if (!world)
 		args[2] = NULL;
 	if (d_started)

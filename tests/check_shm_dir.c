@@ -365,49 +365,33 @@ START_TEST(test_squatting_by_another_uid)
 }
 END_TEST
 
-/* Write text to a fresh config file; its path (static). */
-static const char *
-write_config(const char *text)
-{
-	static char path[64];
-	int fd;
-
-	snprintf(path, sizeof path, "/tmp/cqconf.XXXXXX");
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	return path;
-}
-
 /*
  * A daemon limited to 96 open files; nobody opens connections until one
  * is refused, and holds them: root can still connect and ping.
  */
 START_TEST(test_admin_connects_when_others_used_the_fds)
 {
-	const char *cfgpath = write_config("socket_mode = 0666\n"
-	                                   "max_connections = 1000\n"
-	                                   "max_connections_per_uid = 1000\n");
+	const char *cfgpath =
+	    tu_write_config("socket_mode = 0666\n"
+	                    "max_connections = 1000\n"
+	                    "max_connections_per_uid = 1000\n");
 	const char *args[] = {"-c", cfgpath, NULL};
 	struct passwd *pw = getpwnam("nobody");
 	struct tu_daemon d;
-	struct rlimit rl, low;
+	struct rlimit low;
 	int pfd[2], fd, n = 0, rc;
 	pid_t pid;
 
 	tu_require(pw != NULL, "no user nobody");
-	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	/*
 	 * The daemon cannot raise it. Nor can this test process (its own
 	 * fork under Check) raise it back without CAP_SYS_RESOURCE: it and
 	 * the nobody child keep 96, more than either needs.
 	 */
-	low.rlim_cur = low.rlim_max = rl.rlim_max < 96 ? rl.rlim_max : 96;
-	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-	rc = tu_daemon_start(&d, args);
+	rc = tu_daemon_start_nofile(&d, args, 96, 1);
 	unlink(cfgpath);
 	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &low), 0);
 	ck_assert_int_eq(chmod(d.dir, 0755), 0);
 	ck_assert_int_eq(pipe(pfd), 0);
 	if ((pid = fork()) == 0) {
@@ -482,7 +466,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (tu_is_variant(argv[0], "_root")) {
 		tu_require(geteuid() == 0, "check_shm_dir_root needs root");
-		/* valgrind keeps descriptors of its own: no low RLIMIT_NOFILE. */
+		/* valgrind keeps descriptors of its own: no low RLIMIT_NOFILE.
+		 */
 		tu_require(getenv("CQ_UNDER_VALGRIND") == NULL,
 		    "check_shm_dir_root sets a low RLIMIT_NOFILE, which "
 		    "valgrind refuses");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -127,6 +128,58 @@ tu_daemon_start(struct tu_daemon *d, const char *const *extra)
 	    seq++, strrchr(tmpl, '.') + 1);
 	tu_registry_note(d);
 	return tu_daemon_spawn(d, extra);
+}
+
+/* Write a config file into a fresh temp path. */
+const char *
+tu_write_config(const char *text)
+{
+	static char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/tmp/cqconf.XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	n = write(fd, text, strlen(text));
+	close(fd);
+	if (n != (ssize_t)strlen(text))
+		unlink(path); /* before the assertion ends the test */
+	ck_assert_int_eq(n, (ssize_t)strlen(text));
+	return path;
+}
+
+/* Start a daemon reading a config file made of text. */
+int
+tu_daemon_start_config(struct tu_daemon *d, const char *text)
+{
+	const char *cfgpath = tu_write_config(text);
+	const char *args[] = {"-c", cfgpath, NULL};
+	int rc;
+
+	rc = tu_daemon_start(d, args);
+	unlink(cfgpath);
+	return rc;
+}
+
+/* Start a daemon under a lower open-files limit. */
+int
+tu_daemon_start_nofile(struct tu_daemon *d, const char *const *extra,
+    unsigned long nofile, int hard)
+{
+	struct rlimit rl, low;
+	int rc;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	low = rl;
+	low.rlim_cur = rl.rlim_max < nofile ? rl.rlim_max : nofile;
+	if (hard)
+		low.rlim_max = low.rlim_cur;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	rc = tu_daemon_start(d, extra);
+	if (!hard)
+		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	return rc;
 }
 
 /* Start again on the same socket and instance. */

@@ -23,6 +23,21 @@ struct tu_daemon {
  * noted in the suite's registry (tu_run) before it starts.
  */
 int tu_daemon_start(struct tu_daemon *d, const char *const *extra);
+/*
+ * tu_daemon_start with RLIMIT_NOFILE's soft limit lowered to nofile (at
+ * most the hard limit), as a shell's ulimit -n would leave it; the daemon
+ * inherits it. With hard set the hard limit goes down too and stays (the
+ * test process cannot raise it back); else the old limit is restored.
+ */
+int tu_daemon_start_nofile(struct tu_daemon *d, const char *const *extra,
+    unsigned long nofile, int hard);
+/*
+ * Start the daemon with "-c FILE", FILE holding config text (removed
+ * again once the daemon has read it). Returns 0 or -1.
+ */
+int tu_daemon_start_config(struct tu_daemon *d, const char *text);
+/* Write text to a fresh /tmp config file; its path (static, reused). */
+const char *tu_write_config(const char *text);
 /* Restart the daemon on the same socket and instance (after a kill). */
 int tu_daemon_restart(struct tu_daemon *d, const char *const *extra);
 /* SIGKILL the daemon and reap it. */
