@@ -188,6 +188,18 @@ getent passwd conqueue >/dev/null || fail "postinst did not create the conqueue 
 cmp -s /etc/conqueued.conf "$top_srcdir/debian/conqueued.conf" ||
     fail "/etc/conqueued.conf is not the packaged example"
 pkg-config --exists conqueue-event || fail "pkg-config does not find conqueue-event"
+# The installed examples build against the installed headers, libraries
+# and pkg-config files, as a user would copy them.
+n=0
+for ex in /usr/share/doc/libconqueue-client-dev/examples/*.c; do
+	[ -f "$ex" ] || fail "no examples installed"
+	# shellcheck disable=SC2046
+	${CC:-cc} -o "$dir/example" "$ex" \
+	    $(pkg-config --cflags --libs conqueue-event libevent_core) \
+	    >"$dir/cc.log" 2>&1 || fail "installed $ex does not build: $(cat "$dir/cc.log")"
+	n=$((n + 1))
+done
+echo "$n installed examples build"
 
 ran=0
 awk '/^Tests:/ { if (t != "") print t "|" r; t = $2; r = "" }
