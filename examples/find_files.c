@@ -12,6 +12,12 @@
  * default path.
  */
 
+/* nftw (XSI) and memmem (GNU): said here, so the installed copy builds on
+ * its own (in the tree, config.h already defines it). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>

@@ -1,9 +1,8 @@
 #!/bin/sh
 # man_lint.sh - every man page must be clean under mandoc -Tlint -Wwarning,
 # and the pages must cover every function, status, key, option and command.
-#
-# Pages that are only ".so" links are checked for a target that exists
-# instead, since mandoc resolves .so relative to the current directory.
+# The extra names of man/links (installed as symbolic links) must name a
+# page that exists and lists them in its NAME section.
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 
@@ -28,12 +27,32 @@ flag() {
 	printf 'Fl \\-%s' "$1" | sed 's/\([a-z]\)-/\1\\-/g'
 }
 
+# Every extra name in man/links points at a page that exists and lists the
+# name (.Nm) in its NAME section, so whatis/apropos find it too.
+links=$top_srcdir/man/links
+grep -v '^#' "$links" | while read -r page name; do
+	if [ ! -f "$top_srcdir/man/$page" ]; then
+		echo "FAIL: man/links: $name -> $page, which does not exist"
+		exit 1
+	fi
+	if [ -e "$top_srcdir/man/$name" ]; then
+		echo "FAIL: man/links: $name is also a file in man/"
+		exit 1
+	fi
+	if ! sed -n '/^\.Sh NAME/,/^\.Sh /p' "$top_srcdir/man/$page" |
+	    grep -Eq "^\.Nm ${name%.*}( ,)?\$"; then
+		echo "FAIL: man/links: $page does not name ${name%.*} in NAME"
+		exit 1
+	fi
+done || fail=1
+
 # Every exported function of the public headers has a page (its own or a
-# .so link to its family's), so "man cq_something" always works.
+# link in man/links to its family's), so "man cq_something" always works.
 for fn in $(sed -n 's/.*CQ_EXPORT[^(]*[ *]\(cq_[a-z0-9_]*\)(.*/\1/p' \
     "$top_srcdir"/include/conqueue/*.h); do
-	if [ ! -f "$top_srcdir/man/$fn.3" ]; then
-		echo "FAIL: $fn is exported but man/$fn.3 does not exist"
+	if [ ! -f "$top_srcdir/man/$fn.3" ] &&
+	    ! grep -q "^[^#][^ ]* $fn\.3\$" "$links"; then
+		echo "FAIL: $fn is exported but has no man page (man/$fn.3 or man/links)"
 		fail=1
 	fi
 done
@@ -81,17 +100,6 @@ fi
 
 for page in "$top_srcdir"/man/*.[1-8]; do
 	base=$(basename "$page")
-	first=$(head -n 1 "$page")
-	case "$first" in
-	.so\ *)
-		target=${first#.so }
-		if [ ! -f "$top_srcdir/man/$(basename "$target")" ]; then
-			echo "FAIL: $base: .so target $target does not exist"
-			fail=1
-		fi
-		continue
-		;;
-	esac
 	count=$((count + 1))
 	# mandoc exits non-zero on warnings, but check the output too so a
 	# message at any level counts.

@@ -3,8 +3,15 @@
 # `dpkg-buildpackage -us -uc -b` from a copy of the source tree (out of the
 # way of any build in it), check them with lintian, unpack them into a
 # scratch root with `dpkg -x` and push/pop through the unpacked daemon and
-# CLI. Run by `make check-debian` (a minute or more, so not part of make
-# check) and by tests/all.sh.
+# CLI; then, as root, install them with dpkg -i, run the autopkgtests of
+# debian/tests/control against the installed packages and purge them.
+# Run by `make check-debian` (a minute or more, so not part of make check)
+# and by tests/all.sh.
+#
+# The install step changes the system for its duration (the packages,
+# their conffile and units) and leaves the conqueue system user behind; it
+# is skipped without root, or when a conqueue package is already installed
+# (CQ_DEB_INSTALL=0 skips it too).
 #
 # Exits 77 if dpkg-buildpackage or debhelper is missing. The package's own
 # make check is skipped (DEB_BUILD_OPTIONS=nocheck: all.sh runs it in the
@@ -40,7 +47,9 @@ echo "dpkg-buildpackage -us -uc -b (DEB_BUILD_OPTIONS='$opts')"
 
 arch=$(dpkg --print-architecture)
 ver=$(cd "$dir/src" && dpkg-parsechangelog -S Version)
-for p in conqueued libconqueue-client0 libconqueue-client-dev conqueue-cli; do
+pkgs="conqueued libconqueue-client0 libconqueue-client-dev libconqueue-event0
+    libconqueue-event-dev conqueue-cli"
+for p in $pkgs; do
 	[ -f "$dir/${p}_${ver}_$arch.deb" ] || fail "no package $p built"
 done
 changes="$dir/conqueue_${ver}_$arch.changes"
@@ -62,8 +71,51 @@ dpkg-deb --fsys-tarfile "$dir/conqueued_${ver}_$arch.deb" |
     tar -xOf - ./lib/systemd/system/conqueued.service |
     grep '^RemoveIPC=no$' >/dev/null ||
     fail "the packaged unit lost RemoveIPC=no"
-dpkg-deb -c "$dir/libconqueue-client-dev_${ver}_$arch.deb" |
-    grep '/include/conqueue/conqueue.h$' >/dev/null || fail "dev package lacks conqueue.h"
+grep -qx /etc/conqueued.conf "$dir/ctl/conffiles" ||
+    fail "/etc/conqueued.conf is not a conffile: $(cat "$dir/ctl/conffiles")"
+grep -q ' \./usr/share/doc/conqueued/README\.md\(\.gz\)\?$' "$dir/daemon.list" ||
+    fail "conqueued lacks its README"
+
+# What each library and development package holds: libevent only where the
+# adapter is.
+deb_has() { # PACKAGE PATTERN...: the package lists a path matching each
+	dpkg-deb -c "$dir/${1}_${ver}_$arch.deb" >"$dir/list" || fail "dpkg-deb -c $1"
+	p=$1
+	shift
+	for pat in "$@"; do
+		grep -q " \./$pat\( ->.*\)\?\$" "$dir/list" || fail "$p lacks $pat"
+	done
+}
+deb_has libconqueue-client-dev usr/include/conqueue/conqueue.h \
+    'usr/lib/[^/]*/libconqueue-client\.so' 'usr/lib/[^/]*/pkgconfig/conqueue-client\.pc' \
+    usr/share/man/man3/cq_push.3.gz 'usr/share/doc/libconqueue-client-dev/README\.md\(\.gz\)\?' \
+    'usr/share/doc/libconqueue-client-dev/examples/pollable\.c\(\.gz\)\?'
+# The extra man page names are links to their family's page.
+grep -q ' \./usr/share/man/man3/cq_try_pop\.3\.gz -> cq_pop\.3\.gz$' "$dir/list" ||
+    fail "cq_try_pop.3.gz is not a link to cq_pop.3.gz: $(grep cq_try_pop "$dir/list")"
+n=$(grep -c ' \./usr/share/man/man3/.* -> cq_[a-z_]*\.3\.gz$' "$dir/list")
+want=$(grep -vc '^#' "$top_srcdir/man/links")
+[ "$n" -eq "$want" ] || fail "libconqueue-client-dev has $n man page links, man/links $want"
+deb_has libconqueue-event-dev usr/include/conqueue/conqueue-event.h \
+    'usr/lib/[^/]*/libconqueue-event\.so' 'usr/lib/[^/]*/pkgconfig/conqueue-event\.pc'
+deb_has libconqueue-client0 'usr/lib/[^/]*/libconqueue-client\.so\.0'
+deb_has libconqueue-event0 'usr/lib/[^/]*/libconqueue-event\.so\.0'
+for p in libconqueue-client0 libconqueue-client-dev conqueue-cli; do
+	deps=$(dpkg-deb -f "$dir/${p}_${ver}_$arch.deb" Depends)
+	case "$deps" in *libevent* | *libconqueue-event*)
+		fail "$p depends on libevent: $deps" ;;
+	esac
+done
+dpkg-deb -f "$dir/libconqueue-event0_${ver}_$arch.deb" Depends |
+    grep -q 'libconqueue-client0 (>= ' || fail "libconqueue-event0 does not depend on libconqueue-client0"
+# The symbols files shipped are debian/*.symbols (dpkg-gensymbols -c4
+# failed the build on any difference).
+for p in libconqueue-client0 libconqueue-event0; do
+	dpkg-deb -e "$dir/${p}_${ver}_$arch.deb" "$dir/ctl-$p"
+	[ "$(grep -c '@Base' "$dir/ctl-$p/symbols")" -eq \
+	    "$(grep -c '@Base' "$top_srcdir/debian/$p.symbols")" ] ||
+	    fail "$p: shipped symbols differ from debian/$p.symbols"
+done
 
 # lintian: no errors or warnings beyond debian/*.lintian-overrides (the
 # informational tags are shown too).
@@ -95,5 +147,87 @@ expect_rc 0 cli ping
 expect_rc 0 cli create debq
 expect_rc 0 cli push debq "from the package"
 expect_out "from the package" cli pop debq
-echo "packages built, lint clean and working"
+echo "unpacked packages work"
+
+# Install them and run their autopkgtests as autopkgtest would: each test
+# of debian/tests/control, stderr output fails it unless allow-stderr,
+# exit 77 is a skip only when skippable, needs-root is met (we are root).
+if [ "${CQ_DEB_INSTALL:-1}" = 0 ]; then
+	echo "SKIP: install and autopkgtests (CQ_DEB_INSTALL=0)"
+	exit 0
+elif [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: install and autopkgtests (not root)"
+	exit 0
+elif dpkg-query -W -f '${Package} ${db:Status-Status}\n' $pkgs 2>/dev/null |
+    grep -v ' not-installed$' | grep -q .; then
+	echo "SKIP: install and autopkgtests (conqueue packages already on this system:" \
+	    "$(dpkg-query -W -f '${Package} ' $pkgs 2>/dev/null))"
+	exit 0
+fi
+unset LD_LIBRARY_PATH
+installed=
+# Purge what we installed, then cli_lib.sh's cleanup.
+deb_cleanup() {
+	if [ -n "$installed" ]; then
+		dpkg --purge $pkgs >"$dir/purge.log" 2>&1 ||
+		    echo "WARNING: dpkg --purge: $(tail -n 5 "$dir/purge.log")" >&2
+	fi
+	cleanup
+}
+trap deb_cleanup EXIT
+installed=yes
+debs=
+for p in $pkgs; do
+	debs="$debs $dir/${p}_${ver}_$arch.deb"
+done
+# shellcheck disable=SC2086
+dpkg -i $debs >"$dir/install.log" 2>&1 ||
+    fail "dpkg -i: $(tail -n 20 "$dir/install.log")"
+[ -x /usr/sbin/conqueued ] || fail "conqueued is not installed"
+getent passwd conqueue >/dev/null || fail "postinst did not create the conqueue user"
+cmp -s /etc/conqueued.conf "$top_srcdir/debian/conqueued.conf" ||
+    fail "/etc/conqueued.conf is not the packaged example"
+pkg-config --exists conqueue-event || fail "pkg-config does not find conqueue-event"
+# The installed examples build against the installed headers, libraries
+# and pkg-config files, as a user would copy them.
+n=0
+for ex in /usr/share/doc/libconqueue-client-dev/examples/*.c; do
+	[ -f "$ex" ] || fail "no examples installed"
+	# shellcheck disable=SC2046
+	${CC:-cc} -o "$dir/example" "$ex" \
+	    $(pkg-config --cflags --libs conqueue-event libevent_core) \
+	    >"$dir/cc.log" 2>&1 || fail "installed $ex does not build: $(cat "$dir/cc.log")"
+	n=$((n + 1))
+done
+echo "$n installed examples build"
+
+ran=0
+awk '/^Tests:/ { if (t != "") print t "|" r; t = $2; r = "" }
+    /^Restrictions:/ { sub(/^Restrictions:[ \t]*/, ""); r = $0 }
+    END { if (t != "") print t "|" r }' "$dir/src/debian/tests/control" \
+    >"$dir/tests.list"
+while IFS='|' read -r t restr; do
+	case " $restr " in *[\ ,]breaks-testbed[\ ,]* | *[\ ,]isolation-machine[\ ,]*)
+		echo "autopkgtest $t: SKIP (restrictions: $restr)"
+		continue ;;
+	esac
+	(cd "$dir/src" && unset CONQUEUED CONQUEUE_CLI &&
+	    AUTOPKGTEST_TMP=$dir sh "debian/tests/$t") \
+	    >"$dir/apt-$t.out" 2>"$dir/apt-$t.err" </dev/null
+	rc=$?
+	sed "s/^/  /" "$dir/apt-$t.out"
+	case "$rc,$restr" in
+	77,*skippable*) echo "autopkgtest $t: SKIP"; continue ;;
+	0,*) ;;
+	*) fail "autopkgtest $t exited $rc: $(cat "$dir/apt-$t.err")" ;;
+	esac
+	case "$restr" in *allow-stderr*) ;; *)
+		[ -s "$dir/apt-$t.err" ] &&
+		    fail "autopkgtest $t wrote to stderr: $(cat "$dir/apt-$t.err")" ;;
+	esac
+	echo "autopkgtest $t: PASS"
+	ran=$((ran + 1))
+done <"$dir/tests.list"
+[ "$ran" -ge 1 ] || fail "no autopkgtest ran"
+echo "packages built, lint clean, installed and working"
 exit 0

@@ -48,9 +48,16 @@ for pcname in conqueue-client conqueue-event; do
 	    fail "$pcname.pc is not relocatable: $(cat "$pcfile")"
 done
 for page in man1/conqueue-cli.1 man5/conqueued.conf.5 man7/conqueue.7 \
-    man8/conqueued.8 man3/cq_push.3 man3/cq_try_pop.3; do
+    man8/conqueued.8 man3/cq_push.3; do
 	one "/man/$page" >/dev/null
 done
+# The extra names are symbolic links to their family's page, not stubs.
+man3=$(dirname "$(one /man/man3/cq_push.3)")
+grep -v '^#' "$top_srcdir/man/links" | while read -r page name; do
+	[ -L "$man3/$name" ] && [ "$(readlink "$man3/$name")" = "$page" ] &&
+	    [ -f "$man3/$name" ] ||
+	    fail "man3/$name is not a link to $page: $(ls -l "$man3/$name" 2>&1)"
+done || exit 1
 if grep -q '^#define HAVE_SYSTEMD 1' "$top_builddir/config.h"; then
 	svc=$(one /systemd/system/conqueued.service)
 	one /systemd/system/conqueued.socket >/dev/null
