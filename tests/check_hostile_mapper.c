@@ -522,14 +522,20 @@ hm_rand(uint64_t *s)
 	return *s;
 }
 
+/* The parts of a segment the mapper writes over, by loop iteration:
+ * everything, the data only (rings, slots, in-flight table and free
+ * stack: recovery's job), the header only (lock included). */
+static const int hm_part_lo[] = {0, 1, 0};
+static const int hm_part_n[] = {4, 3, 1};
+
 /*
- * Child: writes random bytes (1..8 at a time) at random places of the
- * header (lock included), the rings, the slots and the rest (in-flight
- * table, free stack), each part as likely, writes times. The boundaries
- * are read once, before the first write.
+ * Child: writes random bytes (1..8 at a time) at random places of parts
+ * first..first+nparts-1 of header (lock included), rings, slots and the
+ * rest (in-flight table, free stack), each part as likely, writes times.
+ * The boundaries are read once, before the first write.
  */
 static void
-hm_scribbler(struct hm_map *m, uint64_t seed, int writes)
+hm_scribbler(struct hm_map *m, uint64_t seed, int first, int nparts, int writes)
 {
 	const struct queue_hdr *h = (const struct queue_hdr *)(void *)m->base;
 	size_t lo[5], off, n, k;
@@ -542,7 +548,7 @@ hm_scribbler(struct hm_map *m, uint64_t seed, int writes)
 	lo[3] = h->imm.inflight_off;
 	lo[4] = m->len;
 	for (w = 0; w < writes; w++) {
-		part = (int)(hm_rand(&seed) % 4);
+		part = first + (int)(hm_rand(&seed) % (uint64_t)nparts);
 		off = lo[part] + hm_rand(&seed) % (lo[part + 1] - lo[part]);
 		r = hm_rand(&seed);
 		n = 1 + (size_t)(r % 8);
@@ -588,9 +594,9 @@ START_TEST(test_random_bytes_from_a_mapper)
 	unsigned rounds;
 	cq_status s;
 
-	printf("test_random_bytes_from_a_mapper: seed %#" PRIx64
+	printf("test_random_bytes_from_a_mapper(%d): seed %#" PRIx64
 	       " (CQ_HOSTILE_SEED=%#" PRIx64 " to repeat)\n",
-	    seed, seed);
+	    _i, seed, seed);
 	fflush(stdout);
 	ck_assert_int_eq(tu_daemon_start(&d, NULL), 0);
 	fd = rc_connect(d.sock);
@@ -616,7 +622,8 @@ START_TEST(test_random_bytes_from_a_mapper)
 		cq_disconnect(c);
 		cq_disconnect(cd);
 		close(fd);
-		hm_scribbler(&m, seed, hm_rounds(20000));
+		hm_scribbler(&m, seed, hm_part_lo[_i % 3], hm_part_n[_i % 3],
+		    hm_rounds(20000));
 	}
 	close(stop[0]);
 	/* Both good queues are served, one round each, while it writes. */
@@ -669,7 +676,7 @@ hostile_mapper_suite(void)
 	tc = tcase_create("race");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_truncation_racing_the_daemon);
-	tcase_add_loop_test(tc, test_random_bytes_from_a_mapper, 0, 3);
+	tcase_add_loop_test(tc, test_random_bytes_from_a_mapper, 0, 6);
 	suite_add_tcase(s, tc);
 	return s;
 }
