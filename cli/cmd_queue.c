@@ -237,7 +237,6 @@ static int
 cmd_stat(struct cli_ctx *x, int argc, char **argv)
 {
 	cq_queue_stat st;
-	cq_queue *q;
 	char **names;
 	int i, n, rv, first = 1, status = CLI_EXIT_OK;
 	cq_status s;
@@ -256,10 +255,9 @@ cmd_stat(struct cli_ctx *x, int argc, char **argv)
 	if (x->json && n > 1)
 		fputs("[", stdout);
 	for (i = 0; i < n; i++) {
-		if ((s = cq_open(x->c, names[i], &q)) == CQ_OK) {
-			s = cq_stat(q, &st);
-			cq_queue_free(q);
-		}
+		/* By name: read access is enough, and a quarantined queue
+		 * shows (cq_open would answer CQ_CORRUPT). */
+		s = cq_stat_by_name(x->c, names[i], &st, sizeof st);
 		if (s != CQ_OK) {
 			rv = cli_fail(x, s, names[i]);
 			if (status == CLI_EXIT_OK)
@@ -315,10 +313,15 @@ cmd_list_row(const cq_queue_stat *st)
 	cmd_list_size(mem, sizeof mem, (uint64_t)st->capacity * st->max_size);
 	snprintf(waiters, sizeof waiters, "%u/%u", st->waiting_poppers,
 	    st->waiting_pushers);
-	printf("%-20s %8llu %8u %9llu %9s %04o %-10s %7s%s%s\n", st->name,
+	printf("%-20s %8llu %8u %9llu %9s %04o %-10s %7s%s%s%s", st->name,
 	    (unsigned long long)st->length, st->capacity,
 	    (unsigned long long)st->in_flight, waiters, st->mode, owner, mem,
-	    st->closed ? " closed" : "", st->paused ? " paused" : "");
+	    st->quarantined ? " quarantined" : "", st->closed ? " closed" : "",
+	    st->paused ? " paused" : "");
+	if (st->corrupt_dropped != 0)
+		printf(" corrupt_dropped=%llu",
+		    (unsigned long long)st->corrupt_dropped);
+	putchar('\n');
 }
 
 /* list [-l]: one name a line, a table, or a JSON array of stat objects. */
@@ -330,7 +333,6 @@ cmd_list(struct cli_ctx *x, int argc, char **argv)
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	cq_queue_stat st;
-	cq_queue *q;
 	char **names;
 	size_t count, i;
 	int n, rv, first = 1, detail;
@@ -356,11 +358,7 @@ cmd_list(struct cli_ctx *x, int argc, char **argv)
 			continue;
 		}
 		/* A queue deleted meanwhile is simply left out. */
-		if (cq_open(x->c, names[i], &q) != CQ_OK)
-			continue;
-		s = cq_stat(q, &st);
-		cq_queue_free(q);
-		if (s != CQ_OK)
+		if (cq_stat_by_name(x->c, names[i], &st, sizeof st) != CQ_OK)
 			continue;
 		if (!x->json) {
 			cmd_list_row(&st);
@@ -408,7 +406,8 @@ const struct cli_cmd cli_cmd_list = {"list", cmd_list,
     "(--json: an array of objects with the fields of stat).\n"
     "  -l, --long   a table: depth, capacity, in flight, waiters\n"
     "               (poppers/pushers), mode, owner and memory\n"
-    "               (capacity x max-size), then closed/paused\n"};
+    "               (capacity x max-size), then quarantined/closed/\n"
+    "               paused and corrupt_dropped=N when they apply\n"};
 
 const struct cli_cmd cli_cmd_stat = {"stat", cmd_stat,
     "usage: conqueue-cli [--json] stat NAME...\n"

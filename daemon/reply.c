@@ -61,12 +61,22 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 	poppers = q->wq.n[WAIT_POP];
 	pushers = q->wq.n[WAIT_PUSH];
 	if (direct_usable(q->core)) {
-		if ((rc = direct_stat(q->core, &ds)) != CQ_OK)
-			return rc;
+		rc = direct_stat(q->core, &ds);
 		st = ds.core;
 		poppers = ds.waiting_poppers;
 		pushers = ds.waiting_pushers;
-	} else if ((rc = core_stat(q->core, &st)) != CQ_OK)
+	} else
+		rc = core_stat(q->core, &st);
+	if (rc == CQ_CORRUPT) {
+		/* Quarantined since start (a tampered header, a truncation):
+		 * shown as one quarantined at start is, with its owner from
+		 * the handle's private copy, never from the segment. */
+		s->has_quarantined = s->quarantined = 1;
+		s->has_uid = 1;
+		s->uid = core_attr(q->core)->uid;
+		return CQ_OK;
+	}
+	if (rc != CQ_OK)
 		return rc;
 #define SET(f, v)                                                              \
 	do {                                                                   \

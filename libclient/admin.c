@@ -78,53 +78,122 @@ cq_length(cq_queue *q, int64_t *length)
 	return st;
 }
 
-/* cq_stat: q's state and counters. */
+/* Copy a wire QueueStat into *st (zeroed by the caller). */
+static void
+admin_stat_from_wire(cq_queue_stat *st, const Conqueue__QueueStat *w)
+{
+	size_t len = w->name.len < CQ_NAME_MAX ? w->name.len : CQ_NAME_MAX;
+
+	memcpy(st->name, w->name.data, len);
+	st->name[len] = '\0';
+	st->capacity = w->capacity;
+	st->max_size = w->max_size;
+	st->bands = w->bands;
+	st->mode = w->mode;
+	st->uid = (uid_t)w->uid;
+	st->gid = (gid_t)w->gid;
+	st->max_deliveries = w->max_deliveries;
+	st->lease_ms = w->lease_ms;
+	st->serial = w->serial;
+	st->length = w->length;
+	st->in_flight = w->in_flight;
+	st->waiting_poppers = w->waiting_poppers;
+	st->waiting_pushers = w->waiting_pushers;
+	st->closed = w->closed;
+	st->paused = w->paused;
+	st->total_pushed = w->total_pushed;
+	st->total_popped = w->total_popped;
+	st->dead_lettered = w->dead_lettered;
+	st->oldest_age_ms = w->oldest_age_ms;
+	st->corrupt_dropped = w->corrupt_dropped;
+	st->quarantined = w->quarantined;
+}
+
+/* STAT name over the socket into *st (zeroed by the caller). */
+static cq_status
+admin_stat_named(cq_client *c, const char *name, cq_queue_stat *st)
+{
+	Conqueue__Reply *r = NULL;
+	cq_status s;
+
+	s = ops_named(c, name, CONQUEUE__NAMED__KIND__STAT, &r);
+	if (s == CQ_OK && (r == NULL || r->stat == NULL)) {
+		conn_set_error(c, CQ_PROTOCOL, "stat reply without stat", 0);
+		s = CQ_PROTOCOL;
+	}
+	if (s == CQ_OK)
+		admin_stat_from_wire(st, r->stat);
+	if (r != NULL)
+		arena_reply_free(c, r);
+	return s;
+}
+
+/*
+ * Copy the first size bytes of full into st, zeroing what lies past the
+ * library's struct: a caller's struct is never written beyond its size.
+ */
+static cq_status
+admin_stat_out(const cq_queue_stat *full, cq_queue_stat *st, size_t size)
+{
+	memset(st, 0, size);
+	memcpy(st, full, size < sizeof *full ? size : sizeof *full);
+	return CQ_OK;
+}
+
+/*
+ * cq_stat_size: q's state and counters, size bytes of them. A direct
+ * handle reads the segment itself; if that finds it corrupt, the daemon
+ * says what it sees (its stat shows the queue quarantined, or its own
+ * handle still serves the queue).
+ */
+cq_status
+cq_stat_size(cq_queue *q, cq_queue_stat *st, size_t size)
+{
+	cq_queue_stat full;
+	cq_status s = CQ_CORRUPT;
+
+	if (st == NULL || size < CQ_QUEUE_STAT_SIZE_0_1)
+		return CQ_INVALID;
+	memset(st, 0, size);
+	if (q == NULL)
+		return CQ_INVALID;
+	memset(&full, 0, sizeof full);
+	if (q->dq != NULL)
+		s = dpath_stat(q, &full);
+	if (s == CQ_CORRUPT)
+		s = admin_stat_named(q->c, q->name, &full);
+	return s == CQ_OK ? admin_stat_out(&full, st, size) : s;
+}
+
+/* cq_stat_by_name: name's state and counters without opening it. */
+cq_status
+cq_stat_by_name(cq_client *c, const char *name, cq_queue_stat *st, size_t size)
+{
+	cq_queue_stat full;
+	cq_status s;
+
+	if (st == NULL || size < CQ_QUEUE_STAT_SIZE_0_1)
+		return CQ_INVALID;
+	memset(st, 0, size);
+	/* Not cq_name_valid: a ".quarantined-N" that cq_list shows is asked
+	 * for too; the daemon answers CQ_INVALID or CQ_NOTFOUND. */
+	if (c == NULL || name == NULL || name[0] == '\0' ||
+	    strlen(name) > CQ_NAME_MAX)
+		return CQ_INVALID;
+	memset(&full, 0, sizeof full);
+	s = admin_stat_named(c, name, &full);
+	return s == CQ_OK ? admin_stat_out(&full, st, size) : s;
+}
+
+/*
+ * cq_stat, the exported function: what binaries built with the 0.1 header
+ * call. Their struct ends before corrupt_dropped, so that is all it fills.
+ */
+#undef cq_stat
 cq_status
 cq_stat(cq_queue *q, cq_queue_stat *st)
 {
-	Conqueue__Reply *r = NULL;
-	const Conqueue__QueueStat *w;
-	cq_status s;
-	size_t len;
-
-	if (st == NULL)
-		return CQ_INVALID;
-	memset(st, 0, sizeof *st);
-	if (q != NULL && q->dq != NULL)
-		return dpath_stat(q, st);
-	s = admin_qnamed(q, CONQUEUE__NAMED__KIND__STAT, &r);
-	if (s == CQ_OK && (r == NULL || r->stat == NULL)) {
-		conn_set_error(q->c, CQ_PROTOCOL, "stat reply without stat", 0);
-		s = CQ_PROTOCOL;
-	}
-	if (s == CQ_OK) {
-		w = r->stat;
-		len = w->name.len < CQ_NAME_MAX ? w->name.len : CQ_NAME_MAX;
-		memcpy(st->name, w->name.data, len);
-		st->name[len] = '\0';
-		st->capacity = w->capacity;
-		st->max_size = w->max_size;
-		st->bands = w->bands;
-		st->mode = w->mode;
-		st->uid = (uid_t)w->uid;
-		st->gid = (gid_t)w->gid;
-		st->max_deliveries = w->max_deliveries;
-		st->lease_ms = w->lease_ms;
-		st->serial = w->serial;
-		st->length = w->length;
-		st->in_flight = w->in_flight;
-		st->waiting_poppers = w->waiting_poppers;
-		st->waiting_pushers = w->waiting_pushers;
-		st->closed = w->closed;
-		st->paused = w->paused;
-		st->total_pushed = w->total_pushed;
-		st->total_popped = w->total_popped;
-		st->dead_lettered = w->dead_lettered;
-		st->oldest_age_ms = w->oldest_age_ms;
-	}
-	if (r != NULL)
-		arena_reply_free(q->c, r);
-	return s;
+	return cq_stat_size(q, st, CQ_QUEUE_STAT_SIZE_0_1);
 }
 
 /* Change name's permission bits (the queue need not be open). */

@@ -405,3 +405,100 @@ rc_welcome(Conqueue__Welcome *w, Conqueue__Limits *l)
 	w->server_version = (char *)(uintptr_t) "fake";
 	w->limits = l;
 }
+
+/*
+ * Read exactly len bytes with recvmsg, keeping up to 2 SCM_RIGHTS fds in
+ * fds (*nfds counts them; any beyond are closed); 1, 0 on EOF, -1.
+ */
+static int
+rc_read_fds(int fd, uint8_t *buf, size_t len, int *fds, int *nfds)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(8 * sizeof(int))];
+	} cm;
+	struct pollfd pfd = {fd, POLLIN, 0};
+	struct cmsghdr *h;
+	struct msghdr mh;
+	struct iovec iov;
+	int k, i, got[8];
+	ssize_t n;
+
+	while (len > 0) {
+		if (poll(&pfd, 1, RC_IO_TIMEOUT_MS) != 1)
+			return -1;
+		memset(&mh, 0, sizeof mh);
+		iov.iov_base = buf;
+		iov.iov_len = len;
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.b;
+		mh.msg_controllen = sizeof cm.b;
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		for (h = CMSG_FIRSTHDR(&mh); h != NULL;
+		     h = CMSG_NXTHDR(&mh, h)) {
+			if (h->cmsg_level != SOL_SOCKET ||
+			    h->cmsg_type != SCM_RIGHTS)
+				continue;
+			k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			memcpy(got, CMSG_DATA(h), (size_t)k * sizeof(int));
+			for (i = 0; i < k; i++) {
+				if (*nfds < 2)
+					fds[(*nfds)++] = got[i];
+				else
+					close(got[i]);
+			}
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 1;
+}
+
+/* OPEN name with direct set; the status and the granted fds. */
+int
+rc_open_direct(int fd, const char *name, int *seg, int *bell)
+{
+	Conqueue__Request r = CONQUEUE__REQUEST__INIT;
+	Conqueue__Named n = CONQUEUE__NAMED__INIT;
+	Conqueue__Reply *rep = NULL;
+	uint8_t hdr[FRAME_HDR_LEN], *body = NULL;
+	const char *why = NULL;
+	int fds[2], nfds = 0, st = -1;
+	uint32_t len;
+
+	*seg = *bell = -1;
+	n.kind = CONQUEUE__NAMED__KIND__OPEN;
+	n.name.data = (uint8_t *)(uintptr_t)name;
+	n.name.len = strlen(name);
+	n.has_direct = n.direct = 1;
+	r.op_case = CONQUEUE__REQUEST__OP_NAMED;
+	r.named = &n;
+	if (rc_send(fd, &r) != 0 ||
+	    rc_read_fds(fd, hdr, sizeof hdr, fds, &nfds) != 1)
+		goto out;
+	len = frame_get_len(hdr);
+	if (len > FRAME_MAX_LIMIT || (body = malloc(len + 1)) == NULL ||
+	    rc_read_fds(fd, body, len, fds, &nfds) != 1)
+		goto out;
+	rep = frame_decode_reply(body, len, &why);
+	if (rep == NULL || rep->id != r.id)
+		goto out;
+	st = (int)rep->status;
+	if (st == CQ_OK && nfds == 2) {
+		*seg = fds[0];
+		*bell = fds[1];
+		nfds = 0;
+	}
+out:
+	while (nfds > 0)
+		close(fds[--nfds]);
+	if (rep != NULL)
+		conqueue__reply__free_unpacked(rep, NULL);
+	free(body);
+	return st;
+}

@@ -59,6 +59,12 @@ int rc_msgop(int fd, const char *name, Conqueue__MsgOp__Kind kind, uint64_t id,
 int rc_chmod(int fd, const char *name, uint32_t mode);
 /* Ping; status. */
 int rc_ping(int fd);
+/*
+ * OPEN name asking for the direct path: the status, and on a grant the
+ * segment and doorbell fds (*seg, *bell; else both -1), which the caller
+ * closes. Fds that come otherwise are closed.
+ */
+int rc_open_direct(int fd, const char *name, int *seg, int *bell);
 
 /* The daemon side, for fake daemons (tu_fake_start). */
 /* Read one Request frame into *req (caller frees); 0 or -1 at EOF/error. */

@@ -84,7 +84,11 @@ typedef struct cq_queue_attr {
 	int serial;              /* non-zero: one reserved message at a time */
 } cq_queue_attr;
 
-/* Counters and state of a queue, as returned by cq_stat(). */
+/*
+ * Counters and state of a queue, as returned by cq_stat(). Callers
+ * allocate it, so new fields are only ever appended and the library fills
+ * no more than the size the caller was built with: see cq_stat_size().
+ */
 typedef struct cq_queue_stat {
 	char name[CQ_NAME_MAX + 1];
 	uint32_t capacity;
@@ -106,7 +110,13 @@ typedef struct cq_queue_stat {
 	uint64_t total_popped;
 	uint64_t dead_lettered;
 	uint64_t oldest_age_ms; /* age of the oldest queued message */
+	/* Appended in 0.2 (cq_stat_size; never set for 0.1 binaries): */
+	uint64_t corrupt_dropped; /* dropped: their checksum failed */
+	int quarantined; /* storage failed validation: stat and delete only */
 } cq_queue_stat;
+
+/* Size of cq_queue_stat in 0.1, before corrupt_dropped was appended. */
+#define CQ_QUEUE_STAT_SIZE_0_1 offsetof(cq_queue_stat, corrupt_dropped)
 
 /*
  * cq_default_socket: write the default socket path ($CONQUEUE_SOCKET,
@@ -243,8 +253,27 @@ CQ_EXPORT cq_status cq_is_closed(cq_queue *q, int *closed);
 /* cq_pause / cq_resume: while paused pops wait, pushes go in. */
 CQ_EXPORT cq_status cq_pause(cq_queue *q);
 CQ_EXPORT cq_status cq_resume(cq_queue *q);
-/* cq_stat: fill *st with q's state and counters. */
+/*
+ * cq_stat_size: fill the first size bytes of *st (a cq_queue_stat of that
+ * size, at least CQ_QUEUE_STAT_SIZE_0_1) with q's state and counters; a
+ * larger size leaves the bytes past the library's struct zeroed.
+ */
+CQ_EXPORT cq_status cq_stat_size(cq_queue *q, cq_queue_stat *st, size_t size);
+/*
+ * cq_stat_by_name: cq_stat_size of queue name without opening it: it needs
+ * read permission only, and works on a quarantined queue (quarantined set,
+ * with its name and owner; cq_open on it answers CQ_CORRUPT).
+ */
+CQ_EXPORT cq_status cq_stat_by_name(
+    cq_client *c, const char *name, cq_queue_stat *st, size_t size);
+/*
+ * cq_stat: fill *st with q's state and counters. A macro over
+ * cq_stat_size, as glibc's stat() was over __xstat(): the exported
+ * function cq_stat fills the 0.1 fields only, for binaries built with
+ * the 0.1 header (which allocate that size).
+ */
 CQ_EXPORT cq_status cq_stat(cq_queue *q, cq_queue_stat *st);
+#define cq_stat(q, st) cq_stat_size((q), (st), sizeof(cq_queue_stat))
 /* cq_length: queued messages minus waiting poppers (may be negative). */
 CQ_EXPORT cq_status cq_length(cq_queue *q, int64_t *length);
 
