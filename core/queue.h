@@ -282,6 +282,13 @@ uint64_t core_length(struct core_queue *q);
 cq_status core_check(struct core_queue *q);
 
 /*
+ * Take q's lock (with the handle's lock timeout, recovering after a dead
+ * owner) and release it at once: CQ_OK if it can be had now, CQ_BUSY,
+ * CQ_CORRUPT. The daemon polls a queue whose lock a mapper holds with it.
+ */
+cq_status core_probe(struct core_queue *q);
+
+/*
  * Truncation: a segment file cut short under a mapping makes any access
  * past its new end raise SIGBUS. Attach and core_check compare the file's
  * size (fstat) with the header; in between, every core operation runs

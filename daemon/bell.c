@@ -34,6 +34,7 @@
 #include "daemon/config.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
+#include "daemon/stall.h"
 #include "daemon/waiters.h"
 
 uint32_t bell_count;
@@ -57,6 +58,7 @@ bell_init(struct event_base *base)
 	struct rqueue *q;
 
 	bell_base = base;
+	stall_init(base);
 	waiters_on_count(bell_parked);
 	/* Counts left by an earlier daemon are stale: nobody is parked. */
 	TAILQ_FOREACH(q, &registry_queues, link)
@@ -104,6 +106,8 @@ bell_get(struct rqueue *q)
 	}
 	q->bell_fd = fd;
 	bell_count++;
+	/* Mappers may hold its lock from now on: never wait long for it. */
+	stall_set_timeout(q);
 	return fd;
 }
 
@@ -166,6 +170,7 @@ bell_free(struct rqueue *q)
 {
 	if (q->core != NULL)
 		direct_wake(q->core, DIRECT_CLOSED, UINT32_MAX);
+	stall_free(q);
 	if (q->bell_ev == NULL)
 		return;
 	event_free(q->bell_ev);
