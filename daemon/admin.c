@@ -177,6 +177,7 @@ admin_delete_queue(struct rqueue *q)
 	while ((o = TAILQ_FIRST(&q->handoffs)) != NULL)
 		op_free(o);
 	resv_free_queue(q);
+	bell_delete(q);
 	registry_delete(q); /* wakes direct sleepers: closed */
 }
 

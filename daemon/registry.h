@@ -35,7 +35,7 @@ struct rqueue {
 	int serve_again;
 	int back_mark;          /* dispatch: listed among queues to serve */
 	struct event *bell_ev;  /* bell.c: doorbell watch, NULL until a grant */
-	int bell_fd;            /* its eventfd, valid while bell_ev is set */
+	int bell_fd;            /* its FIFO, valid while bell_ev is set */
 	struct event *stall_ev; /* stall.c: retry timer, made on first use */
 	uint32_t stall_ms;      /* stall.c: its backoff; 0: not stalled */
 };

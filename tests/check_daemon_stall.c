@@ -8,6 +8,10 @@
  * or once recovery ran (SIGKILL: the robust lock's dead owner), and a
  * receipt sent meanwhile is applied later, never dropped. Every wait is
  * on a state (a stopped child, a reply, a stat), never on a clock.
+ *
+ * And a daemon restart under direct clients: the waiters of a direct pop
+ * that spans it still count, and the doorbell the old daemon handed out
+ * (a FIFO next to the segment) still reaches the new one.
  */
 
 #include <sys/socket.h>
@@ -299,6 +303,126 @@ START_TEST(test_stopped_holder_killed)
 }
 END_TEST
 
+/* Wait until name's stat shows poppers waiting poppers (both paths). */
+static void
+ds_wait_poppers(int fd, const char *name, uint32_t poppers)
+{
+	Conqueue__Reply *r;
+	uint32_t now = 0;
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		r = rc_named(
+		    fd, CONQUEUE__NAMED__KIND__STAT, name, strlen(name));
+		ck_assert_ptr_nonnull(r);
+		ck_assert_int_eq(r->status, CQ_OK);
+		now = r->stat->waiting_poppers;
+		conqueue__reply__free_unpacked(r, NULL);
+		if (now == poppers)
+			return;
+		usleep(1000);
+	}
+	ck_abort_msg("waiting poppers: %u, want %u", now, poppers);
+}
+
+/* In a child: a blocking direct pop of "dq" must give msg. */
+static int
+ds_child_pop(const char *sock, const char *msg)
+{
+	struct core_queue *q;
+	struct direct_msg m;
+	char buf[64];
+	int fd, bell, ring, rc = 0;
+
+	if ((fd = rc_connect(sock)) < 0)
+		return 20;
+	if ((q = ds_map(fd, "dq", &bell)) == NULL)
+		return 21;
+	/* The daemon goes away meanwhile: do not talk to it. */
+	close(fd);
+	if (direct_pop(q, buf, sizeof buf, &m, -1, &ring) != CQ_OK)
+		rc = 22;
+	else if (m.len != strlen(msg) || memcmp(buf + m.off, msg, m.len) != 0)
+		rc = 23;
+	core_detach(q);
+	close(bell);
+	return rc;
+}
+
+/*
+ * A restarted daemon still counts the direct poppers that wait across
+ * the restart, and still hears the doorbell its predecessor handed out.
+ */
+START_TEST(test_restart_keeps_waiters_and_doorbell)
+{
+	Conqueue__Request rq = CONQUEUE__REQUEST__INIT;
+	Conqueue__Pop p = CONQUEUE__POP__INIT;
+	struct tu_daemon d;
+	struct core_queue *q;
+	Conqueue__Reply *r;
+	int fd, waiter, bell, ring = 0, ws;
+	uint64_t one = 1;
+	pid_t pid;
+
+	direct_slice_ms = 0; /* a missing wake-up hangs and fails */
+	ck_assert_int_eq(tu_daemon_start(&d, NULL), 0);
+	ck_assert_int_ge(fd = rc_connect(d.sock), 0);
+	ck_assert_int_eq(rc_create(fd, "dq", 2, 0600, 8, 64), CQ_OK);
+	q = ds_map(fd, "dq", &bell);
+	ck_assert_ptr_nonnull(q);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		core_detach(q);
+		close(bell);
+		close(fd);
+		_exit(ds_child_pop(d.sock, "first"));
+	}
+	ds_wait_poppers(fd, "dq", 1);
+
+	tu_daemon_kill(&d);
+	close(fd);
+	ck_assert_int_eq(tu_daemon_restart(&d, NULL), 0);
+	ck_assert_int_ge(fd = rc_connect(d.sock), 0);
+	/* Attach ran recovery (counts reset); the sleeper counts again. */
+	ds_wait_poppers(fd, "dq", 1);
+	ck_assert_int_eq(rc_push(fd, "dq", "first", 0), CQ_OK);
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws));
+	ck_assert_int_eq(WEXITSTATUS(ws), 0);
+
+	/* A socket pop parks in the new daemon ... */
+	ck_assert_int_ge(waiter = rc_connect(d.sock), 0);
+	p.name.data = (uint8_t *)(uintptr_t) "dq";
+	p.name.len = 2;
+	rq.op_case = CONQUEUE__REQUEST__OP_POP;
+	rq.pop = &p;
+	ck_assert_int_eq(rc_send(waiter, &rq), 0);
+	ds_wait_poppers(fd, "dq", 1);
+	/* ... and a push through the old daemon's grant serves it. */
+	ck_assert_int_eq(
+	    direct_push(q, "second", 6, 0, 0, 0, NULL, &ring), CQ_OK);
+	ck_assert_int_eq(ring, 1);
+	ck_assert_int_eq(write(bell, &one, sizeof one), (ssize_t)sizeof one);
+	r = rc_recv(waiter);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->status, CQ_OK);
+	ck_assert_uint_eq(r->n_msgs, 1);
+	ck_assert_uint_eq(r->msgs[0]->data.len, 6);
+	ck_assert_int_eq(memcmp(r->msgs[0]->data.data, "second", 6), 0);
+	conqueue__reply__free_unpacked(r, NULL);
+	core_detach(q);
+	close(bell);
+	close(waiter);
+	/* Deleting the queue removes its doorbell with its segment. */
+	r = rc_named(fd, CONQUEUE__NAMED__KIND__DELETE, "dq", 2);
+	ck_assert_int_eq(rc_status(r), CQ_OK);
+	ck_assert_int_eq(tu_shm_count_prefix(d.instance), 0);
+	close(fd);
+	ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
 static Suite *
 stall_suite(void)
 {
@@ -308,6 +432,7 @@ stall_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_stopped_holder_continued);
 	tcase_add_test(tc, test_stopped_holder_killed);
+	tcase_add_test(tc, test_restart_keeps_waiters_and_doorbell);
 	suite_add_tcase(s, tc);
 	return s;
 }
