@@ -306,6 +306,24 @@ lock_check(struct core_queue *q)
 	return st;
 }
 
+/* Take and release q's lock: whether it can be had now (recovering). */
+static cq_status
+lock_probe(struct core_queue *q)
+{
+	cq_status st;
+
+	if ((st = lock_take(q, q->lock_ms)) == CQ_OK)
+		lock_release(q);
+	return st;
+}
+
+/* lock_probe under a SIGBUS guard. */
+cq_status
+core_probe(struct core_queue *q)
+{
+	return GUARD_STATUS(q, lock_probe(q));
+}
+
 /* core_check under a SIGBUS guard. */
 cq_status
 core_check(struct core_queue *q)

@@ -152,6 +152,17 @@ cq_status core_peek_at(int dirfd, const char *name, struct core_attr *a);
 int core_reopen(struct core_queue *q);
 
 /*
+ * The queue's doorbell (core/doorbell.c): a FIFO named "<segment>.bell"
+ * next to the segment, owned by us, mode 0600, so that it outlives the
+ * daemon like the segment does. core_doorbell_open opens it read-write,
+ * O_NONBLOCK|O_CLOEXEC (making it first if create): fd, or -1 with errno
+ * (ENOENT without create when there is none). core_doorbell_unlink
+ * removes it (0, or -1 with errno). Only for segments by dirfd and name.
+ */
+int core_doorbell_open(struct core_queue *q, int create);
+int core_doorbell_unlink(struct core_queue *q);
+
+/*
  * Lock timeout used by every operation below, in ms: 0 means trylock
  * (CQ_BUSY at once when held), > 0 waits up to that long on the
  * monotonic clock (then CQ_BUSY). Default 0.
@@ -280,6 +291,13 @@ uint64_t core_length(struct core_queue *q);
  * trusted; from then on every operation returns CQ_CORRUPT.
  */
 cq_status core_check(struct core_queue *q);
+
+/*
+ * Take q's lock (with the handle's lock timeout, recovering after a dead
+ * owner) and release it at once: CQ_OK if it can be had now, CQ_BUSY,
+ * CQ_CORRUPT. The daemon polls a queue whose lock a mapper holds with it.
+ */
+cq_status core_probe(struct core_queue *q);
 
 /*
  * Truncation: a segment file cut short under a mapping makes any access

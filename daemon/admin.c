@@ -16,6 +16,7 @@
 #include "daemon/log.h"
 #include "daemon/op.h"
 #include "daemon/reply.h"
+#include "daemon/stall.h"
 #include "daemon/resv.h"
 
 #define ADMIN_DEFAULT_CAPACITY 1024
@@ -147,12 +148,20 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	reply_stat(p, id, q);
 }
 
-/* Close q and wake everyone: pushers fail, poppers drain. */
-static void
+/*
+ * Close q and wake everyone: pushers fail, poppers drain. CQ_BUSY (a
+ * mapper holds the lock: nothing changed) is the caller's answer.
+ */
+static cq_status
 admin_close_queue(struct rqueue *q)
 {
-	core_close(q->core);
-	flow_serve(q);
+	cq_status st = core_close(q->core);
+
+	if (st == CQ_BUSY)
+		stall_busy(q);
+	else
+		flow_serve(q);
+	return st == CQ_BUSY ? st : CQ_OK;
 }
 
 /* Delete q: close, answer every waiter CQ_CLOSED, drop the records. */
@@ -168,6 +177,7 @@ admin_delete_queue(struct rqueue *q)
 	while ((o = TAILQ_FIRST(&q->handoffs)) != NULL)
 		op_free(o);
 	resv_free_queue(q);
+	bell_delete(q);
 	registry_delete(q); /* wakes direct sleepers: closed */
 }
 
@@ -217,7 +227,7 @@ admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 		admin_delete_queue(q);
 		break;
 	case CONQUEUE__NAMED__KIND__CLOSE:
-		admin_close_queue(q);
+		st = admin_close_queue(q);
 		break;
 	case CONQUEUE__NAMED__KIND__IS_CLOSED:
 		r.has_flag = 1;

@@ -11,9 +11,11 @@
  * itself; when the daemon has socket clients parked on the side that can
  * now proceed, the client writes to the queue's doorbell, an eventfd the
  * daemon watches, and the daemon serves its parked ops as after any socket
- * commit. The doorbell is made on the first grant and lives as long as the
- * queue; the segment fd is opened for the hand-off and closed right after,
- * so a grant costs the daemon no descriptor per client.
+ * commit. The doorbell is a FIFO next to the segment (core/doorbell.c),
+ * made on the first grant; like the segment it outlives the daemon, so a
+ * restarted daemon hears the clients of the one before; the segment fd is
+ * opened for the hand-off and closed right after, so a grant costs the daemon
+ * no descriptor per client.
  */
 
 #include <errno.h>
@@ -21,7 +23,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -34,10 +35,13 @@
 #include "daemon/config.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
+#include "daemon/stall.h"
 #include "daemon/waiters.h"
 
 uint32_t bell_count;
 static struct event_base *bell_base;
+
+static int bell_get(struct rqueue *q, int create);
 
 /* Publish q's parked socket waiters for direct ops (they ring for them). */
 static void
@@ -57,30 +61,50 @@ bell_init(struct event_base *base)
 	struct rqueue *q;
 
 	bell_base = base;
+	stall_init(base);
 	waiters_on_count(bell_parked);
-	/* Counts left by an earlier daemon are stale: nobody is parked. */
+	/*
+	 * Counts left by an earlier daemon are stale: nobody is parked. Its
+	 * direct clients ring the doorbell it made: listen to it (what they
+	 * rang while no daemon ran is still in it).
+	 */
 	TAILQ_FOREACH(q, &registry_queues, link)
 	{
-		if (q->core != NULL)
-			direct_set_parked(q->core, 0, 0);
+		if (q->core == NULL)
+			continue;
+		direct_set_parked(q->core, 0, 0);
+		if (direct_usable(q->core))
+			(void)bell_get(q, 0);
 	}
 }
 
-/* A direct client rang: drain the eventfd, serve the parked ops. */
+/*
+ * A direct client rang: drain the FIFO (a pipe's worth at most, so a
+ * client that keeps writing cannot hold the loop), serve the parked ops.
+ */
 static void
 bell_ring_cb(evutil_socket_t fd, short what, void *arg)
 {
-	uint64_t v;
+	char buf[4096];
+	ssize_t n;
+	int i;
 
 	(void)what;
-	while (read(fd, &v, sizeof v) < 0 && errno == EINTR)
-		;
+	for (i = 0; i < 64; i++) {
+		n = read(fd, buf, sizeof buf);
+		if (n != (ssize_t)sizeof buf && !(n < 0 && errno == EINTR))
+			break;
+	}
 	flow_serve(arg);
 }
 
-/* q's doorbell, made on first use; -1 if there is no descriptor for it. */
+/*
+ * q's doorbell (a FIFO, core/doorbell.c), watched from now on: made on the
+ * first grant (create), or found at start, made by an earlier daemon whose
+ * clients may still ring it. -1 if there is none or no descriptor for it.
+ */
 static int
-bell_get(struct rqueue *q)
+bell_get(struct rqueue *q, int create)
 {
 	int fd;
 
@@ -91,8 +115,12 @@ bell_get(struct rqueue *q)
 	    (uint64_t)registry_count + bell_count + cfg.max_connections + 64 >=
 	        registry_fd_limit)
 		return -1;
-	if ((fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+	if ((fd = core_doorbell_open(q->core, create)) < 0) {
+		if (errno != ENOENT)
+			log_warn("queue '%.*s': doorbell: %s", (int)q->namelen,
+			    q->name, strerror(errno));
 		return -1;
+	}
 	q->bell_ev =
 	    event_new(bell_base, fd, EV_READ | EV_PERSIST, bell_ring_cb, q);
 	if (q->bell_ev == NULL || event_add(q->bell_ev, NULL) != 0) {
@@ -104,6 +132,8 @@ bell_get(struct rqueue *q)
 	}
 	q->bell_fd = fd;
 	bell_count++;
+	/* Mappers may hold its lock from now on: never wait long for it. */
+	stall_set_timeout(q);
 	return fd;
 }
 
@@ -128,7 +158,7 @@ bell_open_reply(struct peer *p, struct rqueue *q, Conqueue__Reply *r)
 {
 	int fds[2] = {-1, -1};
 
-	if (bell_may(p, q) && (fds[1] = bell_get(q)) >= 0 &&
+	if (bell_may(p, q) && (fds[1] = bell_get(q, 1)) >= 0 &&
 	    (fds[0] = registry_segment_fd(q)) >= 0) {
 		r->has_fds = 1;
 		r->fds = 2;
@@ -160,12 +190,23 @@ bell_wake(struct rqueue *q)
 	direct_wake(q->core, DIRECT_POPPED, UINT32_MAX);
 }
 
+/* q is deleted: remove its doorbell FIFO too (call before bell_free). */
+void
+bell_delete(struct rqueue *q)
+{
+	if (q->core != NULL && core_doorbell_unlink(q->core) != 0 &&
+	    errno != EBADF)
+		log_warn("queue '%.*s': removing its doorbell: %s",
+		    (int)q->namelen, q->name, strerror(errno));
+}
+
 /* q is going away: wake its direct sleepers, drop its doorbell. */
 void
 bell_free(struct rqueue *q)
 {
 	if (q->core != NULL)
 		direct_wake(q->core, DIRECT_CLOSED, UINT32_MAX);
+	stall_free(q);
 	if (q->bell_ev == NULL)
 		return;
 	event_free(q->bell_ev);

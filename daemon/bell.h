@@ -23,6 +23,8 @@ void bell_init(struct event_base *base);
 void bell_open_reply(struct peer *p, struct rqueue *q, Conqueue__Reply *r);
 /* Wake the direct sleepers of q after the daemon committed changes. */
 void bell_wake(struct rqueue *q);
+/* q is deleted: remove its doorbell FIFO too (call before bell_free). */
+void bell_delete(struct rqueue *q);
 /* q is going away: wake its direct sleepers, drop its doorbell. */
 void bell_free(struct rqueue *q);
 

@@ -16,6 +16,8 @@
 #include "daemon/op.h"
 #include "daemon/reply.h"
 #include "daemon/resv.h"
+#include "daemon/settle.h"
+#include "daemon/stall.h"
 
 /* Pops of up to this many messages build their reply on the stack. */
 #define FLOW_POP_STACK 64
@@ -99,7 +101,10 @@ flow_reserve(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 	return 0;
 }
 
-/* Put n popped messages back as they were, none of them sent. */
+/*
+ * Put n popped messages back as they were, none of them sent; one whose
+ * return fails (a mapper took the lock meanwhile) is held and retried.
+ */
 static void
 flow_unpop(struct rqueue *q, const struct core_msg *msgs, size_t n)
 {
@@ -109,7 +114,9 @@ flow_unpop(struct rqueue *q, const struct core_msg *msgs, size_t n)
 	for (i = n; i > 0; i--) {
 		if ((r = resv_find(q, msgs[i - 1].id)) != NULL)
 			resv_free(r);
-		core_return(q->core, msgs[i - 1].slot, msgs[i - 1].id);
+		if (core_return(q->core, msgs[i - 1].slot, msgs[i - 1].id) !=
+		    CQ_OK)
+			settle_return(q, &msgs[i - 1]);
 	}
 }
 
@@ -321,7 +328,9 @@ flow_serve(struct rqueue *q)
 		while ((w = flow_first_live(q, WAIT_PUSH)) != NULL) {
 			o = op_of_waiter(w);
 			st = flow_do_push(q, &o->push, &first);
-			if (st == CQ_FULL)
+			if (st == CQ_BUSY)
+				stall_busy(q); /* parked ops stay: retried */
+			if (st == CQ_FULL || st == CQ_BUSY)
 				break;
 			flow_reply(o->peer, o->id, WAIT_PUSH, st, first);
 			op_free(o);
@@ -329,7 +338,9 @@ flow_serve(struct rqueue *q)
 		while ((w = flow_first_live(q, WAIT_POP)) != NULL) {
 			o = op_of_waiter(w);
 			st = flow_do_pop(o->peer, q, &o->pop, o->id, &o);
-			if (st == CQ_EMPTY)
+			if (st == CQ_BUSY)
+				stall_busy(q);
+			if (st == CQ_EMPTY || st == CQ_BUSY)
 				break;
 			if (st != CQ_OK && st != CQ_LIMIT) {
 				flow_reply(o->peer, o->id, WAIT_POP, st, 0);
@@ -471,7 +482,10 @@ flow_push(struct peer *p, const Conqueue__Request *req)
 		st = CQ_FULL;
 	else
 		st = flow_do_push(q, m, &first);
-	if (st == CQ_FULL && timeout != 0) {
+	/* A mapper holds the lock: a blocking push waits as if full. */
+	if (st == CQ_BUSY)
+		stall_busy(q);
+	if ((st == CQ_FULL || st == CQ_BUSY) && timeout != 0) {
 		flow_park(p, q, req, WAIT_PUSH, timeout);
 		return;
 	}
@@ -507,7 +521,9 @@ flow_pop(struct peer *p, const Conqueue__Request *req)
 		st = CQ_EMPTY;
 	else
 		st = flow_do_pop(p, q, m, req->id, &o);
-	if (st == CQ_EMPTY && timeout != 0) {
+	if (st == CQ_BUSY)
+		stall_busy(q);
+	if ((st == CQ_EMPTY || st == CQ_BUSY) && timeout != 0) {
 		flow_park(p, q, req, WAIT_POP, timeout);
 		return;
 	}

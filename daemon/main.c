@@ -29,6 +29,7 @@
 #include "daemon/listener.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
+#include "daemon/stall.h"
 #include "daemon/registry.h"
 #include "daemon/waiters.h"
 
@@ -223,8 +224,7 @@ main_reload(void)
 	log_set_level(cfg.log_level);
 	TAILQ_FOREACH(q, &registry_queues, link)
 	{
-		if (q->core != NULL)
-			core_set_lock_timeout(q->core, cfg.lock_timeout_ms);
+		stall_set_timeout(q); /* lock_timeout_ms, or shorter */
 	}
 }
 

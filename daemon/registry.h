@@ -33,9 +33,11 @@ struct rqueue {
 	struct htab resv;        /* dispatch's reservations by message id */
 	int serving;             /* dispatch: serve loop running */
 	int serve_again;
-	int back_mark;         /* dispatch: listed among queues to serve */
-	struct event *bell_ev; /* bell.c: doorbell watch, NULL until a grant */
-	int bell_fd;           /* its eventfd, valid while bell_ev is set */
+	int back_mark;          /* dispatch: listed among queues to serve */
+	struct event *bell_ev;  /* bell.c: doorbell watch, NULL until a grant */
+	int bell_fd;            /* its FIFO, valid while bell_ev is set */
+	struct event *stall_ev; /* stall.c: retry timer, made on first use */
+	uint32_t stall_ms;      /* stall.c: its backoff; 0: not stalled */
 };
 TAILQ_HEAD(rqueue_list, rqueue);
 

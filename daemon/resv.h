@@ -26,6 +26,7 @@ struct resv {
 	int released; /* RELEASE with a delay: only the timer may end it */
 	int held;     /* could not go back yet (NAME.dlq full): retried */
 	uint64_t seq; /* delivery order (op_seq_next) */
+	int confirm;  /* held: a receipt to apply, not a return */
 };
 
 /* The reservation whose lease timer is t. */

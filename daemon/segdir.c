@@ -47,6 +47,16 @@ segdir_ours(int dfd, const char *where, const char *name)
 	return 0;
 }
 
+/* 1 if name is a segment's doorbell FIFO, "N.bell" (core/doorbell.c). */
+static int
+segdir_is_bell(const char *name)
+{
+	size_t len = strlen(name);
+
+	return len > 5 && strcmp(name + len - 5, ".bell") == 0 &&
+	       strspn(name, "0123456789") == len - 5;
+}
+
 /* The segment number a name spells (decimal, no leading 0), or 0. */
 static uint32_t
 segdir_segno(const char *p)
@@ -177,6 +187,8 @@ segdir_open(
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
+		if (segdir_is_bell(de->d_name))
+			continue; /* a doorbell (bell.c): not a queue */
 		if ((n = segdir_segno(de->d_name)) == 0) {
 			log_warn("%s/%s: ignored: not a segment name",
 			    segdir_dirpath, de->d_name);

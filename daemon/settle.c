@@ -13,8 +13,10 @@
 #include "daemon/registry.h"
 #include "daemon/resv.h"
 #include "daemon/settle.h"
+#include "daemon/stall.h"
 
-#define SETTLE_RETRY_MS 1000 /* a held message tries to settle again */
+#define SETTLE_RETRY_MS   1000 /* a held message tries to settle again */
+#define SETTLE_CONFIRM_MS 20   /* a held receipt tries again */
 
 /*
  * Copy message m's bytes out of q's mapping under the SIGBUS guard (never
@@ -142,11 +144,13 @@ settle_try(struct rqueue *q, const struct core_msg *m, int quiet)
 	return st == CQ_NOTFOUND ? 0 : -1;
 }
 
-/* Try a held message again in SETTLE_RETRY_MS. */
+/* Try a held message (or receipt) again in a while. */
 static void
 settle_rearm(struct resv *r)
 {
-	if (lease_timer_set(&r->t, time_deadline_ns(SETTLE_RETRY_MS)) != 0)
+	if (lease_timer_set(&r->t,
+	        time_deadline_ns(
+	            r->confirm ? SETTLE_CONFIRM_MS : SETTLE_RETRY_MS)) != 0)
 		log_warn("cannot arm a retry timer: message %llu stays in "
 		         "flight until the next start",
 		    (unsigned long long)r->m.id);
@@ -173,10 +177,42 @@ settle_hold(struct rqueue *q, const struct core_msg *m)
 	settle_rearm(r);
 }
 
+/*
+ * Hold the receipt of in-flight message m of q, which could not be applied
+ * (a mapper holds q's lock): a daemon-owned record applies it later, so
+ * the message is neither lost nor handed out again. Out of memory, it
+ * stays in flight until the next start (delivered again then).
+ */
+static void
+settle_hold_confirm(struct rqueue *q, const struct core_msg *m)
+{
+	struct resv *r = resv_new(q, m, q->uid);
+
+	if (r == NULL) {
+		log_warn("queue '%.*s': out of memory; receipt of message "
+		         "%llu lost: it is delivered again after a restart",
+		    (int)q->namelen, q->name, (unsigned long long)m->id);
+		return;
+	}
+	r->released = 1;
+	r->held = 1;
+	r->confirm = 1;
+	settle_rearm(r);
+}
+
 /* A held message's retry time came: 0 when settled, -1 if held again. */
 int
 settle_retry(struct resv *r)
 {
+	cq_status st;
+
+	if (r->confirm) {
+		st = core_confirm(r->q->core, r->m.slot, r->m.id);
+		if (st != CQ_BUSY && st != CQ_SYSTEM)
+			return 0; /* done, or gone with the queue */
+		settle_rearm(r);
+		return -1;
+	}
 	if (settle_try(r->q, &r->m, 1) == 0)
 		return 0;
 	settle_rearm(r);
@@ -272,14 +308,19 @@ settle_receipts(struct peer *p, const Conqueue__Request *req)
 	struct settle_back *v;
 	struct rqueue *q;
 	struct op *o;
-	size_t i, k = 0;
+	size_t i, j, k = 0;
 
 	for (i = 0; i < req->n_confirm; i++) {
 		o = op_find(p, req->confirm[i]);
 		if (o == NULL || o->kind != OP_HANDOFF)
 			continue;
 		q = o->q;
-		core_confirm_many(q->core, o->msgs, o->n);
+		if (core_confirm_many(q->core, o->msgs, o->n) == CQ_BUSY) {
+			/* Never dropped: applied once the lock is had. */
+			for (j = 0; j < o->n; j++)
+				settle_hold_confirm(q, &o->msgs[j]);
+			stall_busy(q);
+		}
 		op_free(o);
 		flow_serve(q);
 	}
