@@ -6,8 +6,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "proto/conqueue.pb-c.h"
-
 struct event_base;
 
 extern uint32_t conn_count;
@@ -19,7 +17,5 @@ int conn_new(
 void conn_close_all(void (*done)(void));
 /* Free whatever connections remain (at exit). */
 void conn_free_all(void);
-/* Pack r as a frame onto a socket fd directly (for refusals at accept). */
-void conn_send_direct(int fd, const Conqueue__Reply *r);
 
 #endif /* CQ_DAEMON_CONN_H */

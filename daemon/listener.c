@@ -16,6 +16,7 @@
 #include <event2/listener.h>
 
 #include "daemon.h"
+#include "daemon/conn_out.h"
 
 static struct evconnlistener *listener;
 static struct event *listener_pause;
@@ -37,7 +38,7 @@ listener_refuse(int fd, const char *why)
 	r.id = 0;
 	r.status = CQ_LIMIT;
 	r.detail = (char *)(uintptr_t)why;
-	conn_send_direct(fd, &r);
+	conn_out_direct(fd, &r);
 	close(fd);
 }
 

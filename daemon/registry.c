@@ -1,19 +1,14 @@
 /* registry.c - queue names to shared-memory segments, reattached on start. */
 
 /*
- * The daemon keeps its segments in a directory of its own on tmpfs,
- * /dev/shm/conqueue-INSTANCE/ (mode 0700, owned by its uid: nobody else
- * can create, plant or squat a name there), each named by a decimal N it
- * builds itself, never from a client string. The handles hold no fd of
- * their files. At start the instance's segments are attached again (old
- * /dev/shm/conqueue-INSTANCE-N files of ours are first moved in); the
- * in-flight messages of the previous run go back to their queues.
+ * Each queue's segment lives in the daemon's own directory (segdir.c),
+ * named by a decimal N the registry builds itself, never from a client
+ * string. The handles hold no fd of their files. At start the instance's
+ * segments are attached again; the in-flight messages of the previous run
+ * go back to their queues, and a segment that fails validation is kept as
+ * a quarantined queue.
  */
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +20,7 @@
 #include "daemon/crashpoint.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
+#include "daemon/segdir.h"
 
 struct rqueue_list registry_queues = TAILQ_HEAD_INITIALIZER(registry_queues);
 uint32_t registry_count;
@@ -33,10 +29,7 @@ uint64_t registry_storage;
 
 static struct htab registry_names;
 static struct htab registry_uids;
-static char registry_instance[72]; /* at most 64 bytes */
 static uint32_t registry_next_segno = 1;
-static int registry_dirfd = -1;    /* the segment directory */
-static char registry_dirpath[128]; /* its path, for messages */
 
 /* Key for name lookups. */
 struct registry_key {
@@ -176,12 +169,12 @@ registry_quarantine(const char *seg, uint32_t segno, cq_status st)
 	struct rqueue *q;
 	size_t len;
 
-	if (core_peek_at(registry_dirfd, seg, &a) == CQ_OK &&
+	if (core_peek_at(segdir_fd(), seg, &a) == CQ_OK &&
 	    cq_name_valid(a.name, (len = strlen(a.name))) &&
 	    registry_find(a.name, len) == NULL) {
 		log_error("segment %s/%s failed validation (%s): queue '%s' "
 		          "quarantined",
-		    registry_dirpath, seg, cq_strstatus(st), a.name);
+		    segdir_path(), seg, cq_strstatus(st), a.name);
 		if ((q = registry_add(a.name, len, segno, NULL)) != NULL)
 			q->uid = a.uid;
 		return;
@@ -189,7 +182,7 @@ registry_quarantine(const char *seg, uint32_t segno, cq_status st)
 	/* A name no client can spell: it cannot shadow a queue. */
 	snprintf(qname, sizeof qname, ".quarantined-%u", segno);
 	log_error("segment %s/%s failed validation (%s): quarantined as '%s'",
-	    registry_dirpath, seg, cq_strstatus(st), qname);
+	    segdir_path(), seg, cq_strstatus(st), qname);
 	registry_add(qname, strlen(qname), segno, NULL);
 }
 
@@ -203,12 +196,12 @@ registry_reattach(const char *seg, uint32_t segno)
 	cq_status st;
 	uint64_t dropped;
 
-	st = core_attach_at(registry_dirfd, seg, &core);
+	st = core_attach_at(segdir_fd(), seg, &core);
 	if (st == CQ_NOTFOUND) {
 		/* A create that died before its commit: it did nothing. */
 		log_info("segment %s/%s: unfinished create, removed",
-		    registry_dirpath, seg);
-		core_unlink_at(registry_dirfd, seg);
+		    segdir_path(), seg);
+		core_unlink_at(segdir_fd(), seg);
 		return;
 	}
 	if (st == CQ_OK) {
@@ -217,7 +210,7 @@ registry_reattach(const char *seg, uint32_t segno)
 		    !cq_name_valid(a->name, strlen(a->name))) {
 			log_error("segment %s/%s: duplicate or bad queue name; "
 			          "quarantined",
-			    registry_dirpath, seg);
+			    segdir_path(), seg);
 			core_detach(core);
 			core = NULL;
 			st = CQ_CORRUPT;
@@ -244,176 +237,19 @@ registry_reattach(const char *seg, uint32_t segno)
 	q->uid = a->uid;
 	q->storage = core_segment_size(a);
 	registry_charge(q, 1);
-	log_debug(
-	    "reattached queue '%s' (%s/%s)", a->name, registry_dirpath, seg);
-}
-
-/*
- * Whether entry name of directory dfd (where) can be a segment this daemon
- * made: a regular file owned by its uid. Anything else was planted (or is
- * a symlink): ignored and logged, never a queue, never counted against
- * max_queues.
- */
-static int
-registry_ours(int dfd, const char *where, const char *name)
-{
-	struct stat sb;
-
-	if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) != 0)
-		return 0;
-	if (S_ISREG(sb.st_mode) && sb.st_uid == geteuid())
-		return 1;
-	log_warn("%s/%s: ignored: %s owned by uid %u, not a segment of "
-	         "this daemon (uid %u)",
-	    where, name, S_ISREG(sb.st_mode) ? "a file" : "not a regular file",
-	    (unsigned)sb.st_uid, (unsigned)geteuid());
-	return 0;
-}
-
-/* The segment number a name spells (decimal, no leading 0), or 0. */
-static uint32_t
-registry_segno(const char *p)
-{
-	unsigned long n;
-
-	if (*p < '1' || *p > '9' || strspn(p, "0123456789") != strlen(p) ||
-	    strlen(p) > 10)
-		return 0;
-	errno = 0;
-	n = strtoul(p, NULL, 10);
-	if (errno != 0 || n > UINT32_MAX - 1)
-		return 0;
-	return (uint32_t)n;
-}
-
-/*
- * Open (creating it, mode 0700, if absent) the segment directory and check
- * it: a directory, not a symlink, owned by our uid, writable by nobody
- * else; anything else could be a neighbour's trap, so refuse to start.
- */
-static int
-registry_dir_open(char **cause)
-{
-	struct stat sb;
-	int created = 0, fd;
-
-	if (mkdir(registry_dirpath, 0700) == 0)
-		created = 1;
-	else if (errno != EEXIST) {
-		if (asprintf(cause, "cannot create %s: %s", registry_dirpath,
-		        strerror(errno)) < 0)
-			*cause = NULL;
-		return -1;
-	}
-	fd = open(
-	    registry_dirpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		if (asprintf(cause, "%s: %s", registry_dirpath,
-		        errno == ELOOP || errno == ENOTDIR
-		            ? "a symlink or not a directory: refusing it "
-		              "(remove "
-		              "it if you did not make it)"
-		            : strerror(errno)) < 0)
-			*cause = NULL;
-		return -1;
-	}
-	if (created)
-		(void)fchmod(fd, 0700); /* mkdir's mode went through umask */
-	if (fstat(fd, &sb) != 0 || sb.st_uid != geteuid() ||
-	    (sb.st_mode & 022) != 0) {
-		if (asprintf(cause,
-		        "%s is owned by uid %u mode %04o: it must be owned by "
-		        "the daemon's uid %u and writable by nobody else; "
-		        "refusing it (remove it if you did not make it)",
-		        registry_dirpath, (unsigned)sb.st_uid,
-		        (unsigned)(sb.st_mode & 07777),
-		        (unsigned)geteuid()) < 0)
-			*cause = NULL;
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/*
- * Move segments of the old layout (/dev/shm/conqueue-INSTANCE-N, ours)
- * into the directory: one rename each, atomic on one tmpfs, never over a
- * file already there.
- */
-static void
-registry_migrate(void)
-{
-	char prefix[160];
-	size_t plen;
-	DIR *dir;
-	struct dirent *de;
-	uint32_t n;
-
-	plen = (size_t)snprintf(
-	    prefix, sizeof prefix, "conqueue-%s-", registry_instance);
-	if ((dir = opendir("/dev/shm")) == NULL)
-		return;
-	while ((de = readdir(dir)) != NULL) {
-		if (strncmp(de->d_name, prefix, plen) != 0 ||
-		    (n = registry_segno(de->d_name + plen)) == 0 ||
-		    !registry_ours(dirfd(dir), "/dev/shm", de->d_name))
-			continue;
-		if (renameat2(dirfd(dir), de->d_name, registry_dirfd,
-		        de->d_name + plen, RENAME_NOREPLACE) != 0)
-			log_warn("/dev/shm/%s: cannot move it to %s: %s",
-			    de->d_name, registry_dirpath, strerror(errno));
-		else
-			log_info("/dev/shm/%s: moved to %s/%u", de->d_name,
-			    registry_dirpath, (unsigned)n);
-	}
-	closedir(dir);
+	log_debug("reattached queue '%s' (%s/%s)", a->name, segdir_path(), seg);
 }
 
 /* Open the segment directory and attach the instance's segments. */
 int
 registry_open(const char *instance, char **cause)
 {
-	DIR *dir;
-	struct dirent *de;
-	uint32_t n;
-	int dfd;
-
 	htab_init(&registry_names);
 	htab_init(&registry_uids);
-	snprintf(registry_instance, sizeof registry_instance, "%s", instance);
-	snprintf(registry_dirpath, sizeof registry_dirpath,
-	    "/dev/shm/conqueue-%s", instance);
-	if ((registry_dirfd = registry_dir_open(cause)) < 0)
+	if (segdir_open(instance, registry_reattach, cause) != 0)
 		return -1;
-	registry_migrate();
-	/* readdir gets its own fd: registry_dirfd stays for the handles. */
-	if ((dfd = openat(registry_dirfd, ".",
-	         O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    (dir = fdopendir(dfd)) == NULL) {
-		if (asprintf(
-		        cause, "%s: %s", registry_dirpath, strerror(errno)) < 0)
-			*cause = NULL;
-		if (dfd >= 0)
-			close(dfd);
-		return -1;
-	}
-	while ((de = readdir(dir)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if ((n = registry_segno(de->d_name)) == 0) {
-			log_warn("%s/%s: ignored: not a segment name",
-			    registry_dirpath, de->d_name);
-			continue;
-		}
-		if (!registry_ours(
-		        registry_dirfd, registry_dirpath, de->d_name))
-			continue;
-		registry_reattach(de->d_name, n);
-	}
-	closedir(dir);
 	log_info("instance %s: %u queue(s) attached from %s", instance,
-	    registry_count, registry_dirpath);
+	    registry_count, segdir_path());
 	return 0;
 }
 
@@ -459,9 +295,33 @@ registry_close(void)
 		free(e);
 	}
 	htab_free(&registry_uids);
-	if (registry_dirfd >= 0)
-		close(registry_dirfd);
-	registry_dirfd = -1;
+	segdir_close();
+}
+
+/*
+ * Whether one more queue of size bytes fits uid u's per-uid limits:
+ * CQ_LIMIT with the reason in why if not.
+ */
+static cq_status
+registry_fits(
+    const struct uid_usage *u, uint64_t size, char *why, size_t whylen)
+{
+	if (u->queues >= cfg.max_queues_per_uid) {
+		snprintf(why, whylen,
+		    "too many queues for uid %u (max_queues_per_uid %u)",
+		    u->uid, cfg.max_queues_per_uid);
+		return CQ_LIMIT;
+	}
+	if (u->storage + size > cfg.max_storage_per_uid) {
+		snprintf(why, whylen,
+		    "storage quota of uid %u exceeded: %llu + %llu > %llu "
+		    "bytes (max_storage_per_uid)",
+		    u->uid, (unsigned long long)u->storage,
+		    (unsigned long long)size,
+		    (unsigned long long)cfg.max_storage_per_uid);
+		return CQ_LIMIT;
+	}
+	return CQ_OK;
 }
 
 /*
@@ -485,22 +345,8 @@ registry_chown(
 			snprintf(why, whylen, "out of memory");
 			return CQ_SYSTEM;
 		}
-		if (u->queues >= cfg.max_queues_per_uid) {
-			snprintf(why, whylen,
-			    "too many queues for uid %u "
-			    "(max_queues_per_uid %u)",
-			    uid, cfg.max_queues_per_uid);
+		if (registry_fits(u, q->storage, why, whylen) != CQ_OK)
 			return CQ_LIMIT;
-		}
-		if (u->storage + q->storage > cfg.max_storage_per_uid) {
-			snprintf(why, whylen,
-			    "storage quota of uid %u exceeded: %llu + %llu > "
-			    "%llu bytes (max_storage_per_uid)",
-			    uid, (unsigned long long)u->storage,
-			    (unsigned long long)q->storage,
-			    (unsigned long long)cfg.max_storage_per_uid);
-			return CQ_LIMIT;
-		}
 	}
 	if ((st = core_set_owner(q->core, uid, gid)) != CQ_OK) {
 		snprintf(why, whylen, "%s", cq_strstatus(st));
@@ -544,28 +390,14 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 			    cfg.max_queues);
 			return CQ_LIMIT;
 		}
-		if (u->queues >= cfg.max_queues_per_uid) {
-			snprintf(why, whylen,
-			    "too many queues for uid %u "
-			    "(max_queues_per_uid %u)",
-			    attr->uid, cfg.max_queues_per_uid);
+		if (registry_fits(u, size, why, whylen) != CQ_OK)
 			return CQ_LIMIT;
-		}
-		if (u->storage + size > cfg.max_storage_per_uid) {
-			snprintf(why, whylen,
-			    "storage quota of uid %u "
-			    "exceeded: %llu + %zu > %llu "
-			    "bytes (max_storage_per_uid)",
-			    attr->uid, (unsigned long long)u->storage, size,
-			    (unsigned long long)cfg.max_storage_per_uid);
-			return CQ_LIMIT;
-		}
 	}
 	/* A leftover segment with the next number is skipped, not reused. */
 	for (tries = 0; tries < 100; tries++) {
 		segno = registry_next_segno++;
 		snprintf(seg, sizeof seg, "%u", segno);
-		st = core_create_at(registry_dirfd, seg, attr, &core);
+		st = core_create_at(segdir_fd(), seg, attr, &core);
 		if (st != CQ_EXISTS)
 			break;
 	}
@@ -573,7 +405,7 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 		/* core keeps the errno: say which resource ran out. */
 		snprintf(why, whylen,
 		    "cannot reserve %zu bytes of queue storage in %s: %s", size,
-		    registry_dirpath, strerror(errno));
+		    segdir_path(), strerror(errno));
 		return st;
 	}
 	if (st != CQ_OK) {
@@ -585,7 +417,7 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 	q = registry_add(attr->name, strlen(attr->name), segno, core);
 	if (q == NULL) {
 		core_detach(core);
-		core_unlink_at(registry_dirfd, seg);
+		core_unlink_at(segdir_fd(), seg);
 		snprintf(why, whylen, "out of memory");
 		return CQ_SYSTEM;
 	}
@@ -612,11 +444,11 @@ registry_delete(struct rqueue *q)
 	if (q->core != NULL)
 		core_detach(q->core);
 	crashpoint("delete.before_unlink");
-	st = core_unlink_at(registry_dirfd, q->segname);
+	st = core_unlink_at(segdir_fd(), q->segname);
 	crashpoint("delete.after_unlink");
 	if (st != CQ_OK)
 		log_warn("queue '%.*s': removing %s/%s: %s", (int)q->namelen,
-		    q->name, registry_dirpath, q->segname, cq_strstatus(st));
+		    q->name, segdir_path(), q->segname, cq_strstatus(st));
 	htab_free(&q->resv);
 	free(q);
 }
