@@ -101,58 +101,44 @@ base_sp_prepare(struct run *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* A ping-pong round trip over a socketpair end (arg: the fd). */
+static ssize_t
+base_sp_rt(void *arg, const uint8_t *req, size_t len, uint8_t *back, size_t cap)
+{
+	int fd = *(int *)arg;
+
+	if (base_sp_write_full(fd, req, len) != 0 ||
+	    base_sp_read_full(fd, back, len) != 0)
+		return -1;
+	return (ssize_t)len;
+}
+
+/* The ping-pong server's read of one request (exactly cap bytes). */
+static ssize_t
+base_sp_get(void *arg, uint8_t *buf, size_t cap)
+{
+	return base_sp_read_full(*(int *)arg, buf, cap) != 0 ? -1
+	                                                     : (ssize_t)cap;
+}
+
+/* The ping-pong server's reply. */
+static int
+base_sp_put(void *arg, const uint8_t *buf, size_t len)
+{
+	return base_sp_write_full(*(int *)arg, buf, len);
+}
+
 /* Stream producer, or ping-pong client. */
 static void
 base_sp_produce(struct run *r, int idx, struct child_res *res)
 {
 	struct base_sp_ctx *c = r->ctx;
-	const struct wl *wl = r->wl;
 	int fd = c->fds[idx][0];
-	uint8_t *buf = bench_xmalloc(wl->size), *back;
-	uint64_t i, n, t0, *lat;
 
-	if (wl->kind == WL_STREAM) {
-		n = bench_per_prod(wl, idx);
-		bench_barrier(r);
-		res->t_first = bench_now();
-		for (i = 0; i < n; i++) {
-			bench_fill(buf, wl->size, (uint32_t)idx, (uint32_t)i);
-			if (base_sp_write_full(fd, buf, wl->size) != 0) {
-				bench_fail(res, "write: %s", strerror(errno));
-				break;
-			}
-		}
-		res->t_last = bench_now();
-		res->count = i;
-		free(buf);
-		return;
-	}
-	back = bench_xmalloc(wl->size);
-	lat = bench_xmalloc(sizeof *lat * (wl->n + 1));
-	bench_barrier(r);
-	for (i = 0; i < wl->warm + wl->n; i++) {
-		bench_fill(buf, wl->size, 0, (uint32_t)i);
-		t0 = bench_now();
-		if (base_sp_write_full(fd, buf, wl->size) != 0 ||
-		    base_sp_read_full(fd, back, wl->size) != 0) {
-			bench_fail(res, "round trip %llu: %s",
-			    (unsigned long long)i, strerror(errno));
-			break;
-		}
-		if (i >= wl->warm)
-			lat[i - wl->warm] = bench_now() - t0;
-		if (memcmp(buf, back, wl->size) != 0) {
-			bench_fail(res, "round trip %llu: wrong reply",
-			    (unsigned long long)i);
-			break;
-		}
-	}
-	res->count = i;
-	if (res->ok)
-		bench_lat_pct(lat, wl->n, res->lat);
-	free(lat);
-	free(back);
-	free(buf);
+	if (r->wl->kind != WL_STREAM)
+		bench_pingpong_client(r, res, r->wl->size, base_sp_rt, &fd);
+	else
+		bench_stream_produce(r, idx, res, base_sp_put, &fd);
 }
 
 /* Stream consumer, or ping-pong server. */
@@ -162,47 +148,29 @@ base_sp_consume(struct run *r, int idx, struct child_res *res)
 	struct base_sp_ctx *c = r->ctx;
 	const struct wl *wl = r->wl;
 	int fd = c->fds[idx][1];
-	uint8_t *buf = bench_xmalloc(wl->size), *want;
+	uint8_t *buf;
 	struct checker ck;
 	uint64_t i, n;
 
-	if (wl->kind == WL_STREAM) {
-		n = bench_per_prod(wl, idx);
-		bench_checker_init(&ck, wl, res);
-		bench_barrier(r);
-		for (i = 0; i < n; i++) {
-			if (base_sp_read_full(fd, buf, wl->size) != 0) {
-				bench_fail(res, "read: %s",
-				    errno ? strerror(errno) : "EOF");
-				break;
-			}
-			if (bench_check(&ck, buf, wl->size) != 0)
-				break;
-		}
-		res->t_last = bench_now();
-		free(buf);
+	if (wl->kind != WL_STREAM) {
+		bench_pingpong_server(
+		    r, res, wl->size, base_sp_get, base_sp_put, &fd);
 		return;
 	}
-	want = bench_xmalloc(wl->size);
+	buf = bench_xmalloc(wl->size);
+	n = bench_per_prod(wl, idx);
+	bench_checker_init(&ck, wl, res);
 	bench_barrier(r);
-	for (i = 0; i < wl->warm + wl->n; i++) {
+	for (i = 0; i < n; i++) {
 		if (base_sp_read_full(fd, buf, wl->size) != 0) {
-			bench_fail(res, "server read: %s", strerror(errno));
+			bench_fail(
+			    res, "read: %s", errno ? strerror(errno) : "EOF");
 			break;
 		}
-		bench_fill(want, wl->size, 0, (uint32_t)i);
-		if (memcmp(buf, want, wl->size) != 0) {
-			bench_fail(res, "server: request %llu wrong",
-			    (unsigned long long)i);
+		if (bench_check(&ck, buf, wl->size) != 0)
 			break;
-		}
-		if (base_sp_write_full(fd, buf, wl->size) != 0) {
-			bench_fail(res, "server write: %s", strerror(errno));
-			break;
-		}
 	}
-	res->count = i;
-	free(want);
+	res->t_last = bench_now();
 	free(buf);
 }
 

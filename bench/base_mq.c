@@ -218,64 +218,51 @@ base_mq_prepare(struct run *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* A ping-pong round trip: request on q[0], reply from q[1]. */
+static ssize_t
+base_mq_rt(void *arg, const uint8_t *req, size_t len, uint8_t *back, size_t cap)
+{
+	struct base_mq_ctx *c = arg;
+
+	if (mq_send(c->q[0], (const char *)req, len, 0) != 0)
+		return -1;
+	return mq_receive(c->q[1], (char *)back, cap, NULL);
+}
+
+/* The ping-pong server's request, from q[0]. */
+static ssize_t
+base_mq_get(void *arg, uint8_t *buf, size_t cap)
+{
+	return mq_receive(
+	    ((struct base_mq_ctx *)arg)->q[0], (char *)buf, cap, NULL);
+}
+
+/* The ping-pong server's reply, to q[1]. */
+static int
+base_mq_put(void *arg, const uint8_t *buf, size_t len)
+{
+	return mq_send(
+	    ((struct base_mq_ctx *)arg)->q[1], (const char *)buf, len, 0);
+}
+
+/* A stream message, to q[0]. */
+static int
+base_mq_send(void *arg, const uint8_t *buf, size_t len)
+{
+	return mq_send(
+	    ((struct base_mq_ctx *)arg)->q[0], (const char *)buf, len, 0);
+}
+
 /* Stream producer, or ping-pong client. */
 static void
 base_mq_produce(struct run *r, int idx, struct child_res *res)
 {
 	struct base_mq_ctx *c = r->ctx;
-	const struct wl *wl = r->wl;
-	uint8_t *buf = bench_xmalloc(wl->size), *back;
-	uint64_t i, n, t0, *lat;
-	ssize_t got;
 
-	if (wl->kind == WL_STREAM) {
-		n = bench_per_prod(wl, idx);
-		bench_barrier(r);
-		res->t_first = bench_now();
-		for (i = 0; i < n; i++) {
-			bench_fill(buf, wl->size, (uint32_t)idx, (uint32_t)i);
-			if (mq_send(c->q[0], (char *)buf, wl->size, 0) != 0) {
-				if (errno == EINTR) {
-					i--;
-					continue;
-				}
-				bench_fail(res, "mq_send: %s", strerror(errno));
-				break;
-			}
-		}
-		res->t_last = bench_now();
-		res->count = i;
-		free(buf);
-		return;
-	}
-	back = bench_xmalloc(wl->size);
-	lat = bench_xmalloc(sizeof *lat * (wl->n + 1));
-	bench_barrier(r);
-	for (i = 0; i < wl->warm + wl->n; i++) {
-		bench_fill(buf, wl->size, 0, (uint32_t)i);
-		t0 = bench_now();
-		if (mq_send(c->q[0], (char *)buf, wl->size, 0) != 0 ||
-		    (got = mq_receive(
-		         c->q[1], (char *)back, c->msgsize, NULL)) < 0) {
-			bench_fail(res, "round trip %llu: %s",
-			    (unsigned long long)i, strerror(errno));
-			break;
-		}
-		if (i >= wl->warm)
-			lat[i - wl->warm] = bench_now() - t0;
-		if ((size_t)got != wl->size ||
-		    memcmp(buf, back, wl->size) != 0) {
-			bench_fail(res, "round trip %llu: wrong reply",
-			    (unsigned long long)i);
-			break;
-		}
-	}
-	res->count = i;
-	if (res->ok)
-		bench_lat_pct(lat, wl->n, res->lat);
-	free(lat);
-	free(back);
-	free(buf);
+	if (r->wl->kind != WL_STREAM)
+		bench_pingpong_client(r, res, c->msgsize, base_mq_rt, c);
+	else
+		bench_stream_produce(r, idx, res, base_mq_send, c);
 }
 
 /* Stream consumer (stops at an empty sentinel), or ping-pong server. */
@@ -284,52 +271,32 @@ base_mq_consume(struct run *r, int idx, struct child_res *res)
 {
 	struct base_mq_ctx *c = r->ctx;
 	const struct wl *wl = r->wl;
-	uint8_t *buf = bench_xmalloc(c->msgsize), *want;
+	uint8_t *buf;
 	struct checker ck;
-	uint64_t i;
 	ssize_t got;
 
-	if (wl->kind == WL_STREAM) {
-		bench_checker_init(&ck, wl, res);
-		bench_barrier(r);
-		for (;;) {
-			got =
-			    mq_receive(c->q[0], (char *)buf, c->msgsize, NULL);
-			if (got < 0 && errno == EINTR)
-				continue;
-			if (got < 0) {
-				bench_fail(
-				    res, "mq_receive: %s", strerror(errno));
-				break;
-			}
-			if (got == 0)
-				break;
-			res->t_last = bench_now();
-			if (bench_check(&ck, buf, (size_t)got) != 0)
-				break;
-		}
-		free(buf);
+	if (wl->kind != WL_STREAM) {
+		bench_pingpong_server(
+		    r, res, c->msgsize, base_mq_get, base_mq_put, c);
 		return;
 	}
-	want = bench_xmalloc(wl->size);
+	buf = bench_xmalloc(c->msgsize);
+	bench_checker_init(&ck, wl, res);
 	bench_barrier(r);
-	for (i = 0; i < wl->warm + wl->n; i++) {
+	for (;;) {
 		got = mq_receive(c->q[0], (char *)buf, c->msgsize, NULL);
-		bench_fill(want, wl->size, 0, (uint32_t)i);
-		if (got != (ssize_t)wl->size ||
-		    memcmp(buf, want, wl->size) != 0) {
-			bench_fail(res, "server: request %llu wrong (%s)",
-			    (unsigned long long)i,
-			    got < 0 ? strerror(errno) : "content");
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			bench_fail(res, "mq_receive: %s", strerror(errno));
 			break;
 		}
-		if (mq_send(c->q[1], (char *)buf, wl->size, 0) != 0) {
-			bench_fail(res, "server mq_send: %s", strerror(errno));
+		if (got == 0)
 			break;
-		}
+		res->t_last = bench_now();
+		if (bench_check(&ck, buf, (size_t)got) != 0)
+			break;
 	}
-	res->count = i;
-	free(want);
 	free(buf);
 }
 

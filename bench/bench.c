@@ -243,3 +243,115 @@ bench_xmalloc(size_t n)
 	}
 	return p;
 }
+
+/*
+ * The ping-pong client every baseline runs: warm-up, then wl->n measured
+ * round trips through rt (send req, read the whole reply into back, at
+ * most cap bytes; its length, or -1 with errno), each reply checked byte
+ * for byte; the latency percentiles go to res->lat.
+ */
+void
+bench_pingpong_client(
+    struct run *r, struct child_res *res, size_t cap, bench_rt_fn rt, void *arg)
+{
+	const struct wl *wl = r->wl;
+	uint8_t *buf = bench_xmalloc(wl->size), *back = bench_xmalloc(cap);
+	uint64_t *lat = bench_xmalloc(sizeof *lat * (wl->n + 1)), i, t0;
+	ssize_t got;
+
+	bench_barrier(r);
+	for (i = 0; i < wl->warm + wl->n; i++) {
+		bench_fill(buf, wl->size, 0, (uint32_t)i);
+		t0 = bench_now();
+		if ((got = rt(arg, buf, wl->size, back, cap)) < 0) {
+			bench_fail(res, "round trip %llu: %s",
+			    (unsigned long long)i,
+			    errno ? strerror(errno) : "EOF");
+			break;
+		}
+		if (i >= wl->warm)
+			lat[i - wl->warm] = bench_now() - t0;
+		if ((size_t)got != wl->size ||
+		    memcmp(buf, back, wl->size) != 0) {
+			bench_fail(res, "round trip %llu: wrong reply",
+			    (unsigned long long)i);
+			break;
+		}
+	}
+	res->count = i;
+	if (res->ok)
+		bench_lat_pct(lat, wl->n, res->lat);
+	free(lat);
+	free(back);
+	free(buf);
+}
+
+/*
+ * The ping-pong server every baseline runs: get each request (at most cap
+ * bytes; its length, or -1 with errno), check it, send it back with put
+ * (0, or -1 with errno).
+ */
+void
+bench_pingpong_server(struct run *r, struct child_res *res, size_t cap,
+    bench_get_fn get, bench_put_fn put, void *arg)
+{
+	const struct wl *wl = r->wl;
+	uint8_t *buf = bench_xmalloc(cap), *want = bench_xmalloc(wl->size);
+	uint64_t i;
+	ssize_t got;
+
+	bench_barrier(r);
+	for (i = 0; i < wl->warm + wl->n; i++) {
+		if ((got = get(arg, buf, cap)) < 0) {
+			bench_fail(res, "server: request %llu: %s",
+			    (unsigned long long)i,
+			    errno ? strerror(errno) : "EOF");
+			break;
+		}
+		bench_fill(want, wl->size, 0, (uint32_t)i);
+		if ((size_t)got != wl->size ||
+		    memcmp(buf, want, wl->size) != 0) {
+			bench_fail(res, "server: request %llu wrong",
+			    (unsigned long long)i);
+			break;
+		}
+		if (put(arg, buf, wl->size) != 0) {
+			bench_fail(res, "server send: %s", strerror(errno));
+			break;
+		}
+	}
+	res->count = i;
+	free(want);
+	free(buf);
+}
+
+/*
+ * The stream producer every baseline runs: its share of wl->n messages,
+ * each filled with (idx, sequence) and sent with put (0, or -1 with
+ * errno; EINTR sends again), timed from the first to the last.
+ */
+void
+bench_stream_produce(
+    struct run *r, int idx, struct child_res *res, bench_put_fn put, void *arg)
+{
+	const struct wl *wl = r->wl;
+	uint8_t *buf = bench_xmalloc(wl->size);
+	uint64_t i, n = bench_per_prod(wl, idx);
+
+	bench_barrier(r);
+	res->t_first = bench_now();
+	for (i = 0; i < n; i++) {
+		bench_fill(buf, wl->size, (uint32_t)idx, (uint32_t)i);
+		if (put(arg, buf, wl->size) != 0) {
+			if (errno == EINTR) {
+				i--;
+				continue;
+			}
+			bench_fail(res, "send: %s", strerror(errno));
+			break;
+		}
+	}
+	res->t_last = bench_now();
+	res->count = i;
+	free(buf);
+}

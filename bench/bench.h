@@ -146,6 +146,19 @@ void bench_fail(struct child_res *res, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 uint64_t bench_per_prod(const struct wl *wl, int prod);
 int bench_lat_pct(uint64_t *lat, size_t n, uint64_t out[3]);
+/* A baseline's round trip, request and reply (ping-pong helpers below). */
+typedef ssize_t (*bench_rt_fn)(
+    void *arg, const uint8_t *req, size_t len, uint8_t *back, size_t cap);
+typedef ssize_t (*bench_get_fn)(void *arg, uint8_t *buf, size_t cap);
+typedef int (*bench_put_fn)(void *arg, const uint8_t *buf, size_t len);
+/* The ping-pong client and server loops (B-64) shared by the baselines. */
+void bench_pingpong_client(struct run *r, struct child_res *res, size_t cap,
+    bench_rt_fn rt, void *arg);
+void bench_pingpong_server(struct run *r, struct child_res *res, size_t cap,
+    bench_get_fn get, bench_put_fn put, void *arg);
+/* The stream producer loop (A, C) shared by the baselines. */
+void bench_stream_produce(
+    struct run *r, int idx, struct child_res *res, bench_put_fn put, void *arg);
 void *bench_xmalloc(size_t n);
 
 extern const char *const bench_fl_names[FL_COUNT];

@@ -221,15 +221,20 @@ cc_connect(struct cc *cc, int open_queue)
 		st = cq_connect_named(&cc->c, cc->sock, name);
 		if (st == CQ_OK && open_queue) {
 			st = cq_open(cc->c, cc->qname, &cc->q);
+			/*
+			 * CQ_BUSY: the daemon found the queue's lock held
+			 * (a direct client's op, or one killed holding it)
+			 * and does not wait for it: try again.
+			 */
 			if (st != CQ_OK && st != CQ_DISCONNECTED &&
-			    st != CQ_NOTFOUND)
+			    st != CQ_NOTFOUND && st != CQ_BUSY)
 				cc_die("open %s: %s (%s)", cc->qname,
 				    cq_status_name(st), cq_client_error(cc->c));
 		}
 		if (st == CQ_OK)
 			return CQ_OK;
 		if (st != CQ_SYSTEM && st != CQ_DISCONNECTED &&
-		    st != CQ_NOTFOUND && st != CQ_PROTOCOL)
+		    st != CQ_NOTFOUND && st != CQ_PROTOCOL && st != CQ_BUSY)
 			cc_die("connect %s: %s", cc->sock, cq_status_name(st));
 		if (time_mono_ns() >= deadline)
 			return st;

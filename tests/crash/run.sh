@@ -35,6 +35,17 @@
 #   many seconds)
 #   CQ_CRASH_INJECT_LOSS (N: consumers forget every N-th message, so the
 #   run must FAIL: the harness's own self-test, see selftest.sh)
+#   CQ_CRASH_DIRECT (0: clients as the library defaults; 1: every client
+#   asks for the direct path, CONQUEUE_DIRECT=1, so pushes and pops run
+#   on the mapped segment (but consumer 2, whose async pops ride the
+#   socket, stays a socket client: see client_env);
+#   mixed: even-numbered clients direct, odd ones on the socket). Unless
+#   0, every daemon kill of the random scenario waits, before the restart,
+#   until the direct producers got CQ_CRASH_DOWN_TRAFFIC (200) more pushes
+#   acknowledged with no daemon running (they keep working), bounded.
+#   CQ_CRASH_PACE_US (0: each producer's pause between pushes in the
+#   random scenario; direct.sh sets 100 so that the direct path's traffic
+#   lasts long enough for the kills to land in it)
 #   CONQUEUED, top_builddir, top_srcdir (set by make check)
 
 # Bash for $RANDOM, arrays, read -t and $EPOCHREALTIME.
@@ -68,6 +79,9 @@ SITE_COUNTS=${CQ_CRASH_SITE_COUNTS:-1 3 20}
 KEEP=${CQ_CRASH_KEEP:-0}
 STALL=${CQ_CRASH_STALL:-60}
 LOSE=${CQ_CRASH_INJECT_LOSS:+-X $CQ_CRASH_INJECT_LOSS}
+DIRECT=${CQ_CRASH_DIRECT:-0}
+DOWN_TRAFFIC=${CQ_CRASH_DOWN_TRAFFIC:-200}
+PACE_US=${CQ_CRASH_PACE_US:-0}
 
 # Bytes of one producer push in its log: an "I" and an "O" line of
 # cq_crash_client, both fixed-width, so log sizes measure progress.
@@ -82,9 +96,12 @@ SITE_PACE_US=2000
 # Time the sites scenario's last consumer holds each message before going
 # on; it is killed every 100 ms while an armed daemon waits for its site.
 SITE_WORK_US=20000
+# Longest wait for DOWN_TRAFFIC pushes while the daemon is down.
+DOWN_WAIT_MS=15000
 Q=crashq
 
-for v in SEED MESSAGES KILLS CLIENT_KILLS PRODUCERS CONSUMERS BATCH CAPACITY; do
+for v in SEED MESSAGES KILLS CLIENT_KILLS PRODUCERS CONSUMERS BATCH CAPACITY \
+    DOWN_TRAFFIC PACE_US; do
 	case ${!v} in '' | *[!0-9]*)
 		echo "run.sh: CQ_CRASH_$v must be a number" >&2
 		exit 2
@@ -97,6 +114,11 @@ if [ "$PRODUCERS" -lt 1 ] || [ "$CONSUMERS" -lt 1 ]; then
 fi
 case $SCENARIO in random | sites) ;; *)
 	echo "run.sh: unknown scenario '$SCENARIO' (random or sites)" >&2
+	exit 2
+	;;
+esac
+case $DIRECT in 0 | 1 | mixed) ;; *)
+	echo "run.sh: CQ_CRASH_DIRECT must be 0, 1 or mixed" >&2
 	exit 2
 	;;
 esac
@@ -121,12 +143,14 @@ mkdir "$logs" || exit 99
 mkfifo "$tmp/ready" || exit 99
 
 dpid=
-declare -a ppid cpid pdone
+declare -a ppid cpid pdone pstarts
 restarts=0
 restart_max=0
 restart_sum=0
 daemon_kills=0
 client_kills=0
+down_pushes=0
+down_checks=0
 result=1
 
 # Kill what is left, remove the shm segments and the temp dir.
@@ -225,20 +249,38 @@ batch_of() {
 	if [ $(($1 % 2)) -eq 1 ]; then echo "$BATCH"; else echo 1; fi
 }
 
+# Set CENV to the environment of client $1 (the path it asks for; role
+# $2). Consumer 2's async pops (-C) stay on the socket: on a direct handle
+# the daemon may serve one and its receipt then waits for the next socket
+# request while the handle's other ops go direct, so a later reply no
+# longer proves the daemon read it, which the checker's rule assumes.
+client_env() {
+	CENV=()
+	case $DIRECT in
+	1) CENV=(CONQUEUE_DIRECT=1) ;;
+	mixed) CENV=(CONQUEUE_DIRECT=$((1 - $1 % 2))) ;;
+	esac
+	[ "$DIRECT" != 0 ] && [ "$2" = consumer ] && [ "$MODE" = pop ] &&
+	    [ "$1" -eq 2 ] && CENV=(CONQUEUE_DIRECT=0)
+}
+
 # Start producer $1 (its share of the messages, or until the stop file).
 start_producer() {
 	local n=$((MESSAGES / PRODUCERS))
 	[ "$1" -eq $((PRODUCERS - 1)) ] && n=$((MESSAGES - n * (PRODUCERS - 1)))
-	local pace=0
+	local pace=$PACE_US
 	if [ "$SCENARIO" = sites ]; then
 		n=1000000000000
 		pace=$SITE_PACE_US
 	fi
-	"$CLIENT" producer -s "$sock" -q "$Q" -i "$1" -n "$n" -z "$SIZE" \
+	client_env "$1" producer
+	env ${CENV[@]+"${CENV[@]}"} \
+	    "$CLIENT" producer -s "$sock" -q "$Q" -i "$1" -n "$n" -z "$SIZE" \
 	    -w "$pace" -b "$(batch_of "$1")" \
 	    -l "$logs/p$1.log" -x "$stopfile" 2>>"$tmp/clients.err" &
 	ppid[$1]=$!
 	pdone[$1]=0
+	pstarts[$1]=$((${pstarts[$1]:-0} + 1))
 }
 
 # Start consumer $1.
@@ -251,7 +293,9 @@ start_consumer() {
 	# so that killing it returns messages (return.* sites).
 	[ "$SCENARIO" = sites ] && [ "$1" -eq $((CONSUMERS - 1)) ] &&
 	    extra="$extra -P $SITE_WORK_US"
-	"$CLIENT" consumer -s "$sock" -q "$Q" -i "$1" $RFLAG $LOSE -b "$b" $extra \
+	client_env "$1" consumer
+	env ${CENV[@]+"${CENV[@]}"} \
+	    "$CLIENT" consumer -s "$sock" -q "$Q" -i "$1" $RFLAG $LOSE -b "$b" $extra \
 	    -l "$logs/c$1.log" 2>>"$tmp/clients.err" &
 	cpid[$1]=$!
 }
@@ -314,6 +358,13 @@ kill_client() {
 	rnd $((CONSUMERS + PRODUCERS))
 	i=$R
 	rnd 3
+	# Direct pop mode: consumers are not killed (see kill_consumer), so
+	# every kill hits a producer, maybe holding the segment lock.
+	if [ "$DIRECT" != 0 ] && [ "$MODE" = pop ]; then
+		rnd "$PRODUCERS"
+		i=$R
+		R=0
+	fi
 	if [ "$i" -lt "$PRODUCERS" ] && [ "$R" -eq 0 ] &&
 	    [ "${pdone[$i]}" = 0 ] && alive "${ppid[$i]}"; then
 		kill -KILL "${ppid[$i]}" 2>/dev/null
@@ -326,9 +377,62 @@ kill_client() {
 	client_kills=$((client_kills + 1))
 }
 
+# The direct producers that can work without a daemon: running, and past
+# the start of their current incarnation (one restarted just before the
+# kill has no handle yet and waits for the daemon; its S line may not
+# even be written yet): their ids in DREADY.
+direct_ready() {
+	local i last
+	DREADY=
+	for ((i = 0; i < PRODUCERS; i++)); do
+		[ "$DIRECT" = mixed ] && [ $((i % 2)) -eq 1 ] && continue
+		[ "${pdone[$i]}" = 1 ] && continue
+		[ "$(grep -c '^S' "$logs/p$i.log" 2>/dev/null)" = "${pstarts[$i]}" ] ||
+		    continue
+		last=$(tail -n 1 "$logs/p$i.log" 2>/dev/null) || continue
+		case $last in I* | O* | F* | U*) DREADY="$DREADY $i" ;; esac
+	done
+}
+
+# Pushes acknowledged so far by the producers in DREADY (P), and how many
+# of them still run (DLEFT).
+progress_ready() {
+	local i s total=0
+	DLEFT=0
+	for i in $DREADY; do
+		s=$(stat -c %s "$logs/p$i.log" 2>/dev/null) || s=0
+		total=$((total + s))
+		[ "${pdone[$i]}" = 1 ] || DLEFT=$((DLEFT + 1))
+	done
+	P=$((total / PUSH_BYTES))
+}
+
+# With no daemon running, direct clients must keep moving messages: wait
+# until the ready direct producers got DOWN_TRAFFIC more pushes
+# acknowledged (or are all done), bounded (below the clients' 30 s
+# reconnect bound).
+down_traffic() {
+	local p0 t0
+	direct_ready
+	[ -n "$DREADY" ] || return 0
+	progress_ready
+	p0=$P
+	t0=$(now_us)
+	while progress_ready && [ "$P" -lt $((p0 + DOWN_TRAFFIC)) ]; do
+		producers_done && break
+		[ "$DLEFT" -gt 0 ] || break
+		[ $((($(now_us) - t0) / 1000)) -lt "$DOWN_WAIT_MS" ] ||
+		    fail "direct producers${DREADY} moved $((P - p0)) of $DOWN_TRAFFIC messages in $((DOWN_WAIT_MS / 1000)) s with the daemon down"
+		sleep 0.01
+	done
+	down_pushes=$((down_pushes + P - p0))
+	down_checks=$((down_checks + 1))
+}
+
 # SIGKILL the daemon and start it again; fail if it cannot start.
 crash_daemon() {
 	daemon_kill
+	[ "$DIRECT" = 0 ] || down_traffic
 	daemon_start || fail "daemon died during a normal restart (status $dstatus)"
 }
 
@@ -493,7 +597,7 @@ run_deadline=$(($(now_us) + TIMEOUT * 1000000))
 stall_next=0
 stall_popped=
 stall_since=$(now_us)
-echo "crash run: scenario $SCENARIO, mode $MODE, seed $SEED, $PRODUCERS producers, $CONSUMERS consumers, capacity $CAPACITY"
+echo "crash run: scenario $SCENARIO, mode $MODE, seed $SEED, $PRODUCERS producers, $CONSUMERS consumers, capacity $CAPACITY, direct $DIRECT"
 [ "$SCENARIO" = random ] &&
     echo "  $MESSAGES messages, $KILLS daemon kills, $CLIENT_KILLS client kills"
 
@@ -537,6 +641,8 @@ dpid=
 [ "$rc" -eq 0 ] || fail "daemon exited with status $rc on SIGTERM"
 
 echo "daemon: $daemon_kills SIGKILLs, $restarts starts, restart until ready: max ${restart_max} ms, mean $((restart_sum / restarts)) ms"
+[ "$DIRECT" = 0 ] ||
+    echo "daemon down: $down_pushes pushes acknowledged while no daemon ran ($down_checks of $daemon_kills kills found a direct producer at work)"
 echo "clients: $client_kills SIGKILLs; traffic took $(((t_end - t_start) / 1000)) ms; daemon totals pushed $4, popped $5"
 "$CHECK" "$logs" || fail "the checker found violations"
 result=0
