@@ -20,11 +20,12 @@ fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/cqbridge.XXXXXX") || exit 99
 tag="br-$$-${dir##*.}"
-natspid= natsport= apid= bpid= bridgeapid= bridgebpid=
+natspid= natsport= apid= bpid= bridgeapid= bridgebpid= extrapids=
 
 # Kill everything we started, remove the temp dir and the shm segments.
 cleanup() {
-	for p in $bridgeapid $bridgebpid $apid $bpid $natspid; do
+	touch "$dir/stop"
+	for p in $extrapids $bridgeapid $bridgebpid $apid $bpid $natspid; do
 		kill "$p" 2>/dev/null
 	done
 	for p in $bridgeapid $bridgebpid $apid $bpid $natspid; do
