@@ -422,11 +422,13 @@ const struct cli_cmd cli_cmd_close = {"close", cmd_close,
 
 const struct cli_cmd cli_cmd_pause = {"pause", cmd_pause,
     "usage: conqueue-cli pause NAME\n"
-    "Suspend deliveries of queue NAME: pops wait, pushes still go in.\n"};
+    "Suspend deliveries of queue NAME: pops wait, pushes still go in.\n"
+    "Counted: each pause needs its own resume (stat: pause_count).\n"};
 
 const struct cli_cmd cli_cmd_resume = {"resume", cmd_resume,
     "usage: conqueue-cli resume NAME\n"
-    "Deliver again from queue NAME after pause.\n"};
+    "Take one pause of queue NAME back; it delivers again when none is\n"
+    "left.\n"};
 
 const struct cli_cmd cli_cmd_chmod = {"chmod", cmd_chmod,
     "usage: conqueue-cli chmod NAME OCTAL\n"

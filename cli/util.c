@@ -354,6 +354,7 @@ cli_stat_print(struct cli_ctx *x, const cq_queue_stat *st, int indent)
 	CLI_FIELD("waiting_pushers", "%u", st->waiting_pushers, 0);
 	CLI_FIELD("closed", "%s", st->closed ? "true" : "false", 0);
 	CLI_FIELD("paused", "%s", st->paused ? "true" : "false", 0);
+	CLI_FIELD("pause_count", "%d", st->paused, 0);
 	CLI_FIELD(
 	    "total_pushed", "%llu", (unsigned long long)st->total_pushed, 0);
 	CLI_FIELD(

@@ -207,7 +207,8 @@ lock_recover(struct core_queue *q)
 	}
 	if (hdr->closed > 1)
 		hdr->closed = 1;
-	if (hdr->paused > 1)
+	/* A count beyond any real one is damage: one resume ends it. */
+	if (hdr->paused > CORE_PAUSE_MAX)
 		hdr->paused = 1;
 	if (hdr->mode > 07777)
 		hdr->mode &= 07777;

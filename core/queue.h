@@ -39,7 +39,7 @@
  *   core_pop / core_pop_many                                 queue -> in flight
  *   core_confirm / core_return / core_return_all / core_touch in flight
  *   core_inflight_next                                       iterate in flight
- *   core_close / core_set_paused / core_stat / core_meta_*    state
+ *   core_close / core_set_paused / core_suspend / core_stat    state
  *   core_check                                               validate + repair
  *   core_guard_install / core_guard_enter / core_guard_leave  SIGBUS guard
  *   core_dropped                                             corrupt drops
@@ -91,7 +91,7 @@ struct core_stat {
 	uint64_t dead_lettered;
 	uint64_t oldest_enqueued_ns; /* 0 if empty */
 	int closed;
-	int paused;
+	int paused; /* the pause count (core_suspend): 0 running */
 	uint64_t corrupt_dropped; /* dropped: their slot failed its checksum */
 };
 
@@ -255,8 +255,19 @@ int core_inflight_next(struct core_queue *q, uint32_t *cursor,
 cq_status core_close(struct core_queue *q);
 /* Return 1 if closed. Reads one word; takes no lock. */
 int core_is_closed(struct core_queue *q);
-/* Pause (1) or resume (0). */
+/*
+ * Set the pause state to paused (1) or running (0), whatever the count
+ * was (the direct path's and the tests' absolute form).
+ */
 cq_status core_set_paused(struct core_queue *q, int paused);
+/*
+ * Counted suspend (libdispatch): resume == 0 adds one pause, 1 takes one
+ * away; pops wait while the count is nonzero. *count (may be NULL) gets
+ * the new count. CQ_LIMIT (nothing changed) beyond CORE_PAUSE_MAX pauses;
+ * a resume at count 0 is CQ_OK and changes nothing.
+ */
+#define CORE_PAUSE_MAX UINT64_C(0x7fffffff) /* fits core_stat's int */
+cq_status core_suspend(struct core_queue *q, int resume, uint64_t *count);
 /* Change the queue permission bits (CQ_INVALID beyond 07777). */
 cq_status core_set_mode(struct core_queue *q, uint32_t mode);
 /*

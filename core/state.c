@@ -48,6 +48,41 @@ core_set_paused(struct core_queue *q, int paused)
 	return state_set_word(q, &q->hdr->paused, paused != 0);
 }
 
+/*
+ * Suspend (resume == 0) or resume once, libdispatch-style: the paused word
+ * is a count, so two pauses need two resumes. One 8-byte store is the
+ * commit point. CQ_LIMIT past CORE_PAUSE_MAX; a resume of a queue that is
+ * not paused does nothing (CQ_OK, as before counting: scripts that resume
+ * "to be sure" keep working). *count gets the new count.
+ */
+static cq_status
+state_suspend(struct core_queue *q, int resume, uint64_t *count)
+{
+	uint64_t n;
+	cq_status st;
+
+	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
+		return st;
+	n = q->hdr->paused;
+	if (!resume && n >= CORE_PAUSE_MAX)
+		st = CQ_LIMIT;
+	else if (!resume || n > 0) {
+		n = resume ? n - 1 : n + 1;
+		__atomic_store_n(&q->hdr->paused, n, __ATOMIC_RELEASE);
+	}
+	lock_release(q);
+	if (count != NULL)
+		*count = n;
+	return st;
+}
+
+/* core_suspend under a SIGBUS guard. */
+cq_status
+core_suspend(struct core_queue *q, int resume, uint64_t *count)
+{
+	return GUARD_STATUS(q, state_suspend(q, resume, count));
+}
+
 /* Change the queue permission bits. */
 cq_status
 core_set_mode(struct core_queue *q, uint32_t mode)
@@ -118,7 +153,8 @@ state_plausible(struct core_queue *q)
 	}
 	return f <= q->capacity && n + f <= q->capacity && hdr->next_id != 0 &&
 	       hdr->next_id - 1 >= n + f && hdr->free_top <= q->capacity &&
-	       hdr->closed <= 1 && hdr->paused <= 1 && hdr->mode <= 07777;
+	       hdr->closed <= 1 && hdr->paused <= CORE_PAUSE_MAX &&
+	       hdr->mode <= 07777;
 }
 
 /*
@@ -178,7 +214,7 @@ state_stat(struct core_queue *q, struct core_stat *st)
 	}
 	st->oldest_enqueued_ns = oldest;
 	st->closed = hdr->closed != 0;
-	st->paused = hdr->paused != 0;
+	st->paused = (int)hdr->paused; /* <= CORE_PAUSE_MAX: plausible */
 	lock_release(q);
 	return CQ_OK;
 }

@@ -189,6 +189,7 @@ admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 	struct rqueue *q;
 	int need = ACCESS_R;
 	cq_status st = CQ_OK;
+	uint64_t count = 0;
 
 	switch (m->kind) {
 	case CONQUEUE__NAMED__KIND__OPEN:
@@ -235,9 +236,15 @@ admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 		break;
 	case CONQUEUE__NAMED__KIND__PAUSE:
 	case CONQUEUE__NAMED__KIND__RESUME:
-		st = core_set_paused(
-		    q->core, m->kind == CONQUEUE__NAMED__KIND__PAUSE);
-		if (st == CQ_OK)
+		/* Counted (libdispatch): n pauses need n resumes. */
+		st = core_suspend(
+		    q->core, m->kind == CONQUEUE__NAMED__KIND__RESUME, &count);
+		if (st == CQ_LIMIT) {
+			reply_f(p, id, st, "queue is paused %llu times already",
+			    (unsigned long long)count);
+			return;
+		}
+		if (st == CQ_OK && count == 0)
 			flow_serve(q);
 		break;
 	case CONQUEUE__NAMED__KIND__LENGTH:

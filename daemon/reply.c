@@ -100,6 +100,7 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 	SET(corrupt_dropped, st.corrupt_dropped);
 	SET(closed, st.closed != 0);
 	SET(paused, st.paused != 0);
+	SET(pause_count, (uint32_t)st.paused);
 	SET(total_pushed, st.total_pushed);
 	SET(total_popped, st.total_popped);
 	SET(dead_lettered, st.dead_lettered);

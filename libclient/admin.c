@@ -100,7 +100,8 @@ admin_stat_from_wire(cq_queue_stat *st, const Conqueue__QueueStat *w)
 	st->waiting_poppers = w->waiting_poppers;
 	st->waiting_pushers = w->waiting_pushers;
 	st->closed = w->closed;
-	st->paused = w->paused;
+	/* A daemon before counted pauses sends only the flag. */
+	st->paused = w->has_pause_count ? (int)w->pause_count : (int)w->paused;
 	st->total_pushed = w->total_pushed;
 	st->total_popped = w->total_popped;
 	st->dead_lettered = w->dead_lettered;

@@ -365,7 +365,7 @@ dpath_stat(cq_queue *q, cq_queue_stat *st)
 	st->waiting_poppers = ds.waiting_poppers;
 	st->waiting_pushers = ds.waiting_pushers;
 	st->closed = ds.core.closed != 0;
-	st->paused = ds.core.paused != 0;
+	st->paused = ds.core.paused; /* the count */
 	st->total_pushed = ds.core.total_pushed;
 	st->total_popped = ds.core.total_popped;
 	st->dead_lettered = ds.core.dead_lettered;

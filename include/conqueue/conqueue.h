@@ -105,7 +105,7 @@ typedef struct cq_queue_stat {
 	uint32_t waiting_poppers; /* parked pops */
 	uint32_t waiting_pushers; /* parked pushes */
 	int closed;
-	int paused;
+	int paused; /* pause count: cq_pause calls not yet resumed (0: no) */
 	uint64_t total_pushed;
 	uint64_t total_popped;
 	uint64_t dead_lettered;
@@ -250,7 +250,11 @@ CQ_EXPORT void cq_msg_free(cq_msg *m);
 CQ_EXPORT cq_status cq_close(cq_queue *q);
 /* cq_is_closed: *closed is set to 1 if q is closed, else 0. */
 CQ_EXPORT cq_status cq_is_closed(cq_queue *q, int *closed);
-/* cq_pause / cq_resume: while paused pops wait, pushes go in. */
+/*
+ * cq_pause / cq_resume: while paused pops wait, pushes go in. Counted, as
+ * libdispatch's suspend/resume: n pauses need n resumes (cq_stat's paused
+ * is the count); a resume of a running queue does nothing.
+ */
 CQ_EXPORT cq_status cq_pause(cq_queue *q);
 CQ_EXPORT cq_status cq_resume(cq_queue *q);
 /*
