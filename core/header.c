@@ -121,7 +121,8 @@ header_file_stat(const struct core_queue *q, struct stat *sb)
  */
 cq_status
 header_validate(const struct stat *sb, uint32_t owner,
-    const unsigned char *base, size_t size, const struct queue_imm *known)
+    const unsigned char *base, size_t size, const struct queue_imm *known,
+    struct queue_imm *out)
 {
 	const struct queue_hdr *hdr = (const void *)base;
 	struct queue_imm im;
@@ -148,5 +149,7 @@ header_validate(const struct stat *sb, uint32_t owner,
 	    im.base % im.capacity != 0 || im.base < (UINT64_C(1) << 61) ||
 	    memchr(im.name, '\0', CQ_NAME_MAX + 1) == NULL)
 		return CQ_CORRUPT;
+	if (out != NULL)
+		*out = im;
 	return CQ_OK;
 }

@@ -28,10 +28,12 @@ cq_status header_stat(int fd, uint32_t owner, size_t *size);
  * checksum and describe exactly size bytes of a geometry header_geom would
  * make; with known (a handle's private copy taken at attach), it must also
  * still equal it. sb is the file's stat, taken by the caller. CQ_OK or
- * CQ_CORRUPT.
+ * CQ_CORRUPT. With out, the copy that passed is stored there: use it, not
+ * the mapped header, which a mapper may rewrite after the check.
  */
 cq_status header_validate(const struct stat *sb, uint32_t owner,
-    const unsigned char *base, size_t size, const struct queue_imm *known);
+    const unsigned char *base, size_t size, const struct queue_imm *known,
+    struct queue_imm *out);
 
 /* Stat q's file again (by dirfd+name, same inode, or its fd); -1 if gone. */
 int header_file_stat(const struct core_queue *q, struct stat *sb);

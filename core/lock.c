@@ -196,8 +196,8 @@ lock_recover(struct core_queue *q)
 	CORE_HOOK("recover.begin");
 	/* The file and the header as attach checked them, or quarantine. */
 	if (header_file_stat(q, &sb) != 0 ||
-	    header_validate(&sb, q->file_uid, q->base, q->size, &q->imm) !=
-	        CQ_OK)
+	    header_validate(
+	        &sb, q->file_uid, q->base, q->size, &q->imm, NULL) != CQ_OK)
 		return -1;
 	for (b = 0; b < q->bands; b++) {
 		h = hdr->head[b];

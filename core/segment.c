@@ -38,13 +38,17 @@ segment_open_status(int err)
 	}
 }
 
-/* Fill the handle's pointers and caches from a validated mapping. */
+/*
+ * Fill the handle's pointers and caches from a validated mapping. im is
+ * the private copy that was validated, never the mapped header: a mapper
+ * may rewrite that between the check and this use.
+ */
 static cq_status
-segment_handle(unsigned char *base, size_t size, int fd, struct core_queue **qp)
+segment_handle(unsigned char *base, size_t size, int fd,
+    const struct queue_imm *im, struct core_queue **qp)
 {
 	struct core_queue *q;
 	struct queue_hdr *hdr = (struct queue_hdr *)(void *)base;
-	const struct queue_imm *im = &hdr->imm;
 
 	q = calloc(1, sizeof *q);
 	if (q == NULL)
@@ -193,7 +197,7 @@ core_create_at(int dirfd, const char *name, const struct core_attr *attr,
 		st = CQ_SYSTEM;
 		goto fail;
 	}
-	st = segment_handle(base, (size_t)g.total, -1, qp);
+	st = segment_handle(base, (size_t)g.total, -1, &im, qp);
 	if (st == CQ_OK && segment_remember(*qp, dirfd, name, fd) != 0) {
 		core_detach(*qp);
 		*qp = NULL;
@@ -230,6 +234,7 @@ segment_attach_mapped(unsigned char *base, size_t size, int fd, int dirfd,
     const char *name, uint32_t owner, struct core_queue **qp)
 {
 	struct stat sb;
+	struct queue_imm im;
 	cq_status st;
 
 	/* No magic: a create that died before its commit (the magic store). */
@@ -239,10 +244,10 @@ segment_attach_mapped(unsigned char *base, size_t size, int fd, int dirfd,
 		return CQ_NOTFOUND;
 	if (fstat(fd, &sb) != 0)
 		return CQ_SYSTEM;
-	if ((st = header_validate(&sb, owner, base, size, NULL)) != CQ_OK)
+	if ((st = header_validate(&sb, owner, base, size, NULL, &im)) != CQ_OK)
 		return st;
-	if ((st = segment_handle(base, size, name == NULL ? fd : -1, qp)) !=
-	    CQ_OK)
+	if ((st = segment_handle(
+	         base, size, name == NULL ? fd : -1, &im, qp)) != CQ_OK)
 		return st;
 	(*qp)->file_uid = owner;
 	if (name != NULL && segment_remember(*qp, dirfd, name, fd) != 0)
