@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/direct.h"
+#include "core/futex.h"
 #include "core/guard.h"
 #include "core/header.h"
 #include "core/lock.h"
@@ -19,7 +20,34 @@
 #define LOCK_RING   1
 #define LOCK_FLIGHT 2
 
-/* Initialise the robust process-shared mutex in place. */
+/*
+ * The lock is one 32-bit futex word of our own, in the bytes where older
+ * layouts kept a glibc robust mutex (at the offset of its __lock word, in
+ * the same format: owner thread id | FUTEX_WAITERS | FUTEX_OWNER_DIED).
+ * glibc never operates on it: a robust pthread mutex links itself into
+ * the owner thread's robust list through two pointers stored *in the
+ * mutex*, and unlocking writes through them, so any process that maps the
+ * segment (a direct client) could make the daemon write where it says.
+ * Here the word is the only byte read, each read is used once, and a dead
+ * owner is found by liveness (kill(tid, 0)), never by a timeout alone: a
+ * waiter sleeps at most LOCK_PROBE_NS at a time and then asks whether the
+ * owner still lives (the kernel's robust list, which would wake it at
+ * once, is glibc's to register and cannot be shared safely).
+ */
+#define LOCK_PROBE_NS (5 * 1000000LL)
+
+/* The lock word of q. */
+static uint32_t *
+lock_word(struct core_queue *q)
+{
+	return (uint32_t *)(void *)&q->hdr->lock.__data.__lock;
+}
+
+/*
+ * Initialise the lock in place: a robust process-shared glibc mutex, so
+ * that the bytes read as older builds made them (they vetted the kind);
+ * only its word (0: free) is used.
+ */
 int
 lock_init(pthread_mutex_t *m)
 {
@@ -36,26 +64,6 @@ lock_init(pthread_mutex_t *m)
 	return r;
 }
 
-/*
- * The glibc kind word of a mutex lock_init makes, read once from one made
- * here: a segment's lock whose kind differs was not made by us (a
- * priority-inheritance kind, say, makes glibc assert on a dead owner).
- */
-static int
-lock_kind(void)
-{
-	static int kind = -1;
-	pthread_mutex_t m;
-	int k = __atomic_load_n(&kind, __ATOMIC_RELAXED);
-
-	if (k == -1 && lock_init(&m) == 0) {
-		k = m.__data.__kind;
-		pthread_mutex_destroy(&m);
-		__atomic_store_n(&kind, k, __ATOMIC_RELAXED);
-	}
-	return k;
-}
-
 /* Return 1 if thread tid does not exist (or is us: we never nest). */
 static int
 lock_tid_dead(pid_t tid)
@@ -67,107 +75,116 @@ lock_tid_dead(pid_t tid)
 }
 
 /*
- * The lock is held: if its owner word names a thread that does not exist
- * (a tampered word, or an owner the kernel could not flag), do what the
- * kernel does for a robust owner that dies: keep the waiters bit, set
- * FUTEX_OWNER_DIED, clear the thread id, wake a waiter. The next trylock
- * then gets EOWNERDEAD and recovers. Liveness, never a timeout, decides:
- * a live owner keeps its lock however long it holds it. One compare and
- * swap, so a word that changed meanwhile is left alone.
+ * One attempt on the word w last read: take a free lock (0 if taken), or
+ * one whose owner died (1: the caller recovers first), keeping the
+ * waiters bit when sleepers may remain (waited). -1 if it is held by a
+ * live thread; *w then holds the word as seen.
  */
-static void
-lock_reap(struct core_queue *q)
+static int
+lock_try(uint32_t *word, uint32_t *w, uint32_t me, int waited)
 {
-	int *word = &q->hdr->lock.__data.__lock;
-	unsigned int w = (unsigned int)__atomic_load_n(word, __ATOMIC_ACQUIRE);
-	unsigned int tid = w & FUTEX_TID_MASK;
-	int nw;
+	uint32_t tid, nw;
 
-	if (tid == 0 || (w & FUTEX_OWNER_DIED) != 0 ||
-	    !lock_tid_dead((pid_t)tid))
-		return;
-	nw = (int)((w & FUTEX_WAITERS) | FUTEX_OWNER_DIED);
-	if (__atomic_compare_exchange_n(word, &(int){(int)w}, nw, 0,
-	        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
-	    (w & FUTEX_WAITERS) != 0)
-		syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0);
+	for (;;) {
+		tid = *w & FUTEX_TID_MASK;
+		if (tid != 0 && (*w & FUTEX_OWNER_DIED) == 0 &&
+		    !lock_tid_dead((pid_t)tid))
+			return -1;
+		/* Free, flagged dead by the kernel or an old build, or dead. */
+		nw = me | (waited ? FUTEX_WAITERS : (*w & FUTEX_WAITERS));
+		if (__atomic_compare_exchange_n(word, w, nw, 0,
+		        __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE))
+			return tid == 0 && (*w & FUTEX_OWNER_DIED) == 0 ? 0 : 1;
+		/* *w now holds the word as it changed: look again. */
+	}
+}
+
+/* Nanoseconds on the monotonic clock. */
+static int64_t
+lock_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /*
- * Take q's lock: trylock when ms <= 0, else wait until now + ms on the
- * monotonic clock if the lock is held. A dead owner makes us recover before
- * anything else, and pthread_mutex_consistent() comes last so that a crash
- * during the repair leaves EOWNERDEAD for the next locker, who reruns it.
+ * Acquire the word: at once when ms <= 0, else sleeping until ms have
+ * passed on the monotonic clock, waking at least every LOCK_PROBE_NS to
+ * see whether the owner died. 0 taken, 1 taken from a dead owner, -1
+ * busy (still held at the deadline).
+ */
+static int
+lock_acquire(uint32_t *word, int64_t ms)
+{
+	uint32_t me = (uint32_t)gettid() & FUTEX_TID_MASK;
+	uint32_t w = __atomic_load_n(word, __ATOMIC_RELAXED);
+	int64_t end = 0, left;
+	int r, waited = 0;
+
+	if ((r = lock_try(word, &w, me, 0)) >= 0 || ms <= 0)
+		return r;
+	end = lock_now_ns() + ms * 1000000;
+	for (;;) {
+		/* Say that someone sleeps, so the unlock wakes us. */
+		if ((w & FUTEX_WAITERS) == 0 &&
+		    !__atomic_compare_exchange_n(word, &w, w | FUTEX_WAITERS,
+		        0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+			if ((r = lock_try(word, &w, me, waited)) >= 0)
+				return r;
+			continue;
+		}
+		left = end - lock_now_ns();
+		if (left <= 0)
+			return -1;
+		(void)futex_wait(word, w | FUTEX_WAITERS,
+		    left < LOCK_PROBE_NS ? left : LOCK_PROBE_NS);
+		waited = 1;
+		w = __atomic_load_n(word, __ATOMIC_RELAXED);
+		if ((r = lock_try(word, &w, me, waited)) >= 0)
+			return r;
+	}
+}
+
+/*
+ * Take q's lock: try once when ms <= 0, else wait up to ms (monotonic) if
+ * it is held. A dead owner makes us recover before anything else; the
+ * word then names us, so a crash during the repair leaves a dead owner
+ * again and the next locker reruns it.
  */
 cq_status
 lock_take(struct core_queue *q, int64_t ms)
 {
-	struct timespec ts;
 	int r;
 
 	if (q->corrupt)
 		return CQ_CORRUPT;
-	/* Vet the kind before glibc acts on it (the lock stays untouched). */
-	if (__atomic_load_n(&q->hdr->lock.__data.__kind, __ATOMIC_RELAXED) !=
-	    lock_kind()) {
-		q->corrupt = 1;
-		return CQ_CORRUPT;
-	}
-	/* Uncontended (the usual case): no clock read, no deadline. */
-	r = pthread_mutex_trylock(&q->hdr->lock);
-	if (r == EBUSY) {
-		lock_reap(q);
-		r = pthread_mutex_trylock(&q->hdr->lock);
-	}
-	if (r == EBUSY && ms > 0) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += ms / 1000;
-		ts.tv_nsec += (ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		r = pthread_mutex_clocklock(
-		    &q->hdr->lock, CLOCK_MONOTONIC, &ts);
-	}
-	switch (r) {
-	case 0:
-		break;
-	case EBUSY:
-	case ETIMEDOUT:
+	r = lock_acquire(lock_word(q), ms);
+	if (r < 0)
 		return CQ_BUSY;
-	case EOWNERDEAD:
-		if (lock_recover(q) != 0) {
-			/* Tell every other handle to stop trusting it too. */
-			__atomic_store_n(
-			    &q->hdr->quarantined, 1, __ATOMIC_RELEASE);
-		}
-		pthread_mutex_consistent(&q->hdr->lock);
-		break;
-	case ENOTRECOVERABLE:
-	case EINVAL:
-		/* Not a lock we made: quarantine. */
-		q->corrupt = 1;
-		return CQ_CORRUPT;
-	default:
-		errno = r;
-		return CQ_SYSTEM;
+	q->locked = 1;
+	if (r == 1 && lock_recover(q) != 0) {
+		/* Tell every other handle to stop trusting it too. */
+		__atomic_store_n(&q->hdr->quarantined, 1, __ATOMIC_RELEASE);
 	}
 	if (__atomic_load_n(&q->hdr->quarantined, __ATOMIC_ACQUIRE) != 0) {
-		pthread_mutex_unlock(&q->hdr->lock);
+		lock_release(q);
 		q->corrupt = 1;
 		return CQ_CORRUPT;
 	}
-	q->locked = 1;
 	return CQ_OK;
 }
 
-/* Release q's lock. */
+/* Release q's lock, waking one sleeper if any said it sleeps. */
 void
 lock_release(struct core_queue *q)
 {
+	uint32_t *word = lock_word(q);
+
 	q->locked = 0;
-	pthread_mutex_unlock(&q->hdr->lock);
+	if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS)
+		(void)futex_wake(word, 1);
 }
 
 /* Count one message recovery dropped (in the header and the handle). */

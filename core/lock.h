@@ -1,4 +1,4 @@
-/* lock.h - the segment's robust lock and the recovery it runs. */
+/* lock.h - the segment's robust lock (a futex word) and its recovery. */
 
 #ifndef CQ_CORE_LOCK_H
 #define CQ_CORE_LOCK_H
@@ -7,12 +7,13 @@
 
 #include "core/layout.h"
 
-/* Initialise the robust process-shared mutex in place; 0 or an errno. */
+/* Initialise the lock's bytes in place (its word free); 0 or an errno. */
 int lock_init(pthread_mutex_t *m);
 
 /*
- * Take q's lock: trylock when ms <= 0, else wait up to ms. A dead owner
- * makes us recover (lock_recover) before anything else. CQ_OK, CQ_BUSY,
+ * Take q's lock: try once when ms <= 0, else wait up to ms. A dead owner
+ * (its thread gone) makes us recover (lock_recover) before anything
+ * else. Only the lock word is read, never glibc's mutex fields. CQ_OK, CQ_BUSY,
  * CQ_CORRUPT (quarantined), CQ_SYSTEM.
  */
 cq_status lock_take(struct core_queue *q, int64_t ms);

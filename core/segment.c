@@ -318,13 +318,9 @@ core_detach(struct core_queue *q)
 {
 	if (q == NULL)
 		return;
-	/*
-	 * A SIGBUS while we held the lock left the lock in glibc's robust
-	 * list of this thread, which it may still walk: keep the zero pages
-	 * guard.c put in place of the mapping (address space, no file).
-	 */
-	if (!q->locked)
-		munmap(q->base, q->size);
+	/* The lock is in no robust list (core/lock.c): nothing refers to
+	 * the mapping once it is gone, even after a SIGBUS under the lock. */
+	munmap(q->base, q->size);
 	if (q->fd >= 0)
 		close(q->fd);
 	if (q->own_dirfd)

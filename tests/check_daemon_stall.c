@@ -115,6 +115,12 @@ ds_map(int fd, const char *name, int *bell)
 	if (r != NULL)
 		conqueue__reply__free_unpacked(r, NULL);
 	if (ok && core_attach_fd(fds[0], (uint32_t)geteuid(), &q) == CQ_OK) {
+		/*
+		 * As the library does (the daemon's lock timeout): a sleeper
+		 * woken by recovery finds the lock still held by the
+		 * recovering daemon and must wait for it, not answer BUSY.
+		 */
+		core_set_lock_timeout(q, 10000);
 		*bell = fds[1];
 		return q;
 	}
