@@ -1,6 +1,7 @@
 /* guard.c - SIGBUS from a truncated segment: quarantine it, not the process. */
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -14,6 +15,10 @@ static __thread struct core_guard *guard_top
 /* What SIGBUS did before core_guard_install. */
 static struct sigaction guard_old;
 static int guard_installed;
+/* core_guard_hold's count, and whether the handler is there for it only. */
+static pthread_mutex_t guard_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long guard_holds;
+static int guard_for_holds;
 
 /* Guard base..base+len for this thread. */
 void
@@ -93,14 +98,12 @@ guard_handler(int sig, siginfo_t *si, void *uc)
 	errno = saved;
 }
 
-/* Install the SIGBUS handler once. */
-int
-core_guard_install(void)
+/* Install the SIGBUS handler (guard_mu held, or single-threaded). */
+static int
+guard_set(void)
 {
 	struct sigaction sa;
 
-	if (guard_installed)
-		return 0;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = guard_handler;
 	/* NODEFER: we leave by siglongjmp without restoring the mask. */
@@ -110,4 +113,57 @@ core_guard_install(void)
 		return -1;
 	guard_installed = 1;
 	return 0;
+}
+
+/* Install the SIGBUS handler once, for good. */
+int
+core_guard_install(void)
+{
+	int rv = 0;
+
+	pthread_mutex_lock(&guard_mu);
+	if (!guard_installed)
+		rv = guard_set();
+	guard_for_holds = 0; /* stays, whatever the holds do */
+	pthread_mutex_unlock(&guard_mu);
+	return rv;
+}
+
+/* One more mapping to guard: the handler is in place while any is held. */
+int
+core_guard_hold(void)
+{
+	int rv = 0;
+
+	pthread_mutex_lock(&guard_mu);
+	if (!guard_installed) {
+		rv = guard_set();
+		guard_for_holds = rv == 0;
+	}
+	if (rv == 0)
+		guard_holds++;
+	pthread_mutex_unlock(&guard_mu);
+	return rv;
+}
+
+/*
+ * One mapping less. The last one gives SIGBUS back to what it was, unless
+ * the handler was installed for good, or somebody installed another since
+ * (it may chain to ours: leave it all as it is).
+ */
+void
+core_guard_drop(void)
+{
+	struct sigaction cur;
+
+	pthread_mutex_lock(&guard_mu);
+	if (guard_holds > 0 && --guard_holds == 0 && guard_for_holds &&
+	    sigaction(SIGBUS, NULL, &cur) == 0 &&
+	    (cur.sa_flags & SA_SIGINFO) != 0 &&
+	    cur.sa_sigaction == guard_handler &&
+	    sigaction(SIGBUS, &guard_old, NULL) == 0) {
+		guard_installed = 0;
+		guard_for_holds = 0;
+	}
+	pthread_mutex_unlock(&guard_mu);
 }

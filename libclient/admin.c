@@ -48,7 +48,7 @@ cq_is_closed(cq_queue *q, int *closed)
 	if (closed == NULL)
 		return CQ_INVALID;
 	*closed = 0;
-	if (q != NULL && q->dq != NULL)
+	if (dpath_live(q))
 		return dpath_is_closed(q, closed);
 	st = admin_qnamed(q, CONQUEUE__NAMED__KIND__IS_CLOSED, &r);
 	if (st == CQ_OK)
@@ -68,7 +68,7 @@ cq_length(cq_queue *q, int64_t *length)
 	if (length == NULL)
 		return CQ_INVALID;
 	*length = 0;
-	if (q != NULL && q->dq != NULL)
+	if (dpath_live(q))
 		return dpath_length(q, length);
 	st = admin_qnamed(q, CONQUEUE__NAMED__KIND__LENGTH, &r);
 	if (st == CQ_OK)
@@ -159,7 +159,7 @@ cq_stat_size(cq_queue *q, cq_queue_stat *st, size_t size)
 	if (q == NULL)
 		return CQ_INVALID;
 	memset(&full, 0, sizeof full);
-	if (q->dq != NULL)
+	if (dpath_live(q))
 		s = dpath_stat(q, &full);
 	if (s == CQ_CORRUPT)
 		s = admin_stat_named(q->c, q->name, &full);
