@@ -1,10 +1,13 @@
 /* guard.c - SIGBUS from a truncated segment: quarantine it, not the process. */
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/guard.h"
 
@@ -27,11 +30,22 @@ guard_enter(struct core_guard *g, unsigned char *base, size_t len, int *faulted)
 	g->lo = base;
 	g->len = len;
 	g->faulted = faulted;
+	g->locked = NULL;
+	g->lockword = NULL;
 	g->prev = guard_top;
 	/* The handler must see a whole guard: no reordering past this. */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	guard_top = g;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+/* Guard q's mapping, and its lock if we hold it when it faults. */
+void
+guard_enter_q(struct core_guard *g, struct core_queue *q)
+{
+	guard_enter(g, q->base, q->size, &q->corrupt);
+	g->locked = &q->locked;
+	g->lockword = &q->hdr->lock.__data.__lock;
 }
 
 /* Leave the innermost guard. */
@@ -47,7 +61,36 @@ guard_leave(struct core_guard *g)
 void
 core_guard_enter(struct core_guard *g, struct core_queue *q)
 {
-	guard_enter(g, q->base, q->size, &q->corrupt);
+	guard_enter_q(g, q);
+}
+
+/*
+ * The mapping faulted while this thread holds its lock: the op under it
+ * is half done and the mapping about to go. Do what the kernel does for
+ * a robust owner that dies (keep the waiters bit, set FUTEX_OWNER_DIED,
+ * clear the owner, wake one): the next locker gets EOWNERDEAD and runs
+ * recovery, which checks the file's size. *locked stays non-zero: the
+ * lock stays in this thread's robust list, so the zero pages put in
+ * place of the mapping must stay too (core_detach). A fault on the lock
+ * word itself re-enters the handler, which then skips this.
+ */
+static void
+guard_orphan(struct core_guard *g)
+{
+	unsigned int w, tid = (unsigned int)syscall(SYS_gettid);
+
+	if (g->locked == NULL || *g->locked != 1)
+		return;
+	*g->locked = 2;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	w = (unsigned int)__atomic_load_n(g->lockword, __ATOMIC_ACQUIRE);
+	if ((w & FUTEX_TID_MASK) != tid)
+		return;
+	if (__atomic_compare_exchange_n(g->lockword, &(int){(int)w},
+	        (int)((w & FUTEX_WAITERS) | FUTEX_OWNER_DIED), 0,
+	        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
+	    (w & FUTEX_WAITERS) != 0)
+		syscall(SYS_futex, g->lockword, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
 /* Leave the innermost guard. */
@@ -76,6 +119,7 @@ guard_handler(int sig, siginfo_t *si, void *uc)
 		if (a >= g->lo && a < g->lo + g->len)
 			break;
 	if (g != NULL && si->si_code > 0) {
+		guard_orphan(g);
 		mmap(g->lo, g->len, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 		*g->faulted = 1;

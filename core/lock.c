@@ -130,6 +130,9 @@ lock_take(struct core_queue *q, int64_t ms)
 		r = pthread_mutex_clocklock(
 		    &q->hdr->lock, CLOCK_MONOTONIC, &ts);
 	}
+	/* Held from here: recovery may fault too (guard_orphan). */
+	if (r == 0 || r == EOWNERDEAD)
+		q->locked = 1;
 	switch (r) {
 	case 0:
 		break;
@@ -154,11 +157,10 @@ lock_take(struct core_queue *q, int64_t ms)
 		return CQ_SYSTEM;
 	}
 	if (__atomic_load_n(&q->hdr->quarantined, __ATOMIC_ACQUIRE) != 0) {
-		pthread_mutex_unlock(&q->hdr->lock);
+		lock_release(q);
 		q->corrupt = 1;
 		return CQ_CORRUPT;
 	}
-	q->locked = 1;
 	return CQ_OK;
 }
 
@@ -166,8 +168,10 @@ lock_take(struct core_queue *q, int64_t ms)
 void
 lock_release(struct core_queue *q)
 {
-	q->locked = 0;
+	/* Held until unlocked: a SIGBUS inside the unlock must not let
+	 * core_detach unmap a lock glibc's robust list may still name. */
 	pthread_mutex_unlock(&q->hdr->lock);
+	q->locked = 0;
 }
 
 /* Count one message recovery dropped (in the header and the handle). */

@@ -327,6 +327,8 @@ struct core_guard {
 	unsigned char *lo; /* the guarded mapping */
 	size_t len;
 	int *faulted;            /* set to 1 when it faulted */
+	int *locked;             /* the handle's "lock held", or NULL */
+	int *lockword;           /* the segment lock's futex word */
 	struct core_guard *prev; /* guards nest, innermost first */
 };
 

@@ -429,20 +429,25 @@ dpath_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n,
 	return dpath_result(q, st);
 }
 
-/* Whether the queue is closed, read from the header. */
+/*
+ * Whether the queue is closed, read from the header; CQ_CORRUPT (the
+ * mapping dropped: the caller asks the daemon) if the read found the
+ * segment cut short.
+ */
 cq_status
 dpath_is_closed(cq_queue *q, int *closed)
 {
 	*closed = core_is_closed(q->dq) != 0;
-	return CQ_OK;
+	return dpath_live(q) ? CQ_OK : CQ_CORRUPT;
 }
 
-/* GAsyncQueue length: queued minus the waiting poppers of both paths. */
+/* GAsyncQueue length: queued minus the waiting poppers of both paths
+ * (CQ_CORRUPT as dpath_is_closed). */
 cq_status
 dpath_length(cq_queue *q, int64_t *length)
 {
 	*length = direct_length(q->dq);
-	return CQ_OK;
+	return dpath_live(q) ? CQ_OK : CQ_CORRUPT;
 }
 
 /* State and counters, as the daemon's STAT reports them. */
