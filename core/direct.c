@@ -204,7 +204,7 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 	struct queue_hdr *hdr = q->hdr;
 	uint32_t *seq, *count, *many = NULL, epoch = 0, word;
 	uint64_t deadline = 0;
-	int registered = 0, spin;
+	int registered = 0, spin, fails = 0;
 	cq_status st;
 
 	if (op->side == DIRECT_SIDE_POP) {
@@ -250,6 +250,16 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 			DIRECT_RELAX();
 		}
 		if (futex_wait(seq, word, direct_sleep_ns(deadline)) != 0) {
+			/*
+			 * EFAULT: the file was cut short under the word.
+			 * Reading it raises SIGBUS, which the caller's guard
+			 * turns into CQ_CORRUPT; if it was restored in
+			 * between, the next lock and attempt judge what the
+			 * cut left. Any other failure twice: CQ_SYSTEM.
+			 */
+			(void)__atomic_load_n(seq, __ATOMIC_SEQ_CST);
+			if (fails++ == 0)
+				continue;
 			if (lock_take(q, q->lock_ms) != CQ_OK)
 				return CQ_SYSTEM;
 			st = CQ_SYSTEM;

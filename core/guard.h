@@ -10,6 +10,9 @@
 /* Guard base..base+len; *faulted is set if it faults. */
 void guard_enter(
     struct core_guard *g, unsigned char *base, size_t len, int *faulted);
+/* Guard q's mapping: as guard_enter, and a fault while q's lock is held
+ * hands the lock on as if this thread had died holding it. */
+void guard_enter_q(struct core_guard *g, struct core_queue *q);
 /* Leave the innermost guard g. */
 void guard_leave(struct core_guard *g);
 
@@ -25,7 +28,7 @@ void guard_leave(struct core_guard *g);
 		struct core_guard g_;                                          \
 		volatile __typeof__(expr) v_ = (fallback);                     \
 		if (!(q)->corrupt) {                                           \
-			guard_enter(&g_, (q)->base, (q)->size, &(q)->corrupt); \
+			guard_enter_q(&g_, (q));                               \
 			if (sigsetjmp(g_.jb, 0) == 0) {                        \
 				v_ = (expr);                                   \
 				guard_leave(&g_);                              \

@@ -180,10 +180,13 @@ lock_take(struct core_queue *q, int64_t ms)
 void
 lock_release(struct core_queue *q)
 {
-	uint32_t *word = lock_word(q);
+	uint32_t *word = lock_word(q), w;
 
+	/* Held until the word is free: a SIGBUS on the word itself is still
+	 * a fault under the lock (core/guard.c: guard_orphan). */
+	w = __atomic_exchange_n(word, 0, __ATOMIC_RELEASE);
 	q->locked = 0;
-	if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) & FUTEX_WAITERS)
+	if (w & FUTEX_WAITERS)
 		(void)futex_wake(word, 1);
 }
 

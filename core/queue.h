@@ -42,6 +42,7 @@
  *   core_close / core_set_paused / core_suspend / core_stat    state
  *   core_check                                               validate + repair
  *   core_guard_install / core_guard_enter / core_guard_leave  SIGBUS guard
+ *   core_guard_hold / core_guard_drop          SIGBUS guard while a client maps
  *   core_dropped                                             corrupt drops
  */
 
@@ -326,6 +327,8 @@ struct core_guard {
 	unsigned char *lo; /* the guarded mapping */
 	size_t len;
 	int *faulted;            /* set to 1 when it faulted */
+	int *locked;             /* the handle's "lock held", or NULL */
+	int *lockword;           /* the segment lock's futex word */
 	struct core_guard *prev; /* guards nest, innermost first */
 };
 
@@ -335,6 +338,17 @@ struct core_guard {
  * once, early, before any queue is used. 0, or -1 with errno.
  */
 int core_guard_install(void);
+
+/*
+ * core_guard_hold / core_guard_drop: the same handler, installed while a
+ * library holds mappings (a client's direct handles): hold when a mapping
+ * is made, drop when it is gone; the last drop restores the previous
+ * disposition unless core_guard_install made the handler permanent or
+ * another handler replaced ours meanwhile. Thread-safe. Hold: 0, or -1
+ * with errno (then do not map: nothing would catch the fault).
+ */
+int core_guard_hold(void);
+void core_guard_drop(void);
 
 /*
  * core_guard_enter / core_guard_leave: guard the caller's own reads of q's

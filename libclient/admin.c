@@ -48,8 +48,9 @@ cq_is_closed(cq_queue *q, int *closed)
 	if (closed == NULL)
 		return CQ_INVALID;
 	*closed = 0;
-	if (q != NULL && q->dq != NULL)
-		return dpath_is_closed(q, closed);
+	if (dpath_live(q) && dpath_is_closed(q, closed) == CQ_OK)
+		return CQ_OK;
+	*closed = 0;
 	st = admin_qnamed(q, CONQUEUE__NAMED__KIND__IS_CLOSED, &r);
 	if (st == CQ_OK)
 		*closed = r->has_flag && r->flag;
@@ -68,8 +69,9 @@ cq_length(cq_queue *q, int64_t *length)
 	if (length == NULL)
 		return CQ_INVALID;
 	*length = 0;
-	if (q != NULL && q->dq != NULL)
-		return dpath_length(q, length);
+	if (dpath_live(q) && dpath_length(q, length) == CQ_OK)
+		return CQ_OK;
+	*length = 0;
 	st = admin_qnamed(q, CONQUEUE__NAMED__KIND__LENGTH, &r);
 	if (st == CQ_OK)
 		*length = r->length;
@@ -159,7 +161,7 @@ cq_stat_size(cq_queue *q, cq_queue_stat *st, size_t size)
 	if (q == NULL)
 		return CQ_INVALID;
 	memset(&full, 0, sizeof full);
-	if (q->dq != NULL)
+	if (dpath_live(q))
 		s = dpath_stat(q, &full);
 	if (s == CQ_CORRUPT)
 		s = admin_stat_named(q->c, q->name, &full);

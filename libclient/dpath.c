@@ -18,6 +18,7 @@
 
 #include "core/crash.h"
 #include "core/direct.h"
+#include "core/layout.h"
 #include "dpath.h"
 #include "msg.h"
 #include "ops.h"
@@ -35,19 +36,17 @@
 
 /*
  * 1 if handles of a connection made with these flags stay on the socket.
- * The direct path is opt-in in this release (CQ_CONNECT_DIRECT or
- * CONQUEUE_DIRECT=1); CQ_CONNECT_NO_DIRECT and CONQUEUE_DIRECT=0 win.
+ * The direct path is on by default; CQ_CONNECT_NO_DIRECT and
+ * CONQUEUE_DIRECT=0 turn it off (CQ_CONNECT_DIRECT and CONQUEUE_DIRECT=1,
+ * the opt-ins of 0.4, still say what is now the default).
  */
 int
 dpath_off(unsigned flags)
 {
 	const char *v = getenv("CONQUEUE_DIRECT");
 
-	if ((flags & CQ_CONNECT_NO_DIRECT) != 0 ||
-	    (v != NULL && strcmp(v, "0") == 0))
-		return 1;
-	return !((flags & CQ_CONNECT_DIRECT) != 0 ||
-	         (v != NULL && strcmp(v, "1") == 0));
+	return (flags & CQ_CONNECT_NO_DIRECT) != 0 ||
+	       (v != NULL && strcmp(v, "0") == 0);
 }
 
 /*
@@ -82,16 +81,24 @@ dpath_attach(cq_client *c, cq_queue *q, int seg, int bell)
 	const struct core_attr *a;
 
 	dpath_crash_arm();
+	/* Nothing is mapped unless a SIGBUS in it can be caught. */
+	if (core_guard_hold() != 0) {
+		close(seg);
+		close(bell);
+		return;
+	}
 	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0 ||
 	    core_attach_fd(seg, (uint32_t)uc.uid, &dq) != CQ_OK) {
 		close(seg);
 		close(bell);
+		core_guard_drop();
 		return;
 	}
 	a = core_attr(dq);
 	if (!direct_usable(dq) || a->serial) {
 		core_detach(dq);
 		close(bell);
+		core_guard_drop();
 		return;
 	}
 	core_set_lock_timeout(dq, DPATH_LOCK_MS);
@@ -131,19 +138,78 @@ dpath_open(cq_client *c, cq_queue *q)
 }
 
 /* Unmap the segment and close the doorbell (no lock is held here). */
-void
-dpath_free(cq_queue *q)
+static void
+dpath_unmap(cq_queue *q)
 {
 	if (q->dq != NULL) {
 		core_detach(q->dq);
 		q->dq = NULL;
+		core_guard_drop();
 	}
 	if (q->bell >= 0)
 		close(q->bell);
 	q->bell = -1;
+}
+
+/* Forget the direct path of q and its copy-out buffer. */
+void
+dpath_free(cq_queue *q)
+{
+	dpath_unmap(q);
 	free(q->pbuf);
 	q->pbuf = NULL;
 	q->pbuf_cap = 0;
+}
+
+/*
+ * 1 if q's data ops go direct now. A mapping a direct op found corrupt
+ * (quarantined, cut short: core marked it) is dropped here, and from then
+ * on the daemon serves the handle and says what it sees.
+ */
+int
+dpath_live(cq_queue *q)
+{
+	if (q == NULL || q->dq == NULL)
+		return 0;
+	if (__atomic_load_n(&q->dq->corrupt, __ATOMIC_RELAXED) != 0) {
+		dpath_unmap(q);
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * The connection has ops the daemon has not answered (async ops of the
+ * application, a backlog, bytes not written yet): a blocking call that
+ * sleeps on a futex would neither send them nor let them go first.
+ */
+static int
+dpath_async_pending(const cq_client *c)
+{
+	return c->napp > 0 || c->backlog_head != NULL || c->out_len > c->out_off;
+}
+
+/* Receipts not sent yet: their slots are in flight until the daemon
+ * settles them (a confirm frees one, a reject queues its message again). */
+static int
+dpath_receipts_pending(const cq_client *c)
+{
+	return c->confirm.n > 0 || c->reject.n > 0;
+}
+
+/*
+ * After a direct op: 1 (and the mapping dropped if corrupt) when the op
+ * must run on the socket instead: the segment is corrupt, or the op was
+ * only tried (deferred) and would have to wait (nothing was done).
+ */
+static int
+dpath_to_socket(cq_queue *q, cq_status st, int deferred, cq_status wait)
+{
+	if (st == CQ_CORRUPT) {
+		dpath_unmap(q);
+		return 1;
+	}
+	return deferred && st == wait;
 }
 
 /* Tell the daemon its parked socket clients may proceed. */
@@ -203,21 +269,31 @@ dpath_busy_again(cq_status *st, int64_t timeout_ms, uint64_t deadline)
 	return 1;
 }
 
-/* Push n messages to band (front: at its head), all or nothing. */
+/*
+ * Push n messages to band (front: at its head), all or nothing; push.c
+ * checked the arguments and the limits. *via_socket: 1 if the caller must
+ * run the push on the socket instead (then nothing was pushed here):
+ *   - the connection has async ops pending: they go first, in order;
+ *   - receipts are pending and the queue is full: the daemon must settle
+ *     them first (a push over the socket carries them);
+ *   - the segment turned out corrupt (the mapping is dropped).
+ */
 cq_status
 dpath_push(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
-    unsigned band, int front, int64_t timeout_ms)
+    unsigned band, int front, int64_t timeout_ms, int *via_socket)
 {
 	/* Not zeroed: 1 KiB of stores were a tenth of a push + pop pair. */
 	struct iovec local[64], *iov = local;
 	uint64_t deadline;
 	cq_status st;
 	size_t i;
-	int ring = 0;
+	int ring = 0, deferred;
 
-	/* The daemon's own limit on a batch, for the same answer. */
-	if (n > q->c->max_batch)
-		return dpath_result(q, CQ_INVALID);
+	*via_socket = 0;
+	if (dpath_async_pending(q->c)) {
+		*via_socket = 1;
+		return CQ_OK;
+	}
 	if (n > sizeof local / sizeof local[0] &&
 	    (iov = malloc(n * sizeof *iov)) == NULL)
 		return dpath_result(q, CQ_SYSTEM);
@@ -225,7 +301,8 @@ dpath_push(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 		iov[i].iov_base = (void *)(uintptr_t)bufs[i];
 		iov[i].iov_len = lens[i];
 	}
-	timeout_ms = ops_timeout(timeout_ms);
+	deferred = dpath_receipts_pending(q->c);
+	timeout_ms = deferred ? 0 : ops_timeout(timeout_ms);
 	deadline = dpath_deadline(timeout_ms);
 	do {
 		if (n == 1)
@@ -238,6 +315,8 @@ dpath_push(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 	} while (dpath_busy_again(&st, timeout_ms, deadline));
 	if (iov != local)
 		free(iov);
+	if ((*via_socket = dpath_to_socket(q, st, deferred, CQ_FULL)) != 0)
+		return CQ_OK;
 	return dpath_result(q, st);
 }
 
@@ -256,23 +335,54 @@ dpath_grow(cq_queue *q, size_t want)
 	return 0;
 }
 
-/* Pop 1..max messages of one band into cq_msgs the caller owns. */
+/*
+ * How many messages one pop may take: what the daemon's reply frame
+ * holds with every message at max_size (daemon/flow.c, flow_pop_budget),
+ * so that pop_many returns as many on both paths.
+ */
+static size_t
+dpath_pop_budget(const cq_queue *q, size_t max)
+{
+	uint64_t per = (uint64_t)q->max_size + 64;
+	uint64_t fit = q->c->max_frame > 1024 ? (q->c->max_frame - 1024) / per
+	                                      : 1;
+
+	if (fit < 1)
+		fit = 1;
+	return max < fit ? max : (size_t)fit;
+}
+
+/*
+ * Pop 1..max messages of one band into cq_msgs the caller owns.
+ * *via_socket: 1 if the caller must pop on the socket instead (nothing
+ * was taken here): the connection has async ops or receipts pending and
+ * the queue is empty (they may be what fills it, and parked pops go
+ * first), or the segment turned out corrupt.
+ */
 cq_status
-dpath_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n, int64_t timeout_ms)
+dpath_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n,
+    int64_t timeout_ms, int *via_socket)
 {
 	struct direct_msg local[16], *m = local;
 	uint64_t deadline;
 	size_t got = 0, i, want;
 	cq_status st;
-	int ring = 0;
+	int ring = 0, deferred;
 
-	timeout_ms = ops_timeout(timeout_ms);
+	*via_socket = 0;
+	if (n != NULL)
+		*n = 0;
+	deferred = dpath_async_pending(q->c) || dpath_receipts_pending(q->c);
+	timeout_ms = deferred ? 0 : ops_timeout(timeout_ms);
 	deadline = dpath_deadline(timeout_ms);
+	max = dpath_pop_budget(q, max);
 	if (max > sizeof local / sizeof local[0] &&
 	    (m = malloc(max * sizeof *m)) == NULL)
 		return dpath_result(q, CQ_SYSTEM);
+	/* Room for max messages of max_size (below max_frame): a modest
+	 * buffer for a single pop, grown on demand. */
 	want = (size_t)q->max_size * max;
-	if (want > DPATH_BUF_FIRST)
+	if (max == 1 && want > DPATH_BUF_FIRST)
 		want = DPATH_BUF_FIRST;
 	if (want == 0)
 		want = 1;
@@ -312,23 +422,30 @@ dpath_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n, int64_t timeout_ms)
 		*n = st == CQ_OK ? got : 0;
 	if (m != local)
 		free(m);
+	if ((*via_socket = dpath_to_socket(q, st, deferred, CQ_EMPTY)) != 0)
+		return CQ_OK;
 	return dpath_result(q, st);
 }
 
-/* Whether the queue is closed, read from the header. */
+/*
+ * Whether the queue is closed, read from the header; CQ_CORRUPT (the
+ * mapping dropped: the caller asks the daemon) if the read found the
+ * segment cut short.
+ */
 cq_status
 dpath_is_closed(cq_queue *q, int *closed)
 {
 	*closed = core_is_closed(q->dq) != 0;
-	return CQ_OK;
+	return dpath_live(q) ? CQ_OK : CQ_CORRUPT;
 }
 
-/* GAsyncQueue length: queued minus the waiting poppers of both paths. */
+/* GAsyncQueue length: queued minus the waiting poppers of both paths
+ * (CQ_CORRUPT as dpath_is_closed). */
 cq_status
 dpath_length(cq_queue *q, int64_t *length)
 {
 	*length = direct_length(q->dq);
-	return CQ_OK;
+	return dpath_live(q) ? CQ_OK : CQ_CORRUPT;
 }
 
 /* State and counters, as the daemon's STAT reports them. */
@@ -346,6 +463,8 @@ dpath_stat(cq_queue *q, cq_queue_stat *st)
 	for (tries = 0; (s = direct_stat(q->dq, &ds)) == CQ_BUSY && tries < 4;
 	     tries++)
 		;
+	if (s == CQ_CORRUPT)
+		dpath_unmap(q); /* the caller asks the daemon */
 	if (s != CQ_OK)
 		return dpath_result(q, s);
 	a = &ds.core.attr;

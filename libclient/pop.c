@@ -44,8 +44,13 @@ pop_run(cq_queue *q, cq_msg **msgs, size_t max, size_t *n, int64_t timeout_ms,
 	if (max > q->c->max_batch)
 		max = q->c->max_batch;
 	/* Reservations need the daemon's clock: only plain pops go direct. */
-	if (!reserve && q->dq != NULL)
-		return dpath_pop(q, msgs, max, n, timeout_ms);
+	if (!reserve && dpath_live(q)) {
+		int via_socket;
+
+		st = dpath_pop(q, msgs, max, n, timeout_ms, &via_socket);
+		if (!via_socket)
+			return st;
+	}
 	pop_hot(&h, q, max, timeout_ms, reserve, lease_ms, detach);
 	st = send_submit_hot(
 	    q->c, &h, reserve ? OP_RESERVE : OP_POP, h.timeout_ms, 1, &op);

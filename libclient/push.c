@@ -20,7 +20,7 @@ push_hot(cq_queue *q, const void *buf, size_t len, unsigned band, int front,
 
 	if (opp != NULL)
 		*opp = NULL;
-	if (q == NULL)
+	if (q == NULL || (buf == NULL && len != 0))
 		return CQ_INVALID;
 	memset(&h, 0, sizeof h);
 	h.op = CONQUEUE__REQUEST__OP_PUSH;
@@ -50,6 +50,30 @@ push_hot(cq_queue *q, const void *buf, size_t len, unsigned band, int front,
 	return CQ_OK;
 }
 
+/*
+ * What both paths refuse before any work, in the same order: arguments
+ * (CQ_INVALID), more than the daemon's max_batch (CQ_LIMIT), a message
+ * too big for any queue (CQ_TOOBIG). The frame budget comes after.
+ */
+static cq_status
+push_check(
+    cq_queue *q, const void *const *bufs, const size_t *lens, size_t n)
+{
+	size_t i;
+
+	if (q == NULL || n == 0 || bufs == NULL || lens == NULL)
+		return CQ_INVALID;
+	for (i = 0; i < n; i++)
+		if (bufs[i] == NULL && lens[i] != 0)
+			return CQ_INVALID;
+	if (n > q->c->max_batch)
+		return CQ_LIMIT;
+	for (i = 0; i < n; i++)
+		if (lens[i] > q->c->max_message)
+			return CQ_TOOBIG;
+	return CQ_OK;
+}
+
 /* Build a Push of n messages and run it blocking or async. */
 static cq_status
 push_run(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
@@ -62,15 +86,23 @@ push_run(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 	struct cq_op *op;
 	cq_status st;
 	size_t i;
+	int via_socket = 1;
 
 	if (opp != NULL)
 		*opp = NULL;
-	if (q == NULL || n == 0 || bufs == NULL || lens == NULL)
-		return CQ_INVALID;
-	/* Blocking calls of a direct handle skip the daemon; async ones
-	 * park there as always. */
-	if (!async && q->dq != NULL)
-		return dpath_push(q, bufs, lens, n, band, front, timeout_ms);
+	if ((st = push_check(q, bufs, lens, n)) != CQ_OK) {
+		if (q != NULL && !async)
+			conn_set_error(q->c, st, NULL, 0);
+		return st;
+	}
+	/* Blocking calls of a direct handle skip the daemon (unless it
+	 * says otherwise); async ones park there as always. */
+	if (!async && n == 1 && dpath_live(q)) {
+		st = dpath_push(q, bufs, lens, n, band, front, timeout_ms,
+		    &via_socket);
+		if (!via_socket)
+			return st;
+	}
 	if (n == 1)
 		return push_hot(q, bufs[0], lens[0], band, front, timeout_ms,
 		    cb, arg, opp, async);
@@ -90,7 +122,21 @@ push_run(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 	push.front = front != 0;
 	push.has_timeout_ms = 1;
 	push.timeout_ms = ops_timeout(timeout_ms);
-	if (async) {
+	/* A batch that does not fit in one frame is a daemon limit, on
+	 * both paths (a message too big for any frame was CQ_TOOBIG above,
+	 * one over the queue's max_size is CQ_TOOBIG from the queue). */
+	if (!send_fits(q->c, &req)) {
+		via_socket = 0;
+		st = CQ_LIMIT;
+		if (!async)
+			conn_set_error(q->c, st,
+			    "the batch does not fit in one frame (max_frame)",
+			    0);
+	} else if (!async && dpath_live(q)) {
+		st = dpath_push(
+		    q, bufs, lens, n, band, front, timeout_ms, &via_socket);
+	}
+	if (via_socket && async) {
 		st = send_submit(q->c, &req, OP_PLAIN, push.timeout_ms, 0, &op);
 		if (st == CQ_OK) {
 			op->push_cb = cb;
@@ -98,14 +144,10 @@ push_run(cq_queue *q, const void *const *bufs, const size_t *lens, size_t n,
 			if (opp != NULL)
 				*opp = op;
 		}
-	} else {
+	} else if (via_socket) {
 		st =
 		    ops_call(q->c, &req, push.timeout_ms, OP_PLAIN, NULL, NULL);
 	}
-	/* A batch too large for one frame is a daemon limit, one message
-	 * too large for any frame is simply too big. */
-	if (st == CQ_TOOBIG && n > 1)
-		st = CQ_LIMIT;
 	if (data != local)
 		free(data);
 	return st;

@@ -140,6 +140,19 @@ send_receipts(cq_client *c)
 	send_request(c, &req, n, body);
 }
 
+/*
+ * Whether req would fit in one frame, measured as send_submit measures it
+ * (receipts aside): the direct path refuses what the socket path would.
+ */
+int
+send_fits(cq_client *c, Conqueue__Request *req)
+{
+	size_t body;
+
+	req->id = c->next_id;
+	return send_packed_size(req, &body) <= c->max_frame;
+}
+
 /* Count op as pending in the daemon once it really leaves. */
 static void
 send_op_sent(cq_client *c, struct cq_op *op)

@@ -207,8 +207,8 @@ hm_truncator(struct mapper_seg *v, int rounds)
 }
 
 /*
- * A mapper truncates victim segments again and again while socket
- * clients use them and a good client uses its own queue: every
+ * A mapper truncates victim segments again and again while a socket and
+ * a direct client use them and a good client uses its own queue: every
  * client gets statuses, the good data comes back intact, the daemon
  * lives. Then a truncation followed by an op (no race) gives CQ_CORRUPT
  * on every victim, whatever the race did.
@@ -237,14 +237,10 @@ START_TEST(test_truncation_racing_the_daemon)
 	}
 	c = mapper_connect(&d, CQ_CONNECT_NO_DIRECT, "good", &g);
 	ck_assert_int_eq(pipe(stop), 0);
-	/*
-	 * Socket clients only: a direct client takes SIGBUS when its
-	 * segment is cut under it (the library installs no SIGBUS guard;
-	 * doc/hostile-input.md, "Open"), which would make this test fail
-	 * whenever the race hits that window.
-	 */
+	/* One victim on each path: a direct one whose mapping is cut
+	 * under it gets a status too (the library's SIGBUS guard). */
 	vs = hm_fork_victim(&d, CQ_CONNECT_NO_DIRECT, "v0", stop);
-	vd = hm_fork_victim(&d, CQ_CONNECT_NO_DIRECT, "v1", stop);
+	vd = hm_fork_victim(&d, CQ_CONNECT_DIRECT, "v1", stop);
 	trunc = fork();
 	ck_assert_int_ge(trunc, 0);
 	if (trunc == 0) {
@@ -259,7 +255,7 @@ START_TEST(test_truncation_racing_the_daemon)
 	hm_good_until(g, trunc, "truncator");
 	close(stop[1]);
 	hm_reap(vs, "socket client of v0");
-	hm_reap(vd, "socket client of v1");
+	hm_reap(vd, "direct client of v1");
 	hm_good_round(g, 1000000);
 	mapper_daemon_alive(&d);
 

@@ -21,9 +21,10 @@ fi
 
 . "${top_srcdir:-.}/tests/cli_lib.sh"
 
-# Number of our segments in the private /dev/shm.
+# Number of our segments in the private /dev/shm (not the N.bell doorbell
+# FIFOs made next to them for direct clients).
 shm_files() {
-	ls "/dev/shm/conqueue-$inst" 2>/dev/null | grep -c .
+	ls "/dev/shm/conqueue-$inst" 2>/dev/null | grep -v '\.bell$' | grep -c .
 }
 
 start_daemon

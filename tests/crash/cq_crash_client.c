@@ -532,6 +532,14 @@ cc_pop_cancelled(struct cc *cc, uint64_t opno)
 			cc_die("poll: %s", strerror(errno));
 		cq_client_process(cc->c);
 	}
+	/*
+	 * A reply that answers the op after it ended (a ghost) is rejected,
+	 * i.e. its message goes back, only once the library reads it: a
+	 * direct handle's next ops never touch the socket, so make a round
+	 * trip now, or the message would sit in flight until the end.
+	 */
+	if (cq_queue_direct(cc->q))
+		(void)cq_ping(cc->c);
 	return a.st;
 }
 
