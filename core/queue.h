@@ -396,7 +396,8 @@ void core_guard_leave(struct core_guard *g);
  * "pop.after_commit", "confirm.before_commit", "confirm.after_commit",
  * "return.before_commit", "return.after_commit" (also once per message in
  * core_return_all), "purge.before_commit", "purge.after_commit",
- * "purge.middle" (bands > 1), "remove.before_commit", "remove.after_commit",
+ * "purge.middle" (after the first band), "remove.before_commit",
+ * "remove.after_commit",
  * "remove.closed", "recover.begin", "recover.middle",
  * "recover.before_consistent", "create.after_open",
  * "create.after_fallocate". Tests SIGKILL themselves there.

@@ -7,6 +7,7 @@
  * and routes it; the work lives below it, each file with one job:
  *
  *   admin.c   create, delete, close, pause, chmod, chown, list, info
+ *   browse.c  peek, purge, remove by id (queued messages in place)
  *   lease.c   ack, release, touch of reserved messages; lease expiry
  *   settle.c  receipts; messages going back, to NAME.dlq, or held
  *   flow.c    push and pop: at once, parked, served when a queue changes
@@ -27,6 +28,7 @@
 
 #include "common/common.h"
 #include "daemon/admin.h"
+#include "daemon/browse.h"
 #include "daemon/config.h"
 #include "daemon/dispatch.h"
 #include "daemon/flow.h"
@@ -164,7 +166,13 @@ dispatch_request(struct peer *p, const Conqueue__Request *req)
 		flow_pop(p, req);
 		break;
 	case CONQUEUE__REQUEST__OP_MSG_OP:
-		lease_msg_op(p, req->id, req->msg_op);
+		if (req->msg_op->kind == CONQUEUE__MSG_OP__KIND__REMOVE)
+			browse_remove(p, req->id, req->msg_op);
+		else
+			lease_msg_op(p, req->id, req->msg_op);
+		break;
+	case CONQUEUE__REQUEST__OP_PEEK:
+		browse_peek(p, req->id, req->peek);
 		break;
 	case CONQUEUE__REQUEST__OP_CHMOD:
 		admin_chmod(p, req->id, req->chmod);

@@ -329,6 +329,32 @@ CQ_EXPORT cq_status cq_chmod_by_name(
 CQ_EXPORT cq_status cq_chown_by_name(
     cq_client *c, const char *name, int64_t uid, int64_t gid);
 
+/*
+ * Queued messages in place, always through the daemon (also for a handle
+ * on the direct path), each one operation under the queue's lock.
+ *
+ * cq_peek: copies of up to max of the next queued messages of q, in the
+ * order pops would take them, into msgs[0..*n-1] (each freed by the caller
+ * with cq_msg_free()); they stay queued and their delivery count does not
+ * change. Never waits: CQ_OK (*n >= 1), CQ_EMPTY, CQ_CLOSED (closed and
+ * drained), CQ_BUSY. Needs read permission.
+ *
+ * cq_purge: drop every queued message of q at once (not those popped or
+ * reserved and not yet confirmed); *count (may be NULL) gets how many.
+ * Owner or admin only (CQ_DENIED otherwise). cq_purge_by_name: the same
+ * by name, without cq_open.
+ *
+ * cq_remove: drop the queued message id (cq_msg_id()) of q wherever it
+ * is; the others keep their order. CQ_NOTFOUND if no queued message has
+ * that id (a reserved one is not queued: cq_ack it). Needs read
+ * permission, as a pop does.
+ */
+CQ_EXPORT cq_status cq_peek(cq_queue *q, cq_msg **msgs, size_t max, size_t *n);
+CQ_EXPORT cq_status cq_purge(cq_queue *q, uint64_t *count);
+CQ_EXPORT cq_status cq_purge_by_name(
+    cq_client *c, const char *name, uint64_t *count);
+CQ_EXPORT cq_status cq_remove(cq_queue *q, uint64_t id);
+
 /* Daemon figures, as returned by cq_info(). */
 typedef struct cq_daemon_info {
 	char version[32];
