@@ -11,6 +11,7 @@
  *   lease.c   ack, release, touch of reserved messages; lease expiry
  *   settle.c  receipts; messages going back, to NAME.dlq, or held
  *   flow.c    push and pop: at once, parked, served when a queue changes
+ *   anypop.c  pop from the first of several queues (parked on all)
  *   resv.c    reservation records     op.c  a peer's pending ops
  *   access.c  permission checks       reply.c  status and stat replies
  *
@@ -28,6 +29,7 @@
 
 #include "common/common.h"
 #include "daemon/admin.h"
+#include "daemon/anypop.h"
 #include "daemon/browse.h"
 #include "daemon/config.h"
 #include "daemon/dispatch.h"
@@ -170,6 +172,9 @@ dispatch_request(struct peer *p, const Conqueue__Request *req)
 			browse_remove(p, req->id, req->msg_op);
 		else
 			lease_msg_op(p, req->id, req->msg_op);
+		break;
+	case CONQUEUE__REQUEST__OP_POP_ANY:
+		anypop_request(p, req->id, req->pop_any);
 		break;
 	case CONQUEUE__REQUEST__OP_PEEK:
 		browse_peek(p, req->id, req->peek);

@@ -1,4 +1,4 @@
-/* check_client_browse.c - peek, purge and remove through the library. */
+/* check_client_browse.c - peek, purge, remove, pop_any through the library. */
 
 /*
  * Issue 18: each goes through the daemon (also on a direct handle) as one
@@ -211,6 +211,206 @@ START_TEST(test_direct_client_sees_the_effect)
 }
 END_TEST
 
+
+/* Pop-any callback: record status, index and the message's text. */
+struct anyres {
+	int done;
+	cq_status st;
+	size_t index;
+	char text[32];
+};
+
+static void
+any_cb(cq_status st, size_t index, cq_msg *m, void *arg)
+{
+	struct anyres *r = arg;
+
+	r->st = st;
+	r->index = index;
+	r->text[0] = '\0';
+	if (m != NULL) {
+		snprintf(r->text, sizeof r->text, "%.*s", (int)cq_msg_len(m),
+		    (const char *)cq_msg_data(m));
+		cq_msg_free(m);
+	}
+	r->done = 1;
+}
+
+/* Wait until queue name counts poppers waiting (parked in the daemon). */
+static void
+wait_poppers(cq_client *c, const char *name, uint32_t want)
+{
+	cq_queue_stat st;
+	int64_t end = tu_now_ms() + 20000;
+
+	for (;;) {
+		ck_assert_int_eq(cq_stat_by_name(c, name, &st, sizeof st), CQ_OK);
+		if (st.waiting_poppers == want)
+			return;
+		ck_assert_msg(tu_now_ms() < end, "%s: %u poppers, want %u",
+		    name, st.waiting_poppers, want);
+		poll(NULL, 0, 2);
+	}
+}
+
+/* Queued messages of name. */
+static uint64_t
+qlen(cq_client *c, const char *name)
+{
+	cq_queue_stat st;
+
+	ck_assert_int_eq(cq_stat_by_name(c, name, &st, sizeof st), CQ_OK);
+	return st.length;
+}
+
+static const char *const three[] = {"q1", "q2", "q3"};
+
+START_TEST(test_pop_any_takes_the_first_in_order)
+{
+	cq_client *c = tc_conn();
+	cq_queue *q2, *q3;
+	const char *bad[] = {"q1", "nonesuch"};
+	cq_msg *m = NULL;
+	size_t index = 99;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		mkq(c, three[i], 4);
+	q2 = tc_openq(c, "q2");
+	q3 = tc_openq(c, "q3");
+	ck_assert_int_eq(cq_try_pop_any(c, three, 3, &index, &m), CQ_EMPTY);
+	ck_assert_ptr_null(m);
+	push(q3, "c", 0);
+	push(q2, "b", 0);
+	ck_assert_int_eq(cq_pop_any(c, three, 3, &index, &m, 0), CQ_OK);
+	ck_assert_uint_eq(index, 1);
+	ck_assert_mem_eq(cq_msg_data(m), "b", 1);
+	cq_msg_free(m);
+	ck_assert_int_eq(cq_try_pop_any(c, three, 3, &index, &m), CQ_OK);
+	ck_assert_uint_eq(index, 2);
+	cq_msg_free(m);
+	/* Bad arguments and names take nothing. */
+	push(q2, "x", 0);
+	ck_assert_int_eq(cq_try_pop_any(c, bad, 2, &index, &m), CQ_NOTFOUND);
+	ck_assert_int_eq(cq_try_pop_any(c, three, 0, &index, &m), CQ_INVALID);
+	ck_assert_int_eq(cq_try_pop_any(c, three, CQ_POP_ANY_MAX + 1, &index,
+	                     &m),
+	    CQ_INVALID);
+	ck_assert_int_eq(cq_try_pop_any(c, three, 3, NULL, &m), CQ_INVALID);
+	ck_assert_uint_eq(qlen(c, "q2"), 1);
+	/* The message handed over is confirmed: nothing stays in flight. */
+	ck_assert_int_eq(cq_pop_any(c, three, 3, &index, &m, 0), CQ_OK);
+	cq_msg_free(m);
+	cq_disconnect(c);
+	c = tc_conn();
+	ck_assert_uint_eq(qlen(c, "q2"), 0);
+	cq_disconnect(c);
+}
+END_TEST
+
+/*
+ * Parked on three queues; pushes to two of them arrive together: the pop
+ * takes one message (from the first push), the other stays, and the pop
+ * leaves every line. _i: 0 socket pushes, 1 direct pushes (the doorbell).
+ */
+START_TEST(test_pop_any_parked_takes_one_of_several)
+{
+	cq_client *c = tc_conn(), *c2 = NULL;
+	cq_queue *q2, *q3;
+	struct anyres r;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		mkq(c, three[i], 4);
+	ck_assert_int_eq(cq_connect_flags(&c2, tc_d.sock, NULL,
+	                     _i ? CQ_CONNECT_DIRECT : CQ_CONNECT_NO_DIRECT),
+	    CQ_OK);
+	q2 = tc_openq(c2, "q2");
+	q3 = tc_openq(c2, "q3");
+	ck_assert_int_eq(cq_queue_direct(q3), _i);
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(
+	    cq_pop_any_async(c, three, 3, CQ_FOREVER, any_cb, &r, NULL), CQ_OK);
+	for (i = 0; i < 3; i++) {
+		cq_client_process(c);
+		wait_poppers(c2, three[i], 1);
+	}
+	push(q3, "c", 0);
+	push(q2, "b", 0);
+	tc_run_until(c, &r.done, 1);
+	ck_assert_int_eq(r.st, CQ_OK);
+	ck_assert_uint_eq(r.index, 2);
+	ck_assert_str_eq(r.text, "c");
+	for (i = 0; i < 3; i++)
+		wait_poppers(c2, three[i], 0);
+	ck_assert_uint_eq(qlen(c2, "q2"), 1);
+	ck_assert_uint_eq(qlen(c2, "q3"), 0);
+	cq_disconnect(c2);
+	cq_disconnect(c);
+}
+END_TEST
+
+/* Deadline, cancel, close of every queue, delete of one. */
+START_TEST(test_pop_any_ends_by_timeout_cancel_close_delete)
+{
+	cq_client *c = tc_conn(), *c2 = tc_conn();
+	const char *two[] = {"q1", "q2"};
+	struct anyres r;
+	cq_msg *m = NULL;
+	cq_op *op = NULL;
+	size_t index;
+
+	mkq(c, "q1", 4);
+	mkq(c, "q2", 4);
+	ck_assert_int_eq(cq_pop_any(c, two, 2, &index, &m, 50), CQ_TIMEDOUT);
+	wait_poppers(c2, "q1", 0);
+	wait_poppers(c2, "q2", 0);
+
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(
+	    cq_pop_any_async(c, two, 2, CQ_FOREVER, any_cb, &r, &op), CQ_OK);
+	cq_client_process(c);
+	wait_poppers(c2, "q2", 1);
+	ck_assert_int_eq(cq_op_cancel(op), CQ_OK);
+	tc_run_until(c, &r.done, 1);
+	ck_assert_int_eq(r.st, CQ_CANCELED);
+	wait_poppers(c2, "q1", 0);
+	wait_poppers(c2, "q2", 0);
+
+	/* Closing one keeps it waiting on the other; closing both ends it. */
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(
+	    cq_pop_any_async(c, two, 2, CQ_FOREVER, any_cb, &r, NULL), CQ_OK);
+	cq_client_process(c);
+	wait_poppers(c2, "q2", 1);
+	ck_assert_int_eq(cq_close_by_name(c2, "q1"), CQ_OK);
+	wait_poppers(c2, "q1", 0);
+	ck_assert_int_eq(r.done, 0);
+	wait_poppers(c2, "q2", 1);
+	ck_assert_int_eq(cq_close_by_name(c2, "q2"), CQ_OK);
+	tc_run_until(c, &r.done, 1);
+	ck_assert_int_eq(r.st, CQ_CLOSED);
+	ck_assert_int_eq(cq_try_pop_any(c, two, 2, &index, &m), CQ_CLOSED);
+
+	/* Deleting one of the queues ends a parked pop_any too. */
+	mkq(c, "q3", 4);
+	mkq(c, "q4", 4);
+	two[0] = "q3";
+	two[1] = "q4";
+	memset(&r, 0, sizeof r);
+	ck_assert_int_eq(
+	    cq_pop_any_async(c, two, 2, CQ_FOREVER, any_cb, &r, NULL), CQ_OK);
+	cq_client_process(c);
+	wait_poppers(c2, "q4", 1);
+	ck_assert_int_eq(cq_delete(c2, "q4"), CQ_OK);
+	tc_run_until(c, &r.done, 1);
+	ck_assert_int_eq(r.st, CQ_CLOSED);
+	wait_poppers(c2, "q3", 0);
+	cq_disconnect(c2);
+	cq_disconnect(c);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 browse_suite(void)
@@ -223,6 +423,9 @@ browse_suite(void)
 	tcase_add_test(tc, test_peek_purge_remove_through_the_daemon);
 	tcase_add_loop_test(tc, test_room_made_serves_parked_pushers, 0, 2);
 	tcase_add_test(tc, test_direct_client_sees_the_effect);
+	tcase_add_test(tc, test_pop_any_takes_the_first_in_order);
+	tcase_add_loop_test(tc, test_pop_any_parked_takes_one_of_several, 0, 2);
+	tcase_add_test(tc, test_pop_any_ends_by_timeout_cancel_close_delete);
 	suite_add_tcase(s, tc);
 	return s;
 }
