@@ -60,6 +60,7 @@ int cli_status(struct cli_ctx *x, cq_status st, const char *what);
 int cli_connect(struct cli_ctx *x);
 int cli_open(struct cli_ctx *x, const char *name, cq_queue **q);
 void cli_json_string(FILE *f, const char *s);
+void cli_json_bytes(FILE *f, const void *s, size_t len);
 void cli_stat_print(struct cli_ctx *x, const cq_queue_stat *st, int indent);
 
 /* The command families (cmd_*.c). */
@@ -71,5 +72,6 @@ extern const struct cli_cmd cli_cmd_pop;
 extern const struct cli_cmd cli_cmd_reserve, cli_cmd_ack, cli_cmd_release,
     cli_cmd_touch;
 extern const struct cli_cmd cli_cmd_ping, cli_cmd_info;
+extern const struct cli_cmd cli_cmd_peek, cli_cmd_purge, cli_cmd_remove;
 
 #endif /* CQ_CLI_H */

@@ -1,6 +1,7 @@
 /* cmd_pop.c - pop one, N or all messages and print them exactly. */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -25,13 +26,23 @@
  * the messages unconfirmed and they go back to the queue.
  */
 static void
-pop_print(struct cli_ctx *x, const cq_msg *m, int delim)
+pop_print(struct cli_ctx *x, const cq_msg *m, int delim, const char *queue,
+    size_t index)
 {
 	int ok;
 
 	if (m == NULL)
 		ok = fflush(stdout) == 0;
-	else
+	else if (x->json) {
+		/* One JSON object per line, saying which queue (pop_any). */
+		fputs("{\"queue\": ", stdout);
+		cli_json_string(stdout, queue);
+		printf(", \"index\": %zu, \"id\": %" PRIu64 ", \"band\": %u, "
+		       "\"deliveries\": %" PRIu32 ", \"data\": ",
+		    index, cq_msg_id(m), cq_msg_band(m), cq_msg_deliveries(m));
+		cli_json_bytes(stdout, cq_msg_data(m), cq_msg_len(m));
+		ok = puts("}") != EOF;
+	} else
 		ok = fwrite(cq_msg_data(m), 1, cq_msg_len(m), stdout) ==
 		         cq_msg_len(m) &&
 		     putchar(delim) != EOF;
@@ -90,9 +101,10 @@ pop_batch(int *pipe)
 	return S_ISREG(sb.st_mode) ? POP_BATCH : 1;
 }
 
-/* One pop_many in flight: what its callback needs and found. */
+/* One pop_many (or pop_any) in flight: what its callback needs and found. */
 struct pop_run {
 	struct cli_ctx *x;
+	char **names; /* the queues, in the order given */
 	int delim;
 	int pipe;
 	int done;
@@ -108,11 +120,11 @@ pop_cb(cq_status st, cq_msg **msgs, size_t n, void *arg)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		pop_print(r->x, msgs[i], r->delim);
+		pop_print(r->x, msgs[i], r->delim, r->names[0], 0);
 		cq_msg_free(msgs[i]);
 	}
 	if (n > 0) {
-		pop_print(r->x, NULL, r->delim);
+		pop_print(r->x, NULL, r->delim, NULL, 0);
 		if (r->pipe)
 			pop_drain();
 	}
@@ -121,10 +133,31 @@ pop_cb(cq_status st, cq_msg **msgs, size_t n, void *arg)
 	r->done = 1;
 }
 
-/* Pop up to want messages and print them; the pop's status. */
+/* pop_any's callback: print the message as pop_cb does, with its queue. */
+static void
+pop_any_cb(cq_status st, size_t index, cq_msg *m, void *arg)
+{
+	struct pop_run *r = arg;
+
+	if (m != NULL) {
+		pop_print(r->x, m, r->delim, r->names[index], index);
+		cq_msg_free(m);
+		pop_print(r->x, NULL, r->delim, NULL, 0);
+		if (r->pipe)
+			pop_drain();
+	}
+	r->st = st;
+	r->got = m != NULL;
+	r->done = 1;
+}
+
+/*
+ * Pop up to want messages of q and print them, or with q NULL one message
+ * from the first of the nnames queues that has one; the pop's status.
+ */
 static cq_status
-pop_some(struct cli_ctx *x, cq_queue *q, size_t want, int64_t timeout,
-    struct pop_run *r)
+pop_some(struct cli_ctx *x, cq_queue *q, size_t nnames, size_t want,
+    int64_t timeout, struct pop_run *r)
 {
 	struct pollfd pfd;
 	cq_status st;
@@ -132,8 +165,12 @@ pop_some(struct cli_ctx *x, cq_queue *q, size_t want, int64_t timeout,
 
 	r->done = 0;
 	r->got = 0;
-	if ((st = cq_pop_many_async(q, want, timeout, pop_cb, r, NULL)) !=
-	    CQ_OK)
+	if (q != NULL)
+		st = cq_pop_many_async(q, want, timeout, pop_cb, r, NULL);
+	else
+		st = cq_pop_any_async(x->c, (const char *const *)r->names,
+		    nnames, timeout, pop_any_cb, r, NULL);
+	if (st != CQ_OK)
 		return st;
 	for (;;) {
 		if ((st = cq_client_process(x->c)) != CQ_OK && !r->done)
@@ -151,7 +188,10 @@ pop_some(struct cli_ctx *x, cq_queue *q, size_t want, int64_t timeout,
 	}
 }
 
-/* pop NAME [--count N | --all] [--try] [--timeout MS] [-0]. */
+/*
+ * pop NAME... [--count N | --all] [--try] [--timeout MS] [-0]: with
+ * several names, each message comes from the first of them that has one.
+ */
 static int
 cmd_pop(struct cli_ctx *x, int argc, char **argv)
 {
@@ -164,16 +204,17 @@ cmd_pop(struct cli_ctx *x, int argc, char **argv)
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	struct pop_run run;
-	char *name;
-	cq_queue *q;
+	char *names[CQ_POP_ANY_MAX], *name;
+	cq_queue *q = NULL;
 	cq_status st;
 	int64_t count = 1, timeout = CQ_FOREVER, done = 0;
 	size_t want, batch;
 	int n, rv, all, delim, pipe;
 
-	if ((rv = cli_parse(x, &cli_cmd_pop, argc, argv, opts, &name, 1, 1,
-	         &n)) != CLI_PARSE_OK)
+	if ((rv = cli_parse(x, &cli_cmd_pop, argc, argv, opts, names, 1,
+	         CQ_POP_ANY_MAX, &n)) != CLI_PARSE_OK)
 		return rv == CLI_PARSE_HELP ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	name = names[0];
 	all = opts[1].set;
 	if (all && opts[0].set)
 		return cli_usage_error(x, "--count and --all exclude each "
@@ -187,17 +228,25 @@ cmd_pop(struct cli_ctx *x, int argc, char **argv)
 	if (opts[2].set)
 		timeout = CQ_NOWAIT;
 	delim = opts[4].set ? '\0' : '\n';
-	if ((rv = cli_open(x, name, &q)) != 0)
+	/* Several queues: pop_any, one message at a time, no handle. */
+	if (n > 1)
+		rv = cli_connect(x);
+	else
+		rv = cli_open(x, name, &q);
+	if (rv != 0)
 		return rv;
 	batch = pop_batch(&pipe);
+	if (n > 1)
+		batch = 1; /* pop_any takes one message */
 	run.x = x;
+	run.names = names;
 	run.delim = delim;
 	run.pipe = pipe;
 	for (;;) {
 		want = batch;
 		if (!all && (uint64_t)(count - done) < want)
 			want = (size_t)(count - done);
-		st = pop_some(x, q, want, timeout, &run);
+		st = pop_some(x, q, (size_t)n, want, timeout, &run);
 		if (st != CQ_OK)
 			break;
 		done += (int64_t)run.got;
@@ -219,13 +268,17 @@ cmd_pop(struct cli_ctx *x, int argc, char **argv)
 	if (x->verbose)
 		fprintf(stderr, "conqueue-cli: popped %lld: %s\n",
 		    (long long)done, cq_strstatus(st));
-	return cli_status(x, st, name);
+	return cli_status(x, st, n > 1 ? NULL : name);
 }
 
 const struct cli_cmd cli_cmd_pop = {"pop", cmd_pop,
-    "usage: conqueue-cli pop NAME [--count N | --all] [--try] "
+    "usage: conqueue-cli pop NAME... [--count N | --all] [--try] "
     "[--timeout MS] [-0]\n"
-    "Pop one message and print it and a newline (a NUL with -0).\n"
+    "Pop one message and print it and a newline (a NUL with -0). With\n"
+    "several names (up to 64), each message comes from the first queue\n"
+    "that has one, waiting on all at once; --all then ends when every\n"
+    "one is closed and drained. --json: one object per message, with\n"
+    "its queue and the queue's index among the names.\n"
     "  --count N      pop up to N messages, waiting for each\n"
     "  --all          pop until the queue is closed and drained, exit 0\n"
     "  --try          do not wait: exit 2 when nothing can be popped now\n"

@@ -13,6 +13,9 @@ static const struct cli_cmd *const main_cmds[] = {
     &cli_cmd_stat,
     &cli_cmd_push,
     &cli_cmd_pop,
+    &cli_cmd_peek,
+    &cli_cmd_purge,
+    &cli_cmd_remove,
     &cli_cmd_close,
     &cli_cmd_pause,
     &cli_cmd_resume,
@@ -40,7 +43,11 @@ static const char main_usage[] =
     "  stat NAME...\n"
     "  push NAME [MESSAGE...] [--try] [--timeout MS] [--front]\n"
     "            [--priority P] [-0]   (no MESSAGE: one per stdin line)\n"
-    "  pop NAME [--count N | --all] [--try] [--timeout MS] [-0]\n"
+    "  pop NAME... [--count N | --all] [--try] [--timeout MS] [-0]\n"
+    "                             several names: the first with a message\n"
+    "  peek NAME [--count N] [-0]  print the next messages, leave them\n"
+    "  purge NAME                 drop every queued message (owner)\n"
+    "  remove NAME ID             drop one queued message by its id\n"
     "  close NAME\n"
     "  pause NAME | resume NAME\n"
     "  chmod NAME OCTAL\n"
@@ -52,7 +59,8 @@ static const char main_usage[] =
     "\n"
     "global options:\n"
     "  -s, --socket SOCKET        the daemon's socket ($CONQUEUE_SOCKET)\n"
-    "  --json                     JSON output for stat, list and info\n"
+    "  --json                     JSON output for stat, list, info, pop,\n"
+    "                             peek and purge\n"
     "  -v, --verbose              a summary on stderr (pushed 10 of 20: ...)\n"
     "  -h, --help                 this text\n"
     "  -V, --version              the version\n"

@@ -280,14 +280,14 @@ cli_open(struct cli_ctx *x, const char *name, cq_queue **q)
 	return 0;
 }
 
-/* Write s as a JSON string with every needed escape. */
+/* Write len bytes of s as a JSON string (NUL and controls escaped). */
 void
-cli_json_string(FILE *f, const char *s)
+cli_json_bytes(FILE *f, const void *s, size_t len)
 {
-	const unsigned char *p;
+	const unsigned char *p = s, *e = p + len;
 
 	fputc('"', f);
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+	for (; p < e; p++) {
 		switch (*p) {
 		case '"':
 			fputs("\\\"", f);
@@ -312,6 +312,13 @@ cli_json_string(FILE *f, const char *s)
 		}
 	}
 	fputc('"', f);
+}
+
+/* Write s as a JSON string. */
+void
+cli_json_string(FILE *f, const char *s)
+{
+	cli_json_bytes(f, s, strlen(s));
 }
 
 /* Print a queue's stat as "key: value" lines or one JSON object. */

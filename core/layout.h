@@ -18,7 +18,8 @@
  *
  * Commit points: each mutation publishes itself with one aligned 8-byte
  * release store made after the data it covers (tail for push, head for
- * pop, push_front and return, inflight[slot].id for confirm). A process
+ * pop, push_front and return, inflight[slot].id for confirm; purge and
+ * remove in core/browse.c). A process
  * killed before that store did nothing, after it did exactly one
  * operation. Everything else in the mutable part (free stack and its top,
  * in_flight, next_id, the counters) is derived: it is updated after the

@@ -227,6 +227,18 @@ lock_recover(struct core_queue *q)
 	}
 	if (hdr->closed > 1)
 		hdr->closed = 1;
+	/*
+	 * A purge killed after its commit (core/browse.c): finish it. The
+	 * tails are what it saw (nobody pushed: it held the lock); the free
+	 * stack is rebuilt below. The bit goes last, so a rerun redoes this.
+	 */
+	if ((hdr->paused & CORE_PURGE_BIT) != 0) {
+		for (b = 0; b < q->bands; b++)
+			__atomic_store_n(
+			    &hdr->head[b], hdr->tail[b], __ATOMIC_RELEASE);
+		__atomic_store_n(&hdr->paused, hdr->paused & ~CORE_PURGE_BIT,
+		    __ATOMIC_RELEASE);
+	}
 	/* A count beyond any real one is damage: one resume ends it. */
 	if (hdr->paused > CORE_PAUSE_MAX)
 		hdr->paused = 1;

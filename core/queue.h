@@ -40,6 +40,7 @@
  *   core_confirm / core_return / core_return_all / core_touch in flight
  *   core_inflight_next                                       iterate in flight
  *   core_close / core_set_paused / core_suspend / core_stat    state
+ *   core_peek_msgs / core_purge / core_remove               browse (in place)
  *   core_check                                               validate + repair
  *   core_guard_install / core_guard_enter / core_guard_leave  SIGBUS guard
  *   core_guard_hold / core_guard_drop          SIGBUS guard while a client maps
@@ -269,6 +270,11 @@ cq_status core_set_paused(struct core_queue *q, int paused);
  */
 #define CORE_PAUSE_MAX UINT64_C(0x7fffffff) /* fits core_stat's int */
 cq_status core_suspend(struct core_queue *q, int resume, uint64_t *count);
+/*
+ * The paused word's purge intent (core/browse.c): set only while a purge
+ * holds the lock, or left by one that was killed (recovery finishes it).
+ */
+#define CORE_PURGE_BIT (UINT64_C(1) << 62)
 /* Change the queue permission bits (CQ_INVALID beyond 07777). */
 cq_status core_set_mode(struct core_queue *q, uint32_t mode);
 /*
@@ -277,6 +283,32 @@ cq_status core_set_mode(struct core_queue *q, uint32_t mode);
  * back. CQ_INVALID for (uint32_t)-1.
  */
 cq_status core_set_owner(struct core_queue *q, uint32_t uid, uint32_t gid);
+/*
+ * Browsing queued messages (core/browse.c), each under the lock:
+ *
+ * core_peek_msgs calls fn(arg, m) for up to max queued messages in the
+ * order pops would take them (highest band first, FIFO within), without
+ * removing them or counting a delivery; m->data points into the segment
+ * and is valid only during the call (fn runs under the lock and the SIGBUS
+ * guard: it copies, it must not call core on q); fn returns nonzero to
+ * stop. A slot failing its checksum is skipped (the next pop drops it).
+ * *n gets how many were shown. CQ_OK (n >= 1), CQ_EMPTY, CQ_CLOSED
+ * (closed and nothing queued), CQ_INVALID (max 0), CQ_BUSY, CQ_CORRUPT.
+ * Paused queues are shown too.
+ *
+ * core_purge drops every queued message at once (not those in flight),
+ * *count (may be NULL) gets how many: one commit, all bands or none after
+ * a crash. They count in total_popped (they left the queue).
+ *
+ * core_remove drops the queued message id wherever it is in its band (the
+ * others keep their order); CQ_NOTFOUND if no queued message has that id
+ * (one in flight is not queued). O(queued).
+ */
+typedef int core_browse_fn(void *arg, const struct core_msg *m);
+cq_status core_peek_msgs(struct core_queue *q, size_t max, core_browse_fn *fn,
+    void *arg, size_t *n);
+cq_status core_purge(struct core_queue *q, uint64_t *count);
+cq_status core_remove(struct core_queue *q, uint64_t id);
 /* Count one dead-lettered message in the stats. */
 cq_status core_count_dead_letter(struct core_queue *q);
 /* Fill st. */
@@ -377,7 +409,10 @@ void core_guard_leave(struct core_guard *g);
  * "push.before_commit", "push.after_commit", "pop.before_commit",
  * "pop.after_commit", "confirm.before_commit", "confirm.after_commit",
  * "return.before_commit", "return.after_commit" (also once per message in
- * core_return_all), "recover.begin", "recover.middle",
+ * core_return_all), "purge.before_commit", "purge.after_commit",
+ * "purge.middle" (after the first band), "remove.before_commit",
+ * "remove.after_commit",
+ * "remove.closed", "recover.begin", "recover.middle",
  * "recover.before_consistent", "create.after_open",
  * "create.after_fallocate". Tests SIGKILL themselves there.
  */

@@ -11,6 +11,7 @@
 #include "daemon/access.h"
 #include "daemon/admin.h"
 #include "daemon/bell.h"
+#include "daemon/browse.h"
 #include "daemon/config.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
@@ -199,6 +200,7 @@ admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 	case CONQUEUE__NAMED__KIND__CLOSE:
 	case CONQUEUE__NAMED__KIND__PAUSE:
 	case CONQUEUE__NAMED__KIND__RESUME:
+	case CONQUEUE__NAMED__KIND__PURGE:
 		need = ACCESS_OWNER;
 		break;
 	default:
@@ -247,6 +249,9 @@ admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 		if (st == CQ_OK && count == 0)
 			flow_serve(q);
 		break;
+	case CONQUEUE__NAMED__KIND__PURGE:
+		browse_purge(p, id, q);
+		return;
 	case CONQUEUE__NAMED__KIND__LENGTH:
 		r.has_length = 1;
 		/* Direct poppers wait too; the parked ones are published. */

@@ -7,9 +7,11 @@
  * and routes it; the work lives below it, each file with one job:
  *
  *   admin.c   create, delete, close, pause, chmod, chown, list, info
+ *   browse.c  peek, purge, remove by id (queued messages in place)
  *   lease.c   ack, release, touch of reserved messages; lease expiry
  *   settle.c  receipts; messages going back, to NAME.dlq, or held
  *   flow.c    push and pop: at once, parked, served when a queue changes
+ *   anypop.c  pop from the first of several queues (parked on all)
  *   resv.c    reservation records     op.c  a peer's pending ops
  *   access.c  permission checks       reply.c  status and stat replies
  *
@@ -27,6 +29,8 @@
 
 #include "common/common.h"
 #include "daemon/admin.h"
+#include "daemon/anypop.h"
+#include "daemon/browse.h"
 #include "daemon/config.h"
 #include "daemon/dispatch.h"
 #include "daemon/flow.h"
@@ -164,7 +168,16 @@ dispatch_request(struct peer *p, const Conqueue__Request *req)
 		flow_pop(p, req);
 		break;
 	case CONQUEUE__REQUEST__OP_MSG_OP:
-		lease_msg_op(p, req->id, req->msg_op);
+		if (req->msg_op->kind == CONQUEUE__MSG_OP__KIND__REMOVE)
+			browse_remove(p, req->id, req->msg_op);
+		else
+			lease_msg_op(p, req->id, req->msg_op);
+		break;
+	case CONQUEUE__REQUEST__OP_POP_ANY:
+		anypop_request(p, req->id, req->pop_any);
+		break;
+	case CONQUEUE__REQUEST__OP_PEEK:
+		browse_peek(p, req->id, req->peek);
 		break;
 	case CONQUEUE__REQUEST__OP_CHMOD:
 		admin_chmod(p, req->id, req->chmod);

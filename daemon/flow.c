@@ -181,11 +181,12 @@ flow_fill_msgs(Conqueue__Msg *pm, Conqueue__Msg **pp,
  * Attempt a pop for request id of p; o is its parked op or NULL. On CQ_OK
  * the reply is sent and the messages stay in flight (a hand-off record, or
  * reservations); o is consumed either way if the result is final.
- * CQ_EMPTY means it may wait (nothing was sent, o untouched).
+ * CQ_EMPTY means it may wait (nothing was sent, o untouched). index >= 0:
+ * a pop-any's, from its index-th queue (the reply says which).
  */
 static cq_status
 flow_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
-    uint64_t id, struct op **op)
+    uint64_t id, struct op **op, int index)
 {
 	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
 	/* Most pops fit these: no allocation for the reply's arrays. */
@@ -239,6 +240,8 @@ flow_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 	r.status = CQ_OK;
 	r.n_msgs = n;
 	r.msgs = pp;
+	r.has_index = index >= 0;
+	r.index = index >= 0 ? (uint32_t)index : 0;
 	if (flow_send_guarded(p, q, &r) != 0) {
 		flow_unpop(q, msgs, n);
 		st = CQ_CORRUPT;
@@ -257,9 +260,11 @@ flow_do_pop(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 	} else {
 		/* The op becomes the hand-off record, awaiting confirm. */
 		if (o->kind == OP_PARKED) {
-			waiters_remove(&o->w);
+			/* A pop-any leaves its other queues' lines too. */
+			op_unpark(o);
 			op_drop_blob(o);
 			o->kind = OP_HANDOFF;
+			o->q = q;
 			TAILQ_INSERT_TAIL(&q->handoffs, o, qlink);
 		}
 		o->msgs = msgs;
@@ -337,11 +342,16 @@ flow_serve(struct rqueue *q)
 		}
 		while ((w = flow_first_live(q, WAIT_POP)) != NULL) {
 			o = op_of_waiter(w);
-			st = flow_do_pop(o->peer, q, &o->pop, o->id, &o);
+			st = flow_do_pop(o->peer, q, &o->pop, o->id, &o,
+			    op_any_index(o, w));
 			if (st == CQ_BUSY)
 				stall_busy(q);
 			if (st == CQ_EMPTY || st == CQ_BUSY)
 				break;
+			/* A pop-any skips a drained queue while others are left. */
+			if (st == CQ_CLOSED && o->anyw != NULL &&
+			    op_unpark_one(o, w) > 0)
+				continue;
 			if (st != CQ_OK && st != CQ_LIMIT) {
 				flow_reply(o->peer, o->id, WAIT_POP, st, 0);
 				op_free(o);
@@ -494,6 +504,27 @@ flow_push(struct peer *p, const Conqueue__Request *req)
 		flow_serve(q);
 }
 
+/*
+ * Try a pop now, behind the pops parked on q (CQ_EMPTY while there are
+ * any): on CQ_OK the reply is sent, on CQ_LIMIT too (no room for its
+ * record); other statuses are the caller's to answer or park on.
+ */
+cq_status
+flow_pop_now(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
+    uint64_t id, int index)
+{
+	struct op *o = NULL;
+	cq_status st;
+
+	/* Earlier parked poppers go first. */
+	if (flow_first_live(q, WAIT_POP) != NULL)
+		return CQ_EMPTY;
+	st = flow_do_pop(p, q, m, id, &o, index);
+	if (st == CQ_BUSY)
+		stall_busy(q);
+	return st;
+}
+
 /* Pop or reserve: try at once, else park or fail. */
 void
 flow_pop(struct peer *p, const Conqueue__Request *req)
@@ -501,7 +532,6 @@ flow_pop(struct peer *p, const Conqueue__Request *req)
 	const Conqueue__Pop *m = req->pop;
 	int64_t timeout = m->has_timeout_ms ? m->timeout_ms : -1;
 	struct rqueue *q;
-	struct op *o = NULL;
 	cq_status st;
 
 	if ((q = access_lookup(p, req->id, m->name, ACCESS_R, 0)) == NULL)
@@ -516,13 +546,7 @@ flow_pop(struct peer *p, const Conqueue__Request *req)
 		    p, req->id, CQ_INVALID, "detach applies to reserve only");
 		return;
 	}
-	/* Earlier parked poppers go first. */
-	if (flow_first_live(q, WAIT_POP) != NULL)
-		st = CQ_EMPTY;
-	else
-		st = flow_do_pop(p, q, m, req->id, &o);
-	if (st == CQ_BUSY)
-		stall_busy(q);
+	st = flow_pop_now(p, q, m, req->id, -1);
 	if ((st == CQ_EMPTY || st == CQ_BUSY) && timeout != 0) {
 		flow_park(p, q, req, WAIT_POP, timeout);
 		return;

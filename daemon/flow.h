@@ -15,6 +15,13 @@
 void flow_push(struct peer *p, const Conqueue__Request *req);
 /* Pop or reserve: try at once, else park or fail. */
 void flow_pop(struct peer *p, const Conqueue__Request *req);
+/*
+ * Try a pop now, behind the pops parked on q (CQ_EMPTY while there are
+ * any). CQ_OK and CQ_LIMIT: answered; otherwise nothing was sent. index
+ * >= 0: a pop-any's, from its index-th queue (Reply.index).
+ */
+cq_status flow_pop_now(struct peer *p, struct rqueue *q,
+    const Conqueue__Pop *m, uint64_t id, int index);
 /* Cancel a parked op of the same connection. */
 void flow_cancel(struct peer *p, uint64_t id, const Conqueue__Cancel *m);
 /*

@@ -75,13 +75,40 @@ op_new(struct peer *p, uint64_t id, int kind, struct rqueue *q)
 	return o;
 }
 
+/* Take a parked op out of every line it waits in (and its deadline). */
+void
+op_unpark(struct op *o)
+{
+	size_t i;
+
+	waiters_remove(&o->w);
+	for (i = 0; i < o->any_n; i++)
+		waiters_remove(&o->anyw[i]);
+	free(o->anyw);
+	o->anyw = NULL;
+	o->any_n = 0;
+	lease_timer_clear(&o->any_t);
+}
+
+/* Take pop-any o's waiter w out of its line; how many lines are left. */
+size_t
+op_unpark_one(struct op *o, struct waiter *w)
+{
+	size_t i, left = 0;
+
+	waiters_remove(w);
+	for (i = 0; i < o->any_n; i++)
+		left += o->anyw[i].wq != NULL;
+	return left;
+}
+
 /* Forget op o: unpark it or drop its hand-off record. */
 void
 op_free(struct op *o)
 {
 	htab_remove(&o->peer->opsby_id, &o->h);
 	if (o->kind == OP_PARKED)
-		waiters_remove(&o->w);
+		op_unpark(o);
 	else
 		TAILQ_REMOVE(&o->q->handoffs, o, qlink);
 	op_drop_blob(o);

@@ -42,15 +42,32 @@ struct op {
 	struct core_msg one;   /* a one-message pop needs no allocation */
 	uint64_t seq;          /* OP_HANDOFF: delivery order (op_seq_next) */
 	int listed;            /* in a reject list being handled */
+	/*
+	 * A parked pop-any (anypop.c): one waiter per name (parked on that
+	 * queue, or not), index = position in the request; the deadline is
+	 * any_t's, since each waiter may leave its line before the others.
+	 */
+	struct waiter *anyw;
+	size_t any_n;
+	struct lease_timer any_t;
 	/* A small parked push's blob: not cleared when the record is reused. */
 	max_align_t inl[256 / sizeof(max_align_t)];
 };
 
-/* The op that embeds waiter w. */
+/* The op of waiter w: the one embedding it, or a pop-any's. */
 static inline struct op *
 op_of_waiter(struct waiter *w)
 {
+	if (w->up != NULL)
+		return w->up;
 	return (struct op *)(void *)((char *)w - offsetof(struct op, w));
+}
+
+/* The position of waiter w in its pop-any's names, or -1. */
+static inline int
+op_any_index(const struct op *o, const struct waiter *w)
+{
+	return o->anyw != NULL ? (int)(w - o->anyw) : -1;
 }
 
 /* The op that embeds hash entry e. */
@@ -70,6 +87,10 @@ struct op *op_new(struct peer *p, uint64_t id, int kind, struct rqueue *q);
 void op_drop_blob(struct op *o);
 /* Forget op o: unpark it or drop its hand-off record. */
 void op_free(struct op *o);
+/* Take a parked op out of every line it waits in (and its deadline). */
+void op_unpark(struct op *o);
+/* Take pop-any o's waiter w out of its line; how many lines are left. */
+size_t op_unpark_one(struct op *o, struct waiter *w);
 /* At exit: free the records kept for reuse. */
 void op_free_pool(void);
 

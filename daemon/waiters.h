@@ -26,6 +26,7 @@ struct waiter {
 	int kind;         /* WAIT_POP or WAIT_PUSH */
 	uint64_t deadline_ns;
 	struct event *timer; /* only for finite deadlines */
+	void *up; /* a pop-any's waiter: its op (NULL: the op embeds it) */
 };
 
 /* Called when a waiter's deadline passes (it is already unparked). */

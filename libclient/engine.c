@@ -233,6 +233,24 @@ nomem:
 	op->pop_many_cb(CQ_SYSTEM, NULL, 0, op->arg);
 }
 
+/* Call a pop-any's callback with its message and the queue's index. */
+static void
+engine_pop_any_cb(struct cq_op *op)
+{
+	const Conqueue__Reply *r = op->reply;
+	cq_msg *m = NULL;
+	size_t index = 0;
+
+	if (op->status == CQ_OK && r != NULL && r->n_msgs > 0) {
+		m = msg_from_wire(r->msgs[0]);
+		index = r->has_index ? r->index : 0;
+	}
+	if (op->status == CQ_OK && m == NULL)
+		op->pop_any_cb(CQ_SYSTEM, 0, NULL, op->arg);
+	else
+		op->pop_any_cb(op->status, index, m, op->arg);
+}
+
 /* Run the callbacks of completed ops, one at a time (callbacks may
  * submit, cancel or process again). */
 static void
@@ -266,6 +284,8 @@ engine_callbacks(cq_client *c)
 				op->pop_cb(CQ_SYSTEM, NULL, op->arg);
 			else
 				op->pop_cb(op->status, m, op->arg);
+		} else if (op->pop_any_cb != NULL) {
+			engine_pop_any_cb(op);
 		} else if (op->push_cb != NULL) {
 			op->push_cb(op->status, op->arg);
 		}

@@ -56,6 +56,7 @@ struct cq_op {
 	cq_push_cb *push_cb;
 	cq_pop_cb *pop_cb;
 	cq_pop_many_cb *pop_many_cb;
+	cq_pop_any_cb *pop_any_cb;
 	void *arg;
 
 	int fds[2]; /* OPEN with direct: fds its reply carried (nfds) */

@@ -265,3 +265,100 @@ cq_touch(cq_queue *q, uint64_t id, uint32_t lease_ms)
 {
 	return pop_msgop(q, CONQUEUE__MSG_OP__KIND__TOUCH, id, lease_ms);
 }
+
+/* Submit a PopAny of names[0..n-1]. */
+static cq_status
+pop_any_submit(cq_client *c, const char *const *names, size_t n,
+    int64_t timeout_ms, int sync, struct cq_op **opp)
+{
+	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
+	Conqueue__PopAny pa = CONQUEUE__POP_ANY__INIT;
+	ProtobufCBinaryData b[CQ_POP_ANY_MAX];
+	cq_status st;
+	size_t i;
+
+	if (c == NULL || names == NULL || n == 0 || n > CQ_POP_ANY_MAX)
+		return CQ_INVALID;
+	for (i = 0; i < n; i++) {
+		if ((st = ops_check_name(c, names[i])) != CQ_OK)
+			return st;
+		b[i] = ops_bytes(names[i], strlen(names[i]));
+	}
+	req.op_case = CONQUEUE__REQUEST__OP_POP_ANY;
+	req.pop_any = &pa;
+	pa.n_names = n;
+	pa.names = b;
+	pa.has_timeout_ms = 1;
+	pa.timeout_ms = ops_timeout(timeout_ms);
+	/* A plain pop's hand-off: the engine confirms or rejects it. */
+	return send_submit(c, &req, OP_POP, pa.timeout_ms, sync, opp);
+}
+
+/* cq_pop_any: one message from the first of several queues. */
+cq_status
+cq_pop_any(cq_client *c, const char *const *names, size_t n, size_t *index,
+    cq_msg **m, int64_t timeout_ms)
+{
+	const Conqueue__Reply *r;
+	struct cq_op *op;
+	cq_status st;
+
+	if (m != NULL)
+		*m = NULL;
+	if (index != NULL)
+		*index = 0;
+	if (m == NULL || index == NULL)
+		return CQ_INVALID;
+	if ((st = pop_any_submit(c, names, n, timeout_ms, 1, &op)) != CQ_OK) {
+		if (st != CQ_INVALID)
+			conn_set_error(
+			    c, st, NULL, st == CQ_SYSTEM ? ENOMEM : 0);
+		return st;
+	}
+	st = ops_wait(c, op, NULL);
+	r = op->reply;
+	if (st == CQ_OK && (r == NULL || r->n_msgs != 1 || !r->has_index ||
+	                       r->index >= n)) {
+		conn_set_error(c, CQ_PROTOCOL, "pop_any reply without its "
+		                               "message or index", 0);
+		st = CQ_PROTOCOL;
+	} else if (st == CQ_OK) {
+		if ((*m = msg_from_wire(r->msgs[0])) == NULL) {
+			conn_set_error(c, CQ_SYSTEM, "out of memory", ENOMEM);
+			st = CQ_SYSTEM;
+		} else
+			*index = r->index;
+	}
+	optab_op_free(op);
+	return st;
+}
+
+/* cq_try_pop_any: cq_pop_any without waiting. */
+cq_status
+cq_try_pop_any(cq_client *c, const char *const *names, size_t n,
+    size_t *index, cq_msg **m)
+{
+	return cq_pop_any(c, names, n, index, m, CQ_NOWAIT);
+}
+
+/* cq_pop_any_async: cq_pop_any; cb(status, index, msg, arg) runs later. */
+cq_status
+cq_pop_any_async(cq_client *c, const char *const *names, size_t n,
+    int64_t timeout_ms, cq_pop_any_cb *cb, void *arg, cq_op **opp)
+{
+	struct cq_op *op;
+	cq_status st;
+
+	if (opp != NULL)
+		*opp = NULL;
+	/* Without a callback nobody could free the message. */
+	if (cb == NULL)
+		return CQ_INVALID;
+	if ((st = pop_any_submit(c, names, n, timeout_ms, 0, &op)) != CQ_OK)
+		return st;
+	op->pop_any_cb = cb;
+	op->arg = arg;
+	if (opp != NULL)
+		*opp = op;
+	return CQ_OK;
+}

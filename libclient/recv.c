@@ -184,6 +184,7 @@ recv_reply_fast(cq_client *c, const struct wire_reply *wr)
 	 * makes it CQ_PROTOCOL), so a missing op->msg means no memory. */
 	if ((op->sync && (!op->hot || (wr->status == CQ_OK && !got_msgs &&
 	                                  op->kind != OP_PLAIN))) ||
+	    (op->pop_any_cb != NULL && got_msgs) || /* wants Reply.index */
 	    (op->pop_many_cb != NULL && wr->status == CQ_OK && !got_msgs) ||
 	    (op->pop_cb != NULL && got_msgs && wr->n_msgs > 1))
 		return 0;

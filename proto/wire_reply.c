@@ -34,6 +34,7 @@ wire_reply_pack_ok(const Conqueue__Reply *r)
 	return r->detail == NULL && !r->has_sys_errno && r->stat == NULL &&
 	       r->n_queues == 0 && !r->has_flag && !r->has_length &&
 	       r->welcome == NULL && r->info == NULL && !r->has_fds &&
+	       !r->has_count && !r->has_index &&
 	       r->base.n_unknown_fields == 0;
 }
 

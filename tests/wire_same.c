@@ -58,7 +58,8 @@ wire_same_other(const Conqueue__Reply *r)
 {
 	return r->stat != NULL || r->n_queues != 0 || r->has_flag ||
 	       r->has_length || r->welcome != NULL || r->info != NULL ||
-	       r->has_fds || r->base.n_unknown_fields != 0;
+	       r->has_fds || r->has_count || r->has_index ||
+	       r->base.n_unknown_fields != 0;
 }
 
 /* Whether two Msgs hold the same fields. */

@@ -329,6 +329,49 @@ CQ_EXPORT cq_status cq_chmod_by_name(
 CQ_EXPORT cq_status cq_chown_by_name(
     cq_client *c, const char *name, int64_t uid, int64_t gid);
 
+/*
+ * Queued messages in place, always through the daemon (also for a handle
+ * on the direct path), each one operation under the queue's lock.
+ *
+ * cq_peek: copies of up to max of the next queued messages of q, in the
+ * order pops would take them, into msgs[0..*n-1] (each freed by the caller
+ * with cq_msg_free()); they stay queued and their delivery count does not
+ * change. Never waits: CQ_OK (*n >= 1), CQ_EMPTY, CQ_CLOSED (closed and
+ * drained), CQ_BUSY. Needs read permission.
+ *
+ * cq_purge: drop every queued message of q at once (not those popped or
+ * reserved and not yet confirmed); *count (may be NULL) gets how many.
+ * Owner or admin only (CQ_DENIED otherwise). cq_purge_by_name: the same
+ * by name, without cq_open.
+ *
+ * cq_remove: drop the queued message id (cq_msg_id()) of q wherever it
+ * is; the others keep their order. CQ_NOTFOUND if no queued message has
+ * that id (a reserved one is not queued: cq_ack it). Needs read
+ * permission, as a pop does.
+ */
+CQ_EXPORT cq_status cq_peek(cq_queue *q, cq_msg **msgs, size_t max, size_t *n);
+CQ_EXPORT cq_status cq_purge(cq_queue *q, uint64_t *count);
+CQ_EXPORT cq_status cq_purge_by_name(
+    cq_client *c, const char *name, uint64_t *count);
+CQ_EXPORT cq_status cq_remove(cq_queue *q, uint64_t id);
+
+/*
+ * cq_pop_any: pop one message from the first of the n queues names[] (in
+ * that order) that has one, waiting up to timeout_ms on all of them at
+ * once (Redis BLPOP); *index gets the position in names[] of the queue it
+ * came from, *m the message (the caller frees it with cq_msg_free()).
+ * Only one message is taken, even when several queues get one at once.
+ * Through the daemon only; every name must exist and be readable. n is
+ * 1..CQ_POP_ANY_MAX. CQ_CLOSED once every queue is closed and drained.
+ * cq_try_pop_any never waits (CQ_EMPTY). cq_pop_any_async: cb(status,
+ * index, msg, arg) runs later, as for cq_pop_async().
+ */
+#define CQ_POP_ANY_MAX 64
+CQ_EXPORT cq_status cq_pop_any(cq_client *c, const char *const *names,
+    size_t n, size_t *index, cq_msg **m, int64_t timeout_ms);
+CQ_EXPORT cq_status cq_try_pop_any(cq_client *c, const char *const *names,
+    size_t n, size_t *index, cq_msg **m);
+
 /* Daemon figures, as returned by cq_info(). */
 typedef struct cq_daemon_info {
 	char version[32];
@@ -373,6 +416,11 @@ CQ_EXPORT cq_status cq_reserve_async(cq_queue *q, int64_t timeout_ms,
  * is valid only during the callback. On failure msgs is NULL and n 0.
  */
 typedef void cq_pop_many_cb(cq_status st, cq_msg **msgs, size_t n, void *arg);
+/* index: the position in names[] of the queue m came from (cq_pop_any). */
+typedef void cq_pop_any_cb(
+    cq_status st, size_t index, cq_msg *m, void *arg);
+CQ_EXPORT cq_status cq_pop_any_async(cq_client *c, const char *const *names,
+    size_t n, int64_t timeout_ms, cq_pop_any_cb *cb, void *arg, cq_op **op);
 
 CQ_EXPORT cq_status cq_push_many_async(cq_queue *q, const void *const *bufs,
     const size_t *lens, size_t n, unsigned band, int64_t timeout_ms,

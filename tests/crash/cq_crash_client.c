@@ -13,6 +13,9 @@
  *   close     close the queue
  *   delete    delete the queue
  *   stat      print "length in_flight closed total_pushed total_popped"
+ *   browse    push four messages, peek them, remove the second by id,
+ *             purge the rest (a scratch queue: reaches the purge.* and
+ *             remove.* crash sites; nothing is logged)
  * -X N makes a consumer drop every N-th message without logging it: a
  * deliberately broken consumer, to show that the checker catches a loss.
  *
@@ -63,6 +66,7 @@ enum cc_role {
 	CC_CLOSE,
 	CC_DELETE,
 	CC_STAT,
+	CC_BROWSE,
 };
 
 /* Options and the connection of this process. */
@@ -630,6 +634,28 @@ cc_consumer(struct cc *cc)
 	}
 }
 
+/* Push a b c d to the queue, remove b by the id peek shows, purge. */
+static cq_status
+cc_browse(struct cc *cc)
+{
+	static const char *const text[] = {"a", "b", "c", "d"};
+	cq_msg *m[4];
+	cq_status st = CQ_OK;
+	size_t i, n = 0;
+
+	for (i = 0; i < 4 && st == CQ_OK; i++)
+		st = cq_push(cc->q, text[i], 1, cc->timeout_ms);
+	if (st == CQ_OK)
+		st = cq_peek(cc->q, m, 4, &n);
+	if (st == CQ_OK && n > 1)
+		st = cq_remove(cc->q, cq_msg_id(m[1]));
+	for (i = 0; i < n; i++)
+		cq_msg_free(m[i]);
+	if (st == CQ_OK)
+		st = cq_purge(cc->q, NULL);
+	return st;
+}
+
 /*
  * Run an administrative op, retrying it across daemon restarts (a create
  * or close that was lost with the daemon is simply done again).
@@ -643,7 +669,8 @@ cc_admin(struct cc *cc)
 
 	for (;;) {
 		cc_connect_or_exit(
-		    cc, cc->role == CC_CLOSE || cc->role == CC_STAT);
+		    cc, cc->role == CC_CLOSE || cc->role == CC_STAT ||
+		            cc->role == CC_BROWSE);
 		switch (cc->role) {
 		case CC_CREATE:
 			memset(&attr, 0, sizeof attr);
@@ -667,6 +694,9 @@ cc_admin(struct cc *cc)
 				       " %" PRIu64 "\n",
 				    qs.length, qs.in_flight, qs.closed,
 				    qs.total_pushed, qs.total_popped);
+			break;
+		case CC_BROWSE:
+			st = cc_browse(cc);
 			break;
 		default:
 			st = CQ_INVALID;
@@ -693,7 +723,7 @@ static void __attribute__((noreturn)) cc_usage(void)
 {
 	fprintf(stderr,
 	    "usage: cq_crash_client "
-	    "producer|consumer|create|close|delete|stat\n"
+	    "producer|consumer|create|close|delete|stat|browse\n"
 	    "    -s SOCKET -q QUEUE [-i ID] [-n COUNT] [-l LOGFILE] [-r]\n"
 	    "    [-b BATCH] [-z SIZE] [-t TIMEOUT_MS] [-L LEASE_MS]\n"
 	    "    [-c CAPACITY] [-R RECONNECT_MS] [-w PACE_US] [-x STOPFILE]\n"
@@ -730,6 +760,7 @@ main(int argc, char **argv)
 	    {"close", CC_CLOSE},
 	    {"delete", CC_DELETE},
 	    {"stat", CC_STAT},
+	    {"browse", CC_BROWSE},
 	};
 	struct cc cc;
 	size_t i;

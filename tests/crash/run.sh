@@ -518,8 +518,8 @@ crash_sites() {
 }
 
 # Sites scenario: arm the daemon at each site and pass count, drive traffic
-# (plus a scratch create/delete and consumer kills, so that create.* and
-# return.* are reached) until it dies there, restart normally.
+# (plus a scratch create/browse/delete and consumer kills, so that create.*,
+# purge.*, remove.* and return.* are reached) until it dies there, restart normally.
 scenario_sites() {
 	local site n t0 hits=0 misses=0 startup=0 i r=0 hit
 	local -A site_hits
@@ -543,6 +543,8 @@ scenario_sites() {
 				for ((i = 0; i < 3 && hit == 0; i++)); do
 					"$CLIENT" create -s "$sock" -q "$Q.s$r" -R 0 \
 					    -c 4 2>/dev/null &&
+					    "$CLIENT" browse -s "$sock" -q "$Q.s$r" \
+						-R 0 2>/dev/null &&
 					    "$CLIENT" delete -s "$sock" -q "$Q.s$r" \
 						-R 0 2>/dev/null
 					alive "$dpid" || hit=1
