@@ -20,6 +20,10 @@ struct in {
 	const void **bufs; /* scratch for one batch push */
 	size_t *lens;
 	char **owned; /* stamped copies to free */
+	/* The fetched messages not yet delivered (the current run first):
+	 * all of them are kept from redelivery while one run waits. */
+	natsMsg **rest;
+	size_t nrest;
 };
 
 /* 1 if m is a close marker. */
@@ -134,7 +138,7 @@ in_push(struct in *in, natsMsg **msgs, size_t n, unsigned band)
 	}
 	while (!atomic_load(&r->b->stop)) {
 		if (in->q == NULL && in_open(in) != 0) {
-			in_progress(msgs, n);
+			in_progress(in->rest, in->nrest);
 			jsutil_nap(r->b, jsutil_backoff(&in->backoff));
 			continue;
 		}
@@ -147,7 +151,7 @@ in_push(struct in *in, natsMsg **msgs, size_t n, unsigned band)
 			in_unprepare(in, n);
 			return 0;
 		}
-		in_progress(msgs, n);
+		in_progress(in->rest, in->nrest);
 		switch (st) {
 		case CQ_TIMEDOUT:
 		case CQ_FULL:
@@ -212,7 +216,7 @@ in_close(struct in *in, natsMsg *m)
 
 	while (!atomic_load(&r->b->stop)) {
 		if (in->q == NULL && in_open(in) != 0) {
-			natsMsg_InProgress(m, NULL);
+			in_progress(in->rest, in->nrest);
 			jsutil_nap(r->b, jsutil_backoff(&in->backoff));
 			continue;
 		}
@@ -260,6 +264,8 @@ in_deliver(struct in *in, natsMsg **msgs, size_t n)
 	}
 	max = in->r->batch;
 	for (i = 0; i < n; i = j) {
+		in->rest = msgs + i;
+		in->nrest = n - i;
 		if (in_is_close(msgs[i])) {
 			if (in_close(in, msgs[i]) != 0)
 				break;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,9 @@ struct out_done {
 	uint64_t id;
 	int ok;
 };
+
+/* Messages reserved in one call at most. */
+#define OUT_RESERVE_MAX 128
 
 /* An outbound route's thread state. */
 struct out {
@@ -31,6 +35,7 @@ struct out {
 	size_t ndone;
 
 	uint32_t inflight; /* published, not yet settled (<= window) */
+	int lost;          /* an async ack/release saw the connection go */
 	int close_sent;    /* the close marker went out for this closure */
 	int need_stream;   /* a publish found no stream: ensure it again */
 	uint32_t backoff;
@@ -76,9 +81,38 @@ out_wait(struct out *o, int ms)
 }
 
 /*
+ * The daemon's answer to an async ack (arg: the route's state), run by
+ * the library inside the route thread's own conqueue calls.
+ */
+static void
+out_ack_done(cq_status st, void *arg)
+{
+	struct out *o = arg;
+
+	if (st == CQ_OK)
+		atomic_fetch_add(&o->r->forwarded, 1);
+	else if (st == CQ_DISCONNECTED)
+		o->lost = 1;
+	/* NOTFOUND: the lease ran out; it comes again and JetStream drops
+	 * the repeat by its Nats-Msg-Id. */
+}
+
+/* The same for an async release. */
+static void
+out_release_done(cq_status st, void *arg)
+{
+	struct out *o = arg;
+
+	if (st == CQ_DISCONNECTED)
+		o->lost = 1;
+}
+
+/*
  * Settle what JetStream answered: ack the stored ones locally (the commit
  * point of the hop), put the failed ones back at the head of their band.
- * Without a local connection the daemon has put them back already.
+ * Both go out asynchronously, many per round trip; their answers come to
+ * out_ack_done and out_release_done. Without a local connection the
+ * daemon has put them back already.
  */
 static void
 out_settle(struct out *o)
@@ -102,17 +136,46 @@ out_settle(struct out *o)
 				atomic_fetch_add(&o->r->errors, 1);
 			if (o->q == NULL)
 				continue;
-			if (batch[i].ok) {
-				st = cq_ack(o->q, batch[i].id);
-				if (st == CQ_OK)
-					atomic_fetch_add(&o->r->forwarded, 1);
-			} else
-				st = cq_release(o->q, batch[i].id);
-			/* NOTFOUND: the lease ran out; it comes again and
-			 * JetStream drops the repeat by its Nats-Msg-Id. */
-			if (st == CQ_DISCONNECTED)
-				jsutil_drop(&o->c, &o->q);
+			if (batch[i].ok)
+				st = cq_ack_async(
+				    o->q, batch[i].id, out_ack_done, o, NULL);
+			else
+				st = cq_release_async(o->q, batch[i].id,
+				    out_release_done, o, NULL);
+			if (st != CQ_OK)
+				o->lost = 1;
 		}
+		/* Send them now: the thread may wait for PubAcks next. */
+		if (o->c != NULL && cq_client_process(o->c) != CQ_OK)
+			o->lost = 1;
+		if (o->lost) {
+			blog("warning", o->r->name,
+			    "lost conqueued while settling; reconnecting");
+			jsutil_drop(&o->c, &o->q);
+			o->lost = 0;
+		}
+	}
+}
+
+/*
+ * Wait (bounded) for the daemon's answers to the async acks and releases,
+ * so that a bridge stopping cleanly leaves nothing to deliver again.
+ */
+static void
+out_flush(struct out *o)
+{
+	struct pollfd pfd;
+	int tries;
+
+	for (tries = 0; o->c != NULL && tries < 100; tries++) {
+		if (cq_client_process(o->c) != CQ_OK ||
+		    cq_client_pending(o->c) == 0)
+			return;
+		pfd.fd = cq_client_fd(o->c);
+		pfd.events = (short)((cq_client_events(o->c) & CQ_WANT_WRITE)
+		                         ? POLLIN | POLLOUT
+		                         : POLLIN);
+		poll(&pfd, 1, 50);
 	}
 }
 
@@ -214,20 +277,35 @@ static void
 out_step(struct out *o)
 {
 	struct route *r = o->r;
-	cq_msg *m = NULL;
+	cq_msg *m[OUT_RESERVE_MAX];
+	size_t n = 0, i, max;
 	cq_status st;
 
 	if (o->inflight >= r->window) {
 		out_wait(o, 100);
 		return;
 	}
-	st = cq_reserve(o->q, &m, o->inflight > 0 ? 0 : 200, r->lease_ms);
+	max = r->window - o->inflight;
+	if (max > OUT_RESERVE_MAX)
+		max = OUT_RESERVE_MAX;
+	st = cq_reserve_many(
+	    o->q, m, max, &n, o->inflight > 0 ? 0 : 200, r->lease_ms);
+	if (o->lost) {
+		/* An async answer inside that call saw the connection go. */
+		for (i = 0; i < n; i++)
+			cq_msg_free(m[i]);
+		n = 0;
+		st = CQ_DISCONNECTED;
+		o->lost = 0;
+	}
 	switch (st) {
 	case CQ_OK:
 		o->close_sent = 0;
 		atomic_store(&r->state, RS_RUNNING);
-		out_publish(o, m);
-		cq_msg_free(m);
+		for (i = 0; i < n; i++) {
+			out_publish(o, m[i]);
+			cq_msg_free(m[i]);
+		}
 		break;
 	case CQ_EMPTY:
 	case CQ_TIMEDOUT:
@@ -335,6 +413,7 @@ out_run(void *arg)
 		if (o.inflight > 0)
 			out_wait(&o, 50);
 	}
+	out_flush(&o);
 out:
 	jsutil_drop(&o.c, &o.q);
 	/* No callback runs after jsCtx_Destroy returns... */

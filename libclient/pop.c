@@ -147,6 +147,14 @@ cq_reserve_detached(
 	return pop_run(q, m, 1, NULL, timeout_ms, 1, lease_ms, 1);
 }
 
+/* cq_reserve_many: reserve 1..max messages, each under its own lease. */
+cq_status
+cq_reserve_many(cq_queue *q, cq_msg **msgs, size_t max, size_t *n,
+    int64_t timeout_ms, uint32_t lease_ms)
+{
+	return pop_run(q, msgs, max, n, timeout_ms, 1, lease_ms, 0);
+}
+
 /* Submit an async pop or reserve of up to max messages (one callback). */
 static cq_status
 pop_async(cq_queue *q, size_t max, int64_t timeout_ms, int reserve,
@@ -236,6 +244,52 @@ pop_msgop(
 		mo.delay_ms = lease_ms;
 	}
 	return ops_call(q->c, &req, -1, OP_PLAIN, NULL, NULL);
+}
+
+/* Submit a MsgOp (ack or release) on one reserved message; cb later. */
+static cq_status
+pop_msgop_async(cq_queue *q, Conqueue__MsgOp__Kind kind, uint64_t id,
+    cq_push_cb *cb, void *arg, cq_op **opp)
+{
+	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
+	Conqueue__MsgOp mo = CONQUEUE__MSG_OP__INIT;
+	struct cq_op *op;
+	cq_status st;
+
+	if (opp != NULL)
+		*opp = NULL;
+	if (q == NULL)
+		return CQ_INVALID;
+	req.op_case = CONQUEUE__REQUEST__OP_MSG_OP;
+	req.msg_op = &mo;
+	mo.kind = kind;
+	mo.name = ops_bytes(q->name, q->namelen);
+	mo.msg_id = id;
+	st = send_submit(q->c, &req, OP_PLAIN, -1, 0, &op);
+	if (st != CQ_OK)
+		return st;
+	op->push_cb = cb;
+	op->arg = arg;
+	if (opp != NULL)
+		*opp = op;
+	return CQ_OK;
+}
+
+/* cq_ack_async: cq_ack whose result goes to cb (NULL: nobody). */
+cq_status
+cq_ack_async(cq_queue *q, uint64_t id, cq_push_cb *cb, void *arg, cq_op **op)
+{
+	return pop_msgop_async(
+	    q, CONQUEUE__MSG_OP__KIND__ACK, id, cb, arg, op);
+}
+
+/* cq_release_async: cq_release whose result goes to cb (NULL: nobody). */
+cq_status
+cq_release_async(
+    cq_queue *q, uint64_t id, cq_push_cb *cb, void *arg, cq_op **op)
+{
+	return pop_msgop_async(
+	    q, CONQUEUE__MSG_OP__KIND__RELEASE, id, cb, arg, op);
 }
 
 /* cq_ack: a reserved message is done: delete it. */

@@ -7,7 +7,7 @@ set -u
 : "${CONQUEUED:?CONQUEUED must name the daemon binary}"
 : "${CONQUEUE_CLI:?CONQUEUE_CLI must name conqueue-cli}"
 : "${top_builddir:=.}"
-BRIDGE=$top_builddir/conqueue-bridge
+BRIDGE=${CONQUEUE_BRIDGE:-$top_builddir/conqueue-bridge}
 if [ ! -x "$BRIDGE" ]; then
 	echo "SKIP: conqueue-bridge not built (configured without NATS: libnats-dev not found or --without-nats)"
 	exit 77

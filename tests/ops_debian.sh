@@ -48,7 +48,7 @@ echo "dpkg-buildpackage -us -uc -b (DEB_BUILD_OPTIONS='$opts')"
 arch=$(dpkg --print-architecture)
 ver=$(cd "$dir/src" && dpkg-parsechangelog -S Version)
 pkgs="conqueued libconqueue-client0 libconqueue-client-dev libconqueue-event0
-    libconqueue-event-dev conqueue-cli"
+    libconqueue-event-dev conqueue-cli conqueue-bridge"
 for p in $pkgs; do
 	[ -f "$dir/${p}_${ver}_$arch.deb" ] || fail "no package $p built"
 done
@@ -99,6 +99,22 @@ want=$(grep -vc '^#' "$top_srcdir/man/links")
 deb_has libconqueue-event-dev usr/include/conqueue/conqueue-event.h \
     'usr/lib/[^/]*/libconqueue-event\.so' 'usr/lib/[^/]*/pkgconfig/conqueue-event\.pc'
 deb_has libconqueue-client0 'usr/lib/[^/]*/libconqueue-client\.so\.0'
+# The NATS bridge: program, pages, unit (installed disabled: it needs its
+# config first), the example config and the system user it runs as.
+deb_has conqueue-bridge usr/sbin/conqueue-bridge lib/systemd/system/conqueue-bridge.service \
+    usr/share/man/man8/conqueue-bridge.8.gz usr/share/man/man5/conqueue-bridge.conf.5.gz \
+    'usr/share/doc/conqueue-bridge/examples/conqueue-bridge\.conf\.example' \
+    usr/lib/sysusers.d/conqueue-bridge.conf
+deps=$(dpkg-deb -f "$dir/conqueue-bridge_${ver}_$arch.deb" Depends)
+case "$deps" in *"libconqueue-client0 (= $ver)"*) ;; *)
+	fail "conqueue-bridge does not depend on libconqueue-client0 (= $ver): $deps" ;;
+esac
+case "$deps" in *libnats*) ;; *) fail "conqueue-bridge does not depend on libnats: $deps" ;; esac
+dpkg-deb -e "$dir/conqueue-bridge_${ver}_$arch.deb" "$dir/ctl-bridge"
+grep -q 'deb-systemd-helper update-state' "$dir/ctl-bridge/postinst" ||
+    fail "conqueue-bridge's postinst does not register its unit"
+grep -q 'systemd-sysusers.*conqueue-bridge.conf' "$dir/ctl-bridge/postinst" ||
+    fail "conqueue-bridge's postinst does not create the system user"
 deb_has libconqueue-event0 'usr/lib/[^/]*/libconqueue-event\.so\.0'
 for p in libconqueue-client0 libconqueue-client-dev conqueue-cli; do
 	deps=$(dpkg-deb -f "$dir/${p}_${ver}_$arch.deb" Depends)
@@ -142,6 +158,12 @@ CONQUEUED="$root/usr/sbin/conqueued"
 CONQUEUE_CLI="$root/usr/bin/conqueue-cli"
 ldd "$CONQUEUE_CLI" | grep "libconqueue-client.so.0 => $root/" >/dev/null ||
     fail "the CLI does not load the packaged library"
+"$root/usr/sbin/conqueue-bridge" -n \
+    -c "$root/usr/share/doc/conqueue-bridge/examples/conqueue-bridge.conf.example" \
+    >"$dir/bridge-check.out" 2>&1 ||
+    fail "the packaged bridge refuses its example config: $(cat "$dir/bridge-check.out")"
+ldd "$root/usr/sbin/conqueue-bridge" | grep "libconqueue-client.so.0 => $root/" >/dev/null ||
+    fail "the bridge does not load the packaged library"
 start_daemon
 expect_rc 0 cli ping
 expect_rc 0 cli create debq
@@ -185,6 +207,9 @@ dpkg -i $debs >"$dir/install.log" 2>&1 ||
     fail "dpkg -i: $(tail -n 20 "$dir/install.log")"
 [ -x /usr/sbin/conqueued ] || fail "conqueued is not installed"
 getent passwd conqueue >/dev/null || fail "postinst did not create the conqueue user"
+[ -x /usr/sbin/conqueue-bridge ] || fail "conqueue-bridge is not installed"
+[ -e /etc/systemd/system/multi-user.target.wants/conqueue-bridge.service ] &&
+    fail "installing conqueue-bridge enabled its unit (it needs a config first)"
 cmp -s /etc/conqueued.conf "$top_srcdir/debian/conqueued.conf" ||
     fail "/etc/conqueued.conf is not the packaged example"
 pkg-config --exists conqueue-event || fail "pkg-config does not find conqueue-event"

@@ -306,6 +306,13 @@ CQ_EXPORT cq_status cq_touch(cq_queue *q, uint64_t id, uint32_t lease_ms);
  */
 CQ_EXPORT cq_status cq_release_delayed(
     cq_queue *q, uint64_t id, uint32_t delay_ms);
+/*
+ * cq_reserve_many: cq_reserve of 1..max messages into msgs[0..*n-1] (each
+ * freed by the caller, each under its own lease), waiting up to timeout_ms
+ * for the first.
+ */
+CQ_EXPORT cq_status cq_reserve_many(cq_queue *q, cq_msg **msgs, size_t max,
+    size_t *n, int64_t timeout_ms, uint32_t lease_ms);
 
 /* cq_chmod: change q's permission bits (owner or admin only). */
 CQ_EXPORT cq_status cq_chmod(cq_queue *q, uint32_t mode);
@@ -427,6 +434,15 @@ CQ_EXPORT cq_status cq_push_many_async(cq_queue *q, const void *const *bufs,
     cq_push_cb *cb, void *arg, cq_op **op);
 CQ_EXPORT cq_status cq_pop_many_async(cq_queue *q, size_t max,
     int64_t timeout_ms, cq_pop_many_cb *cb, void *arg, cq_op **op);
+/*
+ * cq_ack_async / cq_release_async: cq_ack / cq_release whose result goes
+ * to cb (NULL: nobody wants it), so a consumer can settle many reserved
+ * messages without a round trip each.
+ */
+CQ_EXPORT cq_status cq_ack_async(
+    cq_queue *q, uint64_t id, cq_push_cb *cb, void *arg, cq_op **op);
+CQ_EXPORT cq_status cq_release_async(
+    cq_queue *q, uint64_t id, cq_push_cb *cb, void *arg, cq_op **op);
 
 /*
  * cq_op_cancel: ask to cancel op. The callback still runs exactly once:
