@@ -422,9 +422,10 @@ on_push(cq_status st, void *arg)
 
 /*
  * A blocking call on a handle whose connection has async ops pending
- * keeps their order: an async push submitted first lands first, and a
- * blocking pop does not overtake an async pop parked before it (nor
- * sleep where the daemon cannot serve it in turn).
+ * keeps their order: an async push submitted first lands first, length
+ * counts an async pop submitted first among the waiters, and a blocking
+ * pop does not overtake an async pop parked before it (nor sleep where
+ * the daemon cannot serve it in turn).
  */
 START_TEST(test_blocking_behind_async)
 {
@@ -450,6 +451,8 @@ START_TEST(test_blocking_behind_async)
 	async_done = 0;
 	async_got[0] = '\0';
 	ck_assert_int_eq(cq_pop_async(q, CQ_FOREVER, on_pop, NULL, &op), CQ_OK);
+	/* Answered after the async pop parked, as on the socket: -1. */
+	ck_assert_int_eq(qlen(q), -1);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
