@@ -203,12 +203,13 @@ dpath_query_live(cq_queue *q)
 	return dpath_live(q) && !dpath_async_pending(q->c);
 }
 
-/* Receipts not sent yet: their slots are in flight until the daemon
- * settles them (a confirm frees one, a reject queues its message again). */
+/* Receipts not sent yet, or sent and maybe not read yet: their slots are
+ * in flight until the daemon settles them (a confirm frees one, a reject
+ * queues its message again). */
 static int
 dpath_receipts_pending(const cq_client *c)
 {
-	return c->confirm.n > 0 || c->reject.n > 0;
+	return c->confirm.n > 0 || c->reject.n > 0 || c->settle_id != 0;
 }
 
 /*
