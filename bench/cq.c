@@ -100,10 +100,10 @@ cqt_open(struct run *r, struct child_res *res, cq_client **cl, cq_queue **q)
 
 	/*
 	 * The socket flavours opt out of the direct path; the direct ones
-	 * opt in (the direct path is opt-in in this release).
+	 * take the library's default (direct).
 	 */
 	if (direct)
-		setenv("CONQUEUE_DIRECT", "1", 1); /* opt-in in this release */
+		unsetenv("CONQUEUE_DIRECT");
 	else
 		setenv("CONQUEUE_DIRECT", "0", 1);
 	st = cq_connect_named(cl, cqt_sock, "conqueue-bench");

@@ -64,7 +64,7 @@ pairs_child(int argc, char **argv)
 		                "QUEUE N\n");
 		return 1;
 	}
-	setenv("CONQUEUE_DIRECT", "1", 1); /* opt-in in this release */
+	unsetenv("CONQUEUE_DIRECT"); /* the default: direct */
 	if ((st = cq_connect_named(&cl, argv[2], "conqueue-bench")) != CQ_OK ||
 	    (st = cq_open(cl, argv[3], &q)) != CQ_OK) {
 		fprintf(stderr, "pairs: %s: %s\n", argv[3], cq_strstatus(st));

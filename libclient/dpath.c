@@ -36,19 +36,17 @@
 
 /*
  * 1 if handles of a connection made with these flags stay on the socket.
- * The direct path is opt-in in this release (CQ_CONNECT_DIRECT or
- * CONQUEUE_DIRECT=1); CQ_CONNECT_NO_DIRECT and CONQUEUE_DIRECT=0 win.
+ * The direct path is on by default; CQ_CONNECT_NO_DIRECT and
+ * CONQUEUE_DIRECT=0 turn it off (CQ_CONNECT_DIRECT and CONQUEUE_DIRECT=1,
+ * the opt-ins of 0.4, still say what is now the default).
  */
 int
 dpath_off(unsigned flags)
 {
 	const char *v = getenv("CONQUEUE_DIRECT");
 
-	if ((flags & CQ_CONNECT_NO_DIRECT) != 0 ||
-	    (v != NULL && strcmp(v, "0") == 0))
-		return 1;
-	return !((flags & CQ_CONNECT_DIRECT) != 0 ||
-	         (v != NULL && strcmp(v, "1") == 0));
+	return (flags & CQ_CONNECT_NO_DIRECT) != 0 ||
+	       (v != NULL && strcmp(v, "0") == 0);
 }
 
 /*

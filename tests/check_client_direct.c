@@ -120,11 +120,11 @@ wait_waiters(cq_queue *q, uint32_t poppers, uint32_t pushers)
 }
 
 /*
- * The direct path is opt-in in this release: a plain connection stays on
- * the socket, CQ_CONNECT_DIRECT or CONQUEUE_DIRECT=1 asks for it, and
- * CQ_CONNECT_NO_DIRECT or CONQUEUE_DIRECT=0 wins over both.
+ * The direct path is the default: a plain connection maps, and so does
+ * CQ_CONNECT_DIRECT or CONQUEUE_DIRECT=1 (the opt-ins of 0.4);
+ * CQ_CONNECT_NO_DIRECT or CONQUEUE_DIRECT=0 keep handles on the socket.
  */
-START_TEST(test_direct_opt_in_and_opt_outs)
+START_TEST(test_direct_by_default_and_opt_outs)
 {
 	cq_client *c = conn(0), *s = conn(1), *e, *bad = NULL;
 	cq_queue *q;
@@ -135,7 +135,7 @@ START_TEST(test_direct_opt_in_and_opt_outs)
 	q = openq(s, "dq", 0);
 	cq_queue_free(q);
 	ck_assert_int_eq(cq_connect(&e, D.sock), CQ_OK);
-	q = openq(e, "dq", 0);
+	q = openq(e, "dq", 1);
 	cq_queue_free(q);
 	cq_disconnect(e);
 	setenv("CONQUEUE_DIRECT", "1", 1);
@@ -150,6 +150,10 @@ START_TEST(test_direct_opt_in_and_opt_outs)
 	cq_disconnect(e);
 	setenv("CONQUEUE_DIRECT", "0", 1);
 	e = conn(0);
+	q = openq(e, "dq", 0);
+	cq_queue_free(q);
+	cq_disconnect(e);
+	ck_assert_int_eq(cq_connect(&e, D.sock), CQ_OK);
 	q = openq(e, "dq", 0);
 	cq_queue_free(q);
 	cq_disconnect(e);
@@ -466,7 +470,7 @@ direct_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, cleanup);
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_direct_opt_in_and_opt_outs);
+	tcase_add_test(tc, test_direct_by_default_and_opt_outs);
 	tcase_add_loop_test(tc, test_same_results_on_both_paths, 0, 2);
 	tcase_add_loop_test(tc, test_cross_path_exchange_in_order, 0, 2);
 	tcase_add_loop_test(tc, test_blocked_push_freed_by_other_path, 0, 2);

@@ -144,7 +144,7 @@ CQ_EXPORT cq_status cq_connect_named(
 
 /* Flags of cq_connect_flags(). */
 #define CQ_CONNECT_NO_DIRECT 0x1u /* every handle uses the socket path */
-#define CQ_CONNECT_DIRECT    0x2u /* ask for the direct path at cq_open */
+#define CQ_CONNECT_DIRECT    0x2u /* the direct path (the default now) */
 
 /*
  * cq_connect_flags: like cq_connect_named, with CQ_CONNECT_* flags (0: the
