@@ -121,7 +121,41 @@ reply_send_plain(struct peer *p, struct rqueue *q, Conqueue__Reply *r)
 	p->ops->send(p, r);
 }
 
-/* Reply with the stat of q, handing the reply to send (an error: plainly). */
+/*
+ * The attributes of q from the handle's private copy (no lock, no
+ * counters): what an OPEN answers while a mapper holds the lock.
+ */
+static void
+reply_fill_attr(struct rqueue *q, Conqueue__QueueStat *s)
+{
+	const struct core_attr *a = core_attr(q->core);
+
+	conqueue__queue_stat__init(s);
+	s->name.data = (uint8_t *)q->name;
+	s->name.len = q->namelen;
+	s->has_capacity = 1;
+	s->capacity = a->capacity;
+	s->has_max_size = 1;
+	s->max_size = a->max_size;
+	s->has_bands = 1;
+	s->bands = a->bands;
+	s->has_mode = 1;
+	s->mode = a->mode;
+	s->has_uid = 1;
+	s->uid = a->uid;
+	s->has_gid = 1;
+	s->gid = a->gid;
+	s->has_serial = 1;
+	s->serial = a->serial != 0;
+}
+
+/*
+ * Reply with the stat of q, handing the reply to send (an error: plainly).
+ * With a send of its own (OPEN handing over the segment) a lock held by
+ * a mapper past the daemon's 1 ms (CQ_BUSY: a direct client preempted
+ * in its critical section, on a loaded machine) does not fail the open:
+ * the reply carries the attributes only.
+ */
 void
 reply_stat_via(struct peer *p, uint64_t id, struct rqueue *q,
     void (*send)(struct peer *, struct rqueue *, Conqueue__Reply *))
@@ -130,7 +164,12 @@ reply_stat_via(struct peer *p, uint64_t id, struct rqueue *q,
 	Conqueue__QueueStat s;
 	cq_status st;
 
-	if ((st = reply_fill_stat(q, &s)) != CQ_OK) {
+	if ((st = reply_fill_stat(q, &s)) == CQ_BUSY &&
+	    send != reply_send_plain) {
+		reply_fill_attr(q, &s);
+		st = CQ_OK;
+	}
+	if (st != CQ_OK) {
 		reply_status(p, id, st, cq_strstatus(st));
 		return;
 	}

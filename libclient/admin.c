@@ -48,7 +48,7 @@ cq_is_closed(cq_queue *q, int *closed)
 	if (closed == NULL)
 		return CQ_INVALID;
 	*closed = 0;
-	if (dpath_live(q) && dpath_is_closed(q, closed) == CQ_OK)
+	if (dpath_query_live(q) && dpath_is_closed(q, closed) == CQ_OK)
 		return CQ_OK;
 	*closed = 0;
 	st = admin_qnamed(q, CONQUEUE__NAMED__KIND__IS_CLOSED, &r);
@@ -69,7 +69,7 @@ cq_length(cq_queue *q, int64_t *length)
 	if (length == NULL)
 		return CQ_INVALID;
 	*length = 0;
-	if (dpath_live(q) && dpath_length(q, length) == CQ_OK)
+	if (dpath_query_live(q) && dpath_length(q, length) == CQ_OK)
 		return CQ_OK;
 	*length = 0;
 	st = admin_qnamed(q, CONQUEUE__NAMED__KIND__LENGTH, &r);
@@ -161,7 +161,7 @@ cq_stat_size(cq_queue *q, cq_queue_stat *st, size_t size)
 	if (q == NULL)
 		return CQ_INVALID;
 	memset(&full, 0, sizeof full);
-	if (dpath_live(q))
+	if (dpath_query_live(q))
 		s = dpath_stat(q, &full);
 	if (s == CQ_CORRUPT)
 		s = admin_stat_named(q->c, q->name, &full);

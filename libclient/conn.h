@@ -92,6 +92,9 @@ struct cq_client {
 	size_t fdq_n;
 	uint64_t rx_total; /* bytes received so far */
 	int no_direct;     /* CQ_CONNECT_NO_DIRECT or CONQUEUE_DIRECT=0 */
+	/* Receipts went out with request settle_id (or just before it); 0
+	 * once a reply to it or a later request proved them settled. */
+	uint64_t settle_id;
 
 	/* Told whenever cq_client_events() may have changed. */
 	void (*watch)(cq_client *, void *);

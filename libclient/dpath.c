@@ -189,12 +189,25 @@ dpath_async_pending(const cq_client *c)
 	return c->napp > 0 || c->backlog_head != NULL || c->out_len > c->out_off;
 }
 
-/* Receipts not sent yet: their slots are in flight until the daemon
- * settles them (a confirm frees one, a reject queues its message again). */
+/*
+ * 1 if a query (length, is_closed, stat) of q is answered from the
+ * segment: q is direct and the connection has nothing pending that the
+ * socket path would have had the daemon do before answering it (an
+ * async pop submitted first shows among the waiters, say).
+ */
+int
+dpath_query_live(cq_queue *q)
+{
+	return dpath_live(q) && !dpath_async_pending(q->c);
+}
+
+/* Receipts not sent yet, or sent and maybe not read yet: their slots are
+ * in flight until the daemon settles them (a confirm frees one, a reject
+ * queues its message again). */
 static int
 dpath_receipts_pending(const cq_client *c)
 {
-	return c->confirm.n > 0 || c->reject.n > 0;
+	return c->confirm.n > 0 || c->reject.n > 0 || c->settle_id != 0;
 }
 
 /*

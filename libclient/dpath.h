@@ -12,6 +12,7 @@ int dpath_off(unsigned flags);
 cq_status dpath_open(cq_client *c, cq_queue *q);
 void dpath_free(cq_queue *q);
 int dpath_live(cq_queue *q);
+int dpath_query_live(cq_queue *q);
 cq_status dpath_push(cq_queue *q, const void *const *bufs, const size_t *lens,
     size_t n, unsigned band, int front, int64_t timeout_ms, int *via_socket);
 cq_status dpath_pop(cq_queue *q, cq_msg **msgs, size_t max, size_t *n,

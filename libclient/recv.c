@@ -87,6 +87,8 @@ recv_reply(cq_client *c, Conqueue__Reply *r, uint64_t start, uint64_t end)
 		}
 	}
 
+	if (c->settle_id != 0 && r->id >= c->settle_id)
+		c->settle_id = 0; /* the daemon read the receipts before */
 	if (r->id == 0) {
 		/* A connection-level error: the daemon closes next. */
 		conn_set_error(c, (cq_status)r->status, r->detail, 0);
@@ -159,6 +161,8 @@ recv_reply_fast(cq_client *c, const struct wire_reply *wr)
 	struct cq_op *op;
 	int got_msgs = wr->status == CQ_OK && wr->n_msgs > 0;
 
+	if (c->settle_id != 0 && wr->id >= c->settle_id)
+		c->settle_id = 0;
 	if (wr->id == 0)
 		return 0;
 	if ((op = optab_find(c, wr->id)) == NULL || op->state == OPS_BACKLOG ||

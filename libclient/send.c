@@ -99,6 +99,19 @@ send_frame(cq_client *c, const Conqueue__Request *req, size_t n, size_t body)
 	return 0;
 }
 
+/*
+ * Receipts leave in a frame of request id (0: a frame of receipts only).
+ * Until a reply to that request or a later one arrives, the daemon may
+ * not have settled them: the direct path must not trust what it sees of
+ * the slots they free (dpath.c), the socket path's order would have.
+ */
+static void
+send_settle_mark(cq_client *c, uint64_t id)
+{
+	if (c->confirm.n > 0 || c->reject.n > 0)
+		c->settle_id = id != 0 ? id : c->next_id;
+}
+
 /* Pack req with every pending receipt attached, then forget the receipts;
  * n and body are send_packed_size's for req without receipts. */
 static int
@@ -121,8 +134,10 @@ send_request(cq_client *c, Conqueue__Request *req, size_t n, size_t body)
 	rv = send_frame(c, req, n, body);
 	req->n_confirm = req->n_reject = 0;
 	req->confirm = req->reject = NULL;
-	if (rv == 0)
+	if (rv == 0) {
+		send_settle_mark(c, req->id);
 		c->confirm.n = c->reject.n = 0;
+	}
 	return rv;
 }
 
@@ -244,6 +259,7 @@ send_enc_out(cq_client *c, const struct send_enc *e)
 	wire_hot_pack(e->hot, e->id, e->body, c->confirm.v, c->confirm.n,
 	    c->reject.v, c->reject.n, c->out + c->out_len + FRAME_HDR_LEN);
 	c->out_len += FRAME_HDR_LEN + n;
+	send_settle_mark(c, e->id);
 	c->confirm.n = c->reject.n = 0;
 	return 0;
 }

@@ -450,12 +450,18 @@ pop_cb(cq_status st, cq_msg *m, void *arg)
 
 START_TEST(test_daemon_killed_and_restarted)
 {
-	cq_client *c = tc_conn(), *c2;
-	cq_queue *q = mkq(c, "keep", 8, 1), *q2, *e;
+	cq_client *c = NULL, *c2;
+	cq_queue *q, *q2, *e;
 	Conqueue__Reply *rep;
 	cq_queue_stat st;
 	struct tally t;
 	int fd;
+
+	/* What a socket client sees when the daemon dies (a direct handle
+	 * keeps pushing: check_client_direct.c). */
+	ck_assert_int_eq(
+	    cq_connect_flags(&c, tc_d.sock, NULL, CQ_CONNECT_NO_DIRECT), CQ_OK);
+	q = mkq(c, "keep", 8, 1);
 
 	ck_assert_int_eq(cq_push(q, "a", 1, 0), CQ_OK);
 	ck_assert_int_eq(cq_push(q, "b", 1, 0), CQ_OK);

@@ -422,9 +422,10 @@ on_push(cq_status st, void *arg)
 
 /*
  * A blocking call on a handle whose connection has async ops pending
- * keeps their order: an async push submitted first lands first, and a
- * blocking pop does not overtake an async pop parked before it (nor
- * sleep where the daemon cannot serve it in turn).
+ * keeps their order: an async push submitted first lands first, length
+ * counts an async pop submitted first among the waiters, and a blocking
+ * pop does not overtake an async pop parked before it (nor sleep where
+ * the daemon cannot serve it in turn).
  */
 START_TEST(test_blocking_behind_async)
 {
@@ -450,6 +451,8 @@ START_TEST(test_blocking_behind_async)
 	async_done = 0;
 	async_got[0] = '\0';
 	ck_assert_int_eq(cq_pop_async(q, CQ_FOREVER, on_pop, NULL, &op), CQ_OK);
+	/* Answered after the async pop parked, as on the socket: -1. */
+	ck_assert_int_eq(qlen(q), -1);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -512,6 +515,15 @@ START_TEST(test_full_with_receipts_pending)
 	ck_assert_int_eq(async_st, CQ_OK);
 	ck_assert_int_eq(cb_push_st, CQ_OK);
 	pop_is(q, 0, "b", 0);
+	/* Receipts sent but maybe not read yet: the socket path's order
+	 * has the daemon settle them before a later push, so does this. */
+	ck_assert_int_eq(cq_push(q, "c", 1, 0), CQ_OK);
+	async_done = 0;
+	ck_assert_int_eq(cq_pop_async(q, CQ_FOREVER, on_pop, NULL, &op), CQ_OK);
+	process_until(c, &async_done);
+	ck_assert_str_eq(async_got, "c");
+	ck_assert_int_eq(cq_try_push(q, "d", 1), CQ_OK);
+	pop_is(q, 0, "d", 0);
 	ck_assert_int_eq(cq_queue_direct(q), !_i);
 	cq_queue_free(q);
 	cq_disconnect(c);

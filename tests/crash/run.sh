@@ -257,6 +257,7 @@ batch_of() {
 client_env() {
 	CENV=()
 	case $DIRECT in
+	0) CENV=(CONQUEUE_DIRECT=0) ;; # the library's default is direct
 	1) CENV=(CONQUEUE_DIRECT=1) ;;
 	mixed) CENV=(CONQUEUE_DIRECT=$((1 - $1 % 2))) ;;
 	esac
