@@ -15,6 +15,7 @@
 #define CLI_EXIT_CLOSED   3
 #define CLI_EXIT_TIMEDOUT 4
 #define CLI_EXIT_BUSY     5
+#define CLI_EXIT_PIPE     6  /* the output was closed (EPIPE): reader gone */
 #define CLI_EXIT_USAGE    64 /* a bad command line: sysexits EX_USAGE */
 
 /* What every command gets: global options and the connection. */

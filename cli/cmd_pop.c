@@ -23,7 +23,8 @@
  * is printed is flushed (and, into a pipe, read) before that, so
  * everything confirmed has really been delivered. If output fails, leave
  * at once (_exit, from inside the callback): the connection closes with
- * the messages unconfirmed and they go back to the queue.
+ * the messages unconfirmed and they go back to the queue. A closed pipe
+ * (EPIPE: SIGPIPE is ignored) exits CLI_EXIT_PIPE without a message.
  */
 static void
 pop_print(struct cli_ctx *x, const cq_msg *m, int delim, const char *queue,
@@ -49,11 +50,12 @@ pop_print(struct cli_ctx *x, const cq_msg *m, int delim, const char *queue,
 	if (ok)
 		return;
 	/* A reader that went away is the normal end of "| head": quiet. */
-	if (errno != EPIPE)
-		fprintf(stderr,
-		    "conqueue-cli: %s: cannot write: %s (the unwritten "
-		    "messages stay in the queue)\n",
-		    x->cmd, strerror(errno));
+	if (errno == EPIPE)
+		_exit(CLI_EXIT_PIPE);
+	fprintf(stderr,
+	    "conqueue-cli: %s: cannot write: %s (the unwritten "
+	    "messages stay in the queue)\n",
+	    x->cmd, strerror(errno));
 	_exit(CLI_EXIT_ERROR);
 }
 
@@ -79,7 +81,7 @@ pop_drain(void)
 			continue;
 		}
 		if (poll(&pfd, 1, 1) > 0 && (pfd.revents & POLLERR))
-			_exit(CLI_EXIT_ERROR);
+			_exit(CLI_EXIT_PIPE);
 	}
 }
 

@@ -1,6 +1,8 @@
 /* cmd_reserve.c - reserve, ack, release and touch (at-least-once). */
 
+#include <errno.h>
 #include <inttypes.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -40,8 +42,19 @@ cmd_reserve(struct cli_ctx *x, int argc, char **argv)
 	printf("%" PRIu64 "\t", cq_msg_id(m));
 	fwrite(cq_msg_data(m), 1, cq_msg_len(m), stdout);
 	putchar('\n');
+	if (fflush(stdout) == 0) {
+		cq_msg_free(m);
+		return CLI_EXIT_OK;
+	}
+	/* Nobody saw it: release it now rather than at lease expiry. */
+	rv = errno == EPIPE ? CLI_EXIT_PIPE : CLI_EXIT_ERROR;
+	if (rv == CLI_EXIT_ERROR)
+		fprintf(stderr, "conqueue-cli: %s: cannot write: %s (the "
+		                "message is released)\n",
+		    x->cmd, strerror(errno));
+	cq_release(q, cq_msg_id(m));
 	cq_msg_free(m);
-	return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+	return rv;
 }
 
 /* Run ack/release/touch on NAME ID (release --delay MS, touch --lease MS). */

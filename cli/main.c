@@ -1,5 +1,7 @@
 /* main.c - conqueue-cli: global options and the table of commands. */
 
+#include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,7 +68,8 @@ static const char main_usage[] =
     "  -V, --version              the version\n"
     "\n"
     "exit status: 0 done, 1 error, 2 empty/full (--try), 3 closed,\n"
-    "4 timed out, 5 busy, 64 usage error\n";
+    "4 timed out, 5 busy, 6 output closed (the reader went away), 64 usage\n"
+    "error\n";
 
 /* The command called name, or NULL. */
 static const struct cli_cmd *
@@ -107,6 +110,12 @@ main(int argc, char **argv)
 	int a, rv;
 
 	memset(&x, 0, sizeof x);
+	/*
+	 * A reader that goes away (| head) makes writes fail with EPIPE
+	 * instead of killing us (exit 141) before we can put back what it
+	 * did not read: the commands exit CLI_EXIT_PIPE.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	for (a = 1; a < argc && argv[a][0] == '-'; a++) {
 		const char *o = argv[a];
 
@@ -144,6 +153,6 @@ main(int argc, char **argv)
 	/* Also sends the receipts of what was popped and written. */
 	cq_disconnect(x.c);
 	if (fflush(stdout) != 0 && rv == CLI_EXIT_OK)
-		rv = CLI_EXIT_ERROR;
+		rv = errno == EPIPE ? CLI_EXIT_PIPE : CLI_EXIT_ERROR;
 	return rv;
 }

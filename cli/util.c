@@ -160,11 +160,18 @@ cli_exit_status(cq_status st)
 	}
 }
 
-/* Report a failed operation on stderr; returns its exit status. */
+/*
+ * Report a failed operation on stderr; returns its exit status. Empty,
+ * full, closed, timed out and busy are answers (cli_status): whichever
+ * command gets one, a script gets the status alone.
+ */
 int
 cli_fail(struct cli_ctx *x, cq_status st, const char *what)
 {
 	const char *detail = x->c != NULL ? cq_client_error(x->c) : "";
+
+	if (cli_exit_status(st) != CLI_EXIT_ERROR)
+		return cli_status(x, st, what);
 
 	if (detail[0] == '\0' || strcmp(detail, cq_strstatus(st)) == 0)
 		fprintf(stderr, "conqueue-cli: %s: %s%s%s\n", x->cmd,

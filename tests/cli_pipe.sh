@@ -1,6 +1,7 @@
 #!/bin/sh
-# cli_pipe.sh - pop into a pipe whose reader exits early, and into a file
-# that cannot be written: what was not read stays in the queue.
+# cli_pipe.sh - pop into a pipe whose reader exits early or has gone (exit
+# 6, not SIGPIPE), and into a file that cannot be written: what was not
+# read stays in the queue.
 
 . "${top_srcdir:-.}/tests/cli_lib.sh"
 
@@ -19,6 +20,28 @@ left=$(cli stat p | sed -n 's/^length: //p')
 cli pop p --count "$left" | cat >"$dir/all" || fail "pop | cat"
 [ "$(wc -l <"$dir/all")" -eq "$left" ] || fail "pop | cat lost messages"
 expect_out 0 sh -c "$CONQUEUE_CLI -s '$dir/s' stat p | sed -n 's/^length: //p'"
+
+# Into a pipe nobody reads (the reader already left): not SIGPIPE (141)
+# but exit 6, quietly, and every message stays in the queue.
+cli push p x y z || fail "push x y z"
+before=$(cli stat p | sed -n 's/^length: //p')
+( "$CONQUEUE_CLI" -s "$dir/s" pop p --count 3 2>"$dir/pipe_err"
+  echo $? >"$dir/rc" ) | true
+[ "$(cat "$dir/rc")" = 6 ] || fail "pop into a closed pipe exited $(cat "$dir/rc"), want 6"
+[ -s "$dir/pipe_err" ] && fail "pop into a closed pipe said: $(cat "$dir/pipe_err")"
+i=0
+until [ "$(cli stat p | sed -n 's/^length: //p')" = "$before" ]; do
+	i=$((i + 1))
+	[ $i -lt 600 ] || fail "the message popped into a closed pipe did not come back"
+	sleep 0.05
+done
+# reserve releases what it could not print; peek just says 6.
+( "$CONQUEUE_CLI" -s "$dir/s" reserve p; echo $? >"$dir/rc" ) | true
+[ "$(cat "$dir/rc")" = 6 ] || fail "reserve into a closed pipe exited $(cat "$dir/rc"), want 6"
+expect_out 0 sh -c "$CONQUEUE_CLI -s '$dir/s' stat p | sed -n 's/^in_flight: //p'"
+( "$CONQUEUE_CLI" -s "$dir/s" peek p --count 100; echo $? >"$dir/rc" ) | true
+[ "$(cat "$dir/rc")" = 6 ] || fail "peek into a closed pipe exited $(cat "$dir/rc"), want 6"
+expect_out 3 cli purge p
 
 # A write error is reported and leaves the message in the queue.
 if [ -w /dev/full ]; then
