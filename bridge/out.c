@@ -108,6 +108,18 @@ out_release_done(cq_status st, void *arg)
 }
 
 /*
+ * Close the local connection: the daemon puts back what it still holds
+ * reserved. The async answers that closing fails (CQ_DISCONNECTED) are
+ * about this connection, not the next one.
+ */
+static void
+out_drop(struct out *o)
+{
+	jsutil_drop(&o->c, &o->q);
+	o->lost = 0;
+}
+
+/*
  * Settle what JetStream answered: ack the stored ones locally (the commit
  * point of the hop), put the failed ones back at the head of their band.
  * Both go out asynchronously, many per round trip; their answers come to
@@ -151,8 +163,7 @@ out_settle(struct out *o)
 		if (o->lost) {
 			blog("warning", o->r->name,
 			    "lost conqueued while settling; reconnecting");
-			jsutil_drop(&o->c, &o->q);
-			o->lost = 0;
+			out_drop(o);
 		}
 	}
 }
@@ -331,7 +342,7 @@ out_step(struct out *o)
 		break;
 	case CQ_DISCONNECTED:
 		blog("warning", r->name, "lost conqueued; reconnecting");
-		jsutil_drop(&o->c, &o->q);
+		out_drop(o);
 		atomic_store(&r->state, RS_NO_DAEMON);
 		break;
 	default:
@@ -415,7 +426,7 @@ out_run(void *arg)
 	}
 	out_flush(&o);
 out:
-	jsutil_drop(&o.c, &o.q);
+	out_drop(&o);
 	/* No callback runs after jsCtx_Destroy returns... */
 	if (o.js != NULL)
 		jsCtx_Destroy(o.js);
