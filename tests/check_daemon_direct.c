@@ -208,6 +208,12 @@ dd_wait_poppers(int fd, const char *name, uint32_t poppers)
 		r = rc_named(
 		    fd, CONQUEUE__NAMED__KIND__STAT, name, strlen(name));
 		ck_assert_ptr_nonnull(r);
+		/* CQ_BUSY: a mapper held the lock just then; ask again. */
+		if (r->status == CQ_BUSY) {
+			conqueue__reply__free_unpacked(r, NULL);
+			usleep(1000);
+			continue;
+		}
 		ck_assert_ptr_nonnull(r->stat);
 		now = r->stat->waiting_poppers;
 		conqueue__reply__free_unpacked(r, NULL);
