@@ -12,7 +12,7 @@
 
 /*
  * create NAME [--capacity N] [--max-size B] [--priorities N] [--mode O]
- * [--exist-ok] [--max-deliveries N] [--serial] [--lease MS].
+ * [--exist-ok] [--max-deliveries N] [--serial] [--lease MS] [--no-direct].
  */
 static int
 cmd_create(struct cli_ctx *x, int argc, char **argv)
@@ -26,6 +26,7 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	    {"--max-deliveries", NULL, 1, 0, NULL},
 	    {"--serial", NULL, 0, 0, NULL},
 	    {"--lease", NULL, 1, 0, NULL},
+	    {"--no-direct", NULL, 0, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	cq_queue_attr attr;
@@ -82,7 +83,8 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 		return cli_usage_error(x, "invalid queue name '%s'", name);
 	if ((rv = cli_connect(x)) != 0)
 		return rv;
-	st = cq_create(x->c, name, &attr);
+	st = cq_create_flags(
+	    x->c, name, &attr, opts[8].set ? CQ_CREATE_NO_DIRECT : 0);
 	/* Mode 0 in the attributes means "the default": a queue nobody but
 	 * an admin may use is made by a chmod right after. */
 	if (st == CQ_OK && opts[3].set && attr.mode == 0)
@@ -380,6 +382,7 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "[--exist-ok]\n"
     "                           [--max-deliveries N] [--serial] "
     "[--lease MS]\n"
+    "                           [--no-direct]\n"
     "Create queue NAME (1-64 bytes of [A-Za-z0-9._-], not starting "
     "with '.').\n"
     "  --capacity N         most messages (default 1024)\n"
@@ -394,7 +397,9 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "  --serial             hand out one message at a time: the next "
     "only\n"
     "                       after the previous is acked or released\n"
-    "  --lease MS           default reserve lease (default 30000)\n"};
+    "  --lease MS           default reserve lease (default 30000)\n"
+    "  --no-direct          never hand the queue to a client to map: every\n"
+    "                       operation goes through the daemon\n"};
 
 const struct cli_cmd cli_cmd_delete = {"delete", cmd_delete,
     "usage: conqueue-cli delete NAME\n"

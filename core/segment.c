@@ -252,15 +252,6 @@ segment_attach_mapped(unsigned char *base, size_t size, int fd, int dirfd,
 	(*qp)->file_uid = owner;
 	if (name != NULL && segment_remember(*qp, dirfd, name, fd) != 0)
 		return CQ_SYSTEM;
-	/*
-	 * A direct client (core_attach_fd) stops here: repair is the job of
-	 * the daemon's attach after its restart and of whoever finds a dead
-	 * owner in the lock. Running recovery at every client's open held the
-	 * lock for a scan of every slot and reset the waiter counts of
-	 * everyone sleeping on the queue.
-	 */
-	if (name == NULL)
-		return CQ_OK;
 	/* The daemon attaches after its own restart: validate and repair. */
 	st = lock_take(*qp, QUEUE_ATTACH_LOCK_MS);
 	if (st == CQ_OK) {

@@ -110,6 +110,7 @@ admin_stat_from_wire(cq_queue_stat *st, const Conqueue__QueueStat *w)
 	st->oldest_age_ms = w->oldest_age_ms;
 	st->corrupt_dropped = w->corrupt_dropped;
 	st->quarantined = w->quarantined;
+	st->no_direct = w->no_direct;
 }
 
 /* STAT name over the socket into *st (zeroed by the caller). */

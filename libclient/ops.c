@@ -111,12 +111,20 @@ cq_ping(cq_client *c)
 cq_status
 cq_create(cq_client *c, const char *name, const cq_queue_attr *attr)
 {
+	return cq_create_flags(c, name, attr, 0);
+}
+
+/* cq_create_flags: cq_create with CQ_CREATE_* flags. */
+cq_status
+cq_create_flags(cq_client *c, const char *name, const cq_queue_attr *attr,
+    unsigned flags)
+{
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Create cr = CONQUEUE__CREATE__INIT;
 	Conqueue__QueueAttr qa = CONQUEUE__QUEUE_ATTR__INIT;
 	cq_status st;
 
-	if (c == NULL)
+	if (c == NULL || (flags & ~CQ_CREATE_NO_DIRECT) != 0)
 		return CQ_INVALID;
 	if ((st = ops_check_name(c, name)) != CQ_OK)
 		return st;
@@ -140,6 +148,10 @@ cq_create(cq_client *c, const char *name, const cq_queue_attr *attr)
 		qa.lease_ms = attr->lease_ms;
 		qa.has_serial = attr->serial != 0;
 		qa.serial = attr->serial != 0;
+	}
+	if (flags & CQ_CREATE_NO_DIRECT) {
+		cr.attr = &qa;
+		qa.has_no_direct = qa.no_direct = 1;
 	}
 	return ops_call(c, &req, -1, OP_PLAIN, NULL, NULL);
 }

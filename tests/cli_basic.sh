@@ -89,4 +89,22 @@ expect_rc 0 cli delete jobs
 expect_rc 1 cli delete jobs
 expect_rc 1 cli stat jobs
 expect_out com.example.big cli list
+
+# The direct path: on by default, off for a queue created --no-direct and
+# for a client that says CONQUEUE_DIRECT=0; info NAME tells which.
+expect_rc 0 cli create fast
+expect_rc 0 cli create slow --no-direct
+cli info fast | grep -qx 'direct: true' || fail "info fast: not direct"
+cli info slow | grep -qx 'direct: false' || fail "info slow: direct"
+CONQUEUE_DIRECT=0 cli info fast | grep -qx 'direct: false' ||
+	fail "CONQUEUE_DIRECT=0 info fast: direct"
+cli stat slow | grep -qx 'no_direct: true' || fail "stat slow: no_direct"
+cli stat fast | grep -qx 'no_direct: false' || fail "stat fast: no_direct"
+cli --json info slow | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["direct"] is False and d["queue"] == "slow" and "pid" in d["daemon"]' ||
+	fail "info --json slow"
+expect_rc 0 cli push slow s1
+expect_out s1 cli pop slow
+expect_rc 1 cli info nosuch
+expect_rc 0 cli delete fast
+expect_rc 0 cli delete slow
 exit 0

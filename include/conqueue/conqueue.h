@@ -113,6 +113,7 @@ typedef struct cq_queue_stat {
 	/* Appended in 0.2 (cq_stat_size; never set for 0.1 binaries): */
 	uint64_t corrupt_dropped; /* dropped: their checksum failed */
 	int quarantined; /* storage failed validation: stat and delete only */
+	int no_direct;   /* created with CQ_CREATE_NO_DIRECT: socket path only */
 } cq_queue_stat;
 
 /* Size of cq_queue_stat in 0.1, before corrupt_dropped was appended. */
@@ -176,6 +177,17 @@ CQ_EXPORT cq_status cq_ping(cq_client *c);
  */
 CQ_EXPORT cq_status cq_create(
     cq_client *c, const char *name, const cq_queue_attr *attr);
+
+/* cq_create_flags: the queue is never handed to a client to map: every
+ * operation on it goes through the daemon (conqueue(7), the direct path). */
+#define CQ_CREATE_NO_DIRECT 0x1u
+
+/*
+ * cq_create_flags: cq_create with flags (CQ_CREATE_*; 0 is cq_create).
+ * CQ_INVALID for an unknown flag.
+ */
+CQ_EXPORT cq_status cq_create_flags(cq_client *c, const char *name,
+    const cq_queue_attr *attr, unsigned flags);
 
 /* cq_delete: close queue name (waking every waiter), then remove it. */
 CQ_EXPORT cq_status cq_delete(cq_client *c, const char *name);
