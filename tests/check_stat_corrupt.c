@@ -103,7 +103,7 @@ START_TEST(test_flipped_payload_shows_in_stat)
 	ck_assert_ptr_nonnull(strstr(out, "\nquarantined: false\n"));
 	mapper_cli(&d, "--json stat flip", out, sizeof out);
 	ck_assert_ptr_nonnull(strstr(out, "\"corrupt_dropped\": 1,"));
-	ck_assert_ptr_nonnull(strstr(out, "\"quarantined\": false\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\"quarantined\": false,\n"));
 	mapper_cli(&d, "list -l", out, sizeof out);
 	ck_assert_ptr_nonnull(strstr(out, " corrupt_dropped=1\n"));
 	ck_assert_ptr_null(strstr(out, "quarantined"));
@@ -160,7 +160,7 @@ START_TEST(test_truncated_queue_shows_quarantined)
 	mapper_cli(&d, "stat cut", out, sizeof out);
 	ck_assert_ptr_nonnull(strstr(out, "\nquarantined: true\n"));
 	mapper_cli(&d, "--json stat cut", out, sizeof out);
-	ck_assert_ptr_nonnull(strstr(out, "\"quarantined\": true\n"));
+	ck_assert_ptr_nonnull(strstr(out, "\"quarantined\": true,\n"));
 	mapper_cli(&d, "list -l", out, sizeof out);
 	ck_assert_ptr_nonnull(strstr(out, " quarantined\n"));
 	mapper_daemon_alive(&d);
