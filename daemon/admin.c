@@ -215,11 +215,8 @@ admin_named(struct peer *p, uint64_t id, const Conqueue__Named *m)
 	r.id = id;
 	switch (m->kind) {
 	case CONQUEUE__NAMED__KIND__OPEN:
-		if (m->has_direct && m->direct) {
-			reply_stat_via(p, id, q, bell_open_reply);
-			return;
-		}
-		reply_stat(p, id, q);
+		reply_open(p, id, q,
+		    m->has_direct && m->direct ? bell_open_reply : NULL);
 		return;
 	case CONQUEUE__NAMED__KIND__STAT:
 		reply_stat(p, id, q);

@@ -150,22 +150,21 @@ reply_fill_attr(struct rqueue *q, Conqueue__QueueStat *s)
 }
 
 /*
- * Reply with the stat of q, handing the reply to send (an error: plainly).
- * With a send of its own (OPEN handing over the segment) a lock held by
- * a mapper past the daemon's 1 ms (CQ_BUSY: a direct client preempted
- * in its critical section, on a loaded machine) does not fail the open:
- * the reply carries the attributes only.
+ * Reply with the stat of q, handing the reply to send. With attr_on_busy
+ * (an OPEN) a lock held by a mapper past the daemon's 1 ms (CQ_BUSY: a
+ * direct client preempted in its critical section, on a loaded machine)
+ * does not fail the call: the reply carries the attributes only.
  */
-void
-reply_stat_via(struct peer *p, uint64_t id, struct rqueue *q,
-    void (*send)(struct peer *, struct rqueue *, Conqueue__Reply *))
+static void
+reply_stat_do(struct peer *p, uint64_t id, struct rqueue *q,
+    void (*send)(struct peer *, struct rqueue *, Conqueue__Reply *),
+    int attr_on_busy)
 {
 	Conqueue__Reply r = CONQUEUE__REPLY__INIT;
 	Conqueue__QueueStat s;
 	cq_status st;
 
-	if ((st = reply_fill_stat(q, &s)) == CQ_BUSY &&
-	    send != reply_send_plain) {
+	if ((st = reply_fill_stat(q, &s)) == CQ_BUSY && attr_on_busy) {
 		reply_fill_attr(q, &s);
 		st = CQ_OK;
 	}
@@ -179,9 +178,20 @@ reply_stat_via(struct peer *p, uint64_t id, struct rqueue *q,
 	send(p, q, &r);
 }
 
+/*
+ * Reply to an OPEN of q: its stat (its attributes only while a mapper
+ * holds the lock), handed to send (NULL: sent plainly).
+ */
+void
+reply_open(struct peer *p, uint64_t id, struct rqueue *q,
+    void (*send)(struct peer *, struct rqueue *, Conqueue__Reply *))
+{
+	reply_stat_do(p, id, q, send != NULL ? send : reply_send_plain, 1);
+}
+
 /* Reply with the stat of q. */
 void
 reply_stat(struct peer *p, uint64_t id, struct rqueue *q)
 {
-	reply_stat_via(p, id, q, reply_send_plain);
+	reply_stat_do(p, id, q, reply_send_plain, 0);
 }

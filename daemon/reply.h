@@ -21,10 +21,12 @@ cq_status reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s);
 /* Reply with the stat of q. */
 void reply_stat(struct peer *p, uint64_t id, struct rqueue *q);
 /*
- * Reply with the stat of q, the reply handed to send (which sends it, e.g.
- * with fds); a failed stat is answered plainly.
+ * Reply to an OPEN of q with its stat (its attributes only while a mapper
+ * holds the lock: an open never fails CQ_BUSY), the reply handed to send
+ * (which sends it, e.g. with fds; NULL: plainly); a failed stat is
+ * answered plainly.
  */
-void reply_stat_via(struct peer *p, uint64_t id, struct rqueue *q,
+void reply_open(struct peer *p, uint64_t id, struct rqueue *q,
     void (*send)(struct peer *, struct rqueue *, Conqueue__Reply *));
 
 #endif /* CQ_DAEMON_REPLY_H */
