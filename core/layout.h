@@ -142,7 +142,21 @@ struct queue_hdr {
 	uint32_t daemon_pushers; /* socket pushers parked in the daemon */
 
 	pthread_mutex_t lock __attribute__((aligned(64)));
+
+	/*
+	 * Per-queue settings of issue 18, written at create before the magic,
+	 * in what layouts 1 and 2 left as zeroed padding after the lock (0:
+	 * off, as in every older segment). Not checksummed: a mapper may
+	 * rewrite them, and any value is safe (a mapper may pop anyway).
+	 */
+	uint64_t ttl_ms;          /* per-queue time to live, 0: none */
+	uint64_t dedup_window_ms; /* de-duplication window, 0: none */
+	uint64_t spare;           /* zero */
 };
+
+_Static_assert(sizeof(struct queue_hdr) ==
+                   offsetof(struct queue_hdr, lock) + 64,
+    "the words after the lock outgrew its 64-byte block: bump QUEUE_LAYOUT");
 
 /*
  * The owner word took what was padding before the 64-aligned lock: it must

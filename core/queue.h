@@ -70,6 +70,8 @@ struct core_attr {
 	uint32_t lease_ms;       /* default reserve lease */
 	uint32_t serial;         /* 1: one message in flight at a time */
 	uint32_t no_direct;      /* 1: never handed to direct clients */
+	uint64_t ttl_ms;          /* per-queue time to live, 0: none */
+	uint64_t dedup_window_ms; /* de-duplication window, 0: none */
 };
 
 /* A message handed out by core_pop: valid while it stays in flight. */

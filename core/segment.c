@@ -92,6 +92,9 @@ segment_handle(unsigned char *base, size_t size, int fd,
 	q->attr.lease_ms = im->lease_ms;
 	q->attr.serial = im->serial;
 	q->attr.no_direct = (im->flags & QUEUE_IMM_NO_DIRECT) != 0;
+	q->attr.ttl_ms = __atomic_load_n(&hdr->ttl_ms, __ATOMIC_RELAXED);
+	q->attr.dedup_window_ms =
+	    __atomic_load_n(&hdr->dedup_window_ms, __ATOMIC_RELAXED);
 	*qp = q;
 	return CQ_OK;
 }
@@ -188,6 +191,8 @@ core_create_at(int dirfd, const char *name, const struct core_attr *attr,
 	im.magic = 0;
 	hdr->imm = im;
 	hdr->mode = attr->mode;
+	hdr->ttl_ms = attr->ttl_ms;
+	hdr->dedup_window_ms = attr->dedup_window_ms;
 	hdr->next_id = 1;
 	for (i = 0; i < CQ_BANDS_MAX; i++)
 		hdr->head[i] = hdr->tail[i] = im.base;
