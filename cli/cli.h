@@ -72,7 +72,7 @@ extern const struct cli_cmd cli_cmd_push;
 extern const struct cli_cmd cli_cmd_pop;
 extern const struct cli_cmd cli_cmd_reserve, cli_cmd_ack, cli_cmd_release,
     cli_cmd_touch;
-extern const struct cli_cmd cli_cmd_ping, cli_cmd_info;
+extern const struct cli_cmd cli_cmd_ping, cli_cmd_info, cli_cmd_metrics;
 extern const struct cli_cmd cli_cmd_peek, cli_cmd_purge, cli_cmd_remove;
 
 #endif /* CQ_CLI_H */

@@ -28,6 +28,7 @@ static const struct cli_cmd *const main_cmds[] = {
     &cli_cmd_release,
     &cli_cmd_touch,
     &cli_cmd_info,
+    &cli_cmd_metrics,
 };
 
 static const char main_usage[] =
@@ -58,6 +59,7 @@ static const char main_usage[] =
     "  ack NAME ID | release NAME ID [--delay MS] |\n"
     "  touch NAME ID [--lease MS]\n"
     "  info                       the daemon's own figures\n"
+    "  metrics [NAME...]          OpenMetrics text (node_exporter textfile)\n"
     "\n"
     "global options:\n"
     "  -s, --socket SOCKET        the daemon's socket ($CONQUEUE_SOCKET)\n"
