@@ -393,7 +393,7 @@ admin_list(struct peer *p, uint64_t id)
 }
 
 /* Resident set size in bytes, from /proc. */
-static uint64_t
+uint64_t
 admin_rss(void)
 {
 	unsigned long long size = 0, rss = 0;

@@ -25,5 +25,7 @@ void admin_chown(struct peer *p, uint64_t id, const Conqueue__Chown *m);
 void admin_list(struct peer *p, uint64_t id);
 /* The daemon's own figures. */
 void admin_info(struct peer *p, uint64_t id);
+/* The daemon's resident set size in bytes (0: unknown). */
+uint64_t admin_rss(void);
 
 #endif /* CQ_DAEMON_ADMIN_H */

@@ -50,6 +50,7 @@ static const struct config_key config_keys[] = {
     CK(frame_timeout_ms, CT_U32, 1, 86400000),
     CK(lock_timeout_ms, CT_U32, 0, 60000),
     CK(direct, CT_BOOL, 0, 1),
+    CK(metrics_listen, CT_STRING, 0, 0),
 };
 #undef CK
 
@@ -84,7 +85,9 @@ config_free(struct config *c)
 	free(c->socket);
 	free(c->instance);
 	free(c->socket_group);
+	free(c->metrics_listen);
 	c->socket = c->instance = c->socket_group = NULL;
+	c->metrics_listen = NULL;
 }
 
 /* Format a reason into a new string. */

@@ -29,6 +29,7 @@ struct config {
 	uint32_t frame_timeout_ms;
 	uint32_t lock_timeout_ms;
 	int direct; /* hand segments to direct clients (DESIGN 2.5) */
+	char *metrics_listen; /* NULL: no metrics listener (scrape.c) */
 };
 
 /* The settings in force (main owns it; SIGHUP updates the limits). */

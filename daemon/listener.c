@@ -189,7 +189,7 @@ listener_error_cb(struct evconnlistener *l, void *arg)
 }
 
 /* Give the socket file to socket_group (a name or a number), if set. */
-static int
+int
 listener_group(const char *path, char **cause)
 {
 	const char *name = cfg.socket_group;

@@ -31,6 +31,7 @@
 #include "daemon/notify.h"
 #include "daemon/stall.h"
 #include "daemon/registry.h"
+#include "daemon/scrape.h"
 #include "daemon/waiters.h"
 
 #ifndef SYSCONFDIR
@@ -65,6 +66,7 @@ main_usage(FILE *f)
 	    "[--ready-fd N]\n"
 	    "                 [-l LEVEL] [--syslog] [-m MODE] [-g GROUP] "
 	    "[--no-direct]\n"
+	    "                 [--metrics-listen ADDRESS]\n"
 	    "  -s, --socket PATH        socket path (default: the "
 	    "CONQUEUE_SOCKET rule)\n"
 	    "  -c, --config FILE        configuration file (default %s if "
@@ -80,6 +82,9 @@ main_usage(FILE *f)
 	    "  -g, --socket-group GROUP socket file group\n"
 	    "      --no-direct          never hand segments to clients "
 	    "(direct = no)\n"
+	    "      --metrics-listen ADDRESS  serve GET /metrics on a socket "
+	    "path or a\n"
+	    "                         loopback HOST:PORT (metrics_listen)\n"
 	    "  -h, --help               this help\n"
 	    "  -V, --version            print the version\n",
 	    MAIN_DEFAULT_CONFIG);
@@ -139,6 +144,7 @@ main_stop(void)
 	log_info("shutting down");
 	notify_send("STOPPING=1");
 	listener_close();
+	scrape_close();
 	dispatch_shutdown();
 	main_stop_timer = evtimer_new(main_base, main_stop_timer_cb, NULL);
 	if (main_stop_timer != NULL)
@@ -395,6 +401,7 @@ main(int argc, char **argv)
 	    {"socket-mode", required_argument, NULL, 'm'},
 	    {"socket-group", required_argument, NULL, 'g'},
 	    {"no-direct", no_argument, NULL, 'D'},
+	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -444,6 +451,9 @@ main(int argc, char **argv)
 			break;
 		case 'D':
 			main_flag("direct", "no");
+			break;
+		case 'M':
+			main_flag("metrics_listen", optarg);
 			break;
 		case 'h':
 			main_usage(stdout);
@@ -523,6 +533,9 @@ main(int argc, char **argv)
 	if (registry_open(instance, &cause) != 0)
 		main_fatal("registry", cause);
 	bell_init(main_base);
+	if (cfg.metrics_listen != NULL &&
+	    scrape_open(main_base, cfg.metrics_listen, &cause) != 0)
+		main_fatal("metrics", cause);
 	if (listener_open(main_base, sockpath, act_fd, &cause) != 0)
 		main_fatal("listen", cause);
 	for (i = 0; i < 3; i++) {
@@ -540,6 +553,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(main_base);
 
+	scrape_close();
 	conn_free_all();
 	dispatch_free_all();
 	registry_close();
