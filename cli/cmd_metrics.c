@@ -1,5 +1,6 @@
 /* cmd_metrics.c - metrics: OpenMetrics text for node_exporter & co. */
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,9 +93,11 @@ cmd_metrics(struct cli_ctx *x, int argc, char **argv)
 	d.total_ops = in.total_ops;
 	d.storage_bytes = in.storage_bytes;
 	d.rss_bytes = in.rss_bytes;
-	/* A write error shows at main's fflush: exit 6 on EPIPE, else 1. */
-	metrics_write(stdout, &d, mq, n);
-	rv = CLI_EXIT_OK;
+	/* metrics_write flushes: a reader gone (EPIPE) is exit 6. */
+	if (metrics_write(stdout, &d, mq, n) != 0)
+		rv = errno == EPIPE ? CLI_EXIT_PIPE : CLI_EXIT_ERROR;
+	else
+		rv = CLI_EXIT_OK;
 out:
 	if (listed != NULL)
 		cq_list_free(listed);

@@ -475,6 +475,9 @@ main(int argc, char **argv)
 	if (main_load(&cfg, &cause) != 0)
 		main_fatal("configuration", cause);
 	log_open(cfg.log_level, cfg.syslog);
+	if (cfg.metrics_listen != NULL &&
+	    scrape_check(cfg.metrics_listen, &cause) != 0)
+		main_fatal("configuration", cause);
 
 	/*
 	 * The socket path, absolute (the default instance hashes it); an

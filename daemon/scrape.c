@@ -112,6 +112,17 @@ scrape_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
 	    spec);
 }
 
+/* Check spec without binding (before the daemon makes anything). */
+int
+scrape_check(const char *spec, char **cause)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	*cause = NULL;
+	return scrape_addr(spec, &ss, &len, cause);
+}
+
 /* Whether a live process accepts connections on the socket at path. */
 static int
 scrape_in_use(const struct sockaddr_un *sun)
@@ -229,8 +240,16 @@ scrape_request_cb(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		/* evhttp_send_error drops headers: Allow needs a reply. */
+		if ((body = evbuffer_new()) == NULL) {
+			evhttp_send_error(req, HTTP_BADMETHOD, NULL);
+			return;
+		}
+		evbuffer_add_printf(body, "only GET and HEAD\n");
 		evhttp_add_header(out, "Allow", "GET, HEAD");
-		evhttp_send_error(req, HTTP_BADMETHOD, NULL);
+		evhttp_add_header(out, "Content-Type", "text/plain");
+		evhttp_send_reply(req, HTTP_BADMETHOD, "Method Not Allowed", body);
+		evbuffer_free(body);
 		return;
 	}
 	if ((f = open_memstream(&text, &len)) == NULL ||

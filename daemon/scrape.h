@@ -14,6 +14,8 @@ struct event_base;
  * name is shown to whoever connects. Returns 0, or -1 with *cause.
  */
 int scrape_open(struct event_base *base, const char *spec, char **cause);
+/* scrape_check: whether spec is an address scrape_open accepts. */
+int scrape_check(const char *spec, char **cause);
 /* scrape_write: the exposition of the daemon and every queue to f. */
 int scrape_write(FILE *f);
 /* scrape_close: stop serving; remove the socket file. */
