@@ -50,6 +50,7 @@ static const struct config_key config_keys[] = {
     CK(frame_timeout_ms, CT_U32, 1, 86400000),
     CK(lock_timeout_ms, CT_U32, 0, 60000),
     CK(direct, CT_BOOL, 0, 1),
+    CK(dedup_max_keys, CT_U32, 1, 10000000),
 };
 #undef CK
 
@@ -75,6 +76,7 @@ config_defaults(struct config *c)
 	c->frame_timeout_ms = 10000;
 	c->lock_timeout_ms = 100;
 	c->direct = 1;
+	c->dedup_max_keys = 100000;
 }
 
 /* Free the strings of c. */

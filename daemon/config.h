@@ -29,6 +29,7 @@ struct config {
 	uint32_t frame_timeout_ms;
 	uint32_t lock_timeout_ms;
 	int direct; /* hand segments to direct clients (DESIGN 2.5) */
+	uint32_t dedup_max_keys; /* keys a queue's dedup table holds */
 };
 
 /* The settings in force (main owns it; SIGHUP updates the limits). */

@@ -81,7 +81,9 @@ wire_request_handled(const Conqueue__Request *req)
 	case CONQUEUE__REQUEST__OP__NOT_SET:
 		return 1;
 	case CONQUEUE__REQUEST__OP_PUSH:
-		return req->push->base.n_unknown_fields == 0;
+		/* A keyed push (doc/dedup.md) goes through protobuf-c. */
+		return req->push->base.n_unknown_fields == 0 &&
+		       !req->push->has_dedup_key;
 	case CONQUEUE__REQUEST__OP_POP:
 		return req->pop->base.n_unknown_fields == 0;
 	default:
