@@ -108,14 +108,14 @@ dedup_expire(struct dedup *d, uint64_t now)
 	struct dedup_key *k;
 
 	while ((k = TAILQ_FIRST(&d->fifo)) != NULL &&
-	    now - k->at_ms >= d->window_ms)
+	       now - k->at_ms >= d->window_ms)
 		dedup_drop(d, k);
 }
 
 /* Hold key (len bytes) for id since at_ms; NULL if out of memory. */
 static struct dedup_key *
-dedup_hold(struct dedup *d, const void *key, size_t len, uint64_t id,
-    uint64_t at_ms)
+dedup_hold(
+    struct dedup *d, const void *key, size_t len, uint64_t id, uint64_t at_ms)
 {
 	struct dedup_key *k;
 
@@ -245,12 +245,13 @@ dedup_load(struct rqueue *q)
 	}
 	end = buf + sb.st_size;
 	/* A torn or damaged record ends the log: what follows is lost. */
-	for (p = buf + 8; end - p >= (ptrdiff_t)sizeof r; p += sizeof r + r.len) {
+	for (p = buf + 8; end - p >= (ptrdiff_t)sizeof r;
+	     p += sizeof r + r.len) {
 		memcpy(&r, p, sizeof r);
 		if (r.len < 1 || r.len > CQ_DEDUP_KEY_MAX || r.zero != 0 ||
 		    end - p - (ptrdiff_t)sizeof r < r.len ||
-		    crc32c(0, p + sizeof r.crc, sizeof r - sizeof r.crc + r.len) !=
-		        r.crc)
+		    crc32c(0, p + sizeof r.crc,
+		        sizeof r - sizeof r.crc + r.len) != r.crc)
 			break;
 		/* The clock is the host's: a time ahead of now is damage. */
 		if (r.at_ms > now || now - r.at_ms >= d->window_ms)
@@ -258,8 +259,8 @@ dedup_load(struct rqueue *q)
 		/* A later record of the same key (a retry after expiry). */
 		b.len = r.len;
 		b.data = p + sizeof r;
-		e = htab_find(&d->keys,
-		    htab_hash_bytes(b.data, b.len), dedup_match, &b);
+		e = htab_find(
+		    &d->keys, htab_hash_bytes(b.data, b.len), dedup_match, &b);
 		if (e != NULL)
 			dedup_drop(d, (struct dedup_key *)e);
 		if (dedup_hold(d, b.data, b.len, r.id, r.at_ms) == NULL)

@@ -51,8 +51,8 @@ flow_do_push(struct rqueue *q, const Conqueue__Push *m, uint64_t *first)
  * reply sent; 1: go ahead and push.
  */
 static int
-flow_dedup(struct peer *p, struct rqueue *q, const Conqueue__Push *m,
-    uint64_t id)
+flow_dedup(
+    struct peer *p, struct rqueue *q, const Conqueue__Push *m, uint64_t id)
 {
 	uint64_t first = 0;
 	cq_status st;

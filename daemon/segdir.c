@@ -201,7 +201,7 @@ segdir_open(
 		if (segdir_is_bell(de->d_name))
 			continue; /* a doorbell (bell.c): not a queue */
 		if (segdir_is_dedup(de->d_name))
-			continue; /* a key table (dedup.c): its queue reads it */
+			continue; /* a key table (dedup.c) */
 		if ((n = segdir_segno(de->d_name)) == 0) {
 			log_warn("%s/%s: ignored: not a segment name",
 			    segdir_dirpath, de->d_name);

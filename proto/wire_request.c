@@ -201,8 +201,8 @@ wire_request_pack(const Conqueue__Request *req, size_t body, uint8_t *out)
 		/* Keyed pushes (doc/dedup.md): the daemon's fast decoder
 		 * declines the field, protobuf-c decodes it. */
 		if (m->has_dedup_key)
-			p = wire_bytes(p, WIRE_PUSH_DEDUP_KEY, m->dedup_key.data,
-			    m->dedup_key.len);
+			p = wire_bytes(p, WIRE_PUSH_DEDUP_KEY,
+			    m->dedup_key.data, m->dedup_key.len);
 	} else if (req->op_case == CONQUEUE__REQUEST__OP_POP) {
 		const Conqueue__Pop *m = req->pop;
 

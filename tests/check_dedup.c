@@ -162,20 +162,20 @@ START_TEST(test_bad_key_is_invalid)
 	int fd;
 
 	memset(key, 'k', sizeof key);
-	ck_assert_int_eq(cq_push_dedup(q, key, sizeof key, "x", 1, 0),
-	    CQ_INVALID);
+	ck_assert_int_eq(
+	    cq_push_dedup(q, key, sizeof key, "x", 1, 0), CQ_INVALID);
 	ck_assert_int_eq(cq_push_dedup(q, key, 0, "x", 1, 0), CQ_INVALID);
 	ck_assert_int_eq(cq_push_dedup(q, NULL, 3, "x", 1, 0), CQ_INVALID);
-	ck_assert_int_eq(cq_try_push_dedup(q, key, sizeof key, "x", 1),
-	    CQ_INVALID);
+	ck_assert_int_eq(
+	    cq_try_push_dedup(q, key, sizeof key, "x", 1), CQ_INVALID);
 	ck_assert_int_eq(cq_push_dedup_async(q, key, sizeof key, "x", 1, 0, 0,
 	                     push_cb, NULL, NULL),
 	    CQ_INVALID);
 	/* The longest key is fine. */
-	ck_assert_int_eq(cq_push_dedup(q, key, CQ_DEDUP_KEY_MAX, "x", 1, 0),
-	    CQ_OK);
-	ck_assert_int_eq(cq_push_dedup(q, key, CQ_DEDUP_KEY_MAX, "y", 1, 0),
-	    CQ_OK);
+	ck_assert_int_eq(
+	    cq_push_dedup(q, key, CQ_DEDUP_KEY_MAX, "x", 1, 0), CQ_OK);
+	ck_assert_int_eq(
+	    cq_push_dedup(q, key, CQ_DEDUP_KEY_MAX, "y", 1, 0), CQ_OK);
 	ck_assert_uint_eq(stat_of(q).length, 1);
 	/* The daemon checks too (a client that skips the library). */
 	ck_assert_int_ge(fd = rc_connect(tc_d.sock), 0);
@@ -382,7 +382,7 @@ START_TEST(test_kill_during_keyed_push_loop)
 			snprintf(k, sizeof k, "k%d", i);
 			deadline = tu_now_ms() + 30000;
 			while (c == NULL || cq_open(c, "d", &q) != CQ_OK ||
-			    (st = kpush(q, k, k)) != CQ_OK) {
+			       (st = kpush(q, k, k)) != CQ_OK) {
 				/* Lost the daemon: reconnect, and replay the
 				 * last REPLAY keys too, as a producer that
 				 * resumes from its last checkpoint would. */
@@ -412,7 +412,7 @@ START_TEST(test_kill_during_keyed_push_loop)
 	close(pfd[1]);
 	/* Kill when the producer is well into the loop (by state). */
 	while (acked < N / 4 &&
-	    (n = read(pfd[0], &acked, sizeof acked)) == sizeof acked)
+	       (n = read(pfd[0], &acked, sizeof acked)) == sizeof acked)
 		;
 	tu_daemon_kill(&tc_d);
 	ck_assert_int_eq(tu_daemon_restart(&tc_d, NULL), 0);
@@ -437,13 +437,13 @@ START_TEST(test_kill_during_keyed_push_loop)
 	for (i = 0; i < N; i++) {
 		ck_assert_msg(count[i] >= 1, "key k%d lost", i);
 		if (i <= acked)
-			ck_assert_msg(count[i] == 1, "k%d: %d copies", i,
-			    count[i]);
+			ck_assert_msg(
+			    count[i] == 1, "k%d: %d copies", i, count[i]);
 		else if (count[i] == 2)
 			twice++;
 		else
-			ck_assert_msg(count[i] == 1, "k%d: %d copies", i,
-			    count[i]);
+			ck_assert_msg(
+			    count[i] == 1, "k%d: %d copies", i, count[i]);
 	}
 	ck_assert_int_le(twice, 1);
 	cq_disconnect(c);
@@ -459,7 +459,8 @@ dedup_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, tc_cleanup);
 	tcase_set_timeout(tc, 90);
-	tcase_add_loop_test(tc, test_duplicate_within_window_adds_nothing, 0, 2);
+	tcase_add_loop_test(
+	    tc, test_duplicate_within_window_adds_nothing, 0, 2);
 	tcase_add_test(tc, test_bad_key_is_invalid);
 	tcase_add_test(tc, test_key_taken_again_after_window);
 	tcase_add_loop_test(tc, test_keys_survive_daemon_kill, 0, 2);

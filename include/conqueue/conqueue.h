@@ -254,11 +254,11 @@ CQ_EXPORT cq_status cq_push_many(cq_queue *q, const void *const *bufs,
  * duplicate. Always through the daemon. CQ_INVALID for a bad key or a
  * queue without a window, CQ_LIMIT when its key table is full.
  */
-CQ_EXPORT cq_status cq_push_dedup(cq_queue *q, const void *key,
-    size_t keylen, const void *buf, size_t len, int64_t timeout_ms);
+CQ_EXPORT cq_status cq_push_dedup(cq_queue *q, const void *key, size_t keylen,
+    const void *buf, size_t len, int64_t timeout_ms);
 /* cq_try_push_dedup: cq_push_dedup that never waits (CQ_FULL). */
-CQ_EXPORT cq_status cq_try_push_dedup(cq_queue *q, const void *key,
-    size_t keylen, const void *buf, size_t len);
+CQ_EXPORT cq_status cq_try_push_dedup(
+    cq_queue *q, const void *key, size_t keylen, const void *buf, size_t len);
 
 /*
  * cq_pop: take the oldest message of the highest non-empty band, waiting up
