@@ -178,6 +178,7 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 	    {"--front", NULL, 0, 0, NULL},
 	    {"--priority", NULL, 1, 0, NULL},
 	    {"--null", "-0", 0, 0, NULL},
+	    {"--dedup-key", NULL, 1, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	struct push_how h = {0, 0, CQ_FOREVER};
@@ -209,13 +210,25 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 		h.band = (unsigned)v;
 	h.front = opts[2].set;
 	delim = opts[4].set ? '\0' : '\n';
+	if (rv == 0 && opts[5].set && (n != 2 || h.front || h.band != 0))
+		rv = cli_usage_error(x, "--dedup-key takes exactly one MESSAGE "
+		                        "and neither --front nor --priority");
+	if (rv == 0 && opts[5].set &&
+	    (opts[5].arg[0] == '\0' || strlen(opts[5].arg) > CQ_DEDUP_KEY_MAX))
+		rv = cli_usage_error(
+		    x, "a dedup key is 1..%d bytes", CQ_DEDUP_KEY_MAX);
 	if (rv == 0)
 		rv = cli_open(x, operands[0], &q);
 	if (rv != 0) {
 		free(operands);
 		return rv;
 	}
-	if (n > 1) {
+	if (opts[5].set) {
+		/* A key the queue saw within its window: OK, nothing added. */
+		st = cq_push_dedup(q, opts[5].arg, strlen(opts[5].arg),
+		    operands[1], strlen(operands[1]), h.timeout_ms);
+		done += st == CQ_OK;
+	} else if (n > 1) {
 		for (i = 1; i < n && st == CQ_OK;) {
 			for (k = 0; k < PUSH_BATCH && i < n; k++, i++) {
 				bufs[k] = operands[i];
@@ -248,10 +261,14 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 const struct cli_cmd cli_cmd_push = {"push", cmd_push,
     "usage: conqueue-cli push NAME [MESSAGE...] [--try] [--timeout MS]\n"
     "                         [--front] [--priority P] [-0]\n"
+    "       conqueue-cli push NAME MESSAGE --dedup-key KEY [--try]\n"
+    "                         [--timeout MS]\n"
     "Push each MESSAGE; with none, each line of standard input (read as\n"
     "it arrives) is one message.\n"
     "  --try          do not wait for room: exit 2 when full\n"
     "  --timeout MS   wait at most MS ms for room for each message\n"
     "  --front        push to the head of the band\n"
     "  --priority P   band P (0 lowest, default)\n"
-    "  -0             standard input holds NUL-terminated records\n"};
+    "  -0             standard input holds NUL-terminated records\n"
+    "  --dedup-key KEY  de-duplicate: if the queue (create --dedup-window)\n"
+    "                 saw KEY within its window, succeed and add nothing\n"};

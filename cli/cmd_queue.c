@@ -12,7 +12,8 @@
 
 /*
  * create NAME [--capacity N] [--max-size B] [--priorities N] [--mode O]
- * [--exist-ok] [--max-deliveries N] [--serial] [--lease MS] [--no-direct].
+ * [--exist-ok] [--max-deliveries N] [--serial] [--lease MS] [--no-direct]
+ * [--dedup-window MS].
  */
 static int
 cmd_create(struct cli_ctx *x, int argc, char **argv)
@@ -27,9 +28,11 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	    {"--serial", NULL, 0, 0, NULL},
 	    {"--lease", NULL, 1, 0, NULL},
 	    {"--no-direct", NULL, 0, 0, NULL},
+	    {"--dedup-window", NULL, 1, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	cq_queue_attr attr;
+	int64_t window = 0;
 	char *name;
 	int64_t v;
 	int n, rv;
@@ -79,12 +82,15 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 			return rv;
 		attr.lease_ms = (uint32_t)v;
 	}
+	if (opts[9].set && (rv = cli_int(x, "dedup-window", opts[9].arg, 0,
+	                        CQ_DEDUP_WINDOW_MAX, 10, &window)) != 0)
+		return rv;
 	if (!cq_name_valid(name, strlen(name)))
 		return cli_usage_error(x, "invalid queue name '%s'", name);
 	if ((rv = cli_connect(x)) != 0)
 		return rv;
-	st = cq_create_flags(
-	    x->c, name, &attr, opts[8].set ? CQ_CREATE_NO_DIRECT : 0);
+	st = cq_create_dedup(x->c, name, &attr,
+	    opts[8].set ? CQ_CREATE_NO_DIRECT : 0, (uint64_t)window);
 	/* Mode 0 in the attributes means "the default": a queue nobody but
 	 * an admin may use is made by a chmod right after. */
 	if (st == CQ_OK && opts[3].set && attr.mode == 0)
@@ -382,7 +388,7 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "[--exist-ok]\n"
     "                           [--max-deliveries N] [--serial] "
     "[--lease MS]\n"
-    "                           [--no-direct]\n"
+    "                           [--no-direct] [--dedup-window MS]\n"
     "Create queue NAME (1-64 bytes of [A-Za-z0-9._-], not starting "
     "with '.').\n"
     "  --capacity N         most messages (default 1024)\n"
@@ -399,7 +405,10 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "                       after the previous is acked or released\n"
     "  --lease MS           default reserve lease (default 30000)\n"
     "  --no-direct          never hand the queue to a client to map: every\n"
-    "                       operation goes through the daemon\n"};
+    "                       operation goes through the daemon\n"
+    "  --dedup-window MS    pushes with a --dedup-key seen within MS ms\n"
+    "                       add nothing (0: off, the default; at most\n"
+    "                       a day)\n"};
 
 const struct cli_cmd cli_cmd_delete = {"delete", cmd_delete,
     "usage: conqueue-cli delete NAME\n"

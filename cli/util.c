@@ -380,7 +380,12 @@ cli_stat_print(struct cli_ctx *x, const cq_queue_stat *st, int indent)
 	CLI_FIELD("corrupt_dropped", "%llu",
 	    (unsigned long long)st->corrupt_dropped, 0);
 	CLI_FIELD("quarantined", "%s", st->quarantined ? "true" : "false", 0);
-	CLI_FIELD("no_direct", "%s", st->no_direct ? "true" : "false", 1);
+	CLI_FIELD("no_direct", "%s", st->no_direct ? "true" : "false", 0);
+	CLI_FIELD("dedup_window_ms", "%llu",
+	    (unsigned long long)st->dedup_window_ms, 0);
+	CLI_FIELD("dedup_keys", "%llu", (unsigned long long)st->dedup_keys, 0);
+	CLI_FIELD("dedup_suppressed", "%llu",
+	    (unsigned long long)st->dedup_suppressed, 1);
 #undef CLI_FIELD
 	if (x->json)
 		printf("%s}", indent ? "  " : "");

@@ -107,6 +107,8 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	                 : RESV_DEFAULT_LEASE_MS;
 	a.serial = qa && qa->has_serial && qa->serial;
 	a.no_direct = qa && qa->has_no_direct && qa->no_direct;
+	a.dedup_window_ms =
+	    qa && qa->has_dedup_window_ms ? qa->dedup_window_ms : 0;
 	a.uid = p->uid;
 	a.gid = p->gid;
 	if (a.capacity < 1 || a.capacity > cfg.max_capacity) {
@@ -117,6 +119,11 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	if (a.max_size < 1 || a.max_size > cfg.max_message) {
 		reply_f(p, id, CQ_INVALID, "max_size must be 1..%u",
 		    cfg.max_message);
+		return;
+	}
+	if (a.dedup_window_ms > CQ_DEDUP_WINDOW_MAX) {
+		reply_f(p, id, CQ_INVALID, "dedup_window_ms must be 0..%u",
+		    CQ_DEDUP_WINDOW_MAX);
 		return;
 	}
 	if (a.bands < 1 || a.bands > CQ_BANDS_MAX) {

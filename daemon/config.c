@@ -51,6 +51,7 @@ static const struct config_key config_keys[] = {
     CK(lock_timeout_ms, CT_U32, 0, 60000),
     CK(direct, CT_BOOL, 0, 1),
     CK(metrics_listen, CT_STRING, 0, 0),
+    CK(dedup_max_keys, CT_U32, 1, 10000000),
 };
 #undef CK
 
@@ -76,6 +77,7 @@ config_defaults(struct config *c)
 	c->frame_timeout_ms = 10000;
 	c->lock_timeout_ms = 100;
 	c->direct = 1;
+	c->dedup_max_keys = 100000;
 }
 
 /* Free the strings of c. */

@@ -30,6 +30,7 @@ struct config {
 	uint32_t lock_timeout_ms;
 	int direct; /* hand segments to direct clients (DESIGN 2.5) */
 	char *metrics_listen; /* NULL: no metrics listener (scrape.c) */
+	uint32_t dedup_max_keys; /* keys a queue's dedup table holds */
 };
 
 /* The settings in force (main owns it; SIGHUP updates the limits). */

@@ -11,6 +11,7 @@
 #include "daemon/access.h"
 #include "daemon/bell.h"
 #include "daemon/config.h"
+#include "daemon/dedup.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
 #include "daemon/op.h"
@@ -42,6 +43,29 @@ flow_do_push(struct rqueue *q, const Conqueue__Push *m, uint64_t *first)
 	st = core_push_many(q->core, iov, m->n_data, m->band, m->front, first);
 	free(iov);
 	return st;
+}
+
+/*
+ * A keyed push answered from its queue's key table (a duplicate: CQ_OK
+ * with the first push's id; the table full: CQ_LIMIT) returns 0 with the
+ * reply sent; 1: go ahead and push.
+ */
+static int
+flow_dedup(
+    struct peer *p, struct rqueue *q, const Conqueue__Push *m, uint64_t id)
+{
+	uint64_t first = 0;
+	cq_status st;
+
+	if (!dedup_before(q, m, &st, &first))
+		return 1;
+	if (st == CQ_LIMIT)
+		reply_f(p, id, CQ_LIMIT,
+		    "the queue's dedup table is full (dedup_max_keys %u)",
+		    cfg.dedup_max_keys);
+	else
+		flow_reply(p, id, WAIT_PUSH, st, first);
+	return 0;
 }
 
 /*
@@ -332,7 +356,13 @@ flow_serve(struct rqueue *q)
 		q->serve_again = 0;
 		while ((w = flow_first_live(q, WAIT_PUSH)) != NULL) {
 			o = op_of_waiter(w);
+			if (!flow_dedup(o->peer, q, &o->push, o->id)) {
+				op_free(o);
+				continue;
+			}
 			st = flow_do_push(q, &o->push, &first);
+			if (st == CQ_OK)
+				dedup_after(q, &o->push, first);
 			if (st == CQ_BUSY)
 				stall_busy(q); /* parked ops stay: retried */
 			if (st == CQ_FULL || st == CQ_BUSY)
@@ -410,7 +440,7 @@ flow_park(struct peer *p, struct rqueue *q, const Conqueue__Request *req,
 		o->pop = *req->pop;
 	else {
 		o->push = *req->push;
-		size = o->push.n_data * sizeof *d;
+		size = o->push.n_data * sizeof *d + o->push.dedup_key.len;
 		for (i = 0; i < o->push.n_data; i++)
 			size += o->push.data[i].len;
 		/* A queue that is full parks every push: most fit inline. */
@@ -428,6 +458,12 @@ flow_park(struct peer *p, struct rqueue *q, const Conqueue__Request *req,
 			at += d[i].len;
 		}
 		o->push.data = d;
+		/* A keyed push's key follows its messages (dedup.c). */
+		if (o->push.has_dedup_key) {
+			memcpy(at, req->push->dedup_key.data,
+			    o->push.dedup_key.len);
+			o->push.dedup_key.data = at;
+		}
 	}
 	o->pop.name.data = o->push.name.data = NULL;
 	o->pop.name.len = o->push.name.len = 0;
@@ -454,6 +490,7 @@ flow_push(struct peer *p, const Conqueue__Request *req)
 	const Conqueue__Push *m = req->push;
 	int64_t timeout = m->has_timeout_ms ? m->timeout_ms : -1;
 	const struct core_attr *a;
+	const char *why;
 	struct rqueue *q;
 	uint64_t first = 0;
 	cq_status st;
@@ -487,11 +524,18 @@ flow_push(struct peer *p, const Conqueue__Request *req)
 			return;
 		}
 	}
+	if ((why = dedup_invalid(q, m)) != NULL) {
+		reply_status(p, req->id, CQ_INVALID, why);
+		return;
+	}
+	/* A duplicate is answered now, even behind parked pushers. */
+	if (!flow_dedup(p, q, m, req->id))
+		return;
 	/* Earlier parked pushers go first (no starvation of batches). */
 	if (flow_first_live(q, WAIT_PUSH) != NULL && !core_is_closed(q->core))
 		st = CQ_FULL;
-	else
-		st = flow_do_push(q, m, &first);
+	else if ((st = flow_do_push(q, m, &first)) == CQ_OK)
+		dedup_after(q, m, first);
 	/* A mapper holds the lock: a blocking push waits as if full. */
 	if (st == CQ_BUSY)
 		stall_busy(q);

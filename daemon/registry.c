@@ -18,6 +18,7 @@
 #include "daemon/config.h"
 #include "daemon/bell.h"
 #include "daemon/crashpoint.h"
+#include "daemon/dedup.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
 #include "daemon/segdir.h"
@@ -237,6 +238,7 @@ registry_reattach(const char *seg, uint32_t segno)
 	q->uid = a->uid;
 	q->storage = core_segment_size(a);
 	registry_charge(q, 1);
+	dedup_open(q, 0);
 	log_debug("reattached queue '%s' (%s/%s)", a->name, segdir_path(), seg);
 }
 
@@ -281,6 +283,7 @@ registry_close(void)
 	while ((q = TAILQ_FIRST(&registry_queues)) != NULL) {
 		TAILQ_REMOVE(&registry_queues, q, link);
 		bell_free(q);
+		dedup_free(q);
 		if (q->core != NULL)
 			core_detach(q->core);
 		htab_free(&q->resv);
@@ -424,6 +427,7 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 	q->uid = attr->uid;
 	q->storage = size;
 	registry_charge(q, 1);
+	dedup_open(q, 1);
 	*qp = q;
 	return CQ_OK;
 }
@@ -446,6 +450,7 @@ registry_delete(struct rqueue *q)
 	crashpoint("delete.before_unlink");
 	st = core_unlink_at(segdir_fd(), q->segname);
 	crashpoint("delete.after_unlink");
+	dedup_delete(q);
 	if (st != CQ_OK)
 		log_warn("queue '%.*s': removing %s/%s: %s", (int)q->namelen,
 		    q->name, segdir_path(), q->segname, cq_strstatus(st));

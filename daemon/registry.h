@@ -38,6 +38,7 @@ struct rqueue {
 	int bell_fd;            /* its FIFO, valid while bell_ev is set */
 	struct event *stall_ev; /* stall.c: retry timer, made on first use */
 	uint32_t stall_ms;      /* stall.c: its backoff; 0: not stalled */
+	struct dedup *dedup;    /* dedup.c: keys seen, NULL: no window */
 };
 TAILQ_HEAD(rqueue_list, rqueue);
 

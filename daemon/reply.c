@@ -6,6 +6,7 @@
 
 #include "common/common.h"
 #include "core/direct.h"
+#include "daemon/dedup.h"
 #include "daemon/reply.h"
 
 /* Send a reply carrying only a status and detail. */
@@ -101,6 +102,11 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 	SET(closed, st.closed != 0);
 	SET(paused, st.paused != 0);
 	SET(pause_count, (uint32_t)st.paused);
+	if (st.attr.dedup_window_ms != 0) {
+		SET(dedup_window_ms, st.attr.dedup_window_ms);
+		dedup_counts(q, &s->dedup_keys, &s->dedup_suppressed);
+		s->has_dedup_keys = s->has_dedup_suppressed = 1;
+	}
 	SET(total_pushed, st.total_pushed);
 	SET(total_popped, st.total_popped);
 	SET(dead_lettered, st.dead_lettered);

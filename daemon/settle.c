@@ -79,6 +79,7 @@ settle_dead_letter(struct rqueue *q, const struct core_msg *m, int quiet)
 	if ((dlq = registry_find(a.name, (size_t)n)) == NULL) {
 		a.max_deliveries = 0;
 		a.serial = 0;
+		a.dedup_window_ms = 0; /* dead letters carry no keys */
 		st = registry_create(&a, 1, &dlq, why, sizeof why);
 		if (st != CQ_OK) {
 			if (!quiet)

@@ -111,6 +111,9 @@ admin_stat_from_wire(cq_queue_stat *st, const Conqueue__QueueStat *w)
 	st->corrupt_dropped = w->corrupt_dropped;
 	st->quarantined = w->quarantined;
 	st->no_direct = w->no_direct;
+	st->dedup_window_ms = w->dedup_window_ms;
+	st->dedup_keys = w->dedup_keys;
+	st->dedup_suppressed = w->dedup_suppressed;
 }
 
 /* STAT name over the socket into *st (zeroed by the caller). */
@@ -164,6 +167,12 @@ cq_stat_size(cq_queue *q, cq_queue_stat *st, size_t size)
 	memset(&full, 0, sizeof full);
 	if (dpath_query_live(q))
 		s = dpath_stat(q, &full);
+	/* The key counts are the daemon's (dedup.c): ask it for them. */
+	if (s == CQ_OK && full.dedup_window_ms != 0 &&
+	    size > offsetof(cq_queue_stat, dedup_keys)) {
+		memset(&full, 0, sizeof full);
+		s = CQ_CORRUPT;
+	}
 	if (s == CQ_CORRUPT)
 		s = admin_stat_named(q->c, q->name, &full);
 	return s == CQ_OK ? admin_stat_out(&full, st, size) : s;

@@ -219,3 +219,85 @@ cq_push_front_async(cq_queue *q, const void *buf, size_t len, unsigned band,
 {
 	return push_hot(q, buf, len, band, 1, timeout_ms, cb, arg, op, 1);
 }
+
+/*
+ * A keyed push (doc/dedup.md): one message, always through the daemon,
+ * which holds the keys; blocking when async is 0.
+ */
+static cq_status
+push_keyed(cq_queue *q, const void *key, size_t keylen, const void *buf,
+    size_t len, unsigned band, int64_t timeout_ms, cq_push_cb *cb, void *arg,
+    cq_op **opp, int async)
+{
+	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
+	Conqueue__Push push = CONQUEUE__PUSH__INIT;
+	ProtobufCBinaryData data;
+	struct cq_op *op;
+	cq_status st;
+
+	if (opp != NULL)
+		*opp = NULL;
+	if ((st = push_check(q, &buf, &len, 1)) == CQ_OK &&
+	    (key == NULL || keylen < 1 || keylen > CQ_DEDUP_KEY_MAX))
+		st = CQ_INVALID;
+	if (st != CQ_OK) {
+		if (q != NULL && !async)
+			conn_set_error(q->c, st,
+			    st == CQ_INVALID && key != NULL
+			        ? "a dedup key is 1..256 bytes"
+			        : NULL,
+			    0);
+		return st;
+	}
+	data = ops_bytes(buf, len);
+	req.op_case = CONQUEUE__REQUEST__OP_PUSH;
+	req.push = &push;
+	push.name = ops_bytes(q->name, q->namelen);
+	push.n_data = 1;
+	push.data = &data;
+	push.has_band = band != 0;
+	push.band = band;
+	push.has_timeout_ms = 1;
+	push.timeout_ms = ops_timeout(timeout_ms);
+	push.has_dedup_key = 1;
+	push.dedup_key = ops_bytes(key, keylen);
+	if (!async)
+		return ops_call(
+		    q->c, &req, push.timeout_ms, OP_PLAIN, NULL, NULL);
+	st = send_submit(q->c, &req, OP_PLAIN, push.timeout_ms, 0, &op);
+	if (st == CQ_OK) {
+		op->push_cb = cb;
+		op->arg = arg;
+		if (opp != NULL)
+			*opp = op;
+	}
+	return st;
+}
+
+/* cq_push_dedup: push with a de-duplication key. */
+cq_status
+cq_push_dedup(cq_queue *q, const void *key, size_t keylen, const void *buf,
+    size_t len, int64_t timeout_ms)
+{
+	return push_keyed(
+	    q, key, keylen, buf, len, 0, timeout_ms, NULL, NULL, NULL, 0);
+}
+
+/* cq_try_push_dedup: a keyed push that never waits. */
+cq_status
+cq_try_push_dedup(
+    cq_queue *q, const void *key, size_t keylen, const void *buf, size_t len)
+{
+	return push_keyed(
+	    q, key, keylen, buf, len, 0, CQ_NOWAIT, NULL, NULL, NULL, 0);
+}
+
+/* cq_push_dedup_async: a keyed push; cb runs later. */
+cq_status
+cq_push_dedup_async(cq_queue *q, const void *key, size_t keylen,
+    const void *buf, size_t len, unsigned band, int64_t timeout_ms,
+    cq_push_cb *cb, void *arg, cq_op **op)
+{
+	return push_keyed(
+	    q, key, keylen, buf, len, band, timeout_ms, cb, arg, op, 1);
+}

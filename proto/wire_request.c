@@ -49,6 +49,8 @@ wire_push_len(const Conqueue__Push *m)
 		len += 2;
 	if (m->has_timeout_ms)
 		len += wire_vfield(wire_zigzag(m->timeout_ms));
+	if (m->has_dedup_key)
+		len += wire_lenfield(m->dedup_key.len);
 	return len;
 }
 
@@ -196,6 +198,11 @@ wire_request_pack(const Conqueue__Request *req, size_t body, uint8_t *out)
 		if (m->has_timeout_ms)
 			p = wire_vput(p, WIRE_PUSH_TIMEOUT_MS,
 			    wire_zigzag(m->timeout_ms));
+		/* Keyed pushes (doc/dedup.md): the daemon's fast decoder
+		 * declines the field, protobuf-c decodes it. */
+		if (m->has_dedup_key)
+			p = wire_bytes(p, WIRE_PUSH_DEDUP_KEY,
+			    m->dedup_key.data, m->dedup_key.len);
 	} else if (req->op_case == CONQUEUE__REQUEST__OP_POP) {
 		const Conqueue__Pop *m = req->pop;
 

@@ -528,7 +528,12 @@ START_TEST(test_requests_encode_as_protobuf_c)
 				push.front = 1;
 				push.has_timeout_ms = 1;
 				push.timeout_ms = timeouts[(i + j) % 5];
+				/* A keyed push (doc/dedup.md): 1..256 bytes. */
+				push.has_dedup_key = k == 1;
+				push.dedup_key.data = data;
+				push.dedup_key.len = 1 + lens[j] % 256;
 				request_same(&req);
+				push.has_dedup_key = 0;
 				/* A pop. */
 				req.op_case = CONQUEUE__REQUEST__OP_POP;
 				req.pop = &pop;

@@ -59,6 +59,9 @@ CQ_EXPORT const char *cq_version(void);
 #define CQ_NOWAIT  0    /* try: never wait */
 
 #define CQ_NAME_MAX  64 /* longest queue name in bytes */
+#define CQ_DEDUP_KEY_MAX 256 /* longest de-duplication key in bytes */
+/* Longest de-duplication window (ms): a day. */
+#define CQ_DEDUP_WINDOW_MAX 86400000
 #define CQ_BANDS_MAX 8  /* most priority bands per queue */
 
 /*
@@ -114,6 +117,10 @@ typedef struct cq_queue_stat {
 	uint64_t corrupt_dropped; /* dropped: their checksum failed */
 	int quarantined; /* storage failed validation: stat and delete only */
 	int no_direct;   /* created with CQ_CREATE_NO_DIRECT: socket path only */
+	/* Appended in 0.3: */
+	uint64_t dedup_window_ms;  /* 0: no de-duplication */
+	uint64_t dedup_keys;       /* keys held within the window */
+	uint64_t dedup_suppressed; /* keyed pushes answered as duplicates */
 } cq_queue_stat;
 
 /* Size of cq_queue_stat in 0.1, before corrupt_dropped was appended. */
@@ -188,6 +195,13 @@ CQ_EXPORT cq_status cq_create(
  */
 CQ_EXPORT cq_status cq_create_flags(cq_client *c, const char *name,
     const cq_queue_attr *attr, unsigned flags);
+/*
+ * cq_create_dedup: cq_create_flags with a de-duplication window of
+ * window_ms (1..CQ_DEDUP_WINDOW_MAX; 0 is cq_create_flags): a keyed push
+ * (cq_push_dedup) whose key the queue saw within the window adds nothing.
+ */
+CQ_EXPORT cq_status cq_create_dedup(cq_client *c, const char *name,
+    const cq_queue_attr *attr, unsigned flags, uint64_t window_ms);
 
 /* cq_delete: close queue name (waking every waiter), then remove it. */
 CQ_EXPORT cq_status cq_delete(cq_client *c, const char *name);
@@ -233,6 +247,18 @@ CQ_EXPORT cq_status cq_push_front(cq_queue *q, const void *buf, size_t len,
  */
 CQ_EXPORT cq_status cq_push_many(cq_queue *q, const void *const *bufs,
     const size_t *lens, size_t n, unsigned band, int64_t timeout_ms);
+/*
+ * cq_push_dedup: cq_push with a de-duplication key (1..CQ_DEDUP_KEY_MAX
+ * bytes, copied): if the queue saw key within its window (cq_create_dedup),
+ * CQ_OK and nothing is added, so a retry after a lost reply cannot
+ * duplicate. Always through the daemon. CQ_INVALID for a bad key or a
+ * queue without a window, CQ_LIMIT when its key table is full.
+ */
+CQ_EXPORT cq_status cq_push_dedup(cq_queue *q, const void *key, size_t keylen,
+    const void *buf, size_t len, int64_t timeout_ms);
+/* cq_try_push_dedup: cq_push_dedup that never waits (CQ_FULL). */
+CQ_EXPORT cq_status cq_try_push_dedup(
+    cq_queue *q, const void *key, size_t keylen, const void *buf, size_t len);
 
 /*
  * cq_pop: take the oldest message of the highest non-empty band, waiting up
@@ -421,6 +447,10 @@ CQ_EXPORT cq_status cq_push_async(cq_queue *q, const void *buf, size_t len,
 CQ_EXPORT cq_status cq_push_front_async(cq_queue *q, const void *buf,
     size_t len, unsigned band, int64_t timeout_ms, cq_push_cb *cb, void *arg,
     cq_op **op);
+/* cq_push_dedup_async: cq_push_dedup (key, band) with a callback. */
+CQ_EXPORT cq_status cq_push_dedup_async(cq_queue *q, const void *key,
+    size_t keylen, const void *buf, size_t len, unsigned band,
+    int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **op);
 CQ_EXPORT cq_status cq_pop_async(
     cq_queue *q, int64_t timeout_ms, cq_pop_cb *cb, void *arg, cq_op **op);
 CQ_EXPORT cq_status cq_reserve_async(cq_queue *q, int64_t timeout_ms,
