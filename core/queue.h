@@ -85,6 +85,21 @@ struct core_msg {
 	const void *data; /* points into the segment */
 };
 
+/* A live message as core_scan shows it (data valid during the call). */
+struct core_live {
+	uint64_t id;
+	uint64_t pos; /* ring position; in flight: its band's head - 1 */
+	uint64_t enqueued_ns;
+	uint32_t band;
+	uint32_t deliveries;
+	uint32_t len;
+	int in_flight;
+	const void *data;
+};
+
+/* Called per live message under the lock; nonzero stops the scan. */
+typedef int core_scan_fn(void *arg, const struct core_live *m);
+
 /* State and counters. */
 struct core_stat {
 	struct core_attr attr;
@@ -314,6 +329,15 @@ cq_status core_remove(struct core_queue *q, uint64_t id);
 /* Count one dead-lettered message in the stats. */
 cq_status core_count_dead_letter(struct core_queue *q);
 /* Fill st. */
+/*
+ * Durability (core/snap.c): every live message under one lock hold (queued
+ * in pop order per band, then in flight) and the next id; put one message
+ * back at the tail of its band with its id; raise next_id to at least id.
+ */
+cq_status core_scan(
+    struct core_queue *q, core_scan_fn *fn, void *arg, uint64_t *next_id);
+cq_status core_restore(struct core_queue *q, const struct core_live *m);
+cq_status core_set_next_id(struct core_queue *q, uint64_t id);
 cq_status core_stat(struct core_queue *q, struct core_stat *st);
 /*
  * core_dropped: how many corrupt messages this handle dropped (on pop or
