@@ -18,6 +18,7 @@
 #include "daemon/config.h"
 #include "daemon/bell.h"
 #include "daemon/crashpoint.h"
+#include "daemon/delay.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
 #include "daemon/segdir.h"
@@ -237,6 +238,7 @@ registry_reattach(const char *seg, uint32_t segno)
 	q->uid = a->uid;
 	q->storage = core_segment_size(a);
 	registry_charge(q, 1);
+	delay_rearm_all(q);
 	log_debug("reattached queue '%s' (%s/%s)", a->name, segdir_path(), seg);
 }
 
