@@ -111,6 +111,7 @@ admin_stat_from_wire(cq_queue_stat *st, const Conqueue__QueueStat *w)
 	st->corrupt_dropped = w->corrupt_dropped;
 	st->quarantined = w->quarantined;
 	st->no_direct = w->no_direct;
+	st->delayed = w->delayed;
 }
 
 /* STAT name over the socket into *st (zeroed by the caller). */

@@ -114,6 +114,8 @@ typedef struct cq_queue_stat {
 	uint64_t corrupt_dropped; /* dropped: their checksum failed */
 	int quarantined; /* storage failed validation: stat and delete only */
 	int no_direct;   /* created with CQ_CREATE_NO_DIRECT: socket path only */
+	/* Appended later (a struct of an older header never gets them): */
+	uint64_t delayed; /* pushed with a delay, not yet due (not in_flight) */
 } cq_queue_stat;
 
 /* Size of cq_queue_stat in 0.1, before corrupt_dropped was appended. */
@@ -233,6 +235,21 @@ CQ_EXPORT cq_status cq_push_front(cq_queue *q, const void *buf, size_t len,
  */
 CQ_EXPORT cq_status cq_push_many(cq_queue *q, const void *const *bufs,
     const size_t *lens, size_t n, unsigned band, int64_t timeout_ms);
+
+/*
+ * cq_push_delayed: cq_push_band, but the message becomes visible to poppers
+ * only delay_ms after the push (beanstalkd's put delay). Until then it
+ * holds a slot (it counts against the capacity: cq_stat's delayed) and no
+ * pop, peek or browse of queued messages sees it; when due it joins the
+ * tail of its band. The delay survives a daemon restart. Always through
+ * the daemon, also on a direct handle. delay_ms 0 is cq_push_band.
+ * timeout_ms bounds the wait for room, as for cq_push.
+ */
+CQ_EXPORT cq_status cq_push_delayed(cq_queue *q, const void *buf, size_t len,
+    unsigned band, uint32_t delay_ms, int64_t timeout_ms);
+/* cq_try_push_delayed: cq_push_delayed that never waits for room. */
+CQ_EXPORT cq_status cq_try_push_delayed(
+    cq_queue *q, const void *buf, size_t len, unsigned band, uint32_t delay_ms);
 
 /*
  * cq_pop: take the oldest message of the highest non-empty band, waiting up
@@ -421,6 +438,10 @@ CQ_EXPORT cq_status cq_push_async(cq_queue *q, const void *buf, size_t len,
 CQ_EXPORT cq_status cq_push_front_async(cq_queue *q, const void *buf,
     size_t len, unsigned band, int64_t timeout_ms, cq_push_cb *cb, void *arg,
     cq_op **op);
+/* cq_push_delayed_async: cq_push_delayed whose result goes to cb. */
+CQ_EXPORT cq_status cq_push_delayed_async(cq_queue *q, const void *buf,
+    size_t len, unsigned band, uint32_t delay_ms, int64_t timeout_ms,
+    cq_push_cb *cb, void *arg, cq_op **op);
 CQ_EXPORT cq_status cq_pop_async(
     cq_queue *q, int64_t timeout_ms, cq_pop_cb *cb, void *arg, cq_op **op);
 CQ_EXPORT cq_status cq_reserve_async(cq_queue *q, int64_t timeout_ms,
