@@ -19,6 +19,7 @@ struct push_how {
 	unsigned band;
 	int front;
 	int64_t timeout_ms;
+	uint32_t delay_ms; /* > 0: each message visible after this */
 };
 
 /* Standard input, read in chunks and cut into records. */
@@ -33,6 +34,9 @@ struct push_in {
 static cq_status
 push_one(cq_queue *q, const struct push_how *h, const void *buf, size_t len)
 {
+	if (h->delay_ms > 0)
+		return cq_push_delayed(
+		    q, buf, len, h->band, h->delay_ms, h->timeout_ms);
 	if (h->front)
 		return cq_push_front(q, buf, len, h->band, h->timeout_ms);
 	return cq_push_band(q, buf, len, h->band, h->timeout_ms);
@@ -43,7 +47,8 @@ push_one(cq_queue *q, const struct push_how *h, const void *buf, size_t len)
  * must fit at once (one round trip); if it does not (full, too big, a
  * limit), one at a time with the caller's timeout, so what fits goes in
  * and the status is that of the first message that did not. Pushes to
- * the front stay single (a batch would keep its order at the head).
+ * the front stay single (a batch would keep its order at the head), and
+ * so do delayed ones (a delayed push carries one message).
  */
 static cq_status
 push_some(cq_queue *q, const struct push_how *h, const void *const *bufs,
@@ -52,7 +57,7 @@ push_some(cq_queue *q, const struct push_how *h, const void *const *bufs,
 	cq_status st;
 	size_t i;
 
-	if (n > 1 && !h->front &&
+	if (n > 1 && !h->front && h->delay_ms == 0 &&
 	    cq_push_many(q, bufs, lens, n, h->band, CQ_NOWAIT) == CQ_OK) {
 		*done += n;
 		return CQ_OK;
@@ -178,9 +183,10 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 	    {"--front", NULL, 0, 0, NULL},
 	    {"--priority", NULL, 1, 0, NULL},
 	    {"--null", "-0", 0, 0, NULL},
+	    {"--delay", NULL, 1, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
-	struct push_how h = {0, 0, CQ_FOREVER};
+	struct push_how h = {0, 0, CQ_FOREVER, 0};
 	const void *bufs[PUSH_BATCH];
 	size_t lens[PUSH_BATCH], k, done = 0;
 	char **operands;
@@ -208,6 +214,15 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 	         x, "priority", opts[3].arg, 0, CQ_BANDS_MAX - 1, 10, &v)) == 0)
 		h.band = (unsigned)v;
 	h.front = opts[2].set;
+	if (rv == 0 && opts[5].set &&
+	    (rv = cli_int(x, "delay", opts[5].arg, 0, UINT32_MAX, 10, &v)) ==
+	        0)
+		h.delay_ms = (uint32_t)v;
+	if (rv == 0 && h.front && h.delay_ms > 0) {
+		fprintf(stderr, "conqueue-cli: push: --delay and --front "
+		                "cannot be combined\n");
+		rv = CLI_EXIT_USAGE;
+	}
 	delim = opts[4].set ? '\0' : '\n';
 	if (rv == 0)
 		rv = cli_open(x, operands[0], &q);
@@ -247,11 +262,12 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 
 const struct cli_cmd cli_cmd_push = {"push", cmd_push,
     "usage: conqueue-cli push NAME [MESSAGE...] [--try] [--timeout MS]\n"
-    "                         [--front] [--priority P] [-0]\n"
+    "                         [--front] [--priority P] [--delay MS] [-0]\n"
     "Push each MESSAGE; with none, each line of standard input (read as\n"
     "it arrives) is one message.\n"
     "  --try          do not wait for room: exit 2 when full\n"
     "  --timeout MS   wait at most MS ms for room for each message\n"
     "  --front        push to the head of the band\n"
     "  --priority P   band P (0 lowest, default)\n"
+    "  --delay MS     each message becomes visible MS ms after its push\n"
     "  -0             standard input holds NUL-terminated records\n"};

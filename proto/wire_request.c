@@ -81,7 +81,10 @@ wire_request_handled(const Conqueue__Request *req)
 	case CONQUEUE__REQUEST__OP__NOT_SET:
 		return 1;
 	case CONQUEUE__REQUEST__OP_PUSH:
-		return req->push->base.n_unknown_fields == 0;
+		/* A delayed push is rare: protobuf-c packs it (the daemon's
+		 * fast decoder leaves it to protobuf-c too). */
+		return req->push->base.n_unknown_fields == 0 &&
+		       !req->push->has_delay_ms;
 	case CONQUEUE__REQUEST__OP_POP:
 		return req->pop->base.n_unknown_fields == 0;
 	default:
