@@ -20,6 +20,9 @@ delay_track(struct rqueue *q, const struct core_msg *m, uint64_t due_real)
 	struct resv *r;
 
 	left = due_real > now ? due_real - now : 0;
+	/* The word is in a mapped segment: any value may be there. */
+	if (left > (uint64_t)DELAY_MAX_MS * 1000000u)
+		left = (uint64_t)DELAY_MAX_MS * 1000000u;
 	if ((r = resv_new(q, m, 0)) == NULL)
 		return -1;
 	r->released = 1;

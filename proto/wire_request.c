@@ -49,6 +49,8 @@ wire_push_len(const Conqueue__Push *m)
 		len += 2;
 	if (m->has_timeout_ms)
 		len += wire_vfield(wire_zigzag(m->timeout_ms));
+	if (m->has_delay_ms)
+		len += wire_vfield(m->delay_ms);
 	return len;
 }
 
@@ -81,10 +83,7 @@ wire_request_handled(const Conqueue__Request *req)
 	case CONQUEUE__REQUEST__OP__NOT_SET:
 		return 1;
 	case CONQUEUE__REQUEST__OP_PUSH:
-		/* A delayed push is rare: protobuf-c packs it (the daemon's
-		 * fast decoder leaves it to protobuf-c too). */
-		return req->push->base.n_unknown_fields == 0 &&
-		       !req->push->has_delay_ms;
+		return req->push->base.n_unknown_fields == 0;
 	case CONQUEUE__REQUEST__OP_POP:
 		return req->pop->base.n_unknown_fields == 0;
 	default:
@@ -199,6 +198,8 @@ wire_request_pack(const Conqueue__Request *req, size_t body, uint8_t *out)
 		if (m->has_timeout_ms)
 			p = wire_vput(p, WIRE_PUSH_TIMEOUT_MS,
 			    wire_zigzag(m->timeout_ms));
+		if (m->has_delay_ms)
+			p = wire_vput(p, WIRE_PUSH_DELAY_MS, m->delay_ms);
 	} else if (req->op_case == CONQUEUE__REQUEST__OP_POP) {
 		const Conqueue__Pop *m = req->pop;
 
@@ -376,7 +377,8 @@ wire_fast_ids(const uint8_t *p, const uint8_t *end, uint64_t *ids, size_t *nids)
 	return end;
 }
 
-/* Decode a Push body (name first, then data, band, front, timeout_ms). */
+/* Decode a Push body (name first, then data, band, front, timeout_ms,
+ * delay_ms). */
 static inline int
 wire_fast_push(const uint8_t *p, const uint8_t *end, struct wire_fast_req *out)
 {
@@ -411,6 +413,11 @@ wire_fast_push(const uint8_t *p, const uint8_t *end, struct wire_fast_req *out)
 		if ((p = wire_fast_s64(p + 1, end, &m->timeout_ms)) == NULL)
 			return 0;
 		m->has_timeout_ms = 1;
+	}
+	if (p < end && *p == WIRE_PUSH_DELAY_MS) {
+		if ((p = wire_fast_u32(p + 1, end, &m->delay_ms)) == NULL)
+			return 0;
+		m->has_delay_ms = 1;
 	}
 	return p == end;
 }
