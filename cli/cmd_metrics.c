@@ -15,7 +15,7 @@ cmd_metrics_queue(struct metrics_queue *m, const cq_queue_stat *st)
 	m->name = st->name;
 	m->depth = st->length;
 	m->in_flight = st->in_flight;
-	m->delayed = 0; /* no delayed messages yet */
+	m->delayed = st->delayed;
 	m->capacity = st->capacity;
 	m->waiting_poppers = st->waiting_poppers;
 	m->waiting_pushers = st->waiting_pushers;

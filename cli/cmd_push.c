@@ -19,6 +19,7 @@ struct push_how {
 	unsigned band;
 	int front;
 	int64_t timeout_ms;
+	uint32_t delay_ms; /* > 0: each message visible after this */
 };
 
 /* Standard input, read in chunks and cut into records. */
@@ -33,6 +34,9 @@ struct push_in {
 static cq_status
 push_one(cq_queue *q, const struct push_how *h, const void *buf, size_t len)
 {
+	if (h->delay_ms > 0)
+		return cq_push_delayed(
+		    q, buf, len, h->band, h->delay_ms, h->timeout_ms);
 	if (h->front)
 		return cq_push_front(q, buf, len, h->band, h->timeout_ms);
 	return cq_push_band(q, buf, len, h->band, h->timeout_ms);
@@ -43,7 +47,8 @@ push_one(cq_queue *q, const struct push_how *h, const void *buf, size_t len)
  * must fit at once (one round trip); if it does not (full, too big, a
  * limit), one at a time with the caller's timeout, so what fits goes in
  * and the status is that of the first message that did not. Pushes to
- * the front stay single (a batch would keep its order at the head).
+ * the front stay single (a batch would keep its order at the head), and
+ * so do delayed ones (a delayed push carries one message).
  */
 static cq_status
 push_some(cq_queue *q, const struct push_how *h, const void *const *bufs,
@@ -52,7 +57,7 @@ push_some(cq_queue *q, const struct push_how *h, const void *const *bufs,
 	cq_status st;
 	size_t i;
 
-	if (n > 1 && !h->front &&
+	if (n > 1 && !h->front && h->delay_ms == 0 &&
 	    cq_push_many(q, bufs, lens, n, h->band, CQ_NOWAIT) == CQ_OK) {
 		*done += n;
 		return CQ_OK;
@@ -179,9 +184,10 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 	    {"--priority", NULL, 1, 0, NULL},
 	    {"--null", "-0", 0, 0, NULL},
 	    {"--dedup-key", NULL, 1, 0, NULL},
+	    {"--delay", NULL, 1, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
-	struct push_how h = {0, 0, CQ_FOREVER};
+	struct push_how h = {0, 0, CQ_FOREVER, 0};
 	const void *bufs[PUSH_BATCH];
 	size_t lens[PUSH_BATCH], k, done = 0;
 	char **operands;
@@ -209,6 +215,15 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 	         x, "priority", opts[3].arg, 0, CQ_BANDS_MAX - 1, 10, &v)) == 0)
 		h.band = (unsigned)v;
 	h.front = opts[2].set;
+	if (rv == 0 && opts[6].set &&
+	    (rv = cli_int(x, "delay", opts[6].arg, 0, UINT32_MAX, 10, &v)) ==
+	        0)
+		h.delay_ms = (uint32_t)v;
+	if (rv == 0 && h.front && h.delay_ms > 0)
+		rv = cli_usage_error(x, "--delay and --front cannot be combined");
+	if (rv == 0 && opts[5].set && h.delay_ms > 0)
+		rv = cli_usage_error(
+		    x, "--delay and --dedup-key cannot be combined");
 	delim = opts[4].set ? '\0' : '\n';
 	if (rv == 0 && opts[5].set && (n != 2 || h.front || h.band != 0))
 		rv = cli_usage_error(x, "--dedup-key takes exactly one MESSAGE "
@@ -260,7 +275,7 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 
 const struct cli_cmd cli_cmd_push = {"push", cmd_push,
     "usage: conqueue-cli push NAME [MESSAGE...] [--try] [--timeout MS]\n"
-    "                         [--front] [--priority P] [-0]\n"
+    "                         [--front] [--priority P] [--delay MS] [-0]\n"
     "       conqueue-cli push NAME MESSAGE --dedup-key KEY [--try]\n"
     "                         [--timeout MS]\n"
     "Push each MESSAGE; with none, each line of standard input (read as\n"
@@ -269,6 +284,7 @@ const struct cli_cmd cli_cmd_push = {"push", cmd_push,
     "  --timeout MS   wait at most MS ms for room for each message\n"
     "  --front        push to the head of the band\n"
     "  --priority P   band P (0 lowest, default)\n"
+    "  --delay MS     each message becomes visible MS ms after its push\n"
     "  -0             standard input holds NUL-terminated records\n"
     "  --dedup-key KEY  de-duplicate: if the queue (create --dedup-window)\n"
     "                 saw KEY within its window, succeed and add nothing\n"};

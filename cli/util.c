@@ -364,6 +364,7 @@ cli_stat_print(struct cli_ctx *x, const cq_queue_stat *st, int indent)
 	CLI_FIELD("serial", "%s", st->serial ? "true" : "false", 0);
 	CLI_FIELD("length", "%llu", (unsigned long long)st->length, 0);
 	CLI_FIELD("in_flight", "%llu", (unsigned long long)st->in_flight, 0);
+	CLI_FIELD("delayed", "%llu", (unsigned long long)st->delayed, 0);
 	CLI_FIELD("waiting_poppers", "%u", st->waiting_poppers, 0);
 	CLI_FIELD("waiting_pushers", "%u", st->waiting_pushers, 0);
 	CLI_FIELD("closed", "%s", st->closed ? "true" : "false", 0);

@@ -9,14 +9,13 @@
 
 /*
  * One queue's figures. The CLI fills it from cq_queue_stat, the daemon's
- * scrape listener from its own stat reply; delayed stays 0 until queues
- * hold delayed messages.
+ * scrape listener from its own stat reply.
  */
 struct metrics_queue {
 	const char *name;
 	uint64_t depth;           /* queued, not in flight */
 	uint64_t in_flight;       /* popped/reserved, not yet confirmed */
-	uint64_t delayed;         /* not yet due (0: no delayed messages) */
+	uint64_t delayed;         /* delayed pushes not yet due */
 	uint64_t capacity;
 	uint32_t waiting_poppers; /* parked pops, direct and socket */
 	uint32_t waiting_pushers; /* parked pushes, direct and socket */

@@ -153,6 +153,67 @@ core_touch(
 	return GUARD_STATUS(q, flight_touch(q, slot, id, deadline_ns));
 }
 
+/* Delayed messages in flight (under the lock): a pass over the table. */
+uint64_t
+flight_delayed_count(struct core_queue *q)
+{
+	uint64_t n = 0;
+	uint32_t s;
+
+	for (s = 0; s < q->capacity; s++)
+		if (q->inflight[s].id != 0 &&
+		    q->inflight[s].owner == CORE_OWNER_DELAYED)
+			n++;
+	return n;
+}
+
+/*
+ * Queue delayed message (slot, id) at the tail of its band: the ring cell,
+ * then the commit (tail), then the entry is cleared (were we killed
+ * between, recovery clears it: the ring wins). Its deliveries stay 0.
+ */
+static cq_status
+flight_deliver(struct core_queue *q, uint32_t slot, uint64_t id)
+{
+	struct queue_hdr *hdr = q->hdr;
+	struct queue_inflight *e;
+	uint64_t t;
+	uint32_t b;
+	cq_status st;
+
+	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
+		return st;
+	if ((e = flight_find(q, slot, id)) == NULL ||
+	    e->owner != CORE_OWNER_DELAYED) {
+		lock_release(q);
+		return CQ_NOTFOUND;
+	}
+	if ((b = queue_slot_at(q, slot)->band) >= q->bands) {
+		lock_release(q);
+		return CQ_CORRUPT;
+	}
+	t = hdr->tail[b];
+	if (t - hdr->head[b] >= q->capacity) {
+		lock_release(q);
+		return CQ_CORRUPT;
+	}
+	*ring_cell(q, b, t) = slot;
+	CORE_HOOK("deliver.before_commit");
+	__atomic_store_n(&hdr->tail[b], t + 1, __ATOMIC_RELEASE);
+	CORE_HOOK("deliver.after_commit");
+	__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&hdr->in_flight, hdr->in_flight - 1, __ATOMIC_RELAXED);
+	lock_release(q);
+	return CQ_OK;
+}
+
+/* core_deliver_delayed under a SIGBUS guard. */
+cq_status
+core_deliver_delayed(struct core_queue *q, uint32_t slot, uint64_t id)
+{
+	return GUARD_STATUS(q, flight_deliver(q, slot, id));
+}
+
 /* In-flight id of slot s: the sort key of return_all. */
 static uint64_t
 flight_key(struct core_queue *q, uint32_t s)
@@ -210,7 +271,9 @@ flight_return_all(struct core_queue *q)
 	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
 		return st;
 	for (s = 0; s < q->capacity; s++) {
-		if (q->inflight[s].id == 0)
+		/* Delayed messages stay until due (the daemon re-arms them). */
+		if (q->inflight[s].id == 0 ||
+		    q->inflight[s].owner == CORE_OWNER_DELAYED)
 			continue;
 		q->order[n++] = s;
 	}

@@ -26,4 +26,7 @@ void lock_release(struct core_queue *q);
  */
 int lock_recover(struct core_queue *q);
 
+/* Delayed messages in flight (core/flight.c; under the lock). */
+uint64_t flight_delayed_count(struct core_queue *q);
+
 #endif /* CQ_CORE_LOCK_H */

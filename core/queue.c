@@ -127,6 +127,83 @@ core_push_many(struct core_queue *q, const struct iovec *iov, size_t n,
 }
 
 /*
+ * Push one message straight into flight, owned by CORE_OWNER_DELAYED with
+ * due_ns (CLOCK_REALTIME) as its deadline: it holds a slot but no popper
+ * sees it until core_deliver_delayed queues it. The slot is written, then
+ * the entry's owner and deadline, then the commit: the entry's id.
+ */
+static cq_status
+queue_push_delayed_locked(struct core_queue *q, const void *buf, uint32_t len,
+    unsigned band, uint64_t due_ns, uint64_t *idp, uint32_t *slotp)
+{
+	struct queue_hdr *hdr = q->hdr;
+	struct queue_inflight *e;
+	uint64_t id, top;
+	uint32_t s;
+
+	if (hdr->closed)
+		return CQ_CLOSED;
+	top = hdr->free_top;
+	if (top > q->capacity && lock_recover(q) == 0)
+		top = hdr->free_top;
+	if (top > q->capacity)
+		return CQ_CORRUPT;
+	if (top == 0)
+		return CQ_FULL;
+	if ((s = q->free[top - 1]) >= q->capacity)
+		return CQ_CORRUPT;
+	id = hdr->next_id;
+	queue_fill_slot(q, s, id, band, buf, len, time_real_ns());
+	e = &q->inflight[s];
+	e->owner = CORE_OWNER_DELAYED;
+	e->deadline_ns = due_ns;
+	CORE_HOOK("delay.before_commit");
+	__atomic_store_n(&e->id, id, __ATOMIC_RELEASE);
+	CORE_HOOK("delay.after_commit");
+	hdr->free_top = top - 1;
+	hdr->next_id = id + 1;
+	hdr->total_pushed++;
+	__atomic_store_n(&hdr->in_flight, hdr->in_flight + 1, __ATOMIC_RELAXED);
+	*idp = id;
+	*slotp = s;
+	return CQ_OK;
+}
+
+/* queue_push_delayed_locked under the lock. */
+static cq_status
+queue_push_delayed(struct core_queue *q, const void *buf, uint32_t len,
+    unsigned band, uint64_t due_ns, uint64_t *id, uint32_t *slot)
+{
+	cq_status st;
+
+	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
+		return st;
+	st = queue_push_delayed_locked(q, buf, len, band, due_ns, id, slot);
+	lock_release(q);
+	return st;
+}
+
+/* Push one delayed message (see core/queue.h). */
+cq_status
+core_push_delayed(struct core_queue *q, const void *buf, size_t len,
+    unsigned band, uint64_t due_ns, uint64_t *id, uint32_t *slot)
+{
+	struct iovec iov;
+	cq_status st;
+
+	if (q->corrupt)
+		return CQ_CORRUPT;
+	if (band >= q->bands || id == NULL || slot == NULL)
+		return CQ_INVALID;
+	iov.iov_base = (void *)(uintptr_t)buf;
+	iov.iov_len = len;
+	if ((st = slot_iov_check(q, &iov, 1)) != CQ_OK)
+		return st;
+	return GUARD_STATUS(q, queue_push_delayed(q, buf, (uint32_t)len, band,
+	                           due_ns, id, slot));
+}
+
+/*
  * Drop the message at the head of band b (position h, slot s): its slot
  * failed its checksum, so it must never be delivered. Advancing the head
  * is the commit, as for a pop; the free stack and the counters are
@@ -167,7 +244,8 @@ again:
 	if (hdr->paused)
 		return CQ_EMPTY;
 	if (q->imm.serial) {
-		if (hdr->in_flight > 0)
+		/* Delayed messages hold no lease: they do not block. */
+		if (hdr->in_flight > flight_delayed_count(q))
 			return CQ_EMPTY;
 		max = 1;
 	}

@@ -112,6 +112,7 @@ struct core_stat {
 	int closed;
 	int paused; /* the pause count (core_suspend): 0 running */
 	uint64_t corrupt_dropped; /* dropped: their slot failed its checksum */
+	uint64_t delayed; /* in flight until due (not counted in in_flight) */
 };
 
 /* Size in bytes of the segment for these attributes; 0 on overflow. */
@@ -250,6 +251,28 @@ cq_status core_confirm_many(
  */
 cq_status core_return(struct core_queue *q, uint32_t slot, uint64_t id);
 
+/*
+ * The owner of a delayed message: in flight (it holds a slot, so it counts
+ * against the capacity) but leased to nobody; its deadline_ns is when it
+ * is due, on CLOCK_REALTIME so that it means the same after a restart.
+ */
+#define CORE_OWNER_DELAYED UINT64_MAX
+
+/*
+ * Push one message to band as a delayed message due at due_ns (realtime):
+ * committed straight into flight (one commit: the entry's id), invisible
+ * to every popper until core_deliver_delayed. *id and *slot name it.
+ * CQ_FULL without a free slot, CQ_CLOSED, CQ_TOOBIG, CQ_INVALID as push.
+ */
+cq_status core_push_delayed(struct core_queue *q, const void *buf,
+    size_t len, unsigned band, uint64_t due_ns, uint64_t *id, uint32_t *slot);
+/*
+ * Queue delayed message (slot, id) at the tail of its band (one commit:
+ * the tail). CQ_NOTFOUND if it is not a delayed message in flight.
+ */
+cq_status core_deliver_delayed(
+    struct core_queue *q, uint32_t slot, uint64_t id);
+
 /* Set a new lease deadline on in-flight message (slot, id). */
 cq_status core_touch(
     struct core_queue *q, uint32_t slot, uint64_t id, uint64_t deadline_ns);
@@ -257,7 +280,8 @@ cq_status core_touch(
 /*
  * Return every in-flight message to the head of its band, in original
  * order (oldest id first in the band). Used when the daemon starts;
- * max_deliveries is not applied here.
+ * max_deliveries is not applied here. Delayed messages (owner
+ * CORE_OWNER_DELAYED) stay in flight: the caller re-arms them.
  */
 cq_status core_return_all(struct core_queue *q);
 

@@ -186,7 +186,10 @@ state_stat(struct core_queue *q, struct core_stat *st)
 	st->attr.mode = (uint32_t)hdr->mode;
 	layout_owner(hdr->owner, &st->attr.uid, &st->attr.gid);
 	st->length = ring_len(q);
-	st->in_flight = hdr->in_flight;
+	st->delayed = flight_delayed_count(q);
+	st->in_flight = hdr->in_flight > st->delayed
+	                    ? hdr->in_flight - st->delayed
+	                    : 0;
 	/*
 	 * Both totals are derived from committed state, so they stay exact
 	 * across crashes: every push took the next id (recovery raises
@@ -194,7 +197,8 @@ state_stat(struct core_queue *q, struct core_stat *st)
 	 * neither queued nor in flight has left the queue for good.
 	 */
 	st->total_pushed = hdr->next_id - 1;
-	st->total_popped = st->total_pushed - st->length - st->in_flight;
+	st->total_popped =
+	    st->total_pushed - st->length - st->in_flight - st->delayed;
 	/* Counters only count what left the queue: never more than that. */
 	st->dead_lettered = hdr->dead_lettered < st->total_popped
 	                        ? hdr->dead_lettered

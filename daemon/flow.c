@@ -12,6 +12,7 @@
 #include "daemon/bell.h"
 #include "daemon/config.h"
 #include "daemon/dedup.h"
+#include "daemon/delay.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
 #include "daemon/op.h"
@@ -31,6 +32,9 @@ flow_do_push(struct rqueue *q, const Conqueue__Push *m, uint64_t *first)
 	cq_status st;
 	size_t i;
 
+	if (m->has_delay_ms && m->delay_ms > 0)
+		return delay_push(q, m->data[0].data, m->data[0].len, m->band,
+		    m->delay_ms, first);
 	if (m->n_data == 1)
 		return core_push(q->core, m->data[0].data, m->data[0].len,
 		    m->band, m->front, first);
@@ -508,6 +512,12 @@ flow_push(struct peer *p, const Conqueue__Request *req)
 		reply_f(p, req->id, CQ_INVALID,
 		    "batch of %zu messages exceeds the capacity %u", m->n_data,
 		    a->capacity);
+		return;
+	}
+	if (m->has_delay_ms && m->delay_ms > 0 &&
+	    (m->n_data != 1 || m->front)) {
+		reply_status(p, req->id, CQ_INVALID,
+		    "a delayed push carries one message, not to the front");
 		return;
 	}
 	if (m->band >= a->bands) {

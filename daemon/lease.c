@@ -2,6 +2,7 @@
 
 #include "common/common.h"
 #include "daemon/access.h"
+#include "daemon/delay.h"
 #include "daemon/flow.h"
 #include "daemon/lease.h"
 #include "daemon/reply.h"
@@ -18,6 +19,10 @@ lease_expired(struct lease_timer *t)
 	struct resv *r = resv_of_timer(t);
 	struct rqueue *q = r->q;
 
+	if (r->delayed) {
+		delay_due(r);
+		return;
+	}
 	if (r->held) {
 		if (settle_retry(r) != 0)
 			return;

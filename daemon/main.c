@@ -26,6 +26,7 @@
 #include "daemon/conn.h"
 #include "daemon/crashpoint.h"
 #include "daemon/dispatch.h"
+#include "daemon/lease.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
@@ -529,6 +530,7 @@ main(int argc, char **argv)
 		main_fatal("cannot create the event loop", NULL);
 	main_raise_nofile();
 	waiters_init(main_base, dispatch_waiter_expired);
+	lease_init(); /* before the registry re-arms delayed messages */
 	admin_start_ns = time_mono_ns();
 	/* A truncated segment quarantines its queue instead of killing us. */
 	if (core_guard_install() != 0)

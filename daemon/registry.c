@@ -19,6 +19,7 @@
 #include "daemon/bell.h"
 #include "daemon/crashpoint.h"
 #include "daemon/dedup.h"
+#include "daemon/delay.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
 #include "daemon/segdir.h"
@@ -239,6 +240,7 @@ registry_reattach(const char *seg, uint32_t segno)
 	q->storage = core_segment_size(a);
 	registry_charge(q, 1);
 	dedup_open(q, 0);
+	delay_rearm_all(q);
 	log_debug("reattached queue '%s' (%s/%s)", a->name, segdir_path(), seg);
 }
 

@@ -95,6 +95,7 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 	SET(serial, st.attr.serial != 0);
 	SET(length, st.length);
 	SET(in_flight, st.in_flight);
+	SET(delayed, st.delayed);
 	SET(waiting_poppers, poppers);
 	SET(waiting_pushers, pushers);
 	SET(no_direct, st.attr.no_direct != 0);

@@ -27,6 +27,7 @@ struct resv {
 	int held;     /* could not go back yet (NAME.dlq full): retried */
 	uint64_t seq; /* delivery order (op_seq_next) */
 	int confirm;  /* held: a receipt to apply, not a return */
+	int delayed;  /* a delayed push (daemon/delay.c): queued when due */
 };
 
 /* The reservation whose lease timer is t. */

@@ -196,7 +196,7 @@ scrape_write(FILE *f)
 		mq[n].quarantined = s.quarantined != 0;
 		mq[n].depth = s.length;
 		mq[n].in_flight = s.in_flight;
-		mq[n].delayed = 0; /* no delayed messages yet */
+		mq[n].delayed = s.delayed;
 		mq[n].capacity = s.capacity;
 		mq[n].waiting_poppers = s.waiting_poppers;
 		mq[n].waiting_pushers = s.waiting_pushers;

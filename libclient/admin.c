@@ -114,6 +114,7 @@ admin_stat_from_wire(cq_queue_stat *st, const Conqueue__QueueStat *w)
 	st->dedup_window_ms = w->dedup_window_ms;
 	st->dedup_keys = w->dedup_keys;
 	st->dedup_suppressed = w->dedup_suppressed;
+	st->delayed = w->delayed;
 }
 
 /* STAT name over the socket into *st (zeroed by the caller). */

@@ -504,6 +504,7 @@ dpath_stat(cq_queue *q, cq_queue_stat *st)
 	st->corrupt_dropped = ds.core.corrupt_dropped;
 	st->no_direct = a->no_direct != 0;
 	st->dedup_window_ms = a->dedup_window_ms;
+	st->delayed = ds.core.delayed;
 	now = time_real_ns();
 	st->oldest_age_ms =
 	    ds.core.oldest_enqueued_ns != 0 && now > ds.core.oldest_enqueued_ns

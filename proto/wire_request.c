@@ -51,6 +51,8 @@ wire_push_len(const Conqueue__Push *m)
 		len += wire_vfield(wire_zigzag(m->timeout_ms));
 	if (m->has_dedup_key)
 		len += wire_lenfield(m->dedup_key.len);
+	if (m->has_delay_ms)
+		len += wire_vfield(m->delay_ms);
 	return len;
 }
 
@@ -203,6 +205,8 @@ wire_request_pack(const Conqueue__Request *req, size_t body, uint8_t *out)
 		if (m->has_dedup_key)
 			p = wire_bytes(p, WIRE_PUSH_DEDUP_KEY,
 			    m->dedup_key.data, m->dedup_key.len);
+		if (m->has_delay_ms)
+			p = wire_vput(p, WIRE_PUSH_DELAY_MS, m->delay_ms);
 	} else if (req->op_case == CONQUEUE__REQUEST__OP_POP) {
 		const Conqueue__Pop *m = req->pop;
 
@@ -380,7 +384,8 @@ wire_fast_ids(const uint8_t *p, const uint8_t *end, uint64_t *ids, size_t *nids)
 	return end;
 }
 
-/* Decode a Push body (name first, then data, band, front, timeout_ms). */
+/* Decode a Push body (name first, then data, band, front, timeout_ms,
+ * delay_ms). */
 static inline int
 wire_fast_push(const uint8_t *p, const uint8_t *end, struct wire_fast_req *out)
 {
@@ -415,6 +420,11 @@ wire_fast_push(const uint8_t *p, const uint8_t *end, struct wire_fast_req *out)
 		if ((p = wire_fast_s64(p + 1, end, &m->timeout_ms)) == NULL)
 			return 0;
 		m->has_timeout_ms = 1;
+	}
+	if (p < end && *p == WIRE_PUSH_DELAY_MS) {
+		if ((p = wire_fast_u32(p + 1, end, &m->delay_ms)) == NULL)
+			return 0;
+		m->has_delay_ms = 1;
 	}
 	return p == end;
 }

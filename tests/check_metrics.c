@@ -301,6 +301,8 @@ START_TEST(test_scrape_unix_counts)
 	ck_assert_int_eq(cq_push(q, "a", 1, 0), CQ_OK);
 	ck_assert_int_eq(cq_push(q, "b", 1, 0), CQ_OK);
 	ck_assert_int_eq(cq_push(q, "c", 1, 0), CQ_OK);
+	/* Due in an hour: delayed, in neither depth nor in flight. */
+	ck_assert_int_eq(cq_push_delayed(q, "d", 1, 0, 3600000, 0), CQ_OK);
 	ck_assert_int_eq(cq_pop(q, &m, 0), CQ_OK);
 	cq_msg_free(m);
 	ck_assert_int_eq(cq_reserve(q, &m, 0, 0), CQ_OK);
@@ -324,12 +326,12 @@ START_TEST(test_scrape_unix_counts)
 	ck_assert_double_eq(
 	    mt_value(t, mt_series("conqueue_queue_in_flight", "work")), 1);
 	ck_assert_double_eq(
-	    mt_value(t, mt_series("conqueue_queue_pushed_total", "work")), 3);
+	    mt_value(t, mt_series("conqueue_queue_pushed_total", "work")), 4);
 	ck_assert_double_eq(
 	    mt_value(t, mt_series("conqueue_queue_popped_total", "work")),
 	    (double)st.total_popped);
 	ck_assert_double_eq(
-	    mt_value(t, mt_series("conqueue_queue_delayed", "work")), 0);
+	    mt_value(t, mt_series("conqueue_queue_delayed", "work")), 1);
 	ck_assert_double_eq(
 	    mt_value(t, mt_series("conqueue_queue_capacity", "work")), 1024);
 	ck_assert_double_eq(mt_value(t, "conqueue_queue_waiters{queue="

@@ -30,6 +30,7 @@ scrape
 expect_rc 0 cli create jobs
 expect_rc 0 cli create other
 expect_rc 0 cli push jobs a b c d
+expect_rc 0 cli push other --delay 3600000 later
 expect_out a cli pop jobs --try
 expect_rc 0 cli reserve jobs
 scrape
@@ -44,6 +45,8 @@ scrape
     fail "delayed"
 [ "$(value 'conqueue_queue_depth{queue="other"}' "$dir/m.prom")" = 0 ] ||
     fail "other depth"
+[ "$(value 'conqueue_queue_delayed{queue="other"}' "$dir/m.prom")" = 1 ] ||
+    fail "other delayed"
 [ "$(value conqueue_daemon_queues "$dir/m.prom")" = 2 ] || fail "queues"
 grep -q '^conqueue_daemon_info{version="' "$dir/m.prom" || fail "no info"
 # The popped total agrees with stat.

@@ -121,6 +121,8 @@ typedef struct cq_queue_stat {
 	uint64_t dedup_window_ms;  /* 0: no de-duplication */
 	uint64_t dedup_keys;       /* keys held within the window */
 	uint64_t dedup_suppressed; /* keyed pushes answered as duplicates */
+	/* Appended later (a struct of an older header never gets them): */
+	uint64_t delayed; /* pushed with a delay, not yet due (not in_flight) */
 } cq_queue_stat;
 
 /* Size of cq_queue_stat in 0.1, before corrupt_dropped was appended. */
@@ -259,6 +261,21 @@ CQ_EXPORT cq_status cq_push_dedup(cq_queue *q, const void *key, size_t keylen,
 /* cq_try_push_dedup: cq_push_dedup that never waits (CQ_FULL). */
 CQ_EXPORT cq_status cq_try_push_dedup(
     cq_queue *q, const void *key, size_t keylen, const void *buf, size_t len);
+
+/*
+ * cq_push_delayed: cq_push_band, but the message becomes visible to poppers
+ * only delay_ms after the push (beanstalkd's put delay). Until then it
+ * holds a slot (it counts against the capacity: cq_stat's delayed) and no
+ * pop, peek or browse of queued messages sees it; when due it joins the
+ * tail of its band. The delay survives a daemon restart. Always through
+ * the daemon, also on a direct handle. delay_ms 0 is cq_push_band.
+ * timeout_ms bounds the wait for room, as for cq_push.
+ */
+CQ_EXPORT cq_status cq_push_delayed(cq_queue *q, const void *buf, size_t len,
+    unsigned band, uint32_t delay_ms, int64_t timeout_ms);
+/* cq_try_push_delayed: cq_push_delayed that never waits for room. */
+CQ_EXPORT cq_status cq_try_push_delayed(
+    cq_queue *q, const void *buf, size_t len, unsigned band, uint32_t delay_ms);
 
 /*
  * cq_pop: take the oldest message of the highest non-empty band, waiting up
@@ -451,6 +468,10 @@ CQ_EXPORT cq_status cq_push_front_async(cq_queue *q, const void *buf,
 CQ_EXPORT cq_status cq_push_dedup_async(cq_queue *q, const void *key,
     size_t keylen, const void *buf, size_t len, unsigned band,
     int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **op);
+/* cq_push_delayed_async: cq_push_delayed whose result goes to cb. */
+CQ_EXPORT cq_status cq_push_delayed_async(cq_queue *q, const void *buf,
+    size_t len, unsigned band, uint32_t delay_ms, int64_t timeout_ms,
+    cq_push_cb *cb, void *arg, cq_op **op);
 CQ_EXPORT cq_status cq_pop_async(
     cq_queue *q, int64_t timeout_ms, cq_pop_cb *cb, void *arg, cq_op **op);
 CQ_EXPORT cq_status cq_reserve_async(cq_queue *q, int64_t timeout_ms,

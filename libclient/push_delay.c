@@ -1,0 +1,86 @@
+/* push_delay.c - delayed pushes: always through the daemon. */
+
+#include <string.h>
+
+#include "ops.h"
+#include "send.h"
+
+/*
+ * Push one message due in delay_ms, blocking or async. The daemon keeps
+ * the timer, so a direct handle sends it over the socket too.
+ */
+static cq_status
+push_delay_run(cq_queue *q, const void *buf, size_t len, unsigned band,
+    uint32_t delay_ms, int64_t timeout_ms, cq_push_cb *cb, void *arg,
+    cq_op **opp, int async)
+{
+	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
+	Conqueue__Push push = CONQUEUE__PUSH__INIT;
+	ProtobufCBinaryData data;
+	struct cq_op *op;
+	cq_status st;
+
+	if (opp != NULL)
+		*opp = NULL;
+	if (q == NULL || (buf == NULL && len != 0))
+		return CQ_INVALID;
+	if (len > q->c->max_message) {
+		if (!async)
+			conn_set_error(q->c, CQ_TOOBIG, NULL, 0);
+		return CQ_TOOBIG;
+	}
+	data = ops_bytes(buf, len);
+	req.op_case = CONQUEUE__REQUEST__OP_PUSH;
+	req.push = &push;
+	push.name = ops_bytes(q->name, q->namelen);
+	push.n_data = 1;
+	push.data = &data;
+	push.has_band = band != 0;
+	push.band = band;
+	push.has_timeout_ms = 1;
+	push.timeout_ms = ops_timeout(timeout_ms);
+	push.has_delay_ms = 1;
+	push.delay_ms = delay_ms;
+	if (!async)
+		return ops_call(
+		    q->c, &req, push.timeout_ms, OP_PLAIN, NULL, NULL);
+	st = send_submit(q->c, &req, OP_PLAIN, push.timeout_ms, 0, &op);
+	if (st == CQ_OK) {
+		op->push_cb = cb;
+		op->arg = arg;
+		if (opp != NULL)
+			*opp = op;
+	}
+	return st;
+}
+
+/* cq_push_delayed: push, visible after delay_ms. */
+cq_status
+cq_push_delayed(cq_queue *q, const void *buf, size_t len, unsigned band,
+    uint32_t delay_ms, int64_t timeout_ms)
+{
+	if (delay_ms == 0)
+		return cq_push_band(q, buf, len, band, timeout_ms);
+	return push_delay_run(
+	    q, buf, len, band, delay_ms, timeout_ms, NULL, NULL, NULL, 0);
+}
+
+/* cq_try_push_delayed: cq_push_delayed without waiting for room. */
+cq_status
+cq_try_push_delayed(
+    cq_queue *q, const void *buf, size_t len, unsigned band, uint32_t delay_ms)
+{
+	return cq_push_delayed(q, buf, len, band, delay_ms, CQ_NOWAIT);
+}
+
+/* cq_push_delayed_async: cq_push_delayed; cb(status, arg) runs later. */
+cq_status
+cq_push_delayed_async(cq_queue *q, const void *buf, size_t len, unsigned band,
+    uint32_t delay_ms, int64_t timeout_ms, cq_push_cb *cb, void *arg,
+    cq_op **op)
+{
+	if (delay_ms == 0)
+		return cq_push_async(q, buf, len, band, timeout_ms, cb, arg, op);
+	return push_delay_run(
+	    q, buf, len, band, delay_ms, timeout_ms, cb, arg, op, 1);
+}
