@@ -11,6 +11,38 @@
 #include "cli.h"
 
 /*
+ * --durable's value (NULL: "interval"): always, never, interval or
+ * interval=MS. 0 or an exit status.
+ */
+static int
+cli_durable(struct cli_ctx *x, const char *s, cq_durable *policy,
+    uint32_t *sync_ms)
+{
+	int64_t v;
+	int rv;
+
+	*sync_ms = 0;
+	if (s == NULL || strcmp(s, "interval") == 0)
+		*policy = CQ_DURABLE_INTERVAL;
+	else if (strcmp(s, "always") == 0)
+		*policy = CQ_DURABLE_ALWAYS;
+	else if (strcmp(s, "never") == 0)
+		*policy = CQ_DURABLE_NEVER;
+	else if (strncmp(s, "interval=", 9) == 0) {
+		if ((rv = cli_int(x, "durable interval", s + 9, 1,
+		         CQ_DURABLE_SYNC_MS_MAX, 10, &v)) != 0)
+			return rv;
+		*policy = CQ_DURABLE_INTERVAL;
+		*sync_ms = (uint32_t)v;
+	} else
+		return cli_usage_error(x,
+		    "--durable is always, never, interval or interval=MS, "
+		    "not '%s'",
+		    s);
+	return 0;
+}
+
+/*
  * create NAME [--capacity N] [--max-size B] [--priorities N] [--mode O]
  * [--exist-ok] [--max-deliveries N] [--serial] [--lease MS] [--no-direct]
  * [--dedup-window MS].
@@ -29,8 +61,11 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	    {"--lease", NULL, 1, 0, NULL},
 	    {"--no-direct", NULL, 0, 0, NULL},
 	    {"--dedup-window", NULL, 1, 0, NULL},
+	    {"--durable", NULL, 2, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
+	cq_durable policy = CQ_DURABLE_NONE;
+	uint32_t sync_ms = 0;
 	cq_queue_attr attr;
 	int64_t window = 0;
 	char *name;
@@ -85,12 +120,16 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	if (opts[9].set && (rv = cli_int(x, "dedup-window", opts[9].arg, 0,
 	                        CQ_DEDUP_WINDOW_MAX, 10, &window)) != 0)
 		return rv;
+	if (opts[10].set &&
+	    (rv = cli_durable(x, opts[10].arg, &policy, &sync_ms)) != 0)
+		return rv;
 	if (!cq_name_valid(name, strlen(name)))
 		return cli_usage_error(x, "invalid queue name '%s'", name);
 	if ((rv = cli_connect(x)) != 0)
 		return rv;
-	st = cq_create_dedup(x->c, name, &attr,
-	    opts[8].set ? CQ_CREATE_NO_DIRECT : 0, (uint64_t)window);
+	st = cq_create_durable(x->c, name, &attr,
+	    opts[8].set ? CQ_CREATE_NO_DIRECT : 0, (uint64_t)window, policy,
+	    sync_ms);
 	/* Mode 0 in the attributes means "the default": a queue nobody but
 	 * an admin may use is made by a chmod right after. */
 	if (st == CQ_OK && opts[3].set && attr.mode == 0)
@@ -389,6 +428,7 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "                           [--max-deliveries N] [--serial] "
     "[--lease MS]\n"
     "                           [--no-direct] [--dedup-window MS]\n"
+    "                           [--durable[=POLICY]]\n"
     "Create queue NAME (1-64 bytes of [A-Za-z0-9._-], not starting "
     "with '.').\n"
     "  --capacity N         most messages (default 1024)\n"
@@ -408,7 +448,13 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "                       operation goes through the daemon\n"
     "  --dedup-window MS    pushes with a --dedup-key seen within MS ms\n"
     "                       add nothing (0: off, the default; at most\n"
-    "                       a day)\n"};
+    "                       a day)\n"
+    "  --durable[=POLICY]   keep the queue on disk across reboots: "
+    "POLICY\n"
+    "                       always (a push or pop returns once synced),\n"
+    "                       interval[=MS] (the default; at most MS ms,\n"
+    "                       default 1000, lost on a power cut) or never\n"
+    "                       (written, never synced)\n"};
 
 const struct cli_cmd cli_cmd_delete = {"delete", cmd_delete,
     "usage: conqueue-cli delete NAME\n"

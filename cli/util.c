@@ -24,7 +24,20 @@ cli_usage_error(struct cli_ctx *x, const char *fmt, ...)
 	return CLI_EXIT_USAGE;
 }
 
-/* Find the option named by arg ("--name", "--name=v" or its alias). */
+/* A cq_durable's name as create --durable spells it ("no": none). */
+static const char *
+cli_durable_name(uint32_t d)
+{
+	return d == CQ_DURABLE_ALWAYS     ? "always"
+	       : d == CQ_DURABLE_INTERVAL ? "interval"
+	       : d == CQ_DURABLE_NEVER    ? "never"
+	                                  : "no";
+}
+
+/*
+ * Find the option named by arg ("--name", "--name=v" or its alias); an
+ * option whose has_arg is 2 takes a value only as "--name=v".
+ */
 static struct cli_opt *
 cli_find(struct cli_opt *opts, const char *arg, const char **inline_val)
 {
@@ -102,7 +115,7 @@ cli_parse(struct cli_ctx *x, const struct cli_cmd *cmd, int argc, char **argv,
 			return cli_usage_error(x, "unknown option '%s'", a),
 			       CLI_PARSE_ERROR;
 		o->set = 1;
-		if (o->has_arg && val == NULL) {
+		if (o->has_arg == 1 && val == NULL) {
 			if (++i >= argc)
 				return cli_usage_error(
 				           x, "%s needs a value", o->name),
@@ -386,7 +399,13 @@ cli_stat_print(struct cli_ctx *x, const cq_queue_stat *st, int indent)
 	    (unsigned long long)st->dedup_window_ms, 0);
 	CLI_FIELD("dedup_keys", "%llu", (unsigned long long)st->dedup_keys, 0);
 	CLI_FIELD("dedup_suppressed", "%llu",
-	    (unsigned long long)st->dedup_suppressed, 1);
+	    (unsigned long long)st->dedup_suppressed, 0);
+	if (x->json)
+		CLI_FIELD("durable", "\"%s\"", cli_durable_name(st->durable), 0);
+	else
+		CLI_FIELD("durable", "%s", cli_durable_name(st->durable), 0);
+	CLI_FIELD("sync_ms", "%u", st->sync_ms, 0);
+	CLI_FIELD("log_bytes", "%llu", (unsigned long long)st->log_bytes, 1);
 #undef CLI_FIELD
 	if (x->json)
 		printf("%s}", indent ? "  " : "");

@@ -27,21 +27,6 @@
 #include "core/ring.h"
 #include "core/slot.h"
 
-/* Fill m from slot s (whose checksum passed). */
-static void
-browse_msg(struct core_queue *q, uint32_t s, struct core_msg *m)
-{
-	const struct queue_slot *sl = queue_slot_at(q, s);
-
-	m->slot = s;
-	m->band = sl->band;
-	m->id = sl->id;
-	m->enqueued_ns = sl->enqueued_ns;
-	m->deliveries = sl->deliveries;
-	m->len = sl->len;
-	m->data = sl->data;
-}
-
 /* Call fn for up to max queued messages in pop order, under the lock. */
 static cq_status
 browse_peek(struct core_queue *q, size_t max, core_browse_fn *fn, void *arg,
@@ -67,7 +52,7 @@ browse_peek(struct core_queue *q, size_t max, core_browse_fn *fn, void *arg,
 			/* A bad slot is never shown; the next pop drops it. */
 			if (s >= q->capacity || !slot_ok(q, s, b))
 				continue;
-			browse_msg(q, s, &m);
+			slot_msg(q, s, &m);
 			n++;
 			if (fn(arg, &m) != 0) {
 				stop = 1;

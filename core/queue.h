@@ -85,16 +85,15 @@ struct core_msg {
 	const void *data; /* points into the segment */
 };
 
-/* A live message as core_scan shows it (data valid during the call). */
+/*
+ * A live message as core_scan shows it (m.data valid during the call), and
+ * what core_restore puts back (m.slot unused).
+ */
 struct core_live {
-	uint64_t id;
-	uint64_t pos; /* ring position; in flight: its band's head - 1 */
-	uint64_t enqueued_ns;
-	uint32_t band;
-	uint32_t deliveries;
-	uint32_t len;
-	int in_flight;
-	const void *data;
+	struct core_msg m;
+	uint64_t pos;    /* ring position (queued only) */
+	uint64_t due_ns; /* delayed (CORE_OWNER_DELAYED): when due; else 0 */
+	int in_flight;   /* leased (not delayed): comes back queued */
 };
 
 /* Called per live message under the lock; nonzero stops the scan. */
@@ -352,16 +351,28 @@ cq_status core_purge(struct core_queue *q, uint64_t *count);
 cq_status core_remove(struct core_queue *q, uint64_t id);
 /* Count one dead-lettered message in the stats. */
 cq_status core_count_dead_letter(struct core_queue *q);
-/* Fill st. */
 /*
- * Durability (core/snap.c): every live message under one lock hold (queued
- * in pop order per band, then in flight) and the next id; put one message
- * back at the tail of its band with its id; raise next_id to at least id.
+ * Durability (core/snap.c): core_scan calls fn for every live message
+ * under one lock hold (queued in pop order per band, then in flight and
+ * delayed ones) and gives the next id; fn runs under the lock and the
+ * SIGBUS guard, copies what it needs and must not call core on q.
+ * core_restore puts one message back with its id, enqueue time and
+ * delivery count: queued at the tail of its band, or a delayed one
+ * (due_ns != 0) into flight as core_push_delayed would. core_set_next_id
+ * raises next_id to at least id.
  */
 cq_status core_scan(
     struct core_queue *q, core_scan_fn *fn, void *arg, uint64_t *next_id);
 cq_status core_restore(struct core_queue *q, const struct core_live *m);
 cq_status core_set_next_id(struct core_queue *q, uint64_t id);
+/*
+ * A word that changes with every committed push, pop, confirm, return,
+ * remove, purge, close and pause (a mix of the header's commit words and
+ * counters, read without the lock): the daemon skips a durable flush when
+ * it has not changed. 0 for a quarantined queue.
+ */
+uint64_t core_change_sig(struct core_queue *q);
+/* Fill st. */
 cq_status core_stat(struct core_queue *q, struct core_stat *st);
 /*
  * core_dropped: how many corrupt messages this handle dropped (on pop or

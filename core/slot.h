@@ -47,6 +47,21 @@ slot_ok(struct core_queue *q, uint32_t s, int64_t band)
 	return slot_crc(id, b, len, sl->data) == sl->crc;
 }
 
+/* Fill m from slot s (whose checksum passed): browse and snap share it. */
+static inline void
+slot_msg(struct core_queue *q, uint32_t s, struct core_msg *m)
+{
+	const struct queue_slot *sl = queue_slot_at(q, s);
+
+	m->slot = s;
+	m->band = sl->band;
+	m->id = sl->id;
+	m->enqueued_ns = sl->enqueued_ns;
+	m->deliveries = sl->deliveries;
+	m->len = sl->len;
+	m->data = sl->data;
+}
+
 /*
  * Whether the n messages of iov each fit a slot: CQ_TOOBIG for one over
  * max_size, CQ_INVALID for a NULL buffer with a length, else CQ_OK.

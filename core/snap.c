@@ -2,14 +2,16 @@
 
 /*
  * core_scan shows the daemon's durable log (daemon/durable.c) every message
- * the queue holds, queued or in flight, under one hold of the lock, so the
- * set is one state of the queue: no operation is half in it.
+ * the queue holds, queued, in flight or delayed, under one hold of the
+ * lock, so the set is one state of the queue: no operation is half in it.
  *
  * core_restore refills a fresh segment from that log after a reboot: one
- * message at a time at the tail of its band, with its old id, enqueue time
- * and delivery count. Each is an ordinary push (the tail store commits it),
- * so a restore killed half-way leaves a valid queue holding a prefix; the
- * daemon's restore marker makes the next start redo it from an empty one.
+ * message at a time, with its old id, enqueue time and delivery count. A
+ * queued one is an ordinary push at the tail of its band (the tail store
+ * commits it), a delayed one an ordinary delayed push (the in-flight
+ * entry's id commits it), so a restore killed half-way leaves a valid
+ * queue holding a prefix; the daemon's restore marker makes the next
+ * start redo it from an empty one (doc/durability.md).
  */
 
 #include <string.h>
@@ -18,22 +20,6 @@
 #include "core/lock.h"
 #include "core/ring.h"
 #include "core/slot.h"
-
-/* Fill lv from slot s (whose checksum passed). */
-static void
-snap_live(struct core_queue *q, uint32_t s, uint64_t pos,
-    struct core_live *lv)
-{
-	const struct queue_slot *sl = queue_slot_at(q, s);
-
-	lv->id = sl->id;
-	lv->pos = pos;
-	lv->band = sl->band;
-	lv->enqueued_ns = sl->enqueued_ns;
-	lv->deliveries = sl->deliveries;
-	lv->len = sl->len;
-	lv->data = sl->data;
-}
 
 /* core_scan under the lock. */
 static cq_status
@@ -49,6 +35,7 @@ snap_scan(struct core_queue *q, core_scan_fn *fn, void *arg,
 
 	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
 		return st;
+	memset(&lv, 0, sizeof lv);
 	for (b = 0; b < q->bands; b++) {
 		h = hdr->head[b];
 		t = hdr->tail[b];
@@ -58,7 +45,8 @@ snap_scan(struct core_queue *q, core_scan_fn *fn, void *arg,
 			s = *ring_cell(q, b, p);
 			if (s >= q->capacity || !slot_ok(q, s, b))
 				continue; /* never delivered: never kept */
-			snap_live(q, s, p, &lv);
+			slot_msg(q, s, &lv.m);
+			lv.pos = p;
 			if (fn(arg, &lv) != 0)
 				goto out;
 		}
@@ -68,17 +56,24 @@ snap_scan(struct core_queue *q, core_scan_fn *fn, void *arg,
 		if (q->inflight[s].id == 0 || !slot_ok(q, s, -1) ||
 		    queue_slot_at(q, s)->id != q->inflight[s].id)
 			continue;
-		snap_live(q, s, 0, &lv);
-		lv.pos = hdr->head[lv.band] - 1;
+		slot_msg(q, s, &lv.m);
+		lv.pos = 0;
+		lv.due_ns = 0;
 		lv.in_flight = 1;
+		if (q->inflight[s].owner == CORE_OWNER_DELAYED) {
+			lv.in_flight = 0;
+			/* Due at 0 would read as "not delayed": 1 ns is due. */
+			lv.due_ns = q->inflight[s].deadline_ns
+			                ? q->inflight[s].deadline_ns
+			                : 1;
+		}
 		if (fn(arg, &lv) != 0)
 			goto out;
 	}
-	st = CQ_OK;
 out:
 	*next_id = hdr->next_id;
 	lock_release(q);
-	return st;
+	return CQ_OK;
 }
 
 /* Call fn for every live message (queued, then in flight), under the lock. */
@@ -97,50 +92,57 @@ snap_restore(struct core_queue *q, const struct core_live *lv)
 {
 	struct queue_hdr *hdr = q->hdr;
 	struct queue_slot *sl;
+	struct queue_inflight *e;
 	uint64_t t, top;
-	uint32_t s;
+	uint32_t s, band = lv->m.band, len = lv->m.len;
 	cq_status st;
 
 	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
 		return st;
 	top = hdr->free_top;
-	if (top == 0 || top > q->capacity) {
+	if (top == 0 || top > q->capacity || q->free[top - 1] >= q->capacity) {
 		lock_release(q);
 		return top == 0 ? CQ_FULL : CQ_CORRUPT;
 	}
 	s = q->free[top - 1];
-	if (s >= q->capacity) {
-		lock_release(q);
-		return CQ_CORRUPT;
-	}
 	sl = queue_slot_at(q, s);
-	sl->id = lv->id;
-	sl->enqueued_ns = lv->enqueued_ns;
-	sl->len = lv->len;
-	sl->band = lv->band;
-	sl->deliveries = lv->deliveries;
-	if (lv->len > 0)
-		memcpy(sl->data, lv->data, lv->len);
-	sl->crc = slot_crc(lv->id, lv->band, lv->len, sl->data);
-	t = hdr->tail[lv->band];
-	*ring_cell(q, lv->band, t) = s;
-	__atomic_store_n(&hdr->tail[lv->band], t + 1, __ATOMIC_RELEASE);
+	sl->id = lv->m.id;
+	sl->enqueued_ns = lv->m.enqueued_ns;
+	sl->len = len;
+	sl->band = band;
+	sl->deliveries = lv->m.deliveries;
+	if (len > 0)
+		memcpy(sl->data, lv->m.data, len);
+	sl->crc = slot_crc(lv->m.id, band, len, sl->data);
+	if (lv->due_ns != 0) {
+		e = &q->inflight[s];
+		e->owner = CORE_OWNER_DELAYED;
+		e->deadline_ns = lv->due_ns;
+		__atomic_store_n(&e->id, lv->m.id, __ATOMIC_RELEASE);
+		__atomic_store_n(
+		    &hdr->in_flight, hdr->in_flight + 1, __ATOMIC_RELAXED);
+	} else {
+		t = hdr->tail[band];
+		*ring_cell(q, band, t) = s;
+		__atomic_store_n(&hdr->tail[band], t + 1, __ATOMIC_RELEASE);
+	}
 	hdr->free_top = top - 1;
-	if (hdr->next_id <= lv->id)
-		hdr->next_id = lv->id + 1;
+	if (hdr->next_id <= lv->m.id)
+		hdr->next_id = lv->m.id + 1;
 	hdr->total_pushed++;
 	lock_release(q);
 	return CQ_OK;
 }
 
-/* Put one message back at the tail of its band, with its id (restore). */
+/* Put one message back (queued at its band's tail, or delayed), with its id. */
 cq_status
 core_restore(struct core_queue *q, const struct core_live *lv)
 {
 	if (q->corrupt)
 		return CQ_CORRUPT;
-	if (lv->band >= q->bands || lv->id == 0 || lv->len > q->max_size ||
-	    (lv->len > 0 && lv->data == NULL))
+	if (lv->m.band >= q->bands || lv->m.id == 0 ||
+	    lv->m.id >= UINT64_MAX / 2 || lv->m.len > q->max_size ||
+	    (lv->m.len > 0 && lv->m.data == NULL))
 		return CQ_INVALID;
 	return GUARD_STATUS(q, snap_restore(q, lv));
 }
@@ -153,10 +155,40 @@ core_set_next_id(struct core_queue *q, uint64_t id)
 
 	if (q->corrupt)
 		return CQ_CORRUPT;
+	if (id >= UINT64_MAX / 2)
+		return CQ_INVALID;
 	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
 		return st;
 	if (q->hdr->next_id < id)
 		__atomic_store_n(&q->hdr->next_id, id, __ATOMIC_RELEASE);
 	lock_release(q);
 	return CQ_OK;
+}
+
+/* core_change_sig's reads (no lock: every word is one aligned load). */
+static uint64_t
+snap_sig(struct core_queue *q)
+{
+	struct queue_hdr *hdr = q->hdr;
+	uint64_t x = __atomic_load_n(&hdr->next_id, __ATOMIC_ACQUIRE);
+	unsigned b;
+
+	for (b = 0; b < q->bands; b++) {
+		x = x * 1000003u + __atomic_load_n(&hdr->head[b], __ATOMIC_ACQUIRE);
+		x = x * 1000003u + __atomic_load_n(&hdr->tail[b], __ATOMIC_ACQUIRE);
+	}
+	x = x * 1000003u + __atomic_load_n(&hdr->in_flight, __ATOMIC_ACQUIRE);
+	x = x * 1000003u + __atomic_load_n(&hdr->total_popped, __ATOMIC_ACQUIRE);
+	x = x * 1000003u + __atomic_load_n(&hdr->closed, __ATOMIC_ACQUIRE);
+	x = x * 1000003u + __atomic_load_n(&hdr->paused, __ATOMIC_ACQUIRE);
+	return x;
+}
+
+/* A value that changes with every committed operation (almost surely). */
+uint64_t
+core_change_sig(struct core_queue *q)
+{
+	if (q->corrupt)
+		return 0;
+	return GUARD_VALUE(q, snap_sig(q), 0);
 }

@@ -14,6 +14,7 @@
 #include "daemon/browse.h"
 #include "daemon/config.h"
 #include "daemon/flow.h"
+#include "daemon/durable.h"
 #include "daemon/log.h"
 #include "daemon/op.h"
 #include "daemon/reply.h"
@@ -83,7 +84,9 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	const Conqueue__QueueAttr *qa = m->attr;
 	struct core_attr a;
 	struct rqueue *q;
-	char why[256];
+	struct durable *d = NULL;
+	uint32_t policy, sync_ms;
+	char why[512];
 	cq_status st;
 
 	if (!cq_name_valid((const char *)m->name.data, m->name.len)) {
@@ -111,6 +114,19 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	    qa && qa->has_dedup_window_ms ? qa->dedup_window_ms : 0;
 	a.uid = p->uid;
 	a.gid = p->gid;
+	policy = qa && qa->has_durable ? qa->durable : CQ_DURABLE_NONE;
+	sync_ms = qa && qa->has_sync_ms ? qa->sync_ms : 0;
+	if (policy > CQ_DURABLE_NEVER || sync_ms > CQ_DURABLE_SYNC_MS_MAX ||
+	    (policy != CQ_DURABLE_INTERVAL && sync_ms != 0)) {
+		reply_f(p, id, CQ_INVALID,
+		    "durable must be 0..3 (none, always, interval, never); "
+		    "sync_ms 1..%u, for interval only",
+		    CQ_DURABLE_SYNC_MS_MAX);
+		return;
+	}
+	/* An always queue answers once on disk: never mapped by clients. */
+	if (policy == CQ_DURABLE_ALWAYS)
+		a.no_direct = 1;
 	if (a.capacity < 1 || a.capacity > cfg.max_capacity) {
 		reply_f(p, id, CQ_INVALID, "capacity must be 1..%u",
 		    cfg.max_capacity);
@@ -146,11 +162,21 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 			    (int)m->name.len, (const char *)m->name.data);
 		return;
 	}
-	st = registry_create(&a, 0, &q, why, sizeof why);
-	if (st != CQ_OK) {
+	/* The log first: its name commits a durable create. */
+	if (policy != CQ_DURABLE_NONE &&
+	    (st = durable_prepare(&a, policy, sync_ms, &d, why, sizeof why)) !=
+	        CQ_OK) {
 		reply_status(p, id, st, why);
 		return;
 	}
+	st = registry_create(&a, 0, &q, why, sizeof why);
+	if (st != CQ_OK) {
+		durable_abort(d);
+		reply_status(p, id, st, why);
+		return;
+	}
+	if (d != NULL)
+		durable_bind(q, d);
 	log_info("queue '%s': created by uid %u (mode %04o)", a.name, p->uid,
 	    a.mode);
 	reply_stat(p, id, q);

@@ -52,6 +52,7 @@ static const struct config_key config_keys[] = {
     CK(direct, CT_BOOL, 0, 1),
     CK(metrics_listen, CT_STRING, 0, 0),
     CK(dedup_max_keys, CT_U32, 1, 10000000),
+    CK(state_dir, CT_STRING, 0, 0),
 };
 #undef CK
 
@@ -88,8 +89,9 @@ config_free(struct config *c)
 	free(c->instance);
 	free(c->socket_group);
 	free(c->metrics_listen);
+	free(c->state_dir);
 	c->socket = c->instance = c->socket_group = NULL;
-	c->metrics_listen = NULL;
+	c->metrics_listen = c->state_dir = NULL;
 }
 
 /* Format a reason into a new string. */

@@ -31,6 +31,7 @@ struct config {
 	int direct; /* hand segments to direct clients (DESIGN 2.5) */
 	char *metrics_listen; /* NULL: no metrics listener (scrape.c) */
 	uint32_t dedup_max_keys; /* keys a queue's dedup table holds */
+	char *state_dir; /* durable queues' logs; NULL: the default rule */
 };
 
 /* The settings in force (main owns it; SIGHUP updates the limits). */

@@ -24,6 +24,7 @@
 #include "daemon/conn_in.h"
 #include "daemon/conn_out.h"
 #include "daemon/conn_state.h"
+#include "daemon/durable.h"
 #include "daemon/log.h"
 #include "proto/frame.h"
 #include "proto/wire.h"
@@ -198,11 +199,21 @@ void
 conn_out_flush(void)
 {
 	struct conn *c;
+	int failed;
 
+	/*
+	 * Group commit: the pass's operations on always queues reach the
+	 * disk before any of its replies leaves. If that failed, no reply
+	 * of the pass may say CQ_OK: those connections are dropped (their
+	 * clients see the connection lost, never an unsynced CQ_OK).
+	 */
+	failed = durable_commit() != 0;
 	while ((c = TAILQ_FIRST(&conn_state_dirty)) != NULL) {
 		TAILQ_REMOVE(&conn_state_dirty, c, dlink);
 		c->dirty = 0;
-		if (!c->closing) /* a closing one lingers on its write event */
+		if (failed && !c->closing)
+			conn_state_drop(c, "durable queue not synced");
+		else if (!c->closing) /* a closing one lingers on its write */
 			conn_out_write(c);
 	}
 }

@@ -181,7 +181,7 @@ replay_apply(struct replay *r, struct dlog_state *st, const struct dlog_rec *rec
 		st->paused = rec->pos;
 		return 0;
 	}
-	if (rec->id == 0 || rec->id == UINT64_MAX)
+	if (rec->id == 0 || rec->id >= UINT64_MAX / 2)
 		return 0; /* never written by us: ignored */
 	if (st->next_id <= rec->id)
 		st->next_id = rec->id + 1;
@@ -240,6 +240,7 @@ replay_apply(struct replay *r, struct dlog_state *st, const struct dlog_rec *rec
 	m->enqueued_ns = rec->type == DLOG_PUT ? rec->enqueued_ns
 	                                       : m->enqueued_ns;
 	m->deliveries = rec->deliveries;
+	m->due_ns = rec->aux;
 	return 0;
 }
 
@@ -248,13 +249,12 @@ static int
 replay_cmp(const void *a, const void *b)
 {
 	const struct dlog_msg *x = a, *y = b;
-	int64_t d;
 
 	if (x->band != y->band)
 		return x->band < y->band ? -1 : 1;
-	d = (int64_t)(x->pos - y->pos);
-	if (d != 0)
-		return d < 0 ? -1 : 1;
+	/* pos 0: leased (back at the head) or delayed; else ring order. */
+	if (x->pos != y->pos)
+		return x->pos < y->pos ? -1 : 1;
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 

@@ -1,14 +1,16 @@
 /* dlog.h - a durable queue's log file: its format, writing and replay. */
 
 /*
- * One file per durable queue, STATE_DIR/INSTANCE/NAME.cqlog:
+ * One file per durable queue, STATE_DIR/INSTANCE/NAME.cqlog (durable.c):
  *
  *   header (DLOG_HDR_SIZE bytes): magic, the queue's attributes, the sync
  *       policy, a crc32c over all of it; written once, when the file is
  *       made (and synced before the file gets its name)
  *   records, each DLOG_REC_SIZE bytes then len bytes of data padded to 8:
- *       PUT  id, band, pos, enqueued_ns, deliveries, data: a live message
- *       MOVE id, band, pos, deliveries: a live message moved or redelivered
+ *       PUT  id, band, pos, enqueued_ns, deliveries, aux = due time
+ *            (delayed; 0: queued), data: a live message
+ *       MOVE id, band, pos, deliveries, aux: a live message moved,
+ *            redelivered, leased (pos 0) or made due
  *       DEL  id: the message left the queue for good
  *       META aux = next id reserved, deliveries = closed, pos = pause count
  *     crc32c over the record after its crc field and the data.
@@ -74,6 +76,7 @@ struct dlog_buf {
 /* A message alive at the end of a replay. */
 struct dlog_msg {
 	uint64_t id, pos, enqueued_ns;
+	uint64_t due_ns; /* delayed: when due (realtime); 0: queued */
 	uint32_t band, deliveries, len;
 	unsigned char *data; /* malloc'd, len bytes (NULL if 0) */
 };

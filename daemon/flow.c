@@ -17,6 +17,7 @@
 #include "daemon/log.h"
 #include "daemon/op.h"
 #include "daemon/reply.h"
+#include "daemon/durable.h"
 #include "daemon/resv.h"
 #include "daemon/settle.h"
 #include "daemon/stall.h"
@@ -29,9 +30,20 @@ static cq_status
 flow_do_push(struct rqueue *q, const Conqueue__Push *m, uint64_t *first)
 {
 	struct iovec *iov;
+	char why[512];
 	cq_status st;
-	size_t i;
+	size_t i, bytes = 0;
 
+	if (q->dur != NULL) {
+		/* Room in the durable log first: a refused push changes nothing. */
+		for (i = 0; i < m->n_data; i++)
+			bytes += m->data[i].len;
+		st = durable_room(q, m->n_data, bytes, why, sizeof why);
+		if (st != CQ_OK) {
+			log_warn("%s", why);
+			return st;
+		}
+	}
 	if (m->has_delay_ms && m->delay_ms > 0)
 		return delay_push(q, m->data[0].data, m->data[0].len, m->band,
 		    m->delay_ms, first);

@@ -26,6 +26,7 @@
 #include "daemon/conn.h"
 #include "daemon/crashpoint.h"
 #include "daemon/dispatch.h"
+#include "daemon/durable.h"
 #include "daemon/lease.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
@@ -67,7 +68,7 @@ main_usage(FILE *f)
 	    "[--ready-fd N]\n"
 	    "                 [-l LEVEL] [--syslog] [-m MODE] [-g GROUP] "
 	    "[--no-direct]\n"
-	    "                 [--metrics-listen ADDRESS]\n"
+	    "                 [--metrics-listen ADDRESS] [--state-dir DIR]\n"
 	    "  -s, --socket PATH        socket path (default: the "
 	    "CONQUEUE_SOCKET rule)\n"
 	    "  -c, --config FILE        configuration file (default %s if "
@@ -86,6 +87,10 @@ main_usage(FILE *f)
 	    "      --metrics-listen ADDRESS  serve GET /metrics on a socket "
 	    "path or a\n"
 	    "                         loopback HOST:PORT (metrics_listen)\n"
+	    "      --state-dir DIR      durable queues' logs (state_dir; "
+	    "default\n"
+	    "                         $STATE_DIRECTORY, /var/lib/conqueue "
+	    "or the XDG one)\n"
 	    "  -h, --help               this help\n"
 	    "  -V, --version            print the version\n",
 	    MAIN_DEFAULT_CONFIG);
@@ -403,6 +408,7 @@ main(int argc, char **argv)
 	    {"socket-group", required_argument, NULL, 'g'},
 	    {"no-direct", no_argument, NULL, 'D'},
 	    {"metrics-listen", required_argument, NULL, 'M'},
+	    {"state-dir", required_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -455,6 +461,9 @@ main(int argc, char **argv)
 			break;
 		case 'M':
 			main_flag("metrics_listen", optarg);
+			break;
+		case 'T':
+			main_flag("state_dir", optarg);
 			break;
 		case 'h':
 			main_usage(stdout);
@@ -537,6 +546,9 @@ main(int argc, char **argv)
 		main_fatal("cannot handle SIGBUS", NULL);
 	if (registry_open(instance, &cause) != 0)
 		main_fatal("registry", cause);
+	/* Durable queues come back before the socket accepts. */
+	if (durable_open(main_base, cfg.state_dir, instance, &cause) != 0)
+		main_fatal("durable queues", cause);
 	bell_init(main_base);
 	if (cfg.metrics_listen != NULL &&
 	    scrape_open(main_base, cfg.metrics_listen, &cause) != 0)
@@ -561,6 +573,7 @@ main(int argc, char **argv)
 	scrape_close();
 	conn_free_all();
 	dispatch_free_all();
+	durable_close();
 	registry_close();
 	if (act_fd < 0)
 		unlink(sockpath);

@@ -19,6 +19,7 @@
 #include "daemon/bell.h"
 #include "daemon/crashpoint.h"
 #include "daemon/dedup.h"
+#include "daemon/durable.h"
 #include "daemon/delay.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
@@ -286,6 +287,7 @@ registry_close(void)
 		TAILQ_REMOVE(&registry_queues, q, link);
 		bell_free(q);
 		dedup_free(q);
+		durable_free(q);
 		if (q->core != NULL)
 			core_detach(q->core);
 		htab_free(&q->resv);
@@ -452,6 +454,7 @@ registry_delete(struct rqueue *q)
 	crashpoint("delete.before_unlink");
 	st = core_unlink_at(segdir_fd(), q->segname);
 	crashpoint("delete.after_unlink");
+	durable_delete(q);
 	dedup_delete(q);
 	if (st != CQ_OK)
 		log_warn("queue '%.*s': removing %s/%s: %s", (int)q->namelen,

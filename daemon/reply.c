@@ -7,6 +7,7 @@
 #include "common/common.h"
 #include "core/direct.h"
 #include "daemon/dedup.h"
+#include "daemon/durable.h"
 #include "daemon/reply.h"
 
 /* Send a reply carrying only a status and detail. */
@@ -107,6 +108,10 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 		SET(dedup_window_ms, st.attr.dedup_window_ms);
 		dedup_counts(q, &s->dedup_keys, &s->dedup_suppressed);
 		s->has_dedup_keys = s->has_dedup_suppressed = 1;
+	}
+	if (q->dur != NULL) {
+		durable_stat(q, &s->durable, &s->sync_ms, &s->log_bytes);
+		s->has_durable = s->has_sync_ms = s->has_log_bytes = 1;
 	}
 	SET(total_pushed, st.total_pushed);
 	SET(total_popped, st.total_popped);

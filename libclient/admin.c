@@ -115,6 +115,9 @@ admin_stat_from_wire(cq_queue_stat *st, const Conqueue__QueueStat *w)
 	st->dedup_keys = w->dedup_keys;
 	st->dedup_suppressed = w->dedup_suppressed;
 	st->delayed = w->delayed;
+	st->durable = w->durable;
+	st->sync_ms = w->sync_ms;
+	st->log_bytes = w->log_bytes;
 }
 
 /* STAT name over the socket into *st (zeroed by the caller). */

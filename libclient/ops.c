@@ -127,13 +127,24 @@ cq_status
 cq_create_dedup(cq_client *c, const char *name, const cq_queue_attr *attr,
     unsigned flags, uint64_t window_ms)
 {
+	return cq_create_durable(
+	    c, name, attr, flags, window_ms, CQ_DURABLE_NONE, 0);
+}
+
+/* cq_create_durable: cq_create_dedup of a durable queue. */
+cq_status
+cq_create_durable(cq_client *c, const char *name, const cq_queue_attr *attr,
+    unsigned flags, uint64_t window_ms, cq_durable policy, uint32_t sync_ms)
+{
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Create cr = CONQUEUE__CREATE__INIT;
 	Conqueue__QueueAttr qa = CONQUEUE__QUEUE_ATTR__INIT;
 	cq_status st;
 
 	if (c == NULL || (flags & ~CQ_CREATE_NO_DIRECT) != 0 ||
-	    window_ms > CQ_DEDUP_WINDOW_MAX)
+	    window_ms > CQ_DEDUP_WINDOW_MAX || (unsigned)policy > 3 ||
+	    (policy != CQ_DURABLE_INTERVAL && sync_ms != 0) ||
+	    sync_ms > CQ_DURABLE_SYNC_MS_MAX)
 		return CQ_INVALID;
 	if ((st = ops_check_name(c, name)) != CQ_OK)
 		return st;
@@ -166,6 +177,13 @@ cq_create_dedup(cq_client *c, const char *name, const cq_queue_attr *attr,
 		cr.attr = &qa;
 		qa.has_dedup_window_ms = 1;
 		qa.dedup_window_ms = window_ms;
+	}
+	if (policy != CQ_DURABLE_NONE) {
+		cr.attr = &qa;
+		qa.has_durable = 1;
+		qa.durable = (uint32_t)policy;
+		qa.has_sync_ms = sync_ms != 0;
+		qa.sync_ms = sync_ms;
 	}
 	return ops_call(c, &req, -1, OP_PLAIN, NULL, NULL);
 }

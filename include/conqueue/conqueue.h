@@ -65,6 +65,24 @@ CQ_EXPORT const char *cq_version(void);
 #define CQ_BANDS_MAX 8  /* most priority bands per queue */
 
 /*
+ * Durability of a queue (cq_create_durable, conqueue(7) DURABILITY): the
+ * daemon keeps a log of it under its state directory and brings it back
+ * after a reboot. ALWAYS: a push or pop answers CQ_OK only once it is on
+ * stable storage (socket only: never handed out for direct mapping);
+ * INTERVAL: at most sync_ms of acknowledged work is lost on a power cut;
+ * NEVER: written every second, never synced (a kill -9 loses nothing,
+ * a power cut whatever the kernel had not written).
+ */
+typedef enum cq_durable {
+	CQ_DURABLE_NONE = 0, /* shared memory only: gone at reboot */
+	CQ_DURABLE_ALWAYS = 1,
+	CQ_DURABLE_INTERVAL = 2,
+	CQ_DURABLE_NEVER = 3
+} cq_durable;
+#define CQ_DURABLE_SYNC_MS_DEFAULT 1000   /* interval's default */
+#define CQ_DURABLE_SYNC_MS_MAX     3600000 /* an hour */
+
+/*
  * cq_name_valid: 1 if name (len bytes) is a valid queue name:
  * 1-64 bytes of [A-Za-z0-9._-], not starting with '.'.
  */
@@ -123,6 +141,9 @@ typedef struct cq_queue_stat {
 	uint64_t dedup_suppressed; /* keyed pushes answered as duplicates */
 	/* Appended later (a struct of an older header never gets them): */
 	uint64_t delayed; /* pushed with a delay, not yet due (not in_flight) */
+	uint32_t durable; /* cq_durable (0 from a direct handle's cq_stat) */
+	uint32_t sync_ms; /* CQ_DURABLE_INTERVAL: the sync period */
+	uint64_t log_bytes; /* the durable log's size on disk */
 } cq_queue_stat;
 
 /* Size of cq_queue_stat in 0.1, before corrupt_dropped was appended. */
@@ -204,6 +225,17 @@ CQ_EXPORT cq_status cq_create_flags(cq_client *c, const char *name,
  */
 CQ_EXPORT cq_status cq_create_dedup(cq_client *c, const char *name,
     const cq_queue_attr *attr, unsigned flags, uint64_t window_ms);
+
+/*
+ * cq_create_durable: cq_create_dedup of a durable queue (policy a
+ * cq_durable; sync_ms 1..CQ_DURABLE_SYNC_MS_MAX for CQ_DURABLE_INTERVAL,
+ * 0 there meaning CQ_DURABLE_SYNC_MS_DEFAULT, else 0). CQ_DURABLE_NONE is
+ * cq_create_dedup. CQ_INVALID for a bad policy or period; CQ_LIMIT or
+ * CQ_SYSTEM (cq_error says why) when the log cannot be made.
+ */
+CQ_EXPORT cq_status cq_create_durable(cq_client *c, const char *name,
+    const cq_queue_attr *attr, unsigned flags, uint64_t window_ms,
+    cq_durable policy, uint32_t sync_ms);
 
 /* cq_delete: close queue name (waking every waiter), then remove it. */
 CQ_EXPORT cq_status cq_delete(cq_client *c, const char *name);

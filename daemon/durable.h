@@ -1,0 +1,78 @@
+/* durable.h - durable queues: a log per queue under the state directory. */
+
+/*
+ * The shared-memory segment stays the working copy; a durable queue also
+ * has a log, STATE_DIR/INSTANCE/NAME.cqlog (daemon/dlog.h), that a flush
+ * brings up to the segment's state: it scans the queue (core_scan),
+ * diffs against the image the log holds and appends the difference,
+ * then fdatasyncs (always, interval) or not (never). At start the logs
+ * are read before the socket accepts: a queue whose segment survived (a
+ * daemon restart) keeps it, one whose segment is gone (a reboot) is
+ * rebuilt from its log. doc/durability.md has the design and argument.
+ */
+
+#ifndef CQ_DAEMON_DURABLE_H
+#define CQ_DAEMON_DURABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conqueue/conqueue.h"
+#include "core/queue.h"
+
+struct event_base;
+struct rqueue;
+struct durable;
+
+/*
+ * The state directory: dir (--state-dir / state_dir), else
+ * $STATE_DIRECTORY (systemd's StateDirectory=), else /var/lib/conqueue
+ * for root and $XDG_STATE_HOME/conqueue or ~/.local/state/conqueue for
+ * anyone else; the logs live in its subdirectory INSTANCE. Then bring
+ * back every durable queue found there (before the socket accepts).
+ * -1 with *cause (malloc'd) if the directory cannot be used.
+ */
+int durable_open(struct event_base *base, const char *dir,
+    const char *instance, char **cause);
+/* At stop: a last synced flush of every durable queue, then free. */
+void durable_close(void);
+
+/*
+ * Make the (empty) log of a new durable queue with attributes a: its
+ * creation is committed when the log has its name (doc/durability.md).
+ * CQ_OK with *dp, CQ_INVALID (bad policy or period), CQ_LIMIT (no
+ * room), CQ_SYSTEM; why says what.
+ */
+cq_status durable_prepare(const struct core_attr *a, uint32_t policy,
+    uint32_t sync_ms, struct durable **dp, char *why, size_t whylen);
+/* The queue of d was made: bind them (its timer starts). */
+void durable_bind(struct rqueue *q, struct durable *d);
+/* The queue of d could not be made: remove the log again. */
+void durable_abort(struct durable *d);
+/* q is being deleted (its segment is gone): remove its log. */
+void durable_delete(struct rqueue *q);
+/* Detach q's log without touching the file (registry_close). */
+void durable_free(struct rqueue *q);
+
+/*
+ * End of a loop pass, before any reply is written: flush and sync every
+ * always queue whose segment changed (one fdatasync per queue for all of
+ * the pass's operations: group commit). 0, or -1 if one failed: then no
+ * reply of the pass may say CQ_OK (the caller drops those connections).
+ */
+int durable_commit(void);
+
+/*
+ * Before a push of n messages of bytes in all through the socket: 0 if
+ * q's log has room for them (space reserved ahead with fallocate), else
+ * CQ_LIMIT (ENOSPC, EDQUOT, EFBIG) or CQ_SYSTEM with why. 0 for a queue
+ * that is not durable.
+ */
+cq_status durable_room(
+    struct rqueue *q, size_t n, size_t bytes, char *why, size_t whylen);
+
+/* q's policy (CQ_DURABLE_NONE if it has none), period and log size. */
+void durable_stat(struct rqueue *q, uint32_t *policy, uint32_t *sync_ms,
+    uint64_t *log_bytes);
+
+#endif /* CQ_DAEMON_DURABLE_H */
