@@ -216,6 +216,8 @@ conn_out_flush(void)
 		else if (!c->closing) /* a closing one lingers on its write */
 			conn_out_write(c);
 	}
+	if (failed)
+		durable_commit_settle();
 }
 
 /* Write one frame to a fresh socket, best effort (refusals at accept). */

@@ -32,6 +32,8 @@ struct durable {
 	uint64_t sig;        /* the segment's change signature at the flush */
 	uint32_t gen;
 	int broken;          /* a write or sync failed: compact next time */
+	int failed;          /* the last flush failed (durable.c) */
+	uint64_t fail_sig;   /* the segment's signature then */
 	struct event *timer;
 };
 

@@ -47,17 +47,33 @@ durable_period(const struct durable *d)
 	return d->attr.policy == CQ_DURABLE_INTERVAL ? d->attr.sync_ms : 1000;
 }
 
-/* Flush q if its segment changed since the last flush. */
+/*
+ * Flush q if its segment changed since the last flush. After a failure,
+ * a group commit (retry 0) tries again only once the queue changed
+ * again: the replies of the failed pass were withheld already, and a
+ * pass without a new operation on the queue owes it nothing. The timer
+ * and the stop retry (retry 1).
+ */
 static cq_status
-durable_flush_if(struct durable *d, int sync)
+durable_flush_if(struct durable *d, int sync, int retry)
 {
 	struct rqueue *q = d->q;
+	uint64_t sig;
+	cq_status st;
 
 	if (q == NULL || q->core == NULL)
 		return CQ_OK;
-	if (!d->broken && dflush_sig(q->core) == d->sig)
+	sig = dflush_sig(q->core);
+	if (!d->broken && !d->failed && sig == d->sig)
 		return CQ_OK;
-	return dflush_flush(d, q->core, sync);
+	if (!retry && d->failed && sig == d->fail_sig)
+		return CQ_OK;
+	if ((st = dflush_flush(d, q->core, sync)) != CQ_OK) {
+		d->failed = 1;
+		d->fail_sig = sig;
+	} else
+		d->failed = 0;
+	return st;
 }
 
 /* The timer: interval and always sync, never only writes. */
@@ -70,7 +86,7 @@ durable_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	durable_flush_if(d, d->attr.policy != CQ_DURABLE_NEVER);
+	durable_flush_if(d, d->attr.policy != CQ_DURABLE_NEVER, 1);
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(d->timer, &tv);
@@ -285,7 +301,7 @@ durable_close(void)
 
 	TAILQ_FOREACH(d, &durable_all, link)
 	{
-		if (durable_flush_if(d, 1) != CQ_OK)
+		if (durable_flush_if(d, 1, 1) != CQ_OK)
 			log_error("queue '%s': last flush failed: %s",
 			    d->attr.name, strerror(errno));
 	}
@@ -302,10 +318,23 @@ durable_commit(void)
 	{
 		if (d->attr.policy != CQ_DURABLE_ALWAYS)
 			continue;
-		if (durable_flush_if(d, 1) != CQ_OK)
+		if (durable_flush_if(d, 1, 0) != CQ_OK)
 			rc = -1;
 	}
 	return rc;
+}
+
+/* After a failed commit's connections were dropped (see durable.h). */
+void
+durable_commit_settle(void)
+{
+	struct durable *d;
+
+	TAILQ_FOREACH(d, &durable_all, link)
+	{
+		if (d->failed && d->q != NULL && d->q->core != NULL)
+			d->fail_sig = dflush_sig(d->q->core);
+	}
 }
 
 /* Room in q's log for n more messages of bytes in all. */

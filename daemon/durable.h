@@ -61,6 +61,13 @@ void durable_free(struct rqueue *q);
  * reply of the pass may say CQ_OK (the caller drops those connections).
  */
 int durable_commit(void);
+/*
+ * After durable_commit failed and the pass's connections were dropped
+ * (their in-flight messages returned): a failed queue's present state is
+ * what the next group commit compares with, so that passes without a new
+ * operation on it are not failed too (the timer keeps retrying).
+ */
+void durable_commit_settle(void);
 
 /*
  * Before a push of n messages of bytes in all through the socket: 0 if
