@@ -405,7 +405,8 @@ cli_stat_print(struct cli_ctx *x, const cq_queue_stat *st, int indent)
 	else
 		CLI_FIELD("durable", "%s", cli_durable_name(st->durable), 0);
 	CLI_FIELD("sync_ms", "%u", st->sync_ms, 0);
-	CLI_FIELD("log_bytes", "%llu", (unsigned long long)st->log_bytes, 1);
+	CLI_FIELD("log_bytes", "%llu", (unsigned long long)st->log_bytes, 0);
+	CLI_FIELD("log_syncs", "%llu", (unsigned long long)st->log_syncs, 1);
 #undef CLI_FIELD
 	if (x->json)
 		printf("%s}", indent ? "  " : "");

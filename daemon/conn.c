@@ -25,6 +25,7 @@
 #include "daemon/conn_out.h"
 #include "daemon/conn_state.h"
 #include "daemon/dispatch.h"
+#include "daemon/durable.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
 
@@ -63,7 +64,14 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	conn_state_reading = 0;
 	(void)fd;
 	(void)what;
-	conn_out_flush();
+	/*
+	 * An always queue changed: its sync waits for the pass's other reads
+	 * (group commit, doc/durability.md), the replies with it.
+	 */
+	if (durable_commit_due())
+		event_active(conn_state_flush_ev, EV_TIMEOUT, 0);
+	else
+		conn_out_flush();
 }
 
 /* The socket takes more. */

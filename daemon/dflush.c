@@ -163,7 +163,7 @@ dflush_pwrite(int fd, const unsigned char *p, size_t len, uint64_t off)
 /* Scan q into sc (full: every message as a PUT). */
 static cq_status
 dflush_scan(struct durable *d, struct core_queue *q, struct dflush_scan *sc,
-    int full, uint64_t *next_id, uint64_t *closed, uint64_t *paused)
+    int full, struct dmeta *mt)
 {
 	struct core_stat cs;
 	cq_status st;
@@ -176,14 +176,18 @@ dflush_scan(struct durable *d, struct core_queue *q, struct dflush_scan *sc,
 		errno = ENOMEM;
 		return CQ_SYSTEM;
 	}
-	*next_id = 1;
-	*closed = *paused = 0;
+	memset(mt, 0, sizeof *mt);
+	mt->next_id = 1;
+	mt->owner = (uint64_t)d->attr.uid << 32 | d->attr.gid;
+	mt->mode = d->attr.mode;
 	if (q == NULL) /* a new queue: empty */
 		return CQ_OK;
 	if ((st = core_stat(q, &cs)) == CQ_OK) {
-		*closed = (uint64_t)cs.closed;
-		*paused = (uint64_t)cs.paused;
-		st = core_scan(q, dflush_scan_cb, sc, next_id);
+		mt->closed = (uint64_t)cs.closed;
+		mt->paused = (uint64_t)cs.paused;
+		mt->owner = (uint64_t)cs.attr.uid << 32 | cs.attr.gid;
+		mt->mode = cs.attr.mode;
+		st = core_scan(q, dflush_scan_cb, sc, &mt->next_id);
 	}
 	if (st == CQ_OK && sc->err != 0) {
 		errno = sc->err;
@@ -203,8 +207,7 @@ dflush_scan_free(struct dflush_scan *sc)
 
 /* Take the scan's image as d's (sorted by id). */
 static void
-dflush_take(struct durable *d, struct dflush_scan *sc, uint64_t next_id,
-    uint64_t closed, uint64_t paused)
+dflush_take(struct durable *d, struct dflush_scan *sc, const struct dmeta *mt)
 {
 	free(d->img);
 	d->img = sc->img;
@@ -212,24 +215,23 @@ dflush_take(struct durable *d, struct dflush_scan *sc, uint64_t next_id,
 	sc->img = NULL;
 	if (d->n > 1)
 		qsort(d->img, d->n, sizeof *d->img, dflush_id_cmp);
-	d->next_id = next_id;
-	d->closed = closed;
-	d->paused = paused;
+	d->meta = *mt;
 	d->live_bytes = DLOG_HDR_SIZE + DLOG_REC_SIZE + sc->live_bytes;
 }
 
-/* The META record of a state. */
+/* The META record of a state (dlog.h). */
 static int
-dflush_meta(struct dlog_buf *b, uint64_t next_id, uint64_t closed,
-    uint64_t paused)
+dflush_meta(struct dlog_buf *b, const struct dmeta *mt)
 {
 	struct dlog_rec r;
 
 	memset(&r, 0, sizeof r);
 	r.type = DLOG_META;
-	r.aux = next_id;
-	r.deliveries = closed != 0;
-	r.pos = paused;
+	r.aux = mt->next_id;
+	r.deliveries = mt->closed != 0;
+	r.pos = mt->paused;
+	r.id = mt->owner;
+	r.enqueued_ns = mt->mode | DLOG_META_MODE;
 	return dlog_append(b, &r, NULL);
 }
 
@@ -241,7 +243,8 @@ dflush_flush(struct durable *d, struct core_queue *q, int sync)
 	struct dlog_buf head;
 	struct dlog_rec r;
 	struct iovec iov[3];
-	uint64_t next_id, closed, paused, sig, total;
+	struct dmeta mt;
+	uint64_t sig, total;
 	cq_status st;
 	size_t i;
 	int e;
@@ -249,7 +252,7 @@ dflush_flush(struct durable *d, struct core_queue *q, int sync)
 	if (d->broken || d->fd < 0 || d->end > 2 * d->live_bytes + (1u << 20))
 		return dflush_compact(d, q);
 	sig = dflush_sig(q);
-	st = dflush_scan(d, q, &sc, 0, &next_id, &closed, &paused);
+	st = dflush_scan(d, q, &sc, 0, &mt);
 	if (st != CQ_OK) {
 		dflush_scan_free(&sc);
 		return st;
@@ -265,9 +268,8 @@ dflush_flush(struct durable *d, struct core_queue *q, int sync)
 		if (dlog_append(&head, &r, NULL) != 0)
 			goto nomem;
 	}
-	if ((next_id != d->next_id || closed != d->closed ||
-	        paused != d->paused) &&
-	    dflush_meta(&head, next_id, closed, paused) != 0)
+	if (memcmp(&mt, &d->meta, sizeof mt) != 0 &&
+	    dflush_meta(&head, &mt) != 0)
 		goto nomem;
 	total = head.len + sc.moves.len + sc.puts.len;
 	if (total > 0) {
@@ -288,11 +290,14 @@ dflush_flush(struct durable *d, struct core_queue *q, int sync)
 		}
 		crashpoint("durable.after_write");
 	}
-	if (sync && total > 0 && fdatasync(d->fd) != 0)
-		goto fail;
+	if (sync && total > 0) {
+		if (fdatasync(d->fd) != 0)
+			goto fail;
+		d->syncs++;
+	}
 	if (d->end > d->reserved)
 		d->reserved = d->end;
-	dflush_take(d, &sc, next_id, closed, paused);
+	dflush_take(d, &sc, &mt);
 	d->sig = sig;
 	dlog_buf_free(&head);
 	dflush_scan_free(&sc);
@@ -321,18 +326,19 @@ dflush_compact(struct durable *d, struct core_queue *q)
 	struct dlog_buf head;
 	unsigned char hdr[DLOG_HDR_SIZE];
 	char tmp[CQ_NAME_MAX + 24];
-	uint64_t next_id, closed, paused, sig, end;
+	struct dmeta mt;
+	uint64_t sig, end;
 	cq_status st;
 	int fd = -1, e;
 
 	sig = q != NULL ? dflush_sig(q) : 0;
-	st = dflush_scan(d, q, &sc, 1, &next_id, &closed, &paused);
+	st = dflush_scan(d, q, &sc, 1, &mt);
 	if (st != CQ_OK) {
 		dflush_scan_free(&sc);
 		return st;
 	}
 	memset(&head, 0, sizeof head);
-	if (dflush_meta(&head, next_id, closed, paused) != 0) {
+	if (dflush_meta(&head, &mt) != 0) {
 		errno = ENOMEM;
 		goto fail;
 	}
@@ -355,6 +361,7 @@ dflush_compact(struct durable *d, struct core_queue *q)
 	crashpoint("durable.compact_written");
 	if (fdatasync(fd) != 0)
 		goto fail;
+	d->syncs++;
 	if (renameat(durable_dirfd, tmp, durable_dirfd, d->file) != 0)
 		goto fail;
 	crashpoint("durable.compact_renamed");
@@ -367,7 +374,7 @@ dflush_compact(struct durable *d, struct core_queue *q)
 	d->end = d->reserved = end;
 	d->broken = 0;
 	d->gen = 0;
-	dflush_take(d, &sc, next_id, closed, paused);
+	dflush_take(d, &sc, &mt);
 	d->sig = sig;
 	dlog_buf_free(&head);
 	dflush_scan_free(&sc);

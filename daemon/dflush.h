@@ -17,6 +17,13 @@ struct dimg {
 	uint32_t band, deliveries, len;
 };
 
+/* What a META record says: the queue's state beside its messages. */
+struct dmeta {
+	uint64_t next_id, closed, paused;
+	uint64_t owner; /* uid << 32 | gid (a chown moves it) */
+	uint64_t mode;  /* permission bits (a chmod moves them) */
+};
+
 struct durable {
 	struct rqueue *q; /* NULL until bound */
 	TAILQ_ENTRY(durable) link;
@@ -25,7 +32,7 @@ struct durable {
 	int fd;                      /* the log, -1 after a failure */
 	struct dimg *img;            /* the log's state of the queue */
 	size_t n;
-	uint64_t next_id, closed, paused; /* its last META */
+	struct dmeta meta; /* its last META */
 	uint64_t end;        /* where the next record goes */
 	uint64_t live_bytes; /* what a fresh log would take */
 	uint64_t reserved;   /* fallocated up to here */
@@ -33,6 +40,7 @@ struct durable {
 	uint32_t gen;
 	int broken;          /* a write or sync failed: compact next time */
 	int failed;          /* the last flush failed (durable.c) */
+	uint64_t syncs;      /* fdatasyncs of the log (stat's log_syncs) */
 	uint64_t fail_sig;   /* the segment's signature then */
 	struct event *timer;
 };

@@ -179,6 +179,12 @@ replay_apply(struct replay *r, struct dlog_state *st, const struct dlog_rec *rec
 			st->next_id = rec->aux;
 		st->closed = rec->deliveries != 0;
 		st->paused = rec->pos;
+		if (rec->enqueued_ns & DLOG_META_MODE) {
+			st->has_owner = 1;
+			st->uid = (uint32_t)(rec->id >> 32);
+			st->gid = (uint32_t)rec->id;
+			st->mode = (uint32_t)rec->enqueued_ns & 07777;
+		}
 		return 0;
 	}
 	if (rec->id == 0 || rec->id >= UINT64_MAX / 2)

@@ -12,7 +12,9 @@
  *       MOVE id, band, pos, deliveries, aux: a live message moved,
  *            redelivered, leased (pos 0) or made due
  *       DEL  id: the message left the queue for good
- *       META aux = next id reserved, deliveries = closed, pos = pause count
+ *       META aux = next id reserved, deliveries = closed, pos = pause count,
+ *            id = owner (uid << 32 | gid), enqueued_ns = mode with
+ *            DLOG_META_MODE set (clear: no owner or mode in it)
  *     crc32c over the record after its crc field and the data.
  *
  * Replay reads records in order and stops at the first one that is short,
@@ -39,6 +41,7 @@
 #define DLOG_REC_SIZE 56
 
 enum dlog_type { DLOG_PUT = 1, DLOG_MOVE = 2, DLOG_DEL = 3, DLOG_META = 4 };
+#define DLOG_META_MODE (UINT64_C(1) << 32) /* META carries owner and mode */
 
 /* What the header keeps: the queue as created, and its policy. */
 struct dlog_attr {
@@ -90,6 +93,8 @@ struct dlog_state {
 	uint64_t end;     /* offset after the last good record */
 	uint32_t gen;     /* the last good record's gen */
 	uint64_t closed, paused;
+	int has_owner; /* a META gave owner and mode (else the header's) */
+	uint32_t uid, gid, mode;
 	uint64_t records;
 };
 

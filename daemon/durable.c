@@ -324,6 +324,25 @@ durable_commit(void)
 	return rc;
 }
 
+/* Whether an always queue changed since its last flush. */
+int
+durable_commit_due(void)
+{
+	struct durable *d;
+	uint64_t sig;
+
+	TAILQ_FOREACH(d, &durable_all, link)
+	{
+		if (d->attr.policy != CQ_DURABLE_ALWAYS || d->q == NULL ||
+		    d->q->core == NULL)
+			continue;
+		sig = dflush_sig(d->q->core);
+		if (d->failed ? sig != d->fail_sig : sig != d->sig || d->broken)
+			return 1;
+	}
+	return 0;
+}
+
 /* After a failed commit's connections were dropped (see durable.h). */
 void
 durable_commit_settle(void)
@@ -367,16 +386,17 @@ durable_room(struct rqueue *q, size_t n, size_t bytes, char *why,
 	return dflush_errno_status(e);
 }
 
-/* q's policy, period and log size. */
+/* q's policy, period, log size and syncs. */
 void
-durable_stat(
-    struct rqueue *q, uint32_t *policy, uint32_t *sync_ms, uint64_t *log_bytes)
+durable_stat(struct rqueue *q, uint32_t *policy, uint32_t *sync_ms,
+    uint64_t *log_bytes, uint64_t *syncs)
 {
 	struct durable *d = q->dur;
 
 	*policy = d != NULL ? d->attr.policy : CQ_DURABLE_NONE;
 	*sync_ms = d != NULL ? d->attr.sync_ms : 0;
 	*log_bytes = d != NULL ? d->end : 0;
+	*syncs = d != NULL ? d->syncs : 0;
 }
 
 /* The state directory's path by the rule in durable.h (+ "/INSTANCE"). */
@@ -550,6 +570,11 @@ durable_load(const char *f)
 	fd = -1;
 	if (restore) {
 		durable_core_attr(&a, &st.attr);
+		if (st.has_owner) { /* a chown or chmod since the create */
+			a.uid = st.uid;
+			a.gid = st.gid;
+			a.mode = st.mode;
+		}
 		if (durable_mark(name, 1) != 0 ||
 		    (s = registry_create(&a, 1, &q, why, sizeof why)) != CQ_OK) {
 			log_error("durable queue '%s': cannot rebuild it: %s",

@@ -68,6 +68,12 @@ int durable_commit(void);
  * operation on it are not failed too (the timer keeps retrying).
  */
 void durable_commit_settle(void);
+/*
+ * Whether an always queue changed since its last flush: then a read
+ * callback leaves its replies to the end of the loop pass, so that the
+ * requests of every connection read in the pass share one sync.
+ */
+int durable_commit_due(void);
 
 /*
  * Before a push of n messages of bytes in all through the socket: 0 if
@@ -78,8 +84,11 @@ void durable_commit_settle(void);
 cq_status durable_room(
     struct rqueue *q, size_t n, size_t bytes, char *why, size_t whylen);
 
-/* q's policy (CQ_DURABLE_NONE if it has none), period and log size. */
+/*
+ * q's policy (CQ_DURABLE_NONE if it has none), period, log size and the
+ * fdatasyncs of its log since the daemon started.
+ */
 void durable_stat(struct rqueue *q, uint32_t *policy, uint32_t *sync_ms,
-    uint64_t *log_bytes);
+    uint64_t *log_bytes, uint64_t *syncs);
 
 #endif /* CQ_DAEMON_DURABLE_H */

@@ -110,8 +110,10 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 		s->has_dedup_keys = s->has_dedup_suppressed = 1;
 	}
 	if (q->dur != NULL) {
-		durable_stat(q, &s->durable, &s->sync_ms, &s->log_bytes);
+		durable_stat(q, &s->durable, &s->sync_ms, &s->log_bytes,
+		    &s->log_syncs);
 		s->has_durable = s->has_sync_ms = s->has_log_bytes = 1;
+		s->has_log_syncs = 1;
 	}
 	SET(total_pushed, st.total_pushed);
 	SET(total_popped, st.total_popped);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "daemon/durable.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
 #include "daemon/op.h"
@@ -59,7 +60,10 @@ settle_dead_letter(struct rqueue *q, const struct core_msg *m, int quiet)
 {
 	struct core_attr a = *core_attr(q->core);
 	struct rqueue *dlq;
-	char why[256];
+	struct durable *d = NULL;
+	uint32_t policy, sync_ms;
+	uint64_t lb, syncs;
+	char why[512];
 	void *copy;
 	uint64_t id;
 	cq_status st;
@@ -80,7 +84,18 @@ settle_dead_letter(struct rqueue *q, const struct core_msg *m, int quiet)
 		a.max_deliveries = 0;
 		a.serial = 0;
 		a.dedup_window_ms = 0; /* dead letters carry no keys */
-		st = registry_create(&a, 1, &dlq, why, sizeof why);
+		/* A durable queue's dead letters are as durable as it. */
+		durable_stat(q, &policy, &sync_ms, &lb, &syncs);
+		st = policy == CQ_DURABLE_NONE
+		         ? CQ_OK
+		         : durable_prepare(
+		               &a, policy, sync_ms, &d, why, sizeof why);
+		if (st == CQ_OK)
+			st = registry_create(&a, 1, &dlq, why, sizeof why);
+		if (st == CQ_OK && d != NULL)
+			durable_bind(dlq, d);
+		else if (d != NULL)
+			durable_abort(d);
 		if (st != CQ_OK) {
 			if (!quiet)
 				log_warn("queue '%s': %s; message %llu stays "

@@ -118,6 +118,7 @@ admin_stat_from_wire(cq_queue_stat *st, const Conqueue__QueueStat *w)
 	st->durable = w->durable;
 	st->sync_ms = w->sync_ms;
 	st->log_bytes = w->log_bytes;
+	st->log_syncs = w->log_syncs;
 }
 
 /* STAT name over the socket into *st (zeroed by the caller). */

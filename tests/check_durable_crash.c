@@ -311,7 +311,7 @@ round_run(uint64_t seed, long states)
 	}
 	ck_assert_int_eq(dflush_flush(&d, q, 1), CQ_OK);
 	note_flush(&d, 1);
-	next_a = d.next_id;
+	next_a = d.meta.next_id;
 	ia = slurp(path, &la);
 	/* After A: more flushes, none synced; then image B. */
 	for (i = 0; i < 150; i++) {

@@ -76,8 +76,20 @@ expect_rc 0 cli close nv
 expect_rc 0 cli push iv2 p1
 expect_rc 0 cli pause iv2
 expect_rc 0 cli push plain x
+# A chmod after the create is kept too.
+expect_rc 0 cli chmod iv 0640
+# A durable queue's dead-letter queue is durable too.
+expect_rc 0 cli create dl --durable=always --max-deliveries 1
+expect_rc 0 cli push dl dead
+id=$(cli reserve dl | cut -f1)
+expect_rc 0 cli release dl "$id"
+expect_out 1 stat_field dl.dlq length
+expect_out always stat_field dl.dlq durable
 
 reboot
+
+expect_out dead cli pop dl.dlq --try
+expect_out 0640 stat_field iv mode
 
 expect_rc 1 cli stat plain
 expect_out 4 stat_field al length

@@ -144,6 +144,7 @@ typedef struct cq_queue_stat {
 	uint32_t durable; /* cq_durable (0 from a direct handle's cq_stat) */
 	uint32_t sync_ms; /* CQ_DURABLE_INTERVAL: the sync period */
 	uint64_t log_bytes; /* the durable log's size on disk */
+	uint64_t log_syncs; /* its fdatasyncs since the daemon started */
 } cq_queue_stat;
 
 /* Size of cq_queue_stat in 0.1, before corrupt_dropped was appended. */
