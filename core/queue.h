@@ -367,7 +367,7 @@ cq_status core_restore(struct core_queue *q, const struct core_live *m);
 cq_status core_set_next_id(struct core_queue *q, uint64_t id);
 /*
  * A word that changes with every committed push, pop, confirm, return,
- * remove, purge, close and pause (a mix of the header's commit words and
+ * remove, purge, close, pause, chmod and chown (a mix of the header's commit words and
  * counters, read without the lock): the daemon skips a durable flush when
  * it has not changed. 0 for a quarantined queue.
  */

@@ -181,6 +181,8 @@ snap_sig(struct core_queue *q)
 	x = x * 1000003u + __atomic_load_n(&hdr->total_popped, __ATOMIC_ACQUIRE);
 	x = x * 1000003u + __atomic_load_n(&hdr->closed, __ATOMIC_ACQUIRE);
 	x = x * 1000003u + __atomic_load_n(&hdr->paused, __ATOMIC_ACQUIRE);
+	x = x * 1000003u + __atomic_load_n(&hdr->mode, __ATOMIC_ACQUIRE);
+	x = x * 1000003u + __atomic_load_n(&hdr->owner, __ATOMIC_ACQUIRE);
 	return x;
 }
 
