@@ -386,7 +386,9 @@ cli_stat_print(struct cli_ctx *x, const cq_queue_stat *st, int indent)
 	    (unsigned long long)st->dedup_window_ms, 0);
 	CLI_FIELD("dedup_keys", "%llu", (unsigned long long)st->dedup_keys, 0);
 	CLI_FIELD("dedup_suppressed", "%llu",
-	    (unsigned long long)st->dedup_suppressed, 1);
+	    (unsigned long long)st->dedup_suppressed, 0);
+	CLI_FIELD("ttl_ms", "%llu", (unsigned long long)st->ttl_ms, 0);
+	CLI_FIELD("expired", "%llu", (unsigned long long)st->expired, 1);
 #undef CLI_FIELD
 	if (x->json)
 		printf("%s}", indent ? "  " : "");

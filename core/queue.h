@@ -98,6 +98,7 @@ struct core_stat {
 	int paused; /* the pause count (core_suspend): 0 running */
 	uint64_t corrupt_dropped; /* dropped: their slot failed its checksum */
 	uint64_t delayed; /* in flight until due (not counted in in_flight) */
+	uint64_t expired; /* dropped or dead-lettered at their time to live */
 };
 
 /* Size in bytes of the segment for these attributes; 0 on overflow. */
@@ -337,6 +338,11 @@ cq_status core_purge(struct core_queue *q, uint64_t *count);
 cq_status core_remove(struct core_queue *q, uint64_t id);
 /* Count one dead-lettered message in the stats. */
 cq_status core_count_dead_letter(struct core_queue *q);
+/*
+ * Count one message that expired (daemon/expire.c): in expired, and in
+ * dead_lettered too when it went to the dead-letter queue.
+ */
+cq_status core_count_expired(struct core_queue *q, int dead_lettered);
 /* Fill st. */
 cq_status core_stat(struct core_queue *q, struct core_stat *st);
 /*

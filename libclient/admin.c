@@ -115,6 +115,8 @@ admin_stat_from_wire(cq_queue_stat *st, const Conqueue__QueueStat *w)
 	st->dedup_keys = w->dedup_keys;
 	st->dedup_suppressed = w->dedup_suppressed;
 	st->delayed = w->delayed;
+	st->ttl_ms = w->ttl_ms;
+	st->expired = w->expired;
 }
 
 /* STAT name over the socket into *st (zeroed by the caller). */

@@ -111,7 +111,7 @@ cq_ping(cq_client *c)
 cq_status
 cq_create(cq_client *c, const char *name, const cq_queue_attr *attr)
 {
-	return cq_create_dedup(c, name, attr, 0, 0);
+	return cq_create_ttl(c, name, attr, 0, 0, 0);
 }
 
 /* cq_create_flags: cq_create with CQ_CREATE_* flags. */
@@ -119,7 +119,7 @@ cq_status
 cq_create_flags(cq_client *c, const char *name, const cq_queue_attr *attr,
     unsigned flags)
 {
-	return cq_create_dedup(c, name, attr, flags, 0);
+	return cq_create_ttl(c, name, attr, flags, 0, 0);
 }
 
 /* cq_create_dedup: cq_create_flags with a de-duplication window. */
@@ -127,13 +127,21 @@ cq_status
 cq_create_dedup(cq_client *c, const char *name, const cq_queue_attr *attr,
     unsigned flags, uint64_t window_ms)
 {
+	return cq_create_ttl(c, name, attr, flags, window_ms, 0);
+}
+
+/* cq_create_ttl: cq_create_dedup with a per-queue time to live too. */
+cq_status
+cq_create_ttl(cq_client *c, const char *name, const cq_queue_attr *attr,
+    unsigned flags, uint64_t window_ms, uint64_t ttl_ms)
+{
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Create cr = CONQUEUE__CREATE__INIT;
 	Conqueue__QueueAttr qa = CONQUEUE__QUEUE_ATTR__INIT;
 	cq_status st;
 
 	if (c == NULL || (flags & ~CQ_CREATE_NO_DIRECT) != 0 ||
-	    window_ms > CQ_DEDUP_WINDOW_MAX)
+	    window_ms > CQ_DEDUP_WINDOW_MAX || ttl_ms > CQ_TTL_MAX)
 		return CQ_INVALID;
 	if ((st = ops_check_name(c, name)) != CQ_OK)
 		return st;
@@ -166,6 +174,11 @@ cq_create_dedup(cq_client *c, const char *name, const cq_queue_attr *attr,
 		cr.attr = &qa;
 		qa.has_dedup_window_ms = 1;
 		qa.dedup_window_ms = window_ms;
+	}
+	if (ttl_ms != 0) {
+		cr.attr = &qa;
+		qa.has_ttl_ms = 1;
+		qa.ttl_ms = ttl_ms;
 	}
 	return ops_call(c, &req, -1, OP_PLAIN, NULL, NULL);
 }
