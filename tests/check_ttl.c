@@ -5,6 +5,7 @@
  * hang bound; nothing asserts that a time has not passed yet. */
 
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -230,6 +231,107 @@ START_TEST(test_ttl_survive_daemon_kill)
 }
 END_TEST
 
+#ifdef CQ_CRASH_POINTS
+/*
+ * Restart the daemon armed to die at crash site site (CONQUEUE_CRASH_AT);
+ * a socket-only connection to it.
+ */
+static cq_client *
+crash_armed(const char *site)
+{
+	tu_daemon_stop(&tc_d);
+	setenv("CONQUEUE_CRASH_AT", site, 1);
+	ck_assert_int_eq(tu_daemon_restart(&tc_d, NULL), 0);
+	unsetenv("CONQUEUE_CRASH_AT");
+	return sock_conn();
+}
+
+/* Reap the daemon that died and start a plain one; a connection to it. */
+static cq_client *
+crash_restart(void)
+{
+	tu_daemon_kill(&tc_d);
+	ck_assert_int_eq(tu_daemon_restart(&tc_d, NULL), 0);
+	return tc_conn();
+}
+
+/* Killed after the record, before the reply: the TTL is still there. */
+START_TEST(test_kill_after_record_keeps_ttl)
+{
+	cq_client *c = tc_conn();
+	cq_queue *q;
+
+	mkq(c, "k", 4, 0);
+	cq_disconnect(c);
+	c = crash_armed("ttl.after_record:1");
+	q = tc_openq(c, "k");
+	ck_assert_int_eq(cq_try_push_ttl(q, "x", 1, 0, 1), CQ_DISCONNECTED);
+	cq_disconnect(c);
+	c = crash_restart();
+	q = tc_openq(c, "k");
+	wait_expired(q, 1);
+	ck_assert_uint_eq(stat_of(q).length, 0);
+	cq_disconnect(c);
+}
+END_TEST
+
+/* Killed between the commit and the record: the message is kept. */
+START_TEST(test_kill_before_record_keeps_message)
+{
+	cq_client *c = tc_conn();
+	cq_queue *q;
+
+	mkq(c, "k", 4, 0);
+	cq_disconnect(c);
+	c = crash_armed("ttl.after_commit:1");
+	q = tc_openq(c, "k");
+	ck_assert_int_eq(
+	    cq_try_push_ttl(q, "x", 1, 0, LONG_MS), CQ_DISCONNECTED);
+	cq_disconnect(c);
+	c = crash_restart();
+	q = tc_openq(c, "k");
+	pop_expect(q, "x");
+	ck_assert_uint_eq(stat_of(q).expired, 0);
+	cq_disconnect(c);
+}
+END_TEST
+
+/*
+ * Killed between the push to NAME.dlq and the removal from NAME: at least
+ * once, the restarted daemon moves it again (doc/ttl.md: two copies).
+ */
+START_TEST(test_kill_while_dead_lettering)
+{
+	cq_client *c = tc_conn();
+	cq_queue *q, *d;
+	int64_t end = tu_now_ms() + HANG_MS;
+	struct timespec ts = {0, 10 * 1000000};
+
+	mkq(c, "x", 4, 0);
+	mkq(c, "x.dlq", 4, 0);
+	cq_disconnect(c);
+	c = crash_armed("ttl.after_dead_letter:1");
+	q = tc_openq(c, "x");
+	ck_assert_int_eq(cq_try_push_ttl(q, "late", 4, 0, 1), CQ_OK);
+	/* The daemon dies at the sweep: wait for it (a ping fails). */
+	while (cq_ping(c) == CQ_OK) {
+		ck_assert(tu_now_ms() < end);
+		nanosleep(&ts, NULL);
+	}
+	cq_disconnect(c);
+	c = crash_restart();
+	q = tc_openq(c, "x");
+	d = tc_openq(c, "x.dlq");
+	wait_expired(q, 1);
+	ck_assert_uint_eq(stat_of(q).length, 0);
+	ck_assert_uint_eq(stat_of(d).length, 2);
+	pop_expect(d, "late");
+	pop_expect(d, "late");
+	cq_disconnect(c);
+}
+END_TEST
+#endif
+
 static Suite *
 ttl_suite(void)
 {
@@ -245,6 +347,11 @@ ttl_suite(void)
 	tcase_add_test(tc, test_ttl_bad_requests);
 	tcase_add_test(tc, test_ttl_async);
 	tcase_add_test(tc, test_ttl_survive_daemon_kill);
+#ifdef CQ_CRASH_POINTS
+	tcase_add_test(tc, test_kill_after_record_keeps_ttl);
+	tcase_add_test(tc, test_kill_before_record_keeps_message);
+	tcase_add_test(tc, test_kill_while_dead_lettering);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
