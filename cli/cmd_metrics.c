@@ -22,6 +22,7 @@ cmd_metrics_queue(struct metrics_queue *m, const cq_queue_stat *st)
 	m->pushed = st->total_pushed;
 	m->popped = st->total_popped;
 	m->dead_lettered = st->dead_lettered;
+	m->expired = st->expired;
 	m->oldest_age_ms = st->oldest_age_ms;
 	m->closed = st->closed;
 	m->paused = st->paused != 0;

@@ -20,6 +20,7 @@ struct push_how {
 	int front;
 	int64_t timeout_ms;
 	uint32_t delay_ms; /* > 0: each message visible after this */
+	uint32_t ttl_ms;   /* > 0: each message dropped if not popped in it */
 };
 
 /* Standard input, read in chunks and cut into records. */
@@ -37,6 +38,8 @@ push_one(cq_queue *q, const struct push_how *h, const void *buf, size_t len)
 	if (h->delay_ms > 0)
 		return cq_push_delayed(
 		    q, buf, len, h->band, h->delay_ms, h->timeout_ms);
+	if (h->ttl_ms > 0)
+		return cq_push_ttl(q, buf, len, h->band, h->ttl_ms, h->timeout_ms);
 	if (h->front)
 		return cq_push_front(q, buf, len, h->band, h->timeout_ms);
 	return cq_push_band(q, buf, len, h->band, h->timeout_ms);
@@ -48,7 +51,7 @@ push_one(cq_queue *q, const struct push_how *h, const void *buf, size_t len)
  * limit), one at a time with the caller's timeout, so what fits goes in
  * and the status is that of the first message that did not. Pushes to
  * the front stay single (a batch would keep its order at the head), and
- * so do delayed ones (a delayed push carries one message).
+ * so do delayed and expiring ones (one message per push).
  */
 static cq_status
 push_some(cq_queue *q, const struct push_how *h, const void *const *bufs,
@@ -57,7 +60,7 @@ push_some(cq_queue *q, const struct push_how *h, const void *const *bufs,
 	cq_status st;
 	size_t i;
 
-	if (n > 1 && !h->front && h->delay_ms == 0 &&
+	if (n > 1 && !h->front && h->delay_ms == 0 && h->ttl_ms == 0 &&
 	    cq_push_many(q, bufs, lens, n, h->band, CQ_NOWAIT) == CQ_OK) {
 		*done += n;
 		return CQ_OK;
@@ -185,9 +188,10 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 	    {"--null", "-0", 0, 0, NULL},
 	    {"--dedup-key", NULL, 1, 0, NULL},
 	    {"--delay", NULL, 1, 0, NULL},
+	    {"--ttl", NULL, 1, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
-	struct push_how h = {0, 0, CQ_FOREVER, 0};
+	struct push_how h = {0, 0, CQ_FOREVER, 0, 0};
 	const void *bufs[PUSH_BATCH];
 	size_t lens[PUSH_BATCH], k, done = 0;
 	char **operands;
@@ -224,6 +228,13 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 	if (rv == 0 && opts[5].set && h.delay_ms > 0)
 		rv = cli_usage_error(
 		    x, "--delay and --dedup-key cannot be combined");
+	if (rv == 0 && opts[7].set &&
+	    (rv = cli_int(x, "ttl", opts[7].arg, 1, CQ_TTL_MAX, 10, &v)) == 0)
+		h.ttl_ms = (uint32_t)v;
+	if (rv == 0 && h.ttl_ms > 0 &&
+	    (h.front || h.delay_ms > 0 || opts[5].set))
+		rv = cli_usage_error(x, "--ttl cannot be combined with --front, "
+		                        "--delay or --dedup-key");
 	delim = opts[4].set ? '\0' : '\n';
 	if (rv == 0 && opts[5].set && (n != 2 || h.front || h.band != 0))
 		rv = cli_usage_error(x, "--dedup-key takes exactly one MESSAGE "
@@ -275,7 +286,8 @@ cmd_push(struct cli_ctx *x, int argc, char **argv)
 
 const struct cli_cmd cli_cmd_push = {"push", cmd_push,
     "usage: conqueue-cli push NAME [MESSAGE...] [--try] [--timeout MS]\n"
-    "                         [--front] [--priority P] [--delay MS] [-0]\n"
+    "                         [--front] [--priority P] [--delay MS]\n"
+    "                         [--ttl MS] [-0]\n"
     "       conqueue-cli push NAME MESSAGE --dedup-key KEY [--try]\n"
     "                         [--timeout MS]\n"
     "Push each MESSAGE; with none, each line of standard input (read as\n"
@@ -285,6 +297,8 @@ const struct cli_cmd cli_cmd_push = {"push", cmd_push,
     "  --front        push to the head of the band\n"
     "  --priority P   band P (0 lowest, default)\n"
     "  --delay MS     each message becomes visible MS ms after its push\n"
+    "  --ttl MS       each message is dropped (or moved to NAME.dlq when\n"
+    "                 it exists) if not popped within MS ms\n"
     "  -0             standard input holds NUL-terminated records\n"
     "  --dedup-key KEY  de-duplicate: if the queue (create --dedup-window)\n"
     "                 saw KEY within its window, succeed and add nothing\n"};

@@ -45,7 +45,7 @@ cli_durable(struct cli_ctx *x, const char *s, cq_durable *policy,
 /*
  * create NAME [--capacity N] [--max-size B] [--priorities N] [--mode O]
  * [--exist-ok] [--max-deliveries N] [--serial] [--lease MS] [--no-direct]
- * [--dedup-window MS].
+ * [--dedup-window MS] [--ttl MS] [--durable[=POLICY]].
  */
 static int
 cmd_create(struct cli_ctx *x, int argc, char **argv)
@@ -61,13 +61,14 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	    {"--lease", NULL, 1, 0, NULL},
 	    {"--no-direct", NULL, 0, 0, NULL},
 	    {"--dedup-window", NULL, 1, 0, NULL},
+	    {"--ttl", NULL, 1, 0, NULL},
 	    {"--durable", NULL, 2, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	cq_durable policy = CQ_DURABLE_NONE;
 	uint32_t sync_ms = 0;
 	cq_queue_attr attr;
-	int64_t window = 0;
+	int64_t window = 0, ttl = 0;
 	char *name;
 	int64_t v;
 	int n, rv;
@@ -121,15 +122,18 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	                        CQ_DEDUP_WINDOW_MAX, 10, &window)) != 0)
 		return rv;
 	if (opts[10].set &&
-	    (rv = cli_durable(x, opts[10].arg, &policy, &sync_ms)) != 0)
+	    (rv = cli_int(x, "ttl", opts[10].arg, 0, CQ_TTL_MAX, 10, &ttl)) != 0)
+		return rv;
+	if (opts[11].set &&
+	    (rv = cli_durable(x, opts[11].arg, &policy, &sync_ms)) != 0)
 		return rv;
 	if (!cq_name_valid(name, strlen(name)))
 		return cli_usage_error(x, "invalid queue name '%s'", name);
 	if ((rv = cli_connect(x)) != 0)
 		return rv;
 	st = cq_create_durable(x->c, name, &attr,
-	    opts[8].set ? CQ_CREATE_NO_DIRECT : 0, (uint64_t)window, policy,
-	    sync_ms);
+	    opts[8].set ? CQ_CREATE_NO_DIRECT : 0, (uint64_t)window,
+	    (uint64_t)ttl, policy, sync_ms);
 	/* Mode 0 in the attributes means "the default": a queue nobody but
 	 * an admin may use is made by a chmod right after. */
 	if (st == CQ_OK && opts[3].set && attr.mode == 0)
@@ -428,7 +432,7 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "                           [--max-deliveries N] [--serial] "
     "[--lease MS]\n"
     "                           [--no-direct] [--dedup-window MS]\n"
-    "                           [--durable[=POLICY]]\n"
+    "                           [--ttl MS] [--durable[=POLICY]]\n"
     "Create queue NAME (1-64 bytes of [A-Za-z0-9._-], not starting "
     "with '.').\n"
     "  --capacity N         most messages (default 1024)\n"
@@ -449,6 +453,9 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "  --dedup-window MS    pushes with a --dedup-key seen within MS ms\n"
     "                       add nothing (0: off, the default; at most\n"
     "                       a day)\n"
+    "  --ttl MS             drop a message not popped within MS ms of\n"
+    "                       becoming visible, or move it to NAME.dlq when\n"
+    "                       that queue exists (0: never, the default)\n"
     "  --durable[=POLICY]   keep the queue on disk across reboots: "
     "POLICY\n"
     "                       always (a push or pop returns once synced),\n"

@@ -400,6 +400,8 @@ cli_stat_print(struct cli_ctx *x, const cq_queue_stat *st, int indent)
 	CLI_FIELD("dedup_keys", "%llu", (unsigned long long)st->dedup_keys, 0);
 	CLI_FIELD("dedup_suppressed", "%llu",
 	    (unsigned long long)st->dedup_suppressed, 0);
+	CLI_FIELD("ttl_ms", "%llu", (unsigned long long)st->ttl_ms, 0);
+	CLI_FIELD("expired", "%llu", (unsigned long long)st->expired, 0);
 	if (x->json)
 		CLI_FIELD("durable", "\"%s\"", cli_durable_name(st->durable), 0);
 	else

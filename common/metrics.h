@@ -22,6 +22,7 @@ struct metrics_queue {
 	uint64_t pushed;          /* totals since create */
 	uint64_t popped;
 	uint64_t dead_lettered;
+	uint64_t expired;         /* dropped or dead-lettered at their TTL */
 	uint64_t oldest_age_ms;   /* age of the oldest queued message */
 	int closed;
 	int paused;

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "common/common.h"
+
 #include "core/guard.h"
 #include "core/lock.h"
 #include "core/ring.h"
@@ -197,6 +199,12 @@ flight_deliver(struct core_queue *q, uint32_t slot, uint64_t id)
 		lock_release(q);
 		return CQ_CORRUPT;
 	}
+	/*
+	 * Its age (oldest_age, a time to live) counts from now, when it
+	 * becomes visible; not checksummed, and harmless if a crash keeps
+	 * the store without the commit.
+	 */
+	queue_slot_at(q, slot)->enqueued_ns = time_real_ns();
 	*ring_cell(q, b, t) = slot;
 	CORE_HOOK("deliver.before_commit");
 	__atomic_store_n(&hdr->tail[b], t + 1, __ATOMIC_RELEASE);

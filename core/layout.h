@@ -151,7 +151,12 @@ struct queue_hdr {
 	 */
 	uint64_t ttl_ms;          /* per-queue time to live, 0: none */
 	uint64_t dedup_window_ms; /* de-duplication window, 0: none */
-	uint64_t spare;           /* zero */
+	/*
+	 * Messages dropped or dead-lettered at their time to live (the
+	 * daemon's expiry, daemon/expire.c). Counted like dead_lettered: it
+	 * may be off by one after a crash; 0 in segments older than it.
+	 */
+	uint64_t expired;
 };
 
 _Static_assert(sizeof(struct queue_hdr) ==

@@ -112,6 +112,7 @@ struct core_stat {
 	int paused; /* the pause count (core_suspend): 0 running */
 	uint64_t corrupt_dropped; /* dropped: their slot failed its checksum */
 	uint64_t delayed; /* in flight until due (not counted in in_flight) */
+	uint64_t expired; /* dropped or dead-lettered at their time to live */
 };
 
 /* Size in bytes of the segment for these attributes; 0 on overflow. */
@@ -352,6 +353,11 @@ cq_status core_remove(struct core_queue *q, uint64_t id);
 /* Count one dead-lettered message in the stats. */
 cq_status core_count_dead_letter(struct core_queue *q);
 /*
+ * Count one message that expired (daemon/expire.c): in expired, and in
+ * dead_lettered too when it went to the dead-letter queue.
+ */
+cq_status core_count_expired(struct core_queue *q, int dead_lettered);
+/*
  * Durability (core/snap.c): core_scan calls fn for every live message
  * under one lock hold (queued in pop order per band, then in flight and
  * delayed ones) and gives the next id; fn runs under the lock and the
@@ -367,8 +373,8 @@ cq_status core_restore(struct core_queue *q, const struct core_live *m);
 cq_status core_set_next_id(struct core_queue *q, uint64_t id);
 /*
  * A word that changes with every committed push, pop, confirm, return,
- * remove, purge, close, pause, chmod and chown (a mix of the header's commit words and
- * counters, read without the lock): the daemon skips a durable flush when
+ * remove, purge, close, pause, chmod and chown (a mix of the header's
+ * commit words and counters, read without the lock): the daemon skips a durable flush when
  * it has not changed. 0 for a quarantined queue.
  */
 uint64_t core_change_sig(struct core_queue *q);

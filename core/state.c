@@ -134,6 +134,28 @@ core_count_dead_letter(struct core_queue *q)
 	return GUARD_STATUS(q, state_count_dead_letter(q));
 }
 
+/* Count one expired message (dead-lettered too when dlq). */
+static cq_status
+state_count_expired(struct core_queue *q, int dlq)
+{
+	cq_status st;
+
+	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
+		return st;
+	q->hdr->expired++;
+	if (dlq)
+		q->hdr->dead_lettered++;
+	lock_release(q);
+	return CQ_OK;
+}
+
+/* core_count_expired under a SIGBUS guard. */
+cq_status
+core_count_expired(struct core_queue *q, int dead_lettered)
+{
+	return GUARD_STATUS(q, state_count_expired(q, dead_lettered));
+}
+
 /*
  * Return 1 if the header's words could be true (under the lock): each band
  * within the capacity, queued plus in flight too, every one of them
@@ -206,6 +228,8 @@ state_stat(struct core_queue *q, struct core_stat *st)
 	st->corrupt_dropped = hdr->corrupt_dropped < st->total_popped
 	                          ? hdr->corrupt_dropped
 	                          : st->total_popped;
+	st->expired = hdr->expired < st->total_popped ? hdr->expired
+	                                              : st->total_popped;
 	for (b = 0; b < q->bands; b++) {
 		if (ring_band_len(q, b) == 0)
 			continue;

@@ -112,6 +112,7 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	a.no_direct = qa && qa->has_no_direct && qa->no_direct;
 	a.dedup_window_ms =
 	    qa && qa->has_dedup_window_ms ? qa->dedup_window_ms : 0;
+	a.ttl_ms = qa && qa->has_ttl_ms ? qa->ttl_ms : 0;
 	a.uid = p->uid;
 	a.gid = p->gid;
 	policy = qa && qa->has_durable ? qa->durable : CQ_DURABLE_NONE;
@@ -140,6 +141,10 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	if (a.dedup_window_ms > CQ_DEDUP_WINDOW_MAX) {
 		reply_f(p, id, CQ_INVALID, "dedup_window_ms must be 0..%u",
 		    CQ_DEDUP_WINDOW_MAX);
+		return;
+	}
+	if (a.ttl_ms > CQ_TTL_MAX) {
+		reply_f(p, id, CQ_INVALID, "ttl_ms must be 0..%u", CQ_TTL_MAX);
 		return;
 	}
 	if (a.bands < 1 || a.bands > CQ_BANDS_MAX) {

@@ -2,6 +2,7 @@
 
 #include "common/common.h"
 #include "daemon/delay.h"
+#include "daemon/expire.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
 
@@ -94,7 +95,9 @@ delay_due(struct resv *r)
 		log_warn("queue '%.*s': delayed message %llu stays in flight "
 		         "until the next start",
 		    (int)q->namelen, q->name, (unsigned long long)r->m.id);
-	} else if (st != CQ_OK && st != CQ_NOTFOUND)
+	} else if (st == CQ_OK)
+		expire_visible(q);
+	else if (st != CQ_NOTFOUND)
 		log_warn("queue '%.*s': queueing delayed message %llu: %s",
 		    (int)q->namelen, q->name, (unsigned long long)r->m.id,
 		    cq_strstatus(st));

@@ -13,6 +13,7 @@
 #include "daemon/config.h"
 #include "daemon/dedup.h"
 #include "daemon/delay.h"
+#include "daemon/expire.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
 #include "daemon/op.h"
@@ -370,6 +371,7 @@ flow_serve(struct rqueue *q)
 	q->serving = 1;
 	do {
 		q->serve_again = 0;
+		expire_before_pop(q);
 		while ((w = flow_first_live(q, WAIT_PUSH)) != NULL) {
 			o = op_of_waiter(w);
 			if (!flow_dedup(o->peer, q, &o->push, o->id)) {
@@ -377,8 +379,10 @@ flow_serve(struct rqueue *q)
 				continue;
 			}
 			st = flow_do_push(q, &o->push, &first);
-			if (st == CQ_OK)
+			if (st == CQ_OK) {
 				dedup_after(q, &o->push, first);
+				expire_after_push(q, &o->push, first);
+			}
 			if (st == CQ_BUSY)
 				stall_busy(q); /* parked ops stay: retried */
 			if (st == CQ_FULL || st == CQ_BUSY)
@@ -546,7 +550,8 @@ flow_push(struct peer *p, const Conqueue__Request *req)
 			return;
 		}
 	}
-	if ((why = dedup_invalid(q, m)) != NULL) {
+	if ((why = dedup_invalid(q, m)) != NULL ||
+	    (why = expire_invalid(m)) != NULL) {
 		reply_status(p, req->id, CQ_INVALID, why);
 		return;
 	}
@@ -556,8 +561,10 @@ flow_push(struct peer *p, const Conqueue__Request *req)
 	/* Earlier parked pushers go first (no starvation of batches). */
 	if (flow_first_live(q, WAIT_PUSH) != NULL && !core_is_closed(q->core))
 		st = CQ_FULL;
-	else if ((st = flow_do_push(q, m, &first)) == CQ_OK)
+	else if ((st = flow_do_push(q, m, &first)) == CQ_OK) {
 		dedup_after(q, m, first);
+		expire_after_push(q, m, first);
+	}
 	/* A mapper holds the lock: a blocking push waits as if full. */
 	if (st == CQ_BUSY)
 		stall_busy(q);
@@ -582,6 +589,8 @@ flow_pop_now(struct peer *p, struct rqueue *q, const Conqueue__Pop *m,
 	struct op *o = NULL;
 	cq_status st;
 
+	/* Nothing expired is handed out (daemon/expire.c). */
+	expire_before_pop(q);
 	/* Earlier parked poppers go first. */
 	if (flow_first_live(q, WAIT_POP) != NULL)
 		return CQ_EMPTY;

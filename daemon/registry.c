@@ -21,6 +21,7 @@
 #include "daemon/dedup.h"
 #include "daemon/durable.h"
 #include "daemon/delay.h"
+#include "daemon/expire.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
 #include "daemon/segdir.h"
@@ -242,6 +243,7 @@ registry_reattach(const char *seg, uint32_t segno)
 	registry_charge(q, 1);
 	dedup_open(q, 0);
 	delay_rearm_all(q);
+	expire_open(q, 0);
 	log_debug("reattached queue '%s' (%s/%s)", a->name, segdir_path(), seg);
 }
 
@@ -287,6 +289,7 @@ registry_close(void)
 		TAILQ_REMOVE(&registry_queues, q, link);
 		bell_free(q);
 		dedup_free(q);
+		expire_free(q);
 		durable_free(q);
 		if (q->core != NULL)
 			core_detach(q->core);
@@ -432,6 +435,7 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 	q->storage = size;
 	registry_charge(q, 1);
 	dedup_open(q, 1);
+	expire_open(q, 1);
 	*qp = q;
 	return CQ_OK;
 }
@@ -456,6 +460,7 @@ registry_delete(struct rqueue *q)
 	crashpoint("delete.after_unlink");
 	durable_delete(q);
 	dedup_delete(q);
+	expire_delete(q);
 	if (st != CQ_OK)
 		log_warn("queue '%.*s': removing %s/%s: %s", (int)q->namelen,
 		    q->name, segdir_path(), q->segname, cq_strstatus(st));

@@ -39,6 +39,7 @@ struct rqueue {
 	struct event *stall_ev; /* stall.c: retry timer, made on first use */
 	uint32_t stall_ms;      /* stall.c: its backoff; 0: not stalled */
 	struct dedup *dedup;    /* dedup.c: keys seen, NULL: no window */
+	struct expire *expire;  /* expire.c: time to live, NULL: none */
 	struct durable *dur;    /* durable.c: its log, NULL: not durable */
 };
 TAILQ_HEAD(rqueue_list, rqueue);

@@ -118,6 +118,9 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 	SET(total_pushed, st.total_pushed);
 	SET(total_popped, st.total_popped);
 	SET(dead_lettered, st.dead_lettered);
+	if (st.attr.ttl_ms != 0)
+		SET(ttl_ms, st.attr.ttl_ms);
+	SET(expired, st.expired);
 	now = time_real_ns();
 	SET(oldest_age_ms,
 	    st.oldest_enqueued_ns != 0 && now > st.oldest_enqueued_ns

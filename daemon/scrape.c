@@ -203,6 +203,7 @@ scrape_write(FILE *f)
 		mq[n].pushed = s.total_pushed;
 		mq[n].popped = s.total_popped;
 		mq[n].dead_lettered = s.dead_lettered;
+		mq[n].expired = s.expired;
 		mq[n].oldest_age_ms = s.oldest_age_ms;
 		mq[n].closed = s.closed != 0;
 		mq[n].paused = s.paused != 0;

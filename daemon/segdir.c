@@ -57,7 +57,11 @@ segdir_is_bell(const char *name)
 	       strspn(name, "0123456789") == len - 5;
 }
 
-/* 1 if name is a segment's key table, "N.dedup" or "N.dedup.tmp" (dedup.c). */
+/*
+ * 1 if name is a segment's key table, "N.dedup" or "N.dedup.tmp"
+ * (dedup.c), or its time to live records, "N.ttl" or "N.ttl.tmp"
+ * (expire.c).
+ */
 static int
 segdir_is_dedup(const char *name)
 {
@@ -65,7 +69,8 @@ segdir_is_dedup(const char *name)
 
 	return dot != NULL && dot > name &&
 	       strspn(name, "0123456789") == (size_t)(dot - name) &&
-	       (strcmp(dot, ".dedup") == 0 || strcmp(dot, ".dedup.tmp") == 0);
+	       (strcmp(dot, ".dedup") == 0 || strcmp(dot, ".dedup.tmp") == 0 ||
+	           strcmp(dot, ".ttl") == 0 || strcmp(dot, ".ttl.tmp") == 0);
 }
 
 /* The segment number a name spells (decimal, no leading 0), or 0. */
@@ -201,7 +206,7 @@ segdir_open(
 		if (segdir_is_bell(de->d_name))
 			continue; /* a doorbell (bell.c): not a queue */
 		if (segdir_is_dedup(de->d_name))
-			continue; /* a key table (dedup.c) */
+			continue; /* a key table, TTL records */
 		if ((n = segdir_segno(de->d_name)) == 0) {
 			log_warn("%s/%s: ignored: not a segment name",
 			    segdir_dirpath, de->d_name);

@@ -115,6 +115,8 @@ admin_stat_from_wire(cq_queue_stat *st, const Conqueue__QueueStat *w)
 	st->dedup_keys = w->dedup_keys;
 	st->dedup_suppressed = w->dedup_suppressed;
 	st->delayed = w->delayed;
+	st->ttl_ms = w->ttl_ms;
+	st->expired = w->expired;
 	st->durable = w->durable;
 	st->sync_ms = w->sync_ms;
 	st->log_bytes = w->log_bytes;

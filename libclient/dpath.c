@@ -505,6 +505,8 @@ dpath_stat(cq_queue *q, cq_queue_stat *st)
 	st->no_direct = a->no_direct != 0;
 	st->dedup_window_ms = a->dedup_window_ms;
 	st->delayed = ds.core.delayed;
+	st->ttl_ms = a->ttl_ms;
+	st->expired = ds.core.expired;
 	now = time_real_ns();
 	st->oldest_age_ms =
 	    ds.core.oldest_enqueued_ns != 0 && now > ds.core.oldest_enqueued_ns

@@ -111,7 +111,7 @@ cq_ping(cq_client *c)
 cq_status
 cq_create(cq_client *c, const char *name, const cq_queue_attr *attr)
 {
-	return cq_create_dedup(c, name, attr, 0, 0);
+	return cq_create_ttl(c, name, attr, 0, 0, 0);
 }
 
 /* cq_create_flags: cq_create with CQ_CREATE_* flags. */
@@ -119,7 +119,7 @@ cq_status
 cq_create_flags(cq_client *c, const char *name, const cq_queue_attr *attr,
     unsigned flags)
 {
-	return cq_create_dedup(c, name, attr, flags, 0);
+	return cq_create_ttl(c, name, attr, flags, 0, 0);
 }
 
 /* cq_create_dedup: cq_create_flags with a de-duplication window. */
@@ -127,14 +127,23 @@ cq_status
 cq_create_dedup(cq_client *c, const char *name, const cq_queue_attr *attr,
     unsigned flags, uint64_t window_ms)
 {
-	return cq_create_durable(
-	    c, name, attr, flags, window_ms, CQ_DURABLE_NONE, 0);
+	return cq_create_ttl(c, name, attr, flags, window_ms, 0);
 }
 
-/* cq_create_durable: cq_create_dedup of a durable queue. */
+/* cq_create_ttl: cq_create_dedup with a per-queue time to live too. */
+cq_status
+cq_create_ttl(cq_client *c, const char *name, const cq_queue_attr *attr,
+    unsigned flags, uint64_t window_ms, uint64_t ttl_ms)
+{
+	return cq_create_durable(
+	    c, name, attr, flags, window_ms, ttl_ms, CQ_DURABLE_NONE, 0);
+}
+
+/* cq_create_durable: cq_create_ttl of a durable queue. */
 cq_status
 cq_create_durable(cq_client *c, const char *name, const cq_queue_attr *attr,
-    unsigned flags, uint64_t window_ms, cq_durable policy, uint32_t sync_ms)
+    unsigned flags, uint64_t window_ms, uint64_t ttl_ms, cq_durable policy,
+    uint32_t sync_ms)
 {
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Create cr = CONQUEUE__CREATE__INIT;
@@ -142,7 +151,8 @@ cq_create_durable(cq_client *c, const char *name, const cq_queue_attr *attr,
 	cq_status st;
 
 	if (c == NULL || (flags & ~CQ_CREATE_NO_DIRECT) != 0 ||
-	    window_ms > CQ_DEDUP_WINDOW_MAX || (unsigned)policy > 3 ||
+	    window_ms > CQ_DEDUP_WINDOW_MAX || ttl_ms > CQ_TTL_MAX ||
+	    (unsigned)policy > 3 ||
 	    (policy != CQ_DURABLE_INTERVAL && sync_ms != 0) ||
 	    sync_ms > CQ_DURABLE_SYNC_MS_MAX)
 		return CQ_INVALID;
@@ -177,6 +187,11 @@ cq_create_durable(cq_client *c, const char *name, const cq_queue_attr *attr,
 		cr.attr = &qa;
 		qa.has_dedup_window_ms = 1;
 		qa.dedup_window_ms = window_ms;
+	}
+	if (ttl_ms != 0) {
+		cr.attr = &qa;
+		qa.has_ttl_ms = 1;
+		qa.ttl_ms = ttl_ms;
 	}
 	if (policy != CQ_DURABLE_NONE) {
 		cr.attr = &qa;

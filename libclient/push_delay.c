@@ -1,4 +1,4 @@
-/* push_delay.c - delayed pushes: always through the daemon. */
+/* push_delay.c - delayed and expiring pushes: always through the daemon. */
 
 #include <string.h>
 
@@ -6,13 +6,14 @@
 #include "send.h"
 
 /*
- * Push one message due in delay_ms, blocking or async. The daemon keeps
+ * Push one message due in delay_ms, or one that expires ttl_ms after the
+ * push (one of the two is nonzero), blocking or async. The daemon keeps
  * the timer, so a direct handle sends it over the socket too.
  */
 static cq_status
 push_delay_run(cq_queue *q, const void *buf, size_t len, unsigned band,
-    uint32_t delay_ms, int64_t timeout_ms, cq_push_cb *cb, void *arg,
-    cq_op **opp, int async)
+    uint32_t delay_ms, uint32_t ttl_ms, int64_t timeout_ms, cq_push_cb *cb,
+    void *arg, cq_op **opp, int async)
 {
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Push push = CONQUEUE__PUSH__INIT;
@@ -39,8 +40,10 @@ push_delay_run(cq_queue *q, const void *buf, size_t len, unsigned band,
 	push.band = band;
 	push.has_timeout_ms = 1;
 	push.timeout_ms = ops_timeout(timeout_ms);
-	push.has_delay_ms = 1;
+	push.has_delay_ms = delay_ms != 0;
 	push.delay_ms = delay_ms;
+	push.has_ttl_ms = ttl_ms != 0;
+	push.ttl_ms = ttl_ms;
 	if (!async)
 		return ops_call(
 		    q->c, &req, push.timeout_ms, OP_PLAIN, NULL, NULL);
@@ -62,7 +65,7 @@ cq_push_delayed(cq_queue *q, const void *buf, size_t len, unsigned band,
 	if (delay_ms == 0)
 		return cq_push_band(q, buf, len, band, timeout_ms);
 	return push_delay_run(
-	    q, buf, len, band, delay_ms, timeout_ms, NULL, NULL, NULL, 0);
+	    q, buf, len, band, delay_ms, 0, timeout_ms, NULL, NULL, NULL, 0);
 }
 
 /* cq_try_push_delayed: cq_push_delayed without waiting for room. */
@@ -82,5 +85,36 @@ cq_push_delayed_async(cq_queue *q, const void *buf, size_t len, unsigned band,
 	if (delay_ms == 0)
 		return cq_push_async(q, buf, len, band, timeout_ms, cb, arg, op);
 	return push_delay_run(
-	    q, buf, len, band, delay_ms, timeout_ms, cb, arg, op, 1);
+	    q, buf, len, band, delay_ms, 0, timeout_ms, cb, arg, op, 1);
+}
+
+/* cq_push_ttl: push a message dropped if not popped within ttl_ms. */
+cq_status
+cq_push_ttl(cq_queue *q, const void *buf, size_t len, unsigned band,
+    uint32_t ttl_ms, int64_t timeout_ms)
+{
+	if (ttl_ms == 0)
+		return cq_push_band(q, buf, len, band, timeout_ms);
+	return push_delay_run(
+	    q, buf, len, band, 0, ttl_ms, timeout_ms, NULL, NULL, NULL, 0);
+}
+
+/* cq_try_push_ttl: cq_push_ttl without waiting for room. */
+cq_status
+cq_try_push_ttl(
+    cq_queue *q, const void *buf, size_t len, unsigned band, uint32_t ttl_ms)
+{
+	return cq_push_ttl(q, buf, len, band, ttl_ms, CQ_NOWAIT);
+}
+
+/* cq_push_ttl_async: cq_push_ttl; cb(status, arg) runs later. */
+cq_status
+cq_push_ttl_async(cq_queue *q, const void *buf, size_t len, unsigned band,
+    uint32_t ttl_ms, int64_t timeout_ms, cq_push_cb *cb, void *arg,
+    cq_op **op)
+{
+	if (ttl_ms == 0)
+		return cq_push_async(q, buf, len, band, timeout_ms, cb, arg, op);
+	return push_delay_run(
+	    q, buf, len, band, 0, ttl_ms, timeout_ms, cb, arg, op, 1);
 }

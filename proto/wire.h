@@ -45,6 +45,7 @@
 	X(PUSH_TIMEOUT_MS, push, timeout_ms, 5, VARINT, SINT64)                \
 	X(PUSH_DEDUP_KEY, push, dedup_key, 6, LEN, BYTES)                      \
 	X(PUSH_DELAY_MS, push, delay_ms, 7, VARINT, UINT32)                    \
+	X(PUSH_TTL_MS, push, ttl_ms, 8, VARINT, UINT32)                        \
 	X(POP_NAME, pop, name, 1, LEN, BYTES)                                  \
 	X(POP_MAX, pop, max, 2, VARINT, UINT32)                                \
 	X(POP_TIMEOUT_MS, pop, timeout_ms, 3, VARINT, SINT64)                  \

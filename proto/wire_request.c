@@ -53,6 +53,8 @@ wire_push_len(const Conqueue__Push *m)
 		len += wire_lenfield(m->dedup_key.len);
 	if (m->has_delay_ms)
 		len += wire_vfield(m->delay_ms);
+	if (m->has_ttl_ms)
+		len += wire_vfield(m->ttl_ms);
 	return len;
 }
 
@@ -207,6 +209,8 @@ wire_request_pack(const Conqueue__Request *req, size_t body, uint8_t *out)
 			    m->dedup_key.data, m->dedup_key.len);
 		if (m->has_delay_ms)
 			p = wire_vput(p, WIRE_PUSH_DELAY_MS, m->delay_ms);
+		if (m->has_ttl_ms)
+			p = wire_vput(p, WIRE_PUSH_TTL_MS, m->ttl_ms);
 	} else if (req->op_case == CONQUEUE__REQUEST__OP_POP) {
 		const Conqueue__Pop *m = req->pop;
 
@@ -385,7 +389,7 @@ wire_fast_ids(const uint8_t *p, const uint8_t *end, uint64_t *ids, size_t *nids)
 }
 
 /* Decode a Push body (name first, then data, band, front, timeout_ms,
- * delay_ms). */
+ * delay_ms, ttl_ms). */
 static inline int
 wire_fast_push(const uint8_t *p, const uint8_t *end, struct wire_fast_req *out)
 {
@@ -425,6 +429,11 @@ wire_fast_push(const uint8_t *p, const uint8_t *end, struct wire_fast_req *out)
 		if ((p = wire_fast_u32(p + 1, end, &m->delay_ms)) == NULL)
 			return 0;
 		m->has_delay_ms = 1;
+	}
+	if (p < end && *p == WIRE_PUSH_TTL_MS) {
+		if ((p = wire_fast_u32(p + 1, end, &m->ttl_ms)) == NULL)
+			return 0;
+		m->has_ttl_ms = 1;
 	}
 	return p == end;
 }

@@ -532,8 +532,14 @@ START_TEST(test_requests_encode_as_protobuf_c)
 				push.has_dedup_key = k == 1;
 				push.dedup_key.data = data;
 				push.dedup_key.len = 1 + lens[j] % 256;
+				/* Delayed and expiring pushes (fields 7, 8). */
+				push.has_delay_ms = k == 3;
+				push.delay_ms = (uint32_t)vals[i];
+				push.has_ttl_ms = k >= 2;
+				push.ttl_ms = (uint32_t)vals[j % 16];
 				request_same(&req);
 				push.has_dedup_key = 0;
+				push.has_delay_ms = push.has_ttl_ms = 0;
 				/* A pop. */
 				req.op_case = CONQUEUE__REQUEST__OP_POP;
 				req.pop = &pop;

@@ -81,12 +81,21 @@ pop_expect(const char *text)
 	ck_assert_int_eq(core_confirm(q, m.slot, m.id), CQ_OK);
 }
 
+/* core_peek_msgs callback: keep the first message's header. */
+static int
+peek_first(void *arg, const struct core_msg *m)
+{
+	*(struct core_msg *)arg = *m;
+	return 1;
+}
+
 START_TEST(test_delayed_in_flight_until_delivered)
 {
 	struct core_msg m, p;
 	struct core_stat st;
 	uint64_t id, due;
 	uint32_t slot;
+	size_t n;
 	int i;
 
 	fresh();
@@ -119,11 +128,16 @@ START_TEST(test_delayed_in_flight_until_delivered)
 	ck_assert_int_eq(core_pop(q, 5, 0, &p), CQ_OK);
 	ck_assert_int_eq(core_deliver_delayed(q, p.slot, p.id), CQ_NOTFOUND);
 	ck_assert_int_eq(core_confirm(q, p.slot, p.id), CQ_OK);
+	due = time_real_ns();
 	ck_assert_int_eq(core_deliver_delayed(q, m.slot, m.id), CQ_OK);
 	ck_assert_int_eq(core_deliver_delayed(q, m.slot, m.id), CQ_NOTFOUND);
 	st = stat_of();
 	ck_assert_uint_eq(st.delayed, 0);
 	ck_assert_uint_eq(st.length, 3);
+	/* Its age (oldest_age, a time to live) counts from the delivery. */
+	ck_assert_int_eq(core_peek_msgs(q, 1, peek_first, &p, &n), CQ_OK);
+	ck_assert_uint_eq(p.id, m.id);
+	ck_assert_uint_ge(p.enqueued_ns, due);
 	pop_expect("d"); /* band 1 */
 	pop_expect("f");
 	pop_expect("f");

@@ -34,19 +34,19 @@ START_TEST(test_create_durable_args)
 	cq_queue_stat st;
 
 	/* Bad policies and periods change nothing. */
-	ck_assert_int_eq(cq_create_durable(c, "d", NULL, 0, 0,
+	ck_assert_int_eq(cq_create_durable(c, "d", NULL, 0, 0, 0,
 	                     (cq_durable)4, 0),
 	    CQ_INVALID);
-	ck_assert_int_eq(cq_create_durable(c, "d", NULL, 0, 0,
+	ck_assert_int_eq(cq_create_durable(c, "d", NULL, 0, 0, 0,
 	                     CQ_DURABLE_ALWAYS, 10),
 	    CQ_INVALID);
-	ck_assert_int_eq(cq_create_durable(c, "d", NULL, 0, 0,
+	ck_assert_int_eq(cq_create_durable(c, "d", NULL, 0, 0, 0,
 	                     CQ_DURABLE_INTERVAL, CQ_DURABLE_SYNC_MS_MAX + 1),
 	    CQ_INVALID);
 	ck_assert_int_eq(cq_stat_by_name(c, "d", &st, sizeof st),
 	    CQ_NOTFOUND);
 	/* The defaults and the fields of stat. */
-	ck_assert_int_eq(cq_create_durable(c, "iv", NULL, 0, 0,
+	ck_assert_int_eq(cq_create_durable(c, "iv", NULL, 0, 0, 0,
 	                     CQ_DURABLE_INTERVAL, 0),
 	    CQ_OK);
 	st = stat_name(c, "iv");
@@ -54,18 +54,18 @@ START_TEST(test_create_durable_args)
 	ck_assert_uint_eq(st.sync_ms, CQ_DURABLE_SYNC_MS_DEFAULT);
 	ck_assert_uint_gt(st.log_bytes, 0);
 	ck_assert_int_eq(st.no_direct, 0);
-	ck_assert_int_eq(cq_create_durable(c, "nv", NULL, 0, 0,
+	ck_assert_int_eq(cq_create_durable(c, "nv", NULL, 0, 0, 0,
 	                     CQ_DURABLE_NEVER, 0),
 	    CQ_OK);
 	ck_assert_uint_eq(stat_name(c, "nv").durable, CQ_DURABLE_NEVER);
-	ck_assert_int_eq(cq_create_durable(c, "plain", NULL, 0, 0,
+	ck_assert_int_eq(cq_create_durable(c, "plain", NULL, 0, 0, 0,
 	                     CQ_DURABLE_NONE, 0),
 	    CQ_OK);
 	st = stat_name(c, "plain");
 	ck_assert_uint_eq(st.durable, CQ_DURABLE_NONE);
 	ck_assert_uint_eq(st.log_bytes, 0);
 	/* A name taken stays taken, durable or not. */
-	ck_assert_int_eq(cq_create_durable(c, "plain", NULL, 0, 0,
+	ck_assert_int_eq(cq_create_durable(c, "plain", NULL, 0, 0, 0,
 	                     CQ_DURABLE_ALWAYS, 0),
 	    CQ_EXISTS);
 	cq_disconnect(c);
@@ -79,7 +79,7 @@ START_TEST(test_always_is_socket_only)
 	cq_queue_stat st;
 	cq_msg *m = NULL;
 
-	ck_assert_int_eq(cq_create_durable(c, "al", NULL, 0, 0,
+	ck_assert_int_eq(cq_create_durable(c, "al", NULL, 0, 0, 0,
 	                     CQ_DURABLE_ALWAYS, 0),
 	    CQ_OK);
 	ck_assert_int_eq(cq_open(c, "al", &q), CQ_OK);
@@ -118,7 +118,7 @@ START_TEST(test_group_commit)
 	int i, n1 = 0, n2 = 0;
 	char buf[16];
 
-	ck_assert_int_eq(cq_create_durable(c1, "gc", NULL, 0, 0,
+	ck_assert_int_eq(cq_create_durable(c1, "gc", NULL, 0, 0, 0,
 	                     CQ_DURABLE_ALWAYS, 0),
 	    CQ_OK);
 	ck_assert_int_eq(cq_open(c1, "gc", &q1), CQ_OK);

@@ -31,6 +31,14 @@ expect_rc 0 cli create jobs
 expect_rc 0 cli create other
 expect_rc 0 cli push jobs a b c d
 expect_rc 0 cli push other --delay 3600000 later
+# One expires (wait on stat, hang bound 30 s): counted in expired_total.
+expect_rc 0 cli push other --ttl 1 gone
+i=0
+until [ "$(cli stat other | sed -n 's/^expired: //p')" = 1 ]; do
+	i=$((i + 1))
+	[ "$i" -le 3000 ] || fail "never expired"
+	sleep 0.01
+done
 expect_out a cli pop jobs --try
 expect_rc 0 cli reserve jobs
 scrape
@@ -47,6 +55,10 @@ scrape
     fail "other depth"
 [ "$(value 'conqueue_queue_delayed{queue="other"}' "$dir/m.prom")" = 1 ] ||
     fail "other delayed"
+[ "$(value 'conqueue_queue_expired_total{queue="other"}' "$dir/m.prom")" = 1 ] ||
+    fail "other expired"
+[ "$(value 'conqueue_queue_expired_total{queue="jobs"}' "$dir/m.prom")" = 0 ] ||
+    fail "jobs expired"
 [ "$(value conqueue_daemon_queues "$dir/m.prom")" = 2 ] || fail "queues"
 grep -q '^conqueue_daemon_info{version="' "$dir/m.prom" || fail "no info"
 # The popped total agrees with stat.

@@ -62,6 +62,8 @@ CQ_EXPORT const char *cq_version(void);
 #define CQ_DEDUP_KEY_MAX 256 /* longest de-duplication key in bytes */
 /* Longest de-duplication window (ms): a day. */
 #define CQ_DEDUP_WINDOW_MAX 86400000
+/* Longest time to live, per queue or per message, in ms (about 49 days). */
+#define CQ_TTL_MAX 4294967295u
 #define CQ_BANDS_MAX 8  /* most priority bands per queue */
 
 /*
@@ -141,6 +143,8 @@ typedef struct cq_queue_stat {
 	uint64_t dedup_suppressed; /* keyed pushes answered as duplicates */
 	/* Appended later (a struct of an older header never gets them): */
 	uint64_t delayed; /* pushed with a delay, not yet due (not in_flight) */
+	uint64_t ttl_ms;  /* per-queue time to live (0: none) */
+	uint64_t expired; /* dropped or dead-lettered at their time to live */
 	uint32_t durable; /* cq_durable (0 from a direct handle's cq_stat) */
 	uint32_t sync_ms; /* CQ_DURABLE_INTERVAL: the sync period */
 	uint64_t log_bytes; /* the durable log's size on disk */
@@ -226,17 +230,26 @@ CQ_EXPORT cq_status cq_create_flags(cq_client *c, const char *name,
  */
 CQ_EXPORT cq_status cq_create_dedup(cq_client *c, const char *name,
     const cq_queue_attr *attr, unsigned flags, uint64_t window_ms);
+/*
+ * cq_create_ttl: cq_create_dedup (window_ms 0: none) with a per-queue time
+ * to live of ttl_ms (1..CQ_TTL_MAX; 0: none): a message not popped within
+ * ttl_ms of becoming visible is dropped, or moved to NAME.dlq when that
+ * queue exists, and counted in cq_stat's expired.
+ */
+CQ_EXPORT cq_status cq_create_ttl(cq_client *c, const char *name,
+    const cq_queue_attr *attr, unsigned flags, uint64_t window_ms,
+    uint64_t ttl_ms);
 
 /*
- * cq_create_durable: cq_create_dedup of a durable queue (policy a
+ * cq_create_durable: cq_create_ttl of a durable queue (policy a
  * cq_durable; sync_ms 1..CQ_DURABLE_SYNC_MS_MAX for CQ_DURABLE_INTERVAL,
  * 0 there meaning CQ_DURABLE_SYNC_MS_DEFAULT, else 0). CQ_DURABLE_NONE is
- * cq_create_dedup. CQ_INVALID for a bad policy or period; CQ_LIMIT or
- * CQ_SYSTEM (cq_error says why) when the log cannot be made.
+ * cq_create_ttl. CQ_INVALID for a bad policy or period; CQ_LIMIT or
+ * CQ_SYSTEM (cq_client_error says why) when the log cannot be made.
  */
 CQ_EXPORT cq_status cq_create_durable(cq_client *c, const char *name,
     const cq_queue_attr *attr, unsigned flags, uint64_t window_ms,
-    cq_durable policy, uint32_t sync_ms);
+    uint64_t ttl_ms, cq_durable policy, uint32_t sync_ms);
 
 /* cq_delete: close queue name (waking every waiter), then remove it. */
 CQ_EXPORT cq_status cq_delete(cq_client *c, const char *name);
@@ -309,6 +322,19 @@ CQ_EXPORT cq_status cq_push_delayed(cq_queue *q, const void *buf, size_t len,
 /* cq_try_push_delayed: cq_push_delayed that never waits for room. */
 CQ_EXPORT cq_status cq_try_push_delayed(
     cq_queue *q, const void *buf, size_t len, unsigned band, uint32_t delay_ms);
+/*
+ * cq_push_ttl: cq_push_band of a message with its own time to live: if it
+ * is not popped within ttl_ms of the push (1..CQ_TTL_MAX; 0 is
+ * cq_push_band) it is dropped, or moved to NAME.dlq when that queue
+ * exists, and counted in cq_stat's expired. The queue's own time to live
+ * (cq_create_ttl) applies too: the earlier one wins. Survives a daemon
+ * restart. Always through the daemon, also on a direct handle.
+ */
+CQ_EXPORT cq_status cq_push_ttl(cq_queue *q, const void *buf, size_t len,
+    unsigned band, uint32_t ttl_ms, int64_t timeout_ms);
+/* cq_try_push_ttl: cq_push_ttl that never waits for room. */
+CQ_EXPORT cq_status cq_try_push_ttl(
+    cq_queue *q, const void *buf, size_t len, unsigned band, uint32_t ttl_ms);
 
 /*
  * cq_pop: take the oldest message of the highest non-empty band, waiting up
@@ -504,6 +530,10 @@ CQ_EXPORT cq_status cq_push_dedup_async(cq_queue *q, const void *key,
 /* cq_push_delayed_async: cq_push_delayed whose result goes to cb. */
 CQ_EXPORT cq_status cq_push_delayed_async(cq_queue *q, const void *buf,
     size_t len, unsigned band, uint32_t delay_ms, int64_t timeout_ms,
+    cq_push_cb *cb, void *arg, cq_op **op);
+/* cq_push_ttl_async: cq_push_ttl whose result goes to cb. */
+CQ_EXPORT cq_status cq_push_ttl_async(cq_queue *q, const void *buf,
+    size_t len, unsigned band, uint32_t ttl_ms, int64_t timeout_ms,
     cq_push_cb *cb, void *arg, cq_op **op);
 CQ_EXPORT cq_status cq_pop_async(
     cq_queue *q, int64_t timeout_ms, cq_pop_cb *cb, void *arg, cq_op **op);
