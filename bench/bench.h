@@ -241,6 +241,11 @@ int durable_run(const struct bench_cfg *cfg, const char *state_dir);
 /* scale.c: cost per message against depth, queues, connections. */
 int scale_run(const struct bench_cfg *cfg, const struct bdaemon *d);
 
+/* memory.c: resident memory of queues (the scale mode's last part). */
+struct cq_client;
+int memory_run(const struct bench_cfg *cfg, const struct bdaemon *d,
+    struct cq_client *cl);
+
 /* pairs.c: instructions of a direct push + pop pair (--instructions). */
 int pairs_child(int argc, char **argv);
 int pairs_profile(const struct bench_cfg *cfg);
