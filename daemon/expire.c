@@ -23,13 +23,9 @@
  * less than the timer's latency ago.
  */
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/common.h"
 #include "daemon/crashpoint.h"
@@ -37,10 +33,9 @@
 #include "daemon/flow.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
-#include "daemon/segdir.h"
+#include "daemon/sidecar.h"
 #include "daemon/waiters.h"
 
-#define EXPIRE_MAGIC    "CQTTL001"
 #define EXPIRE_MIN_NS   (5 * 1000000ull)    /* sweeps at most this often */
 #define EXPIRE_IDLE_NS  (100 * 1000000ull)  /* an idle TTL queue looks */
 #define EXPIRE_HELD_NS  (1000 * 1000000ull) /* records of reserved ones */
@@ -66,12 +61,11 @@ struct expire_disk {
 struct expire {
 	struct lease_timer t; /* first: the timer casts back */
 	struct rqueue *q;
-	uint64_t armed;      /* realtime of the armed sweep, 0: none */
-	uint64_t last;       /* realtime of the last sweep */
+	uint64_t armed;          /* realtime of the armed sweep, 0: none */
+	uint64_t last;           /* realtime of the last sweep */
 	struct expire_rec *recs; /* by id */
 	size_t n, cap;
-	int fd;           /* N.ttl, -1 if it could not be opened */
-	uint64_t records; /* in the file */
+	struct sidecar file; /* N.ttl (sidecar.h) */
 };
 
 /* An expired message found by a sweep. */
@@ -94,13 +88,18 @@ struct expire_scan {
 };
 
 static void expire_sweep(struct expire *e);
+static size_t expire_rec_size(const uint8_t *p);
 
-/* The file name of q's records. */
-static void
-expire_name(const struct rqueue *q, char *buf, size_t len, const char *sfx)
-{
-	snprintf(buf, len, "%s.ttl%s", q->segname, sfx);
-}
+/* N.ttl: magic, then fixed-size records (struct expire_disk). */
+static const struct sidecar_kind expire_file = {
+    .sfx = ".ttl",
+    .magic = "CQTTL001",
+    .what = "records file",
+    .crash = NULL,
+    .max_size = (uint64_t)256 << 20,
+    .hdr = sizeof(struct expire_disk),
+    .size = expire_rec_size,
+};
 
 /* The record of id, or NULL (binary search). */
 static struct expire_rec *
@@ -152,116 +151,60 @@ expire_hold(struct expire *e, uint64_t id, uint64_t due)
 	return 0;
 }
 
-/* Encode r into d. */
+/* Encode r into d (the crc is sidecar_put's). */
 static void
 expire_encode(const struct expire_rec *r, struct expire_disk *d)
 {
 	memset(d, 0, sizeof *d);
 	d->id = r->id;
 	d->due = r->due;
-	d->crc = crc32c(0, (const uint8_t *)d + sizeof d->crc,
-	    sizeof *d - sizeof d->crc);
 }
 
-/* Write all of buf at the end of fd; -1 with errno. */
-static int
-expire_write(int fd, const void *buf, size_t len)
+/* A record's length; 0 if it is damaged. */
+static size_t
+expire_rec_size(const uint8_t *p)
 {
-	const uint8_t *p = buf;
-	ssize_t n;
+	struct expire_disk d;
 
-	while (len > 0) {
-		if ((n = write(fd, p, len)) < 0) {
-			if (errno == EINTR)
-				continue;
+	memcpy(&d, p, sizeof d);
+	return d.zero != 0 || d.id == 0 ? 0 : sizeof d;
+}
+
+/* Compaction: put every record held. */
+static int64_t
+expire_put_all(void *arg, int fd)
+{
+	struct expire *e = arg;
+	struct expire_disk d;
+	size_t i;
+
+	for (i = 0; i < e->n; i++) {
+		expire_encode(&e->recs[i], &d);
+		if (sidecar_put(fd, (uint8_t *)&d, sizeof d) != 0)
 			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
 	}
-	return 0;
+	return (int64_t)e->n;
 }
 
 /* Rewrite q's file with the records held (a new file renamed over). */
 static void
 expire_compact(struct expire *e)
 {
-	struct rqueue *q = e->q;
-	struct expire_disk d;
-	char tmp[160], name[160];
-	size_t i;
-	int fd;
-
-	expire_name(q, tmp, sizeof tmp, ".tmp");
-	expire_name(q, name, sizeof name, "");
-	fd = openat(segdir_fd(), tmp,
-	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || expire_write(fd, EXPIRE_MAGIC, 8) != 0)
-		goto fail;
-	for (i = 0; i < e->n; i++) {
-		expire_encode(&e->recs[i], &d);
-		if (expire_write(fd, &d, sizeof d) != 0)
-			goto fail;
-	}
-	if (renameat(segdir_fd(), tmp, segdir_fd(), name) != 0)
-		goto fail;
-	if (e->fd >= 0)
-		close(e->fd);
-	e->fd = fd;
-	e->records = e->n;
-	return;
-fail:
-	log_warn("queue '%.*s': writing %s/%s: %s", (int)q->namelen, q->name,
-	    segdir_path(), tmp, strerror(errno));
-	if (fd >= 0) {
-		close(fd);
-		unlinkat(segdir_fd(), tmp, 0);
-	}
+	sidecar_compact(&e->file, expire_put_all, e);
 }
 
-/* Read q's file; 0 if there is none. A bad record ends the log. */
-static void
-expire_load(struct expire *e)
+/* A record of N.ttl (its crc checked): hold it. */
+static int
+expire_load_rec(void *arg, const uint8_t *p, size_t len)
 {
-	struct rqueue *q = e->q;
+	struct expire *e = arg;
 	struct expire_disk d;
-	struct stat sb;
-	uint8_t *buf = NULL, *p, *end;
-	char name[160];
-	int fd;
 
-	expire_name(q, name, sizeof name, "");
-	fd = openat(segdir_fd(), name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			log_warn("queue '%.*s': %s/%s: %s", (int)q->namelen,
-			    q->name, segdir_path(), name, strerror(errno));
-		return;
-	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid() || sb.st_size < 8 ||
-	    (uint64_t)sb.st_size > (uint64_t)256 << 20 ||
-	    (buf = malloc((size_t)sb.st_size)) == NULL ||
-	    pread(fd, buf, (size_t)sb.st_size, 0) != sb.st_size ||
-	    memcmp(buf, EXPIRE_MAGIC, 8) != 0) {
-		log_warn("queue '%.*s': %s/%s: not a records file, ignored",
-		    (int)q->namelen, q->name, segdir_path(), name);
-		goto out;
-	}
-	end = buf + sb.st_size;
-	for (p = buf + 8; end - p >= (ptrdiff_t)sizeof d; p += sizeof d) {
-		memcpy(&d, p, sizeof d);
-		if (d.zero != 0 || d.id == 0 ||
-		    crc32c(0, p + sizeof d.crc, sizeof d - sizeof d.crc) !=
-		        d.crc)
-			break;
-		if (expire_find(e, d.id) == NULL &&
-		    expire_hold(e, d.id, d.due) != 0)
-			break;
-	}
-out:
-	free(buf);
-	close(fd);
+	(void)len;
+	memcpy(&d, p, sizeof d);
+	if (expire_find(e, d.id) == NULL && expire_hold(e, d.id, d.due) != 0)
+		return -1;
+	return 0;
 }
 
 /* The monotonic deadline matching realtime due. */
@@ -320,7 +263,7 @@ expire_new(struct rqueue *q)
 		return NULL;
 	}
 	e->q = q;
-	e->fd = -1;
+	sidecar_init(&e->file, &expire_file, q);
 	e->t.fire = expire_fire;
 	q->expire = e;
 	return e;
@@ -331,24 +274,21 @@ void
 expire_open(struct rqueue *q, int fresh)
 {
 	struct expire *e;
-	char name[160];
 
 	if (q->core == NULL)
 		return;
 	if (core_attr(q->core)->ttl_ms == 0) {
 		/* Only per-message records: is there a file? */
-		expire_name(q, name, sizeof name, "");
-		if (fresh || faccessat(segdir_fd(), name, F_OK,
-		                 AT_SYMLINK_NOFOLLOW) != 0) {
+		if (fresh || !sidecar_exists(&expire_file, q)) {
 			if (fresh)
-				unlinkat(segdir_fd(), name, 0);
+				sidecar_unlink(&expire_file, q);
 			return;
 		}
 	}
 	if ((e = expire_new(q)) == NULL)
 		return;
 	if (!fresh)
-		expire_load(e);
+		sidecar_load(&e->file, expire_load_rec, e);
 	expire_compact(e); /* a leftover file is replaced */
 	/* Sweep at once: the first sweep arms the next one. */
 	expire_arm(e, time_real_ns());
@@ -363,8 +303,7 @@ expire_free(struct rqueue *q)
 	if (e == NULL)
 		return;
 	lease_timer_clear(&e->t);
-	if (e->fd >= 0)
-		close(e->fd);
+	sidecar_close(&e->file);
 	free(e->recs);
 	free(e);
 	q->expire = NULL;
@@ -374,13 +313,8 @@ expire_free(struct rqueue *q)
 void
 expire_delete(struct rqueue *q)
 {
-	char name[160];
-
 	expire_free(q);
-	expire_name(q, name, sizeof name, "");
-	if (unlinkat(segdir_fd(), name, 0) != 0 && errno != ENOENT)
-		log_warn("queue '%.*s': removing %s/%s: %s", (int)q->namelen,
-		    q->name, segdir_path(), name, strerror(errno));
+	sidecar_unlink(&expire_file, q);
 }
 
 /* Why push m cannot be taken, or NULL. */
@@ -416,7 +350,7 @@ expire_after_push(struct rqueue *q, const Conqueue__Push *m, uint64_t first)
 	if (!m->has_ttl_ms || m->ttl_ms == 0)
 		return;
 	crashpoint("ttl.after_commit");
-	if (e->fd < 0)
+	if (e->file.fd < 0)
 		expire_compact(e); /* the queue's first record: a new file */
 	due = now + (uint64_t)m->ttl_ms * 1000000u;
 	for (i = 0; i < m->n_data; i++) {
@@ -429,18 +363,13 @@ expire_after_push(struct rqueue *q, const Conqueue__Push *m, uint64_t first)
 		if ((r = expire_find(e, first + i)) == NULL)
 			break; /* cannot be: just held */
 		expire_encode(r, &d);
-		/* The page cache has it once write returns: kill -9 keeps it. */
-		if (e->fd < 0 || expire_write(e->fd, &d, sizeof d) != 0) {
-			log_warn("queue '%.*s': recording a time to live: %s",
-			    (int)q->namelen, q->name,
-			    e->fd < 0 ? "no records file" : strerror(errno));
+		if (sidecar_append(&e->file, (uint8_t *)&d, sizeof d,
+		        "a time to live") != 0)
 			break;
-		}
-		e->records++;
 	}
 	crashpoint("ttl.after_record");
 	expire_arm(e, due);
-	if (e->records > 2 * e->n + 1024)
+	if (e->file.records > 2 * e->n + 1024)
 		expire_compact(e);
 }
 
@@ -571,7 +500,7 @@ expire_prune(struct expire *e, uint64_t now, uint64_t qttl, uint64_t *next)
 			e->recs[k++] = e->recs[i];
 		}
 	e->n = k;
-	if (e->records > 2 * e->n + 1024)
+	if (e->file.records > 2 * e->n + 1024)
 		expire_compact(e);
 }
 
