@@ -9,8 +9,9 @@
  *
  * The queue's TTL counts from the slot's enqueued_ns (the push, or when a
  * delayed message became due). A message's own TTL lives in the daemon
- * alone: in memory (records by id) and in N.ttl beside segment N (mode
- * 0600, an append-only log of crc'd records a restart reloads). Order: the
+ * alone (expire_recs.c): in memory (records by id) and in N.ttl beside
+ * segment N (mode 0600, an append-only log of crc'd records a restart
+ * reloads). Order: the
  * push commits, the record is written, then the reply is sent; a kill -9
  * between the commit and the record leaves a message without its own TTL
  * (the queue's still applies).
@@ -30,10 +31,10 @@
 #include "common/common.h"
 #include "daemon/crashpoint.h"
 #include "daemon/expire.h"
+#include "daemon/expire_recs.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
-#include "daemon/sidecar.h"
 #include "daemon/waiters.h"
 
 #define EXPIRE_MIN_NS   (5 * 1000000ull)    /* sweeps at most this often */
@@ -42,30 +43,13 @@
 #define EXPIRE_RETRY_NS (100 * 1000000ull)  /* a mapper held the lock */
 #define EXPIRE_BATCH    256                 /* taken out per sweep */
 
-/* A message's own expiry (CLOCK_REALTIME ns). */
-struct expire_rec {
-	uint64_t id;
-	uint64_t due;
-	int seen; /* sweep: the message is queued or in flight */
-};
-
-/* A record in N.ttl. */
-struct expire_disk {
-	uint32_t crc; /* crc32c of the rest */
-	uint32_t zero;
-	uint64_t id;
-	uint64_t due;
-};
-
 /* A queue's expiry state. */
 struct expire {
 	struct lease_timer t; /* first: the timer casts back */
 	struct rqueue *q;
 	uint64_t armed;          /* realtime of the armed sweep, 0: none */
 	uint64_t last;           /* realtime of the last sweep */
-	struct expire_rec *recs; /* by id */
-	size_t n, cap;
-	struct sidecar file; /* N.ttl (sidecar.h) */
+	struct expire_recs recs; /* messages' own (expire_recs.h) */
 };
 
 /* An expired message found by a sweep. */
@@ -88,124 +72,6 @@ struct expire_scan {
 };
 
 static void expire_sweep(struct expire *e);
-static size_t expire_rec_size(const uint8_t *p);
-
-/* N.ttl: magic, then fixed-size records (struct expire_disk). */
-static const struct sidecar_kind expire_file = {
-    .sfx = ".ttl",
-    .magic = "CQTTL001",
-    .what = "records file",
-    .crash = NULL,
-    .max_size = (uint64_t)256 << 20,
-    .hdr = sizeof(struct expire_disk),
-    .size = expire_rec_size,
-};
-
-/* The record of id, or NULL (binary search). */
-static struct expire_rec *
-expire_find(struct expire *e, uint64_t id)
-{
-	size_t lo = 0, hi = e->n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (e->recs[mid].id == id)
-			return &e->recs[mid];
-		if (e->recs[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-/* Order records by id. */
-static int
-expire_cmp(const void *a, const void *b)
-{
-	const struct expire_rec *x = a, *y = b;
-
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Hold a record; -1 if out of memory. Ids mostly come in order. */
-static int
-expire_hold(struct expire *e, uint64_t id, uint64_t due)
-{
-	struct expire_rec *r;
-	size_t cap;
-
-	if (e->n == e->cap) {
-		cap = e->cap ? 2 * e->cap : 64;
-		if ((r = realloc(e->recs, cap * sizeof *r)) == NULL)
-			return -1;
-		e->recs = r;
-		e->cap = cap;
-	}
-	e->recs[e->n].id = id;
-	e->recs[e->n].due = due;
-	e->recs[e->n].seen = 0;
-	e->n++;
-	if (e->n > 1 && e->recs[e->n - 2].id >= id)
-		qsort(e->recs, e->n, sizeof *e->recs, expire_cmp);
-	return 0;
-}
-
-/* Encode r into d (the crc is sidecar_put's). */
-static void
-expire_encode(const struct expire_rec *r, struct expire_disk *d)
-{
-	memset(d, 0, sizeof *d);
-	d->id = r->id;
-	d->due = r->due;
-}
-
-/* A record's length; 0 if it is damaged. */
-static size_t
-expire_rec_size(const uint8_t *p)
-{
-	struct expire_disk d;
-
-	memcpy(&d, p, sizeof d);
-	return d.zero != 0 || d.id == 0 ? 0 : sizeof d;
-}
-
-/* Compaction: put every record held. */
-static int64_t
-expire_put_all(void *arg, int fd)
-{
-	struct expire *e = arg;
-	struct expire_disk d;
-	size_t i;
-
-	for (i = 0; i < e->n; i++) {
-		expire_encode(&e->recs[i], &d);
-		if (sidecar_put(fd, (uint8_t *)&d, sizeof d) != 0)
-			return -1;
-	}
-	return (int64_t)e->n;
-}
-
-/* Rewrite q's file with the records held (a new file renamed over). */
-static void
-expire_compact(struct expire *e)
-{
-	sidecar_compact(&e->file, expire_put_all, e);
-}
-
-/* A record of N.ttl (its crc checked): hold it. */
-static int
-expire_load_rec(void *arg, const uint8_t *p, size_t len)
-{
-	struct expire *e = arg;
-	struct expire_disk d;
-
-	(void)len;
-	memcpy(&d, p, sizeof d);
-	if (expire_find(e, d.id) == NULL && expire_hold(e, d.id, d.due) != 0)
-		return -1;
-	return 0;
-}
 
 /* The monotonic deadline matching realtime due. */
 static uint64_t
@@ -263,7 +129,7 @@ expire_new(struct rqueue *q)
 		return NULL;
 	}
 	e->q = q;
-	sidecar_init(&e->file, &expire_file, q);
+	expire_recs_init(&e->recs, q);
 	e->t.fire = expire_fire;
 	q->expire = e;
 	return e;
@@ -279,17 +145,17 @@ expire_open(struct rqueue *q, int fresh)
 		return;
 	if (core_attr(q->core)->ttl_ms == 0) {
 		/* Only per-message records: is there a file? */
-		if (fresh || !sidecar_exists(&expire_file, q)) {
+		if (fresh || !expire_recs_exist(q)) {
 			if (fresh)
-				sidecar_unlink(&expire_file, q);
+				expire_recs_unlink(q);
 			return;
 		}
 	}
 	if ((e = expire_new(q)) == NULL)
 		return;
 	if (!fresh)
-		sidecar_load(&e->file, expire_load_rec, e);
-	expire_compact(e); /* a leftover file is replaced */
+		expire_recs_load(&e->recs);
+	expire_recs_compact(&e->recs); /* a leftover file is replaced */
 	/* Sweep at once: the first sweep arms the next one. */
 	expire_arm(e, time_real_ns());
 }
@@ -303,8 +169,7 @@ expire_free(struct rqueue *q)
 	if (e == NULL)
 		return;
 	lease_timer_clear(&e->t);
-	sidecar_close(&e->file);
-	free(e->recs);
+	expire_recs_free(&e->recs);
 	free(e);
 	q->expire = NULL;
 }
@@ -314,7 +179,7 @@ void
 expire_delete(struct rqueue *q)
 {
 	expire_free(q);
-	sidecar_unlink(&expire_file, q);
+	expire_recs_unlink(q);
 }
 
 /* Why push m cannot be taken, or NULL. */
@@ -332,8 +197,6 @@ void
 expire_after_push(struct rqueue *q, const Conqueue__Push *m, uint64_t first)
 {
 	uint64_t now, due, qttl;
-	struct expire_rec *r;
-	struct expire_disk d;
 	struct expire *e;
 	size_t i;
 
@@ -350,27 +213,13 @@ expire_after_push(struct rqueue *q, const Conqueue__Push *m, uint64_t first)
 	if (!m->has_ttl_ms || m->ttl_ms == 0)
 		return;
 	crashpoint("ttl.after_commit");
-	if (e->file.fd < 0)
-		expire_compact(e); /* the queue's first record: a new file */
 	due = now + (uint64_t)m->ttl_ms * 1000000u;
-	for (i = 0; i < m->n_data; i++) {
-		if (expire_hold(e, first + i, due) != 0) {
-			log_error("queue '%.*s': out of memory for a time to "
-			          "live record",
-			    (int)q->namelen, q->name);
+	for (i = 0; i < m->n_data; i++)
+		if (expire_recs_add(&e->recs, first + i, due) != 0)
 			break;
-		}
-		if ((r = expire_find(e, first + i)) == NULL)
-			break; /* cannot be: just held */
-		expire_encode(r, &d);
-		if (sidecar_append(&e->file, (uint8_t *)&d, sizeof d,
-		        "a time to live") != 0)
-			break;
-	}
 	crashpoint("ttl.after_record");
 	expire_arm(e, due);
-	if (e->file.records > 2 * e->n + 1024)
-		expire_compact(e);
+	expire_recs_tidy(&e->recs);
 }
 
 /* Peek callback: gather the expired messages, note the next expiry. */
@@ -378,7 +227,7 @@ static int
 expire_look(void *arg, const struct core_msg *m)
 {
 	struct expire_scan *s = arg;
-	struct expire_rec *r = expire_find(s->e, m->id);
+	struct expire_rec *r = expire_recs_find(&s->e->recs, m->id);
 	uint64_t due = UINT64_MAX;
 	struct expire_hit *h;
 
@@ -476,13 +325,12 @@ expire_prune(struct expire *e, uint64_t now, uint64_t qttl, uint64_t *next)
 	struct expire_rec *r;
 	uint64_t owner, due;
 	uint32_t cursor = 0;
-	size_t i, k = 0;
 
 	while (core_inflight_next(e->q->core, &cursor, &m, &owner, NULL)) {
 		if (owner == CORE_OWNER_DELAYED)
 			continue; /* not visible yet: delay.c tells us */
 		due = qttl != 0 ? m.enqueued_ns + qttl : UINT64_MAX;
-		if ((r = expire_find(e, m.id)) != NULL) {
+		if ((r = expire_recs_find(&e->recs, m.id)) != NULL) {
 			r->seen = 1;
 			if (r->due < due)
 				due = r->due;
@@ -494,14 +342,7 @@ expire_prune(struct expire *e, uint64_t now, uint64_t qttl, uint64_t *next)
 		if (due < *next)
 			*next = due;
 	}
-	for (i = 0; i < e->n; i++)
-		if (e->recs[i].seen) {
-			e->recs[i].seen = 0;
-			e->recs[k++] = e->recs[i];
-		}
-	e->n = k;
-	if (e->file.records > 2 * e->n + 1024)
-		expire_compact(e);
+	expire_recs_prune(&e->recs);
 }
 
 /* Drop (or dead-letter) every queued message whose time has come. */
