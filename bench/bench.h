@@ -109,7 +109,8 @@ struct transport {
 struct options {
 	struct bench_cfg cfg;
 	const char *wlist, *systems, *flavours; /* lists; NULL: all */
-	int sizes, scale, instr;                /* extra parts asked for */
+	int sizes, scale, instr, durable;       /* extra parts asked for */
+	const char *state_dir; /* --durable: parent of the logs' directory */
 };
 
 /* The outcome of one run. */
@@ -230,9 +231,20 @@ int cqt_init(const char *sock, char *err, size_t errlen);
 void cqt_fini(void);
 struct cq_daemon_info;
 int cqt_info(struct cq_daemon_info *info);
+/* The durability cqt_prepare gives its queues (an enum cq_durable). */
+extern int cqt_durable;
+extern uint64_t cqt_last_syncs; /* log fdatasyncs of the last run */
+
+/* durable.c: durable queues against plain ones (issue 15). */
+int durable_run(const struct bench_cfg *cfg, const char *state_dir);
 
 /* scale.c: cost per message against depth, queues, connections. */
 int scale_run(const struct bench_cfg *cfg, const struct bdaemon *d);
+
+/* memory.c: resident memory of queues (the scale mode's last part). */
+struct cq_client;
+int memory_run(const struct bench_cfg *cfg, const struct bdaemon *d,
+    struct cq_client *cl);
 
 /* pairs.c: instructions of a direct push + pop pair (--instructions). */
 int pairs_child(int argc, char **argv);

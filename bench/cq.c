@@ -16,6 +16,10 @@ static cq_client *cqt_parent;
 static char cqt_sock[256];
 static unsigned cqt_seq;
 
+/* Durability of the queues cqt_prepare makes (bench/durable.c). */
+int cqt_durable = CQ_DURABLE_NONE;
+uint64_t cqt_last_syncs; /* log_syncs of the last durable run's queue */
+
 /* Queue names of a run: [0] data or request, [1] reply. */
 struct cqt_ctx {
 	char name[2][CQ_NAME_MAX + 1];
@@ -29,7 +33,12 @@ cqt_init(const char *sock, char *err, size_t errlen)
 	cq_status st;
 
 	snprintf(cqt_sock, sizeof cqt_sock, "%s", sock);
-	st = cq_connect_named(&cqt_parent, cqt_sock, "conqueue-bench");
+	/*
+	 * The parent only creates, closes, stats and deletes: on the socket,
+	 * whose cq_stat has the durable log's figures.
+	 */
+	st = cq_connect_flags(&cqt_parent, cqt_sock, "conqueue-bench",
+	    CQ_CONNECT_NO_DIRECT);
 	if (st != CQ_OK) {
 		snprintf(err, errlen, "connect %s: %s", sock, cq_strstatus(st));
 		cqt_parent = NULL;
@@ -78,7 +87,8 @@ cqt_prepare(struct run *r, char *err, size_t errlen)
 	for (i = 0; i < c->nq; i++) {
 		snprintf(c->name[i], sizeof c->name[i], "bench.%ld.%u.%d",
 		    (long)getpid(), cqt_seq, i);
-		st = cq_create(cqt_parent, c->name[i], &attr);
+		st = cq_create_durable(cqt_parent, c->name[i], &attr, 0, 0, 0,
+		    (cq_durable)cqt_durable, 0);
 		if (st != CQ_OK) {
 			snprintf(err, errlen, "create %s: %s (%s)", c->name[i],
 			    cq_strstatus(st), cq_client_error(cqt_parent));
@@ -558,6 +568,18 @@ cqt_cleanup(struct run *r)
 
 	if (c == NULL)
 		return;
+	cqt_last_syncs = 0;
+	if (cqt_durable != CQ_DURABLE_NONE && c->name[0][0] != '\0' &&
+	    cqt_parent != NULL) {
+		cq_queue_stat qs;
+		cq_queue *q;
+
+		if (cq_open(cqt_parent, c->name[0], &q) == CQ_OK) {
+			if (cq_stat(q, &qs) == CQ_OK)
+				cqt_last_syncs = qs.log_syncs;
+			cq_queue_free(q);
+		}
+	}
 	for (i = 0; i < 2; i++)
 		if (c->name[i][0] != '\0' && cqt_parent != NULL)
 			cq_delete(cqt_parent, c->name[i]);

@@ -1,5 +1,6 @@
 /* main.c - conqueue-bench: reference workloads against same-run baselines. */
 
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,16 @@
 #include "conqueue/conqueue.h"
 #include "bench/bench.h"
 
+/* nftw: remove one entry of the durable state directory. */
+static int
+main_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path) != 0 ? -1 : 0;
+}
+
 /* Parse the options, start the daemon, run what was asked, report. */
 int
 main(int argc, char **argv)
@@ -18,7 +29,7 @@ main(int argc, char **argv)
 	struct options o;
 	struct bench_cfg *cfg = &o.cfg;
 	int rc, failed = 0, ncpu;
-	char note[256], err[256], cfgpath[300];
+	char note[256], err[256], cfgpath[300], statedir[400] = "";
 	struct rlimit rl;
 	struct utsname un;
 	cq_daemon_info info;
@@ -65,7 +76,17 @@ main(int argc, char **argv)
 	       "socketpair per producer/consumer pair (4 independent 1+1 "
 	       "streams, not one shared queue)\n");
 
-	if (options_in_list(o.systems, "conqueue") || o.scale) {
+	if (o.durable) {
+		/* The durable logs: a directory of ours on the asked disk. */
+		snprintf(statedir, sizeof statedir, "%s/cqbench-state-XXXXXX",
+		    o.state_dir);
+		if (mkdtemp(statedir) == NULL) {
+			perror(statedir);
+			base_mq_restore();
+			return 1;
+		}
+	}
+	if (options_in_list(o.systems, "conqueue") || o.scale || o.durable) {
 		/* Limits for the scale checks: 10,000 idle connections. */
 		snprintf(cfgpath, sizeof cfgpath, "/tmp/cqbench-%ld.conf",
 		    (long)getpid());
@@ -77,12 +98,16 @@ main(int argc, char **argv)
 		           "max_connections = 12000\n"
 		           "max_connections_per_uid = 12000\n"
 		           "max_queues = 4096\nmax_queues_per_uid = 4096\n");
+		if (statedir[0] != '\0')
+			fprintf(f, "state_dir = %s\n", statedir);
 		fclose(f);
 		if (bdaemon_start(&run_daemon, cfg->daemon, cfgpath, NULL) !=
 		    0) {
 			fprintf(stderr, "conqueue-bench: cannot start %s\n",
 			    cfg->daemon);
 			unlink(cfgpath);
+			if (statedir[0] != '\0')
+				nftw(statedir, main_rm, 16, FTW_DEPTH | FTW_PHYS);
 			bdaemon_cleanup(&run_daemon);
 			base_mq_restore();
 			return 1;
@@ -90,6 +115,8 @@ main(int argc, char **argv)
 		run_have_daemon = 1;
 		if (cqt_init(run_daemon.sock, err, sizeof err) != 0) {
 			unlink(cfgpath);
+			if (statedir[0] != '\0')
+				nftw(statedir, main_rm, 16, FTW_DEPTH | FTW_PHYS);
 			fprintf(stderr, "conqueue-bench: %s\n", err);
 			bdaemon_cleanup(&run_daemon);
 			base_mq_restore();
@@ -105,6 +132,8 @@ main(int argc, char **argv)
 		failed |= workloads_run(cfg, o.wlist, o.systems, o.flavours);
 	if (o.sizes)
 		failed |= workloads_sizes(cfg, o.systems, o.flavours);
+	if (o.durable && run_have_daemon)
+		failed |= durable_run(cfg, statedir);
 	if (run_have_daemon) {
 		printf("daemon: CPU %.2f s in all, peak RSS (VmHWM) %ld kB\n",
 		    bdaemon_cpu_s(run_daemon.pid),
@@ -138,6 +167,8 @@ main(int argc, char **argv)
 		}
 		unlink(cfgpath);
 	}
+	if (statedir[0] != '\0')
+		nftw(statedir, main_rm, 16, FTW_DEPTH | FTW_PHYS);
 	base_mq_restore();
 	printf("result: %s\n", failed ? "SOME RUNS FAILED"
 	                              : "all runs passed "

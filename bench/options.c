@@ -27,6 +27,12 @@ options_usage(FILE *f)
 	    "FILE\n"
 	    "      --scale           cost per message vs depth, queues, "
 	    "connections\n"
+	    "      --durable         durable queues (interval, never) vs plain "
+	    "on A-64,\n"
+	    "                        always on A-64 (1+1) vs C-64 (4+4), disk "
+	    "fdatasync/s\n"
+	    "      --state-dir DIR   where --durable's logs go (default "
+	    "/var/tmp)\n"
 	    "      --instructions    daemon instructions per message, client "
 	    "instructions\n"
 	    "                        per direct push + pop (callgrind)\n"
@@ -73,6 +79,8 @@ options_parse(int argc, char **argv, struct options *o)
 	    {"sizes", required_argument, NULL, 'Z'},
 	    {"scale", no_argument, NULL, 'X'},
 	    {"instructions", no_argument, NULL, 'I'},
+	    {"durable", no_argument, NULL, 'U'},
+	    {"state-dir", required_argument, NULL, 'T'},
 	    {"window", required_argument, NULL, 'W'},
 	    {"batch", required_argument, NULL, 'B'},
 	    {"batches", required_argument, NULL, 'N'},
@@ -90,6 +98,7 @@ options_parse(int argc, char **argv, struct options *o)
 	o->cfg.batch = 64;
 	o->cfg.batches = 4;
 	o->cfg.timeout_s = 120;
+	o->state_dir = "/var/tmp";
 	o->cfg.daemon =
 	    getenv("CONQUEUED") != NULL ? getenv("CONQUEUED") : "./conqueued";
 	while ((opt = getopt_long(
@@ -119,6 +128,12 @@ options_parse(int argc, char **argv, struct options *o)
 			break;
 		case 'I':
 			o->instr = 1;
+			break;
+		case 'U':
+			o->durable = 1;
+			break;
+		case 'T':
+			o->state_dir = optarg;
 			break;
 		case 'W':
 			o->cfg.window = atoi(optarg);

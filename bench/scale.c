@@ -314,6 +314,8 @@ scale_run(const struct bench_cfg *cfg, const struct bdaemon *d)
 	scale_queues(&s);
 	fflush(stdout);
 	scale_conns(&s);
+	fflush(stdout);
+	s.failed |= memory_run(cfg, d, s.cl);
 	cq_disconnect(s.cl);
 	return s.failed;
 }

@@ -25,6 +25,7 @@
 #include "daemon/conn_out.h"
 #include "daemon/conn_state.h"
 #include "daemon/dispatch.h"
+#include "daemon/dsync.h"
 #include "daemon/durable.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
@@ -153,6 +154,7 @@ conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
 	    (conn_state_flush_ev =
 	            event_new(base, -1, 0, conn_flush_cb, NULL)) == NULL)
 		return -1;
+	dsync_on_done = conn_out_synced;
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return -1;
 	c->fd = fd; /* non-blocking: the listener's accept made it so */
@@ -219,6 +221,7 @@ conn_free_all(void)
 	struct conn *c;
 
 	conn_state_all_closed = NULL;
+	dsync_on_done = NULL;
 	while ((c = TAILQ_FIRST(&conn_state_all)) != NULL)
 		conn_state_free(c);
 	if (conn_state_flush_ev != NULL)

@@ -24,6 +24,7 @@
 #include "daemon/conn_in.h"
 #include "daemon/conn_out.h"
 #include "daemon/conn_state.h"
+#include "daemon/dsync.h"
 #include "daemon/durable.h"
 #include "daemon/log.h"
 #include "proto/frame.h"
@@ -33,13 +34,18 @@
  * List c among the connections to write at the end of the loop pass; the
  * first one listed outside a read callback wakes the loop for that.
  */
+/* Loop passes that wrote replies: tells a pass's replies from older ones. */
+static uint64_t conn_out_pass;
+
 static void
 conn_out_mark(struct conn *c)
 {
+	c->out_pass = conn_out_pass;
 	if (!c->dirty) {
 		c->dirty = 1;
 		TAILQ_INSERT_TAIL(&conn_state_dirty, c, dlink);
-		if (TAILQ_FIRST(&conn_state_dirty) == c && !conn_state_reading)
+		/* (Connections waiting for a sync stay listed: not "first".) */
+		if (!conn_state_reading)
 			event_active(conn_state_flush_ev, EV_TIMEOUT, 0);
 	}
 }
@@ -194,30 +200,72 @@ conn_out_write(struct conn *c)
 	return 0;
 }
 
-/* End of a loop pass: write the replies of every connection that got some. */
+/*
+ * End of a loop pass: write the replies of every connection that got some,
+ * except those that wait for a durable sync.
+ */
 void
 conn_out_flush(void)
 {
-	struct conn *c;
-	int failed;
+	struct conn *c, *next;
+	uint64_t hold;
+	int failed, fresh;
 
 	/*
 	 * Group commit: the pass's operations on always queues reach the
-	 * disk before any of its replies leaves. If that failed, no reply
-	 * of the pass may say CQ_OK: those connections are dropped (their
-	 * clients see the connection lost, never an unsynced CQ_OK).
+	 * disk before any of its replies leaves (the connections that got
+	 * one wait for generation hold; a connection's output is written in
+	 * order, so it all waits). If a write failed, no reply of the pass
+	 * may say CQ_OK: those connections are dropped (their clients see
+	 * the connection lost, never an unsynced CQ_OK).
 	 */
-	failed = durable_commit() != 0;
-	while ((c = TAILQ_FIRST(&conn_state_dirty)) != NULL) {
+	failed = durable_commit(&hold) != 0;
+	for (c = TAILQ_FIRST(&conn_state_dirty); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, dlink);
+		fresh = c->out_pass == conn_out_pass;
+		if (fresh && hold != 0)
+			c->hold_gen = hold;
+		if (failed && fresh && !c->closing) {
+			TAILQ_REMOVE(&conn_state_dirty, c, dlink);
+			c->dirty = 0;
+			conn_state_drop(c, "durable queue not synced");
+			continue;
+		}
+		if (c->hold_gen > dsync_synced())
+			continue; /* its sync runs: dsync_on_done */
 		TAILQ_REMOVE(&conn_state_dirty, c, dlink);
 		c->dirty = 0;
-		if (failed && !c->closing)
-			conn_state_drop(c, "durable queue not synced");
-		else if (!c->closing) /* a closing one lingers on its write */
+		if (!c->closing) /* a closing one lingers on its write */
 			conn_out_write(c);
 	}
+	conn_out_pass++;
 	if (failed)
 		durable_commit_settle();
+}
+
+/*
+ * A durable sync ended (dsync.h): the connections it held are written by
+ * a flush pass, or, if it failed, dropped: their replies must not leave.
+ */
+void
+conn_out_synced(int failed, uint64_t before)
+{
+	struct conn *c, *next;
+
+	if (failed) {
+		for (c = TAILQ_FIRST(&conn_state_dirty); c != NULL; c = next) {
+			next = TAILQ_NEXT(c, dlink);
+			if (c->hold_gen <= before || c->closing)
+				continue;
+			TAILQ_REMOVE(&conn_state_dirty, c, dlink);
+			c->dirty = 0;
+			conn_state_drop(c, "durable queue not synced");
+		}
+		/* What the drops returned is not a change to retry on. */
+		durable_commit_settle();
+	}
+	if (!TAILQ_EMPTY(&conn_state_dirty) && conn_state_flush_ev != NULL)
+		event_active(conn_state_flush_ev, EV_TIMEOUT, 0);
 }
 
 /* Write one frame to a fresh socket, best effort (refusals at accept). */

@@ -23,6 +23,8 @@ int conn_out_send_fds(
 int conn_out_write(struct conn *c);
 /* Write the replies of every connection that got some this pass. */
 void conn_out_flush(void);
+/* A durable sync ended (dsync_on_done): release or drop its waiters. */
+void conn_out_synced(int failed, uint64_t before);
 /* Pack r as a frame onto a fresh socket fd directly (refusals at accept). */
 void conn_out_direct(int fd, const Conqueue__Reply *r);
 

@@ -26,6 +26,8 @@ struct conn {
 	TAILQ_ENTRY(conn) link;
 	TAILQ_ENTRY(conn) dlink; /* in conn_state_dirty while output waits */
 	int dirty;
+	uint64_t out_pass; /* conn_out_pass when a reply was last queued */
+	uint64_t hold_gen; /* output waits for this durable sync (dsync.h) */
 	int fd;
 	struct event *rd_ev; /* persistent; off while paused or closing */
 	struct event *wr_ev; /* persistent; on only while the socket is full */

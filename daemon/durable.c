@@ -27,6 +27,7 @@
 #include "common/common.h"
 #include "daemon/crashpoint.h"
 #include "daemon/dflush.h"
+#include "daemon/dsync.h"
 #include "daemon/durable.h"
 #include "daemon/durable_start.h"
 #include "daemon/log.h"
@@ -140,6 +141,7 @@ durable_new(const struct dlog_attr *a)
 void
 durable_destroy(struct durable *d)
 {
+	dsync_forget(d);
 	if (d->timer != NULL)
 		event_free(d->timer);
 	if (d->fd >= 0)
@@ -306,28 +308,45 @@ durable_close(void)
 {
 	struct durable *d;
 
+	dsync_drain();
 	TAILQ_FOREACH(d, &durable_all, link)
 	{
 		if (durable_flush_if(d, 1, 1) != CQ_OK)
 			log_error("queue '%s': last flush failed: %s",
 			    d->attr.name, strerror(errno));
 	}
+	dsync_stop();
 }
 
-/* End of a loop pass: group commit of the always queues. */
+/*
+ * End of a loop pass: group commit of the always queues. Their records
+ * are written now and synced by daemon/dsync.c, with whatever the passes
+ * write while an earlier sync runs.
+ */
 int
-durable_commit(void)
+durable_commit(uint64_t *hold)
 {
 	struct durable *d;
-	int rc = 0;
+	uint64_t end;
+	int rc = 0, fd;
 
+	*hold = 0;
 	TAILQ_FOREACH(d, &durable_all, link)
 	{
 		if (d->attr.policy != CQ_DURABLE_ALWAYS)
 			continue;
-		if (durable_flush_if(d, 1, 0) != CQ_OK)
+		end = d->end;
+		fd = d->fd;
+		if (durable_flush_if(d, 0, 0) != CQ_OK) {
 			rc = -1;
+			continue;
+		}
+		if (d->end != end || d->fd != fd) {
+			dsync_written(d);
+			*hold = dsync_next();
+		}
 	}
+	dsync_kick(durable_base);
 	return rc;
 }
 

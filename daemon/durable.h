@@ -55,12 +55,15 @@ void durable_delete(struct rqueue *q);
 void durable_free(struct rqueue *q);
 
 /*
- * End of a loop pass, before any reply is written: flush and sync every
- * always queue whose segment changed (one fdatasync per queue for all of
- * the pass's operations: group commit). 0, or -1 if one failed: then no
- * reply of the pass may say CQ_OK (the caller drops those connections).
+ * End of a loop pass, before any reply is written: write the records of
+ * every always queue whose segment changed, and have them synced (one
+ * fdatasync per log for all the operations of the passes that ran while
+ * the previous sync did: group commit, daemon/dsync.c). *hold: the sync
+ * generation the pass's replies wait for (dsync_synced() reaching it), 0
+ * if the pass wrote nothing. 0, or -1 if a write failed: then no reply
+ * of the pass may say CQ_OK (the caller drops those connections).
  */
-int durable_commit(void);
+int durable_commit(uint64_t *hold);
 /*
  * After durable_commit failed and the pass's connections were dropped
  * (their in-flight messages returned): a failed queue's present state is

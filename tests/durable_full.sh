@@ -66,13 +66,26 @@ expect_rc 0 cli push plain p2
 expect_out p1 cli pop plain --try
 expect_rc 0 cli push ok o1
 
+# A disk whose syncs fail while writes succeed: the sync runs off the
+# loop (daemon/dsync.c), and a pop waiting for it still never answers
+# CQ_OK; the message stays (it comes back with the dropped connection).
+len=$(stat_field al length)
+echo sio >"$CQ_FAULT_FLAG"
+out=$(cli pop al --try 2>"$dir/err") && fail "a pop whose sync failed answered '$out'"
+grep -q "CQ_DISCONNECTED" "$dir/err" || fail "pop (sync failed): $(cat "$dir/err")"
+grep -q "fdatasync: Input/output error" "$dir/daemon.log" ||
+	fail "no failed sync in the log: $(cat "$dir/daemon.log")"
+expect_rc 0 cli push plain p3
+expect_out p2 cli pop plain --try
+expect_out "$len" stat_field al length
+
 # A failing disk (EIO): a pop whose commit cannot reach the disk never
 # answers CQ_OK (the connection is dropped); plain queues still work.
 echo eio >"$CQ_FAULT_FLAG"
 out=$(cli pop al --try 2>"$dir/err") && fail "a pop answered '$out'"
 grep -q "CQ_DISCONNECTED" "$dir/err" || fail "pop: $(cat "$dir/err")"
-expect_rc 0 cli push plain p3
-expect_out p2 cli pop plain --try
+expect_rc 0 cli push plain p4
+expect_out p3 cli pop plain --try
 
 # The disk is back: everything works, and survives kill -9 plus a reboot.
 rm -f "$CQ_FAULT_FLAG"

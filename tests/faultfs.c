@@ -4,7 +4,9 @@
  * ("*.cqlog" or "*.cqlog.tmp") fail as a full disk would (posix_fallocate
  * with ENOSPC, a pwrite past the file's allocated size with ENOSPC; a
  * pwrite into space already there succeeds), or, when the flag file
- * starts with "eio", as a failing one (pwrite and fdatasync with EIO).
+ * starts with "eio", as a failing one (pwrite and fdatasync with EIO), or,
+ * when it starts with "sio", as one whose syncs fail (fdatasync with EIO,
+ * writes go through: the page cache took them).
  * Every other file, and every call while the flag is absent, goes through.
  */
 
@@ -21,7 +23,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-/* 0: no fault for fd; 1: the disk is full; 2: it fails (EIO). */
+/* 0: no fault for fd; 1: the disk is full; 2: it fails (EIO); 3: syncs fail. */
 static int
 faulty(int fd)
 {
@@ -41,6 +43,8 @@ faulty(int fd)
 	path[n] = '\0';
 	if (strstr(path, ".cqlog") == NULL)
 		return 0;
+	if (strncmp(mode, "sio", 3) == 0)
+		return 3;
 	return strncmp(mode, "eio", 3) == 0 ? 2 : 1;
 }
 
@@ -50,7 +54,9 @@ posix_fallocate(int fd, off_t off, off_t len)
 	int (*real)(int, off_t, off_t) =
 	    (int (*)(int, off_t, off_t))dlsym(RTLD_NEXT, "posix_fallocate");
 
-	if (faulty(fd))
+	int k = faulty(fd);
+
+	if (k == 1 || k == 2)
 		return ENOSPC;
 	return real(fd, off, len);
 }
@@ -91,7 +97,9 @@ fdatasync(int fd)
 {
 	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
 
-	if (faulty(fd) == 2) {
+	int k = faulty(fd);
+
+	if (k == 2 || k == 3) {
 		errno = EIO;
 		return -1;
 	}
