@@ -159,9 +159,11 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	    admin_dlq_check(p, id, &a, m->name.len) != 0)
 		return;
 	if (q != NULL) {
+		/* Like an OPEN: a mapper holding the lock (CQ_BUSY for a
+		 * STAT) gets the attributes only; the queue exists. */
 		if (m->exist_ok && !q->quarantined &&
 		    access_may(p, q, ACCESS_RW))
-			reply_stat(p, id, q);
+			reply_open(p, id, q, NULL);
 		else
 			reply_f(p, id, CQ_EXISTS, "queue '%.*s' already exists",
 			    (int)m->name.len, (const char *)m->name.data);

@@ -14,15 +14,11 @@
  * second copy: the one duplicate window.
  */
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/common.h"
 #include "daemon/config.h"
@@ -31,9 +27,7 @@
 #include "daemon/htab.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
-#include "daemon/segdir.h"
-
-#define DEDUP_MAGIC "CQDEDUP1"
+#include "daemon/sidecar.h"
 
 /* One key held. */
 struct dedup_key {
@@ -50,10 +44,9 @@ TAILQ_HEAD(dedup_list, dedup_key);
 struct dedup {
 	struct htab keys;
 	struct dedup_list fifo; /* oldest first */
-	int fd;                 /* N.dedup, -1 if it could not be opened */
+	struct sidecar file;    /* N.dedup (sidecar.h) */
 	uint64_t window_ms;
 	uint64_t suppressed;
-	uint64_t records; /* records in the file (live or expired) */
 };
 
 /* A record in N.dedup: crc32c of what follows it, then the key bytes. */
@@ -65,6 +58,19 @@ struct dedup_rec {
 	uint64_t at_ms;
 };
 
+static size_t dedup_rec_size(const uint8_t *p);
+
+/* N.dedup: magic, then records (crc32c of what follows it, key bytes). */
+static const struct sidecar_kind dedup_file = {
+    .sfx = ".dedup",
+    .magic = "CQDEDUP1",
+    .what = "key table",
+    .crash = "dedup.before_rename",
+    .max_size = (uint64_t)64 << 20,
+    .hdr = sizeof(struct dedup_rec),
+    .size = dedup_rec_size,
+};
+
 /* Milliseconds on CLOCK_BOOTTIME: survives a daemon restart. */
 static uint64_t
 dedup_now_ms(void)
@@ -73,13 +79,6 @@ dedup_now_ms(void)
 
 	clock_gettime(CLOCK_BOOTTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* The file name of q's table. */
-static void
-dedup_name(const struct rqueue *q, char *buf, size_t len, const char *sfx)
-{
-	snprintf(buf, len, "%s.dedup%s", q->segname, sfx);
 }
 
 /* Match a key (struct dedup_key) against a ProtobufCBinaryData. */
@@ -145,28 +144,35 @@ dedup_encode(const struct dedup_key *k, uint8_t *buf)
 	r.at_ms = k->at_ms;
 	memcpy(buf, &r, sizeof r);
 	memcpy(buf + sizeof r, k->key, k->len);
-	r.crc = crc32c(0, buf + sizeof r.crc, sizeof r - sizeof r.crc + k->len);
-	memcpy(buf, &r.crc, sizeof r.crc);
-	return sizeof r + k->len;
+	return sizeof r + k->len; /* the crc is sidecar_put's */
 }
 
-/* Write all of buf at the end of fd; -1 with errno. */
-static int
-dedup_write(int fd, const void *buf, size_t len)
+/* A record's length from its fixed part; 0 if it is damaged. */
+static size_t
+dedup_rec_size(const uint8_t *p)
 {
-	const uint8_t *p = buf;
-	ssize_t n;
+	struct dedup_rec r;
 
-	while (len > 0) {
-		if ((n = write(fd, p, len)) < 0) {
-			if (errno == EINTR)
-				continue;
+	memcpy(&r, p, sizeof r);
+	if (r.len < 1 || r.len > CQ_DEDUP_KEY_MAX || r.zero != 0)
+		return 0;
+	return sizeof r + r.len;
+}
+
+/* Compaction: put the live keys, oldest first. */
+static int64_t
+dedup_put_all(void *arg, int fd)
+{
+	struct dedup *d = arg;
+	uint8_t buf[sizeof(struct dedup_rec) + CQ_DEDUP_KEY_MAX];
+	struct dedup_key *k;
+
+	TAILQ_FOREACH(k, &d->fifo, age)
+	{
+		if (sidecar_put(fd, buf, dedup_encode(k, buf)) != 0)
 			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
 	}
-	return 0;
+	return (int64_t)d->keys.n;
 }
 
 /*
@@ -176,99 +182,32 @@ dedup_write(int fd, const void *buf, size_t len)
 static void
 dedup_compact(struct rqueue *q)
 {
-	struct dedup *d = q->dedup;
-	uint8_t buf[sizeof(struct dedup_rec) + CQ_DEDUP_KEY_MAX];
-	char tmp[160], name[160];
-	struct dedup_key *k;
-	int fd;
-
-	dedup_name(q, tmp, sizeof tmp, ".tmp");
-	dedup_name(q, name, sizeof name, "");
-	fd = openat(segdir_fd(), tmp,
-	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || dedup_write(fd, DEDUP_MAGIC, 8) != 0)
-		goto fail;
-	TAILQ_FOREACH(k, &d->fifo, age)
-	{
-		if (dedup_write(fd, buf, dedup_encode(k, buf)) != 0)
-			goto fail;
-	}
-	crashpoint("dedup.before_rename");
-	if (renameat(segdir_fd(), tmp, segdir_fd(), name) != 0)
-		goto fail;
-	if (d->fd >= 0)
-		close(d->fd);
-	d->fd = fd;
-	d->records = d->keys.n;
-	return;
-fail:
-	log_warn("queue '%.*s': writing %s/%s: %s", (int)q->namelen, q->name,
-	    segdir_path(), tmp, strerror(errno));
-	if (fd >= 0) {
-		close(fd);
-		unlinkat(segdir_fd(), tmp, 0);
-	}
+	sidecar_compact(&q->dedup->file, dedup_put_all, q->dedup);
 }
 
-/* Read q's file into its table (records past the window are skipped). */
-static void
-dedup_load(struct rqueue *q)
+/* A record of N.dedup (its crc checked): hold its key if still live. */
+static int
+dedup_load_rec(void *arg, const uint8_t *p, size_t len)
 {
-	struct dedup *d = q->dedup;
+	struct dedup *d = arg;
 	struct dedup_rec r;
-	struct stat sb;
 	struct hentry *e;
 	ProtobufCBinaryData b;
-	uint8_t *buf = NULL, *p, *end;
 	uint64_t now = dedup_now_ms();
-	char name[160];
-	ssize_t n;
-	int fd;
 
-	dedup_name(q, name, sizeof name, "");
-	fd = openat(segdir_fd(), name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			log_warn("queue '%.*s': %s/%s: %s", (int)q->namelen,
-			    q->name, segdir_path(), name, strerror(errno));
-		return;
-	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid() || sb.st_size < 8 ||
-	    (uint64_t)sb.st_size > (uint64_t)64 << 20 ||
-	    (buf = malloc((size_t)sb.st_size)) == NULL ||
-	    (n = pread(fd, buf, (size_t)sb.st_size, 0)) != sb.st_size ||
-	    memcmp(buf, DEDUP_MAGIC, 8) != 0) {
-		log_warn("queue '%.*s': %s/%s: not a key table, ignored",
-		    (int)q->namelen, q->name, segdir_path(), name);
-		goto out;
-	}
-	end = buf + sb.st_size;
-	/* A torn or damaged record ends the log: what follows is lost. */
-	for (p = buf + 8; end - p >= (ptrdiff_t)sizeof r;
-	     p += sizeof r + r.len) {
-		memcpy(&r, p, sizeof r);
-		if (r.len < 1 || r.len > CQ_DEDUP_KEY_MAX || r.zero != 0 ||
-		    end - p - (ptrdiff_t)sizeof r < r.len ||
-		    crc32c(0, p + sizeof r.crc,
-		        sizeof r - sizeof r.crc + r.len) != r.crc)
-			break;
-		/* The clock is the host's: a time ahead of now is damage. */
-		if (r.at_ms > now || now - r.at_ms >= d->window_ms)
-			continue;
-		/* A later record of the same key (a retry after expiry). */
-		b.len = r.len;
-		b.data = p + sizeof r;
-		e = htab_find(
-		    &d->keys, htab_hash_bytes(b.data, b.len), dedup_match, &b);
-		if (e != NULL)
-			dedup_drop(d, (struct dedup_key *)e);
-		if (dedup_hold(d, b.data, b.len, r.id, r.at_ms) == NULL)
-			break;
-	}
-out:
-	free(buf);
-	close(fd);
+	(void)len;
+	memcpy(&r, p, sizeof r);
+	/* The clock is the host's: a time ahead of now is damage. */
+	if (r.at_ms > now || now - r.at_ms >= d->window_ms)
+		return 0;
+	/* A later record of the same key (a retry after expiry). */
+	b.len = r.len;
+	b.data = (uint8_t *)(uintptr_t)(p + sizeof r);
+	e = htab_find(
+	    &d->keys, htab_hash_bytes(b.data, b.len), dedup_match, &b);
+	if (e != NULL)
+		dedup_drop(d, (struct dedup_key *)e);
+	return dedup_hold(d, b.data, b.len, r.id, r.at_ms) == NULL ? -1 : 0;
 }
 
 /* Give q its table (fresh: empty; else reload N.dedup). */
@@ -287,14 +226,14 @@ dedup_open(struct rqueue *q, int fresh)
 	}
 	htab_init(&d->keys);
 	TAILQ_INIT(&d->fifo);
-	d->fd = -1;
+	sidecar_init(&d->file, &dedup_file, q);
 	/* A mapper may have rewritten the word: cap it at a day. */
 	d->window_ms = a->dedup_window_ms > CQ_DEDUP_WINDOW_MAX
 	                   ? CQ_DEDUP_WINDOW_MAX
 	                   : a->dedup_window_ms;
 	q->dedup = d;
 	if (!fresh)
-		dedup_load(q);
+		sidecar_load(&d->file, dedup_load_rec, d);
 	/* A table rewritten at open: a leftover file goes, expired go. */
 	dedup_compact(q);
 }
@@ -311,8 +250,7 @@ dedup_free(struct rqueue *q)
 	while ((k = TAILQ_FIRST(&d->fifo)) != NULL)
 		dedup_drop(d, k);
 	htab_free(&d->keys);
-	if (d->fd >= 0)
-		close(d->fd);
+	sidecar_close(&d->file);
 	free(d);
 	q->dedup = NULL;
 }
@@ -321,13 +259,8 @@ dedup_free(struct rqueue *q)
 void
 dedup_delete(struct rqueue *q)
 {
-	char name[160];
-
 	dedup_free(q);
-	dedup_name(q, name, sizeof name, "");
-	if (unlinkat(segdir_fd(), name, 0) != 0 && errno != ENOENT)
-		log_warn("queue '%.*s': removing %s/%s: %s", (int)q->namelen,
-		    q->name, segdir_path(), name, strerror(errno));
+	sidecar_unlink(&dedup_file, q);
 }
 
 /* Why keyed push m cannot be taken, or NULL. */
@@ -389,15 +322,11 @@ dedup_after(struct rqueue *q, const Conqueue__Push *m, uint64_t first)
 		    (int)q->namelen, q->name);
 		return;
 	}
-	/* The page cache has it once write returns: a kill -9 keeps it. */
-	if (d->fd < 0 || dedup_write(d->fd, buf, dedup_encode(k, buf)) != 0) {
-		log_warn("queue '%.*s': recording a dedup key: %s",
-		    (int)q->namelen, q->name,
-		    d->fd < 0 ? "no key file" : strerror(errno));
+	if (sidecar_append(
+	        &d->file, buf, dedup_encode(k, buf), "a dedup key") != 0)
 		return;
-	}
 	crashpoint("dedup.after_record");
-	if (++d->records > 2 * d->keys.n + 1024)
+	if (d->file.records > 2 * d->keys.n + 1024)
 		dedup_compact(q);
 }
 

@@ -1,4 +1,4 @@
-/* durable.c - durable queues: the state directory, start, timers, commit. */
+/* durable.c - durable queues: the state directory, create, delete, commit. */
 
 /*
  * Commit points (doc/durability.md):
@@ -6,8 +6,9 @@
  *           and synced under NAME.cqlog.tmp first, the directory synced
  *           after): from then on the queue exists after a reboot;
  *   delete  the log is unlinked (after the segment);
- *   restore NAME.restore marks a rebuild in progress: a segment found
- *           beside it at start is a half-made copy, removed and rebuilt.
+ *   restore NAME.restore marks a rebuild in progress (durable_start.c): a
+ *           segment found beside it at start is a half-made copy, removed
+ *           and rebuilt.
  */
 
 #include <sys/stat.h>
@@ -25,16 +26,14 @@
 
 #include "common/common.h"
 #include "daemon/crashpoint.h"
-#include "daemon/delay.h"
 #include "daemon/dflush.h"
 #include "daemon/dsync.h"
 #include "daemon/durable.h"
+#include "daemon/durable_start.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
 
-#define DURABLE_SUFFIX  ".cqlog"
-#define DURABLE_RESTORE ".restore"
-#define DURABLE_CHUNK   (1u << 20) /* reserved ahead of the log's end */
+#define DURABLE_CHUNK (1u << 20) /* reserved ahead of the log's end */
 
 int durable_dirfd = -1;
 static char durable_path[4096];
@@ -125,7 +124,7 @@ fail:
 }
 
 /* Allocate a record for a queue with attributes a. */
-static struct durable *
+struct durable *
 durable_new(const struct dlog_attr *a)
 {
 	struct durable *d;
@@ -138,7 +137,8 @@ durable_new(const struct dlog_attr *a)
 	return d;
 }
 
-static void
+/* Free d (no queue bound; the file stays). */
+void
 durable_destroy(struct durable *d)
 {
 	dsync_forget(d);
@@ -148,6 +148,13 @@ durable_destroy(struct durable *d)
 		close(d->fd);
 	free(d->img);
 	free(d);
+}
+
+/* The state directory's path (+ "/INSTANCE"), for messages. */
+const char *
+durable_dir(void)
+{
+	return durable_path;
 }
 
 /* Bind d to q: list it and start its timer. */
@@ -460,170 +467,6 @@ durable_dir_rule(const char *dir, const char *instance, char **cause)
 	return 0;
 }
 
-/* Whether the marker file NAME.restore exists. */
-static int
-durable_marked(const char *name)
-{
-	char f[CQ_NAME_MAX + 16];
-	struct stat sb;
-
-	snprintf(f, sizeof f, "%s%s", name, DURABLE_RESTORE);
-	return fstatat(durable_dirfd, f, &sb, AT_SYMLINK_NOFOLLOW) == 0;
-}
-
-/* Set (1) or clear (0) the marker file NAME.restore: 0 or -1. */
-static int
-durable_mark(const char *name, int on)
-{
-	char f[CQ_NAME_MAX + 16];
-	int fd;
-
-	snprintf(f, sizeof f, "%s%s", name, DURABLE_RESTORE);
-	if (on) {
-		fd = openat(durable_dirfd, f,
-		    O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0)
-			return -1;
-		close(fd);
-	} else if (unlinkat(durable_dirfd, f, 0) != 0 && errno != ENOENT)
-		return -1;
-	return fsync(durable_dirfd);
-}
-
-/* Rebuild q's segment from a replayed log (the marker is set). */
-static void
-durable_fill(struct rqueue *q, const struct dlog_state *st)
-{
-	struct core_live lv;
-	uint64_t i, lost = 0;
-
-	for (i = 0; i < st->n; i++) {
-		memset(&lv, 0, sizeof lv);
-		lv.m.id = st->msgs[i].id;
-		lv.m.band = st->msgs[i].band;
-		lv.m.enqueued_ns = st->msgs[i].enqueued_ns;
-		lv.m.deliveries = st->msgs[i].deliveries;
-		lv.m.len = st->msgs[i].len;
-		lv.m.data = st->msgs[i].data;
-		lv.due_ns = st->msgs[i].due_ns;
-		if (core_restore(q->core, &lv) != CQ_OK)
-			lost++;
-	}
-	if (lost != 0)
-		log_error("queue '%s': %llu message(s) of the log could not be "
-		          "restored",
-		    st->attr.name, (unsigned long long)lost);
-	core_set_next_id(q->core, st->next_id);
-	for (i = 0; i < st->paused && i < 65536; i++)
-		core_suspend(q->core, 0, NULL);
-	if (st->closed)
-		core_close(q->core);
-	delay_rearm_all(q);
-}
-
-/* The core attributes a log's header keeps. */
-static void
-durable_core_attr(struct core_attr *a, const struct dlog_attr *da)
-{
-	memset(a, 0, sizeof *a);
-	memcpy(a->name, da->name, sizeof a->name);
-	a->capacity = da->capacity;
-	a->max_size = da->max_size;
-	a->bands = da->bands;
-	a->mode = da->mode;
-	a->uid = da->uid;
-	a->gid = da->gid;
-	a->max_deliveries = da->max_deliveries;
-	a->lease_ms = da->lease_ms;
-	a->serial = da->serial;
-	a->no_direct = da->no_direct;
-	a->ttl_ms = da->ttl_ms;
-	a->dedup_window_ms = da->dedup_window_ms;
-}
-
-/* Bring back the durable queue of log file f (at start). */
-static void
-durable_load(const char *f)
-{
-	struct dlog_state st;
-	struct core_attr a;
-	struct durable *d;
-	struct rqueue *q;
-	char name[CQ_NAME_MAX + 1], why[512];
-	size_t len = strlen(f) - strlen(DURABLE_SUFFIX);
-	cq_status s;
-	int fd, restore;
-
-	if (len == 0 || len > CQ_NAME_MAX || !cq_name_valid(f, len))
-		return;
-	memcpy(name, f, len);
-	name[len] = '\0';
-	fd = openat(durable_dirfd, f, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || dlog_replay(fd, &st) != 0 ||
-	    strcmp(st.attr.name, name) != 0) {
-		log_error("durable queue '%s': %s/%s is not a valid log (%s): "
-		          "not brought back, file kept",
-		    name, durable_path, f,
-		    fd < 0 ? strerror(errno) : "bad header or name");
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	q = registry_find(name, len);
-	if (q != NULL && q->dur != NULL) {
-		close(fd);
-		dlog_state_free(&st);
-		return;
-	}
-	restore = q == NULL || durable_marked(name);
-	if (q != NULL && restore) {
-		log_warn("queue '%s': a restore was cut short: redone", name);
-		registry_delete(q);
-		q = NULL;
-	}
-	if ((d = durable_new(&st.attr)) == NULL) {
-		log_error("queue '%s': out of memory", name);
-		goto out;
-	}
-	d->fd = fd;
-	fd = -1;
-	if (restore) {
-		durable_core_attr(&a, &st.attr);
-		if (st.has_owner) { /* a chown or chmod since the create */
-			a.uid = st.uid;
-			a.gid = st.gid;
-			a.mode = st.mode;
-		}
-		if (durable_mark(name, 1) != 0 ||
-		    (s = registry_create(&a, 1, &q, why, sizeof why)) != CQ_OK) {
-			log_error("durable queue '%s': cannot rebuild it: %s",
-			    name, q == NULL ? why : strerror(errno));
-			durable_destroy(d);
-			goto out;
-		}
-		durable_fill(q, &st);
-		crashpoint("durable.restored");
-	}
-	durable_bind(q, d);
-	/* A fresh log of the segment, its positions (durable.h). */
-	if (q->core != NULL && dflush_compact(d, q->core) != CQ_OK)
-		log_error("queue '%s': rewriting its log failed: it is retried "
-		          "at the next flush",
-		    name);
-	if (restore && !d->broken && durable_mark(name, 0) != 0)
-		log_warn("queue '%s': removing its restore mark: %s", name,
-		    strerror(errno));
-	log_info("durable queue '%s': %s (%zu message(s) in its log, %s)",
-	    name, restore ? "restored from its log" : "segment kept", st.n,
-	    st.attr.policy == CQ_DURABLE_ALWAYS     ? "always"
-	    : st.attr.policy == CQ_DURABLE_INTERVAL ? "interval"
-	                                            : "never");
-out:
-	if (fd >= 0)
-		close(fd);
-	dlog_state_free(&st);
-}
-
 /* Find and bring back the durable queues (see durable.h). */
 int
 durable_open(struct event_base *base, const char *dir, const char *instance,
@@ -674,7 +517,7 @@ durable_open(struct event_base *base, const char *dir, const char *instance,
 	}
 	closedir(dp);
 	for (i = 0; i < n; i++) {
-		durable_load(names[i]);
+		durable_start_load(names[i]);
 		free(names[i]);
 	}
 	free(names);

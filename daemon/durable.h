@@ -94,4 +94,14 @@ cq_status durable_room(
 void durable_stat(struct rqueue *q, uint32_t *policy, uint32_t *sync_ms,
     uint64_t *log_bytes, uint64_t *syncs);
 
+/* For durable_start.c. */
+#define DURABLE_SUFFIX ".cqlog" /* a log's file is NAME.cqlog */
+struct dlog_attr;
+/* A record for the queue of a log with attributes a; NULL if no memory. */
+struct durable *durable_new(const struct dlog_attr *a);
+/* Free d, which no queue is bound to (the file stays). */
+void durable_destroy(struct durable *d);
+/* The state directory's path (with "/INSTANCE"), for messages. */
+const char *durable_dir(void);
+
 #endif /* CQ_DAEMON_DURABLE_H */

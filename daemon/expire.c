@@ -9,8 +9,9 @@
  *
  * The queue's TTL counts from the slot's enqueued_ns (the push, or when a
  * delayed message became due). A message's own TTL lives in the daemon
- * alone: in memory (records by id) and in N.ttl beside segment N (mode
- * 0600, an append-only log of crc'd records a restart reloads). Order: the
+ * alone (expire_recs.c): in memory (records by id) and in N.ttl beside
+ * segment N (mode 0600, an append-only log of crc'd records a restart
+ * reloads). Order: the
  * push commits, the record is written, then the reply is sent; a kill -9
  * between the commit and the record leaves a message without its own TTL
  * (the queue's still applies).
@@ -23,55 +24,32 @@
  * less than the timer's latency ago.
  */
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/common.h"
 #include "daemon/crashpoint.h"
 #include "daemon/expire.h"
+#include "daemon/expire_recs.h"
 #include "daemon/flow.h"
 #include "daemon/log.h"
 #include "daemon/registry.h"
-#include "daemon/segdir.h"
 #include "daemon/waiters.h"
 
-#define EXPIRE_MAGIC    "CQTTL001"
 #define EXPIRE_MIN_NS   (5 * 1000000ull)    /* sweeps at most this often */
 #define EXPIRE_IDLE_NS  (100 * 1000000ull)  /* an idle TTL queue looks */
 #define EXPIRE_HELD_NS  (1000 * 1000000ull) /* records of reserved ones */
 #define EXPIRE_RETRY_NS (100 * 1000000ull)  /* a mapper held the lock */
 #define EXPIRE_BATCH    256                 /* taken out per sweep */
 
-/* A message's own expiry (CLOCK_REALTIME ns). */
-struct expire_rec {
-	uint64_t id;
-	uint64_t due;
-	int seen; /* sweep: the message is queued or in flight */
-};
-
-/* A record in N.ttl. */
-struct expire_disk {
-	uint32_t crc; /* crc32c of the rest */
-	uint32_t zero;
-	uint64_t id;
-	uint64_t due;
-};
-
 /* A queue's expiry state. */
 struct expire {
 	struct lease_timer t; /* first: the timer casts back */
 	struct rqueue *q;
-	uint64_t armed;      /* realtime of the armed sweep, 0: none */
-	uint64_t last;       /* realtime of the last sweep */
-	struct expire_rec *recs; /* by id */
-	size_t n, cap;
-	int fd;           /* N.ttl, -1 if it could not be opened */
-	uint64_t records; /* in the file */
+	uint64_t armed;          /* realtime of the armed sweep, 0: none */
+	uint64_t last;           /* realtime of the last sweep */
+	struct expire_recs recs; /* messages' own (expire_recs.h) */
 };
 
 /* An expired message found by a sweep. */
@@ -94,175 +72,6 @@ struct expire_scan {
 };
 
 static void expire_sweep(struct expire *e);
-
-/* The file name of q's records. */
-static void
-expire_name(const struct rqueue *q, char *buf, size_t len, const char *sfx)
-{
-	snprintf(buf, len, "%s.ttl%s", q->segname, sfx);
-}
-
-/* The record of id, or NULL (binary search). */
-static struct expire_rec *
-expire_find(struct expire *e, uint64_t id)
-{
-	size_t lo = 0, hi = e->n, mid;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (e->recs[mid].id == id)
-			return &e->recs[mid];
-		if (e->recs[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-/* Order records by id. */
-static int
-expire_cmp(const void *a, const void *b)
-{
-	const struct expire_rec *x = a, *y = b;
-
-	return x->id < y->id ? -1 : x->id > y->id;
-}
-
-/* Hold a record; -1 if out of memory. Ids mostly come in order. */
-static int
-expire_hold(struct expire *e, uint64_t id, uint64_t due)
-{
-	struct expire_rec *r;
-	size_t cap;
-
-	if (e->n == e->cap) {
-		cap = e->cap ? 2 * e->cap : 64;
-		if ((r = realloc(e->recs, cap * sizeof *r)) == NULL)
-			return -1;
-		e->recs = r;
-		e->cap = cap;
-	}
-	e->recs[e->n].id = id;
-	e->recs[e->n].due = due;
-	e->recs[e->n].seen = 0;
-	e->n++;
-	if (e->n > 1 && e->recs[e->n - 2].id >= id)
-		qsort(e->recs, e->n, sizeof *e->recs, expire_cmp);
-	return 0;
-}
-
-/* Encode r into d. */
-static void
-expire_encode(const struct expire_rec *r, struct expire_disk *d)
-{
-	memset(d, 0, sizeof *d);
-	d->id = r->id;
-	d->due = r->due;
-	d->crc = crc32c(0, (const uint8_t *)d + sizeof d->crc,
-	    sizeof *d - sizeof d->crc);
-}
-
-/* Write all of buf at the end of fd; -1 with errno. */
-static int
-expire_write(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, p, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Rewrite q's file with the records held (a new file renamed over). */
-static void
-expire_compact(struct expire *e)
-{
-	struct rqueue *q = e->q;
-	struct expire_disk d;
-	char tmp[160], name[160];
-	size_t i;
-	int fd;
-
-	expire_name(q, tmp, sizeof tmp, ".tmp");
-	expire_name(q, name, sizeof name, "");
-	fd = openat(segdir_fd(), tmp,
-	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || expire_write(fd, EXPIRE_MAGIC, 8) != 0)
-		goto fail;
-	for (i = 0; i < e->n; i++) {
-		expire_encode(&e->recs[i], &d);
-		if (expire_write(fd, &d, sizeof d) != 0)
-			goto fail;
-	}
-	if (renameat(segdir_fd(), tmp, segdir_fd(), name) != 0)
-		goto fail;
-	if (e->fd >= 0)
-		close(e->fd);
-	e->fd = fd;
-	e->records = e->n;
-	return;
-fail:
-	log_warn("queue '%.*s': writing %s/%s: %s", (int)q->namelen, q->name,
-	    segdir_path(), tmp, strerror(errno));
-	if (fd >= 0) {
-		close(fd);
-		unlinkat(segdir_fd(), tmp, 0);
-	}
-}
-
-/* Read q's file; 0 if there is none. A bad record ends the log. */
-static void
-expire_load(struct expire *e)
-{
-	struct rqueue *q = e->q;
-	struct expire_disk d;
-	struct stat sb;
-	uint8_t *buf = NULL, *p, *end;
-	char name[160];
-	int fd;
-
-	expire_name(q, name, sizeof name, "");
-	fd = openat(segdir_fd(), name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno != ENOENT)
-			log_warn("queue '%.*s': %s/%s: %s", (int)q->namelen,
-			    q->name, segdir_path(), name, strerror(errno));
-		return;
-	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
-	    sb.st_uid != geteuid() || sb.st_size < 8 ||
-	    (uint64_t)sb.st_size > (uint64_t)256 << 20 ||
-	    (buf = malloc((size_t)sb.st_size)) == NULL ||
-	    pread(fd, buf, (size_t)sb.st_size, 0) != sb.st_size ||
-	    memcmp(buf, EXPIRE_MAGIC, 8) != 0) {
-		log_warn("queue '%.*s': %s/%s: not a records file, ignored",
-		    (int)q->namelen, q->name, segdir_path(), name);
-		goto out;
-	}
-	end = buf + sb.st_size;
-	for (p = buf + 8; end - p >= (ptrdiff_t)sizeof d; p += sizeof d) {
-		memcpy(&d, p, sizeof d);
-		if (d.zero != 0 || d.id == 0 ||
-		    crc32c(0, p + sizeof d.crc, sizeof d - sizeof d.crc) !=
-		        d.crc)
-			break;
-		if (expire_find(e, d.id) == NULL &&
-		    expire_hold(e, d.id, d.due) != 0)
-			break;
-	}
-out:
-	free(buf);
-	close(fd);
-}
 
 /* The monotonic deadline matching realtime due. */
 static uint64_t
@@ -320,7 +129,7 @@ expire_new(struct rqueue *q)
 		return NULL;
 	}
 	e->q = q;
-	e->fd = -1;
+	expire_recs_init(&e->recs, q);
 	e->t.fire = expire_fire;
 	q->expire = e;
 	return e;
@@ -331,25 +140,22 @@ void
 expire_open(struct rqueue *q, int fresh)
 {
 	struct expire *e;
-	char name[160];
 
 	if (q->core == NULL)
 		return;
 	if (core_attr(q->core)->ttl_ms == 0) {
 		/* Only per-message records: is there a file? */
-		expire_name(q, name, sizeof name, "");
-		if (fresh || faccessat(segdir_fd(), name, F_OK,
-		                 AT_SYMLINK_NOFOLLOW) != 0) {
+		if (fresh || !expire_recs_exist(q)) {
 			if (fresh)
-				unlinkat(segdir_fd(), name, 0);
+				expire_recs_unlink(q);
 			return;
 		}
 	}
 	if ((e = expire_new(q)) == NULL)
 		return;
 	if (!fresh)
-		expire_load(e);
-	expire_compact(e); /* a leftover file is replaced */
+		expire_recs_load(&e->recs);
+	expire_recs_compact(&e->recs); /* a leftover file is replaced */
 	/* Sweep at once: the first sweep arms the next one. */
 	expire_arm(e, time_real_ns());
 }
@@ -363,9 +169,7 @@ expire_free(struct rqueue *q)
 	if (e == NULL)
 		return;
 	lease_timer_clear(&e->t);
-	if (e->fd >= 0)
-		close(e->fd);
-	free(e->recs);
+	expire_recs_free(&e->recs);
 	free(e);
 	q->expire = NULL;
 }
@@ -374,13 +178,8 @@ expire_free(struct rqueue *q)
 void
 expire_delete(struct rqueue *q)
 {
-	char name[160];
-
 	expire_free(q);
-	expire_name(q, name, sizeof name, "");
-	if (unlinkat(segdir_fd(), name, 0) != 0 && errno != ENOENT)
-		log_warn("queue '%.*s': removing %s/%s: %s", (int)q->namelen,
-		    q->name, segdir_path(), name, strerror(errno));
+	expire_recs_unlink(q);
 }
 
 /* Why push m cannot be taken, or NULL. */
@@ -398,8 +197,6 @@ void
 expire_after_push(struct rqueue *q, const Conqueue__Push *m, uint64_t first)
 {
 	uint64_t now, due, qttl;
-	struct expire_rec *r;
-	struct expire_disk d;
 	struct expire *e;
 	size_t i;
 
@@ -416,32 +213,13 @@ expire_after_push(struct rqueue *q, const Conqueue__Push *m, uint64_t first)
 	if (!m->has_ttl_ms || m->ttl_ms == 0)
 		return;
 	crashpoint("ttl.after_commit");
-	if (e->fd < 0)
-		expire_compact(e); /* the queue's first record: a new file */
 	due = now + (uint64_t)m->ttl_ms * 1000000u;
-	for (i = 0; i < m->n_data; i++) {
-		if (expire_hold(e, first + i, due) != 0) {
-			log_error("queue '%.*s': out of memory for a time to "
-			          "live record",
-			    (int)q->namelen, q->name);
+	for (i = 0; i < m->n_data; i++)
+		if (expire_recs_add(&e->recs, first + i, due) != 0)
 			break;
-		}
-		if ((r = expire_find(e, first + i)) == NULL)
-			break; /* cannot be: just held */
-		expire_encode(r, &d);
-		/* The page cache has it once write returns: kill -9 keeps it. */
-		if (e->fd < 0 || expire_write(e->fd, &d, sizeof d) != 0) {
-			log_warn("queue '%.*s': recording a time to live: %s",
-			    (int)q->namelen, q->name,
-			    e->fd < 0 ? "no records file" : strerror(errno));
-			break;
-		}
-		e->records++;
-	}
 	crashpoint("ttl.after_record");
 	expire_arm(e, due);
-	if (e->records > 2 * e->n + 1024)
-		expire_compact(e);
+	expire_recs_tidy(&e->recs);
 }
 
 /* Peek callback: gather the expired messages, note the next expiry. */
@@ -449,7 +227,7 @@ static int
 expire_look(void *arg, const struct core_msg *m)
 {
 	struct expire_scan *s = arg;
-	struct expire_rec *r = expire_find(s->e, m->id);
+	struct expire_rec *r = expire_recs_find(&s->e->recs, m->id);
 	uint64_t due = UINT64_MAX;
 	struct expire_hit *h;
 
@@ -547,13 +325,12 @@ expire_prune(struct expire *e, uint64_t now, uint64_t qttl, uint64_t *next)
 	struct expire_rec *r;
 	uint64_t owner, due;
 	uint32_t cursor = 0;
-	size_t i, k = 0;
 
 	while (core_inflight_next(e->q->core, &cursor, &m, &owner, NULL)) {
 		if (owner == CORE_OWNER_DELAYED)
 			continue; /* not visible yet: delay.c tells us */
 		due = qttl != 0 ? m.enqueued_ns + qttl : UINT64_MAX;
-		if ((r = expire_find(e, m.id)) != NULL) {
+		if ((r = expire_recs_find(&e->recs, m.id)) != NULL) {
 			r->seen = 1;
 			if (r->due < due)
 				due = r->due;
@@ -565,14 +342,7 @@ expire_prune(struct expire *e, uint64_t now, uint64_t qttl, uint64_t *next)
 		if (due < *next)
 			*next = due;
 	}
-	for (i = 0; i < e->n; i++)
-		if (e->recs[i].seen) {
-			e->recs[i].seen = 0;
-			e->recs[k++] = e->recs[i];
-		}
-	e->n = k;
-	if (e->records > 2 * e->n + 1024)
-		expire_compact(e);
+	expire_recs_prune(&e->recs);
 }
 
 /* Drop (or dead-letter) every queued message whose time has come. */

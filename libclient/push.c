@@ -6,6 +6,7 @@
 
 #include "dpath.h"
 #include "ops.h"
+#include "push.h"
 #include "send.h"
 
 /* Push one message without protobuf-c structs: async, or blocking when
@@ -220,14 +221,10 @@ cq_push_front_async(cq_queue *q, const void *buf, size_t len, unsigned band,
 	return push_hot(q, buf, len, band, 1, timeout_ms, cb, arg, op, 1);
 }
 
-/*
- * A keyed push (doc/dedup.md): one message, always through the daemon,
- * which holds the keys; blocking when async is 0.
- */
-static cq_status
-push_keyed(cq_queue *q, const void *key, size_t keylen, const void *buf,
-    size_t len, unsigned band, int64_t timeout_ms, cq_push_cb *cb, void *arg,
-    cq_op **opp, int async)
+/* One message through the daemon with options (see push.h). */
+cq_status
+push_one(cq_queue *q, const void *buf, size_t len, const struct push_opts *o,
+    int64_t timeout_ms, cq_push_cb *cb, void *arg, cq_op **opp, int async)
 {
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Push push = CONQUEUE__PUSH__INIT;
@@ -237,13 +234,13 @@ push_keyed(cq_queue *q, const void *key, size_t keylen, const void *buf,
 
 	if (opp != NULL)
 		*opp = NULL;
-	if ((st = push_check(q, &buf, &len, 1)) == CQ_OK &&
-	    (key == NULL || keylen < 1 || keylen > CQ_DEDUP_KEY_MAX))
+	if ((st = push_check(q, &buf, &len, 1)) == CQ_OK && o->keyed &&
+	    (o->key == NULL || o->keylen < 1 || o->keylen > CQ_DEDUP_KEY_MAX))
 		st = CQ_INVALID;
 	if (st != CQ_OK) {
 		if (q != NULL && !async)
 			conn_set_error(q->c, st,
-			    st == CQ_INVALID && key != NULL
+			    st == CQ_INVALID && o->key != NULL
 			        ? "a dedup key is 1..256 bytes"
 			        : NULL,
 			    0);
@@ -255,12 +252,19 @@ push_keyed(cq_queue *q, const void *key, size_t keylen, const void *buf,
 	push.name = ops_bytes(q->name, q->namelen);
 	push.n_data = 1;
 	push.data = &data;
-	push.has_band = band != 0;
-	push.band = band;
+	push.has_band = o->band != 0;
+	push.band = o->band;
+	push.has_front = o->front != 0;
+	push.front = o->front != 0;
 	push.has_timeout_ms = 1;
 	push.timeout_ms = ops_timeout(timeout_ms);
-	push.has_dedup_key = 1;
-	push.dedup_key = ops_bytes(key, keylen);
+	push.has_delay_ms = o->delay_ms != 0;
+	push.delay_ms = o->delay_ms;
+	push.has_ttl_ms = o->ttl_ms != 0;
+	push.ttl_ms = o->ttl_ms;
+	push.has_dedup_key = o->keyed != 0;
+	if (o->keyed)
+		push.dedup_key = ops_bytes(o->key, o->keylen);
 	if (!async)
 		return ops_call(
 		    q->c, &req, push.timeout_ms, OP_PLAIN, NULL, NULL);
@@ -272,6 +276,21 @@ push_keyed(cq_queue *q, const void *key, size_t keylen, const void *buf,
 			*opp = op;
 	}
 	return st;
+}
+
+/*
+ * A keyed push (doc/dedup.md): one message, always through the daemon,
+ * which holds the keys.
+ */
+static cq_status
+push_keyed(cq_queue *q, const void *key, size_t keylen, const void *buf,
+    size_t len, unsigned band, int64_t timeout_ms, cq_push_cb *cb, void *arg,
+    cq_op **opp, int async)
+{
+	struct push_opts o = {
+	    .band = band, .keyed = 1, .key = key, .keylen = keylen};
+
+	return push_one(q, buf, len, &o, timeout_ms, cb, arg, opp, async);
 }
 
 /* cq_push_dedup: push with a de-duplication key. */

@@ -1,9 +1,6 @@
 /* push_delay.c - delayed and expiring pushes: always through the daemon. */
 
-#include <string.h>
-
-#include "ops.h"
-#include "send.h"
+#include "push.h"
 
 /*
  * Push one message due in delay_ms, or one that expires ttl_ms after the
@@ -15,46 +12,10 @@ push_delay_run(cq_queue *q, const void *buf, size_t len, unsigned band,
     uint32_t delay_ms, uint32_t ttl_ms, int64_t timeout_ms, cq_push_cb *cb,
     void *arg, cq_op **opp, int async)
 {
-	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
-	Conqueue__Push push = CONQUEUE__PUSH__INIT;
-	ProtobufCBinaryData data;
-	struct cq_op *op;
-	cq_status st;
+	struct push_opts o = {
+	    .band = band, .delay_ms = delay_ms, .ttl_ms = ttl_ms};
 
-	if (opp != NULL)
-		*opp = NULL;
-	if (q == NULL || (buf == NULL && len != 0))
-		return CQ_INVALID;
-	if (len > q->c->max_message) {
-		if (!async)
-			conn_set_error(q->c, CQ_TOOBIG, NULL, 0);
-		return CQ_TOOBIG;
-	}
-	data = ops_bytes(buf, len);
-	req.op_case = CONQUEUE__REQUEST__OP_PUSH;
-	req.push = &push;
-	push.name = ops_bytes(q->name, q->namelen);
-	push.n_data = 1;
-	push.data = &data;
-	push.has_band = band != 0;
-	push.band = band;
-	push.has_timeout_ms = 1;
-	push.timeout_ms = ops_timeout(timeout_ms);
-	push.has_delay_ms = delay_ms != 0;
-	push.delay_ms = delay_ms;
-	push.has_ttl_ms = ttl_ms != 0;
-	push.ttl_ms = ttl_ms;
-	if (!async)
-		return ops_call(
-		    q->c, &req, push.timeout_ms, OP_PLAIN, NULL, NULL);
-	st = send_submit(q->c, &req, OP_PLAIN, push.timeout_ms, 0, &op);
-	if (st == CQ_OK) {
-		op->push_cb = cb;
-		op->arg = arg;
-		if (opp != NULL)
-			*opp = op;
-	}
-	return st;
+	return push_one(q, buf, len, &o, timeout_ms, cb, arg, opp, async);
 }
 
 /* cq_push_delayed: push, visible after delay_ms. */

@@ -228,6 +228,45 @@ ds_wait_in_flight(int fd, const char *name, uint64_t in_flight)
 }
 
 /*
+ * Create name with exist_ok over fd (the queue exists): CQ_OK with its
+ * stat, at least its attributes, even while a mapper holds the lock.
+ */
+static void
+ds_create_exist_ok(int fd, const char *name)
+{
+	Conqueue__Request rq = CONQUEUE__REQUEST__INIT;
+	Conqueue__Create c = CONQUEUE__CREATE__INIT;
+	Conqueue__Reply *r;
+
+	c.name.data = (uint8_t *)(uintptr_t)name;
+	c.name.len = strlen(name);
+	c.has_exist_ok = c.exist_ok = 1;
+	rq.op_case = CONQUEUE__REQUEST__OP_CREATE;
+	rq.create = &c;
+	r = rc_call(fd, &rq);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_msg(r->status == CQ_OK, "create exist_ok: %s (%s)",
+	    cq_strstatus((cq_status)r->status), r->detail ? r->detail : "");
+	ck_assert_ptr_nonnull(r->stat);
+	ck_assert_uint_eq(r->stat->capacity, 8);
+	conqueue__reply__free_unpacked(r, NULL);
+}
+
+/* Run conqueue-cli -s sock args (shell words); its exit status. */
+static int
+ds_cli(const char *sock, const char *args)
+{
+	char prog[512], cmd[1200];
+	int ws;
+
+	snprintf(cmd, sizeof cmd, "%s -s '%s' %s",
+	    tu_program("conqueue-cli", prog, sizeof prog), sock, args);
+	ws = system(cmd);
+	ck_assert_msg(ws != -1 && WIFEXITED(ws), "%s did not exit", cmd);
+	return WEXITSTATUS(ws);
+}
+
+/*
  * With the holder stopped: the loop and other queues are served, try ops
  * on its queue get CQ_BUSY; a blocking push and a receipt wait. Then the
  * holder is continued (kill 0) or killed (kill 1): both complete.
@@ -267,6 +306,9 @@ ds_stall(int kill_it)
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(r->status, CQ_BUSY);
 	conqueue__reply__free_unpacked(r, NULL);
+	/* Creating it again with exist_ok: it exists, whatever its lock. */
+	ds_create_exist_ok(fd, "stuck");
+	ck_assert_int_eq(ds_cli(d.sock, "create stuck --exist-ok"), 0);
 	/* A blocking push parks; the receipt is taken in, not dropped. */
 	ds_send_push(w, "stuck", "blocked");
 	ck_assert_int_eq(rc_confirm(rcv, held_id), 0);

@@ -37,6 +37,21 @@ CONQUEUE_SOCKET=$dir/s expect_rc 0 "$CONQUEUE_CLI" ping
 expect_rc 0 cli create jobs
 expect_rc 1 cli create jobs
 expect_rc 0 cli create jobs --exist-ok
+# --exist-ok succeeds whatever the queue's state (paused, a message
+# reserved, closed) and changes nothing.
+expect_rc 0 cli create states --capacity 7
+expect_rc 0 cli push states one
+expect_rc 0 cli pause states
+expect_rc 0 cli create states --exist-ok --capacity 9
+expect_rc 0 cli resume states
+cli reserve states --timeout 0 >/dev/null || fail "reserve states"
+expect_rc 0 cli create states --exist-ok
+expect_rc 0 cli close states
+expect_rc 0 cli create states --exist-ok
+cli stat states >"$dir/stat" || fail "stat states failed"
+grep -qx 'capacity: 7' "$dir/stat" || fail "--exist-ok changed capacity"
+grep -qx 'closed: true' "$dir/stat" || fail "--exist-ok reopened it"
+expect_rc 0 cli delete states
 expect_rc 64 cli create 'bad name'
 expect_rc 64 cli create .hidden
 expect_rc 0 cli create --capacity 5 com.example.big --max-size 10 \

@@ -75,4 +75,30 @@ expect_rc 0 cli delete short
 expect_rc 0 cli delete q
 ! ls /dev/shm/conqueue-"$inst"/ | grep -q '\.dedup' ||
     fail "key tables left: $(ls /dev/shm/conqueue-"$inst"/)"
+
+# A damaged record ends the table's load (daemon/sidecar.c): the keys
+# before it are held after a restart, it and those after it are not.
+expect_rc 0 cli create torn --dedup-window 600000
+for k in a1 a2 a3; do
+	expect_rc 0 cli push torn "$k" --dedup-key "$k"
+done
+f=$(ls /dev/shm/conqueue-"$inst"/*.dedup) || fail "no key table for torn"
+# magic (8), then 26-byte records (24 + a 2-byte key): a2's key at 58.
+[ "$(stat -c %s "$f")" = 86 ] || fail "$f: $(stat -c %s "$f") bytes"
+[ "$(dd if="$f" bs=1 skip=58 count=2 2>/dev/null)" = a2 ] ||
+    fail "$f: no key a2 at offset 58"
+kill -9 "$dpid"
+wait "$dpid" 2>/dev/null
+dpid=
+printf X | dd of="$f" bs=1 seek=58 conv=notrunc 2>/dev/null ||
+    fail "cannot damage $f"
+start_daemon
+expect_out 3 stat_field torn length
+expect_out 1 stat_field torn dedup_keys
+expect_rc 0 cli push torn again --dedup-key a1
+expect_out 3 stat_field torn length
+expect_rc 0 cli push torn a2 --dedup-key a2
+expect_rc 0 cli push torn a3 --dedup-key a3
+expect_out 5 stat_field torn length
+expect_rc 0 cli delete torn
 exit 0
