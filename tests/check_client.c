@@ -350,7 +350,7 @@ START_TEST(test_killed_popper_message_returns)
 	cq_msg *m;
 	char got[8] = "";
 	pid_t pid;
-	int p[2], ws;
+	int p[2], ws, i;
 
 	ck_assert_int_eq(cq_push(q, "m1", 2, 0), CQ_OK);
 	ck_assert_int_eq(cq_push(q, "m2", 2, 0), CQ_OK);
@@ -379,6 +379,19 @@ START_TEST(test_killed_popper_message_returns)
 	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
 	ck_assert(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
 	close(p[0]);
+	/*
+	 * The daemon returns m1 once it sees the connection gone, which may
+	 * be after waitpid: wait for that state (30 s hang bound).
+	 */
+	for (i = 0; i < 30000; i++) {
+		cq_queue_stat st;
+
+		ck_assert_int_eq(cq_stat(q, &st), CQ_OK);
+		if (st.in_flight == 0)
+			break;
+		usleep(1000);
+	}
+	ck_assert_int_lt(i, 30000);
 	/* Back at the head of its band, delivered a second time. */
 	ck_assert_int_eq(cq_pop(q, &m, 5000), CQ_OK);
 	ck_assert_str_eq((const char *)cq_msg_data(m), "m1");
