@@ -72,7 +72,18 @@ struct core_attr {
 	uint32_t no_direct;      /* 1: never handed to direct clients */
 	uint64_t ttl_ms;          /* per-queue time to live, 0: none */
 	uint64_t dedup_window_ms; /* de-duplication window, 0: none */
+	/*
+	 * Bound on the payload bytes held (queued, in flight and delayed);
+	 * 0 at create: the default (CORE_MAX_BYTES_DEFAULT, at least
+	 * max_size, at most capacity * max_size). core_attr and core_stat
+	 * show the value in force.
+	 */
+	uint64_t max_bytes;
 };
+
+/* max_bytes when create gives 0, and the largest a queue may have. */
+#define CORE_MAX_BYTES_DEFAULT (UINT64_C(512) << 10)
+#define CORE_MAX_BYTES_MAX     (UINT64_C(64) << 30)
 
 /* A message handed out by core_pop: valid while it stays in flight. */
 struct core_msg {
@@ -113,6 +124,8 @@ struct core_stat {
 	uint64_t corrupt_dropped; /* dropped: their slot failed its checksum */
 	uint64_t delayed; /* in flight until due (not counted in in_flight) */
 	uint64_t expired; /* dropped or dead-lettered at their time to live */
+	uint64_t bytes;    /* payload bytes held (queued, in flight, delayed) */
+	uint64_t resident; /* bytes of the segment backed by memory now */
 };
 
 /* Size in bytes of the segment for these attributes; 0 on overflow. */
