@@ -23,6 +23,7 @@
  */
 
 #include "core/guard.h"
+#include "core/heap.h"
 #include "core/lock.h"
 #include "core/ring.h"
 #include "core/slot.h"
@@ -99,8 +100,10 @@ browse_purge_bands(struct core_queue *q)
 			continue; /* recovery quarantines such a band */
 		for (p = h; p != t; p++) {
 			s = *ring_cell(q, b, p);
-			if (s < q->capacity && hdr->free_top < q->capacity)
+			if (s < q->capacity && hdr->free_top < q->capacity) {
 				q->free[hdr->free_top++] = s;
+				heap_free(q, s);
+			}
 		}
 		__atomic_store_n(&hdr->head[b], t, __ATOMIC_RELEASE);
 		if (b == 0)
@@ -179,8 +182,10 @@ browse_cut(struct core_queue *q, unsigned b, uint64_t h, uint64_t t,
 			CORE_HOOK("remove.after_commit");
 	}
 	CORE_HOOK("remove.closed");
-	if (hdr->free_top < q->capacity)
+	if (hdr->free_top < q->capacity) {
 		q->free[hdr->free_top++] = s;
+		heap_free(q, s);
+	}
 }
 
 /* Remove the queued message id (a linear search of the bands). */

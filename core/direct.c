@@ -7,6 +7,7 @@
 #include "core/direct.h"
 #include "core/futex.h"
 #include "core/guard.h"
+#include "core/heap.h"
 #include "core/layout.h"
 #include "core/lock.h"
 #include "core/slot.h"
@@ -204,7 +205,7 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 	struct queue_hdr *hdr = q->hdr;
 	uint32_t *seq, *count, *many = NULL, epoch = 0, word;
 	uint64_t deadline = 0;
-	int registered = 0, spin, fails = 0;
+	int registered = 0, spin, fails = 0, as_many = 0;
 	cq_status st;
 
 	if (op->side == DIRECT_SIDE_POP) {
@@ -213,8 +214,7 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 	} else {
 		seq = &hdr->pop_seq;
 		count = &hdr->push_waiters;
-		if (op->n > 1)
-			many = &hdr->many_waiters;
+		many = &hdr->many_waiters;
 	}
 	for (;;) {
 		/*
@@ -237,10 +237,18 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 		}
 		if (!registered) {
 			__atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
-			if (many != NULL)
-				__atomic_fetch_add(many, 1, __ATOMIC_SEQ_CST);
 			epoch = DIRECT_LOAD(&hdr->waiter_epoch);
 			registered = 1;
+			as_many = 0;
+		}
+		/*
+		 * A pusher of several messages, or one that found no room
+		 * for its bytes, may need more than one freed slot's worth:
+		 * every pop wakes it (many_waiters).
+		 */
+		if (many != NULL && !as_many && (op->n > 1 || q->full_bytes)) {
+			__atomic_fetch_add(many, 1, __ATOMIC_SEQ_CST);
+			as_many = 1;
 		}
 		word = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
 		lock_release(q);
@@ -269,7 +277,7 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 	/* Recovery during our attempt (direct_damaged) forgot us too. */
 	if (registered && DIRECT_LOAD(&hdr->waiter_epoch) == epoch) {
 		__atomic_fetch_sub(count, 1, __ATOMIC_SEQ_CST);
-		if (many != NULL)
+		if (as_many)
 			__atomic_fetch_sub(many, 1, __ATOMIC_SEQ_CST);
 	}
 	/* Bumped under the lock: whoever read the word before us wakes. */
@@ -425,8 +433,10 @@ direct_take_attempt(struct core_queue *q, struct direct_op *op)
 	/* Derived state: recovery rebuilds the free stack if we die here. */
 	for (i = 0; i < k; i++) {
 		s = DIRECT_LOAD(&q->ring[(size_t)b * cap + (h + i) % cap]);
-		if (s < cap)
+		if (s < cap) {
 			q->free[top++] = s;
+			heap_free(q, s);
+		}
 	}
 	__atomic_store_n(&hdr->free_top, top, __ATOMIC_RELAXED);
 	hdr->total_popped += k;

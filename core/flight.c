@@ -5,6 +5,7 @@
 #include "common/common.h"
 
 #include "core/guard.h"
+#include "core/heap.h"
 #include "core/lock.h"
 #include "core/ring.h"
 
@@ -32,6 +33,7 @@ flight_confirm_locked(struct core_queue *q, uint32_t slot, uint64_t id)
 	__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
 	CORE_HOOK("confirm.after_commit");
 	q->free[hdr->free_top++] = slot;
+	heap_free(q, slot);
 	__atomic_store_n(&hdr->in_flight, hdr->in_flight - 1, __ATOMIC_RELAXED);
 	hdr->total_popped++;
 	return CQ_OK;

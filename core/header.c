@@ -18,49 +18,124 @@ header_roundup(uint64_t v, uint64_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
-/* Compute the layout for these sizes; -1 if invalid or too large. */
-int
-header_geom(
-    uint32_t capacity, uint32_t max_size, uint32_t bands, struct queue_geom *g)
+/* Add n bytes at 64-aligned off; 0 on overflow. */
+static uint64_t
+header_add(uint64_t off, uint64_t count, uint64_t size)
 {
-	uint64_t off, n;
+	uint64_t n;
+
+	if (off == 0 || __builtin_mul_overflow(count, size, &n) ||
+	    __builtin_add_overflow(off, n, &off))
+		return 0;
+	return header_roundup(off, 64);
+}
+
+/*
+ * The max_bytes a create asks for in force: 0 is the default, raised to
+ * max_size and lowered to capacity * max_size (what fixed slots held); a
+ * value below max_size or above CORE_MAX_BYTES_MAX is invalid (0).
+ */
+uint64_t
+header_max_bytes(uint32_t capacity, uint32_t max_size, uint64_t want)
+{
+	uint64_t all = (uint64_t)capacity * max_size;
+
+	if (want == 0) {
+		want = CORE_MAX_BYTES_DEFAULT;
+		if (want < max_size)
+			want = max_size;
+	} else if (want < max_size || want > CORE_MAX_BYTES_MAX)
+		return 0;
+	return want < all ? want : all;
+}
+
+/*
+ * Compute the layout for these sizes (max_bytes in force); -1 if invalid
+ * or too large. The heap holds any capacity messages of max_bytes in all:
+ * a record is its 32-byte header and payload rounded up to whole chunks,
+ * so it needs at most (32 + 63) bytes more than its payload.
+ */
+int
+header_geom(uint32_t capacity, uint32_t max_size, uint32_t bands,
+    uint64_t max_bytes, struct queue_geom *g)
+{
+	uint64_t off, words, chunks, slack;
 
 	if (capacity < 1 || capacity > UINT32_MAX - 1 || max_size < 1 ||
-	    max_size > QUEUE_MAX_SIZE || bands < 1 || bands > CQ_BANDS_MAX)
+	    max_size > QUEUE_MAX_SIZE || bands < 1 || bands > CQ_BANDS_MAX ||
+	    max_bytes < max_size || max_bytes > CORE_MAX_BYTES_MAX)
 		return -1;
-	g->slot_size =
-	    (uint32_t)(sizeof(struct queue_slot) + header_roundup(max_size, 8));
+	chunks = (max_bytes + (uint64_t)capacity *
+	                          (sizeof(struct queue_slot) + QUEUE_CHUNK - 1) +
+	             QUEUE_CHUNK - 1) /
+	         QUEUE_CHUNK;
+	chunks = header_roundup(chunks, QUEUE_PAGE_CHUNKS);
+	if (chunks == 0 || chunks > UINT32_MAX)
+		return -1;
+	g->heap_chunks = chunks;
+	words = chunks / 64; /* one map word per heap page */
 	off = header_roundup(sizeof(struct queue_hdr), 64);
 	g->ring_off = off;
-	off += (uint64_t)bands * capacity * sizeof(uint32_t);
-	g->slot_off = off = header_roundup(off, 64);
-	if (__builtin_mul_overflow((uint64_t)capacity, g->slot_size, &n) ||
-	    __builtin_add_overflow(off, n, &off))
+	off = header_add(off, (uint64_t)bands * capacity, sizeof(uint32_t));
+	g->idx_off = off;
+	off = header_add(off, capacity, sizeof(uint64_t));
+	g->inflight_off = off;
+	off = header_add(off, capacity, sizeof(struct queue_inflight));
+	g->free_off = off;
+	off = header_add(off, capacity, sizeof(uint32_t));
+	g->map_off = off;
+	off = header_add(off, words, sizeof(uint64_t));
+	g->back_off = off;
+	off = header_add(off, (words + 63) / 64, sizeof(uint64_t));
+	g->heap_off = off = header_roundup(off, QUEUE_PAGE);
+	slack = header_roundup(sizeof(struct queue_slot) + max_size, QUEUE_PAGE);
+	off = header_add(off, chunks, QUEUE_CHUNK);
+	if (off == 0 || __builtin_add_overflow(off, slack, &off))
 		return -1;
-	g->inflight_off = off = header_roundup(off, 64);
-	if (off == 0)
-		return -1;
-	off += (uint64_t)capacity * sizeof(struct queue_inflight);
-	g->free_off = off = header_roundup(off, 64);
-	if (off == 0)
-		return -1;
-	off += (uint64_t)capacity * sizeof(uint32_t);
-	g->total = header_roundup(off, 64);
-	if (g->total == 0 || g->total > (uint64_t)SIZE_MAX ||
-	    g->total > (uint64_t)INT64_MAX)
+	g->total = off;
+	if (g->total > (uint64_t)SIZE_MAX || g->total > (uint64_t)INT64_MAX)
 		return -1;
 	return 0;
 }
 
-/* Return the segment size for attr; 0 if the attributes are invalid. */
+/* The geometry of a create's attributes; -1 if they are invalid. */
+static int
+header_attr_geom(const struct core_attr *attr, struct queue_geom *g,
+    uint64_t *mb)
+{
+	*mb = header_max_bytes(attr->capacity, attr->max_size, attr->max_bytes);
+	if (*mb == 0 || header_geom(attr->capacity, attr->max_size,
+	                    attr->bands, *mb, g) != 0)
+		return -1;
+	return 0;
+}
+
+/* The segment file's size for attr (sparse: see core_charge_size). */
 size_t
 core_segment_size(const struct core_attr *attr)
 {
 	struct queue_geom g;
+	uint64_t mb;
 
-	if (header_geom(attr->capacity, attr->max_size, attr->bands, &g) != 0)
+	if (header_attr_geom(attr, &g, &mb) != 0)
 		return 0;
 	return (size_t)g.total;
+}
+
+/*
+ * What the storage quota charges for attr: everything reserved at create
+ * (all but the heap) plus the max_bytes in force; 0 if invalid.
+ */
+size_t
+core_charge_size(const struct core_attr *attr)
+{
+	struct queue_geom g;
+	uint64_t mb;
+
+	if (header_attr_geom(attr, &g, &mb) != 0 ||
+	    g.heap_off + mb > (uint64_t)SIZE_MAX)
+		return 0;
+	return (size_t)(g.heap_off + mb);
 }
 
 /* Check the file stat sb describes: ours, 0600, not empty; size in *size. */
@@ -141,11 +216,14 @@ header_validate(const struct stat *sb, uint32_t owner,
 		return CQ_CORRUPT;
 	if (known != NULL && memcmp(&im, known, sizeof im) != 0)
 		return CQ_CORRUPT;
-	if (header_geom(im.capacity, im.max_size, im.bands, &g) != 0 ||
+	if (header_geom(im.capacity, im.max_size, im.bands, im.max_bytes,
+	        &g) != 0 ||
 	    g.total != im.total_size || g.total != size ||
-	    g.ring_off != im.ring_off || g.slot_off != im.slot_off ||
+	    g.ring_off != im.ring_off || g.idx_off != im.idx_off ||
 	    g.inflight_off != im.inflight_off || g.free_off != im.free_off ||
-	    g.slot_size != im.slot_size || im.serial > 1 ||
+	    g.map_off != im.map_off || g.back_off != im.back_off ||
+	    g.heap_off != im.heap_off || g.heap_chunks != im.heap_chunks ||
+	    im.pad0 != 0 || im.serial > 1 ||
 	    im.base % im.capacity != 0 || im.base < (UINT64_C(1) << 61) ||
 	    memchr(im.name, '\0', CQ_NAME_MAX + 1) == NULL)
 		return CQ_CORRUPT;

@@ -10,8 +10,11 @@
 #include "core/layout.h"
 
 /* Compute the layout for these sizes; -1 if invalid or too large. */
-int header_geom(
-    uint32_t capacity, uint32_t max_size, uint32_t bands, struct queue_geom *g);
+int header_geom(uint32_t capacity, uint32_t max_size, uint32_t bands,
+    uint64_t max_bytes, struct queue_geom *g);
+/* The max_bytes in force for a create's request (0: the default); 0 if
+ * the request is invalid. */
+uint64_t header_max_bytes(uint32_t capacity, uint32_t max_size, uint64_t want);
 
 /*
  * Check the file behind fd before mapping it: a regular file owned by

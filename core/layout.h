@@ -4,17 +4,27 @@
 #define CQ_CORE_LAYOUT_H
 
 /*
- * A segment is, at 64-byte aligned offsets (offsets, never pointers, so
- * every process may map it anywhere):
+ * A segment (layout 3) is, at 64-byte aligned offsets (offsets, never
+ * pointers, so every process may map it anywhere):
  *
  *   struct queue_hdr                    immutable part, checksum, mutable
  *                                       words, the robust mutex
  *   uint32_t ring[bands][capacity]      slot indices; band b live range is
  *                                       [head[b], tail[b]) modulo capacity
- *   slots[capacity]                     struct queue_slot + payload
- *                                       (max_size rounded up to 8)
+ *   uint64_t idx[capacity]              slot -> its record in the heap:
+ *                                       first chunk | chunks << 32
  *   struct queue_inflight[capacity]     indexed BY SLOT; id 0 = free
  *   uint32_t free[capacity]             free slot stack (derived)
+ *   uint64_t map[heap pages]            chunk bitmap, 1 = used (derived)
+ *   uint64_t back[heap pages / 64]      page bitmap, 1 = backed by memory
+ *   heap (page aligned)                 heap_chunks chunks of 64 bytes, then
+ *                                       one largest record of slack
+ *
+ * Everything before the heap is reserved (fallocated) at create; the heap
+ * is sparse: a page is backed (MADV_POPULATE_WRITE) before a record is
+ * written into it and given back (MADV_REMOVE) by core_trim once no record
+ * uses it. A message is a record: struct queue_slot, then its payload, in
+ * whole chunks (core/heap.c, doc/varsize.md).
  *
  * Commit points: each mutation publishes itself with one aligned 8-byte
  * release store made after the data it covers (tail for push, head for
@@ -22,15 +32,19 @@
  * remove in core/browse.c). A process
  * killed before that store did nothing, after it did exactly one
  * operation. Everything else in the mutable part (free stack and its top,
- * in_flight, next_id, the counters) is derived: it is updated after the
- * commit and rebuilt by recovery from the rings and the in-flight table,
- * so the dead_lettered counter may lag by one operation after a crash;
- * core_stat derives total_pushed (next_id - 1) and total_popped (pushed
- * minus queued minus in flight) from committed state, so they stay exact.
+ * the chunk bitmap, bytes and the allocation hint, in_flight, next_id,
+ * the counters) is derived: it is updated before or after the commit and
+ * rebuilt by recovery from the rings, the in-flight table and the records
+ * they name, so the dead_lettered counter may lag by one operation after a
+ * crash; core_stat derives total_pushed (next_id - 1) and total_popped
+ * (pushed minus queued minus in flight) from committed state, so they stay
+ * exact. A slot's idx entry is written while the slot is free, before the
+ * commit that makes it live, and never while it is live.
  *
- * The free stack lives in the segment (not in the process) because several
- * processes may mutate one segment; it is only touched under the lock and
- * a process that dies holding the lock makes the next locker rebuild it.
+ * The free stack and the bitmap live in the segment (not in the process)
+ * because several processes may mutate one segment; they are only touched
+ * under the lock and a process that dies holding the lock makes the next
+ * locker rebuild them.
  *
  * head/tail are uint64 counters that start at "base", a multiple of the
  * capacity near 2^62, so push_front can decrement them and counter %
@@ -44,15 +58,18 @@
 #include "core/queue.h"
 
 /*
- * Layout 2 added the direct path's words (struct queue_hdr, after owner) in
- * what layout 1 left as zeroed padding; nothing else moved. A layout-1
- * segment is attached and served by the daemon as before, never handed to
- * a direct client (doc/direct-path.md, "Layout versions").
+ * Layout 3 (issue 17) replaced layout 2's fixed slots of max_size bytes by
+ * the heap of records: every offset after the ring moved. Layouts 1 and 2
+ * are refused (CQ_CORRUPT from attach, with QUEUE_LAYOUT_OLD telling the
+ * daemon to say why): see doc/varsize.md, "Older segments".
  */
 #define QUEUE_MAGIC          UINT64_C(0x31657565716e7163) /* "cqnqueue1" */
-#define QUEUE_LAYOUT         2
-#define QUEUE_LAYOUT_MIN     1 /* oldest layout core_attach accepts */
+#define QUEUE_LAYOUT         3
+#define QUEUE_LAYOUT_MIN     3 /* oldest layout core_attach accepts */
 #define QUEUE_LAYOUT_DIRECT  2 /* oldest layout with the direct words */
+#define QUEUE_CHUNK          64u   /* heap allocation unit */
+#define QUEUE_PAGE           4096u /* heap backing unit: 64 chunks */
+#define QUEUE_PAGE_CHUNKS    (QUEUE_PAGE / QUEUE_CHUNK)
 #define QUEUE_MAX_SIZE       (UINT32_C(1) << 30) /* largest max_size */
 #define QUEUE_NAME_LEN       72                  /* name buffer, padded */
 #define QUEUE_IMM_NO_DIRECT  1u                  /* imm.flags: socket only */
@@ -75,14 +92,19 @@ struct queue_imm {
 	uint32_t hdr_size;
 	uint64_t total_size;
 	uint64_t ring_off;
-	uint64_t slot_off;
+	uint64_t idx_off;
 	uint64_t inflight_off;
 	uint64_t free_off;
-	uint64_t base; /* initial head/tail */
+	uint64_t map_off;
+	uint64_t back_off;
+	uint64_t heap_off;
+	uint64_t heap_chunks; /* a multiple of QUEUE_PAGE_CHUNKS */
+	uint64_t max_bytes;   /* bound on the payload bytes held */
+	uint64_t base;        /* initial head/tail */
 	uint32_t capacity;
 	uint32_t max_size;
 	uint32_t bands;
-	uint32_t slot_size;
+	uint32_t pad0;
 	uint32_t uid;
 	uint32_t gid;
 	uint32_t max_deliveries;
@@ -124,6 +146,14 @@ struct queue_hdr {
 	 * off by one after a crash. 0 in segments older than the word.
 	 */
 	uint64_t corrupt_dropped;
+	/*
+	 * The heap (layout 3), all derived: payload bytes held by live
+	 * records (checked against max_bytes), the first bitmap word that
+	 * may have a free chunk, and how many heap pages are backed.
+	 */
+	uint64_t bytes;
+	uint64_t heap_hint;
+	uint64_t backed;
 
 	/*
 	 * The direct path (layout 2; see core/direct.h). Futex words and
@@ -163,26 +193,7 @@ _Static_assert(sizeof(struct queue_hdr) ==
                    offsetof(struct queue_hdr, lock) + 64,
     "the words after the lock outgrew its 64-byte block: bump QUEUE_LAYOUT");
 
-/*
- * The owner word took what was padding before the 64-aligned lock: it must
- * not start a new 64-byte block, or the lock (and the layout) would move.
- */
-_Static_assert(offsetof(struct queue_hdr, owner) % 64 != 0,
-    "the owner word moved the lock: bump QUEUE_LAYOUT");
-_Static_assert(offsetof(struct queue_hdr, lock) ==
-                   offsetof(struct queue_hdr, closed) + 256,
-    "a mutable word moved the lock: bump QUEUE_LAYOUT");
-
-/*
- * Layout 2's words also went into padding: the lock, and with it every
- * offset, stays where layout 1 put it.
- */
-_Static_assert(
-    (offsetof(struct queue_hdr, daemon_pushers) + 4 + 63) / 64 * 64 ==
-        offsetof(struct queue_hdr, lock),
-    "the direct words moved the lock: layout 1 would be misread");
-
-/* A slot: message header then payload. */
+/* A record (a slot's message): header then payload, in whole chunks. */
 struct queue_slot {
 	uint64_t id;
 	uint64_t enqueued_ns; /* CLOCK_REALTIME */
@@ -200,14 +211,17 @@ struct queue_inflight {
 	uint64_t deadline_ns;
 };
 
-/* Offsets and sizes computed from (capacity, max_size, bands). */
+/* Offsets and sizes computed from (capacity, max_size, bands, max_bytes). */
 struct queue_geom {
 	uint64_t ring_off;
-	uint64_t slot_off;
+	uint64_t idx_off;
 	uint64_t inflight_off;
 	uint64_t free_off;
+	uint64_t map_off;
+	uint64_t back_off;
+	uint64_t heap_off; /* everything before it is reserved at create */
+	uint64_t heap_chunks;
 	uint64_t total;
-	uint32_t slot_size;
 };
 
 /* Process-local handle. */
@@ -221,13 +235,18 @@ struct core_queue {
 	unsigned long long dev, ino; /* the file attach checked */
 	struct queue_hdr *hdr;
 	uint32_t *ring;
-	unsigned char *slots;
+	uint64_t *idx;
 	struct queue_inflight *inflight;
 	uint32_t *free;
-	uint32_t capacity; /* cached from the validated header: never */
-	uint32_t max_size; /* re-read from shared memory for indexing */
+	uint64_t *map;
+	uint64_t *back;
+	unsigned char *heap;
+	uint64_t heap_chunks; /* cached from the validated header: never */
+	uint32_t capacity;    /* re-read from shared memory for indexing */
+	uint32_t max_size;
 	uint32_t bands;
-	uint32_t slot_size;
+	int full_bytes;   /* the last push found no room for its bytes */
+	uint64_t trimmed; /* pages the last core_trim gave back */
 	struct queue_imm imm; /* validated copy of the immutable part */
 	struct core_attr attr;
 	int64_t lock_ms;
@@ -240,6 +259,22 @@ struct core_queue {
 	uint32_t *order;     /* return_all scratch: capacity slots */
 };
 
+/*
+ * The record of slot s in a raw mapping of a segment whose header was
+ * checked (tests and tools that poke at a segment without a handle).
+ */
+static inline struct queue_slot *
+layout_record(unsigned char *base, uint32_t s)
+{
+	const struct queue_hdr *h = (const struct queue_hdr *)(void *)base;
+	const uint64_t *idx = (const uint64_t *)(const void *)(base +
+	                                                         h->imm.idx_off);
+
+	return (struct queue_slot *)(void *)(base + h->imm.heap_off +
+	                                     (size_t)(uint32_t)idx[s] *
+	                                         QUEUE_CHUNK);
+}
+
 /* Call the crash hook (tests only) at a named site. */
 #define CORE_HOOK(site)                                                        \
 	do {                                                                   \
@@ -247,12 +282,21 @@ struct core_queue {
 			core_crash_hook(site);                                 \
 	} while (0)
 
-/* Slot s of q. */
+/*
+ * The record of slot s (s < capacity) of q. The idx entry is read once
+ * and a chunk beyond the heap is taken as chunk 0, so whatever a mapper
+ * wrote there, the record and max_size bytes after it lie in the mapping
+ * (the heap ends with one largest record of slack).
+ */
 static inline struct queue_slot *
 queue_slot_at(struct core_queue *q, uint32_t s)
 {
-	return (
-	    struct queue_slot *)(void *)(q->slots + (size_t)s * q->slot_size);
+	uint64_t r = __atomic_load_n(&q->idx[s], __ATOMIC_RELAXED);
+	uint32_t c = (uint32_t)r;
+
+	if (c >= q->heap_chunks)
+		c = 0;
+	return (struct queue_slot *)(void *)(q->heap + (size_t)c * QUEUE_CHUNK);
 }
 
 #endif /* CQ_CORE_LAYOUT_H */

@@ -12,6 +12,7 @@
 #include "core/futex.h"
 #include "core/guard.h"
 #include "core/header.h"
+#include "core/heap.h"
 #include "core/lock.h"
 #include "core/slot.h"
 
@@ -251,6 +252,7 @@ lock_recover(struct core_queue *q)
 	 * in flight can never exceed the capacity (no separate sum check).
 	 */
 	memset(q->mark, LOCK_FREE, cap);
+	heap_reset(q); /* each live record claims its chunks below */
 	for (b = 0; b < q->bands; b++) {
 		h = hdr->head[b];
 		t = hdr->tail[b];
@@ -265,7 +267,8 @@ lock_recover(struct core_queue *q)
 			s = q->ring[(size_t)b * cap + p % cap];
 			if (s < cap && q->mark[s] != LOCK_FREE)
 				continue; /* a duplicate: not a message */
-			if (s >= cap || !slot_ok(q, s, b)) {
+			if (s >= cap || !slot_ok(q, s, b) ||
+			    !heap_claim(q, s)) {
 				lock_count_drop(q);
 				continue;
 			}
@@ -296,7 +299,8 @@ lock_recover(struct core_queue *q)
 			__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
 			continue;
 		}
-		if (!slot_ok(q, s, -1) || queue_slot_at(q, s)->id != id) {
+		if (!slot_ok(q, s, -1) || queue_slot_at(q, s)->id != id ||
+		    !heap_claim(q, s)) {
 			__atomic_store_n(&e->id, 0, __ATOMIC_RELEASE);
 			lock_count_drop(q);
 			continue;

@@ -6,6 +6,7 @@
 #include "common/common.h"
 #include "core/direct.h"
 #include "core/guard.h"
+#include "core/heap.h"
 #include "core/lock.h"
 #include "core/ring.h"
 #include "core/slot.h"
@@ -36,6 +37,35 @@ queue_fill_slot(struct core_queue *q, uint32_t s, uint64_t id, unsigned band,
 	sl->crc = slot_crc(id, band, len, sl->data);
 }
 
+/*
+ * Give the n free slots below top records for iov's messages: all or none
+ * (a failure gives back what it took). The slots stay free until the
+ * caller commits.
+ */
+static cq_status
+queue_alloc_n(struct core_queue *q, uint64_t top, const struct iovec *iov,
+    size_t n)
+{
+	cq_status st;
+	uint32_t s;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		s = q->free[top - 1 - i];
+		if (s >= q->capacity)
+			st = CQ_CORRUPT;
+		else
+			st = heap_alloc(q, s, (uint32_t)iov[i].iov_len);
+		if (st != CQ_OK) {
+			while (i-- > 0)
+				heap_unalloc(q, q->free[top - 1 - i],
+				    (uint32_t)iov[i].iov_len);
+			return st;
+		}
+	}
+	return CQ_OK;
+}
+
 /* Push n messages to band under the lock, with one commit. */
 static cq_status
 queue_push_locked(struct core_queue *q, const struct iovec *iov, size_t n,
@@ -46,6 +76,9 @@ queue_push_locked(struct core_queue *q, const struct iovec *iov, size_t n,
 	uint32_t s;
 	size_t i;
 
+	cq_status st;
+
+	q->full_bytes = 0;
 	if (hdr->closed)
 		return CQ_CLOSED;
 	top = hdr->free_top;
@@ -56,14 +89,14 @@ queue_push_locked(struct core_queue *q, const struct iovec *iov, size_t n,
 		return CQ_CORRUPT;
 	if (n > top)
 		return CQ_FULL;
+	if ((st = queue_alloc_n(q, top, iov, n)) != CQ_OK)
+		return st;
 	id = hdr->next_id;
 	h = hdr->head[band];
 	t = hdr->tail[band];
 	now = time_real_ns(); /* one clock read for the whole batch */
 	for (i = 0; i < n; i++) {
-		s = q->free[top - 1 - i];
-		if (s >= q->capacity)
-			return CQ_CORRUPT;
+		s = q->free[top - 1 - i]; /* checked by queue_alloc_n */
 		queue_fill_slot(q, s, id + i, band, iov[i].iov_base,
 		    (uint32_t)iov[i].iov_len, now);
 		*ring_cell(q, band, front ? h - n + i : t + i) = s;
@@ -140,7 +173,9 @@ queue_push_delayed_locked(struct core_queue *q, const void *buf, uint32_t len,
 	struct queue_inflight *e;
 	uint64_t id, top;
 	uint32_t s;
+	cq_status st;
 
+	q->full_bytes = 0;
 	if (hdr->closed)
 		return CQ_CLOSED;
 	top = hdr->free_top;
@@ -152,6 +187,8 @@ queue_push_delayed_locked(struct core_queue *q, const void *buf, uint32_t len,
 		return CQ_FULL;
 	if ((s = q->free[top - 1]) >= q->capacity)
 		return CQ_CORRUPT;
+	if ((st = heap_alloc(q, s, len)) != CQ_OK)
+		return st;
 	id = hdr->next_id;
 	queue_fill_slot(q, s, id, band, buf, len, time_real_ns());
 	e = &q->inflight[s];
@@ -217,6 +254,7 @@ queue_drop(struct core_queue *q, unsigned b, uint64_t h, uint32_t s)
 	__atomic_store_n(&hdr->head[b], h + 1, __ATOMIC_RELEASE);
 	if (hdr->free_top < q->capacity)
 		q->free[hdr->free_top++] = s;
+	heap_free(q, s);
 	hdr->corrupt_dropped++;
 	q->dropped++;
 }

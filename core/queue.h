@@ -128,14 +128,26 @@ struct core_stat {
 	uint64_t resident; /* bytes of the segment backed by memory now */
 };
 
-/* Size in bytes of the segment for these attributes; 0 on overflow. */
+/*
+ * Size in bytes of the segment file for these attributes (sparse: the
+ * heap is backed as it is used); 0 if they are invalid.
+ */
 size_t core_segment_size(const struct core_attr *attr);
+/*
+ * What a queue of these attributes is charged (the storage quota): the
+ * part of its segment reserved at create (header, rings, tables, bitmaps)
+ * plus the max_bytes in force. 0 if the attributes are invalid.
+ */
+size_t core_charge_size(const struct core_attr *attr);
 
 /*
  * Create segment segname (a shm_open name, "/..."): O_CREAT|O_EXCL, mode
- * 0600, posix_fallocate of the full size (ENOSPC -> CQ_LIMIT, never a later
- * SIGBUS), initialise header, lock and slots. CQ_EXISTS if the name exists,
- * CQ_INVALID for bad attributes. On failure nothing is left behind.
+ * 0600, the file sized for the heap that holds max_bytes, posix_fallocate
+ * of everything before the heap (ENOSPC -> CQ_LIMIT; heap pages are backed
+ * when a push first uses them: CQ_LIMIT then, never a SIGBUS), initialise
+ * header, lock and free stack. CQ_EXISTS if the name exists, CQ_INVALID for
+ * bad attributes (max_bytes below max_size or above CORE_MAX_BYTES_MAX
+ * included). On failure nothing is left behind.
  */
 cq_status core_create(
     const char *segname, const struct core_attr *attr, struct core_queue **qp);
@@ -204,14 +216,16 @@ void core_set_lock_timeout(struct core_queue *q, int64_t ms);
 
 /*
  * Push len bytes to band; front: at the head of the band. CQ_OK (*id set),
- * CQ_FULL, CQ_CLOSED, CQ_TOOBIG, CQ_INVALID (band), CQ_BUSY, CQ_CORRUPT.
+ * CQ_FULL (no free slot, or the payload would pass max_bytes or find no
+ * run of free chunks), CQ_CLOSED, CQ_TOOBIG, CQ_INVALID (band), CQ_BUSY,
+ * CQ_LIMIT (no memory to back the record: nothing changed), CQ_CORRUPT.
  */
 cq_status core_push(struct core_queue *q, const void *buf, size_t len,
     unsigned band, int front, uint64_t *id);
 
 /*
  * Push n messages at once (all or nothing, one commit). CQ_FULL if fewer
- * than n slots are free, CQ_INVALID if n is 0. *first_id gets the id of
+ * than n slots are free or their bytes do not fit, CQ_INVALID if n is 0. *first_id gets the id of
  * iov[0]; ids are consecutive. With front, iov[0] ends up at the head.
  */
 cq_status core_push_many(struct core_queue *q, const struct iovec *iov,
@@ -391,6 +405,14 @@ cq_status core_set_next_id(struct core_queue *q, uint64_t id);
  * it has not changed. 0 for a quarantined queue.
  */
 uint64_t core_change_sig(struct core_queue *q);
+/*
+ * Give the heap pages no message uses back to the system (MADV_REMOVE),
+ * under the lock; *pages (may be NULL) gets how many. The daemon calls it
+ * about once a second for a queue that changed (daemon/trim.c), so a
+ * drained queue holds only its reserved metadata again within a second
+ * or two. CQ_OK, CQ_BUSY, CQ_CORRUPT.
+ */
+cq_status core_trim(struct core_queue *q, uint64_t *pages);
 /* Fill st. */
 cq_status core_stat(struct core_queue *q, struct core_stat *st);
 /*

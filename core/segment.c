@@ -63,12 +63,15 @@ segment_handle(unsigned char *base, size_t size, int fd,
 	q->capacity = im->capacity;
 	q->max_size = im->max_size;
 	q->bands = im->bands;
-	q->slot_size = im->slot_size;
+	q->heap_chunks = im->heap_chunks;
 	q->ring = (uint32_t *)(void *)(base + im->ring_off);
-	q->slots = base + im->slot_off;
+	q->idx = (uint64_t *)(void *)(base + im->idx_off);
 	q->inflight =
 	    (struct queue_inflight *)(void *)(base + im->inflight_off);
 	q->free = (uint32_t *)(void *)(base + im->free_off);
+	q->map = (uint64_t *)(void *)(base + im->map_off);
+	q->back = (uint64_t *)(void *)(base + im->back_off);
+	q->heap = base + im->heap_off;
 	q->mark = malloc(q->capacity);
 	q->order = calloc(q->capacity, sizeof *q->order);
 	if (q->mark == NULL || q->order == NULL) {
@@ -83,6 +86,7 @@ segment_handle(unsigned char *base, size_t size, int fd,
 	q->attr.capacity = im->capacity;
 	q->attr.max_size = im->max_size;
 	q->attr.bands = im->bands;
+	q->attr.max_bytes = im->max_bytes;
 	q->attr.mode = (uint32_t)__atomic_load_n(&hdr->mode, __ATOMIC_RELAXED);
 	q->attr.uid = im->uid;
 	q->attr.gid = im->gid;
@@ -127,13 +131,17 @@ core_create_at(int dirfd, const char *name, const struct core_attr *attr,
 	struct queue_imm im;
 	struct queue_hdr *hdr;
 	unsigned char *base;
+	uint64_t mb;
 	cq_status st;
 	uint32_t i;
 	int fd, r, saved;
 
 	*qp = NULL;
+	mb = header_max_bytes(attr->capacity, attr->max_size, attr->max_bytes);
 	if (name == NULL || name[0] == '\0' || strchr(name, '/') != NULL ||
-	    header_geom(attr->capacity, attr->max_size, attr->bands, &g) != 0 ||
+	    mb == 0 ||
+	    header_geom(attr->capacity, attr->max_size, attr->bands, mb, &g) !=
+	        0 ||
 	    memchr(attr->name, '\0', sizeof attr->name) == NULL ||
 	    (attr->mode & ~07777u) != 0 || attr->serial > 1)
 		return CQ_INVALID;
@@ -148,8 +156,16 @@ core_create_at(int dirfd, const char *name, const struct core_attr *attr,
 		st = CQ_SYSTEM;
 		goto fail;
 	}
-	/* Reserve every page now: tmpfs ENOSPC would otherwise be SIGBUS. */
-	if ((r = posix_fallocate(fd, 0, (off_t)g.total)) != 0) {
+	/*
+	 * Size the file for the whole heap, but reserve only what comes
+	 * before it: heap pages are backed when a record first needs them
+	 * (core/heap.c), so tmpfs ENOSPC is a CQ_LIMIT then, never a SIGBUS.
+	 */
+	if (ftruncate(fd, (off_t)g.total) != 0) {
+		st = errno == EFBIG || errno == ENOSPC ? CQ_LIMIT : CQ_SYSTEM;
+		goto fail;
+	}
+	if ((r = posix_fallocate(fd, 0, (off_t)g.heap_off)) != 0) {
 		errno = r;
 		st = (r == ENOSPC || r == EFBIG || r == ENOMEM) ? CQ_LIMIT
 		                                                : CQ_SYSTEM;
@@ -170,14 +186,18 @@ core_create_at(int dirfd, const char *name, const struct core_attr *attr,
 	im.hdr_size = sizeof(struct queue_hdr);
 	im.total_size = g.total;
 	im.ring_off = g.ring_off;
-	im.slot_off = g.slot_off;
+	im.idx_off = g.idx_off;
 	im.inflight_off = g.inflight_off;
 	im.free_off = g.free_off;
+	im.map_off = g.map_off;
+	im.back_off = g.back_off;
+	im.heap_off = g.heap_off;
+	im.heap_chunks = g.heap_chunks;
+	im.max_bytes = mb;
 	im.base = (UINT64_C(1) << 62) / attr->capacity * attr->capacity;
 	im.capacity = attr->capacity;
 	im.max_size = attr->max_size;
 	im.bands = attr->bands;
-	im.slot_size = g.slot_size;
 	im.uid = attr->uid;
 	im.gid = attr->gid;
 	im.max_deliveries = attr->max_deliveries;

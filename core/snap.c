@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/guard.h"
+#include "core/heap.h"
 #include "core/lock.h"
 #include "core/ring.h"
 #include "core/slot.h"
@@ -105,6 +106,11 @@ snap_restore(struct core_queue *q, const struct core_live *lv)
 		return top == 0 ? CQ_FULL : CQ_CORRUPT;
 	}
 	s = q->free[top - 1];
+	/* A restore may need more than max_bytes had room for: CQ_FULL. */
+	if ((st = heap_alloc(q, s, len)) != CQ_OK) {
+		lock_release(q);
+		return st;
+	}
 	sl = queue_slot_at(q, s);
 	sl->id = lv->m.id;
 	sl->enqueued_ns = lv->m.enqueued_ns;

@@ -2,7 +2,10 @@
 
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include "core/guard.h"
+#include "core/header.h"
 #include "core/lock.h"
 #include "core/ring.h"
 
@@ -174,6 +177,7 @@ state_plausible(struct core_queue *q)
 		n += hdr->tail[b] - hdr->head[b];
 	}
 	return f <= q->capacity && n + f <= q->capacity && hdr->next_id != 0 &&
+	       hdr->bytes <= q->imm.max_bytes &&
 	       hdr->next_id - 1 >= n + f && hdr->free_top <= q->capacity &&
 	       hdr->closed <= 1 && hdr->paused <= CORE_PAUSE_MAX &&
 	       hdr->mode <= 07777;
@@ -189,6 +193,7 @@ state_stat(struct core_queue *q, struct core_stat *st)
 {
 	struct queue_hdr *hdr = q->hdr;
 	const struct queue_slot *sl;
+	struct stat sb;
 	cq_status r;
 	uint64_t oldest = 0;
 	uint32_t s;
@@ -243,7 +248,11 @@ state_stat(struct core_queue *q, struct core_stat *st)
 	st->oldest_enqueued_ns = oldest;
 	st->closed = hdr->closed != 0;
 	st->paused = (int)hdr->paused; /* <= CORE_PAUSE_MAX: plausible */
+	st->bytes = hdr->bytes; /* <= max_bytes: plausible */
 	lock_release(q);
+	/* What tmpfs holds for the file: reserved metadata + backed pages. */
+	if (header_file_stat(q, &sb) == 0)
+		st->resident = (uint64_t)sb.st_blocks * 512;
 	return CQ_OK;
 }
 

@@ -96,7 +96,10 @@ flow_reply(struct peer *p, uint64_t id, int kind, cq_status st, uint64_t first)
 
 	if (st != CQ_OK) {
 		reply_status(p, id, st,
-		    st != CQ_TIMEDOUT   ? cq_strstatus(st)
+		    st == CQ_LIMIT && kind == WAIT_PUSH
+		        ? "no memory for the message: the shared-memory "
+		          "file system (/dev/shm) is full; nothing was pushed"
+		    : st != CQ_TIMEDOUT ? cq_strstatus(st)
 		    : kind == WAIT_PUSH ? "timed out waiting for room"
 		                        : "timed out waiting for a message");
 		return;

@@ -34,6 +34,7 @@
 #include "daemon/stall.h"
 #include "daemon/registry.h"
 #include "daemon/scrape.h"
+#include "daemon/trim.h"
 #include "daemon/waiters.h"
 
 #ifndef SYSCONFDIR
@@ -550,6 +551,8 @@ main(int argc, char **argv)
 	if (durable_open(main_base, cfg.state_dir, instance, &cause) != 0)
 		main_fatal("durable queues", cause);
 	bell_init(main_base);
+	if (trim_start(main_base) != 0)
+		main_fatal("cannot arm the trim timer", NULL);
 	if (cfg.metrics_listen != NULL &&
 	    scrape_open(main_base, cfg.metrics_listen, &cause) != 0)
 		main_fatal("metrics", cause);
@@ -573,6 +576,7 @@ main(int argc, char **argv)
 	scrape_close();
 	conn_free_all();
 	dispatch_free_all();
+	trim_stop();
 	durable_close();
 	registry_close();
 	if (act_fd < 0)

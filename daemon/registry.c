@@ -239,7 +239,7 @@ registry_reattach(const char *seg, uint32_t segno)
 		return;
 	}
 	q->uid = a->uid;
-	q->storage = core_segment_size(a);
+	q->storage = core_charge_size(a);
 	registry_charge(q, 1);
 	dedup_open(q, 0);
 	delay_rearm_all(q);
@@ -387,7 +387,16 @@ registry_create(const struct core_attr *attr, int force, struct rqueue **qp,
 		snprintf(why, whylen, "out of memory");
 		return CQ_SYSTEM;
 	}
-	size = core_segment_size(attr);
+	size = core_charge_size(attr);
+	if (size == 0 && attr->max_bytes != 0 &&
+	    (attr->max_bytes < attr->max_size ||
+	        attr->max_bytes > CORE_MAX_BYTES_MAX)) {
+		snprintf(why, whylen,
+		    "max_bytes %llu out of range: from max_size (%u) to %llu",
+		    (unsigned long long)attr->max_bytes, attr->max_size,
+		    (unsigned long long)CORE_MAX_BYTES_MAX);
+		return CQ_INVALID;
+	}
 	if (size == 0) {
 		snprintf(why, whylen, "queue size overflows");
 		return CQ_INVALID;

@@ -41,6 +41,7 @@ struct rqueue {
 	struct dedup *dedup;    /* dedup.c: keys seen, NULL: no window */
 	struct expire *expire;  /* expire.c: time to live, NULL: none */
 	struct durable *dur;    /* durable.c: its log, NULL: not durable */
+	uint64_t trim_sig;      /* trim.c: core_change_sig at the last trim */
 };
 TAILQ_HEAD(rqueue_list, rqueue);
 

@@ -240,7 +240,13 @@ dpath_ring(cq_queue *q, int ring)
 static cq_status
 dpath_result(cq_queue *q, cq_status st)
 {
-	if (st != CQ_OK && st != CQ_TIMEDOUT)
+	/* The core's only CQ_LIMIT: no memory to back a record. */
+	if (st == CQ_LIMIT)
+		conn_set_error(q->c, st,
+		    "no memory for the message: the shared-memory file system "
+		    "(/dev/shm) is full; nothing was pushed",
+		    0);
+	else if (st != CQ_OK && st != CQ_TIMEDOUT)
 		conn_set_error(q->c, st, NULL, st == CQ_SYSTEM ? ENOMEM : 0);
 	return st;
 }

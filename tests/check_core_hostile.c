@@ -220,8 +220,7 @@ flip_payload(int pos)
 	ring = (uint32_t *)(void *)(base + h->imm.ring_off);
 	s = ring[(h->head[0] + (uint64_t)pos) % h->imm.capacity];
 	ck_assert_uint_lt(s, h->imm.capacity);
-	sl = (struct queue_slot *)(void *)(base + h->imm.slot_off +
-	                                   (size_t)s * h->imm.slot_size);
+	sl = layout_record(base, s);
 	ck_assert_uint_gt(sl->len, 2);
 	sl->data[2] ^= 0x20; /* "msg-5" -> "Msg-5"'s neighbour: one bit */
 	munmap(h, len);

@@ -617,29 +617,20 @@ START_TEST(test_scribbled_free_stack_is_rebuilt)
 }
 END_TEST
 
-START_TEST(test_layout1_segment_is_served_but_not_direct)
+START_TEST(test_older_layout_segment_is_refused)
 {
 	struct core_queue *old;
 	int fd;
 
 	ck_assert_int_eq(push_str(q, "v1", 0, 0), CQ_OK);
-	/* Make it what a layout-1 daemon created. */
-	q->hdr->imm.layout = 1;
+	/* A segment of the fixed-slot layouts is never attached. */
+	q->hdr->imm.layout = 2;
 	q->hdr->hcrc = crc32c(0, &q->hdr->imm, sizeof q->hdr->imm);
-	ck_assert_int_eq(core_attach(seg, &old), CQ_OK);
-	ck_assert_int_eq(direct_usable(old), 0);
-	ck_assert_int_eq(
-	    direct_push(old, "x", 1, 0, 0, 0, NULL, NULL), CQ_INVALID);
-	/* The socket path (core ops) keeps serving it. */
-	ck_assert_int_eq(core_push(old, "v1b", 3, 0, 0, NULL), CQ_OK);
-	ck_assert_uint_eq(core_length(old), 2);
-	core_detach(old);
+	ck_assert_int_eq(core_attach(seg, &old), CQ_CORRUPT);
 	fd = shm_open(seg, O_RDWR, 0);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(
-	    core_attach_fd(fd, (uint32_t)geteuid(), &old), CQ_INVALID);
-	ck_assert_int_eq(
-	    core_attach_fd(fd, (uint32_t)geteuid() + 1, &old), CQ_CORRUPT);
+	    core_attach_fd(fd, (uint32_t)geteuid(), &old), CQ_CORRUPT);
 	close(fd);
 }
 END_TEST
@@ -661,7 +652,7 @@ direct_suite(void)
 	tcase_add_test(tc, test_try_and_timed_on_empty_and_full);
 	tcase_add_test(tc, test_close_drains_then_closed);
 	tcase_add_test(tc, test_doorbell_only_when_the_daemon_parked_someone);
-	tcase_add_test(tc, test_layout1_segment_is_served_but_not_direct);
+	tcase_add_test(tc, test_older_layout_segment_is_refused);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(tp, setup, teardown);

@@ -311,7 +311,7 @@ hm_scribbler(
 
 	lo[0] = 0;
 	lo[1] = h->imm.ring_off;
-	lo[2] = h->imm.slot_off;
+	lo[2] = h->imm.idx_off; /* the slot table and the heap's records */
 	lo[3] = h->imm.inflight_off;
 	lo[4] = m->len;
 	for (w = 0; w < writes; w++) {

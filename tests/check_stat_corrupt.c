@@ -35,8 +35,7 @@ sc_flip_payload(struct mapper_seg *m, int pos)
 	ring = (uint32_t *)(void *)(m->base + h->imm.ring_off);
 	s = ring[(h->head[0] + (uint64_t)pos) % h->imm.capacity];
 	ck_assert_uint_lt(s, h->imm.capacity);
-	sl = (struct queue_slot *)(void *)(m->base + h->imm.slot_off +
-	                                   (size_t)s * h->imm.slot_size);
+	sl = layout_record(m->base, s);
 	ck_assert_uint_gt(sl->len, 2);
 	sl->data[2] ^= 0x20; /* "msg-5" -> "mSg-5": one bit */
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
 # security_shm_full.sh - /dev/shm full: in a private mount namespace with a
-# 2 MiB tmpfs on /dev/shm, a create that does not fit fails with a clear
-# CQ_LIMIT/CQ_SYSTEM message and leaves no segment behind, the queues that
-# exist keep working, and the daemon never dies of SIGBUS. Needs root
+# 2 MiB tmpfs on /dev/shm, a create whose reserved part does not fit fails
+# with a clear CQ_LIMIT message and leaves no segment behind, a push that
+# finds no memory for its message is CQ_LIMIT and changes nothing, the
+# queues that exist keep working, and the daemon never dies of SIGBUS. Needs root
 # (unshare -m); exits 77 (skipped) otherwise.
 
 set -u
@@ -27,39 +28,68 @@ shm_files() {
 	ls "/dev/shm/conqueue-$inst" 2>/dev/null | grep -v '\.bell$' | grep -c .
 }
 
+stat_field() {
+	cli stat "$1" | sed -n "s/^$2: //p"
+}
+
 start_daemon
 expect_rc 0 cli create small --capacity 16 --max-size 64
 expect_rc 0 cli push small one two
-# Far larger than the tmpfs: refused cleanly, nothing left behind.
-cli create huge --capacity 1000 --max-size 65536 >/dev/null 2>"$dir/err" &&
-    fail "a 64 MiB queue was created in a 2 MiB /dev/shm"
+# A queue whose reserved part (rings, tables: ~40 bytes a slot) does not
+# fit: refused cleanly, nothing left behind.
+cli create huge --capacity 1000000 --max-size 64 >/dev/null 2>"$dir/err" &&
+    fail "a queue reserving 40 MB was created in a 2 MiB /dev/shm"
 grep -q "CQ_LIMIT" "$dir/err" && grep -q "/dev/shm" "$dir/err" ||
     fail "unclear message for the failed create: $(cat "$dir/err")"
 echo "create huge: $(cat "$dir/err")"
 [ "$(shm_files)" -eq 1 ] || fail "a failed create left a segment: $(ls /dev/shm)"
-# Fill the rest with 256 KiB queues until one does not fit.
+# Queues cost what they hold (doc/varsize.md): eight default queues
+# (512 KiB each) are created, and filling them finds the end of the
+# tmpfs as a CQ_LIMIT push that changes nothing, never a SIGBUS.
+head -c 60000 /dev/zero | tr '\0' x >"$dir/big"
 i=0
-while [ $i -lt 20 ]; do
-	cli create "fill$i" --capacity 4 --max-size 65536 >/dev/null \
-	    2>"$dir/err" || break
+limit=
+while [ $i -lt 8 ] && [ -z "$limit" ]; do
+	expect_rc 0 cli create "fill$i" --capacity 16 --max-size 65536
+	n=0
+	while [ $n -lt 9 ]; do
+		cli push "fill$i" --timeout 0 "$(cat "$dir/big")" 2>"$dir/err"
+		rc=$?
+		if [ $rc -eq 0 ]; then
+			n=$((n + 1))
+			continue
+		fi
+		if grep -q "CQ_LIMIT" "$dir/err"; then
+			limit=fill$i
+			break
+		fi
+		# Full (exit 2): its 512 KiB are held (8 x 60000 bytes).
+		[ $rc -eq 2 ] || fail "push: exit $rc: $(cat "$dir/err")"
+		[ $n -eq 8 ] || fail "fill$i full after $n pushes"
+		break
+	done
 	i=$((i + 1))
 done
-[ $i -lt 20 ] || fail "20 queues of 256 KiB fit in 2 MiB"
-[ $i -ge 1 ] || fail "not even one 256 KiB queue fit"
-echo "fill$i: $(cat "$dir/err")"
-grep -q "CQ_LIMIT" "$dir/err" || fail "fill$i: $(cat "$dir/err")"
-[ "$(shm_files)" -eq $((i + 1)) ] || fail "a failed create left a segment"
+[ -n "$limit" ] || fail "4 MiB of messages went into a 2 MiB /dev/shm"
+echo "$limit after $n pushes: $(cat "$dir/err")"
+grep -q "/dev/shm" "$dir/err" || fail "unclear message: $(cat "$dir/err")"
+expect_out "$n" stat_field "$limit" length
 # Existing queues keep working: messages in and out, no SIGBUS.
 expect_out one cli pop small
 expect_rc 0 cli push small three
 expect_out two cli pop small
-expect_rc 0 cli push fill0 --timeout 0 "$(head -c 60000 /dev/zero | tr '\0' x)"
-expect_rc 0 cli pop fill0 --try
 expect_rc 0 cli ping
 kill -0 "$dpid" || fail "the daemon died"
-# Room again after a delete.
-expect_rc 0 cli delete fill0
-expect_rc 0 cli create again --capacity 4 --max-size 65536
+# Room again once fill0 drains: the daemon gives its pages back (about
+# a second after the last change); wait for that state, bounded.
+cli purge fill0 >/dev/null || fail "purge fill0"
+t=0
+until cli push "$limit" --timeout 0 "$(cat "$dir/big")" 2>"$dir/err"; do
+	t=$((t + 1))
+	[ $t -lt 300 ] || fail "no room after fill0 drained: $(cat "$dir/err")"
+	sleep 0.1
+done
+expect_out $((n + 1)) stat_field "$limit" length
 expect_rc 0 cli stat small
 kill -TERM "$dpid"
 wait "$dpid"

@@ -1,0 +1,296 @@
+/* heap.c - the message heap of layout 3: records in 64-byte chunks. */
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "common/common.h"
+#include "core/guard.h"
+#include "core/heap.h"
+#include "core/lock.h"
+#include "core/ring.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* Bitmap words of the heap (one per page). */
+static inline uint64_t
+heap_words(const struct core_queue *q)
+{
+	return q->heap_chunks / QUEUE_PAGE_CHUNKS;
+}
+
+/* Set (on) or clear bits [from, from + n) of m. */
+static void
+heap_bits(uint64_t *m, uint64_t from, uint64_t n, int on)
+{
+	uint64_t w, b, k, mask;
+
+	while (n > 0) {
+		w = from / 64;
+		b = from % 64;
+		k = 64 - b < n ? 64 - b : n;
+		mask = (k == 64 ? ~UINT64_C(0) : (UINT64_C(1) << k) - 1) << b;
+		if (on)
+			m[w] |= mask;
+		else
+			m[w] &= ~mask;
+		from += k;
+		n -= k;
+	}
+}
+
+/* Whether any bit of [from, from + n) of m is set. */
+static int
+heap_any(const uint64_t *m, uint64_t from, uint64_t n)
+{
+	uint64_t w, b, k, mask;
+
+	while (n > 0) {
+		w = from / 64;
+		b = from % 64;
+		k = 64 - b < n ? 64 - b : n;
+		mask = (k == 64 ? ~UINT64_C(0) : (UINT64_C(1) << k) - 1) << b;
+		if (m[w] & mask)
+			return 1;
+		from += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/*
+ * The first run of n free chunks at or after word `from`, first fit:
+ * its first chunk, or UINT64_MAX. Whole words are skipped at a time.
+ */
+static uint64_t
+heap_find(struct core_queue *q, uint64_t from, uint64_t n)
+{
+	uint64_t nc = q->heap_chunks, pos = from * 64, end, w, m;
+
+	while (pos + n <= nc) {
+		/* The next free chunk at or after pos. */
+		w = pos / 64;
+		m = ~q->map[w] & (~UINT64_C(0) << (pos % 64));
+		if (m == 0) {
+			pos = (w + 1) * 64;
+			continue;
+		}
+		pos = w * 64 + (uint64_t)__builtin_ctzll(m);
+		if (pos + n > nc)
+			break;
+		/* Where the free run from pos ends (or n chunks on). */
+		for (end = pos;;) {
+			w = end / 64;
+			m = q->map[w] & (~UINT64_C(0) << (end % 64));
+			if (m != 0) {
+				end = w * 64 + (uint64_t)__builtin_ctzll(m);
+				break;
+			}
+			end = (w + 1) * 64;
+			if (end >= pos + n)
+				break;
+		}
+		if (end >= pos + n)
+			return pos;
+		pos = end; /* a used chunk: look on after it */
+	}
+	return UINT64_MAX;
+}
+
+/*
+ * Back the pages of chunks [c, c + n) with memory before anything is
+ * written there, so a full tmpfs is CQ_LIMIT now, never a SIGBUS later.
+ * A page whose back bit is set is backed (bits are set after the
+ * populate and cleared before the page is given back).
+ */
+static cq_status
+heap_back(struct core_queue *q, uint64_t c, uint64_t n)
+{
+	uint64_t p = c / QUEUE_PAGE_CHUNKS, last = (c + n - 1) / QUEUE_PAGE_CHUNKS,
+	         run;
+
+	for (; p <= last; p += run) {
+		if (q->back[p / 64] & (UINT64_C(1) << (p % 64))) {
+			run = 1;
+			continue;
+		}
+		for (run = 1; p + run <= last &&
+		              !(q->back[(p + run) / 64] &
+		                  (UINT64_C(1) << ((p + run) % 64)));
+		     run++)
+			;
+		if (madvise(q->heap + p * QUEUE_PAGE, run * QUEUE_PAGE,
+		        MADV_POPULATE_WRITE) != 0) {
+			/* A kernel before 5.14 cannot tell: write it. */
+			if (errno != EINVAL)
+				return CQ_LIMIT;
+			memset(q->heap + p * QUEUE_PAGE, 0, 1);
+		}
+		heap_bits(q->back, p, run, 1);
+		q->hdr->backed += run;
+	}
+	return CQ_OK;
+}
+
+/* Allocate a record for slot s (see core/heap.h). */
+cq_status
+heap_alloc(struct core_queue *q, uint32_t s, uint32_t len)
+{
+	struct queue_hdr *hdr = q->hdr;
+	uint64_t n = heap_rec_chunks(len), c, hint, bytes;
+	cq_status st;
+
+	bytes = hdr->bytes;
+	/* Derived words gone wrong: rebuild them rather than give up. */
+	if (bytes > q->imm.max_bytes || hdr->heap_hint >= heap_words(q)) {
+		if (lock_recover(q) != 0)
+			return CQ_CORRUPT;
+		bytes = hdr->bytes;
+	}
+	if (len > q->imm.max_bytes - bytes) {
+		q->full_bytes = 1;
+		return CQ_FULL;
+	}
+	hint = hdr->heap_hint;
+	c = heap_find(q, hint, n);
+	if (c == UINT64_MAX && hint != 0)
+		c = heap_find(q, 0, n); /* a hint may only be too high */
+	if (c == UINT64_MAX) {
+		q->full_bytes = 1;
+		return CQ_FULL;
+	}
+	if ((st = heap_back(q, c, n)) != CQ_OK)
+		return st;
+	heap_bits(q->map, c, n, 1);
+	hdr->bytes = bytes + len;
+	if (c / 64 == hint && q->map[hint] == ~UINT64_C(0))
+		hdr->heap_hint = hint + 1 < heap_words(q) ? hint + 1 : 0;
+	__atomic_store_n(&q->idx[s], c | n << 32, __ATOMIC_RELAXED);
+	return CQ_OK;
+}
+
+/* Give back chunks [c, c + n) and len payload bytes. */
+static void
+heap_release(struct core_queue *q, uint64_t c, uint64_t n, uint64_t len)
+{
+	struct queue_hdr *hdr = q->hdr;
+
+	if (n == 0 || c >= q->heap_chunks || n > q->heap_chunks - c)
+		return; /* not a record the allocator made */
+	heap_bits(q->map, c, n, 0);
+	hdr->bytes = hdr->bytes > len ? hdr->bytes - len : 0;
+	if (c / 64 < hdr->heap_hint)
+		hdr->heap_hint = c / 64;
+}
+
+/* Undo heap_alloc for a slot that was never published. */
+void
+heap_unalloc(struct core_queue *q, uint32_t s, uint32_t len)
+{
+	uint64_t r = __atomic_load_n(&q->idx[s], __ATOMIC_RELAXED);
+
+	heap_release(q, (uint32_t)r, r >> 32, len);
+}
+
+/* Slot s leaves for good: free its record. */
+void
+heap_free(struct core_queue *q, uint32_t s)
+{
+	uint64_t r = __atomic_load_n(&q->idx[s], __ATOMIC_RELAXED);
+	uint64_t n = r >> 32, len = queue_slot_at(q, s)->len;
+
+	/* A damaged length never takes more than the record held. */
+	if (n > 0 && len > n * QUEUE_CHUNK - sizeof(struct queue_slot))
+		len = n * QUEUE_CHUNK - sizeof(struct queue_slot);
+	heap_release(q, (uint32_t)r, n, len);
+}
+
+/* Recovery starts from an empty heap. */
+void
+heap_reset(struct core_queue *q)
+{
+	memset(q->map, 0, heap_words(q) * sizeof(uint64_t));
+	q->hdr->bytes = 0;
+	q->hdr->heap_hint = 0;
+}
+
+/* Recovery: claim live slot s's record. */
+int
+heap_claim(struct core_queue *q, uint32_t s)
+{
+	uint64_t r = __atomic_load_n(&q->idx[s], __ATOMIC_RELAXED);
+	uint64_t c = (uint32_t)r, n = r >> 32;
+	uint32_t len = queue_slot_at(q, s)->len;
+
+	if (n != heap_rec_chunks(len) || c >= q->heap_chunks ||
+	    n > q->heap_chunks - c || heap_any(q->map, c, n))
+		return 0;
+	heap_bits(q->map, c, n, 1);
+	q->hdr->bytes += len;
+	return 1;
+}
+
+/*
+ * Give back every backed page no record uses (lock held): clear its back
+ * bit, then MADV_REMOVE it (a crash in between leaves a backed page
+ * marked unbacked: backed again, harmlessly, when next used).
+ */
+static cq_status
+heap_trim_locked(struct core_queue *q, uint64_t *pages)
+{
+	uint64_t words = heap_words(q), p, run, w;
+
+	for (p = 0; p < words; p += run) {
+		w = q->back[p / 64];
+		if (w == 0 && p % 64 == 0) {
+			run = 64;
+			continue;
+		}
+		run = 1;
+		if (!(w & (UINT64_C(1) << (p % 64))) || q->map[p] != 0)
+			continue;
+		while (p + run < words && q->map[p + run] == 0 &&
+		       (q->back[(p + run) / 64] &
+		           (UINT64_C(1) << ((p + run) % 64))))
+			run++;
+		heap_bits(q->back, p, run, 0);
+		if (madvise(q->heap + p * QUEUE_PAGE, run * QUEUE_PAGE,
+		        MADV_REMOVE) != 0) {
+			heap_bits(q->back, p, run, 1); /* still backed */
+			continue;
+		}
+		q->hdr->backed = q->hdr->backed > run ? q->hdr->backed - run : 0;
+		*pages += run;
+	}
+	return CQ_OK;
+}
+
+/* core_trim under the lock. */
+static cq_status
+heap_trim(struct core_queue *q, uint64_t *pages)
+{
+	cq_status st;
+
+	if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
+		return st;
+	st = heap_trim_locked(q, pages);
+	lock_release(q);
+	return st;
+}
+
+/* Give unused heap pages back to the system. */
+cq_status
+core_trim(struct core_queue *q, uint64_t *pages)
+{
+	cq_status st;
+
+	q->trimmed = 0;
+	if (q->corrupt)
+		return CQ_CORRUPT;
+	st = GUARD_STATUS(q, heap_trim(q, &q->trimmed));
+	if (pages != NULL)
+		*pages = q->trimmed;
+	return st;
+}
