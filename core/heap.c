@@ -128,6 +128,7 @@ heap_back(struct core_queue *q, uint64_t c, uint64_t n)
 				return CQ_LIMIT;
 			memset(q->heap + p * QUEUE_PAGE, 0, 1);
 		}
+		CORE_HOOK("heap.backed");
 		heap_bits(q->back, p, run, 1);
 		q->hdr->backed += run;
 	}
@@ -256,6 +257,7 @@ heap_trim_locked(struct core_queue *q, uint64_t *pages)
 		           (UINT64_C(1) << ((p + run) % 64))))
 			run++;
 		heap_bits(q->back, p, run, 0);
+		CORE_HOOK("trim.before_remove");
 		if (madvise(q->heap + p * QUEUE_PAGE, run * QUEUE_PAGE,
 		        MADV_REMOVE) != 0) {
 			heap_bits(q->back, p, run, 1); /* still backed */

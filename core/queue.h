@@ -516,7 +516,9 @@ void core_guard_leave(struct core_guard *g);
  * "remove.after_commit",
  * "remove.closed", "recover.begin", "recover.middle",
  * "recover.before_consistent", "create.after_open",
- * "create.after_fallocate". Tests SIGKILL themselves there.
+ * "create.after_fallocate", "heap.backed" (pages backed, not yet marked),
+ * "trim.before_remove" (pages unmarked, not yet given back). Tests
+ * SIGKILL themselves there.
  */
 extern void (*core_crash_hook)(const char *site);
 

@@ -143,9 +143,14 @@ durable_start_load(const char *f)
 		dlog_state_free(&st);
 		return;
 	}
-	restore = q == NULL || durable_start_marked(name);
+	restore = q == NULL || durable_start_marked(name) || q->core == NULL;
 	if (q != NULL && restore) {
-		log_warn("queue '%s': a restore was cut short: redone", name);
+		/* A quarantined segment (an older layout, say): the log wins. */
+		log_warn(q->core == NULL
+		             ? "queue '%s': its segment is quarantined: "
+		               "rebuilt from its log"
+		             : "queue '%s': a restore was cut short: redone",
+		    name);
 		registry_delete(q);
 		q = NULL;
 	}

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/common.h"
@@ -284,6 +286,97 @@ START_TEST(test_recovery_rebuilds_the_heap)
 }
 END_TEST
 
+/* The site a forked child dies at. */
+static const char *die_site;
+
+/* Crash hook: SIGKILL at die_site. */
+static void
+die_hook(const char *site)
+{
+	if (strcmp(site, die_site) == 0)
+		raise(SIGKILL);
+}
+
+/*
+ * In a child: attach, then push n messages of len bytes (trim: purge and
+ * trim instead) and die at site. The parent checks the child got there.
+ */
+static void
+die_in_child(const char *site, int n, size_t len, int trim)
+{
+	static unsigned char buf[4000];
+	struct core_queue *c;
+	pid_t pid;
+	int ws, i;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (core_attach(seg, &c) != CQ_OK)
+			_exit(3);
+		die_site = site;
+		core_crash_hook = die_hook;
+		if (trim) {
+			core_purge(c, NULL);
+			core_trim(c, NULL);
+		}
+		for (i = 0; i < n; i++)
+			core_push(c, buf, len, 0, 0, NULL);
+		_exit(4); /* never reached the site */
+	}
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert_msg(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL,
+	    "child did not die at %s (status %d)", site, ws);
+}
+
+/* Push len bytes of fill(next id) to q. */
+static void
+push_seeded(size_t len)
+{
+	static unsigned char buf[4000];
+	uint64_t id;
+
+	fill(buf, len, stat_of(q).total_pushed + 1);
+	ck_assert_int_eq(core_push(q, buf, len, 0, 0, &id), CQ_OK);
+	ck_assert_uint_eq(id, stat_of(q).total_pushed);
+}
+
+START_TEST(test_crash_at_heap_sites_loses_nothing)
+{
+	unsigned char want[4000];
+	struct core_stat st;
+	uint64_t pages;
+	int i;
+
+	make(64, 4000, 0);
+	memset(want, 0, sizeof want);
+	for (i = 0; i < 3; i++)
+		push_seeded(100);
+	/* Killed with new pages backed but not yet marked: nothing pushed. */
+	die_in_child("heap.backed", 20, 4000, 0);
+	ck_assert_int_eq(core_check(q), CQ_OK);
+	st = stat_of(q);
+	ck_assert_uint_eq(st.length, 3);
+	ck_assert_uint_eq(st.bytes, 300);
+	push_seeded(4000);
+	ck_assert_uint_eq(stat_of(q).bytes, 4300);
+	/* Killed in a trim after the purge: the purge stands, the heap works. */
+	for (i = 0; i < 40; i++)
+		push_seeded(4000);
+	die_in_child("trim.before_remove", 0, 0, 1);
+	ck_assert_int_eq(core_check(q), CQ_OK);
+	st = stat_of(q);
+	ck_assert_uint_eq(st.length, 0);
+	ck_assert_uint_eq(st.bytes, 0);
+	for (i = 0; i < 40; i++)
+		push_seeded(4000);
+	for (i = 0; i < 40; i++)
+		ck_assert_uint_eq((uint64_t)pop_check(seed_id, want), 4000);
+	ck_assert_int_eq(core_trim(q, &pages), CQ_OK);
+	ck_assert_uint_gt(pages, 0);
+}
+END_TEST
+
 /* Layout 2's immutable part, as the fixed-slot releases wrote it. */
 struct old_imm {
 	uint64_t magic;
@@ -347,6 +440,7 @@ varsize_suite(void)
 	tcase_add_test(tc, test_memory_follows_what_is_held);
 	tcase_add_test(tc, test_recovery_rebuilds_the_heap);
 	tcase_add_test(tc, test_older_layout_is_refused_by_name);
+	tcase_add_test(tc, test_crash_at_heap_sites_loses_nothing);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	return s;

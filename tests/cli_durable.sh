@@ -152,6 +152,24 @@ reboot
 expect_rc 1 cli stat iv
 expect_out always stat_field al durable
 
+# A durable queue whose segment cannot be used (one of an older layout,
+# refused since layout 3; or a damaged one) comes back from its log.
+expect_rc 0 cli push al z1
+len=$(stat_field al length)
+kill "$dpid"
+wait "$dpid" 2>/dev/null
+dpid=
+for f in /dev/shm/conqueue-"$inst"/*; do
+	case "$f" in *.bell) continue ;; esac
+	printf '\002' | dd of="$f" bs=1 seek=8 conv=notrunc 2>/dev/null ||
+	    fail "cannot rewrite $f"
+done
+start_daemon
+expect_out "$len" stat_field al length
+expect_out false stat_field al quarantined
+grep -q "rebuilt from its log\|restored from its log" "$dir/daemon.log" ||
+    fail "no restore logged"
+
 # --state-dir wins over $STATE_DIRECTORY.
 kill "$dpid"
 wait "$dpid" 2>/dev/null
