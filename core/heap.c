@@ -22,11 +22,20 @@ heap_words(const struct core_queue *q)
 }
 
 /* Set (on) or clear bits [from, from + n) of m. */
-static void
+static inline void
 heap_bits(uint64_t *m, uint64_t from, uint64_t n, int on)
 {
 	uint64_t w, b, k, mask;
 
+	/* The common case: a record within one page's word. */
+	if ((b = from % 64) + n < 64) {
+		mask = ((UINT64_C(1) << n) - 1) << b;
+		if (on)
+			m[from / 64] |= mask;
+		else
+			m[from / 64] &= ~mask;
+		return;
+	}
 	while (n > 0) {
 		w = from / 64;
 		b = from % 64;
@@ -100,6 +109,25 @@ heap_find(struct core_queue *q, uint64_t from, uint64_t n)
 }
 
 /*
+ * The first run of n (< 64) free chunks inside word w: its first chunk,
+ * or UINT64_MAX. Bit i of r ends up set when bits i .. i + n - 1 of the
+ * word are all free (shift-and by doubling steps).
+ */
+static inline uint64_t
+heap_find_in_word(const struct core_queue *q, uint64_t w, uint64_t n)
+{
+	uint64_t r = ~q->map[w], k = 1, s;
+
+	while (k < n && r != 0) {
+		s = k < n - k ? k : n - k;
+		r &= r >> s;
+		k += s;
+	}
+	/* A run must not reach past bit 63 (the shifts brought in zeros). */
+	return r != 0 ? w * 64 + (uint64_t)__builtin_ctzll(r) : UINT64_MAX;
+}
+
+/*
  * Back the pages of chunks [c, c + n) with memory before anything is
  * written there, so a full tmpfs is CQ_LIMIT now, never a SIGBUS later.
  * A page whose back bit is set is backed (bits are set after the
@@ -111,6 +139,9 @@ heap_back(struct core_queue *q, uint64_t c, uint64_t n)
 	uint64_t p = c / QUEUE_PAGE_CHUNKS, last = (c + n - 1) / QUEUE_PAGE_CHUNKS,
 	         run;
 
+	/* The common case: one page, backed. */
+	if (p == last && (q->back[p / 64] & (UINT64_C(1) << (p % 64))))
+		return CQ_OK;
 	for (; p <= last; p += run) {
 		if (q->back[p / 64] & (UINT64_C(1) << (p % 64))) {
 			run = 1;
@@ -155,7 +186,9 @@ heap_alloc(struct core_queue *q, uint32_t s, uint32_t len)
 		return CQ_FULL;
 	}
 	hint = hdr->heap_hint;
-	c = heap_find(q, hint, n);
+	c = n < 64 ? heap_find_in_word(q, hint, n) : UINT64_MAX;
+	if (c == UINT64_MAX)
+		c = heap_find(q, hint, n);
 	if (c == UINT64_MAX && hint != 0)
 		c = heap_find(q, 0, n); /* a hint may only be too high */
 	if (c == UINT64_MAX) {
@@ -168,7 +201,7 @@ heap_alloc(struct core_queue *q, uint32_t s, uint32_t len)
 	hdr->bytes = bytes + len;
 	if (c / 64 == hint && q->map[hint] == ~UINT64_C(0))
 		hdr->heap_hint = hint + 1 < heap_words(q) ? hint + 1 : 0;
-	__atomic_store_n(&q->idx[s], c | n << 32, __ATOMIC_RELAXED);
+	__atomic_store_n(&q->idx[s], c | (uint64_t)len << 32, __ATOMIC_RELAXED);
 	return CQ_OK;
 }
 
@@ -186,26 +219,20 @@ heap_release(struct core_queue *q, uint64_t c, uint64_t n, uint64_t len)
 		hdr->heap_hint = c / 64;
 }
 
-/* Undo heap_alloc for a slot that was never published. */
-void
-heap_unalloc(struct core_queue *q, uint32_t s, uint32_t len)
-{
-	uint64_t r = __atomic_load_n(&q->idx[s], __ATOMIC_RELAXED);
-
-	heap_release(q, (uint32_t)r, r >> 32, len);
-}
-
-/* Slot s leaves for good: free its record. */
+/*
+ * Slot s leaves for good (or a heap_alloc for it is undone): free its
+ * record, as its idx entry describes it (a length the allocator wrote,
+ * never the record's own, which a flipped bit may have changed).
+ */
 void
 heap_free(struct core_queue *q, uint32_t s)
 {
 	uint64_t r = __atomic_load_n(&q->idx[s], __ATOMIC_RELAXED);
-	uint64_t n = r >> 32, len = queue_slot_at(q, s)->len;
+	uint32_t len = (uint32_t)(r >> 32);
 
-	/* A damaged length never takes more than the record held. */
-	if (n > 0 && len > n * QUEUE_CHUNK - sizeof(struct queue_slot))
-		len = n * QUEUE_CHUNK - sizeof(struct queue_slot);
-	heap_release(q, (uint32_t)r, n, len);
+	if (len > q->max_size)
+		return; /* not an entry the allocator wrote */
+	heap_release(q, (uint32_t)r, heap_rec_chunks(len), len);
 }
 
 /* Recovery starts from an empty heap. */
@@ -222,10 +249,10 @@ int
 heap_claim(struct core_queue *q, uint32_t s)
 {
 	uint64_t r = __atomic_load_n(&q->idx[s], __ATOMIC_RELAXED);
-	uint64_t c = (uint32_t)r, n = r >> 32;
 	uint32_t len = queue_slot_at(q, s)->len;
+	uint64_t c = (uint32_t)r, n = heap_rec_chunks(len);
 
-	if (n != heap_rec_chunks(len) || c >= q->heap_chunks ||
+	if ((uint32_t)(r >> 32) != len || c >= q->heap_chunks ||
 	    n > q->heap_chunks - c || heap_any(q->map, c, n))
 		return 0;
 	heap_bits(q->map, c, n, 1);

@@ -26,10 +26,10 @@ heap_rec_chunks(uint32_t len)
  */
 cq_status heap_alloc(struct core_queue *q, uint32_t s, uint32_t len);
 
-/* Undo a heap_alloc whose slot was never committed (lock held). */
-void heap_unalloc(struct core_queue *q, uint32_t s, uint32_t len);
-
-/* Slot s leaves the queue for good: its chunks and bytes (lock held). */
+/*
+ * Slot s leaves the queue for good, or the heap_alloc of a slot that was
+ * never committed is undone: its chunks and bytes (lock held).
+ */
 void heap_free(struct core_queue *q, uint32_t s);
 
 /* Recovery: forget every record (the bitmap, bytes and hint). */
@@ -37,8 +37,8 @@ void heap_reset(struct core_queue *q);
 
 /*
  * Recovery: claim the record of live slot s, whose checksum passed: 1 if
- * its idx entry names len's chunk count inside the heap and none of them
- * is claimed yet (then they are, and bytes counts it), else 0 (the caller
+ * its idx entry carries the record's length and names chunks inside the
+ * heap, none of them claimed yet (then they are, and bytes counts it), else 0 (the caller
  * drops the slot: two live slots never share a chunk).
  */
 int heap_claim(struct core_queue *q, uint32_t s);

@@ -12,7 +12,7 @@
  *   uint32_t ring[bands][capacity]      slot indices; band b live range is
  *                                       [head[b], tail[b]) modulo capacity
  *   uint64_t idx[capacity]              slot -> its record in the heap:
- *                                       first chunk | chunks << 32
+ *                                       first chunk | length << 32
  *   struct queue_inflight[capacity]     indexed BY SLOT; id 0 = free
  *   uint32_t free[capacity]             free slot stack (derived)
  *   uint64_t map[heap pages]            chunk bitmap, 1 = used (derived)

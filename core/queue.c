@@ -58,8 +58,7 @@ queue_alloc_n(struct core_queue *q, uint64_t top, const struct iovec *iov,
 			st = heap_alloc(q, s, (uint32_t)iov[i].iov_len);
 		if (st != CQ_OK) {
 			while (i-- > 0)
-				heap_unalloc(q, q->free[top - 1 - i],
-				    (uint32_t)iov[i].iov_len);
+				heap_free(q, q->free[top - 1 - i]);
 			return st;
 		}
 	}
