@@ -132,6 +132,19 @@ dsync_main(void *arg)
 	return NULL;
 }
 
+/*
+ * d's sync failed: nothing written to it is trusted any more. The next
+ * flush rewrites it whole; fail_sig remembers the state that failed.
+ */
+static void
+dsync_failed(struct durable *d)
+{
+	d->broken = 1;
+	d->failed = 1;
+	if (d->q != NULL && d->q->core != NULL)
+		d->fail_sig = dflush_sig(d->q->core);
+}
+
 /* The loop: the running sync ended. */
 static void
 dsync_end(void)
@@ -150,10 +163,7 @@ dsync_end(void)
 			continue;
 		}
 		failed = 1;
-		d->broken = 1; /* rewritten whole by the next flush */
-		d->failed = 1;
-		if (d->q != NULL && d->q->core != NULL)
-			d->fail_sig = dflush_sig(d->q->core);
+		dsync_failed(d);
 		log_error("queue '%s': durable log %s: fdatasync: %s",
 		    d->attr.name, d->file, strerror(dsync_errs[i]));
 	}
@@ -248,9 +258,7 @@ dsync_inline(void)
 			continue;
 		}
 		failed = 1;
-		d->broken = d->failed = 1;
-		if (d->q != NULL && d->q->core != NULL)
-			d->fail_sig = dflush_sig(d->q->core);
+		dsync_failed(d);
 	}
 	dsync_npend = 0;
 	dsync_gen_synced = dsync_gen_next++;
@@ -352,7 +360,7 @@ dsync_stop(void)
 {
 	dsync_drain();
 	if (!dsync_started)
-		return;
+		goto out; /* no thread (it could not start): only the lists */
 	pthread_mutex_lock(&dsync_mu);
 	dsync_quit = 1;
 	pthread_cond_signal(&dsync_cv);
@@ -364,6 +372,7 @@ dsync_stop(void)
 	close(dsync_pipe[1]);
 	dsync_pipe[0] = dsync_pipe[1] = -1;
 	dsync_started = 0;
+out:
 	free(dsync_pend);
 	free(dsync_req);
 	free(dsync_fds);
