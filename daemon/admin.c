@@ -113,6 +113,7 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	a.dedup_window_ms =
 	    qa && qa->has_dedup_window_ms ? qa->dedup_window_ms : 0;
 	a.ttl_ms = qa && qa->has_ttl_ms ? qa->ttl_ms : 0;
+	a.max_bytes = qa && qa->has_max_bytes ? qa->max_bytes : 0;
 	a.uid = p->uid;
 	a.gid = p->gid;
 	policy = qa && qa->has_durable ? qa->durable : CQ_DURABLE_NONE;
@@ -136,6 +137,19 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	if (a.max_size < 1 || a.max_size > cfg.max_message) {
 		reply_f(p, id, CQ_INVALID, "max_size must be 1..%u",
 		    cfg.max_message);
+		return;
+	}
+	_Static_assert(CORE_MAX_BYTES_MAX == CQ_MAX_BYTES_MAX &&
+	                   CORE_MAX_BYTES_DEFAULT == CQ_MAX_BYTES_DEFAULT,
+	    "the public max_bytes bounds are the core's");
+	/* 0: the core's default; the core lowers a larger one to what
+	 * capacity messages of max_size can hold. */
+	if (a.max_bytes != 0 &&
+	    (a.max_bytes < a.max_size || a.max_bytes > CORE_MAX_BYTES_MAX)) {
+		reply_f(p, id, CQ_INVALID,
+		    "max_bytes must be 0 (the default) or max_size (%u) to "
+		    "%llu",
+		    a.max_size, (unsigned long long)CORE_MAX_BYTES_MAX);
 		return;
 	}
 	if (a.dedup_window_ms > CQ_DEDUP_WINDOW_MAX) {
