@@ -12,6 +12,8 @@
 #define DLOG_VERSION 1
 #define DLOG_CRC_AT  (DLOG_HDR_SIZE - 4)
 
+/* Logs made before max_bytes was appended are read too (dlog_attr). */
+_Static_assert(DLOG_ATTR_SIZE_1 == 136, "the first header's attributes");
 _Static_assert(16 + sizeof(struct dlog_attr) <= DLOG_CRC_AT,
     "dlog_attr outgrew the header");
 
