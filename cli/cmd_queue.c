@@ -131,9 +131,9 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 		return rv;
 	/* At least one message of max_size fits; checked here so that a
 	 * bad bound is a usage error like the other values. */
-	if (opts[12].set && (rv = cli_size(x, "max-bytes", opts[12].arg,
-	                         attr.max_size, CQ_MAX_BYTES_MAX,
-	                         &max_bytes)) != 0)
+	if (opts[12].set &&
+	    (rv = cli_size(x, "max-bytes", opts[12].arg, attr.max_size,
+	         CQ_MAX_BYTES_MAX, &max_bytes)) != 0)
 		return rv;
 	if (!cq_name_valid(name, strlen(name)))
 		return cli_usage_error(x, "invalid queue name '%s'", name);

@@ -25,6 +25,11 @@
 #define ADMIN_DEFAULT_MAX_SIZE 65536
 #define ADMIN_DEFAULT_MODE     0600
 
+/* The library checks max_bytes against the same bounds as the core. */
+_Static_assert(CORE_MAX_BYTES_MAX == CQ_MAX_BYTES_MAX &&
+                   CORE_MAX_BYTES_DEFAULT == CQ_MAX_BYTES_DEFAULT,
+    "the public max_bytes bounds are the core's");
+
 uint64_t admin_total_ops;
 uint32_t admin_connections;
 uint64_t admin_start_ns;
@@ -139,9 +144,6 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 		    cfg.max_message);
 		return;
 	}
-	_Static_assert(CORE_MAX_BYTES_MAX == CQ_MAX_BYTES_MAX &&
-	                   CORE_MAX_BYTES_DEFAULT == CQ_MAX_BYTES_DEFAULT,
-	    "the public max_bytes bounds are the core's");
 	/* 0: the core's default; the core lowers a larger one to what
 	 * capacity messages of max_size can hold. */
 	if (a.max_bytes != 0 &&

@@ -156,8 +156,8 @@ typedef struct cq_queue_stat {
 	uint32_t sync_ms; /* CQ_DURABLE_INTERVAL: the sync period */
 	uint64_t log_bytes; /* the durable log's size on disk */
 	uint64_t log_syncs; /* its fdatasyncs since the daemon started */
-	uint64_t bytes;          /* payload bytes held: queued, in flight, delayed */
-	uint64_t max_bytes;      /* the bound on bytes in force */
+	uint64_t bytes;     /* payload bytes held: queued, in flight, delayed */
+	uint64_t max_bytes; /* the bound on bytes in force */
 	uint64_t resident_bytes; /* the queue's storage backed by memory now */
 } cq_queue_stat;
 
@@ -280,8 +280,7 @@ CQ_EXPORT cq_status cq_create_bounded(cq_client *c, const char *name,
  */
 CQ_EXPORT cq_status cq_create_full(cq_client *c, const char *name,
     const cq_queue_attr *attr, unsigned flags, uint64_t window_ms,
-    uint64_t ttl_ms, cq_durable policy, uint32_t sync_ms,
-    uint64_t max_bytes);
+    uint64_t ttl_ms, cq_durable policy, uint32_t sync_ms, uint64_t max_bytes);
 
 /* cq_delete: close queue name (waking every waiter), then remove it. */
 CQ_EXPORT cq_status cq_delete(cq_client *c, const char *name);
