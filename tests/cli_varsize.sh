@@ -152,10 +152,14 @@ cli pop mem --count 100 >/dev/null || fail "pop mem"
 expect_field mem length 0
 expect_field mem bytes 0
 i=0
-while [ "$(stat_field mem resident_bytes)" -gt 65536 ]; do
+while :; do
+	res=$(stat_field mem resident_bytes)
+	case $res in
+	'' | *[!0-9]*) fail "stat mem: resident_bytes '$res'" ;;
+	esac
+	[ "$res" -gt 65536 ] || break
 	i=$((i + 1))
-	[ "$i" -le 3000 ] ||
-	    fail "resident_bytes still $(stat_field mem resident_bytes) 30 s after draining"
+	[ "$i" -le 3000 ] || fail "resident_bytes still $res 30 s after draining"
 	sleep 0.01
 done
 
