@@ -144,8 +144,7 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 		    cfg.max_message);
 		return;
 	}
-	/* 0: the core's default; the core lowers a larger one to what
-	 * capacity messages of max_size can hold. */
+	/* 0: the core's default. */
 	if (a.max_bytes != 0 &&
 	    (a.max_bytes < a.max_size || a.max_bytes > CORE_MAX_BYTES_MAX)) {
 		reply_f(p, id, CQ_INVALID,
@@ -154,6 +153,10 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 		    a.max_size, (unsigned long long)CORE_MAX_BYTES_MAX);
 		return;
 	}
+	/* More than capacity messages of max_size can never be held: the
+	 * quota would be charged for bytes no push can use. */
+	if (a.max_bytes > (uint64_t)a.capacity * a.max_size)
+		a.max_bytes = (uint64_t)a.capacity * a.max_size;
 	if (a.dedup_window_ms > CQ_DEDUP_WINDOW_MAX) {
 		reply_f(p, id, CQ_INVALID, "dedup_window_ms must be 0..%u",
 		    CQ_DEDUP_WINDOW_MAX);
