@@ -1,4 +1,4 @@
-/* check_varsize.c - cq_create_bounded and cq_create_full (issue 17): the
+/* check_bounded.c - cq_create_bounded and cq_create_full (issue 17): the
  * bound the library sends and refuses, stat's bytes, max_bytes and
  * resident_bytes on a socket and a direct handle, a try-push past the
  * bound answered CQ_FULL changing nothing. */
@@ -142,9 +142,9 @@ START_TEST(test_bounded_full_by_bytes)
 END_TEST
 
 static Suite *
-varsize_suite(void)
+bounded_suite(void)
 {
-	Suite *s = suite_create("varsize");
+	Suite *s = suite_create("bounded");
 	TCase *tc = tcase_create("bounded");
 
 	tcase_add_checked_fixture(tc, tc_setup, tc_cleanup);
@@ -159,5 +159,5 @@ varsize_suite(void)
 int
 main(void)
 {
-	return tu_run(varsize_suite(), "varsize");
+	return tu_run(bounded_suite(), "bounded");
 }
