@@ -234,6 +234,14 @@ int cqt_info(struct cq_daemon_info *info);
 /* The durability cqt_prepare gives its queues (an enum cq_durable). */
 extern int cqt_durable;
 extern uint64_t cqt_last_syncs; /* log fdatasyncs of the last run */
+/*
+ * The max_bytes that lets a queue of attr hold capacity messages of
+ * max_size, as the fixed-slot layout's did (issue 17): the throughput
+ * workloads keep their queues as deep as before, so the comparison with
+ * that layout is like with like. The memory figures use the default.
+ */
+struct cq_queue_attr;
+uint64_t cqt_slot_bytes(const struct cq_queue_attr *attr);
 
 /* durable.c: durable queues against plain ones (issue 15). */
 int durable_run(const struct bench_cfg *cfg, const char *state_dir);

@@ -64,6 +64,15 @@ cqt_info(struct cq_daemon_info *info)
 	                                                                : -1;
 }
 
+/* The max_bytes of a queue as deep as the fixed-slot layout's (bench.h). */
+uint64_t
+cqt_slot_bytes(const struct cq_queue_attr *attr)
+{
+	uint64_t b = (uint64_t)attr->capacity * attr->max_size;
+
+	return b < CQ_MAX_BYTES_MAX ? b : CQ_MAX_BYTES_MAX;
+}
+
 /* Create the queue(s) of a run: capacity 1024, max size = message size. */
 static int
 cqt_prepare(struct run *r, char *err, size_t errlen)
@@ -87,8 +96,8 @@ cqt_prepare(struct run *r, char *err, size_t errlen)
 	for (i = 0; i < c->nq; i++) {
 		snprintf(c->name[i], sizeof c->name[i], "bench.%ld.%u.%d",
 		    (long)getpid(), cqt_seq, i);
-		st = cq_create_durable(cqt_parent, c->name[i], &attr, 0, 0, 0,
-		    (cq_durable)cqt_durable, 0);
+		st = cq_create_full(cqt_parent, c->name[i], &attr, 0, 0, 0,
+		    (cq_durable)cqt_durable, 0, cqt_slot_bytes(&attr));
 		if (st != CQ_OK) {
 			snprintf(err, errlen, "create %s: %s (%s)", c->name[i],
 			    cq_strstatus(st), cq_client_error(cqt_parent));

@@ -41,7 +41,10 @@ mem_resident(const struct bdaemon *d)
 	return sum;
 }
 
-/* Create a queue with the defaults (a zeroed cq_queue_attr). */
+/*
+ * Create a queue with the defaults (a zeroed cq_queue_attr, no max_bytes:
+ * the 512 KiB default bound is what a queue costs by default).
+ */
 static cq_status
 mem_create(cq_client *cl, const char *name)
 {

@@ -245,7 +245,8 @@ pairs_profile(const struct bench_cfg *cfg)
 	attr.max_size = PAIRS_SIZE;
 	attr.mode = 0600;
 	snprintf(qname, sizeof qname, "bench.pairs.%ld", (long)getpid());
-	if ((st = cq_create(cl, qname, &attr)) != CQ_OK) {
+	if ((st = cq_create_bounded(
+	         cl, qname, &attr, 0, cqt_slot_bytes(&attr))) != CQ_OK) {
 		printf("instr direct FAILED: create: %s\n", cq_strstatus(st));
 		failed = 1;
 		goto out;

@@ -125,7 +125,8 @@ scale_queue(struct scale *s, const char *name, uint32_t capacity)
 	attr.capacity = capacity;
 	attr.max_size = 64;
 	attr.mode = 0600;
-	if ((st = cq_create(s->cl, name, &attr)) != CQ_OK ||
+	if ((st = cq_create_bounded(
+	         s->cl, name, &attr, 0, cqt_slot_bytes(&attr))) != CQ_OK ||
 	    (st = cq_open(s->cl, name, &q)) != CQ_OK) {
 		fprintf(stderr, "scale: create %s: %s (%s)\n", name,
 		    cq_strstatus(st), cq_client_error(s->cl));

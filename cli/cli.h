@@ -53,6 +53,8 @@ int cli_parse(struct cli_ctx *x, const struct cli_cmd *cmd, int argc,
     int *noperands);
 int cli_int(struct cli_ctx *x, const char *what, const char *s, int64_t min,
     int64_t max, int base, int64_t *out);
+int cli_size(struct cli_ctx *x, const char *what, const char *s, uint64_t min,
+    uint64_t max, uint64_t *out);
 int cli_usage_error(struct cli_ctx *x, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int cli_exit_status(cq_status st);

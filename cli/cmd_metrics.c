@@ -17,6 +17,9 @@ cmd_metrics_queue(struct metrics_queue *m, const cq_queue_stat *st)
 	m->in_flight = st->in_flight;
 	m->delayed = st->delayed;
 	m->capacity = st->capacity;
+	m->bytes = st->bytes;
+	m->max_bytes = st->max_bytes;
+	m->resident_bytes = st->resident_bytes;
 	m->waiting_poppers = st->waiting_poppers;
 	m->waiting_pushers = st->waiting_pushers;
 	m->pushed = st->total_pushed;
@@ -112,8 +115,9 @@ const struct cli_cmd cli_cmd_metrics = {"metrics", cmd_metrics,
     "usage: conqueue-cli metrics [NAME...]\n"
     "Print the daemon's figures and those of every queue you may read\n"
     "(or of each NAME) in the OpenMetrics text format, \"# EOF\" last:\n"
-    "depth, in flight, delayed, capacity, waiters, pushed/popped/\n"
-    "dead-lettered totals, oldest age; connections, queues, requests,\n"
+    "depth, in flight, delayed, capacity, bytes held, max bytes,\n"
+    "resident bytes, waiters, pushed/popped/dead-lettered totals,\n"
+    "oldest age; connections, queues, requests,\n"
     "storage and resident memory. Nothing is printed unless every\n"
     "figure was read. For node_exporter's textfile collector:\n"
     "  conqueue-cli metrics >DIR/conqueue.prom.$$ &&\n"

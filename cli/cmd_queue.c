@@ -45,7 +45,7 @@ cli_durable(struct cli_ctx *x, const char *s, cq_durable *policy,
 /*
  * create NAME [--capacity N] [--max-size B] [--priorities N] [--mode O]
  * [--exist-ok] [--max-deliveries N] [--serial] [--lease MS] [--no-direct]
- * [--dedup-window MS] [--ttl MS] [--durable[=POLICY]].
+ * [--dedup-window MS] [--ttl MS] [--durable[=POLICY]] [--max-bytes B].
  */
 static int
 cmd_create(struct cli_ctx *x, int argc, char **argv)
@@ -63,10 +63,12 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	    {"--dedup-window", NULL, 1, 0, NULL},
 	    {"--ttl", NULL, 1, 0, NULL},
 	    {"--durable", NULL, 2, 0, NULL},
+	    {"--max-bytes", NULL, 1, 0, NULL},
 	    {NULL, NULL, 0, 0, NULL},
 	};
 	cq_durable policy = CQ_DURABLE_NONE;
 	uint32_t sync_ms = 0;
+	uint64_t max_bytes = 0;
 	cq_queue_attr attr;
 	int64_t window = 0, ttl = 0;
 	char *name;
@@ -127,13 +129,19 @@ cmd_create(struct cli_ctx *x, int argc, char **argv)
 	if (opts[11].set &&
 	    (rv = cli_durable(x, opts[11].arg, &policy, &sync_ms)) != 0)
 		return rv;
+	/* At least one message of max_size fits; checked here so that a
+	 * bad bound is a usage error like the other values. */
+	if (opts[12].set &&
+	    (rv = cli_size(x, "max-bytes", opts[12].arg, attr.max_size,
+	         CQ_MAX_BYTES_MAX, &max_bytes)) != 0)
+		return rv;
 	if (!cq_name_valid(name, strlen(name)))
 		return cli_usage_error(x, "invalid queue name '%s'", name);
 	if ((rv = cli_connect(x)) != 0)
 		return rv;
-	st = cq_create_durable(x->c, name, &attr,
+	st = cq_create_full(x->c, name, &attr,
 	    opts[8].set ? CQ_CREATE_NO_DIRECT : 0, (uint64_t)window,
-	    (uint64_t)ttl, policy, sync_ms);
+	    (uint64_t)ttl, policy, sync_ms, max_bytes);
 	/* Mode 0 in the attributes means "the default": a queue nobody but
 	 * an admin may use is made by a chmod right after. */
 	if (st == CQ_OK && opts[3].set && attr.mode == 0)
@@ -361,7 +369,11 @@ cmd_list_row(const cq_queue_stat *st)
 		snprintf(owner, sizeof owner, "%s", pw->pw_name);
 	else
 		snprintf(owner, sizeof owner, "%lu", (unsigned long)st->uid);
-	cmd_list_size(mem, sizeof mem, (uint64_t)st->capacity * st->max_size);
+	/* What the queue holds in memory now; a daemon before max_bytes
+	 * reserved every slot. */
+	cmd_list_size(mem, sizeof mem,
+	    st->max_bytes != 0 ? st->resident_bytes
+	                       : (uint64_t)st->capacity * st->max_size);
 	snprintf(waiters, sizeof waiters, "%u/%u", st->waiting_poppers,
 	    st->waiting_pushers);
 	printf("%-20s %8llu %8u %9llu %9s %04o %-10s %7s%s%s%s", st->name,
@@ -433,6 +445,7 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "[--lease MS]\n"
     "                           [--no-direct] [--dedup-window MS]\n"
     "                           [--ttl MS] [--durable[=POLICY]]\n"
+    "                           [--max-bytes BYTES]\n"
     "Create queue NAME (1-64 bytes of [A-Za-z0-9._-], not starting "
     "with '.').\n"
     "  --capacity N         most messages (default 1024)\n"
@@ -461,7 +474,12 @@ const struct cli_cmd cli_cmd_create = {"create", cmd_create,
     "                       always (a push or pop returns once synced),\n"
     "                       interval[=MS] (the default; at most MS ms,\n"
     "                       default 1000, lost on a power cut) or never\n"
-    "                       (written, never synced)\n"};
+    "                       (written, never synced)\n"
+    "  --max-bytes BYTES    most payload bytes held, queued, in flight\n"
+    "                       and delayed (K, M, G: KiB, MiB, GiB; from\n"
+    "                       --max-size to 64G; default 512K, at least\n"
+    "                       --max-size); a push past it finds the queue\n"
+    "                       full\n"};
 
 const struct cli_cmd cli_cmd_delete = {"delete", cmd_delete,
     "usage: conqueue-cli delete NAME\n"

@@ -152,6 +152,46 @@ cli_int(struct cli_ctx *x, const char *what, const char *s, int64_t min,
 	return 0;
 }
 
+/*
+ * Parse a byte count in [min, max]: digits, then optionally K, M or G
+ * (KiB, MiB, GiB: powers of 1024; "KiB" and "k" are read too). 0 or an
+ * exit status.
+ */
+int
+cli_size(struct cli_ctx *x, const char *what, const char *s, uint64_t min,
+    uint64_t max, uint64_t *out)
+{
+	static const char units[] = "KMG";
+	const char *u;
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (s[0] < '0' || s[0] > '9') /* strtoull takes space and signs */
+		goto bad;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		goto bad;
+	if (*end != '\0') {
+		u = strchr(units, end[0] == 'k' ? 'K' : end[0]);
+		if (u == NULL || (end[1] != '\0' && strcmp(end + 1, "iB") != 0))
+			goto bad;
+		shift = 10 * (unsigned)(u - units + 1);
+		if (v > (UINT64_MAX >> shift))
+			goto bad;
+		v <<= shift;
+	}
+	if (v < min || v > max)
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	return cli_usage_error(x,
+	    "bad %s '%s': must be %llu to %llu bytes (K, M, G: KiB, MiB, GiB)",
+	    what, s, (unsigned long long)min, (unsigned long long)max);
+}
+
 /* The exit status for a library status. */
 int
 cli_exit_status(cq_status st)
@@ -408,7 +448,11 @@ cli_stat_print(struct cli_ctx *x, const cq_queue_stat *st, int indent)
 		CLI_FIELD("durable", "%s", cli_durable_name(st->durable), 0);
 	CLI_FIELD("sync_ms", "%u", st->sync_ms, 0);
 	CLI_FIELD("log_bytes", "%llu", (unsigned long long)st->log_bytes, 0);
-	CLI_FIELD("log_syncs", "%llu", (unsigned long long)st->log_syncs, 1);
+	CLI_FIELD("log_syncs", "%llu", (unsigned long long)st->log_syncs, 0);
+	CLI_FIELD("bytes", "%llu", (unsigned long long)st->bytes, 0);
+	CLI_FIELD("max_bytes", "%llu", (unsigned long long)st->max_bytes, 0);
+	CLI_FIELD("resident_bytes", "%llu",
+	    (unsigned long long)st->resident_bytes, 1);
 #undef CLI_FIELD
 	if (x->json)
 		printf("%s}", indent ? "  " : "");

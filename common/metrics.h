@@ -17,6 +17,9 @@ struct metrics_queue {
 	uint64_t in_flight;       /* popped/reserved, not yet confirmed */
 	uint64_t delayed;         /* delayed pushes not yet due */
 	uint64_t capacity;
+	uint64_t bytes;           /* payload bytes held, in flight included */
+	uint64_t max_bytes;       /* the bound on bytes */
+	uint64_t resident_bytes;  /* the queue's storage in memory now */
 	uint32_t waiting_poppers; /* parked pops, direct and socket */
 	uint32_t waiting_pushers; /* parked pushes, direct and socket */
 	uint64_t pushed;          /* totals since create */

@@ -25,6 +25,11 @@
 #define ADMIN_DEFAULT_MAX_SIZE 65536
 #define ADMIN_DEFAULT_MODE     0600
 
+/* The library checks max_bytes against the same bounds as the core. */
+_Static_assert(CORE_MAX_BYTES_MAX == CQ_MAX_BYTES_MAX &&
+                   CORE_MAX_BYTES_DEFAULT == CQ_MAX_BYTES_DEFAULT,
+    "the public max_bytes bounds are the core's");
+
 uint64_t admin_total_ops;
 uint32_t admin_connections;
 uint64_t admin_start_ns;
@@ -113,6 +118,7 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 	a.dedup_window_ms =
 	    qa && qa->has_dedup_window_ms ? qa->dedup_window_ms : 0;
 	a.ttl_ms = qa && qa->has_ttl_ms ? qa->ttl_ms : 0;
+	a.max_bytes = qa && qa->has_max_bytes ? qa->max_bytes : 0;
 	a.uid = p->uid;
 	a.gid = p->gid;
 	policy = qa && qa->has_durable ? qa->durable : CQ_DURABLE_NONE;
@@ -138,6 +144,19 @@ admin_create(struct peer *p, uint64_t id, const Conqueue__Create *m)
 		    cfg.max_message);
 		return;
 	}
+	/* 0: the core's default. */
+	if (a.max_bytes != 0 &&
+	    (a.max_bytes < a.max_size || a.max_bytes > CORE_MAX_BYTES_MAX)) {
+		reply_f(p, id, CQ_INVALID,
+		    "max_bytes must be 0 (the default) or max_size (%u) to "
+		    "%llu",
+		    a.max_size, (unsigned long long)CORE_MAX_BYTES_MAX);
+		return;
+	}
+	/* More than capacity messages of max_size can never be held: the
+	 * quota would be charged for bytes no push can use. */
+	if (a.max_bytes > (uint64_t)a.capacity * a.max_size)
+		a.max_bytes = (uint64_t)a.capacity * a.max_size;
 	if (a.dedup_window_ms > CQ_DEDUP_WINDOW_MAX) {
 		reply_f(p, id, CQ_INVALID, "dedup_window_ms must be 0..%u",
 		    CQ_DEDUP_WINDOW_MAX);

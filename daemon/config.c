@@ -69,7 +69,7 @@ config_defaults(struct config *c)
 	c->max_connections = 1024;
 	c->max_connections_per_uid = 256;
 	c->max_queues = 4096;
-	c->max_queues_per_uid = 1024;
+	c->max_queues_per_uid = 4096; /* a queue costs what it holds */
 	c->max_storage_per_uid = 1073741824ull;
 	c->max_pending_per_conn = 4096;
 	c->max_batch = 1024;

@@ -12,6 +12,8 @@
 #define DLOG_VERSION 1
 #define DLOG_CRC_AT  (DLOG_HDR_SIZE - 4)
 
+/* Logs made before max_bytes was appended are read too (dlog_attr). */
+_Static_assert(DLOG_ATTR_SIZE_1 == 136, "the first header's attributes");
 _Static_assert(16 + sizeof(struct dlog_attr) <= DLOG_CRC_AT,
     "dlog_attr outgrew the header");
 
@@ -40,13 +42,23 @@ dlog_header_parse(const unsigned char *buf, struct dlog_attr *attr)
 	memcpy(&sz, buf + 12, 4);
 	memcpy(&crc, buf + DLOG_CRC_AT, 4);
 	if (memcmp(buf, DLOG_MAGIC, 8) != 0 || v != DLOG_VERSION ||
-	    sz != sizeof *attr || crc != crc32c(0, buf, DLOG_CRC_AT))
+	    (sz != sizeof *attr && sz != DLOG_ATTR_SIZE_1) ||
+	    crc != crc32c(0, buf, DLOG_CRC_AT))
 		return -1;
-	memcpy(attr, buf + 16, sizeof *attr);
+	memset(attr, 0, sizeof *attr);
+	memcpy(attr, buf + 16, sz);
 	attr->name[CQ_NAME_MAX] = '\0';
+	if (sz == DLOG_ATTR_SIZE_1) {
+		/* Made by a daemon of the fixed-slot layout. */
+		attr->max_bytes = (uint64_t)attr->capacity * attr->max_size;
+		if (attr->max_bytes > CQ_MAX_BYTES_MAX)
+			attr->max_bytes = CQ_MAX_BYTES_MAX;
+	}
 	if (!cq_name_valid(attr->name, strlen(attr->name)) ||
 	    attr->capacity == 0 || attr->max_size == 0 || attr->bands == 0 ||
-	    attr->bands > CQ_BANDS_MAX || attr->policy > CQ_DURABLE_NEVER)
+	    attr->bands > CQ_BANDS_MAX || attr->policy > CQ_DURABLE_NEVER ||
+	    attr->max_bytes > CQ_MAX_BYTES_MAX ||
+	    (attr->max_bytes != 0 && attr->max_bytes < attr->max_size))
 		return -1;
 	return 0;
 }

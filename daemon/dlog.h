@@ -51,6 +51,12 @@ struct dlog_attr {
 	uint64_t ttl_ms, dedup_window_ms;
 	uint32_t policy; /* cq_durable */
 	uint32_t sync_ms;
+	/*
+	 * As create gave it (0: the default). Appended: a header of a log
+	 * made before it is shorter and reads as capacity * max_size (what
+	 * that queue could hold), so its messages fit when restored.
+	 */
+	uint64_t max_bytes;
 };
 
 /* A record as written (native byte order: the log never leaves the host). */
@@ -68,6 +74,8 @@ struct dlog_rec {
 	uint64_t aux;
 };
 _Static_assert(sizeof(struct dlog_rec) == DLOG_REC_SIZE, "dlog_rec size");
+/* The header's attributes before max_bytes was appended. */
+#define DLOG_ATTR_SIZE_1 offsetof(struct dlog_attr, max_bytes)
 
 /* A growable write buffer of whole records. */
 struct dlog_buf {

@@ -198,6 +198,7 @@ durable_attr(struct dlog_attr *da, const struct core_attr *a,
 	da->no_direct = a->no_direct;
 	da->ttl_ms = a->ttl_ms;
 	da->dedup_window_ms = a->dedup_window_ms;
+	da->max_bytes = a->max_bytes;
 	da->policy = policy;
 	da->sync_ms = policy == CQ_DURABLE_INTERVAL ? sync_ms : 0;
 }

@@ -107,6 +107,7 @@ durable_start_attr(struct core_attr *a, const struct dlog_attr *da)
 	a->no_direct = da->no_direct;
 	a->ttl_ms = da->ttl_ms;
 	a->dedup_window_ms = da->dedup_window_ms;
+	a->max_bytes = da->max_bytes;
 }
 
 /* Bring back the durable queue of log file f (see durable_start.h). */

@@ -121,6 +121,9 @@ reply_fill_stat(struct rqueue *q, Conqueue__QueueStat *s)
 	if (st.attr.ttl_ms != 0)
 		SET(ttl_ms, st.attr.ttl_ms);
 	SET(expired, st.expired);
+	SET(bytes, st.bytes);
+	SET(max_bytes, st.attr.max_bytes);
+	SET(resident_bytes, st.resident);
 	now = time_real_ns();
 	SET(oldest_age_ms,
 	    st.oldest_enqueued_ns != 0 && now > st.oldest_enqueued_ns
@@ -164,6 +167,8 @@ reply_fill_attr(struct rqueue *q, Conqueue__QueueStat *s)
 	s->gid = a->gid;
 	s->has_serial = 1;
 	s->serial = a->serial != 0;
+	s->has_max_bytes = 1;
+	s->max_bytes = a->max_bytes;
 }
 
 /*

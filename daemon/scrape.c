@@ -198,6 +198,9 @@ scrape_write(FILE *f)
 		mq[n].in_flight = s.in_flight;
 		mq[n].delayed = s.delayed;
 		mq[n].capacity = s.capacity;
+		mq[n].bytes = s.bytes;
+		mq[n].max_bytes = s.max_bytes;
+		mq[n].resident_bytes = s.resident_bytes;
 		mq[n].waiting_poppers = s.waiting_poppers;
 		mq[n].waiting_pushers = s.waiting_pushers;
 		mq[n].pushed = s.total_pushed;

@@ -121,6 +121,9 @@ admin_stat_from_wire(cq_queue_stat *st, const Conqueue__QueueStat *w)
 	st->sync_ms = w->sync_ms;
 	st->log_bytes = w->log_bytes;
 	st->log_syncs = w->log_syncs;
+	st->bytes = w->bytes;
+	st->max_bytes = w->max_bytes;
+	st->resident_bytes = w->resident_bytes;
 }
 
 /* STAT name over the socket into *st (zeroed by the caller). */

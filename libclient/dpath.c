@@ -513,6 +513,9 @@ dpath_stat(cq_queue *q, cq_queue_stat *st)
 	st->delayed = ds.core.delayed;
 	st->ttl_ms = a->ttl_ms;
 	st->expired = ds.core.expired;
+	st->bytes = ds.core.bytes;
+	st->max_bytes = a->max_bytes;
+	st->resident_bytes = ds.core.resident;
 	now = time_real_ns();
 	st->oldest_age_ms =
 	    ds.core.oldest_enqueued_ns != 0 && now > ds.core.oldest_enqueued_ns

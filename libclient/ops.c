@@ -145,6 +145,28 @@ cq_create_durable(cq_client *c, const char *name, const cq_queue_attr *attr,
     unsigned flags, uint64_t window_ms, uint64_t ttl_ms, cq_durable policy,
     uint32_t sync_ms)
 {
+	return cq_create_full(
+	    c, name, attr, flags, window_ms, ttl_ms, policy, sync_ms, 0);
+}
+
+/* cq_create_bounded: cq_create_flags with a bound on the bytes held. */
+cq_status
+cq_create_bounded(cq_client *c, const char *name, const cq_queue_attr *attr,
+    unsigned flags, uint64_t max_bytes)
+{
+	return cq_create_full(
+	    c, name, attr, flags, 0, 0, CQ_DURABLE_NONE, 0, max_bytes);
+}
+
+/*
+ * cq_create_full: every create option at once. The daemon checks
+ * max_bytes against max_size (its default too, when attr leaves it 0).
+ */
+cq_status
+cq_create_full(cq_client *c, const char *name, const cq_queue_attr *attr,
+    unsigned flags, uint64_t window_ms, uint64_t ttl_ms, cq_durable policy,
+    uint32_t sync_ms, uint64_t max_bytes)
+{
 	Conqueue__Request req = CONQUEUE__REQUEST__INIT;
 	Conqueue__Create cr = CONQUEUE__CREATE__INIT;
 	Conqueue__QueueAttr qa = CONQUEUE__QUEUE_ATTR__INIT;
@@ -154,7 +176,9 @@ cq_create_durable(cq_client *c, const char *name, const cq_queue_attr *attr,
 	    window_ms > CQ_DEDUP_WINDOW_MAX || ttl_ms > CQ_TTL_MAX ||
 	    (unsigned)policy > 3 ||
 	    (policy != CQ_DURABLE_INTERVAL && sync_ms != 0) ||
-	    sync_ms > CQ_DURABLE_SYNC_MS_MAX)
+	    sync_ms > CQ_DURABLE_SYNC_MS_MAX || max_bytes > CQ_MAX_BYTES_MAX ||
+	    (max_bytes != 0 && attr != NULL && attr->max_size != 0 &&
+	        max_bytes < attr->max_size))
 		return CQ_INVALID;
 	if ((st = ops_check_name(c, name)) != CQ_OK)
 		return st;
@@ -199,6 +223,11 @@ cq_create_durable(cq_client *c, const char *name, const cq_queue_attr *attr,
 		qa.durable = (uint32_t)policy;
 		qa.has_sync_ms = sync_ms != 0;
 		qa.sync_ms = sync_ms;
+	}
+	if (max_bytes != 0) {
+		cr.attr = &qa;
+		qa.has_max_bytes = 1;
+		qa.max_bytes = max_bytes;
 	}
 	return ops_call(c, &req, -1, OP_PLAIN, NULL, NULL);
 }

@@ -99,7 +99,8 @@ become(const struct who *w)
 /*
  * In a child: run op on queue name; the cq_status, 100+ on setup errors.
  * CREATE: mode a, max_deliveries b; CREATE_BIG: mode a, capacity b of
- * 64 KiB messages (256: about 16.8 MB of storage, 64: about 4.2 MB).
+ * 64 KiB messages and max_bytes for all of them (256: about 16.8 MB of
+ * storage charged, 64: about 4.2 MB).
  * DEAD_LETTER: push, reserve and release one message (at max_deliveries 1 it
  * goes to NAME.dlq).
  */
@@ -121,7 +122,9 @@ child_op(enum chop op, const char *name, int64_t a, int64_t b)
 		attr.max_size = op == OP_CREATE ? 64 : 65536;
 		attr.mode = (uint32_t)a;
 		attr.max_deliveries = op == OP_CREATE ? (uint32_t)b : 0;
-		s = cq_create(c, name, &attr);
+		/* The quota charges max_bytes: as much as every slot. */
+		s = cq_create_bounded(c, name, &attr, 0,
+		    op == OP_CREATE ? 0 : (uint64_t)attr.capacity * 65536);
 	} else if (op == OP_DELETE) {
 		s = cq_delete(c, name);
 	} else if ((s = cq_open(c, name, &q)) == CQ_OK) {

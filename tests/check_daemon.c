@@ -1984,6 +1984,9 @@ START_TEST(test_frames_split_anywhere)
 	a.capacity = 64;
 	a.has_max_size = 1;
 	a.max_size = 600000;
+	/* Room for every message at once: none is popped before the last. */
+	a.has_max_bytes = 1;
+	a.max_bytes = 64 * 600000;
 	ck_assert_int_eq(st_create_attr(fd, "split", &a), CQ_OK);
 	stream = malloc(N * (600000 + 64));
 	msg = malloc(600000);

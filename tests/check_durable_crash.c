@@ -357,6 +357,52 @@ START_TEST(crash_states)
 END_TEST
 
 /* A record cut anywhere, or any byte of it flipped, is never applied. */
+/*
+ * The header keeps max_bytes; one written before it was appended (its
+ * size field says so) reads as capacity * max_size, what that queue held.
+ */
+START_TEST(header_keeps_max_bytes)
+{
+	unsigned char img[DLOG_HDR_SIZE];
+	struct dlog_attr at, got;
+	uint32_t sz = DLOG_ATTR_SIZE_1, crc;
+
+	memset(&at, 0, sizeof at);
+	strcpy(at.name, "m");
+	at.capacity = 100;
+	at.max_size = 1000;
+	at.bands = 1;
+	at.max_bytes = 5000;
+	dlog_header(&at, img);
+	ck_assert_int_eq(dlog_header_parse(img, &got), 0);
+	ck_assert_uint_eq(got.max_bytes, 5000);
+	at.max_bytes = 0; /* the default */
+	dlog_header(&at, img);
+	ck_assert_int_eq(dlog_header_parse(img, &got), 0);
+	ck_assert_uint_eq(got.max_bytes, 0);
+	at.max_bytes = 999; /* below max_size: not a header we write */
+	dlog_header(&at, img);
+	ck_assert_int_eq(dlog_header_parse(img, &got), -1);
+
+	/* The header of the fixed-slot layout's daemon. */
+	at.max_bytes = 0;
+	dlog_header(&at, img);
+	memcpy(img + 12, &sz, 4);
+	crc = crc32c(0, img, DLOG_HDR_SIZE - 4);
+	memcpy(img + DLOG_HDR_SIZE - 4, &crc, 4);
+	ck_assert_int_eq(dlog_header_parse(img, &got), 0);
+	ck_assert_str_eq(got.name, "m");
+	ck_assert_uint_eq(got.capacity, 100);
+	ck_assert_uint_eq(got.max_bytes, 100000);
+	/* Any other size is not a header. */
+	sz = DLOG_ATTR_SIZE_1 + 4;
+	memcpy(img + 12, &sz, 4);
+	crc = crc32c(0, img, DLOG_HDR_SIZE - 4);
+	memcpy(img + DLOG_HDR_SIZE - 4, &crc, 4);
+	ck_assert_int_eq(dlog_header_parse(img, &got), -1);
+}
+END_TEST
+
 START_TEST(torn_record_dropped)
 {
 	struct dlog_attr at;
@@ -415,6 +461,7 @@ suite(void)
 	tcase_set_timeout(tc, 3600);
 	tcase_add_test(tc, crash_states);
 	tcase_add_test(tc, torn_record_dropped);
+	tcase_add_test(tc, header_keeps_max_bytes);
 	suite_add_tcase(s, tc);
 	return s;
 }

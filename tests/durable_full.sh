@@ -44,7 +44,9 @@ rm -f "$CQ_FAULT_FLAG"
 
 # Pushes until the log's reservation is used up: then CQ_LIMIT, and the
 # refused push changes nothing.
-expect_rc 0 cli create al --durable=always --max-size 65536 --capacity 64
+# Room for every slot (--max-bytes 4M): the log runs out first.
+expect_rc 0 cli create al --durable=always --max-size 65536 --capacity 64 \
+    --max-bytes 4M
 head -c 60000 /dev/zero | tr '\0' x >"$dir/big"
 expect_rc 0 cli push al first
 touch "$CQ_FAULT_FLAG"

@@ -65,6 +65,13 @@ CQ_EXPORT const char *cq_version(void);
 /* Longest time to live, per queue or per message, in ms (about 49 days). */
 #define CQ_TTL_MAX 4294967295u
 #define CQ_BANDS_MAX 8  /* most priority bands per queue */
+/*
+ * A queue's bound on the payload bytes it holds (cq_create_bounded): the
+ * default (512 KiB, raised to max_size, lowered to capacity * max_size)
+ * and the largest allowed (64 GiB).
+ */
+#define CQ_MAX_BYTES_DEFAULT (UINT64_C(512) << 10)
+#define CQ_MAX_BYTES_MAX     (UINT64_C(64) << 30)
 
 /*
  * Durability of a queue (cq_create_durable, conqueue(7) DURABILITY): the
@@ -149,6 +156,9 @@ typedef struct cq_queue_stat {
 	uint32_t sync_ms; /* CQ_DURABLE_INTERVAL: the sync period */
 	uint64_t log_bytes; /* the durable log's size on disk */
 	uint64_t log_syncs; /* its fdatasyncs since the daemon started */
+	uint64_t bytes;     /* payload bytes held: queued, in flight, delayed */
+	uint64_t max_bytes; /* the bound on bytes in force */
+	uint64_t resident_bytes; /* the queue's storage backed by memory now */
 } cq_queue_stat;
 
 /* Size of cq_queue_stat in 0.1, before corrupt_dropped was appended. */
@@ -250,6 +260,27 @@ CQ_EXPORT cq_status cq_create_ttl(cq_client *c, const char *name,
 CQ_EXPORT cq_status cq_create_durable(cq_client *c, const char *name,
     const cq_queue_attr *attr, unsigned flags, uint64_t window_ms,
     uint64_t ttl_ms, cq_durable policy, uint32_t sync_ms);
+
+/*
+ * cq_create_bounded: cq_create_flags with a bound on the payload bytes the
+ * queue may hold, queued, in flight and delayed together: max_bytes from
+ * the queue's max_size (the default 65536 when attr leaves it 0) to
+ * CQ_MAX_BYTES_MAX; 0 is cq_create_flags (CQ_MAX_BYTES_DEFAULT, raised to
+ * max_size). A larger bound than capacity * max_size is lowered to that.
+ * A push that would pass the bound is answered as by a full queue. The
+ * daemon's storage quota charges the queue's bookkeeping plus max_bytes;
+ * the memory it uses follows what it holds. CQ_INVALID for a bad bound.
+ */
+CQ_EXPORT cq_status cq_create_bounded(cq_client *c, const char *name,
+    const cq_queue_attr *attr, unsigned flags, uint64_t max_bytes);
+
+/*
+ * cq_create_full: cq_create_durable with max_bytes as in
+ * cq_create_bounded (0: the default): every create option at once.
+ */
+CQ_EXPORT cq_status cq_create_full(cq_client *c, const char *name,
+    const cq_queue_attr *attr, unsigned flags, uint64_t window_ms,
+    uint64_t ttl_ms, cq_durable policy, uint32_t sync_ms, uint64_t max_bytes);
 
 /* cq_delete: close queue name (waking every waiter), then remove it. */
 CQ_EXPORT cq_status cq_delete(cq_client *c, const char *name);
