@@ -70,13 +70,14 @@ heap_any(const uint64_t *m, uint64_t from, uint64_t n)
 }
 
 /*
- * The first run of n free chunks at or after word `from`, first fit:
- * its first chunk, or UINT64_MAX. Whole words are skipped at a time.
+ * The first run of n free chunks starting at or after chunk pos and
+ * ending before chunk lim: its first chunk, or UINT64_MAX. Whole words
+ * are skipped at a time.
  */
 static uint64_t
-heap_find(struct core_queue *q, uint64_t from, uint64_t n)
+heap_find(struct core_queue *q, uint64_t pos, uint64_t lim, uint64_t n)
 {
-	uint64_t nc = q->heap_chunks, pos = from * 64, end, w, m;
+	uint64_t nc = lim, end, w, m;
 
 	while (pos + n <= nc) {
 		/* The next free chunk at or after pos. */
@@ -109,14 +110,16 @@ heap_find(struct core_queue *q, uint64_t from, uint64_t n)
 }
 
 /*
- * The first run of n (< 64) free chunks inside word w: its first chunk,
- * or UINT64_MAX. Bit i of r ends up set when bits i .. i + n - 1 of the
- * word are all free (shift-and by doubling steps).
+ * The first run of n (< 64) free chunks inside the word of chunk pos, at
+ * or after pos: its first chunk, or UINT64_MAX. Bit i of r ends up set
+ * when bits i .. i + n - 1 of the word are all free (shift-and by
+ * doubling steps; the bits below pos are masked off first).
  */
 static inline uint64_t
-heap_find_in_word(const struct core_queue *q, uint64_t w, uint64_t n)
+heap_find_in_word(const struct core_queue *q, uint64_t pos, uint64_t n)
 {
-	uint64_t r = ~q->map[w], k = 1, s;
+	uint64_t w = pos / 64, r = ~q->map[w] & (~UINT64_C(0) << (pos % 64)),
+	         k = 1, s;
 
 	while (k < n && r != 0) {
 		s = k < n - k ? k : n - k;
@@ -176,7 +179,7 @@ heap_alloc(struct core_queue *q, uint32_t s, uint32_t len)
 
 	bytes = hdr->bytes;
 	/* Derived words gone wrong: rebuild them rather than give up. */
-	if (bytes > q->imm.max_bytes || hdr->heap_hint >= heap_words(q)) {
+	if (bytes > q->imm.max_bytes || hdr->heap_hint >= q->heap_chunks) {
 		if (lock_recover(q) != 0)
 			return CQ_CORRUPT;
 		bytes = hdr->bytes;
@@ -185,12 +188,21 @@ heap_alloc(struct core_queue *q, uint32_t s, uint32_t len)
 		q->full_bytes = 1;
 		return CQ_FULL;
 	}
-	hint = hdr->heap_hint;
+	/*
+	 * Next fit from where the last record ended (an empty heap starts
+	 * over at 0, so a queue that drains stays in its first pages): in a
+	 * FIFO the free chunks are right there, or at the start once the
+	 * records wrapped. Only a full heap is searched through.
+	 */
+	hint = bytes == 0 ? 0 : hdr->heap_hint;
 	c = n < 64 ? heap_find_in_word(q, hint, n) : UINT64_MAX;
 	if (c == UINT64_MAX)
-		c = heap_find(q, hint, n);
+		c = heap_find(q, hint, q->heap_chunks, n);
 	if (c == UINT64_MAX && hint != 0)
-		c = heap_find(q, 0, n); /* a hint may only be too high */
+		c = heap_find(q, 0, hint + n - 1 < q->heap_chunks
+		                        ? hint + n - 1
+		                        : q->heap_chunks,
+		    n);
 	if (c == UINT64_MAX) {
 		q->full_bytes = 1;
 		return CQ_FULL;
@@ -199,8 +211,7 @@ heap_alloc(struct core_queue *q, uint32_t s, uint32_t len)
 		return st;
 	heap_bits(q->map, c, n, 1);
 	hdr->bytes = bytes + len;
-	if (c / 64 == hint && q->map[hint] == ~UINT64_C(0))
-		hdr->heap_hint = hint + 1 < heap_words(q) ? hint + 1 : 0;
+	hdr->heap_hint = c + n < q->heap_chunks ? c + n : 0;
 	__atomic_store_n(&q->idx[s], c | (uint64_t)len << 32, __ATOMIC_RELAXED);
 	return CQ_OK;
 }
@@ -215,8 +226,8 @@ heap_release(struct core_queue *q, uint64_t c, uint64_t n, uint64_t len)
 		return; /* not a record the allocator made */
 	heap_bits(q->map, c, n, 0);
 	hdr->bytes = hdr->bytes > len ? hdr->bytes - len : 0;
-	if (c / 64 < hdr->heap_hint)
-		hdr->heap_hint = c / 64;
+	/* The next record goes where this one was: its lines are warm. */
+	hdr->heap_hint = c;
 }
 
 /*

@@ -148,8 +148,9 @@ struct queue_hdr {
 	uint64_t corrupt_dropped;
 	/*
 	 * The heap (layout 3), all derived: payload bytes held by live
-	 * records (checked against max_bytes), the first bitmap word that
-	 * may have a free chunk, and how many heap pages are backed.
+	 * records (checked against max_bytes), where the next search starts
+	 * (the record freed last, or the chunk after the one allocated
+	 * last), and how many heap pages are backed.
 	 */
 	uint64_t bytes;
 	uint64_t heap_hint;
