@@ -169,9 +169,9 @@ heap_back(struct core_queue *q, uint64_t c, uint64_t n)
 	return CQ_OK;
 }
 
-/* Allocate a record for slot s (see core/heap.h). */
+/* Allocate a record for slot s (see core/heap.h): the general case. */
 cq_status
-heap_alloc(struct core_queue *q, uint32_t s, uint32_t len)
+heap_alloc_slow(struct core_queue *q, uint32_t s, uint32_t len)
 {
 	struct queue_hdr *hdr = q->hdr;
 	uint64_t n = heap_rec_chunks(len), c, hint, bytes;
@@ -236,7 +236,7 @@ heap_release(struct core_queue *q, uint64_t c, uint64_t n, uint64_t len)
  * never the record's own, which a flipped bit may have changed).
  */
 void
-heap_free(struct core_queue *q, uint32_t s)
+heap_free_slow(struct core_queue *q, uint32_t s)
 {
 	uint64_t r = __atomic_load_n(&q->idx[s], __ATOMIC_RELAXED);
 	uint32_t len = (uint32_t)(r >> 32);
