@@ -25,28 +25,16 @@ heap_words(const struct core_queue *q)
 static inline void
 heap_bits(uint64_t *m, uint64_t from, uint64_t n, int on)
 {
-	uint64_t w, b, k, mask;
+	uint64_t b, k, mask;
 
-	/* The common case: a record within one page's word. */
-	if ((b = from % 64) + n < 64) {
-		mask = ((UINT64_C(1) << n) - 1) << b;
+	for (; n > 0; from += k, n -= k) {
+		b = from % 64;
+		k = 64 - b < n ? 64 - b : n;
+		mask = heap_mask(b, k);
 		if (on)
 			m[from / 64] |= mask;
 		else
 			m[from / 64] &= ~mask;
-		return;
-	}
-	while (n > 0) {
-		w = from / 64;
-		b = from % 64;
-		k = 64 - b < n ? 64 - b : n;
-		mask = (k == 64 ? ~UINT64_C(0) : (UINT64_C(1) << k) - 1) << b;
-		if (on)
-			m[w] |= mask;
-		else
-			m[w] &= ~mask;
-		from += k;
-		n -= k;
 	}
 }
 
@@ -54,17 +42,13 @@ heap_bits(uint64_t *m, uint64_t from, uint64_t n, int on)
 static int
 heap_any(const uint64_t *m, uint64_t from, uint64_t n)
 {
-	uint64_t w, b, k, mask;
+	uint64_t b, k;
 
-	while (n > 0) {
-		w = from / 64;
+	for (; n > 0; from += k, n -= k) {
 		b = from % 64;
 		k = 64 - b < n ? 64 - b : n;
-		mask = (k == 64 ? ~UINT64_C(0) : (UINT64_C(1) << k) - 1) << b;
-		if (m[w] & mask)
+		if (m[from / 64] & heap_mask(b, k))
 			return 1;
-		from += k;
-		n -= k;
 	}
 	return 0;
 }
@@ -164,7 +148,6 @@ heap_back(struct core_queue *q, uint64_t c, uint64_t n)
 		}
 		CORE_HOOK("heap.backed");
 		heap_bits(q->back, p, run, 1);
-		q->hdr->backed += run;
 	}
 	return CQ_OK;
 }
@@ -301,7 +284,6 @@ heap_trim_locked(struct core_queue *q, uint64_t *pages)
 			heap_bits(q->back, p, run, 1); /* still backed */
 			continue;
 		}
-		q->hdr->backed = q->hdr->backed > run ? q->hdr->backed - run : 0;
 		*pages += run;
 	}
 	return CQ_OK;

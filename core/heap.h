@@ -8,6 +8,13 @@
 #include "conqueue/conqueue.h"
 #include "core/layout.h"
 
+/* The bits [b, b + n) of one bitmap word (b + n <= 64, n >= 1). */
+static inline uint64_t
+heap_mask(uint64_t b, uint64_t n)
+{
+	return (n == 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1) << b;
+}
+
 /* Chunks of the record of a len-byte message (header + payload). */
 static inline uint32_t
 heap_rec_chunks(uint32_t len)
@@ -19,7 +26,7 @@ heap_rec_chunks(uint32_t len)
 
 /*
  * Give free slot s a record for a len-byte message (lock held): chunks
- * found first-fit from the hint, their pages backed, marked used, bytes
+ * found next-fit from the hint, their pages backed, marked used, bytes
  * raised, idx[s] set. CQ_OK; CQ_FULL when max_bytes would be passed or no
  * run of free chunks is long enough (q->full_bytes set: a waiter needs
  * more than one slot's worth); CQ_LIMIT when no memory backs the pages
@@ -47,7 +54,7 @@ heap_alloc(struct core_queue *q, uint32_t s, uint32_t len)
 	if (bytes <= q->imm.max_bytes && len <= q->imm.max_bytes - bytes &&
 	    hint < q->heap_chunks && b + n <= 64 &&
 	    (q->back[w / 64] & (UINT64_C(1) << (w % 64))) != 0) {
-		mask = (n == 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1) << b;
+		mask = heap_mask(b, n);
 		if ((q->map[w] & mask) == 0) {
 			q->map[w] |= mask;
 			hdr->bytes = bytes + len;
@@ -78,8 +85,7 @@ heap_free(struct core_queue *q, uint32_t s)
 	/* The common case: an entry the allocator wrote, in one word. */
 	if (len <= q->max_size && c < q->heap_chunks && c % 64 + n <= 64 &&
 	    hdr->bytes >= len) {
-		mask = (n == 64 ? ~UINT64_C(0) : (UINT64_C(1) << n) - 1)
-		       << (c % 64);
+		mask = heap_mask(c % 64, n);
 		q->map[c / 64] &= ~mask;
 		hdr->bytes -= len;
 		hdr->heap_hint = c; /* the next record goes here: warm */

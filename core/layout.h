@@ -150,11 +150,11 @@ struct queue_hdr {
 	 * The heap (layout 3), all derived: payload bytes held by live
 	 * records (checked against max_bytes), where the next search starts
 	 * (the record freed last, or the chunk after the one allocated
-	 * last), and how many heap pages are backed.
+	 * last). (Which pages are backed is the back bitmap; what they
+	 * cost, the file's st_blocks.)
 	 */
 	uint64_t bytes;
 	uint64_t heap_hint;
-	uint64_t backed;
 
 	/*
 	 * The direct path (layout 2; see core/direct.h). Futex words and
