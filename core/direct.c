@@ -13,7 +13,7 @@
 #include "core/slot.h"
 
 int64_t direct_slice_ms = 1000;
-int direct_spin = 0;
+int direct_spin = 1000;
 
 /* Which futex word a waiter sleeps on. */
 enum direct_side {
@@ -99,12 +99,32 @@ direct_reset_waiters(struct core_queue *q)
 	futex_wake(&hdr->pop_seq, DIRECT_ALL_WAITERS);
 }
 
-/* Wake up to n sleepers on seq if count says anyone sleeps there. */
+/* Take k from a waiter count, never below 0. */
+static void
+direct_count_sub(uint32_t *count, uint32_t k)
+{
+	uint32_t c = __atomic_load_n(count, __ATOMIC_RELAXED);
+
+	while (c != 0 && !__atomic_compare_exchange_n(count, &c,
+	                     c > k ? c - k : 0, 0, __ATOMIC_SEQ_CST,
+	                     __ATOMIC_RELAXED))
+		;
+}
+
+/*
+ * Wake up to n sleepers on seq if count says anyone sleeps there, and
+ * take those woken off the count: a sleeper the kernel woke is no longer
+ * one, so while it waits for a CPU no later commit pays a wake for it
+ * (the sleeper takes itself off only when it was not woken).
+ */
 static void
 direct_wake_word(uint32_t *seq, uint32_t *count, int n)
 {
-	if (__atomic_load_n(count, __ATOMIC_SEQ_CST) != 0)
-		futex_wake(seq, n);
+	int woke;
+
+	if (__atomic_load_n(count, __ATOMIC_SEQ_CST) != 0 &&
+	    (woke = futex_wake(seq, n)) > 0)
+		direct_count_sub(count, (uint32_t)woke);
 }
 
 /* Wake count for n moved messages. */
@@ -192,6 +212,40 @@ direct_sleep_ns(uint64_t deadline)
 }
 
 /*
+ * A sleep is over: take back its count unless a waker took it (woken),
+ * and many's always, unless recovery forgot every waiter meanwhile (a
+ * new epoch). Without the lock, so recovery may zero the counts in
+ * between: a count never goes below 0, and one taken from a waiter that
+ * registered after such a reset (a window of instructions, after a
+ * crash) costs that waiter at most one slice of sleep, like a count a
+ * mapper zeroed.
+ */
+static void
+direct_unregister(struct core_queue *q, uint32_t *count, uint32_t *many,
+    uint32_t epoch, int woken)
+{
+	if (DIRECT_LOAD(&q->hdr->waiter_epoch) != epoch)
+		return;
+	if (!woken)
+		direct_count_sub(count, 1);
+	if (many != NULL)
+		direct_count_sub(many, 1);
+}
+
+/* Poll *seq up to direct_spin times while it still reads word. */
+static void
+direct_poll(uint32_t *seq, uint32_t word)
+{
+	int spin;
+
+	for (spin = 0; spin < direct_spin; spin++) {
+		if (__atomic_load_n(seq, __ATOMIC_ACQUIRE) != word)
+			break;
+		DIRECT_RELAX();
+	}
+}
+
+/*
  * Run op: attempt under the lock until it succeeds, fails for good, or
  * the time is up; sleep on the side's futex word in between. The word is
  * read under the lock, after the failed attempt, and every committer
@@ -203,9 +257,9 @@ static cq_status
 direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 {
 	struct queue_hdr *hdr = q->hdr;
-	uint32_t *seq, *count, *many = NULL, epoch = 0, word;
+	uint32_t *seq, *count, *many = NULL, epoch, word;
 	uint64_t deadline = 0;
-	int registered = 0, spin, fails = 0, as_many = 0;
+	int polled = 0, fails = 0, as_many, r;
 	cq_status st;
 
 	if (op->side == DIRECT_SIDE_POP) {
@@ -217,14 +271,8 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 		many = &hdr->many_waiters;
 	}
 	for (;;) {
-		/*
-		 * A lock failure while registered leaves our count behind:
-		 * stale, like a killed waiter's, until recovery resets it.
-		 */
 		if ((st = lock_take(q, q->lock_ms)) != CQ_OK)
 			return st;
-		if (registered && DIRECT_LOAD(&hdr->waiter_epoch) != epoch)
-			registered = 0; /* recovery forgot us */
 		st = op->attempt(q, op);
 		if ((st != CQ_FULL && st != CQ_EMPTY) || timeout_ms == 0)
 			break;
@@ -235,29 +283,34 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 			st = CQ_TIMEDOUT;
 			break;
 		}
-		if (!registered) {
-			__atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
-			epoch = DIRECT_LOAD(&hdr->waiter_epoch);
-			registered = 1;
-			as_many = 0;
+		/*
+		 * First poll the word unregistered: while the other side
+		 * keeps up, nobody pays a FUTEX_WAKE for us. Then register
+		 * for one sleep, reading the word under the lock.
+		 */
+		if (!polled && direct_spin > 0) {
+			polled = 1;
+			word = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
+			lock_release(q);
+			direct_poll(seq, word);
+			continue;
 		}
+		__atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
+		epoch = DIRECT_LOAD(&hdr->waiter_epoch);
 		/*
 		 * A pusher of several messages, or one that found no room
 		 * for its bytes, may need more than one freed slot's worth:
 		 * every pop wakes it (many_waiters).
 		 */
-		if (many != NULL && !as_many && (op->n > 1 || q->full_bytes)) {
+		as_many = many != NULL && (op->n > 1 || q->full_bytes);
+		if (as_many)
 			__atomic_fetch_add(many, 1, __ATOMIC_SEQ_CST);
-			as_many = 1;
-		}
 		word = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
 		lock_release(q);
-		for (spin = 0; spin < direct_spin; spin++) {
-			if (__atomic_load_n(seq, __ATOMIC_ACQUIRE) != word)
-				break;
-			DIRECT_RELAX();
-		}
-		if (futex_wait(seq, word, direct_sleep_ns(deadline)) != 0) {
+		r = futex_wait(seq, word, direct_sleep_ns(deadline));
+		direct_unregister(
+		    q, count, as_many ? many : NULL, epoch, r == 1);
+		if (r < 0) {
 			/*
 			 * EFAULT: the file was cut short under the word.
 			 * Reading it raises SIGBUS, which the caller's guard
@@ -273,12 +326,6 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 			st = CQ_SYSTEM;
 			break;
 		}
-	}
-	/* Recovery during our attempt (direct_damaged) forgot us too. */
-	if (registered && DIRECT_LOAD(&hdr->waiter_epoch) == epoch) {
-		__atomic_fetch_sub(count, 1, __ATOMIC_SEQ_CST);
-		if (as_many)
-			__atomic_fetch_sub(many, 1, __ATOMIC_SEQ_CST);
 	}
 	/* Bumped under the lock: whoever read the word before us wakes. */
 	if (st == CQ_OK)

@@ -21,7 +21,7 @@ futex_wait(uint32_t *word, uint32_t expect, int64_t timeout_ns)
 		tp = &ts;
 	}
 	if (syscall(SYS_futex, word, FUTEX_WAIT, expect, tp, NULL, 0) == 0)
-		return 0;
+		return 1;
 	switch (errno) {
 	case EAGAIN:    /* the word changed before we slept */
 	case EINTR:     /* a signal: the caller re-checks and sleeps again */

@@ -20,10 +20,11 @@
 
 /*
  * Sleep while *word == expect, for at most timeout_ns nanoseconds on the
- * monotonic clock (< 0: no limit). Returns 0 when it is time to look at
- * the state again (woken, the word had changed, a signal, a spurious
- * wake-up or the timeout: the caller re-checks state and its own clock),
- * -1 with errno for an error that retrying will not fix (EFAULT, ENOSYS).
+ * monotonic clock (< 0: no limit). Returns 1 when a FUTEX_WAKE took us
+ * off the word (whoever made it), 0 when it is time to look at the state
+ * again for another reason (the word had changed, a signal or the
+ * timeout); either way the caller re-checks state and its own clock. -1
+ * with errno for an error that retrying will not fix (EFAULT, ENOSYS).
  */
 int futex_wait(uint32_t *word, uint32_t expect, int64_t timeout_ns);
 

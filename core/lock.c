@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -65,31 +66,74 @@ lock_init(pthread_mutex_t *m)
 	return r;
 }
 
-/* Return 1 if thread tid does not exist (or is us: we never nest). */
-static int
-lock_tid_dead(pid_t tid)
+/* Polls of a held lock before sleeping on it (doc/direct-path.md). */
+#define LOCK_SPIN 100
+
+/* Tell the CPU we are polling (the sibling hyperthread gets the core). */
+#if defined(__x86_64__) || defined(__i386__)
+#define LOCK_RELAX() __builtin_ia32_pause()
+#else
+#define LOCK_RELAX() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#endif
+
+/*
+ * This thread's id as the lock word holds it, asked of the kernel once
+ * per thread (gettid(2) is a system call, and was one on every lock):
+ * 0 until then, and again in the child of a fork, whose only thread has
+ * a new id (lock_fork_child, registered with the first ask).
+ */
+static __thread uint32_t lock_me;
+static pthread_once_t lock_once = PTHREAD_ONCE_INIT;
+
+static void
+lock_fork_child(void)
 {
-	if (tid == gettid())
-		return 1;
+	lock_me = 0;
+}
+
+static void
+lock_register_fork(void)
+{
+	(void)pthread_atfork(NULL, NULL, lock_fork_child);
+}
+
+static uint32_t
+lock_tid(void)
+{
+	if (lock_me == 0) {
+		(void)pthread_once(&lock_once, lock_register_fork);
+		lock_me = (uint32_t)gettid() & FUTEX_TID_MASK;
+	}
+	return lock_me;
+}
+
+/* Return 1 if thread tid does not exist. */
+static int
+lock_tid_dead(uint32_t tid)
+{
 	/* kill(2) takes any thread id; EPERM means someone else's, alive. */
-	return kill(tid, 0) != 0 && errno == ESRCH;
+	return kill((pid_t)tid, 0) != 0 && errno == ESRCH;
 }
 
 /*
  * One attempt on the word w last read: take a free lock (0 if taken), or
  * one whose owner died (1: the caller recovers first), keeping the
  * waiters bit when sleepers may remain (waited). -1 if it is held by a
- * live thread; *w then holds the word as seen.
+ * thread that lives, or (probe 0) by one we did not ask about: asking is
+ * a system call, made only when trying once, before the first sleep and
+ * after a sleep in which the word never moved. *w then holds the word as
+ * seen.
  */
 static int
-lock_try(uint32_t *word, uint32_t *w, uint32_t me, int waited)
+lock_try(uint32_t *word, uint32_t *w, uint32_t me, int waited, int probe)
 {
 	uint32_t tid, nw;
 
 	for (;;) {
 		tid = *w & FUTEX_TID_MASK;
-		if (tid != 0 && (*w & FUTEX_OWNER_DIED) == 0 &&
-		    !lock_tid_dead((pid_t)tid))
+		/* Our own id names a dead thread: we never nest. */
+		if (tid != 0 && (*w & FUTEX_OWNER_DIED) == 0 && tid != me &&
+		    (!probe || !lock_tid_dead(tid)))
 			return -1;
 		/* Free, flagged dead by the kernel or an old build, or dead. */
 		nw = me | (waited ? FUTEX_WAITERS : (*w & FUTEX_WAITERS));
@@ -112,19 +156,33 @@ lock_now_ns(void)
 
 /*
  * Acquire the word: at once when ms <= 0, else sleeping until ms have
- * passed on the monotonic clock, waking at least every LOCK_PROBE_NS to
- * see whether the owner died. 0 taken, 1 taken from a dead owner, -1
- * busy (still held at the deadline).
+ * passed on the monotonic clock. A held lock is polled LOCK_SPIN times
+ * first (critical sections are short, and a sleep and its wake-up cost
+ * tens of microseconds on a VM); before it first sleeps, and whenever
+ * it wakes (at least every LOCK_PROBE_NS) to a word that did not move,
+ * it asks whether the owner died. 0 taken, 1 taken from a dead owner, -1 busy (still
+ * held at the deadline).
  */
 static int
 lock_acquire(uint32_t *word, int64_t ms)
 {
-	uint32_t me = (uint32_t)gettid() & FUTEX_TID_MASK;
-	uint32_t w = __atomic_load_n(word, __ATOMIC_RELAXED);
+	uint32_t me = lock_tid();
+	uint32_t w = __atomic_load_n(word, __ATOMIC_RELAXED), slept;
 	int64_t end = 0, left;
-	int r, waited = 0;
+	int r, waited = 0, spin, probe = 0;
 
-	if ((r = lock_try(word, &w, me, 0)) >= 0 || ms <= 0)
+	/* Trying once must see a dead owner now: it asks. */
+	if ((r = lock_try(word, &w, me, 0, ms <= 0)) >= 0 || ms <= 0)
+		return r;
+	for (spin = 0; spin < LOCK_SPIN; spin++) {
+		LOCK_RELAX();
+		w = __atomic_load_n(word, __ATOMIC_RELAXED);
+		if ((w & FUTEX_TID_MASK) == 0 &&
+		    (r = lock_try(word, &w, me, 0, 0)) >= 0)
+			return r;
+	}
+	/* About to sleep, which costs far more than asking: is it alive? */
+	if ((r = lock_try(word, &w, me, 0, 1)) >= 0)
 		return r;
 	end = lock_now_ns() + ms * 1000000;
 	for (;;) {
@@ -132,18 +190,21 @@ lock_acquire(uint32_t *word, int64_t ms)
 		if ((w & FUTEX_WAITERS) == 0 &&
 		    !__atomic_compare_exchange_n(word, &w, w | FUTEX_WAITERS,
 		        0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-			if ((r = lock_try(word, &w, me, waited)) >= 0)
+			if ((r = lock_try(word, &w, me, waited, probe)) >= 0)
 				return r;
 			continue;
 		}
 		left = end - lock_now_ns();
 		if (left <= 0)
 			return -1;
-		(void)futex_wait(word, w | FUTEX_WAITERS,
+		slept = w | FUTEX_WAITERS;
+		(void)futex_wait(word, slept,
 		    left < LOCK_PROBE_NS ? left : LOCK_PROBE_NS);
 		waited = 1;
 		w = __atomic_load_n(word, __ATOMIC_RELAXED);
-		if ((r = lock_try(word, &w, me, waited)) >= 0)
+		/* Unmoved through a whole sleep: is its owner still there? */
+		probe = w == slept;
+		if ((r = lock_try(word, &w, me, waited, probe)) >= 0)
 			return r;
 	}
 }
