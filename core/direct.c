@@ -76,6 +76,57 @@ direct_damaged(struct core_queue *q)
 	return CQ_CORRUPT;
 }
 
+/*
+ * A waiter count: the low 24 bits count the sleepers registered, the high
+ * 8 are a generation that recovery advances as it zeroes the count. A
+ * count is raised under the lock but lowered without it (by a waker, for
+ * those it woke, and by a sleeper that was not woken): each lowering is
+ * one compare-and-swap that fails once the generation moved, so a
+ * decrement meant for a count recovery already zeroed can never take
+ * from a waiter that registered after the reset (a count too low would
+ * lose that waiter's wake-up; one too high costs spare wakes only).
+ */
+#define DIRECT_GEN_SHIFT 24
+
+/* Register one sleeper on count (lock held); return its generation. */
+static uint32_t
+direct_count_up(uint32_t *count)
+{
+	uint32_t c = __atomic_load_n(count, __ATOMIC_RELAXED);
+
+	/* A full count (a mapper's doing) stays full: spare wakes only. */
+	while ((c & DIRECT_COUNT_MASK) != DIRECT_COUNT_MASK &&
+	       !__atomic_compare_exchange_n(count, &c, c + 1, 0,
+	           __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		;
+	return c >> DIRECT_GEN_SHIFT;
+}
+
+/* Take k from count, never below 0, while its generation is still gen. */
+static void
+direct_count_sub(uint32_t *count, uint32_t gen, uint32_t k)
+{
+	uint32_t c = __atomic_load_n(count, __ATOMIC_RELAXED), n;
+
+	while ((c >> DIRECT_GEN_SHIFT) == gen &&
+	       (n = c & DIRECT_COUNT_MASK) != 0 &&
+	       !__atomic_compare_exchange_n(count, &c,
+	           (c & ~DIRECT_COUNT_MASK) | (n > k ? n - k : 0), 0,
+	           __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+		;
+}
+
+/* Recovery (lock held): zero count and advance its generation. */
+static void
+direct_count_reset(uint32_t *count)
+{
+	uint32_t c = __atomic_load_n(count, __ATOMIC_RELAXED);
+
+	__atomic_store_n(count,
+	    ((c >> DIRECT_GEN_SHIFT) + 1) << DIRECT_GEN_SHIFT,
+	    __ATOMIC_SEQ_CST);
+}
+
 /* Recovery: forget every direct waiter and wake them all (lock held). */
 void
 direct_reset_waiters(struct core_queue *q)
@@ -86,29 +137,17 @@ direct_reset_waiters(struct core_queue *q)
 		return;
 	/*
 	 * A killed waiter left its count behind. Live waiters registered
-	 * under the old epoch see the new one and do not decrement; woken
-	 * here, they register again if they still have to wait.
+	 * under the old generation of a count cannot take from the new one;
+	 * woken here, they register again if they still have to wait.
 	 */
-	__atomic_store_n(&hdr->pop_waiters, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&hdr->push_waiters, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&hdr->many_waiters, 0, __ATOMIC_SEQ_CST);
+	direct_count_reset(&hdr->pop_waiters);
+	direct_count_reset(&hdr->push_waiters);
+	direct_count_reset(&hdr->many_waiters);
 	DIRECT_BUMP(&hdr->waiter_epoch);
 	DIRECT_BUMP(&hdr->push_seq);
 	DIRECT_BUMP(&hdr->pop_seq);
 	futex_wake(&hdr->push_seq, DIRECT_ALL_WAITERS);
 	futex_wake(&hdr->pop_seq, DIRECT_ALL_WAITERS);
-}
-
-/* Take k from a waiter count, never below 0. */
-static void
-direct_count_sub(uint32_t *count, uint32_t k)
-{
-	uint32_t c = __atomic_load_n(count, __ATOMIC_RELAXED);
-
-	while (c != 0 && !__atomic_compare_exchange_n(count, &c,
-	                     c > k ? c - k : 0, 0, __ATOMIC_SEQ_CST,
-	                     __ATOMIC_RELAXED))
-		;
 }
 
 /*
@@ -120,11 +159,11 @@ direct_count_sub(uint32_t *count, uint32_t k)
 static void
 direct_wake_word(uint32_t *seq, uint32_t *count, int n)
 {
+	uint32_t c = __atomic_load_n(count, __ATOMIC_SEQ_CST);
 	int woke;
 
-	if (__atomic_load_n(count, __ATOMIC_SEQ_CST) != 0 &&
-	    (woke = futex_wake(seq, n)) > 0)
-		direct_count_sub(count, (uint32_t)woke);
+	if ((c & DIRECT_COUNT_MASK) != 0 && (woke = futex_wake(seq, n)) > 0)
+		direct_count_sub(count, c >> DIRECT_GEN_SHIFT, (uint32_t)woke);
 }
 
 /* Wake count for n moved messages. */
@@ -213,23 +252,16 @@ direct_sleep_ns(uint64_t deadline)
 
 /*
  * A sleep is over: take back its count unless a waker took it (woken),
- * and many's always, unless recovery forgot every waiter meanwhile (a
- * new epoch). Without the lock, so recovery may zero the counts in
- * between: a count never goes below 0, and one taken from a waiter that
- * registered after such a reset (a window of instructions, after a
- * crash) costs that waiter at most one slice of sleep, like a count a
- * mapper zeroed.
+ * and many's always, each only in the generation it registered in.
  */
 static void
-direct_unregister(struct core_queue *q, uint32_t *count, uint32_t *many,
-    uint32_t epoch, int woken)
+direct_unregister(uint32_t *count, uint32_t gen, uint32_t *many,
+    uint32_t many_gen, int woken)
 {
-	if (DIRECT_LOAD(&q->hdr->waiter_epoch) != epoch)
-		return;
 	if (!woken)
-		direct_count_sub(count, 1);
+		direct_count_sub(count, gen, 1);
 	if (many != NULL)
-		direct_count_sub(many, 1);
+		direct_count_sub(many, many_gen, 1);
 }
 
 /* Poll *seq up to direct_spin times while it still reads word. */
@@ -257,7 +289,7 @@ static cq_status
 direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 {
 	struct queue_hdr *hdr = q->hdr;
-	uint32_t *seq, *count, *many = NULL, epoch, word;
+	uint32_t *seq, *count, *many = NULL, gen, many_gen = 0, word;
 	uint64_t deadline = 0;
 	int polled = 0, fails = 0, as_many, r;
 	cq_status st;
@@ -295,8 +327,7 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 			direct_poll(seq, word);
 			continue;
 		}
-		__atomic_fetch_add(count, 1, __ATOMIC_SEQ_CST);
-		epoch = DIRECT_LOAD(&hdr->waiter_epoch);
+		gen = direct_count_up(count);
 		/*
 		 * A pusher of several messages, or one that found no room
 		 * for its bytes, may need more than one freed slot's worth:
@@ -304,12 +335,12 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 		 */
 		as_many = many != NULL && (op->n > 1 || q->full_bytes);
 		if (as_many)
-			__atomic_fetch_add(many, 1, __ATOMIC_SEQ_CST);
+			many_gen = direct_count_up(many);
 		word = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
 		lock_release(q);
 		r = futex_wait(seq, word, direct_sleep_ns(deadline));
 		direct_unregister(
-		    q, count, as_many ? many : NULL, epoch, r == 1);
+		    count, gen, as_many ? many : NULL, many_gen, r == 1);
 		if (r < 0) {
 			/*
 			 * EFAULT: the file was cut short under the word.
@@ -616,7 +647,7 @@ direct_set_paused(struct core_queue *q, int paused, int *ring)
 static uint32_t
 direct_poppers(struct core_queue *q)
 {
-	return DIRECT_LOAD(&q->hdr->pop_waiters) +
+	return (DIRECT_LOAD(&q->hdr->pop_waiters) & DIRECT_COUNT_MASK) +
 	       DIRECT_LOAD(&q->hdr->daemon_poppers);
 }
 
@@ -637,8 +668,9 @@ direct_stat_go(struct core_queue *q, struct direct_stat *st)
 	if ((r = core_stat(q, &st->core)) != CQ_OK)
 		return r;
 	st->waiting_poppers = direct_poppers(q);
-	st->waiting_pushers = DIRECT_LOAD(&q->hdr->push_waiters) +
-	                      DIRECT_LOAD(&q->hdr->daemon_pushers);
+	st->waiting_pushers =
+	    (DIRECT_LOAD(&q->hdr->push_waiters) & DIRECT_COUNT_MASK) +
+	    DIRECT_LOAD(&q->hdr->daemon_pushers);
 	st->length = (int64_t)st->core.length - (int64_t)st->waiting_poppers;
 	return CQ_OK;
 }

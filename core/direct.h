@@ -175,4 +175,11 @@ extern int64_t direct_slice_ms;
  */
 extern int direct_spin;
 
+/*
+ * The sleepers a waiter count of the header holds (pop_waiters,
+ * push_waiters, many_waiters: the high 8 bits are a generation that
+ * recovery advances; core/direct.c).
+ */
+#define DIRECT_COUNT_MASK UINT32_C(0xffffff)
+
 #endif /* CQ_CORE_DIRECT_H */

@@ -168,6 +168,7 @@ struct queue_hdr {
 	uint32_t pop_waiters;    /* direct poppers registered on push_seq */
 	uint32_t push_waiters;   /* direct pushers registered on pop_seq */
 	uint32_t many_waiters;   /* of those, pushers needing > 1 slot */
+	                         /* (each: 8-bit generation | 24-bit count) */
 	uint32_t waiter_epoch;   /* bumped by recovery with the counts reset */
 	uint32_t daemon_poppers; /* socket poppers parked in the daemon */
 	uint32_t daemon_pushers; /* socket pushers parked in the daemon */

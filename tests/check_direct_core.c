@@ -93,11 +93,18 @@ pop_expect(const char *want)
 	ck_assert_str_eq(buf, want);
 }
 
+/* The sleepers a waiter count holds (without its generation). */
+static uint32_t
+waiters(uint32_t *count)
+{
+	return __atomic_load_n(count, __ATOMIC_ACQUIRE) & DIRECT_COUNT_MASK;
+}
+
 /* Wait (on state, polling) until the count of direct waiters is n. */
 static void
 wait_waiters(uint32_t *count, uint32_t n)
 {
-	while (__atomic_load_n(count, __ATOMIC_ACQUIRE) != n)
+	while (waiters(count) != n)
 		usleep(1000);
 }
 
@@ -244,8 +251,8 @@ START_TEST(test_try_and_timed_on_empty_and_full)
 	ck_assert_int_eq(push_str(q, "m", 0, 20), CQ_TIMEDOUT);
 	ck_assert_int_eq(direct_length(q), 4);
 	/* Nobody waits any more. */
-	ck_assert_uint_eq(q->hdr->pop_waiters, 0);
-	ck_assert_uint_eq(q->hdr->push_waiters, 0);
+	ck_assert_uint_eq(waiters(&q->hdr->pop_waiters), 0);
+	ck_assert_uint_eq(waiters(&q->hdr->push_waiters), 0);
 }
 END_TEST
 
@@ -276,7 +283,7 @@ START_TEST(test_blocked_popper_wakes_and_length_counts_it)
 	ck_assert_int_eq(push_str(q, "hello", 0, 0), CQ_OK);
 	ck_assert_int_eq(reap(pid), 0);
 	ck_assert_int_eq(direct_length(q), 0);
-	ck_assert_uint_eq(q->hdr->pop_waiters, 0);
+	ck_assert_uint_eq(waiters(&q->hdr->pop_waiters), 0);
 }
 END_TEST
 
@@ -325,6 +332,75 @@ START_TEST(test_blocked_push_many_wakes_when_enough_room)
 	pop_expect("old");
 	pop_expect("p");
 	pop_expect("q");
+	ck_assert_uint_eq(waiters(&q->hdr->many_waiters), 0);
+	ck_assert_uint_eq(waiters(&q->hdr->push_waiters), 0);
+}
+END_TEST
+
+/*
+ * A waker takes the sleepers it woke off the count, a sleeper that was not
+ * woken takes itself off, and nobody does both: with two poppers asleep,
+ * one push leaves exactly the other one counted.
+ */
+START_TEST(test_woken_sleeper_is_counted_off_once)
+{
+	pid_t a = spawn_popper(NULL, CQ_OK), b = spawn_popper(NULL, CQ_OK),
+	      done;
+	int ws;
+
+	wait_waiters(&q->hdr->pop_waiters, 2);
+	ck_assert_int_eq(push_str(q, "one", 0, 0), CQ_OK);
+	done = wait(&ws);
+	ck_assert(done == a || done == b);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	/* The other still sleeps, counted once (not 0, not 2). */
+	wait_waiters(&q->hdr->pop_waiters, 1);
+	ck_assert_int_eq(direct_length(q), -1);
+	ck_assert_int_eq(push_str(q, "two", 0, 0), CQ_OK);
+	ck_assert_int_eq(reap(done == a ? b : a), 0);
+	ck_assert_uint_eq(waiters(&q->hdr->pop_waiters), 0);
+	ck_assert_int_eq(direct_length(q), 0);
+}
+END_TEST
+
+/*
+ * The lock names its owner by thread id, cached per thread: the child of
+ * a fork (whose thread has a new id) must not take the parent's. A child
+ * holding the lock is a live owner to the parent, which waits and gets
+ * CQ_BUSY rather than taking the lock from itself.
+ */
+START_TEST(test_forked_child_holds_the_lock_under_its_own_id)
+{
+	int go[2], held[2];
+	char c = 0;
+	pid_t pid;
+
+	/* Our thread id is cached by now. */
+	ck_assert_int_eq(push_str(q, "x", 0, 0), CQ_OK);
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(held), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (lock_take(q, LOCK_MS) != CQ_OK)
+			_exit(11);
+		if (write(held[1], "h", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(12);
+		lock_release(q);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(held[0], &c, 1), 1);
+	ck_assert_int_eq(lock_take(q, 0), CQ_BUSY);
+	ck_assert_int_eq(lock_take(q, 20), CQ_BUSY);
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	ck_assert_int_eq(reap(pid), 0);
+	ck_assert_int_eq(lock_take(q, LOCK_MS), CQ_OK);
+	lock_release(q);
+	pop_expect("x");
+	close(go[0]);
+	close(go[1]);
+	close(held[0]);
+	close(held[1]);
 }
 END_TEST
 
@@ -448,8 +524,8 @@ START_TEST(test_fork_producer_consumer_both_ways)
 	}
 	ck_assert_int_eq(reap(prod), 0);
 	ck_assert_int_eq(reap(cons), 0);
-	ck_assert_uint_eq(q->hdr->pop_waiters, 0);
-	ck_assert_uint_eq(q->hdr->push_waiters, 0);
+	ck_assert_uint_eq(waiters(&q->hdr->pop_waiters), 0);
+	ck_assert_uint_eq(waiters(&q->hdr->push_waiters), 0);
 }
 END_TEST
 
@@ -462,13 +538,13 @@ START_TEST(test_killed_waiter_leaves_a_stale_count_recovery_resets)
 	kill(pid, SIGKILL);
 	ck_assert_int_eq(reap(pid), -SIGKILL);
 	/* Only the count stays; it costs a spare wake, nothing else. */
-	ck_assert_uint_eq(q->hdr->pop_waiters, 1);
+	ck_assert_uint_eq(waiters(&q->hdr->pop_waiters), 1);
 	ck_assert_int_eq(direct_length(q), -1);
 	ck_assert_int_eq(push_str(q, "still", 0, 0), CQ_OK);
 	ck_assert_int_eq(pop_str(q, buf, 0), CQ_OK);
 	ck_assert_str_eq(buf, "still");
 	ck_assert_int_eq(core_check(q), CQ_OK);
-	ck_assert_uint_eq(q->hdr->pop_waiters, 0);
+	ck_assert_uint_eq(waiters(&q->hdr->pop_waiters), 0);
 	ck_assert_int_eq(direct_length(q), 0);
 }
 END_TEST
@@ -483,7 +559,7 @@ START_TEST(test_live_waiter_survives_recovery)
 	wait_waiters(&q->hdr->pop_waiters, 1);
 	ck_assert_int_eq(push_str(q, "after", 0, 0), CQ_OK);
 	ck_assert_int_eq(reap(pid), 0);
-	ck_assert_uint_eq(q->hdr->pop_waiters, 0);
+	ck_assert_uint_eq(waiters(&q->hdr->pop_waiters), 0);
 }
 END_TEST
 
@@ -660,6 +736,8 @@ direct_suite(void)
 	tcase_add_test(tp, test_blocked_popper_wakes_and_length_counts_it);
 	tcase_add_test(tp, test_blocked_pusher_wakes_on_pop);
 	tcase_add_test(tp, test_blocked_push_many_wakes_when_enough_room);
+	tcase_add_test(tp, test_woken_sleeper_is_counted_off_once);
+	tcase_add_test(tp, test_forked_child_holds_the_lock_under_its_own_id);
 	tcase_add_test(tp, test_close_wakes_every_blocked_popper);
 	tcase_add_test(tp, test_close_wakes_every_blocked_pusher);
 	tcase_add_test(tp, test_pause_blocks_pops_and_resume_wakes_them);
