@@ -264,17 +264,28 @@ direct_unregister(uint32_t *count, uint32_t gen, uint32_t *many,
 		direct_count_sub(many, many_gen, 1);
 }
 
-/* Poll *seq up to direct_spin times while it still reads word. */
+/*
+ * Poll *seq while it still reads word: direct_spin times, or a sixteenth
+ * of that after four polls in a row saw nothing (an idle queue, or a
+ * machine too busy for the other side to answer within a poll), until
+ * one sees the word move again.
+ */
 static void
-direct_poll(uint32_t *seq, uint32_t word)
+direct_poll(struct core_queue *q, uint32_t *seq, uint32_t word)
 {
-	int spin;
+	/* Relaxed: threads sharing a handle only share a hint. */
+	unsigned misses = __atomic_load_n(&q->poll_misses, __ATOMIC_RELAXED);
+	int spin, n = direct_spin >> (misses < 4 ? misses : 4);
 
-	for (spin = 0; spin < direct_spin; spin++) {
-		if (__atomic_load_n(seq, __ATOMIC_ACQUIRE) != word)
-			break;
+	for (spin = 0; spin < n; spin++) {
+		if (__atomic_load_n(seq, __ATOMIC_ACQUIRE) != word) {
+			__atomic_store_n(&q->poll_misses, 0, __ATOMIC_RELAXED);
+			return;
+		}
 		DIRECT_RELAX();
 	}
+	if (misses < 4)
+		__atomic_store_n(&q->poll_misses, misses + 1, __ATOMIC_RELAXED);
 }
 
 /*
@@ -324,7 +335,7 @@ direct_run(struct core_queue *q, struct direct_op *op, int64_t timeout_ms)
 			polled = 1;
 			word = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
 			lock_release(q);
-			direct_poll(seq, word);
+			direct_poll(q, seq, word);
 			continue;
 		}
 		gen = direct_count_up(count);

@@ -248,6 +248,7 @@ struct core_queue {
 	uint32_t max_size;
 	uint32_t bands;
 	int full_bytes;   /* the last push found no room for its bytes */
+	unsigned poll_misses; /* direct polls in a row that saw no change */
 	uint64_t trimmed; /* pages the last core_trim gave back */
 	struct queue_imm imm; /* validated copy of the immutable part */
 	struct core_attr attr;
