@@ -17,6 +17,13 @@ CQ_FAULT_FLAG="$dir/full"
 export STATE_DIRECTORY CQ_FAULT_FLAG
 logdir="$STATE_DIRECTORY/$inst"
 
+# Switch the injector's mode in one step (a rename): the daemon's log
+# calls may read the flag at any moment, and an "echo >" is seen empty
+# (a full disk) between its truncate and its write.
+set_mode() {
+	printf '%s\n' "$1" >"$dir/mode.tmp" && mv -f "$dir/mode.tmp" "$CQ_FAULT_FLAG"
+}
+
 stat_field() {
 	cli stat "$1" | sed -n "s/^$2: //p"
 }
@@ -72,7 +79,7 @@ expect_rc 0 cli push ok o1
 # loop (daemon/dsync.c), and a pop waiting for it still never answers
 # CQ_OK; the message stays (it comes back with the dropped connection).
 len=$(stat_field al length)
-echo sio >"$CQ_FAULT_FLAG"
+set_mode sio
 out=$(cli pop al --try 2>"$dir/err") && fail "a pop whose sync failed answered '$out'"
 grep -q "CQ_DISCONNECTED" "$dir/err" || fail "pop (sync failed): $(cat "$dir/err")"
 grep -q "fdatasync: Input/output error" "$dir/daemon.log" ||
@@ -83,7 +90,7 @@ expect_out "$len" stat_field al length
 
 # A failing disk (EIO): a pop whose commit cannot reach the disk never
 # answers CQ_OK (the connection is dropped); plain queues still work.
-echo eio >"$CQ_FAULT_FLAG"
+set_mode eio
 out=$(cli pop al --try 2>"$dir/err") && fail "a pop answered '$out'"
 grep -q "CQ_DISCONNECTED" "$dir/err" || fail "pop: $(cat "$dir/err")"
 expect_rc 0 cli push plain p4
