@@ -44,13 +44,6 @@ struct direct_op {
 #define DIRECT_BUMP(p)     __atomic_fetch_add((p), 1, __ATOMIC_SEQ_CST)
 #define DIRECT_ALL_WAITERS INT_MAX
 
-/* Tell the CPU we are polling (the sibling hyperthread gets the core). */
-#if defined(__x86_64__) || defined(__i386__)
-#define DIRECT_RELAX() __builtin_ia32_pause()
-#else
-#define DIRECT_RELAX() __atomic_signal_fence(__ATOMIC_SEQ_CST)
-#endif
-
 /* Whether q's layout carries the direct words (from the private copy). */
 #define DIRECT_USABLE(q) ((q)->imm.layout >= QUEUE_LAYOUT_DIRECT)
 
@@ -282,7 +275,7 @@ direct_poll(struct core_queue *q, uint32_t *seq, uint32_t word)
 			__atomic_store_n(&q->poll_misses, 0, __ATOMIC_RELAXED);
 			return;
 		}
-		DIRECT_RELAX();
+		FUTEX_RELAX();
 	}
 	if (misses < 4)
 		__atomic_store_n(&q->poll_misses, misses + 1, __ATOMIC_RELAXED);

@@ -18,6 +18,13 @@
 
 #include <stdint.h>
 
+/* Tell the CPU we are polling a word (the sibling hyperthread gets the core). */
+#if defined(__x86_64__) || defined(__i386__)
+#define FUTEX_RELAX() __builtin_ia32_pause()
+#else
+#define FUTEX_RELAX() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#endif
+
 /*
  * Sleep while *word == expect, for at most timeout_ns nanoseconds on the
  * monotonic clock (< 0: no limit). Returns 1 when a FUTEX_WAKE took us

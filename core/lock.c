@@ -69,13 +69,6 @@ lock_init(pthread_mutex_t *m)
 /* Polls of a held lock before sleeping on it (doc/direct-path.md). */
 #define LOCK_SPIN 100
 
-/* Tell the CPU we are polling (the sibling hyperthread gets the core). */
-#if defined(__x86_64__) || defined(__i386__)
-#define LOCK_RELAX() __builtin_ia32_pause()
-#else
-#define LOCK_RELAX() __atomic_signal_fence(__ATOMIC_SEQ_CST)
-#endif
-
 /*
  * This thread's id as the lock word holds it, asked of the kernel once
  * per thread (gettid(2) is a system call, and was one on every lock):
@@ -175,7 +168,7 @@ lock_acquire(uint32_t *word, int64_t ms)
 	if ((r = lock_try(word, &w, me, 0, ms <= 0)) >= 0 || ms <= 0)
 		return r;
 	for (spin = 0; spin < LOCK_SPIN; spin++) {
-		LOCK_RELAX();
+		FUTEX_RELAX();
 		w = __atomic_load_n(word, __ATOMIC_RELAXED);
 		if ((w & FUTEX_TID_MASK) == 0 &&
 		    (r = lock_try(word, &w, me, 0, 0)) >= 0)
