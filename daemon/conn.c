@@ -69,9 +69,10 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	 * An always queue changed: its sync waits for the pass's other reads
 	 * (group commit, doc/durability.md), the replies with it.
 	 */
-	if (durable_commit_due())
+	if (durable_commit_due()) {
+		durable_test_retry();
 		event_active(conn_state_flush_ev, EV_TIMEOUT, 0);
-	else
+	} else
 		conn_out_flush();
 }
 
@@ -155,6 +156,7 @@ conn_new(struct event_base *base, int fd, uint32_t uid, uint32_t gid, pid_t pid)
 	            event_new(base, -1, 0, conn_flush_cb, NULL)) == NULL)
 		return -1;
 	dsync_on_done = conn_out_synced;
+	durable_replies_pending = conn_out_fresh;
 	if ((c = calloc(1, sizeof *c)) == NULL)
 		return -1;
 	c->fd = fd; /* non-blocking: the listener's accept made it so */
@@ -222,6 +224,7 @@ conn_free_all(void)
 
 	conn_state_all_closed = NULL;
 	dsync_on_done = NULL;
+	durable_replies_pending = NULL;
 	while ((c = TAILQ_FIRST(&conn_state_all)) != NULL)
 		conn_state_free(c);
 	if (conn_state_flush_ev != NULL)

@@ -243,6 +243,20 @@ conn_out_flush(void)
 		durable_commit_settle();
 }
 
+/* Whether a reply queued in this loop pass waits for its group commit. */
+int
+conn_out_fresh(void)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &conn_state_dirty, dlink)
+	{
+		if (c->out_pass == conn_out_pass && !c->closing)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * A durable sync ended (dsync.h): the connections it held are written by
  * a flush pass, or, if it failed, dropped: their replies must not leave.
@@ -261,8 +275,13 @@ conn_out_synced(int failed, uint64_t before)
 			c->dirty = 0;
 			conn_state_drop(c, "durable queue not synced");
 		}
-		/* What the drops returned is not a change to retry on. */
-		durable_commit_settle();
+		/*
+		 * What the drops returned is not a change to retry on,
+		 * unless a reply of the running pass may depend on the
+		 * state: then its group commit tries (and settles).
+		 */
+		if (!conn_out_fresh())
+			durable_commit_settle();
 	}
 	if (!TAILQ_EMPTY(&conn_state_dirty) && conn_state_flush_ev != NULL)
 		event_active(conn_state_flush_ev, EV_TIMEOUT, 0);

@@ -25,6 +25,8 @@ int conn_out_write(struct conn *c);
 void conn_out_flush(void);
 /* A durable sync ended (dsync_on_done): release or drop its waiters. */
 void conn_out_synced(int failed, uint64_t before);
+/* Whether a reply queued in this loop pass waits for its group commit. */
+int conn_out_fresh(void);
 /* Pack r as a frame onto a fresh socket fd directly (refusals at accept). */
 void conn_out_direct(int fd, const Conqueue__Reply *r);
 

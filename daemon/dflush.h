@@ -42,6 +42,7 @@ struct durable {
 	int failed;          /* the last flush failed (durable.c) */
 	uint64_t syncs;      /* fdatasyncs of the log (stat's log_syncs) */
 	uint64_t fail_sig;   /* the segment's signature then */
+	int fail_set;        /* fail_sig is settled: see durable.c */
 	struct event *timer;
 };
 

@@ -134,15 +134,15 @@ dsync_main(void *arg)
 
 /*
  * d's sync failed: nothing written to it is trusted any more. The next
- * flush rewrites it whole; fail_sig remembers the state that failed.
+ * flush rewrites it whole. The failure is settled (durable.c) once the
+ * replies that waited for the sync were dropped (dsync_on_done).
  */
 static void
 dsync_failed(struct durable *d)
 {
 	d->broken = 1;
 	d->failed = 1;
-	if (d->q != NULL && d->q->core != NULL)
-		d->fail_sig = dflush_sig(d->q->core);
+	d->fail_set = 0;
 }
 
 /* The loop: the running sync ended. */
@@ -174,8 +174,7 @@ dsync_end(void)
 		/* Nothing written since is trusted either: drop its wait. */
 		dsync_gen_synced = dsync_gen_next - 1;
 		for (i = 0; i < dsync_npend; i++) {
-			dsync_pend[i]->broken = 1;
-			dsync_pend[i]->failed = 1;
+			dsync_failed(dsync_pend[i]);
 		}
 		dsync_npend = 0;
 	}
@@ -303,7 +302,7 @@ dsync_kick(struct event_base *base)
 	for (i = 0; i < dsync_npend; i++) {
 		d = dsync_pend[i];
 		if (d->fd < 0 || (dsync_fds[n] = dup(d->fd)) < 0) {
-			d->broken = d->failed = 1;
+			dsync_failed(d);
 			continue;
 		}
 		dsync_req[n] = d;

@@ -47,12 +47,35 @@ durable_period(const struct durable *d)
 	return d->attr.policy == CQ_DURABLE_INTERVAL ? d->attr.sync_ms : 1000;
 }
 
+int (*durable_replies_pending)(void);
+
+/* Whether no reply of the running loop pass waits for a group commit. */
+static int
+durable_quiet(void)
+{
+	return durable_replies_pending == NULL || !durable_replies_pending();
+}
+
+/*
+ * Whether failed d's queue is where its failure was settled: every reply
+ * that depended on its state then was dropped, nothing changed since.
+ */
+static int
+durable_settled(const struct durable *d, uint64_t sig)
+{
+	return d->fail_set && sig == d->fail_sig;
+}
+
 /*
  * Flush q if its segment changed since the last flush. After a failure,
  * a group commit (retry 0) tries again only once the queue changed
  * again: the replies of the failed pass were withheld already, and a
  * pass without a new operation on the queue owes it nothing. The timer
- * and the stop retry (retry 1).
+ * and the stop retry (retry 1). A retry's failure settles only while no
+ * reply waits for the pass's group commit: else its operation may be in
+ * the state that failed, and the group commit must fail it too (a pop
+ * answered CQ_OK that never reached the disk, when the timer ran between
+ * a read callback and its deferred commit).
  */
 static cq_status
 durable_flush_if(struct durable *d, int sync, int retry)
@@ -66,13 +89,19 @@ durable_flush_if(struct durable *d, int sync, int retry)
 	sig = dflush_sig(q->core);
 	if (!d->broken && !d->failed && sig == d->sig)
 		return CQ_OK;
-	if (!retry && d->failed && sig == d->fail_sig)
+	if (!retry && d->failed && durable_settled(d, sig))
 		return CQ_OK;
-	if ((st = dflush_flush(d, q->core, sync)) != CQ_OK) {
-		d->failed = 1;
-		d->fail_sig = sig;
-	} else
+	if ((st = dflush_flush(d, q->core, sync)) == CQ_OK) {
 		d->failed = 0;
+		d->fail_set = 0;
+		return CQ_OK;
+	}
+	d->failed = 1;
+	if (!retry || durable_quiet()) {
+		d->fail_sig = sig;
+		d->fail_set = 1;
+	} else if (!durable_settled(d, sig))
+		d->fail_set = 0;
 	return st;
 }
 
@@ -351,6 +380,30 @@ durable_commit(uint64_t *hold)
 	return rc;
 }
 
+/*
+ * Test builds (--enable-crash-points) with $CONQUEUE_TEST_RETRY set: the
+ * timer's retry of every durable queue, run where a read callback defers
+ * its group commit, the interleaving tests/durable_retry.sh needs.
+ */
+void
+durable_test_retry(void)
+{
+#ifdef CQ_CRASH_POINTS
+	static int on = -1;
+	struct durable *d;
+
+	if (on < 0 && (on = getenv("CONQUEUE_TEST_RETRY") != NULL))
+		log_warn("test hook armed: the timer's retry before each "
+		         "deferred group commit");
+	if (!on)
+		return;
+	TAILQ_FOREACH(d, &durable_all, link)
+	{
+		durable_flush_if(d, d->attr.policy != CQ_DURABLE_NEVER, 1);
+	}
+#endif
+}
+
 /* Whether an always queue changed since its last flush. */
 int
 durable_commit_due(void)
@@ -364,7 +417,8 @@ durable_commit_due(void)
 		    d->q->core == NULL)
 			continue;
 		sig = dflush_sig(d->q->core);
-		if (d->failed ? sig != d->fail_sig : sig != d->sig || d->broken)
+		if (d->failed ? !durable_settled(d, sig)
+		              : sig != d->sig || d->broken)
 			return 1;
 	}
 	return 0;
@@ -378,8 +432,10 @@ durable_commit_settle(void)
 
 	TAILQ_FOREACH(d, &durable_all, link)
 	{
-		if (d->failed && d->q != NULL && d->q->core != NULL)
+		if (d->failed && d->q != NULL && d->q->core != NULL) {
 			d->fail_sig = dflush_sig(d->q->core);
+			d->fail_set = 1;
+		}
 	}
 }
 

@@ -72,11 +72,19 @@ int durable_commit(uint64_t *hold);
  */
 void durable_commit_settle(void);
 /*
+ * Set by the connection layer: whether a reply queued in the running
+ * loop pass waits for its group commit. A failure met outside the group
+ * commit (the timer's retry) settles only when none does.
+ */
+extern int (*durable_replies_pending)(void);
+/*
  * Whether an always queue changed since its last flush: then a read
  * callback leaves its replies to the end of the loop pass, so that the
  * requests of every connection read in the pass share one sync.
  */
 int durable_commit_due(void);
+/* Test builds: the timer's retry now, if $CONQUEUE_TEST_RETRY is set. */
+void durable_test_retry(void);
 
 /*
  * Before a push of n messages of bytes in all through the socket: 0 if
