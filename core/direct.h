@@ -179,7 +179,7 @@ extern int direct_spin;
 /*
  * The sleepers a waiter count of the header holds (pop_waiters,
  * push_waiters, many_waiters: the high 8 bits are a generation that
- * recovery advances; core/direct.c).
+ * recovery advances; core/direct_wait.c).
  */
 #define DIRECT_COUNT_MASK UINT32_C(0xffffff)
 
