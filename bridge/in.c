@@ -24,6 +24,7 @@ struct in {
 	 * all of them are kept from redelivery while one run waits. */
 	natsMsg **rest;
 	size_t nrest;
+	int held; /* a close marker went back for messages before it */
 };
 
 /* 1 if m is a close marker. */
@@ -207,6 +208,66 @@ in_push(struct in *in, natsMsg **msgs, size_t n, unsigned band)
 	return -1;
 }
 
+/*
+ * Whether every message before close marker m was acked: 1, 0 not yet,
+ * -1 unknown. A bridge killed while it held fetched messages leaves them
+ * unacked until AckWait, and its successor fetches what follows first:
+ * the marker may arrive before messages sent ahead of it, which must be
+ * pushed before the close. The consumer's ack floor (the stream sequence
+ * below which nothing is pending) tells.
+ */
+static int
+in_before_acked(struct in *in, natsMsg *m)
+{
+	struct route *r = in->r;
+	jsMsgMetaData *meta = NULL;
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	int ok = -1;
+
+	if (natsMsg_GetMetaData(&meta, m) != NATS_OK)
+		return -1;
+	if (js_GetConsumerInfo(&ci, in->js, r->stream, r->durable, NULL,
+	        &jerr) == NATS_OK)
+		ok = ci->AckFloor.Stream + 1 >= meta->Sequence.Stream;
+	jsConsumerInfo_Destroy(ci);
+	jsMsgMetaData_Destroy(meta);
+	return ok;
+}
+
+/*
+ * Hold close marker m back while messages before it are pending: a few
+ * short looks first (the acks just sent may still be on their way), then
+ * JetStream gets it back to deliver again after AckWait, by when what a
+ * killed bridge held was delivered again ahead of it. 1 when the marker
+ * may close the queue, 0 when it went back (the caller stops the batch:
+ * what follows the marker waits for it).
+ */
+static int
+in_close_ready(struct in *in, natsMsg *m)
+{
+	struct route *r = in->r;
+	int tries, ok = -1;
+
+	for (tries = 0; tries < 5 && !atomic_load(&r->b->stop); tries++) {
+		if ((ok = in_before_acked(in, m)) != 0)
+			break;
+		jsutil_nap(r->b, 100);
+	}
+	if (ok != 0) {
+		in->held = 0;
+		return 1; /* acked before it, or nothing to ask: close */
+	}
+	if (!in->held)
+		blog("info", r->name,
+		    "close marker ahead of messages still pending: "
+		    "it closes %s after them",
+		    r->queue);
+	in->held = 1;
+	natsMsg_NakWithDelay(m, (int64_t)r->ack_wait_ms, NULL);
+	return 0;
+}
+
 /* A close marker: everything before it is pushed: close the local queue. */
 static int
 in_close(struct in *in, natsMsg *m)
@@ -214,6 +275,8 @@ in_close(struct in *in, natsMsg *m)
 	struct route *r = in->r;
 	cq_status st;
 
+	if (!in_close_ready(in, m))
+		return -1;
 	while (!atomic_load(&r->b->stop)) {
 		if (in->q == NULL && in_open(in) != 0) {
 			in_progress(in->rest, in->nrest);
