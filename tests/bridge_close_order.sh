@@ -20,7 +20,6 @@ write_confs no
 sed 's/^ack_wait_ms = .*/ack_wait_ms = 10000/' "$dir/b.conf" >"$dir/b.tmp" &&
     mv "$dir/b.tmp" "$dir/b.conf" || exit 99
 start_bridge a
-start_bridge b
 
 i=1
 while [ "$i" -le "$N" ]; do
@@ -29,7 +28,9 @@ while [ "$i" -le "$N" ]; do
 done >"$dir/batch"
 cli a push jobs <"$dir/batch" || fail "push on A"
 wait_stat a jobs forwarded "$N"
-# B holds 8; its bridge fetched a batch of 32 and waits to push 24.
+# All of them are in JetStream before B's bridge starts: its first fetch
+# takes a batch of 32, pushes 8 (B is full) and waits to push 24.
+start_bridge b
 wait_stat b jobs pending 24
 kill -9 "$bridgebpid"
 wait "$bridgebpid" 2>/dev/null
