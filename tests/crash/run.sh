@@ -522,14 +522,23 @@ crash_sites() {
 # (plus a scratch create/browse/delete and consumer kills, so that create.*,
 # purge.*, remove.* and return.* are reached) until it dies there, restart normally.
 scenario_sites() {
-	local site n t0 hits=0 misses=0 startup=0 i r=0 hit
+	local site n t0 hits=0 misses=0 startup=0 i r=0 hit first skipped=0
 	local -A site_hits
 	local sites
 	sites=$(crash_sites)
 	[ -n "$sites" ] || fail "no crash sites found in $top_srcdir/core"
 	for site in $sites; do
 		site_hits[$site]=0
+		first=1
 		for n in $SITE_COUNTS; do
+			# Not reached at the first pass count: not at a later
+			# one either (this traffic does not pass the site; its
+			# own crash test covers it). Saves a wait per count.
+			if [ "$first" = 0 ] && [ "${site_hits[$site]}" = 0 ]; then
+				skipped=$((skipped + 1))
+				continue
+			fi
+			first=0
 			check_time "site $site:$n"
 			r=$((r + 1))
 			daemon_kill
@@ -586,7 +595,7 @@ scenario_sites() {
 	for site in $sites; do
 		printf '  %-28s %d\n' "$site" "${site_hits[$site]}"
 	done
-	echo "armed restarts: $hits crashed at their site ($startup during start-up), $misses never reached it"
+	echo "armed restarts: $hits crashed at their site ($startup during start-up), $misses never reached it ($skipped later pass counts of a site never reached skipped)"
 	[ "$hits" -gt 0 ] || fail "no crash site was ever reached: is CONQUEUE_CRASH_AT wired into conqueued?"
 	touch "$stopfile"
 	while ! producers_done; do
