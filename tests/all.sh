@@ -65,7 +65,7 @@ step "libFuzzer: frame decoder, ${CQ_FUZZ_TIME:-120} s under ASan+UBSan"
 grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' build-test/fuzz.log
 
 step "valgrind over the Check suites (daemons included)"
-(cd build-test && make check-valgrind) || {
+(cd build-test && make -j"$jobs" check-valgrind) || {
 	failures build-test; exit 1; }
 
 step "make distcheck (the release tarball builds, passes make check, installs)"
