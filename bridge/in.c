@@ -240,8 +240,8 @@ in_before_acked(struct in *in, natsMsg *m)
  * short looks first (the acks just sent may still be on their way), then
  * JetStream gets it back to deliver again after AckWait, by when what a
  * killed bridge held was delivered again ahead of it. 1 when the marker
- * may close the queue, 0 when it went back (the caller stops the batch:
- * what follows the marker waits for it).
+ * may close the queue, 0 when it went back or JetStream could not tell
+ * (the caller stops the batch: what follows the marker waits for it).
  */
 static int
 in_close_ready(struct in *in, natsMsg *m)
@@ -254,9 +254,18 @@ in_close_ready(struct in *in, natsMsg *m)
 			break;
 		jsutil_nap(r->b, 100);
 	}
-	if (ok != 0) {
+	if (ok == 1) {
 		in->held = 0;
-		return 1; /* acked before it, or nothing to ask: close */
+		return 1;
+	}
+	if (ok < 0) {
+		/* Cannot tell now (JetStream unreachable): AckWait brings
+		 * it back to ask again. */
+		blog("warning", r->name,
+		    "close marker: consumer %s: no ack floor; asking again "
+		    "later",
+		    r->durable);
+		return 0;
 	}
 	if (!in->held)
 		blog("info", r->name,
