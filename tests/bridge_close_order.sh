@@ -16,8 +16,9 @@ start_daemon b
 cli a create jobs --capacity 256 || fail "create on A"
 cli b create jobs --capacity 8 || fail "create on B"
 write_confs no
-# AckWait well past the few seconds from the kill to the marker.
-sed 's/^ack_wait_ms = .*/ack_wait_ms = 10000/' "$dir/b.conf" >"$dir/b.tmp" &&
+# AckWait well past the few seconds from the kill to the marker, even on
+# a loaded machine.
+sed 's/^ack_wait_ms = .*/ack_wait_ms = 20000/' "$dir/b.conf" >"$dir/b.tmp" &&
     mv "$dir/b.tmp" "$dir/b.conf" || exit 99
 start_bridge a
 
