@@ -141,6 +141,9 @@ stopfile=$tmp/stop
 inst=crash-$$-${tmp##*.}
 mkdir "$logs" || exit 99
 mkfifo "$tmp/ready" || exit 99
+# The durable scratch queues of the sites scenario log here.
+STATE_DIRECTORY=$tmp/state
+export STATE_DIRECTORY
 
 dpid=
 declare -a ppid cpid pdone pstarts
@@ -518,8 +521,22 @@ crash_sites() {
 	} | tr -d '"' | sort -u
 }
 
+# A durable (always) scratch queue through conqueue-cli: create, push,
+# pop, delete, for the durable.* sites. Without the CLI, nothing.
+scratch_durable() {
+	local cli=${CONQUEUE_CLI:-}
+	[ -n "$cli" ] || return 0
+	timeout 10 "$cli" -s "$sock" create "$1" --durable=always \
+	    --capacity 4 >/dev/null 2>&1 &&
+	    timeout 10 "$cli" -s "$sock" push "$1" x >/dev/null 2>&1 &&
+	    timeout 10 "$cli" -s "$sock" pop "$1" --try >/dev/null 2>&1 &&
+	    timeout 10 "$cli" -s "$sock" delete "$1" >/dev/null 2>&1
+	return 0
+}
+
 # Sites scenario: arm the daemon at each site and pass count, drive traffic
-# (plus a scratch create/browse/delete and consumer kills, so that create.*,
+# (plus a scratch create/browse/delete, a durable scratch queue for the
+# durable.* sites, and consumer kills, so that create.*,
 # purge.*, remove.* and return.* are reached) until it dies there, restart normally.
 scenario_sites() {
 	local site n t0 hits=0 misses=0 startup=0 i r=0 hit first skipped=0
@@ -557,6 +574,8 @@ scenario_sites() {
 						-R 0 2>/dev/null &&
 					    "$CLIENT" delete -s "$sock" -q "$Q.s$r" \
 						-R 0 2>/dev/null
+					alive "$dpid" || hit=1
+					[ "$hit" = 0 ] && scratch_durable "$Q.d$r.$i"
 					alive "$dpid" || hit=1
 				done
 				t0=$(now_us)
