@@ -5,6 +5,19 @@
 
 . "${top_srcdir:-.}/tests/cli_lib.sh"
 
+# into_closed_pipe ARGS...: conqueue-cli ARGS with its standard output a
+# pipe whose reader has gone before it starts ("| true" races: a fast
+# writer may fill the pipe before true exits); its status into $dir/rc.
+into_closed_pipe() {
+	python3 -c '
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+sys.exit(subprocess.call(sys.argv[1:], stdout=w))
+' "$CONQUEUE_CLI" -s "$dir/s" "$@"
+	echo $? >"$dir/rc"
+}
+
 start_daemon
 expect_rc 0 cli create p --capacity 6000
 seq 5000 | cli push p || fail "push 5000"
@@ -25,8 +38,7 @@ expect_out 0 sh -c "$CONQUEUE_CLI -s '$dir/s' stat p | sed -n 's/^length: //p'"
 # but exit 6, quietly, and every message stays in the queue.
 cli push p x y z || fail "push x y z"
 before=$(cli stat p | sed -n 's/^length: //p')
-( "$CONQUEUE_CLI" -s "$dir/s" pop p --count 3 2>"$dir/pipe_err"
-  echo $? >"$dir/rc" ) | true
+into_closed_pipe pop p --count 3 2>"$dir/pipe_err"
 [ "$(cat "$dir/rc")" = 6 ] || fail "pop into a closed pipe exited $(cat "$dir/rc"), want 6"
 [ -s "$dir/pipe_err" ] && fail "pop into a closed pipe said: $(cat "$dir/pipe_err")"
 i=0
@@ -36,10 +48,10 @@ until [ "$(cli stat p | sed -n 's/^length: //p')" = "$before" ]; do
 	sleep 0.05
 done
 # reserve releases what it could not print; peek just says 6.
-( "$CONQUEUE_CLI" -s "$dir/s" reserve p; echo $? >"$dir/rc" ) | true
+into_closed_pipe reserve p
 [ "$(cat "$dir/rc")" = 6 ] || fail "reserve into a closed pipe exited $(cat "$dir/rc"), want 6"
 expect_out 0 sh -c "$CONQUEUE_CLI -s '$dir/s' stat p | sed -n 's/^in_flight: //p'"
-( "$CONQUEUE_CLI" -s "$dir/s" peek p --count 100; echo $? >"$dir/rc" ) | true
+into_closed_pipe peek p --count 100
 [ "$(cat "$dir/rc")" = 6 ] || fail "peek into a closed pipe exited $(cat "$dir/rc"), want 6"
 expect_out 3 cli purge p
 
